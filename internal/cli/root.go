@@ -1,0 +1,108 @@
+// Package cli is quai's command line: one file per verb, flags filling an
+// options struct that is handed to the core as is. It renders engine events
+// and API results; it never imports a runtime, the engine or the store
+// directly (it talks to the daemon through internal/client), except for the
+// daemon wiring that `quai serve` starts.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes shared by every verb.
+const (
+	ExitOK       = 0
+	ExitFindings = 1 // the command ran and found problems (lint findings, failed checks)
+	ExitError    = 2 // the command could not do its job (bad stack file, daemon error)
+)
+
+// exitError carries an exit code out of a cobra RunE.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// withCode makes a RunE error exit with code; a nil err exits silently.
+func withCode(code int, err error) error { return &exitError{code: code, err: err} }
+
+// globals are the flags every verb shares.
+type globals struct {
+	JSON    bool
+	DataDir string
+	Socket  string
+
+	stdout io.Writer
+	stderr io.Writer
+	stdin  io.Reader
+}
+
+// Main runs quai with args and returns the process exit code.
+func Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, args, os.Stdin, os.Stdout, os.Stderr)
+}
+
+// Run is Main with explicit streams, for tests.
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	g := &globals{stdout: stdout, stderr: stderr, stdin: stdin}
+	root := newRootCmd(g)
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintf(stderr, "error: %v\n", ee.err)
+		}
+		return ee.code
+	}
+	fmt.Fprintf(stderr, "error: %v\n", err)
+	return ExitError
+}
+
+func newRootCmd(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "quai",
+		Short: "Install, update, back up and remove multi-service web applications",
+		Long: `quai deploys instances of a project — one stack file (Compose format plus
+x-quai extensions) per project — per organization and environment, on local
+processes, a Docker Engine or Kubernetes.
+
+Start with:
+  quai lint ./myproject --env prod     check a stack file
+  quai up ./myproject --env dev        install or update an instance
+  quai ls                              list instances`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().BoolVar(&g.JSON, "json", false, "print machine-readable JSON")
+	root.PersistentFlags().StringVar(&g.DataDir, "data-dir", "", "quai's state directory (default $QUAI_DATA_DIR, $XDG_DATA_HOME/quai, or /var/lib/quai as root)")
+	root.PersistentFlags().StringVar(&g.Socket, "socket", "", "daemon socket (default DATA_DIR/quai.sock)")
+	for _, c := range commands(g) {
+		root.AddCommand(c)
+	}
+	return root
+}

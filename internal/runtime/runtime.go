@@ -1,0 +1,203 @@
+// Package runtime defines the contract between the engine and the places
+// replicas run (local processes, a Docker Engine, a Kubernetes cluster): a
+// small required interface, optional capability interfaces detected by type
+// assertion, and the errors every runtime reports the same way.
+//
+// It may import internal/stack (the desired-state model) and nothing else of
+// quai; runtimes never import the engine, the store, the proxy or the API.
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/quai-dev/quai/internal/stack"
+)
+
+// Errors every runtime returns (wrapped with %w) so the engine and the API
+// can react without knowing which runtime produced them.
+var (
+	// ErrNotFound: the replica, volume or instance is gone.
+	ErrNotFound = errors.New("not found")
+	// ErrUnavailable: the engine cannot be reached (daemon down, socket missing).
+	ErrUnavailable = errors.New("runtime unavailable")
+	// ErrMissingDependency: something the host must provide is missing
+	// (a database server binary, an image); the message says what to install.
+	ErrMissingDependency = errors.New("missing dependency")
+	// ErrUnsupported: the runtime cannot do this (see Capabilities).
+	ErrUnsupported = errors.New("not supported by this runtime")
+)
+
+// HandleVersion is the version of the Handle layout. A daemon that reads a
+// handle with a newer version refuses to re-attach rather than guess.
+const HandleVersion = 1
+
+// Handle identifies one running replica. The engine persists it in the store
+// so that a restarted daemon re-attaches (Runtime.Reattach) instead of
+// starting the replica again.
+type Handle struct {
+	Version  int            `json:"version"`
+	Runtime  string         `json:"runtime"`
+	Instance stack.Identity `json:"instance"`
+	Service  string         `json:"service"`
+	// Replica is unique within the instance, e.g. "web-r3-1".
+	Replica string `json:"replica"`
+	Release int    `json:"release"`
+	Hash    string `json:"hash"`
+	// ID is the runtime's own id (a supervisor pid and start time, a container id).
+	ID string `json:"id"`
+	// Address is host:port where the replica serves its first port, reachable
+	// from the daemon (and so from quai's proxy); empty if it serves nothing.
+	Address string `json:"address,omitempty"`
+	// Data is runtime-private state needed to re-attach.
+	Data json.RawMessage `json:"data,omitempty"`
+}
+
+// ReplicaSpec is everything a runtime needs to start one replica.
+type ReplicaSpec struct {
+	Instance stack.Identity
+	Service  *stack.Service
+	Release  int
+	// Index is the replica's ordinal within the service, from 1.
+	Index int
+	// Replica is the unique replica name (see Handle.Replica).
+	Replica string
+	// ProjectDir is the absolute project directory (relative paths resolve here).
+	ProjectDir string
+	// Env is added to the service's environment (service discovery, PORT, ...).
+	Env map[string]string
+	// Secrets maps secret name to its value; runtimes expose them as files,
+	// never as environment values.
+	Secrets map[string][]byte
+	// Labels are added to everything the runtime creates for the replica.
+	Labels map[string]string
+}
+
+// State is a replica's lifecycle state.
+type State string
+
+// States.
+const (
+	StateStarting State = "starting"
+	StateRunning  State = "running"
+	StateExited   State = "exited"
+	StateStopped  State = "stopped"
+)
+
+// Health is a replica's health as last checked.
+type Health string
+
+// Health values. HealthNone means the service declares no check; the replica
+// counts as healthy once running.
+const (
+	HealthNone      Health = "none"
+	HealthStarting  Health = "starting"
+	HealthHealthy   Health = "healthy"
+	HealthUnhealthy Health = "unhealthy"
+)
+
+// Status is what Inspect reports about one replica.
+type Status struct {
+	State    State     `json:"state"`
+	Health   Health    `json:"health"`
+	Restarts int       `json:"restarts"`
+	Started  time.Time `json:"started,omitzero"`
+	ExitCode int       `json:"exit_code,omitempty"`
+	// Message explains a failure (last health-check output, exit reason).
+	Message string `json:"message,omitempty"`
+	// CPUPercent and MemoryBytes are current usage when the runtime knows them.
+	CPUPercent  float64 `json:"cpu_percent,omitempty"`
+	MemoryBytes int64   `json:"memory_bytes,omitempty"`
+}
+
+// Healthy reports whether the replica may receive traffic.
+func (s Status) Healthy() bool {
+	return s.State == StateRunning && (s.Health == HealthHealthy || s.Health == HealthNone)
+}
+
+// Capabilities says what a runtime can do beyond the required interface.
+type Capabilities struct {
+	// Logs, Exec and Volumes mirror the optional interfaces below.
+	Logs    bool `json:"logs"`
+	Exec    bool `json:"exec"`
+	Volumes bool `json:"volumes"`
+	// Limits: CPU/memory limits are enforced (not just recorded).
+	Limits bool `json:"limits"`
+	// Isolation: instances get their own network.
+	Isolation bool `json:"isolation"`
+}
+
+// Runtime is the required contract.
+type Runtime interface {
+	// Name is the runtime's name as users type it ("process", "docker").
+	Name() string
+	// Capabilities is constant for the runtime's lifetime.
+	Capabilities() Capabilities
+	// Start starts one replica and returns once it runs (not necessarily
+	// healthy: poll Inspect). Restart policy and health checks are the
+	// runtime's job from then on. It is called by the engine during execute.
+	Start(ctx context.Context, spec ReplicaSpec) (Handle, error)
+	// Inspect reports the replica's current state; ErrNotFound if it is gone.
+	Inspect(ctx context.Context, h Handle) (Status, error)
+	// Stop asks the replica to stop (SIGTERM or equivalent), waits up to
+	// grace, then kills it. Stopping a stopped replica is not an error.
+	Stop(ctx context.Context, h Handle, grace time.Duration) error
+	// Remove deletes what Start created for the replica, never volumes.
+	Remove(ctx context.Context, h Handle) error
+	// List returns the handles of every replica the runtime knows for the
+	// instance (found by labels or on disk), including ones no store
+	// remembers, so orphans can be cleaned.
+	List(ctx context.Context, id stack.Identity) ([]Handle, error)
+	// Reattach verifies that a persisted handle still describes a live
+	// replica and resumes watching it (health checks, restarts), without
+	// restarting it. ErrNotFound if it is gone.
+	Reattach(ctx context.Context, h Handle) error
+	// Close releases the runtime's resources; running replicas keep running.
+	Close() error
+}
+
+// LogOptions selects log lines.
+type LogOptions struct {
+	Follow bool
+	Since  time.Time
+	// Tail is the number of last lines to show; 0 means all.
+	Tail int
+}
+
+// Logger is implemented by runtimes that capture replica output.
+type Logger interface {
+	// Logs streams the replica's combined stdout/stderr, one line per line.
+	Logs(ctx context.Context, h Handle, opts LogOptions) (io.ReadCloser, error)
+}
+
+// ExecOptions describes a command to run inside a replica.
+type ExecOptions struct {
+	Cmd    []string
+	TTY    bool
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Resize delivers terminal sizes while a TTY session runs.
+	Resize <-chan TermSize
+}
+
+// TermSize is a terminal size.
+type TermSize struct{ Rows, Cols uint16 }
+
+// Execer is implemented by runtimes that can run commands in a replica.
+type Execer interface {
+	// Exec runs the command in the replica's environment and returns its exit code.
+	Exec(ctx context.Context, h Handle, opts ExecOptions) (int, error)
+}
+
+// VolumeManager is implemented by runtimes that own the instance's volumes.
+type VolumeManager interface {
+	// Volumes lists the instance's volumes.
+	Volumes(ctx context.Context, id stack.Identity) ([]string, error)
+	// RemoveVolumes deletes the instance's volumes and data. Called only
+	// after the user confirmed a purge.
+	RemoveVolumes(ctx context.Context, id stack.Identity) error
+}
