@@ -26,7 +26,7 @@ deps: ## install what the tests need (Debian packages, linters)
 test: deps lint unit fuzz ## everything CI runs: lint, unit + integration tests (-race), bounded fuzzing
 
 unit:
-	$(GO) test -race -count=1 ./...
+	./scripts/test.sh
 
 lint: $(GOLANGCI)
 	$(GO) vet ./...
