@@ -519,11 +519,18 @@ func (r *kubeRenderer) sharedClaims() {
 			r.warnf("volume %s is external: the PersistentVolumeClaim %s must already exist in namespace %s", n, dnsLabel(n), r.ns)
 			continue
 		}
-		var users []string
-		for _, s := range r.volumeUsers[n] {
-			users = append(users, s.Name)
+		users := r.volumeUsers[n]
+		var who string
+		if len(users) == 1 {
+			who = fmt.Sprintf("by the %d replicas of %s", users[0].Replicas, users[0].Name)
+		} else {
+			names := make([]string, len(users))
+			for i, s := range users {
+				names[i] = s.Name
+			}
+			who = "by " + strings.Join(names, ", ")
 		}
-		r.warnf("volume %s is shared (%s): rendered as one ReadWriteMany claim; the storage class must support ReadWriteMany", n, strings.Join(users, ", "))
+		r.warnf("volume %s is shared %s: rendered as one ReadWriteMany claim; the storage class must support ReadWriteMany", n, who)
 		r.add("PersistentVolumeClaim", &corev1.PersistentVolumeClaim{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
 			ObjectMeta: r.meta(dnsLabel(n), "", r.instanceHash),
