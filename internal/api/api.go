@@ -1,0 +1,106 @@
+// Package api is quai's daemon HTTP+JSON API under /api/v1: handlers, the
+// one JSON error shape, the NDJSON event stream of operations and the exec
+// stream protocol. HTTP statuses are decided here and nowhere else.
+//
+// It may import the engine's vocabulary (internal/engine), the desired-state
+// model (internal/stack) and the runtime contract (internal/runtime); it
+// never imports a runtime implementation, the store or the proxy: the daemon
+// hands it an engine.
+package api
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/quai-dev/quai/internal/engine"
+	"github.com/quai-dev/quai/internal/runtime"
+	"github.com/quai-dev/quai/internal/stack"
+)
+
+// Prefix is the path every endpoint lives under.
+const Prefix = "/api/v1"
+
+// Engine is what the API needs from the engine; *engine.Engine implements it.
+type Engine interface {
+	Plan(ctx context.Context, m *stack.Model, runtimeName string) (engine.Plan, error)
+	Up(ctx context.Context, req engine.UpRequest, emit engine.Emitter) (engine.Release, error)
+	Rollback(ctx context.Context, instance string, to int, emit engine.Emitter) (engine.Release, error)
+	Restart(ctx context.Context, instance, service string, emit engine.Emitter) error
+	Down(ctx context.Context, instance string, emit engine.Emitter) error
+	Remove(ctx context.Context, instance string, purge bool, emit engine.Emitter) error
+	List(ctx context.Context) ([]engine.Instance, error)
+	Status(ctx context.Context, instance string) (engine.InstanceStatus, error)
+	Releases(ctx context.Context, instance string) ([]engine.Release, error)
+	Logs(ctx context.Context, instance, service string, opts runtime.LogOptions) (io.ReadCloser, error)
+	Exec(ctx context.Context, instance, service string, opts runtime.ExecOptions) (int, error)
+}
+
+// Options configure a Server.
+type Options struct {
+	Engine Engine
+	Logger *slog.Logger
+	// Info is returned by GET /api/v1/info (daemon pid, version, paths).
+	Info Info
+}
+
+// Server serves the API; it is an http.Handler.
+type Server struct {
+	engine Engine
+	log    *slog.Logger
+	info   Info
+	mux    *http.ServeMux
+}
+
+// New returns a Server for opts.
+func New(opts Options) *Server {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{engine: opts.Engine, log: log, info: opts.Info, mux: http.NewServeMux()}
+	s.routes()
+	return s
+}
+
+func (s *Server) routes() {
+	m := s.mux
+	m.HandleFunc("GET "+Prefix+"/info", s.handleInfo)
+	m.HandleFunc("POST "+Prefix+"/plan", s.handlePlan)
+	m.HandleFunc("POST "+Prefix+"/up", s.handleUp)
+	m.HandleFunc("GET "+Prefix+"/instances", s.handleList)
+	m.HandleFunc("GET "+Prefix+"/instances/{name}", s.handleStatus)
+	m.HandleFunc("GET "+Prefix+"/instances/{name}/status", s.handleStatus)
+	m.HandleFunc("DELETE "+Prefix+"/instances/{name}", s.handleRemove)
+	m.HandleFunc("GET "+Prefix+"/instances/{name}/releases", s.handleReleases)
+	m.HandleFunc("POST "+Prefix+"/instances/{name}/rollback", s.handleRollback)
+	m.HandleFunc("POST "+Prefix+"/instances/{name}/restart", s.handleRestart)
+	m.HandleFunc("POST "+Prefix+"/instances/{name}/down", s.handleDown)
+	m.HandleFunc("GET "+Prefix+"/instances/{name}/logs", s.handleLogs)
+	m.HandleFunc("POST "+Prefix+"/instances/{name}/exec", s.handleExec)
+	m.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &Error{Status: http.StatusNotFound, Code: CodeNotFound,
+			Message: "no such endpoint " + r.Method + " " + r.URL.Path,
+			Hint:    "the CLI and the daemon may be different versions; restart the daemon"})
+	})
+}
+
+// ServeHTTP refuses browser requests, then dispatches. A browser page can
+// reach a unix socket only through a local forwarder, and every browser
+// request carries Origin: refusing it closes that path to cross-site requests.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Origin") != "" {
+		writeError(w, &Error{Status: http.StatusForbidden, Code: CodeForbidden,
+			Message: "requests from a browser are refused on the daemon socket",
+			Hint:    "use the quai CLI or the client library"})
+		return
+	}
+	if !strings.HasPrefix(r.URL.Path, Prefix+"/") {
+		writeError(w, &Error{Status: http.StatusNotFound, Code: CodeNotFound,
+			Message: "no such endpoint " + r.URL.Path, Hint: "the API lives under " + Prefix})
+		return
+	}
+	s.mux.ServeHTTP(w, r)
+}

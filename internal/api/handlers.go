@@ -1,0 +1,247 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/quai-dev/quai/internal/engine"
+	"github.com/quai-dev/quai/internal/runtime"
+)
+
+// maxBody bounds request bodies; a model with its resolved document is far smaller.
+const maxBody = 32 << 20
+
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return badRequest("the request body is empty", "send a JSON object")
+		}
+		return badRequest("cannot decode the request body: "+err.Error(),
+			"the CLI and the daemon may be different versions; restart the daemon")
+	}
+	return nil
+}
+
+func (s *Server) handleInfo(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.info) }
+
+func (s *Server) handlePlan(w http.ResponseWriter, r *http.Request) {
+	var req PlanRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	m := req.model()
+	if m == nil {
+		writeError(w, badRequest("the request carries no stack model", "send {\"model\": ...}"))
+		return
+	}
+	p, err := s.engine.Plan(r.Context(), m, req.Runtime)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, p)
+}
+
+func (s *Server) handleUp(w http.ResponseWriter, r *http.Request) {
+	var req UpRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	m := req.model()
+	if m == nil {
+		writeError(w, badRequest("the request carries no stack model", "send {\"model\": ...}"))
+		return
+	}
+	cause := req.Cause
+	if cause == "" {
+		cause = "up"
+	}
+	s.stream(w, r, m.Identity.Name(), func(emit engine.Emitter) (int, error) {
+		rel, err := s.engine.Up(r.Context(), engine.UpRequest{
+			Model: m, Runtime: req.Runtime, DryRun: req.DryRun, NoWait: req.NoWait, Cause: cause,
+		}, emit)
+		return rel.Number, err
+	})
+}
+
+func (s *Server) handleList(w http.ResponseWriter, r *http.Request) {
+	list, err := s.engine.List(r.Context())
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if list == nil {
+		list = []engine.Instance{}
+	}
+	writeJSON(w, list)
+}
+
+func (s *Server) handleStatus(w http.ResponseWriter, r *http.Request) {
+	st, err := s.engine.Status(r.Context(), r.PathValue("name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, st)
+}
+
+func (s *Server) handleReleases(w http.ResponseWriter, r *http.Request) {
+	rels, err := s.engine.Releases(r.Context(), r.PathValue("name"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	if rels == nil {
+		rels = []engine.Release{}
+	}
+	writeJSON(w, rels)
+}
+
+func (s *Server) handleRollback(w http.ResponseWriter, r *http.Request) {
+	var req RollbackRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	name := r.PathValue("name")
+	s.stream(w, r, name, func(emit engine.Emitter) (int, error) {
+		rel, err := s.engine.Rollback(r.Context(), name, req.To, emit)
+		return rel.Number, err
+	})
+}
+
+func (s *Server) handleRestart(w http.ResponseWriter, r *http.Request) {
+	var req RestartRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	name := r.PathValue("name")
+	s.stream(w, r, name, func(emit engine.Emitter) (int, error) {
+		return 0, s.engine.Restart(r.Context(), name, req.Service, emit)
+	})
+}
+
+func (s *Server) handleDown(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	s.stream(w, r, name, func(emit engine.Emitter) (int, error) {
+		return 0, s.engine.Down(r.Context(), name, emit)
+	})
+}
+
+func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	purge, err := boolParam(r, "purge")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.stream(w, r, name, func(emit engine.Emitter) (int, error) {
+		return 0, s.engine.Remove(r.Context(), name, purge, emit)
+	})
+}
+
+// LogsQuery names the query parameters of GET .../logs.
+const (
+	LogsService = "service"
+	LogsFollow  = "follow"
+	LogsSince   = "since" // RFC 3339
+	LogsTail    = "tail"
+)
+
+func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	follow, err := boolParam(r, LogsFollow)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	opts := runtime.LogOptions{Follow: follow}
+	if v := q.Get(LogsSince); v != "" {
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			writeError(w, badRequest(fmt.Sprintf("since=%q is not an RFC 3339 time", v), "e.g. 2025-01-02T15:04:05Z"))
+			return
+		}
+		opts.Since = t
+	}
+	if v := q.Get(LogsTail); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			writeError(w, badRequest(fmt.Sprintf("tail=%q is not a line count", v), "e.g. tail=100"))
+			return
+		}
+		opts.Tail = n
+	}
+	rc, err := s.engine.Logs(r.Context(), r.PathValue("name"), q.Get(LogsService), opts)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	defer func() { _ = rc.Close() }()
+	// Closing the reader is how a follow stops when the client goes away,
+	// whether or not the runtime's reader watches the context.
+	stop := context.AfterFunc(r.Context(), func() { _ = rc.Close() })
+	defer stop()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	fw := &flushWriter{w: w, rc: http.NewResponseController(w)}
+	_ = fw.flush()
+	buf := make([]byte, 32<<10)
+	for {
+		n, rerr := rc.Read(buf)
+		if n > 0 {
+			if _, werr := fw.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if rerr != nil {
+			return
+		}
+	}
+}
+
+func boolParam(r *http.Request, name string) (bool, error) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, badRequest(fmt.Sprintf("%s=%q is not a boolean", name, v), "use true or false")
+	}
+	return b, nil
+}
+
+// flushWriter flushes after every write so streams reach the client as they happen.
+type flushWriter struct {
+	w  io.Writer
+	rc *http.ResponseController
+}
+
+func (f *flushWriter) Write(p []byte) (int, error) {
+	n, err := f.w.Write(p)
+	if err != nil {
+		return n, err
+	}
+	return n, f.flush()
+}
+
+func (f *flushWriter) flush() error {
+	if err := f.rc.Flush(); err != nil && !errors.Is(err, http.ErrNotSupported) {
+		return err
+	}
+	return nil
+}

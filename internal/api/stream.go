@@ -1,0 +1,90 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/quai-dev/quai/internal/engine"
+)
+
+// eventStream writes an operation's events as NDJSON. The status line is
+// written lazily with the first event, so an operation refused before it
+// emits anything (unknown instance, busy) still gets its proper status and
+// the JSON error shape.
+type eventStream struct {
+	w        http.ResponseWriter
+	rc       *http.ResponseController
+	instance string
+
+	mu       sync.Mutex
+	started  bool
+	ended    bool // a done or failed event was written
+	closed   bool // the operation returned; late events are dropped
+	enc      *json.Encoder
+	writeErr error
+}
+
+func (s *eventStream) emit(ev engine.Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.ended {
+		return
+	}
+	s.write(ev)
+}
+
+// write is called with mu held.
+func (s *eventStream) write(ev engine.Event) {
+	if !s.started {
+		s.started = true
+		h := s.w.Header()
+		h.Set("Content-Type", ContentTypeNDJSON)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-store")
+		s.w.WriteHeader(http.StatusOK)
+		s.enc = json.NewEncoder(s.w)
+	}
+	if isTerminal(ev.Kind) {
+		s.ended = true
+	}
+	if s.writeErr != nil {
+		return
+	}
+	if ev.Time.IsZero() {
+		ev.Time = time.Now()
+	}
+	if ev.Instance == "" {
+		ev.Instance = s.instance
+	}
+	if err := s.enc.Encode(ev); err != nil {
+		s.writeErr = err
+		return
+	}
+	if err := s.rc.Flush(); err != nil {
+		s.writeErr = err
+	}
+}
+
+func isTerminal(k engine.EventKind) bool { return k == engine.EventDone || k == engine.EventFailed }
+
+// stream runs op, streaming its events, and makes sure the stream ends with
+// exactly one done or failed event.
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, instance string, op func(engine.Emitter) (int, error)) {
+	es := &eventStream{w: w, rc: http.NewResponseController(w), instance: instance}
+	release, err := op(es.emit)
+	es.mu.Lock()
+	defer es.mu.Unlock()
+	es.closed = true
+	switch {
+	case err != nil && !es.started:
+		s.log.Info("operation refused", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, err)
+	case err != nil && !es.ended:
+		s.log.Info("operation failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		es.write(engine.Event{Kind: engine.EventFailed, Release: release, Error: err.Error(), Message: err.Error()})
+	case err == nil && !es.ended:
+		es.write(engine.Event{Kind: engine.EventDone, Release: release})
+	}
+}

@@ -1,0 +1,357 @@
+// Package client is the typed Go client of quai's daemon API: the CLI, the
+// tests and the dashboard use it. It dials the daemon's unix socket, turns
+// HTTP statuses into error types and a refused or missing socket into
+// ErrDaemonNotRunning.
+//
+// It imports the API's wire types (internal/api) and the engine's
+// vocabulary; it never imports the engine's implementation, a runtime or
+// the store.
+package client
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/quai-dev/quai/internal/api"
+	"github.com/quai-dev/quai/internal/engine"
+	"github.com/quai-dev/quai/internal/stack"
+)
+
+// Errors a call may return, matched with errors.Is. *APIError values match
+// the sentinel of their status.
+var (
+	// ErrDaemonNotRunning: nothing answers on the socket.
+	ErrDaemonNotRunning = errors.New("the quai daemon is not running")
+	ErrNotFound         = errors.New("not found")
+	ErrBusy             = errors.New("instance busy")
+	ErrInvalid          = errors.New("invalid request")
+	ErrForbidden        = errors.New("forbidden")
+	ErrUnsupported      = errors.New("unsupported")
+	// ErrOperationFailed: an operation's event stream ended with a failed event.
+	ErrOperationFailed = errors.New("operation failed")
+)
+
+// APIError is an error answered by the daemon in the API's error shape.
+type APIError struct {
+	Status  int
+	Code    string
+	Message string
+	Hint    string
+}
+
+func (e *APIError) Error() string {
+	if e.Hint == "" {
+		return e.Message
+	}
+	return e.Message + "\n  " + e.Hint
+}
+
+// Is matches the sentinel of the error's status.
+func (e *APIError) Is(target error) bool {
+	switch target {
+	case ErrNotFound:
+		return e.Status == http.StatusNotFound
+	case ErrBusy:
+		return e.Status == http.StatusConflict
+	case ErrInvalid:
+		return e.Status == http.StatusBadRequest
+	case ErrForbidden:
+		return e.Status == http.StatusForbidden
+	case ErrUnsupported:
+		return e.Status == http.StatusNotImplemented
+	}
+	return false
+}
+
+// DaemonError says the daemon could not be reached at Socket.
+type DaemonError struct {
+	Socket string
+	Err    error
+}
+
+func (e *DaemonError) Error() string {
+	return fmt.Sprintf("cannot reach the quai daemon at %s: is the quai daemon running? start it with `quai serve`", e.Socket)
+}
+
+// Unwrap returns both the cause and ErrDaemonNotRunning.
+func (e *DaemonError) Unwrap() []error { return []error{ErrDaemonNotRunning, e.Err} }
+
+// OperationError is a failed event that ended an operation's stream.
+type OperationError struct {
+	Event engine.Event
+}
+
+func (e *OperationError) Error() string {
+	msg := e.Event.Error
+	if msg == "" {
+		msg = e.Event.Message
+	}
+	if e.Event.Instance != "" {
+		return e.Event.Instance + ": " + msg
+	}
+	return msg
+}
+
+// Unwrap lets errors.Is(err, ErrOperationFailed) match.
+func (e *OperationError) Unwrap() error { return ErrOperationFailed }
+
+// Client talks to one daemon.
+type Client struct {
+	socket string
+	http   *http.Client
+	base   string
+}
+
+// New returns a client of the daemon listening on the unix socket path.
+func New(socket string) *Client {
+	dialer := &net.Dialer{Timeout: 5 * time.Second}
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return dialer.DialContext(ctx, "unix", socket)
+		},
+		MaxIdleConns:    4,
+		IdleConnTimeout: 30 * time.Second,
+	}
+	return &Client{socket: socket, http: &http.Client{Transport: tr}, base: "http://quai" + api.Prefix}
+}
+
+// Socket is the socket path the client dials.
+func (c *Client) Socket() string { return c.socket }
+
+// Close releases idle connections.
+func (c *Client) Close() { c.http.CloseIdleConnections() }
+
+func instancePath(name string, rest string) string {
+	return "/instances/" + url.PathEscape(name) + rest
+}
+
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body any) (*http.Response, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, fmt.Errorf("encode request: %w", err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	u := c.base + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, c.transportError(err)
+	}
+	if resp.StatusCode >= 300 {
+		defer func() { _ = resp.Body.Close() }()
+		return nil, decodeError(resp)
+	}
+	return resp, nil
+}
+
+// transportError turns a failure to connect into DaemonError.
+func (c *Client) transportError(err error) error {
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) || errors.Is(err, os.ErrNotExist) {
+		return &DaemonError{Socket: c.socket, Err: err}
+	}
+	return fmt.Errorf("quai daemon at %s: %w", c.socket, err)
+}
+
+func decodeError(resp *http.Response) error {
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var body api.ErrorBody
+	if err := json.Unmarshal(b, &body); err != nil || body.Error.Message == "" {
+		msg := string(bytes.TrimSpace(b))
+		if msg == "" {
+			msg = resp.Status
+		}
+		return &APIError{Status: resp.StatusCode, Code: api.CodeInternal, Message: msg}
+	}
+	return &APIError{Status: resp.StatusCode, Code: body.Error.Code, Message: body.Error.Message, Hint: body.Error.Hint}
+}
+
+func (c *Client) getJSON(ctx context.Context, path string, v any) error {
+	resp, err := c.do(ctx, http.MethodGet, path, nil, nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("decode daemon answer to %s: %w", path, err)
+	}
+	return nil
+}
+
+// Info describes the daemon; it is also the cheapest way to check it runs.
+func (c *Client) Info(ctx context.Context) (api.Info, error) {
+	var v api.Info
+	err := c.getJSON(ctx, "/info", &v)
+	return v, err
+}
+
+// Instances lists the installed instances.
+func (c *Client) Instances(ctx context.Context) ([]engine.Instance, error) {
+	var v []engine.Instance
+	err := c.getJSON(ctx, "/instances", &v)
+	return v, err
+}
+
+// Status reports an instance's services, replicas and routes.
+func (c *Client) Status(ctx context.Context, instance string) (engine.InstanceStatus, error) {
+	var v engine.InstanceStatus
+	err := c.getJSON(ctx, instancePath(instance, ""), &v)
+	return v, err
+}
+
+// Releases lists an instance's releases.
+func (c *Client) Releases(ctx context.Context, instance string) ([]engine.Release, error) {
+	var v []engine.Release
+	err := c.getJSON(ctx, instancePath(instance, "/releases"), &v)
+	return v, err
+}
+
+// Plan asks what `up` would do with m.
+func (c *Client) Plan(ctx context.Context, m *stack.Model, runtimeName string) (engine.Plan, error) {
+	resp, err := c.do(ctx, http.MethodPost, "/plan", nil, api.PlanRequest{ModelPayload: api.NewModelPayload(m), Runtime: runtimeName})
+	if err != nil {
+		return engine.Plan{}, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var p engine.Plan
+	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
+		return engine.Plan{}, fmt.Errorf("decode plan: %w", err)
+	}
+	return p, nil
+}
+
+// UpOptions are the options of Up besides the model.
+type UpOptions struct {
+	Runtime string
+	DryRun  bool
+	NoWait  bool
+	Cause   string
+}
+
+// Up installs or updates the instance m describes, calling emit for each
+// event. It returns the final event (done); a failed operation returns an
+// *OperationError.
+func (c *Client) Up(ctx context.Context, m *stack.Model, opts UpOptions, emit engine.Emitter) (engine.Event, error) {
+	req := api.UpRequest{ModelPayload: api.NewModelPayload(m), Runtime: opts.Runtime,
+		DryRun: opts.DryRun, NoWait: opts.NoWait, Cause: opts.Cause}
+	return c.operation(ctx, http.MethodPost, "/up", nil, req, emit)
+}
+
+// Rollback returns an instance to release to (0: the previous one).
+func (c *Client) Rollback(ctx context.Context, instance string, to int, emit engine.Emitter) (engine.Event, error) {
+	return c.operation(ctx, http.MethodPost, instancePath(instance, "/rollback"), nil, api.RollbackRequest{To: to}, emit)
+}
+
+// Restart restarts one service of an instance, or all when service is empty.
+func (c *Client) Restart(ctx context.Context, instance, service string, emit engine.Emitter) (engine.Event, error) {
+	return c.operation(ctx, http.MethodPost, instancePath(instance, "/restart"), nil, api.RestartRequest{Service: service}, emit)
+}
+
+// Down stops an instance's replicas, keeping its releases and data.
+func (c *Client) Down(ctx context.Context, instance string, emit engine.Emitter) (engine.Event, error) {
+	return c.operation(ctx, http.MethodPost, instancePath(instance, "/down"), nil, struct{}{}, emit)
+}
+
+// Remove deletes an instance; purge also deletes its volumes and data.
+func (c *Client) Remove(ctx context.Context, instance string, purge bool, emit engine.Emitter) (engine.Event, error) {
+	q := url.Values{}
+	if purge {
+		q.Set("purge", "true")
+	}
+	return c.operation(ctx, http.MethodDelete, instancePath(instance, ""), q, nil, emit)
+}
+
+// operation runs a streaming call and reads its NDJSON events.
+func (c *Client) operation(ctx context.Context, method, path string, q url.Values, body any, emit engine.Emitter) (engine.Event, error) {
+	resp, err := c.do(ctx, method, path, q, body)
+	if err != nil {
+		return engine.Event{}, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	return ReadEvents(resp.Body, emit)
+}
+
+// ReadEvents reads an NDJSON event stream to its end, calling emit (if not
+// nil) for every event. It returns the terminal event; a failed one comes
+// back as *OperationError, a stream cut before its end as an error.
+func ReadEvents(r io.Reader, emit engine.Emitter) (engine.Event, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 16<<20)
+	for sc.Scan() {
+		line := bytes.TrimSpace(sc.Bytes())
+		if len(line) == 0 {
+			continue
+		}
+		var ev engine.Event
+		if err := json.Unmarshal(line, &ev); err != nil {
+			return engine.Event{}, fmt.Errorf("decode event %q: %w", line, err)
+		}
+		if emit != nil {
+			emit(ev)
+		}
+		switch ev.Kind {
+		case engine.EventDone:
+			return ev, nil
+		case engine.EventFailed:
+			return ev, &OperationError{Event: ev}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return engine.Event{}, fmt.Errorf("event stream from the daemon broke: %w", err)
+	}
+	return engine.Event{}, errors.New("the daemon ended the event stream before the operation finished; `quai status` shows where the instance stands")
+}
+
+// LogsOptions select log lines.
+type LogsOptions struct {
+	Service string
+	Follow  bool
+	Since   time.Time
+	Tail    int
+}
+
+// Logs streams an instance's (or one service's) log lines; close the reader
+// to stop following.
+func (c *Client) Logs(ctx context.Context, instance string, opts LogsOptions) (io.ReadCloser, error) {
+	q := url.Values{}
+	if opts.Service != "" {
+		q.Set(api.LogsService, opts.Service)
+	}
+	if opts.Follow {
+		q.Set(api.LogsFollow, "true")
+	}
+	if !opts.Since.IsZero() {
+		q.Set(api.LogsSince, opts.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if opts.Tail > 0 {
+		q.Set(api.LogsTail, strconv.Itoa(opts.Tail))
+	}
+	resp, err := c.do(ctx, http.MethodGet, instancePath(instance, "/logs"), q, nil)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}

@@ -1,0 +1,143 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+
+	"github.com/quai-dev/quai/internal/api"
+	"github.com/quai-dev/quai/internal/runtime"
+)
+
+// ExecOptions describe a command to run in one replica of a service.
+type ExecOptions struct {
+	Service string
+	Cmd     []string
+	TTY     bool
+	// Stdin is attached when not nil; its EOF closes the command's stdin.
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Size is the terminal's initial size (TTY only); Resize delivers changes.
+	Size   *runtime.TermSize
+	Resize <-chan runtime.TermSize
+}
+
+// Exec runs a command in a replica of the service and returns its exit code.
+// The connection is upgraded to the API's frame protocol (see api.ExecUpgrade).
+func (c *Client) Exec(ctx context.Context, instance string, opts ExecOptions) (int, error) {
+	q := url.Values{}
+	q.Set(api.ExecService, opts.Service)
+	for _, a := range opts.Cmd {
+		q.Add(api.ExecCmd, a)
+	}
+	if opts.TTY {
+		q.Set(api.ExecTTY, "true")
+		if opts.Size != nil {
+			q.Set(api.ExecRows, strconv.Itoa(int(opts.Size.Rows)))
+			q.Set(api.ExecCols, strconv.Itoa(int(opts.Size.Cols)))
+		}
+	}
+	if opts.Stdin != nil {
+		q.Set(api.ExecStdin, "true")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+instancePath(instance, "/exec")+"?"+q.Encode(), nil)
+	if err != nil {
+		return 0, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("Connection", "Upgrade")
+	req.Header.Set("Upgrade", api.ExecUpgrade)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, c.transportError(err)
+	}
+	if resp.StatusCode != http.StatusSwitchingProtocols {
+		defer func() { _ = resp.Body.Close() }()
+		if resp.StatusCode < 300 {
+			return 0, fmt.Errorf("exec: the daemon answered %s instead of switching protocols", resp.Status)
+		}
+		return 0, decodeError(resp)
+	}
+	conn, ok := resp.Body.(io.ReadWriteCloser)
+	if !ok {
+		_ = resp.Body.Close()
+		return 0, errors.New("exec: the upgraded connection is not writable")
+	}
+	defer func() { _ = conn.Close() }()
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+
+	var mu sync.Mutex
+	send := func(t api.FrameType, p []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return api.WriteFrame(conn, t, p)
+	}
+	done := make(chan struct{})
+	defer close(done)
+	if opts.Stdin != nil {
+		go func() {
+			w := &api.FrameWriter{Mu: &mu, W: conn, Type: api.FrameStdin}
+			if _, err := io.Copy(w, opts.Stdin); err != nil {
+				return
+			}
+			_ = send(api.FrameStdinEOF, nil)
+		}()
+	}
+	if opts.Resize != nil {
+		go func() {
+			for {
+				select {
+				case <-done:
+					return
+				case sz, ok := <-opts.Resize:
+					if !ok {
+						return
+					}
+					if send(api.FrameResize, api.ResizePayload(sz.Rows, sz.Cols)) != nil {
+						return
+					}
+				}
+			}
+		}()
+	}
+	stdout, stderr := opts.Stdout, opts.Stderr
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	if stderr == nil {
+		stderr = io.Discard
+	}
+	for {
+		t, p, err := api.ReadFrame(conn)
+		if err != nil {
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+			return 0, fmt.Errorf("exec: the connection to the daemon broke before the command ended: %w", err)
+		}
+		switch t {
+		case api.FrameStdout:
+			if _, err := stdout.Write(p); err != nil {
+				return 0, fmt.Errorf("exec: write output: %w", err)
+			}
+		case api.FrameStderr:
+			if _, err := stderr.Write(p); err != nil {
+				return 0, fmt.Errorf("exec: write output: %w", err)
+			}
+		case api.FrameExit:
+			code, ok := api.ParseExit(p)
+			if !ok {
+				return 0, errors.New("exec: malformed exit frame from the daemon")
+			}
+			return code, nil
+		case api.FrameError:
+			return 0, fmt.Errorf("exec in %s/%s: %s", instance, opts.Service, p)
+		}
+	}
+}

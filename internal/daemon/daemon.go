@@ -1,0 +1,327 @@
+// Package daemon wires quai's control plane: the store, the runtimes, the
+// proxy, the engine and the API on a unix socket. It is wiring only: every
+// dependency is an explicit constructor argument or built here from Config,
+// nothing lives in package-level state, and behaviour belongs to the
+// packages it wires.
+//
+// It may import every internal package except the CLI and the client.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/quai-dev/quai/internal/api"
+	"github.com/quai-dev/quai/internal/engine"
+	"github.com/quai-dev/quai/internal/proxy"
+	"github.com/quai-dev/quai/internal/runtime"
+	"github.com/quai-dev/quai/internal/runtime/process"
+	"github.com/quai-dev/quai/internal/store"
+	"github.com/quai-dev/quai/internal/version"
+)
+
+// Default listen addresses of the proxy.
+const (
+	DefaultHTTPAddr  = ":8080"
+	DefaultHTTPSAddr = ":8443"
+)
+
+// maxSocketPath is the longest unix socket path Linux accepts (sun_path less its NUL).
+const maxSocketPath = 107
+
+// Config says where the daemon keeps its state and listens.
+type Config struct {
+	// DataDir holds the store, the socket, runtime data and logs. Required.
+	DataDir string
+	// Socket is the API's unix socket; default DataDir/quai.sock.
+	Socket string
+	// HTTPAddr and HTTPSAddr are the proxy's listen addresses; empty means the
+	// defaults, "off" disables the listener.
+	HTTPAddr  string
+	HTTPSAddr string
+	// ShimPath is the executable the process runtime supervises replicas
+	// with; default the running executable.
+	ShimPath string
+	// Logger receives the daemon's log; default discard.
+	Logger *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// HealthTimeout and DrainTimeout bound zero-downtime switchovers; zero
+	// means the engine's defaults.
+	HealthTimeout time.Duration
+	DrainTimeout  time.Duration
+	// DefaultHost is the host pattern of routes that name none; empty means
+	// the engine's default.
+	DefaultHost string
+}
+
+// Daemon is a running control plane.
+type Daemon struct {
+	cfg Config
+	log *slog.Logger
+
+	lock     *dirLock
+	store    *store.SQLite
+	runtimes map[string]runtime.Runtime
+	proxy    *proxy.Proxy
+	engine   *engine.Engine
+	listener net.Listener
+	server   *http.Server
+	serveErr chan error
+
+	// cancel stops the API's streams (log follows, event streams) at shutdown.
+	cancel context.CancelFunc
+
+	shutdownOnce sync.Once
+	shutdownErr  error
+}
+
+// New checks cfg and fills in defaults; Start does the work.
+func New(cfg Config) (*Daemon, error) {
+	if cfg.DataDir == "" {
+		return nil, fmt.Errorf("%w: Config.DataDir is empty", ErrNoDataDir)
+	}
+	dir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
+	}
+	cfg.DataDir = dir
+	if cfg.Socket == "" {
+		cfg.Socket = SocketPath(dir)
+	}
+	if len(cfg.Socket) > maxSocketPath {
+		return nil, fmt.Errorf("socket path %s is %d bytes, longer than the %d a unix socket allows; choose a shorter --socket or --data-dir",
+			cfg.Socket, len(cfg.Socket), maxSocketPath)
+	}
+	if cfg.HTTPAddr == "" {
+		cfg.HTTPAddr = DefaultHTTPAddr
+	}
+	if cfg.HTTPSAddr == "" {
+		cfg.HTTPSAddr = DefaultHTTPSAddr
+	}
+	if cfg.HTTPAddr == "off" {
+		cfg.HTTPAddr = ""
+	}
+	if cfg.HTTPSAddr == "off" {
+		cfg.HTTPSAddr = ""
+	}
+	if cfg.ShimPath == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("find quai's executable for the process runtime: %w", err)
+		}
+		cfg.ShimPath = exe
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Daemon{cfg: cfg, log: cfg.Logger, serveErr: make(chan error, 1)}, nil
+}
+
+// Config returns the configuration in effect, defaults filled in.
+func (d *Daemon) Config() Config { return d.cfg }
+
+// Socket is the API's socket path.
+func (d *Daemon) Socket() string { return d.cfg.Socket }
+
+// Start locks the data directory, opens the store, builds the runtimes, the
+// proxy and the engine, re-attaches to what runs (engine.Recover) and serves
+// the API. On error everything started so far is released.
+func (d *Daemon) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, d.close(context.Background()))
+		}
+	}()
+	if err := os.MkdirAll(d.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	if d.lock, err = lockDataDir(d.cfg.DataDir); err != nil {
+		return err
+	}
+	if d.store, err = store.Open(StorePath(d.cfg.DataDir)); err != nil {
+		return fmt.Errorf("open state %s: %w", StorePath(d.cfg.DataDir), err)
+	}
+	proc, err := process.New(process.Options{
+		DataDir:  filepath.Join(d.cfg.DataDir, "process"),
+		ShimPath: d.cfg.ShimPath,
+		Logger:   d.log.With("runtime", "process"),
+	})
+	if err != nil {
+		return fmt.Errorf("process runtime: %w", err)
+	}
+	d.runtimes = map[string]runtime.Runtime{proc.Name(): proc}
+	d.proxy, err = proxy.New(proxy.Config{
+		HTTPAddr:  d.cfg.HTTPAddr,
+		HTTPSAddr: d.cfg.HTTPSAddr,
+		DataDir:   filepath.Join(d.cfg.DataDir, "proxy"),
+		Logger:    d.log.With("component", "proxy"),
+	})
+	if err != nil {
+		return fmt.Errorf("proxy: %w", err)
+	}
+	if err := d.proxy.Start(); err != nil {
+		return fmt.Errorf("start proxy on %s and %s: %w", d.cfg.HTTPAddr, d.cfg.HTTPSAddr, err)
+	}
+	d.engine, err = engine.New(engine.Options{
+		Store:          d.store,
+		Runtimes:       d.runtimes,
+		DefaultRuntime: proc.Name(),
+		Router:         d.proxy,
+		Now:            d.cfg.Now,
+		Logger:         d.log.With("component", "engine"),
+		HealthTimeout:  d.cfg.HealthTimeout,
+		DrainTimeout:   d.cfg.DrainTimeout,
+		DefaultHost:    d.cfg.DefaultHost,
+	})
+	if err != nil {
+		return fmt.Errorf("engine: %w", err)
+	}
+	if err := d.engine.Recover(ctx); err != nil {
+		return fmt.Errorf("recover instances: %w", err)
+	}
+	return d.serve()
+}
+
+func (d *Daemon) serve() error {
+	// A socket file left by a daemon that died is stale: the lock proves no
+	// other daemon of this data directory listens on it.
+	if err := os.Remove(d.cfg.Socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove stale socket: %w", err)
+	}
+	if err := os.MkdirAll(filepath.Dir(d.cfg.Socket), 0o700); err != nil {
+		return fmt.Errorf("create socket directory: %w", err)
+	}
+	ln, err := net.Listen("unix", d.cfg.Socket)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", d.cfg.Socket, err)
+	}
+	d.listener = ln
+	if err := os.Chmod(d.cfg.Socket, 0o600); err != nil {
+		return fmt.Errorf("restrict socket: %w", err)
+	}
+	names := make([]string, 0, len(d.runtimes))
+	for n := range d.runtimes {
+		names = append(names, n)
+	}
+	handler := api.New(api.Options{
+		Engine: d.engine,
+		Logger: d.log.With("component", "api"),
+		Info: api.Info{
+			Version: version.Version, Commit: version.Commit, PID: os.Getpid(),
+			DataDir: d.cfg.DataDir, Socket: d.cfg.Socket,
+			HTTPAddr: d.cfg.HTTPAddr, HTTPSAddr: d.cfg.HTTPSAddr, Runtimes: names,
+		},
+	})
+	base, cancel := context.WithCancel(context.Background())
+	d.cancel = cancel
+	d.server = &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		err := d.server.Serve(ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		d.serveErr <- err
+	}()
+	d.log.Info("quai daemon ready", "pid", os.Getpid(), "socket", d.cfg.Socket,
+		"data_dir", d.cfg.DataDir, "http", d.cfg.HTTPAddr, "https", d.cfg.HTTPSAddr)
+	return nil
+}
+
+// Run starts the daemon and serves until ctx is done (SIGTERM, SIGINT),
+// then shuts down gracefully.
+func (d *Daemon) Run(ctx context.Context) error {
+	if err := d.Start(ctx); err != nil {
+		return err
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-d.serveErr:
+		if serveErr != nil {
+			serveErr = fmt.Errorf("api server: %w", serveErr)
+		}
+	}
+	d.log.Info("quai daemon stopping; instances keep running")
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return errors.Join(serveErr, d.Shutdown(sctx))
+}
+
+// Shutdown stops the API (letting running requests finish until ctx ends),
+// the engine and the proxy. Replicas keep running: the next daemon
+// re-attaches to them.
+func (d *Daemon) Shutdown(ctx context.Context) error {
+	d.shutdownOnce.Do(func() { d.shutdownErr = d.close(ctx) })
+	return d.shutdownErr
+}
+
+func (d *Daemon) close(ctx context.Context) error {
+	var errs []error
+	if d.server != nil {
+		// Operations get a grace period to finish; streams that would never
+		// end on their own (log follows) are cancelled after it.
+		grace, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := d.server.Shutdown(grace); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+			errs = append(errs, fmt.Errorf("stop api: %w", err))
+		}
+		cancel()
+		d.cancel()
+		if err := d.server.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close api: %w", err))
+		}
+		d.server = nil
+		if err := os.Remove(d.cfg.Socket); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	} else if d.listener != nil {
+		_ = d.listener.Close()
+	}
+	if d.engine != nil {
+		if err := d.engine.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close engine: %w", err))
+		}
+		d.engine = nil
+	}
+	for name, rt := range d.runtimes {
+		if err := rt.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close %s runtime: %w", name, err))
+		}
+	}
+	d.runtimes = nil
+	if d.proxy != nil {
+		if err := d.proxy.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop proxy: %w", err))
+		}
+		d.proxy = nil
+	}
+	if d.store != nil {
+		if err := d.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close state: %w", err))
+		}
+		d.store = nil
+	}
+	if d.lock != nil {
+		if err := d.lock.release(); err != nil {
+			errs = append(errs, fmt.Errorf("release data directory lock: %w", err))
+		}
+		d.lock = nil
+	}
+	return errors.Join(errs...)
+}

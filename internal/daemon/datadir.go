@@ -1,0 +1,49 @@
+package daemon
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+)
+
+// ErrNoDataDir: no data directory could be chosen.
+var ErrNoDataDir = errors.New("no data directory")
+
+// SystemDataDir is the data directory of a daemon run as root without
+// QUAI_DATA_DIR or XDG_DATA_HOME.
+const SystemDataDir = "/var/lib/quai"
+
+// ResolveDataDir chooses quai's data directory: the --data-dir flag, else
+// $QUAI_DATA_DIR, else $XDG_DATA_HOME/quai, else /var/lib/quai for root,
+// else $HOME/.local/share/quai (XDG's default). getenv and euid are passed
+// in so the choice is testable; the result is absolute.
+func ResolveDataDir(flag string, getenv func(string) string, euid int) (string, error) {
+	dir := flag
+	switch {
+	case dir != "":
+	case getenv("QUAI_DATA_DIR") != "":
+		dir = getenv("QUAI_DATA_DIR")
+	case getenv("XDG_DATA_HOME") != "":
+		dir = filepath.Join(getenv("XDG_DATA_HOME"), "quai")
+	case euid == 0:
+		dir = SystemDataDir
+	case getenv("HOME") != "":
+		dir = filepath.Join(getenv("HOME"), ".local", "share", "quai")
+	default:
+		return "", fmt.Errorf("%w: set --data-dir or QUAI_DATA_DIR", ErrNoDataDir)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("data directory %s: %w", dir, err)
+	}
+	return abs, nil
+}
+
+// SocketPath is where the daemon of dataDir listens.
+func SocketPath(dataDir string) string { return filepath.Join(dataDir, "quai.sock") }
+
+// LogPath is where a daemon started in the background writes its log.
+func LogPath(dataDir string) string { return filepath.Join(dataDir, "daemon.log") }
+
+// StorePath is the daemon's state database.
+func StorePath(dataDir string) string { return filepath.Join(dataDir, "state.db") }
