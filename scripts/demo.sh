@@ -1,8 +1,112 @@
 #!/usr/bin/env bash
-# Until the deploy path lands: a tour of lint, config and render on the example stacks.
+# make demo: deploy examples/users-api (Go API + PostgreSQL + static page) on
+# the process runtime and print the URL to open. Run after `make build`.
+#
+# It installs PostgreSQL from Debian when the server binaries are missing (as
+# root; otherwise it prints the command), builds the example's binaries, runs
+# `quai up` (which starts a local daemon when none runs), then checks the page
+# and the API through quai's proxy. When something does not answer it says
+# which service and prints its logs.
 set -euo pipefail
+cd "$(dirname "$0")/.."
+
 q=./bin/quai
-for d in testdata/stacks/*/; do
-  echo "== quai lint $d --env prod"
-  $q lint "$d" --env prod || true
-done
+project=examples/users-api
+instance=users-api-dev
+host=users-api.dev.localhost
+port=${QUAI_DEMO_PORT:-8080}
+url="http://$host:$port"
+wait_secs=${QUAI_DEMO_WAIT:-90}
+
+step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+# show_logs SERVICE...: what a user needs to see when a service misbehaves.
+show_logs() {
+  for svc in "$@"; do
+    echo "---- $q logs $instance $svc (last lines)" >&2
+    "$q" logs "$instance" "$svc" --tail 40 >&2 || true
+  done
+}
+
+fail() {
+  local msg=$1
+  shift
+  echo >&2
+  echo "demo failed: $msg" >&2
+  echo "---- $q status $instance" >&2
+  "$q" status "$instance" >&2 || true
+  show_logs "$@"
+  exit 1
+}
+
+[ -x "$q" ] || { echo "demo: $q is missing: run \`make build\` first (or \`make demo\`, which does)" >&2; exit 2; }
+
+step "PostgreSQL server binaries"
+if compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null; then
+  echo "found: $(compgen -G '/usr/lib/postgresql/*/bin/postgres' | head -n1 || command -v postgres)"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "not installed: installing the Debian package postgresql"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+else
+  echo "demo: the PostgreSQL server binaries are missing; install them and run \`make demo\` again:" >&2
+  echo "  sudo apt-get update && sudo apt-get install -y postgresql" >&2
+  exit 2
+fi
+
+step "Build the example's binaries ($project/bin)"
+make -s -C "$project"
+
+step "Deploy: $q up $project --env dev -y"
+if ! "$q" up "$project" --env dev -y; then
+  fail "\`quai up\` did not complete" db api web
+fi
+
+# wait_for URL WHAT CHECK SERVICES...: poll URL until its body matches the
+# grep pattern CHECK; on timeout fail with the services' logs.
+wait_for() {
+  local target=$1 what=$2 check=$3
+  shift 3
+  local deadline=$((SECONDS + wait_secs)) body=""
+  printf 'waiting for %s at %s ' "$what" "$target"
+  while :; do
+    # --resolve: *.localhost is loopback, whatever the resolver in use says.
+    if body=$(curl -fsS --max-time 3 --resolve "$host:$port:127.0.0.1" "$target" 2>&1) && grep -q -- "$check" <<<"$body"; then
+      echo "ok"
+      return 0
+    fi
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      echo "timed out"
+      fail "$what did not answer through quai's proxy at $target within ${wait_secs}s (last answer: ${body:0:200})" "$@"
+    fi
+    printf '.'
+    sleep 1
+  done
+}
+
+step "Check through quai's proxy"
+wait_for "$url/" "the page" "<title>Users" web
+wait_for "$url/api/users" "the API" '^\[' api db
+wait_for "$url/api/version" "the API version" '"version"' api
+
+# A first user so the page is not empty; 409 on later runs is fine.
+code=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 --resolve "$host:$port:127.0.0.1" \
+  -H 'Content-Type: application/json' -d '{"name":"Ada Lovelace","email":"ada@example.com"}' "$url/api/users")
+case $code in
+  201) echo "created a first user (Ada Lovelace)" ;;
+  409) echo "the first user already exists" ;;
+  *) fail "POST $url/api/users answered HTTP $code, want 201 or 409" api db ;;
+esac
+
+step "Status"
+"$q" status "$instance"
+
+cat <<MSG
+
+users-api is running: open $url/
+  API:      curl $url/api/users
+  logs:     $q logs $instance api
+  update:   APP_VERSION=2 $q up $project --env dev -y   (then curl $url/api/version)
+  remove:   $q rm $instance
+  stop the daemon: pkill -f 'quai serve'
+MSG

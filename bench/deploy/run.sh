@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Deploy benchmark on the process runtime, with examples/users-api:
+#   (a) time from `quai up` to the new release answering through the proxy,
+#       for a fresh install and for an update;
+#   (b) failed requests during UPDATES consecutive updates under a steady
+#       concurrent load through quai's proxy (must be 0);
+#   (c) the daemon's resident memory, idle, with the example deployed.
+# Every update changes APP_VERSION, so the api replicas are replaced; "healthy"
+# means /api/version through the proxy answers the new version.
+#
+# Knobs (environment): UPDATES (10), RATE requests/s (100), CONCURRENCY (8),
+# QUAI_DEMO_PORT proxy port (8080), KEEP=1 to leave the instance installed.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+q=./bin/quai
+project=examples/users-api
+instance=users-api-dev
+host=users-api.dev.localhost
+port=${QUAI_DEMO_PORT:-8080}
+url="http://$host:$port"
+updates=${UPDATES:-10}
+rate=${RATE:-100}
+concurrency=${CONCURRENCY:-8}
+deadline_secs=120
+
+work=$(mktemp -d)
+load_pid=""
+cleanup() {
+  if [ -n "$load_pid" ]; then kill -TERM "$load_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+die() {
+  echo "bench/deploy: $*" >&2
+  "$q" status "$instance" >&2 || true
+  "$q" logs "$instance" api --tail 30 >&2 || true
+  exit 1
+}
+
+now() { echo "$EPOCHREALTIME"; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+# version_is V: does /api/version through the proxy answer V?
+version_is() {
+  curl -fsS --max-time 2 --resolve "$host:$port:127.0.0.1" "$url/api/version" 2>/dev/null | grep -q "\"version\":\"$1\""
+}
+
+# deploy V: quai up with APP_VERSION=V, then wait until V answers; prints seconds.
+deploy() {
+  local v=$1 t0 limit
+  t0=$(now)
+  APP_VERSION=$v "$q" up "$project" --env dev -y >"$work/up.log" 2>&1 || { cat "$work/up.log" >&2; die "quai up (APP_VERSION=$v) failed"; }
+  limit=$((SECONDS + deadline_secs))
+  until version_is "$v"; do
+    [ "$SECONDS" -lt "$limit" ] || die "version $v never answered through the proxy at $url within ${deadline_secs}s"
+    sleep 0.05
+  done
+  elapsed "$t0" "$(now)"
+}
+
+echo "building quai, the example and the load generator"
+make -s build
+make -s -C "$project"
+go build -o "$work/load" ./bench/deploy/load
+command -v initdb >/dev/null || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null ||
+  { echo "bench/deploy: PostgreSQL server binaries are missing: apt-get install postgresql" >&2; exit 2; }
+
+# (a) fresh install: remove a previous instance, then install.
+if "$q" status "$instance" >/dev/null 2>&1; then
+  echo "removing the existing $instance for a fresh install"
+  "$q" rm "$instance" -y >/dev/null
+fi
+echo "fresh install"
+fresh=$(deploy "bench-0")
+echo "update"
+update=$(deploy "bench-1")
+
+# (b) updates under load.
+echo "$updates updates under load ($rate req/s, $concurrency clients)"
+"$work/load" -urls "$url/api/users,$url/api/version,$url/" -c "$concurrency" -rate "$rate" \
+  -duration 30m -json "$work/load.json" >"$work/load.out" &
+load_pid=$!
+sleep 2
+times=()
+for i in $(seq 1 "$updates"); do
+  t=$(deploy "load-$i")
+  times+=("$t")
+  printf '  update %2d: %ss\n' "$i" "$t"
+done
+sleep 2
+kill -TERM "$load_pid"
+wait "$load_pid" || die "the load generator failed"
+load_pid=""
+read -r -a summary <"$work/load.out"
+declare -A L
+for kv in "${summary[@]}"; do L[${kv%%=*}]=${kv#*=}; done
+median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }')
+
+# (c) daemon memory once idle.
+sleep 5
+pid=$(pgrep -o -f -- 'quai serve' || true)
+[ -n "$pid" ] || die "no running \`quai serve\` process found"
+rss_kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
+hwm_kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")
+
+printf '\n%-52s %s\n' "measure" "value"
+printf '%-52s %s\n' "----------------------------------------------------" "----------"
+printf '%-52s %ss\n' "(a) fresh install: quai up -> new release answering" "$fresh"
+printf '%-52s %ss\n' "(a) update: quai up -> new release answering" "$update"
+printf '%-52s %ss\n' "(b) median update under load ($updates updates)" "$median"
+printf '%-52s %s\n' "(b) requests during updates" "${L[requests]} (${L[rps]}/s, p50 ${L[p50_ms]} ms, p99 ${L[p99_ms]} ms)"
+printf '%-52s %s\n' "(b) failed requests during updates" "${L[failures]}"
+printf '%-52s %s MiB (peak %s MiB)\n' "(c) daemon RSS, idle, example deployed (pid $pid)" "$((rss_kb / 1024))" "$((hwm_kb / 1024))"
+echo "versions served during the load: ${L[versions]}"
+
+if [ "${KEEP:-}" != 1 ]; then
+  "$q" rm "$instance" -y >/dev/null || echo "bench/deploy: could not remove $instance" >&2
+fi
+if [ "${L[failures]}" != 0 ]; then
+  echo "bench/deploy: ${L[failures]} requests failed during updates; first failures:" >&2
+  cat "$work/load.json" >&2
+  exit 1
+fi
