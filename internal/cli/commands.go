@@ -6,5 +6,6 @@ import "github.com/spf13/cobra"
 func commands(g *globals) []*cobra.Command {
 	return []*cobra.Command{
 		newVersionCmd(g),
+		newRenderCmd(g),
 	}
 }

@@ -1,0 +1,268 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/quai-dev/quai/internal/render"
+	"github.com/quai-dev/quai/internal/stack"
+)
+
+// Render targets.
+const (
+	targetKubernetes = "kubernetes"
+	targetCompose    = "compose"
+)
+
+// renderOptions are the flags of `quai render`.
+type renderOptions struct {
+	Dir    string
+	Target string
+	Env    string
+	Org    string
+	// OutDir, when set, receives one file per object instead of stdout.
+	OutDir string
+	JSON   bool
+	Kube   render.KubeOptions
+}
+
+func newRenderCmd(g *globals) *cobra.Command {
+	opts := renderOptions{Dir: ".", Target: targetKubernetes, Env: stack.DefaultEnv}
+	cmd := &cobra.Command{
+		Use:   "render [DIR]",
+		Short: "Print the Kubernetes manifests or the Compose file of an instance",
+		Long: `Load the stack in DIR (default: the current directory) for one environment
+and organization, as quai up would, and print what another tool needs to run
+that instance, without deploying anything:
+
+  --target kubernetes   one namespace per instance (<org>-<project>-<env>) with
+                        NetworkPolicies, ConfigMaps for bind-mounted project
+                        files, claims, Services, Deployments or StatefulSets,
+                        PodDisruptionBudgets and Ingresses (cert-manager TLS)
+  --target compose      the merged Compose file, project name set to the
+                        instance, quai's labels on every service
+
+Output is one multi-document YAML stream on stdout, or with -o DIR one file per
+object (<kind>-<name>.yaml; compose.yaml for Compose); files of objects no
+longer rendered are left in DIR. Secrets are referenced, never written: the
+kubectl commands that create them, and whatever has no faithful Kubernetes
+equivalent, are printed on stderr.
+
+Exit status: 0 when rendered, 2 when the stack cannot be loaded or rendered.`,
+		Example: `  quai render ./shop --env prod | kubectl apply -f -
+  quai render ./shop --env prod --org acme -o manifests/
+  quai render --target compose --env staging > compose.staging.yaml
+  quai render --ingress-class traefik --cluster-issuer letsencrypt --storage-class fast`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.Dir = args[0]
+			}
+			opts.JSON = g.JSON
+			return runRender(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Target, "target", opts.Target, "what to render: kubernetes or compose")
+	f.StringVar(&opts.Env, "env", opts.Env, "environment whose overlays are applied (envs/ENV.yaml)")
+	f.StringVar(&opts.Org, "org", "", "organization whose overlays are applied (orgs/ORG/); default: none")
+	f.StringVarP(&opts.OutDir, "output", "o", "", "write one file per object into this directory instead of stdout")
+	f.StringVar(&opts.Kube.IngressClass, "ingress-class", render.DefaultIngressClass, "ingressClassName of the Ingresses")
+	f.StringVar(&opts.Kube.IngressNamespace, "ingress-namespace", render.DefaultIngressNamespace, "namespace of the ingress controller, admitted by the NetworkPolicies")
+	f.StringVar(&opts.Kube.ClusterIssuer, "cluster-issuer", render.DefaultClusterIssuer, "cert-manager ClusterIssuer for routes with tls: auto")
+	f.StringVar(&opts.Kube.LocalClusterIssuer, "local-cluster-issuer", render.DefaultLocalClusterIssuer, "cert-manager ClusterIssuer for tls: auto routes on *.localhost")
+	f.StringVar(&opts.Kube.StorageClass, "storage-class", "", "storageClassName of volume claims (default: the cluster's default class)")
+	f.StringVar(&opts.Kube.VolumeSize, "volume-size", render.DefaultVolumeSize, "storage requested for each named volume")
+	return cmd
+}
+
+// renderedFile is one output file of `quai render -o DIR`.
+type renderedFile struct {
+	Name string
+	Data []byte
+}
+
+func runRender(ctx context.Context, stdout, stderr io.Writer, opts renderOptions) error {
+	if opts.Target != targetKubernetes && opts.Target != targetCompose {
+		return withCode(ExitError, fmt.Errorf("unknown --target %q: use kubernetes or compose", opts.Target))
+	}
+	m, err := stack.Load(ctx, stack.Options{Dir: opts.Dir, Env: opts.Env, Org: opts.Org})
+	if err != nil {
+		return withCode(ExitError, renderLoadFailure(opts, err))
+	}
+
+	var (
+		stream []byte
+		files  []renderedFile
+		asJSON any
+	)
+	switch opts.Target {
+	case targetKubernetes:
+		ms, err := render.Kubernetes(m, opts.Kube)
+		if err != nil {
+			return withCode(ExitError, fmt.Errorf("render %s for kubernetes: %w", m.Identity, err))
+		}
+		if stream, err = ms.YAML(); err != nil {
+			return withCode(ExitError, err)
+		}
+		for _, o := range ms.Objects {
+			b, err := o.YAML()
+			if err != nil {
+				return withCode(ExitError, err)
+			}
+			files = append(files, renderedFile{Name: o.FileName(), Data: b})
+		}
+		if opts.JSON {
+			asJSON = kubeJSON(ms)
+		} else {
+			printKubeNotes(stderr, ms, m.Dir)
+		}
+	case targetCompose:
+		b, err := render.Compose(m)
+		if err != nil {
+			return withCode(ExitError, fmt.Errorf("render %s for compose: %w", m.Identity, err))
+		}
+		stream = b
+		files = []renderedFile{{Name: "compose.yaml", Data: b}}
+		asJSON = map[string]any{"project": render.Namespace(m.Identity), "compose": string(b)}
+	}
+
+	if opts.OutDir != "" {
+		if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
+			return withCode(ExitError, fmt.Errorf("create output directory: %w", err))
+		}
+		var wrote []string
+		for _, f := range files {
+			p := filepath.Join(opts.OutDir, f.Name)
+			if err := writeFileAtomicRender(p, f.Data); err != nil {
+				return withCode(ExitError, fmt.Errorf("write %s: %w", p, err))
+			}
+			wrote = append(wrote, p)
+		}
+		if opts.JSON {
+			return writeJSON(stdout, map[string]any{"wrote": wrote})
+		}
+		var b strings.Builder
+		for _, p := range wrote {
+			fmt.Fprintf(&b, "wrote %s\n", p)
+		}
+		if _, err := io.WriteString(stdout, b.String()); err != nil {
+			return withCode(ExitError, fmt.Errorf("write file list: %w", err))
+		}
+		return nil
+	}
+	if opts.JSON {
+		return writeJSON(stdout, asJSON)
+	}
+	if _, err := stdout.Write(stream); err != nil {
+		return withCode(ExitError, fmt.Errorf("write manifests: %w", err))
+	}
+	return nil
+}
+
+// kubeJSON is the --json form of a Kubernetes rendering.
+func kubeJSON(ms *render.Manifests) any {
+	objs := make([]any, len(ms.Objects))
+	for i, o := range ms.Objects {
+		objs[i] = o.Obj
+	}
+	return map[string]any{
+		"namespace": ms.Namespace,
+		"objects":   objs,
+		"secrets":   ms.Secrets,
+		"warnings":  ms.Warnings,
+	}
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return withCode(ExitError, fmt.Errorf("write json: %w", err))
+	}
+	return nil
+}
+
+// printKubeNotes tells, on stderr, what the manifests need and what they
+// could not carry over.
+func printKubeNotes(w io.Writer, ms *render.Manifests, dir string) {
+	var b strings.Builder
+	for _, warn := range ms.Warnings {
+		fmt.Fprintf(&b, "warning: %s\n", warn)
+	}
+	if len(ms.Secrets) > 0 {
+		fmt.Fprintf(&b, "note: the manifests reference %d secret(s) that must exist in namespace %s before the pods can start; create them, from %s, with:\n", len(ms.Secrets), ms.Namespace, dir)
+		for _, s := range ms.Secrets {
+			fmt.Fprintf(&b, "  %s\n", s.Command(ms.Namespace))
+		}
+	}
+	// Notes are advice beside the output: failing to print them is not
+	// worth failing the render.
+	_, _ = io.WriteString(w, b.String())
+}
+
+// renderLoadFailure says which stack could not be loaded, then lists the
+// loader's problems one per line; the loader's error stays wrapped.
+func renderLoadFailure(opts renderOptions, err error) error {
+	what := fmt.Sprintf("cannot load the stack in %s (env %s", opts.Dir, opts.Env)
+	if opts.Org != "" {
+		what += ", org " + opts.Org
+	}
+	what += ")"
+	var le *stack.LoadError
+	if !errors.As(err, &le) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	noun := "problems"
+	if len(le.Diagnostics) == 1 {
+		noun = "problem"
+	}
+	return &renderLoadError{
+		msg: fmt.Sprintf("%s, %d %s:\n  %s\nfix them and run quai render again",
+			what, len(le.Diagnostics), noun, strings.ReplaceAll(le.Error(), "\n", "\n  ")),
+		err: err,
+	}
+}
+
+// renderLoadError has its own message and unwraps to the loader's error.
+type renderLoadError struct {
+	msg string
+	err error
+}
+
+func (e *renderLoadError) Error() string { return e.msg }
+func (e *renderLoadError) Unwrap() error { return e.err }
+
+// writeFileAtomicRender writes data to path through a temporary file in the
+// same directory and a rename, so a reader never sees half a manifest.
+func writeFileAtomicRender(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = os.Remove(tmp.Name()) }()
+	if _, err := tmp.Write(data); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
