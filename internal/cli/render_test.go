@@ -11,17 +11,17 @@ import (
 	"testing"
 )
 
-func runQuai(t *testing.T, args ...string) (code int, stdout, stderr string) {
+func runQuaiRender(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code = Run(context.Background(), args, strings.NewReader(""), &out, &errb)
 	return code, out.String(), errb.String()
 }
 
-const djangoFixture = "../../testdata/stacks/django"
+const renderFixtureDjango = "../../testdata/stacks/django"
 
 func TestRenderKubernetesStdout(t *testing.T) {
-	code, out, errOut := runQuai(t, "render", djangoFixture, "--env", "dev")
+	code, out, errOut := runQuaiRender(t, "render", renderFixtureDjango, "--env", "dev")
 	if code != ExitOK {
 		t.Fatalf("exit %d, stderr:\n%s", code, errOut)
 	}
@@ -42,7 +42,7 @@ func TestRenderKubernetesStdout(t *testing.T) {
 }
 
 func TestRenderFlagsReachRenderer(t *testing.T) {
-	code, out, errOut := runQuai(t, "render", djangoFixture, "--ingress-class", "traefik",
+	code, out, errOut := runQuaiRender(t, "render", renderFixtureDjango, "--ingress-class", "traefik",
 		"--cluster-issuer", "corp-ca", "--storage-class", "fast-ssd")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
@@ -56,7 +56,7 @@ func TestRenderFlagsReachRenderer(t *testing.T) {
 
 func TestRenderOutputDir(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "manifests")
-	code, out, errOut := runQuai(t, "render", djangoFixture, "-o", dir)
+	code, out, errOut := runQuaiRender(t, "render", renderFixtureDjango, "-o", dir)
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -88,7 +88,7 @@ func TestRenderOutputDir(t *testing.T) {
 }
 
 func TestRenderCompose(t *testing.T) {
-	code, out, errOut := runQuai(t, "render", djangoFixture, "--target", "compose", "--env", "dev")
+	code, out, errOut := runQuaiRender(t, "render", renderFixtureDjango, "--target", "compose", "--env", "dev")
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -98,7 +98,7 @@ func TestRenderCompose(t *testing.T) {
 }
 
 func TestRenderJSON(t *testing.T) {
-	code, out, errOut := runQuai(t, "--json", "render", djangoFixture)
+	code, out, errOut := runQuaiRender(t, "--json", "render", renderFixtureDjango)
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -128,7 +128,7 @@ x-quai:
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut := runQuai(t, "render", bad)
+	code, out, errOut := runQuaiRender(t, "render", bad)
 	if code != ExitError {
 		t.Errorf("invalid stack: exit %d, want %d", code, ExitError)
 	}
@@ -136,11 +136,11 @@ x-quai:
 		t.Errorf("stdout %q, stderr %q: want the loader's problems with positions", out, errOut)
 	}
 
-	code, _, errOut = runQuai(t, "render", djangoFixture, "--target", "helm")
+	code, _, errOut = runQuaiRender(t, "render", renderFixtureDjango, "--target", "helm")
 	if code != ExitError || !strings.Contains(errOut, "unknown --target") {
 		t.Errorf("unknown target: exit %d, stderr %q", code, errOut)
 	}
-	code, _, errOut = runQuai(t, "render", t.TempDir())
+	code, _, errOut = runQuaiRender(t, "render", t.TempDir())
 	if code != ExitError || !strings.Contains(errOut, "no compose file") {
 		t.Errorf("empty dir: exit %d, stderr %q", code, errOut)
 	}
