@@ -6,6 +6,7 @@ import "github.com/spf13/cobra"
 func commands(g *globals) []*cobra.Command {
 	return []*cobra.Command{
 		newVersionCmd(g),
+		newLintCmd(g),
 		newRenderCmd(g),
 	}
 }

@@ -129,7 +129,7 @@ func allRules() []Rule {
 			Hint:        "reference a variable (`${DB_PASSWORD}`) set outside the repository, or use a Compose secret and a *_FILE variable",
 			Example:     "services:\n  db:\n    image: postgres:16.4\n    environment:\n      POSTGRES_PASSWORD: hunter2",
 			Fix:         "services:\n  db:\n    image: postgres:16.4\n    environment:\n      POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}",
-			Notes:       "Variables whose name contains PASSWORD, PASSWD, PASSPHRASE, SECRET, TOKEN, API_KEY, PRIVATE_KEY, ACCESS_KEY, AUTH_KEY, SIGNING_KEY, ENCRYPTION_KEY, CREDENTIAL(S), or ends in _PASS, _PWD or _KEY, are checked; names ending in _FILE, _PATH, _DIR, _ID, _USER, _USERNAME, _NAME, _URL, _URI, _HOST, _PORT, _LENGTH, _TTL, _EXPIRY, _HEADER or _ALGORITHM are not, nor empty values and paths under /run/secrets/. The loaded model holds interpolated values, so lint reads the stack files again and looks at the value as written in the last file that sets it: a value containing `${VAR}` or `$VAR` (or a variable listed without a value) is a reference and passes; anything else is a literal. Variables that come only from an env_file are not judged.",
+			Notes:       "Variables whose name contains PASSWORD, PASSWD, PASSPHRASE, SECRET, TOKEN, API_KEY, PRIVATE_KEY, ACCESS_KEY, AUTH_KEY, SIGNING_KEY, ENCRYPTION_KEY, CREDENTIAL(S), or ends in _PASS, _PWD or _KEY, are checked; names ending in _FILE, _PATH, _DIR, _ID, _USER, _USERNAME, _NAME, _URL, _URI, _HOST, _PORT, _LENGTH, _TTL, _EXPIRY, _HEADER or _ALGORITHM are not, nor empty values and paths under /run/secrets/. The loaded model holds interpolated values, so lint reads the stack files again and looks at the value as written in the last file that sets it: a value containing `${VAR}` or `$VAR` (or a variable listed without a value) is a reference and passes, unless it falls back to a literal default (`${VAR:-changeme}`), which is reported too; anything else is a literal. Values are never printed. Variables that come only from an env_file are not judged.",
 			check:       checkSecretLiterals,
 		},
 		{
@@ -151,7 +151,7 @@ func allRules() []Rule {
 			Hint:        "write the password part as a variable: postgres://app:${DB_PASSWORD}@db:5432/app",
 			Example:     "services:\n  web:\n    image: example/web:1\n    environment:\n      DATABASE_URL: postgres://app:hunter2@db:5432/app",
 			Fix:         "services:\n  web:\n    image: example/web:1\n    environment:\n      DATABASE_URL: postgres://app:${DB_PASSWORD}@db:5432/app",
-			Notes:       "Any environment value of the form scheme://user:password@host is checked; a password written as a variable (`${DB_PASSWORD}`) passes, as in QL011.",
+			Notes:       "Any environment value of the form scheme://user:password@host is checked; a password written as a variable (`${DB_PASSWORD}`) passes, as in QL011, unless the variable falls back to a literal default.",
 			check:       checkURLPasswords,
 		},
 		{
@@ -235,7 +235,7 @@ func allRules() []Rule {
 			Hint:        "add x-quai.backup with a kind (postgres, mysql, redis, volume, files), a schedule and a retention",
 			Example:     "services:\n  db:\n    image: postgres:16.4\n    volumes:\n      - pgdata:/var/lib/postgresql/data",
 			Fix:         "services:\n  db:\n    image: postgres:16.4\n    volumes:\n      - pgdata:/var/lib/postgresql/data\n    x-quai:\n      backup:\n        kind: postgres\n        schedule: \"@daily\"\n        retention: { keep_daily: 7, keep_weekly: 4 }",
-			Notes:       "A service is stateful when it runs a database image (see QL014) or mounts a named volume writable.",
+			Notes:       "A service is stateful when it runs a database image (see QL014) or mounts a named volume writable. A volume is covered when another service that mounts it has a volume or files backup; Redis without any volume is taken for a cache and passes.",
 			check:       checkBackup,
 		},
 		{
@@ -499,10 +499,18 @@ func checkSecretLiterals(c *checker) {
 				continue
 			}
 			raw, ok := c.envRaw(s.Name, k, v)
-			if !ok || raw == "" || interpolated(raw) {
+			if !ok || raw == "" {
 				continue
 			}
-			c.report(s.Name, c.pos(s.Name, "environment."+k), "service %q sets %s to a literal value in the stack file", s.Name, k)
+			pos := c.pos(s.Name, "environment."+k)
+			if !interpolated(raw) {
+				c.report(s.Name, pos, "service %q sets %s to a literal value in the stack file", s.Name, k)
+				continue
+			}
+			if masked, defaults := scanRaw(raw); literalDefault(masked, defaults) {
+				c.reportHint(s.Name, pos, "write ${VAR:?VAR must be set} so that a missing variable stops the deploy instead of using the default",
+					"service %q sets %s from a variable with a literal default, used whenever the variable is unset", s.Name, k)
+			}
 		}
 	}
 }
@@ -535,10 +543,16 @@ func checkURLPasswords(c *checker) {
 			if !ok {
 				continue
 			}
-			if pw, ok := urlPassword(raw); !ok || interpolated(pw) {
-				continue
+			masked, defaults := scanRaw(raw)
+			pw, ok := urlPassword(masked)
+			switch {
+			case !ok:
+			case !interpolated(pw):
+				c.report(s.Name, c.pos(s.Name, "environment."+k), "service %q sets %s to a URL with a literal password", s.Name, k)
+			case literalDefault(pw, defaults):
+				c.reportHint(s.Name, c.pos(s.Name, "environment."+k), "write the password as ${VAR:?VAR must be set} so that a missing variable stops the deploy",
+					"service %q sets %s to a URL whose password falls back to a literal default when its variable is unset", s.Name, k)
 			}
-			c.report(s.Name, c.pos(s.Name, "environment."+k), "service %q sets %s to a URL with a literal password", s.Name, k)
 		}
 	}
 }
@@ -597,6 +611,17 @@ func insideDir(dir, path string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
 }
 
+// showPath prints a host path near the project relative to it ("../shared"),
+// so that reports do not depend on where the project is checked out, and
+// other paths as they are.
+func showPath(dir, path string) string {
+	rel, err := filepath.Rel(dir, path)
+	if err != nil || dir == "" || strings.Count(rel, "..") > 2 {
+		return path
+	}
+	return rel
+}
+
 // hostFiles are host files commonly mounted read-only to share the host's
 // clock and zone; they do not tie an instance to a machine.
 var hostFiles = []string{"/etc/localtime", "/etc/timezone"}
@@ -610,7 +635,7 @@ func checkBindOutside(c *checker) {
 			if mt.ReadOnly && slices.Contains(hostFiles, filepath.Clean(mt.Source)) {
 				continue
 			}
-			c.report(s.Name, c.mountPos(s, i), "service %q bind-mounts %s, outside the project directory, in %s", s.Name, mt.Source, c.m.Identity.Env)
+			c.report(s.Name, c.mountPos(s, i), "service %q bind-mounts %s, outside the project directory, in %s", s.Name, showPath(c.m.Dir, mt.Source), c.m.Identity.Env)
 		}
 	}
 }
@@ -657,21 +682,44 @@ func checkHealthDisabled(c *checker) {
 	}
 }
 
+// backedUpVolumes returns the named volumes that some service's volume or
+// files backup covers, because that service mounts them.
+func backedUpVolumes(m *stack.Model) map[string]bool {
+	out := map[string]bool{}
+	for _, s := range m.Services {
+		if s.Backup == nil || (s.Backup.Kind != stack.BackupVolume && s.Backup.Kind != stack.BackupFiles) {
+			continue
+		}
+		for _, mt := range s.Mounts {
+			if mt.Type == stack.MountVolume {
+				out[mt.Source] = true
+			}
+		}
+	}
+	return out
+}
+
 func checkBackup(c *checker) {
+	covered := backedUpVolumes(c.m)
 	for _, s := range c.m.Services {
-		if s.Backup != nil || !stateful(s) {
+		if s.Backup != nil {
 			continue
 		}
-		if f := dbFamily(s); f != "" {
+		family := dbFamily(s)
+		var uncovered []string
+		for _, v := range rwVolumes(s) {
+			if !covered[v.Source] {
+				uncovered = append(uncovered, v.Source)
+			}
+		}
+		switch {
+		case family == familyRedis && len(s.Mounts) == 0:
+			// Redis without a volume is a cache: nothing to restore.
+		case family != "":
 			c.report(s.Name, c.pos(s.Name, ""), "database service %q (%s) has no x-quai.backup policy", s.Name, imageRepo(s.Image))
-			continue
+		case len(uncovered) > 0:
+			c.report(s.Name, c.pos(s.Name, ""), "service %q writes volume %s but has no x-quai.backup policy", s.Name, strings.Join(uncovered, ", "))
 		}
-		vols := rwVolumes(s)
-		names := make([]string, 0, len(vols))
-		for _, v := range vols {
-			names = append(names, v.Source)
-		}
-		c.report(s.Name, c.pos(s.Name, ""), "service %q writes volume %s but has no x-quai.backup policy", s.Name, strings.Join(names, ", "))
 	}
 }
 

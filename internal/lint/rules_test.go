@@ -385,6 +385,21 @@ var ruleCases = map[string][]ruleCase{
 				s.Replicas = 1
 			}))
 		}, want: []string{"files"}},
+		{name: "volume covered by another service's backup", model: func() *stack.Model {
+			vol := []stack.Mount{{Type: stack.MountVolume, Source: "data", Target: "/data"}}
+			return newModel("prod",
+				with(clean("app"), func(s *stack.Service) {
+					s.Mounts = vol
+					s.Backup = &stack.BackupPolicy{Kind: stack.BackupVolume, Schedule: "@daily", Retention: stack.Retention{KeepLast: 3}}
+				}),
+				with(clean("cron"), func(s *stack.Service) { s.Mounts = vol }))
+		}},
+		{name: "redis cache without volume", model: func() *stack.Model {
+			return newModel("prod", with(cleanDB("cache"), func(s *stack.Service) { s.Image = "redis:7.4"; s.Backup = nil; s.Mounts = nil }))
+		}},
+		{name: "redis with volume", model: func() *stack.Model {
+			return newModel("prod", with(cleanDB("cache"), func(s *stack.Service) { s.Image = "redis:7.4"; s.Backup = nil }))
+		}, want: []string{"cache"}},
 		{name: "read-only volume", model: func() *stack.Model {
 			return newModel("prod", with(clean("static"), func(s *stack.Service) {
 				s.Mounts = []stack.Mount{{Type: stack.MountVolume, Source: "assets", Target: "/srv", ReadOnly: true}}

@@ -131,6 +131,82 @@ func mapValue(n *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
+// scanRaw splits a raw value at its substitutions. masked is raw with the
+// i-th ${...} replaced by "${i}" (so "?" or "/" inside a substitution cannot
+// be mistaken for URL syntax); defaults[i] is the fallback of ${VAR:-x} or
+// ${VAR-x} when that fallback is literal text — what the value becomes when
+// the variable is unset — and "" otherwise.
+func scanRaw(raw string) (masked string, defaults []string) {
+	var b strings.Builder
+	for i := 0; i < len(raw); {
+		switch {
+		case strings.HasPrefix(raw[i:], "$$"):
+			b.WriteString("$$")
+			i += 2
+			continue
+		case !strings.HasPrefix(raw[i:], "${"):
+			b.WriteByte(raw[i])
+			i++
+			continue
+		}
+		end := closingBrace(raw, i+2)
+		if end < 0 {
+			b.WriteString(raw[i:])
+			break
+		}
+		body := raw[i+2 : end]
+		name := 0
+		for name < len(body) && (body[name] == '_' || body[name] >= 'A' && body[name] <= 'Z' || body[name] >= 'a' && body[name] <= 'z' || body[name] >= '0' && body[name] <= '9') {
+			name++
+		}
+		op := body[name:]
+		var def string
+		switch {
+		case strings.HasPrefix(op, ":-"):
+			def = op[2:]
+		case strings.HasPrefix(op, "-"):
+			def = op[1:]
+		}
+		if interpolated(def) {
+			def = ""
+		}
+		fmt.Fprintf(&b, "${%d}", len(defaults))
+		defaults = append(defaults, def)
+		i = end + 1
+	}
+	return b.String(), defaults
+}
+
+// literalDefault reports whether the masked text uses a substitution whose
+// fallback is literal.
+func literalDefault(masked string, defaults []string) bool {
+	for i, d := range defaults {
+		if d != "" && strings.Contains(masked, fmt.Sprintf("${%d}", i)) {
+			return true
+		}
+	}
+	return false
+}
+
+// closingBrace returns the index of the "}" closing a substitution whose
+// body starts at from, allowing nested ${...}; -1 when unbalanced.
+func closingBrace(s string, from int) int {
+	depth := 1
+	for i := from; i < len(s); i++ {
+		switch {
+		case strings.HasPrefix(s[i:], "${"):
+			depth++
+			i++
+		case s[i] == '}':
+			depth--
+			if depth == 0 {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
 // interpolated reports whether a raw value takes anything from variables:
 // "$$" is an escaped dollar, any other "$" starts a substitution.
 func interpolated(raw string) bool {

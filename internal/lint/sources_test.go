@@ -148,3 +148,71 @@ func TestReadSourcesMissingFile(t *testing.T) {
 		t.Errorf("err = %v, want ErrSources wrapping ErrNotExist", err)
 	}
 }
+
+func TestScanRaw(t *testing.T) {
+	tests := []struct {
+		raw      string
+		masked   string
+		defaults []string
+	}{
+		{"plain", "plain", nil},
+		{"${A}", "${0}", []string{""}},
+		{"${A:-changeme}", "${0}", []string{"changeme"}},
+		{"${A-x}/${B:-y}", "${0}/${1}", []string{"x", "y"}},
+		{"${A:?set A}", "${0}", []string{""}},
+		{"${A:+alt}", "${0}", []string{""}},
+		{"${A:-${B}}", "${0}", []string{""}},
+		{"${A:-${B:-deep}}", "${0}", []string{""}},
+		{"pre$${A}post", "pre$${A}post", nil},
+		{"postgres://u:${PW:?set PW in .env}@db/x?ssl=1", "postgres://u:${0}@db/x?ssl=1", []string{""}},
+		{"${A:-}", "${0}", []string{""}},
+		{"${unclosed", "${unclosed", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.raw, func(t *testing.T) {
+			masked, defaults := scanRaw(tc.raw)
+			if masked != tc.masked || !slices.Equal(defaults, tc.defaults) {
+				t.Errorf("scanRaw = %q, %q; want %q, %q", masked, defaults, tc.masked, tc.defaults)
+			}
+		})
+	}
+}
+
+func TestLiteralDefaults(t *testing.T) {
+	const compose = `
+services:
+  db:
+    environment:
+      POSTGRES_PASSWORD: ${PW:-changeme}
+      MYSQL_PASSWORD: ${PW:?set PW}
+      REDIS_PASSWORD: ${PW:-${FALLBACK_PW}}
+  web:
+    environment:
+      DATABASE_URL: postgres://u:${PW:?set PW in .env}@db:5432/x?sslmode=disable
+      OTHER_URL: postgres://u:${PW:-pw}@db:5432/x
+      HOST_URL: postgres://u:${PW}@${HOST:-db}:5432/x
+`
+	src, err := ParseSources([]string{"compose.yaml"}, map[string][]byte{"compose.yaml": []byte(compose)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := with(cleanDB("db"), func(s *stack.Service) {
+		s.Environment = map[string]string{"POSTGRES_PASSWORD": "changeme", "MYSQL_PASSWORD": "x", "REDIS_PASSWORD": "y"}
+	})
+	web := with(clean("web"), func(s *stack.Service) {
+		s.Environment = map[string]string{"DATABASE_URL": "postgres://u:x@db:5432/x?sslmode=disable", "OTHER_URL": "postgres://u:pw@db:5432/x", "HOST_URL": "postgres://u:pw@db:5432/x"}
+	})
+	var got []string
+	for _, f := range Check(newModel("prod", db, web), Options{Sources: src}) {
+		if f.Rule == "QL011" || f.Rule == "QL013" {
+			got = append(got, f.Rule+" "+f.Service+" "+f.Message)
+		}
+	}
+	want := []string{
+		`QL011 db service "db" sets POSTGRES_PASSWORD from a variable with a literal default, used whenever the variable is unset`,
+		`QL013 web service "web" sets OTHER_URL to a URL whose password falls back to a literal default when its variable is unset`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
