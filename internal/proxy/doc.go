@@ -1,0 +1,16 @@
+// Package proxy is quai's reverse proxy: it routes requests by host and path
+// prefix to the healthy replicas of an instance's services, balances between
+// them, retries idempotent requests on connection failures, passes WebSocket
+// upgrades through, terminates TLS (a local CA for *.localhost, ACME for real
+// domains, custom certificates) and drains old targets after a switchover.
+//
+// The routing table is immutable and swapped through an atomic pointer, so
+// the request path takes no lock; upstream HTTP/1.1 connections are pooled
+// per target by the package itself rather than through http.Transport,
+// because the transport's per-request goroutine hand-offs dominate the cost
+// of a small proxied request.
+//
+// The engine drives it through SetRoutes, RemoveInstance and Drain; the
+// daemon owns its lifetime. It must not import the engine, the store, the
+// runtimes or the API: it knows addresses, not services.
+package proxy
