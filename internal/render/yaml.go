@@ -5,18 +5,21 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"sigs.k8s.io/yaml"
+	"go.yaml.in/yaml/v2"
 )
 
 // YAML is the object as a YAML document, without server-populated fields
-// (status, creationTimestamp), keys sorted.
+// (status, creationTimestamp), keys sorted. The encoding is the one
+// sigs.k8s.io/yaml (and so kubectl) produces: JSON through the typed
+// object's tags, read back by yaml.v2 so numbers keep their types; only the
+// pruning happens in between.
 func (o Object) YAML() ([]byte, error) {
 	b, err := json.Marshal(o.Obj)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s %s: %w", o.Kind, o.Name, err)
 	}
-	var doc map[string]any
-	if err := json.Unmarshal(b, &doc); err != nil {
+	var doc map[any]any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
 		return nil, fmt.Errorf("encode %s %s: %w", o.Kind, o.Name, err)
 	}
 	// Status is the cluster's to write; rendered objects never carry one.
@@ -39,14 +42,16 @@ var emptyNoise = map[string]bool{"status": true, "spec": true, "resources": true
 // (pod templates and claim templates carry their own metadata and status).
 func prune(v any) {
 	switch t := v.(type) {
-	case map[string]any:
+	case map[any]any:
 		if ts, ok := t["creationTimestamp"]; ok && ts == nil {
 			delete(t, "creationTimestamp")
 		}
 		for k, child := range t {
 			prune(child)
-			if m, ok := child.(map[string]any); ok && len(m) == 0 && emptyNoise[k] {
-				delete(t, k)
+			if m, ok := child.(map[any]any); ok && len(m) == 0 {
+				if key, isStr := k.(string); isStr && emptyNoise[key] {
+					delete(t, k)
+				}
 			}
 		}
 	case []any:
