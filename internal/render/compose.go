@@ -36,7 +36,8 @@ func ComposeLabels(id stack.Identity, s *stack.Service) map[string]string {
 // Compose renders the resolved Compose file of the instance: the merged,
 // interpolated document of m.Resolved with the project name set to the
 // instance slug (so `docker compose -p` is not needed and instances never
-// collide) and quai's labels added to every service. Key order follows the
+// collide) and quai's labels added to every service; "$" is escaped as "$$"
+// so Compose does not interpolate values twice. Key order follows the
 // resolved document; added labels are sorted, so output is deterministic.
 func Compose(m *stack.Model) ([]byte, error) {
 	if m == nil {
@@ -70,6 +71,11 @@ func Compose(m *stack.Model) ([]byte, error) {
 		}
 	}
 
+	// Resolved holds values after interpolation; a literal "$" in it must
+	// reach the container as is, so it is escaped the way `docker compose
+	// config` escapes its output, or Compose would interpolate it again.
+	escapeDollars(top)
+
 	var buf bytes.Buffer
 	enc := yaml.NewEncoder(&buf)
 	enc.SetIndent(2)
@@ -80,6 +86,24 @@ func Compose(m *stack.Model) ([]byte, error) {
 		return nil, fmt.Errorf("encode compose document: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// escapeDollars doubles every "$" in the scalar values under n.
+func escapeDollars(n *yaml.Node) {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if strings.Contains(n.Value, "$") {
+			n.Value = strings.ReplaceAll(n.Value, "$", "$$")
+		}
+	case yaml.MappingNode:
+		for i := 1; i < len(n.Content); i += 2 {
+			escapeDollars(n.Content[i])
+		}
+	default:
+		for _, c := range n.Content {
+			escapeDollars(c)
+		}
+	}
 }
 
 // mapValue returns the value node of key in mapping n, or nil.

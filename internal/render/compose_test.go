@@ -75,6 +75,20 @@ func TestComposeListLabels(t *testing.T) {
 	}
 }
 
+func TestComposeEscapesDollars(t *testing.T) {
+	m := handModel(t)
+	m.Resolved = []byte("services:\n  api:\n    image: x\n    command: [sh, -c, 'exec app --port $PORT']\n    environment:\n      PRICE: 5$\n")
+	out, err := Compose(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"exec app --port $$PORT", "PRICE: 5$$"} {
+		if !bytes.Contains(out, []byte(want)) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
 func TestComposeErrors(t *testing.T) {
 	m := handModel(t)
 	m.Resolved = nil
