@@ -6,8 +6,13 @@ import (
 	"os"
 
 	"github.com/quai-dev/quai/internal/cli"
+	"github.com/quai-dev/quai/internal/runtime/process"
 )
 
 func main() {
+	// The process runtime re-executes this binary as each replica's supervisor.
+	if process.IsShim() {
+		os.Exit(process.ShimMain())
+	}
 	os.Exit(cli.Main(os.Args[1:]))
 }

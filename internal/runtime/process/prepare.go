@@ -1,0 +1,360 @@
+package process
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/quai-dev/quai/internal/runtime"
+	"github.com/quai-dev/quai/internal/stack"
+)
+
+// prepare turns a ReplicaSpec into the supervisor's spec: port, directories,
+// secrets, environment, command (or database server), health check.
+func (r *Runtime) prepare(ctx context.Context, rs runtime.ReplicaSpec, dir string) (*shimSpec, error) {
+	svc := rs.Service
+	spec := &shimSpec{
+		Version: specVersion,
+		Meta: specMeta{Instance: rs.Instance, Service: svc.Name, Replica: rs.Replica,
+			Release: rs.Release, Hash: svc.Hash, Labels: rs.Labels},
+		Kind:       kindApp,
+		StopSignal: int(syscall.SIGTERM),
+		StopGrace:  r.opts.StopGrace,
+		BackoffMin: 100 * time.Millisecond,
+		BackoffMax: r.opts.BackoffMax,
+		LogMaxSize: r.opts.LogMaxSize,
+		LogKeep:    r.opts.LogKeep,
+	}
+	var err error
+	if spec.Restart, err = parseRestart(svc.Restart); err != nil {
+		return spec, err
+	}
+	if p := rs.Env["PORT"]; p != "" {
+		if spec.Port, err = strconv.Atoi(p); err != nil || spec.Port <= 0 || spec.Port > 65535 {
+			return spec, fmt.Errorf("PORT=%q is not a TCP port", p)
+		}
+	} else if spec.Port, err = r.allocatePort(); err != nil {
+		return spec, err
+	}
+
+	inst, _ := r.instanceDir(rs.Instance)
+	volumes := filepath.Join(inst, "volumes")
+	if err := os.MkdirAll(volumes, 0o755); err != nil {
+		return spec, err
+	}
+	kind := dbKind(svc)
+	var dbCred *credential
+	if kind != "" {
+		// What to install is the first thing a user needs to hear.
+		if err := r.checkDBBinaries(kind, svc); err != nil {
+			return spec, err
+		}
+		if dbCred, err = r.dbUser(kind, svc); err != nil {
+			return spec, err
+		}
+	}
+
+	// Mounts: target → host directory, for the environment rewrite.
+	remap := map[string]string{}
+	volEnv := map[string]string{}
+	for _, m := range svc.Mounts {
+		switch m.Type {
+		case stack.MountVolume:
+			name := m.Source
+			if name == "" {
+				name = svc.Name + "-" + envName(m.Target)
+			}
+			if !safeName(name) {
+				return spec, fmt.Errorf("volume name %q cannot be a directory name", name)
+			}
+			host := filepath.Join(volumes, name)
+			if err := os.MkdirAll(host, 0o755); err != nil {
+				return spec, err
+			}
+			if err := chownTo(host, dbCred); err != nil {
+				return spec, err
+			}
+			remap[m.Target] = host
+			volEnv["QUAI_VOLUME_"+envName(name)] = host
+		case stack.MountTmpfs:
+			host := filepath.Join(dir, "tmpfs", envName(m.Target))
+			if err := os.MkdirAll(host, 0o755); err != nil {
+				return spec, err
+			}
+			if err := chownTo(host, dbCred); err != nil {
+				return spec, err
+			}
+			remap[m.Target] = host
+		case stack.MountBind:
+			// Not remapped: the app sees the host's file system.
+		}
+	}
+
+	secrets := filepath.Join(dir, secretDir)
+	if err := os.MkdirAll(secrets, 0o700); err != nil {
+		return spec, err
+	}
+	if err := chownTo(secrets, dbCred); err != nil {
+		return spec, err
+	}
+	for name, val := range rs.Secrets {
+		if !safeName(name) {
+			return spec, fmt.Errorf("secret name %q cannot be a file name", name)
+		}
+		p := filepath.Join(secrets, name)
+		if err := writeFileAtomic(p, val, 0o600); err != nil {
+			return spec, err
+		}
+		if err := chownTo(p, dbCred); err != nil {
+			return spec, err
+		}
+		remap["/run/secrets/"+name] = p
+	}
+
+	env := envMap(r.opts.BaseEnv)
+	for _, m := range []map[string]string{svc.Environment, processEnv(svc), rs.Env} {
+		for k, v := range m {
+			env[k] = v
+		}
+	}
+	for k, v := range env {
+		env[k] = rewritePath(v, remap)
+	}
+	env["PORT"] = strconv.Itoa(spec.Port)
+	env["QUAI_SECRETS_DIR"] = secrets
+	env["QUAI_INSTANCE"] = rs.Instance.Name()
+	env["QUAI_SERVICE"] = svc.Name
+	env["QUAI_REPLICA"] = rs.Replica
+	for k, v := range volEnv {
+		env[k] = v
+	}
+	for name := range rs.Secrets {
+		k := envName(name) + "_FILE"
+		if _, set := env[k]; !set {
+			env[k] = filepath.Join(secrets, name)
+		}
+	}
+
+	spec.Dir = rs.ProjectDir
+	if svc.Process != nil && svc.Process.Dir != "" {
+		spec.Dir = svc.Process.Dir
+		if !filepath.IsAbs(spec.Dir) {
+			spec.Dir = filepath.Join(rs.ProjectDir, spec.Dir)
+		}
+	}
+	if spec.Dir == "" {
+		spec.Dir = dir
+	}
+	if fi, err := os.Stat(spec.Dir); err != nil || !fi.IsDir() {
+		return spec, fmt.Errorf("working directory %s does not exist (x-quai.process.dir is relative to the project directory)", spec.Dir)
+	}
+
+	if kind != "" {
+		if err := r.prepareDB(ctx, kind, rs, dir, volumes, env, dbCred, spec); err != nil {
+			return spec, err
+		}
+	} else {
+		if svc.Process == nil || len(svc.Process.Command) == 0 {
+			return spec, fmt.Errorf("service %s has no x-quai.process.command, which the process runtime needs to run it (only the postgres, mysql, mariadb and redis images run without one); add it, or deploy with the docker runtime: %w", svc.Name, runtime.ErrUnsupported)
+		}
+		spec.Argv = commandArgv(svc.Process.Command)
+	}
+	spec.Env = envList(env)
+	if spec.Argv[0], err = resolveCommand(spec.Argv[0], spec.Dir, env["PATH"]); err != nil {
+		return spec, err
+	}
+	if spec.Kind == kindApp {
+		spec.Health = r.healthFor(svc, spec.Port)
+	}
+	return spec, nil
+}
+
+func processEnv(svc *stack.Service) map[string]string {
+	if svc.Process == nil {
+		return nil
+	}
+	return svc.Process.Env
+}
+
+// commandArgv runs a single-string command with spaces through sh -c, the
+// way Compose treats a string command.
+func commandArgv(cmd []string) []string {
+	if len(cmd) == 1 && strings.ContainsAny(cmd[0], " \t\n;&|<>()$`'\"*?") {
+		return []string{"/bin/sh", "-c", cmd[0]}
+	}
+	return append([]string(nil), cmd...)
+}
+
+// resolveCommand finds argv[0] the way a shell would, but with the replica's
+// PATH and working directory rather than the daemon's.
+func resolveCommand(name, dir, path string) (string, error) {
+	if strings.Contains(name, "/") {
+		p := name
+		if !filepath.IsAbs(p) {
+			p = filepath.Join(dir, p)
+		}
+		if err := executable(p); err != nil {
+			return "", fmt.Errorf("command %s: %w", p, err)
+		}
+		return p, nil
+	}
+	for _, d := range filepath.SplitList(path) {
+		if d == "" {
+			d = "."
+		}
+		if !filepath.IsAbs(d) {
+			d = filepath.Join(dir, d)
+		}
+		p := filepath.Join(d, name)
+		if executable(p) == nil {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("command %q not found in the replica's PATH (%s): install it or set PATH in x-quai.process.env", name, path)
+}
+
+func executable(p string) error {
+	fi, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return errors.New("not an executable file")
+	}
+	return nil
+}
+
+func envMap(list []string) map[string]string {
+	m := make(map[string]string, len(list))
+	for _, kv := range list {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func envList(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// envName turns a name or path into an environment variable name part:
+// upper case, anything but letters and digits becomes '_'.
+func envName(s string) string {
+	s = strings.Trim(s, "/")
+	b := []byte(strings.ToUpper(s))
+	for i, c := range b {
+		if (c < 'A' || c > 'Z') && (c < '0' || c > '9') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// rewritePath maps a value that is (or is under) a container path the
+// process runtime provides elsewhere; the longest matching prefix wins.
+func rewritePath(v string, remap map[string]string) string {
+	best := ""
+	for from := range remap {
+		if from == "/" || from == "" {
+			continue
+		}
+		if (v == from || strings.HasPrefix(v, from+"/")) && len(from) > len(best) {
+			best = from
+		}
+	}
+	if best == "" {
+		return v
+	}
+	return remap[best] + v[len(best):]
+}
+
+func chownTo(path string, c *credential) error {
+	if c == nil {
+		return nil
+	}
+	if err := os.Lchown(path, int(c.UID), int(c.GID)); err != nil {
+		return fmt.Errorf("give %s to user %s: %w", path, c.User, err)
+	}
+	return nil
+}
+
+// allocatePort finds a free loopback port that no replica of this runtime
+// (running or restarting, whose port may be momentarily unbound) holds.
+func (r *Runtime) allocatePort() (int, error) {
+	r.portMu.Lock()
+	defer r.portMu.Unlock()
+	used := r.usedPorts()
+	for p := range r.reserved {
+		used[p] = true
+	}
+	try := func(p int) bool {
+		if used[p] {
+			return false
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			return false
+		}
+		_ = l.Close()
+		r.reserved[p] = true
+		return true
+	}
+	if lo, hi := r.opts.Ports.Min, r.opts.Ports.Max; lo > 0 {
+		n := hi - lo + 1
+		off := rand.IntN(n) //nolint:gosec // spreading ports, not security
+		for i := range n {
+			if p := lo + (off+i)%n; try(p) {
+				return p, nil
+			}
+		}
+		return 0, fmt.Errorf("no free port left in %d-%d", lo, hi)
+	}
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, fmt.Errorf("find a free loopback port: %w", err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		if !used[p] {
+			r.reserved[p] = true
+			return p, nil
+		}
+	}
+	return 0, errors.New("find a free loopback port: every port offered is held by a replica")
+}
+
+func (r *Runtime) releasePort(spec *shimSpec) {
+	if spec == nil || spec.Port == 0 {
+		return
+	}
+	r.portMu.Lock()
+	delete(r.reserved, spec.Port)
+	r.portMu.Unlock()
+}
+
+func (r *Runtime) usedPorts() map[int]bool {
+	used := map[int]bool{}
+	specs, _ := filepath.Glob(filepath.Join(r.opts.DataDir, "instances", "*", "replicas", "*", specFile))
+	for _, p := range specs {
+		if s, err := readSpec(filepath.Dir(p)); err == nil && s.Port > 0 {
+			used[s.Port] = true
+		}
+	}
+	return used
+}

@@ -1,0 +1,567 @@
+package process
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/quai-dev/quai/internal/runtime"
+	"github.com/quai-dev/quai/internal/stack"
+)
+
+// Name is the runtime's name as users type it.
+const Name = "process"
+
+// Options configure a Runtime. Only DataDir is required.
+type Options struct {
+	// DataDir is the root of everything the runtime keeps on disk
+	// (DataDir/instances/<slug>/...). It must survive daemon restarts.
+	DataDir string
+	// ShimPath is the executable started as each replica's supervisor, with
+	// ShimEnv set; default os.Executable().
+	ShimPath string
+	// Logger receives the runtime's diagnostics; default slog.Default().
+	Logger *slog.Logger
+	// Ports is the range replica ports are taken from; the zero value lets
+	// the kernel choose free ephemeral ports.
+	Ports PortRange
+	// BinDirs, when non-nil, are the only directories searched for database
+	// server binaries. By default the runtime searches
+	// /usr/lib/postgresql/<version>/bin (newest first), /usr/sbin, /usr/bin,
+	// /usr/local/sbin, /usr/local/bin and PATH.
+	BinDirs []string
+	// BaseEnv is the environment every replica starts from, before the
+	// service's own. By default it is the daemon's PATH, HOME, USER, LOGNAME,
+	// SHELL, LANG, LC_*, TZ, TMPDIR, TERM and GO* variables, so that
+	// development commands (go run, npm start) find their tools.
+	BaseEnv []string
+	// HealthInterval is how often HTTP health checks run, and the most time
+	// between checks until a replica is first healthy; default 1s.
+	HealthInterval time.Duration
+	// StopGrace is the grace period a supervisor grants when it is signalled
+	// by something other than Stop (a host shutdown); default 10s.
+	StopGrace time.Duration
+	// BackoffMax caps the delay between restarts of a crashing replica;
+	// default 30s. The first delay is 100ms, doubling per crash.
+	BackoffMax time.Duration
+	// LogMaxSize and LogKeep rotate each replica's log: at LogMaxSize bytes
+	// (default 10 MiB) app.log becomes app.log.1, keeping LogKeep old files
+	// (default 3).
+	LogMaxSize int64
+	LogKeep    int
+}
+
+// PortRange is an inclusive range of TCP ports.
+type PortRange struct{ Min, Max int }
+
+// Runtime runs replicas as supervised local processes.
+type Runtime struct {
+	opts Options
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	watchers map[string]*watcher // by replica directory
+	closed   bool
+
+	portMu   sync.Mutex
+	reserved map[int]bool // ports handed out whose spec.json may not exist yet
+}
+
+// handleData is Handle.Data of the process runtime.
+type handleData struct {
+	Port int `json:"port,omitempty"`
+}
+
+// New returns a process runtime over opts.DataDir, creating it if needed.
+func New(opts Options) (*Runtime, error) {
+	if opts.DataDir == "" {
+		return nil, errors.New("process runtime: a data directory is required")
+	}
+	dd, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("process runtime: data directory: %w", err)
+	}
+	opts.DataDir = dd
+	if opts.ShimPath == "" {
+		if opts.ShimPath, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("process runtime: find the quai executable to run supervisors: %w", err)
+		}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Ports.Min < 0 || opts.Ports.Max > 65535 || opts.Ports.Min > opts.Ports.Max {
+		return nil, fmt.Errorf("process runtime: invalid port range %d-%d", opts.Ports.Min, opts.Ports.Max)
+	}
+	if opts.BaseEnv == nil {
+		opts.BaseEnv = defaultBaseEnv(os.Environ())
+	}
+	if opts.HealthInterval <= 0 {
+		opts.HealthInterval = time.Second
+	}
+	if opts.StopGrace <= 0 {
+		opts.StopGrace = 10 * time.Second
+	}
+	if opts.BackoffMax <= 0 {
+		opts.BackoffMax = 30 * time.Second
+	}
+	if opts.LogMaxSize <= 0 {
+		opts.LogMaxSize = 10 << 20
+	}
+	if opts.LogKeep <= 0 {
+		opts.LogKeep = 3
+	}
+	if err := os.MkdirAll(filepath.Join(dd, "instances"), 0o755); err != nil {
+		return nil, fmt.Errorf("process runtime: %w", err)
+	}
+	return &Runtime{
+		opts:     opts,
+		log:      opts.Logger.With("runtime", Name),
+		watchers: make(map[string]*watcher),
+		reserved: make(map[int]bool),
+	}, nil
+}
+
+func defaultBaseEnv(environ []string) []string {
+	keep := map[string]bool{"PATH": true, "HOME": true, "USER": true, "LOGNAME": true, "SHELL": true,
+		"LANG": true, "TZ": true, "TMPDIR": true, "TERM": true}
+	var out []string
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		if keep[k] || strings.HasPrefix(k, "LC_") || strings.HasPrefix(k, "GO") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// Name implements runtime.Runtime.
+func (r *Runtime) Name() string { return Name }
+
+// Capabilities implements runtime.Runtime.
+func (r *Runtime) Capabilities() runtime.Capabilities {
+	return runtime.Capabilities{Logs: true, Exec: true, Volumes: true}
+}
+
+func (r *Runtime) instanceDir(id stack.Identity) (string, error) {
+	slug := id.Slug()
+	if !safeName(slug) || id.Project == "" || id.Env == "" {
+		return "", fmt.Errorf("process runtime: invalid instance identity %q", slug)
+	}
+	return filepath.Join(r.opts.DataDir, "instances", slug), nil
+}
+
+func (r *Runtime) replicaDir(id stack.Identity, replica string) (string, error) {
+	inst, err := r.instanceDir(id)
+	if err != nil {
+		return "", err
+	}
+	if !safeName(replica) {
+		return "", fmt.Errorf("process runtime: invalid replica name %q", replica)
+	}
+	return filepath.Join(inst, "replicas", replica), nil
+}
+
+func (r *Runtime) handleDir(h runtime.Handle) (string, error) {
+	if h.Version > runtime.HandleVersion {
+		return "", fmt.Errorf("handle of replica %s has version %d, newer than this quai understands (%d): upgrade quai", h.Replica, h.Version, runtime.HandleVersion)
+	}
+	if h.Runtime != "" && h.Runtime != Name {
+		return "", fmt.Errorf("handle of replica %s belongs to the %s runtime, not %s", h.Replica, h.Runtime, Name)
+	}
+	return r.replicaDir(h.Instance, h.Replica)
+}
+
+// safeName accepts names usable as one path element.
+func safeName(s string) bool {
+	if s == "" || s == "." || s == ".." || len(s) > 200 {
+		return false
+	}
+	for _, c := range s {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.'
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+func formatID(pid int, start uint64) string {
+	return strconv.Itoa(pid) + "-" + strconv.FormatUint(start, 10)
+}
+
+func parseID(id string) (int, uint64, error) {
+	p, s, ok := strings.Cut(id, "-")
+	pid, err1 := strconv.Atoi(p)
+	start, err2 := strconv.ParseUint(s, 10, 64)
+	if !ok || err1 != nil || err2 != nil || pid <= 0 {
+		return 0, 0, fmt.Errorf("malformed process handle id %q (want <pid>-<start time>)", id)
+	}
+	return pid, start, nil
+}
+
+// Start implements runtime.Runtime. It prepares the replica directory,
+// writes spec.json, starts the supervisor and returns once the supervisor
+// has started the app (or reports why it could not).
+func (r *Runtime) Start(ctx context.Context, rs runtime.ReplicaSpec) (runtime.Handle, error) {
+	if rs.Service == nil {
+		return runtime.Handle{}, errors.New("process runtime: replica spec without a service")
+	}
+	where := fmt.Sprintf("replica %s of service %s in %s", rs.Replica, rs.Service.Name, rs.Instance)
+	dir, err := r.replicaDir(rs.Instance, rs.Replica)
+	if err != nil {
+		return runtime.Handle{}, err
+	}
+	if st, err := readState(dir); err == nil && alive(st.ShimPid, st.ShimStart) {
+		return runtime.Handle{}, fmt.Errorf("start %s: it is already running (supervisor pid %d); stop it first", where, st.ShimPid)
+	}
+	if old, err := readSpec(dir); err == nil {
+		r.removeCleanup(old)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return runtime.Handle{}, fmt.Errorf("start %s: clear the old replica directory: %w", where, err)
+	}
+	for _, d := range []string{dir, filepath.Join(dir, logsDir), filepath.Join(dir, runDir)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return runtime.Handle{}, fmt.Errorf("start %s: %w", where, err)
+		}
+	}
+	spec, err := r.prepare(ctx, rs, dir)
+	if err != nil {
+		r.releasePort(spec)
+		_ = os.RemoveAll(dir)
+		return runtime.Handle{}, fmt.Errorf("start %s: %w", where, err)
+	}
+	err = writeJSON(filepath.Join(dir, specFile), spec, 0o600)
+	r.releasePort(spec)
+	if err != nil {
+		return runtime.Handle{}, fmt.Errorf("start %s: %w", where, err)
+	}
+	pid, start, err := r.launch(ctx, dir)
+	if err != nil {
+		return runtime.Handle{}, fmt.Errorf("start %s: %w", where, err)
+	}
+	h := handleFor(spec, pid, start)
+	r.watch(dir, spec)
+	r.log.Info("replica started", "instance", rs.Instance.Name(), "replica", rs.Replica, "address", h.Address, "supervisor", pid)
+	return h, nil
+}
+
+func handleFor(spec *shimSpec, pid int, start uint64) runtime.Handle {
+	h := runtime.Handle{
+		Version:  runtime.HandleVersion,
+		Runtime:  Name,
+		Instance: spec.Meta.Instance,
+		Service:  spec.Meta.Service,
+		Replica:  spec.Meta.Replica,
+		Release:  spec.Meta.Release,
+		Hash:     spec.Meta.Hash,
+	}
+	if pid > 0 {
+		h.ID = formatID(pid, start)
+	}
+	if spec.Port > 0 {
+		h.Address = "127.0.0.1:" + strconv.Itoa(spec.Port)
+		h.Data, _ = json.Marshal(handleData{Port: spec.Port})
+	}
+	return h
+}
+
+// launch starts the supervisor in its own session, so that it outlives the
+// daemon and no terminal signal reaches it, and waits until it reports the
+// app started.
+func (r *Runtime) launch(ctx context.Context, dir string) (int, uint64, error) {
+	logf, err := os.OpenFile(filepath.Join(dir, shimLog), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer func() { _ = logf.Close() }()
+	cmd := &exec.Cmd{
+		Path:        r.opts.ShimPath,
+		Args:        []string{r.opts.ShimPath},
+		Env:         []string{ShimEnv + "=1", "PATH=" + os.Getenv("PATH")},
+		Dir:         dir,
+		Stdout:      logf,
+		Stderr:      logf,
+		SysProcAttr: &syscall.SysProcAttr{Setsid: true},
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, 0, fmt.Errorf("start supervisor %s: %w", r.opts.ShimPath, err)
+	}
+	pid := cmd.Process.Pid
+	st, err := readProcStat(pid)
+	if err != nil {
+		return 0, 0, fmt.Errorf("supervisor %d: %w", pid, err)
+	}
+	// The daemon reaps its own supervisors while it lives; after a daemon
+	// restart they are children of init, which reaps them.
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s, serr := readState(dir)
+		if serr == nil && s.ShimPid == pid {
+			switch s.Phase {
+			case phaseFailed:
+				return 0, 0, errors.New(s.Message)
+			case phaseStarting:
+			default:
+				return pid, st.StartTime, nil
+			}
+		}
+		select {
+		case <-exited:
+			if s, err := readState(dir); err == nil && s.ShimPid == pid && s.Phase != phaseStarting {
+				if s.Phase == phaseFailed {
+					return 0, 0, errors.New(s.Message)
+				}
+				return pid, st.StartTime, nil
+			}
+			return 0, 0, fmt.Errorf("supervisor exited before starting the app: %s", lastLine(filepath.Join(dir, shimLog)))
+		case <-ctx.Done():
+			_ = cmd.Process.Kill()
+			return 0, 0, ctx.Err()
+		case <-deadline.C:
+			_ = cmd.Process.Kill()
+			return 0, 0, fmt.Errorf("supervisor did not start the app within 30s; see %s", filepath.Join(dir, shimLog))
+		case <-tick.C:
+		}
+	}
+}
+
+func lastLine(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	return lines[len(lines)-1]
+}
+
+// Inspect implements runtime.Runtime.
+func (r *Runtime) Inspect(_ context.Context, h runtime.Handle) (runtime.Status, error) {
+	dir, err := r.handleDir(h)
+	if err != nil {
+		return runtime.Status{}, err
+	}
+	spec, err := readSpec(dir)
+	if err != nil {
+		if isNotExist(err) {
+			return runtime.Status{}, fmt.Errorf("replica %s of %s: %w", h.Replica, h.Instance, runtime.ErrNotFound)
+		}
+		return runtime.Status{}, err
+	}
+	st, err := readState(dir)
+	if err != nil {
+		if isNotExist(err) {
+			return runtime.Status{}, fmt.Errorf("replica %s of %s has no supervisor state: %w", h.Replica, h.Instance, runtime.ErrNotFound)
+		}
+		return runtime.Status{}, err
+	}
+	if h.ID != "" {
+		if pid, start, err := parseID(h.ID); err == nil && (pid != st.ShimPid || start != st.ShimStart) {
+			return runtime.Status{}, fmt.Errorf("replica %s of %s was replaced since this handle was made: %w", h.Replica, h.Instance, runtime.ErrNotFound)
+		}
+	}
+	s := runtime.Status{Restarts: st.Restarts, Started: st.Started, ExitCode: st.ExitCode, Message: st.Message, Health: runtime.HealthNone}
+	live := alive(st.ShimPid, st.ShimStart)
+	switch {
+	case live && st.Phase == phaseRunning, live && st.Phase == phaseStopping:
+		s.State = runtime.StateRunning
+	case live:
+		s.State = runtime.StateStarting
+	case st.Phase == phaseStopped:
+		s.State = runtime.StateStopped
+	case st.Phase == phaseExited || st.Phase == phaseFailed:
+		s.State = runtime.StateExited
+	default:
+		s.State = runtime.StateExited
+		s.Message = fmt.Sprintf("the supervisor (pid %d) died while the replica was %s; see %s", st.ShimPid, st.Phase, filepath.Join(dir, shimLog))
+	}
+	if spec.Health.Kind != healthNone {
+		s.Health = runtime.HealthStarting
+		r.mu.Lock()
+		w := r.watchers[dir]
+		r.mu.Unlock()
+		if w != nil && s.State == runtime.StateRunning {
+			health, msg, cpu := w.status(st)
+			s.Health, s.CPUPercent = health, cpu
+			if msg != "" && s.Message == "" {
+				s.Message = msg
+			}
+		}
+	}
+	if s.State == runtime.StateRunning && st.AppPid > 0 {
+		_, pages := groupUsage(st.AppPid)
+		s.MemoryBytes = pages * int64(os.Getpagesize())
+	}
+	return s, nil
+}
+
+// Stop implements runtime.Runtime. It writes the grace period to the
+// replica's stop file and signals the supervisor, which stops the app; if
+// the supervisor does not finish in time, the runtime kills both.
+func (r *Runtime) Stop(ctx context.Context, h runtime.Handle, grace time.Duration) error {
+	dir, err := r.handleDir(h)
+	if err != nil {
+		return err
+	}
+	r.unwatch(dir)
+	st, err := readState(dir)
+	if err != nil {
+		if isNotExist(err) {
+			return nil
+		}
+		return err
+	}
+	if !alive(st.ShimPid, st.ShimStart) {
+		// A supervisor that died (SIGKILL, OOM) leaves its app orphaned.
+		if st.AppPid > 0 && alive(st.AppPid, st.AppStart) {
+			_ = syscall.Kill(-st.AppPid, syscall.SIGKILL)
+			st.Phase, st.AppPid, st.Message = phaseStopped, 0, "stopped (its supervisor had died)"
+			return writeJSON(filepath.Join(dir, stateFile), st, 0o644)
+		}
+		return nil
+	}
+	if err := writeJSON(filepath.Join(dir, stopFile), stopRequest{Grace: grace}, 0o644); err != nil {
+		return err
+	}
+	if err := syscall.Kill(st.ShimPid, syscall.SIGTERM); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("stop replica %s of %s: %w", h.Replica, h.Instance, err)
+	}
+	deadline := time.Now().Add(grace + 5*time.Second)
+	for alive(st.ShimPid, st.ShimStart) {
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			r.log.Warn("supervisor did not stop in time; killing it", "replica", h.Replica, "pid", st.ShimPid)
+			_ = syscall.Kill(st.ShimPid, syscall.SIGKILL)
+			if st.AppPid > 0 && alive(st.AppPid, st.AppStart) {
+				_ = syscall.Kill(-st.AppPid, syscall.SIGKILL)
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return nil
+}
+
+// Remove implements runtime.Runtime: it stops the replica if it still runs
+// and deletes its directory (logs, secrets, state); volumes are kept.
+func (r *Runtime) Remove(ctx context.Context, h runtime.Handle) error {
+	dir, err := r.handleDir(h)
+	if err != nil {
+		return err
+	}
+	if err := r.Stop(ctx, h, r.opts.StopGrace); err != nil {
+		return err
+	}
+	if spec, err := readSpec(dir); err == nil {
+		r.removeCleanup(spec)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return fmt.Errorf("remove replica %s of %s: %w", h.Replica, h.Instance, err)
+	}
+	// Drop directories left empty; os.Remove fails harmlessly on others.
+	replicas := filepath.Dir(dir)
+	_ = os.Remove(replicas)
+	_ = os.Remove(filepath.Dir(replicas))
+	return nil
+}
+
+func (r *Runtime) removeCleanup(spec *shimSpec) {
+	for _, p := range spec.Cleanup {
+		_ = os.RemoveAll(p)
+	}
+}
+
+// List implements runtime.Runtime by scanning the instance's replica
+// directories; a replica whose supervisor is gone is listed too (Inspect
+// says it exited), so orphans can be removed.
+func (r *Runtime) List(_ context.Context, id stack.Identity) ([]runtime.Handle, error) {
+	inst, err := r.instanceDir(id)
+	if err != nil {
+		return nil, err
+	}
+	states, err := filepath.Glob(filepath.Join(inst, "replicas", "*", stateFile))
+	if err != nil {
+		return nil, err
+	}
+	var hs []runtime.Handle
+	for _, sf := range states {
+		dir := filepath.Dir(sf)
+		spec, err := readSpec(dir)
+		if err != nil {
+			r.log.Warn("skipping unreadable replica directory", "dir", dir, "err", err)
+			continue
+		}
+		st, err := readState(dir)
+		if err != nil {
+			r.log.Warn("skipping unreadable replica state", "dir", dir, "err", err)
+			continue
+		}
+		hs = append(hs, handleFor(spec, st.ShimPid, st.ShimStart))
+	}
+	return hs, nil
+}
+
+// Reattach implements runtime.Runtime: it checks that the handle's
+// supervisor (pid and start time) still runs and resumes health checks.
+func (r *Runtime) Reattach(_ context.Context, h runtime.Handle) error {
+	dir, err := r.handleDir(h)
+	if err != nil {
+		return err
+	}
+	pid, start, err := parseID(h.ID)
+	if err != nil {
+		return err
+	}
+	if !alive(pid, start) {
+		return fmt.Errorf("reattach replica %s of %s: supervisor %d is gone: %w", h.Replica, h.Instance, pid, runtime.ErrNotFound)
+	}
+	st, err := readState(dir)
+	if err != nil || st.ShimPid != pid || st.ShimStart != start {
+		return fmt.Errorf("reattach replica %s of %s: its directory belongs to another supervisor: %w", h.Replica, h.Instance, runtime.ErrNotFound)
+	}
+	spec, err := readSpec(dir)
+	if err != nil {
+		return fmt.Errorf("reattach replica %s of %s: %w", h.Replica, h.Instance, err)
+	}
+	r.watch(dir, spec)
+	return nil
+}
+
+// Close implements runtime.Runtime: health checks end; supervisors and
+// their apps keep running.
+func (r *Runtime) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.closed = true
+	for dir, w := range r.watchers {
+		w.stop()
+		delete(r.watchers, dir)
+	}
+	return nil
+}
+
+var (
+	_ runtime.Runtime       = (*Runtime)(nil)
+	_ runtime.Logger        = (*Runtime)(nil)
+	_ runtime.Execer        = (*Runtime)(nil)
+	_ runtime.VolumeManager = (*Runtime)(nil)
+)

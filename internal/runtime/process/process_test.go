@@ -1,0 +1,311 @@
+package process_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/quai-dev/quai/internal/runtime"
+	"github.com/quai-dev/quai/internal/runtime/process"
+	"github.com/quai-dev/quai/internal/runtime/runtimetest"
+	"github.com/quai-dev/quai/internal/stack"
+)
+
+// TestMain lets the test binary be what the runtime starts: the supervisor
+// (ShimEnv) and the conformance suite's test app (runtimetest.AppEnv).
+func TestMain(m *testing.M) {
+	if process.IsShim() {
+		os.Exit(process.ShimMain())
+	}
+	if os.Getenv(runtimetest.AppEnv) == "1" {
+		runtimetest.AppMain()
+	}
+	os.Exit(m.Run())
+}
+
+func testExecutable(t *testing.T) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exe
+}
+
+// newRuntime returns a runtime over dataDir whose supervisors are this test
+// binary, and makes sure no supervisor or app outlives the test.
+func newRuntime(t *testing.T, dataDir string, mod func(*process.Options)) *process.Runtime {
+	t.Helper()
+	opts := process.Options{DataDir: dataDir, ShimPath: testExecutable(t), HealthInterval: 200 * time.Millisecond}
+	if mod != nil {
+		mod(&opts)
+	}
+	rt, err := process.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close() })
+	return rt
+}
+
+// killLeftovers SIGKILLs every supervisor and app group recorded under
+// dataDir: the safety net behind each test's own Stop/Remove.
+func killLeftovers(t *testing.T, dataDir string) {
+	t.Cleanup(func() {
+		states, _ := filepath.Glob(filepath.Join(dataDir, "instances", "*", "replicas", "*", "state"))
+		for _, p := range states {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				continue
+			}
+			var st struct {
+				ShimPid int `json:"shim_pid"`
+				AppPid  int `json:"app_pid"`
+			}
+			if jsonUnmarshal(b, &st) != nil {
+				continue
+			}
+			if st.ShimPid > 0 && processExists(st.ShimPid) {
+				t.Errorf("supervisor %d of %s was still running at the end of the test", st.ShimPid, filepath.Dir(p))
+				_ = syscall.Kill(st.ShimPid, syscall.SIGKILL)
+			}
+			if st.AppPid > 0 {
+				_ = syscall.Kill(-st.AppPid, syscall.SIGKILL)
+			}
+		}
+	})
+}
+
+func processExists(pid int) bool {
+	b, err := os.ReadFile("/proc/" + itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	return i > 0 && i+2 < len(b) && b[i+2] != 'Z'
+}
+
+func TestConformance(t *testing.T) {
+	exe := testExecutable(t)
+	runtimetest.Run(t, func(t *testing.T) runtimetest.Target {
+		dataDir := t.TempDir()
+		killLeftovers(t, dataDir)
+		projectDir := t.TempDir()
+		return runtimetest.Target{
+			Runtime: newRuntime(t, dataDir, nil),
+			Reopen:  func(t *testing.T) runtime.Runtime { return newRuntime(t, dataDir, nil) },
+			Prepare: func(_ *testing.T, rs *runtime.ReplicaSpec) {
+				rs.ProjectDir = projectDir
+				rs.Service.Process = &stack.Process{
+					Command: []string{exe},
+					Env:     map[string]string{runtimetest.AppEnv: "1", "APP_HOST": "127.0.0.1"},
+				}
+			},
+			AppCommand: []string{exe},
+		}
+	})
+}
+
+// worldSearchable makes dir and its parents up to the system temp dir
+// enterable by the database's system user, as a real data directory
+// (/var/lib/quai) is.
+func worldSearchable(t *testing.T, dir string) {
+	t.Helper()
+	for d := dir; d != os.TempDir() && d != "/" && d != "."; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func pgService() *stack.Service {
+	return &stack.Service{
+		Name:  "db",
+		Image: "docker.io/library/postgres:16.4-alpine",
+		Environment: map[string]string{
+			"POSTGRES_USER":     "app",
+			"POSTGRES_PASSWORD": "s3cret pw",
+			"POSTGRES_DB":       "appdb",
+		},
+		Mounts:   []stack.Mount{{Type: stack.MountVolume, Source: "dbdata", Target: "/var/lib/postgresql/data"}},
+		Replicas: 1,
+	}
+}
+
+func TestPostgres(t *testing.T) {
+	if _, err := os.Stat("/usr/lib/postgresql/15/bin/postgres"); err != nil {
+		t.Skip("PostgreSQL 15 server binaries are not installed (apt-get install postgresql)")
+	}
+	dataDir := t.TempDir()
+	worldSearchable(t, dataDir)
+	killLeftovers(t, dataDir)
+	rt := newRuntime(t, dataDir, nil)
+	id := stack.Identity{Org: "default", Project: "pg", Env: "test"}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	start := func(replica string) runtime.Handle {
+		t.Helper()
+		h, err := rt.Start(ctx, runtime.ReplicaSpec{Instance: id, Service: pgService(), Replica: replica, Index: 1, Release: 1})
+		if err != nil {
+			t.Fatalf("start postgres: %v", err)
+		}
+		t.Cleanup(func() {
+			if err := rt.Remove(context.Background(), h); err != nil {
+				t.Errorf("remove %s: %v", h.Replica, err)
+			}
+		})
+		waitHealthy(t, rt, h)
+		return h
+	}
+	connect := func(h runtime.Handle) *pgx.Conn {
+		t.Helper()
+		conn, err := pgx.Connect(ctx, "postgres://app:s3cret%20pw@"+h.Address+"/appdb?sslmode=disable")
+		if err != nil {
+			t.Fatalf("connect to %s: %v", h.Address, err)
+		}
+		t.Cleanup(func() { _ = conn.Close(context.Background()) })
+		return conn
+	}
+
+	h := start("db-1")
+	conn := connect(h)
+	if _, err := conn.Exec(ctx, "CREATE TABLE notes (body text); INSERT INTO notes VALUES ('survives a restart')"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pgx.Connect(ctx, "postgres://app:wrong@"+h.Address+"/appdb?sslmode=disable"); err == nil {
+		t.Error("a wrong password was accepted: host connections must need the password")
+	}
+
+	// Exec runs with the replica's environment (PGHOST, PGUSER, ...) as the
+	// postgres user, so the server's own client works without arguments.
+	if psql := "/usr/bin/psql"; fileExists(psql) {
+		var out strings.Builder
+		code, err := rt.Exec(ctx, h, runtime.ExecOptions{Cmd: []string{"psql", "-tAc", "SELECT count(*) FROM notes"}, Stdout: &out, Stderr: &out})
+		if err != nil || code != 0 || strings.TrimSpace(out.String()) != "1" {
+			t.Errorf("exec psql = %q, %d, %v; want 1", out.String(), code, err)
+		}
+	}
+
+	_ = conn.Close(ctx)
+	if err := rt.Stop(ctx, h, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Remove(ctx, h); err != nil {
+		t.Fatal(err)
+	}
+	h2 := start("db-1")
+	var body string
+	if err := connect(h2).QueryRow(ctx, "SELECT body FROM notes").Scan(&body); err != nil {
+		t.Fatalf("after restart: %v", err)
+	}
+	if body != "survives a restart" {
+		t.Errorf("after restart the row reads %q", body)
+	}
+	vols, err := rt.Volumes(ctx, id)
+	if err != nil || len(vols) != 1 || vols[0] != "dbdata" {
+		t.Errorf("volumes = %v, %v; want [dbdata]", vols, err)
+	}
+	if os.Geteuid() == 0 {
+		fi, err := os.Stat(filepath.Join(dataDir, "instances", id.Slug(), "volumes", "dbdata", "pgdata"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Uid == 0 {
+			t.Errorf("the data directory belongs to root; postgres must run as its own user")
+		}
+	}
+}
+
+func TestMissingDatabaseBinary(t *testing.T) {
+	dataDir := t.TempDir()
+	killLeftovers(t, dataDir)
+	rt := newRuntime(t, dataDir, func(o *process.Options) { o.BinDirs = []string{t.TempDir()} })
+	id := stack.Identity{Org: "default", Project: "pg", Env: "test"}
+	for _, tc := range []struct {
+		image, install string
+	}{
+		{"postgres:16", "apt-get install postgresql"},
+		{"registry.example.com/library/redis:7-alpine", "apt-get install redis-server"},
+		{"mariadb:11", "apt-get install mariadb-server"},
+	} {
+		t.Run(tc.image, func(t *testing.T) {
+			svc := &stack.Service{Name: "db", Image: tc.image, Environment: map[string]string{
+				"POSTGRES_PASSWORD": "x", "MYSQL_ROOT_PASSWORD": "x"}}
+			_, err := rt.Start(context.Background(), runtime.ReplicaSpec{Instance: id, Service: svc, Replica: "db-1"})
+			if !errors.Is(err, runtime.ErrMissingDependency) {
+				t.Fatalf("start: %v, want ErrMissingDependency", err)
+			}
+			for _, want := range []string{tc.install, "docker runtime", "service db"} {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not say %q", err, want)
+				}
+			}
+			if hs, _ := rt.List(context.Background(), id); len(hs) != 0 {
+				t.Errorf("a failed start left replicas behind: %+v", hs)
+			}
+		})
+	}
+}
+
+func TestSupervisorRunsInItsOwnSession(t *testing.T) {
+	dataDir := t.TempDir()
+	killLeftovers(t, dataDir)
+	rt := newRuntime(t, dataDir, nil)
+	h, err := rt.Start(context.Background(), runtime.ReplicaSpec{
+		Instance: stack.Identity{Project: "p", Env: "e"},
+		Service: &stack.Service{Name: "web", Process: &stack.Process{
+			Command: []string{testExecutable(t)}, Env: map[string]string{runtimetest.AppEnv: "1", "APP_HOST": "127.0.0.1"}}},
+		Replica: "web-1",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Remove(context.Background(), h) })
+	pid := atoi(strings.Split(h.ID, "-")[0])
+	sid, err := getsid(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sid != pid {
+		t.Errorf("supervisor %d is in session %d; it must lead its own session to outlive the daemon", pid, sid)
+	}
+	if mySid, _ := getsid(os.Getpid()); mySid == sid {
+		t.Errorf("supervisor shares the daemon's session %d", sid)
+	}
+}
+
+func TestStartRejectsAServiceWithoutCommand(t *testing.T) {
+	dataDir := t.TempDir()
+	rt := newRuntime(t, dataDir, nil)
+	_, err := rt.Start(context.Background(), runtime.ReplicaSpec{
+		Instance: stack.Identity{Project: "p", Env: "e"},
+		Service:  &stack.Service{Name: "web", Image: "nginx:1.27"},
+		Replica:  "web-1",
+	})
+	if !errors.Is(err, runtime.ErrUnsupported) || !strings.Contains(err.Error(), "x-quai.process.command") {
+		t.Errorf("start without a command: %v, want ErrUnsupported naming x-quai.process.command", err)
+	}
+}
+
+func waitHealthy(t *testing.T, rt runtime.Runtime, h runtime.Handle) {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		st, err := rt.Inspect(context.Background(), h)
+		if err == nil && st.Healthy() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not healthy: %+v %v", h.Replica, st, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

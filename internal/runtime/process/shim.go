@@ -1,0 +1,241 @@
+package process
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// ShimEnv is the environment variable that turns the quai binary into a
+// replica supervisor; the runtime sets it to "1" and starts the supervisor
+// in the replica directory when it re-executes Options.ShimPath. main
+// dispatches on it:
+//
+//	if process.IsShim() {
+//		os.Exit(process.ShimMain())
+//	}
+const ShimEnv = "QUAI_PROCESS_SUPERVISOR"
+
+// IsShim reports whether this process was started as a replica supervisor.
+func IsShim() bool { return os.Getenv(ShimEnv) != "" }
+
+// ShimMain runs the replica supervisor and returns the process exit code. The
+// supervisor runs detached from the daemon (own session), starts the app
+// described by the replica's spec.json in its own process group, restarts it
+// per the restart policy with capped exponential backoff, writes its output
+// to rotated log files, records its state atomically in the state file, and
+// on SIGTERM or SIGINT stops the app (stop signal, grace period, SIGKILL of
+// the whole group) and exits.
+func ShimMain() int {
+	if err := os.Unsetenv(ShimEnv); err != nil {
+		fmt.Fprintln(os.Stderr, "quai supervisor:", err)
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "quai supervisor:", err)
+		return 1
+	}
+	if err := supervise(dir); err != nil {
+		fmt.Fprintf(os.Stderr, "%s quai supervisor %s: %v\n", time.Now().UTC().Format(time.RFC3339), dir, err)
+		return 1
+	}
+	return 0
+}
+
+type supervisor struct {
+	dir  string
+	spec *shimSpec
+	st   shimState
+	logs *rotator
+}
+
+func supervise(dir string) error {
+	spec, err := readSpec(dir)
+	if err != nil {
+		return err
+	}
+	// Signals are routed before anything else so that a stop that arrives
+	// while the app starts is not lost.
+	sigc := make(chan os.Signal, 2)
+	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT)
+	signal.Ignore(syscall.SIGHUP, syscall.SIGPIPE)
+
+	self, err := readProcStat(os.Getpid())
+	if err != nil {
+		return err
+	}
+	s := &supervisor{dir: dir, spec: spec}
+	s.st = shimState{Version: specVersion, Phase: phaseStarting, ShimPid: os.Getpid(), ShimStart: self.StartTime}
+	if err := s.save(); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, logsDir), 0o750); err != nil {
+		return err
+	}
+	s.logs, err = openRotator(filepath.Join(dir, logsDir, appLog), spec.LogMaxSize, spec.LogKeep)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = s.logs.Close() }()
+
+	var backoff time.Duration
+	for {
+		app, err := s.start()
+		if err != nil {
+			s.st.Phase, s.st.ExitCode, s.st.Message = phaseFailed, 127, err.Error()
+			return s.save()
+		}
+		var code int
+		select {
+		case <-app.done:
+			code = app.exitCode()
+		case <-sigc:
+			s.st.Phase = phaseStopping
+			_ = s.save()
+			code = s.stop(app)
+			s.st.Phase, s.st.ExitCode, s.st.AppPid, s.st.Message = phaseStopped, code, 0, "stopped"
+			return s.save()
+		}
+		ran := time.Since(app.started)
+		s.reap(app)
+		s.st.ExitCode, s.st.AppPid = code, 0
+		if !spec.Restart.shouldRestart(code, s.st.Restarts) {
+			s.st.Phase, s.st.Message = phaseExited, fmt.Sprintf("exited with code %d (restart policy %s)", code, spec.Restart.Mode)
+			return s.save()
+		}
+		backoff = nextBackoff(backoff, spec.BackoffMin, spec.BackoffMax, ran)
+		s.st.Phase = phaseRestarting
+		s.st.Message = fmt.Sprintf("exited with code %d; restarting in %s", code, backoff)
+		_ = s.save()
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-sigc:
+			t.Stop()
+			s.st.Phase, s.st.Message = phaseStopped, "stopped"
+			return s.save()
+		}
+		s.st.Restarts++
+	}
+}
+
+func (s *supervisor) save() error {
+	s.st.Updated = time.Now().UTC()
+	return writeJSON(filepath.Join(s.dir, stateFile), &s.st, 0o644)
+}
+
+type appProc struct {
+	cmd     *exec.Cmd
+	pgid    int
+	started time.Time
+	done    chan struct{}
+	readers sync.WaitGroup
+	pipes   []*os.File
+}
+
+func (a *appProc) exitCode() int {
+	ps := a.cmd.ProcessState
+	if ps == nil {
+		return -1
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
+
+func (s *supervisor) start() (*appProc, error) {
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	errR, errW, err := os.Pipe()
+	if err != nil {
+		_ = outR.Close()
+		_ = outW.Close()
+		return nil, err
+	}
+	cmd := &exec.Cmd{
+		Path:   s.spec.Argv[0],
+		Args:   s.spec.Argv,
+		Env:    s.spec.Env,
+		Dir:    s.spec.Dir,
+		Stdout: outW,
+		Stderr: errW,
+		SysProcAttr: &syscall.SysProcAttr{
+			Setpgid:    true,
+			Credential: s.spec.Credential.sys(),
+		},
+	}
+	err = cmd.Start()
+	_ = outW.Close()
+	_ = errW.Close()
+	if err != nil {
+		_ = outR.Close()
+		_ = errR.Close()
+		return nil, fmt.Errorf("start %s: %w", s.spec.Argv[0], err)
+	}
+	a := &appProc{cmd: cmd, pgid: cmd.Process.Pid, started: time.Now(), done: make(chan struct{}), pipes: []*os.File{outR, errR}}
+	a.readers.Add(2)
+	go func() { defer a.readers.Done(); s.logs.copyLines('o', outR) }()
+	go func() { defer a.readers.Done(); s.logs.copyLines('e', errR) }()
+	go func() { _ = cmd.Wait(); close(a.done) }()
+
+	st, err := readProcStat(cmd.Process.Pid)
+	if err == nil {
+		s.st.AppStart = st.StartTime
+	}
+	s.st.Phase, s.st.AppPid, s.st.Started, s.st.Message = phaseRunning, cmd.Process.Pid, a.started.UTC(), ""
+	return a, s.save()
+}
+
+// stop sends the stop signal to the app's process group, waits the grace
+// period (from the runtime's stop file, else the spec), then kills the group.
+func (s *supervisor) stop(a *appProc) int {
+	grace := s.spec.StopGrace
+	var req stopRequest
+	if err := readJSON(filepath.Join(s.dir, stopFile), &req); err == nil {
+		grace = req.Grace
+	}
+	sig := syscall.Signal(s.spec.StopSignal)
+	if sig == 0 {
+		sig = syscall.SIGTERM
+	}
+	_ = syscall.Kill(-a.pgid, sig)
+	t := time.NewTimer(grace)
+	select {
+	case <-a.done:
+		t.Stop()
+	case <-t.C:
+		_ = syscall.Kill(-a.pgid, syscall.SIGKILL)
+		<-a.done
+	}
+	code := a.exitCode()
+	s.reap(a)
+	return code
+}
+
+// reap kills what is left of the app's process group (children the app left
+// behind) and waits, briefly, for the output readers to drain.
+func (s *supervisor) reap(a *appProc) {
+	if err := syscall.Kill(-a.pgid, syscall.SIGKILL); err != nil && !errors.Is(err, syscall.ESRCH) {
+		fmt.Fprintf(os.Stderr, "quai supervisor: kill process group %d: %v\n", a.pgid, err)
+	}
+	drained := make(chan struct{})
+	go func() { a.readers.Wait(); close(drained) }()
+	select {
+	case <-drained:
+	case <-time.After(2 * time.Second):
+		// A process that left the group (setsid) still holds the pipes;
+		// stop reading rather than wait for it.
+	}
+	for _, p := range a.pipes {
+		_ = p.Close()
+	}
+}

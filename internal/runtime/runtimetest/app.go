@@ -1,0 +1,167 @@
+package runtimetest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// AppEnv, set to "1" in a replica's environment, makes a binary that calls
+// AppMain from its main (or TestMain) behave as the test app. Runtimes whose
+// test app is their test binary re-executed (the process runtime) set it.
+const AppEnv = "QUAI_TESTAPP"
+
+// Marks the test app prints, which the suite looks for in logs.
+const (
+	StartedMark = "quai-test-app started"
+	StderrMark  = "quai-test-app says hello on stderr"
+	SigtermMark = "quai-test-app got SIGTERM"
+)
+
+// AppMain runs the suite's test app and exits. With arguments it is a
+// command for Exec and health checks:
+//
+//	echo TEXT CODE   print TEXT, exit with CODE
+//	getenv NAME      print the environment variable NAME
+//	probe PATH       GET http://127.0.0.1:$PORT/PATH, exit 0 when it answers 2xx
+//
+// Without arguments it is an HTTP server on $APP_HOST:$PORT (port 8080 when
+// unset) with these endpoints:
+//
+//	/          "ok pid=<pid>"
+//	/pid       the process id
+//	/healthz   200, or 503 when UNHEALTHY=1
+//	/crash     answers, then exits with code 3
+//	/log?msg=  prints msg to stdout
+//	/write?value=, /read   a file "value" in $DATA_DIR
+//	/env?name= the value of an environment variable
+//
+// On SIGTERM it prints SigtermMark and exits 0, unless IGNORE_SIGTERM=1.
+func AppMain() {
+	if len(os.Args) > 1 {
+		os.Exit(appCommand(os.Args[1:]))
+	}
+	os.Exit(appServer())
+}
+
+func appCommand(args []string) int {
+	switch {
+	case args[0] == "echo" && len(args) == 3:
+		fmt.Println(args[1])
+		code, _ := strconv.Atoi(args[2])
+		return code
+	case args[0] == "getenv" && len(args) == 2:
+		fmt.Println(os.Getenv(args[1]))
+		return 0
+	case args[0] == "probe" && len(args) == 2:
+		port := os.Getenv("PORT")
+		if port == "" {
+			port = "8080"
+		}
+		c := http.Client{Timeout: 3 * time.Second}
+		u := url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", port), Path: args[1]}
+		resp, err := c.Get(u.String())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode/100 != 2 {
+			fmt.Fprintln(os.Stderr, resp.Status)
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintf(os.Stderr, "quai-test-app: unknown command %q\n", args)
+	return 2
+}
+
+func appServer() int {
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	l, err := net.Listen("tcp", net.JoinHostPort(os.Getenv("APP_HOST"), port))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "quai-test-app:", err)
+		return 1
+	}
+	dataDir := filepath.Clean(os.Getenv("DATA_DIR"))
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = fmt.Fprintf(w, "ok pid=%d\n", os.Getpid())
+	})
+	mux.HandleFunc("/pid", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = fmt.Fprint(w, os.Getpid())
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if os.Getenv("UNHEALTHY") == "1" {
+			http.Error(w, "unhealthy on purpose", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/crash", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = fmt.Fprintln(w, "crashing")
+		go func() {
+			time.Sleep(50 * time.Millisecond)
+			fmt.Println("quai-test-app crashing on request")
+			os.Exit(3)
+		}()
+	})
+	mux.HandleFunc("/log", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Println(r.URL.Query().Get("msg"))
+		_, _ = fmt.Fprintln(w, "logged")
+	})
+	mux.HandleFunc("/write", func(w http.ResponseWriter, r *http.Request) {
+		// The suite chooses DATA_DIR; writing there is the point.
+		if err := os.WriteFile(filepath.Join(dataDir, "value"), []byte(r.URL.Query().Get("value")), 0o600); err != nil { //nolint:gosec // test app
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_, _ = fmt.Fprintln(w, "written")
+	})
+	mux.HandleFunc("/read", func(w http.ResponseWriter, _ *http.Request) {
+		b, err := os.ReadFile(filepath.Join(dataDir, "value")) //nolint:gosec // test app: DATA_DIR is the suite's
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusNotFound)
+			return
+		}
+		_, _ = w.Write(b)
+	})
+	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = fmt.Fprint(w, os.Getenv(r.URL.Query().Get("name"))) //nolint:gosec // plain text, read by the suite only
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, syscall.SIGTERM)
+	go func() {
+		for range sigc {
+			fmt.Println(SigtermMark)
+			if os.Getenv("IGNORE_SIGTERM") == "1" {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = srv.Shutdown(ctx)
+			cancel()
+			os.Exit(0)
+		}
+	}()
+	fmt.Printf("%s pid=%d port=%s\n", StartedMark, os.Getpid(), port)
+	fmt.Fprintln(os.Stderr, StderrMark)
+	if err := srv.Serve(l); err != nil && err != http.ErrServerClosed {
+		fmt.Fprintln(os.Stderr, "quai-test-app:", err)
+		return 1
+	}
+	select {} // Shutdown was called by the SIGTERM handler, which exits
+}
