@@ -121,7 +121,7 @@ func WriteRulesText(w io.Writer, rules []Rule) error {
 	fmt.Fprintf(&b, "%-6s %-8s %-8s %s\n", "ID", "SEVERITY", "SCOPE", "TITLE")
 	for _, r := range rules {
 		fmt.Fprintf(&b, "%-6s %-8s %-8s %s\n", r.ID, r.Severity, r.Scope, r.Title)
-		fmt.Fprintf(&b, "%24s%s\n", "", r.Explanation)
+		fmt.Fprintf(&b, "%25s%s\n", "", r.Explanation)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

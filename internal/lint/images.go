@@ -16,34 +16,64 @@ const (
 	familyOther    = "database"
 )
 
-// dbImages maps an image's repository name (last path element) to its
-// database family.
-var dbImages = map[string]string{
-	"postgres": familyPostgres, "postgresql": familyPostgres, "postgis": familyPostgres,
-	"timescaledb": familyPostgres, "timescaledb-ha": familyPostgres, "pgvector": familyPostgres,
-	"mysql": familyMySQL, "mysql-server": familyMySQL, "mariadb": familyMySQL,
-	"percona": familyMySQL, "percona-server": familyMySQL,
-	"redis": familyRedis, "redis-stack": familyRedis, "redis-stack-server": familyRedis,
-	"valkey": familyRedis, "keydb": familyRedis,
-	"mongo": familyMongo, "mongodb": familyMongo, "mongodb-community-server": familyMongo,
-	"couchdb": familyOther, "cassandra": familyOther, "elasticsearch": familyOther,
-	"opensearch": familyOther, "clickhouse-server": familyOther, "influxdb": familyOther,
-	"neo4j": familyOther,
+// imageFamily maps an image's repository name (last path element) to its
+// database family, "" for everything else.
+func imageFamily(repo string) string {
+	switch repo {
+	case "postgres", "postgresql", "postgis", "timescaledb", "timescaledb-ha", "pgvector":
+		return familyPostgres
+	case "mysql", "mysql-server", "mariadb", "percona", "percona-server":
+		return familyMySQL
+	case "redis", "redis-stack", "redis-stack-server", "valkey", "keydb":
+		return familyRedis
+	case "mongo", "mongodb", "mongodb-community-server":
+		return familyMongo
+	case "couchdb", "cassandra", "elasticsearch", "opensearch", "clickhouse-server", "influxdb", "neo4j":
+		return familyOther
+	}
+	return ""
 }
 
-// dbPorts are the well-known container ports of databases.
-var dbPorts = map[int]string{
-	5432: "PostgreSQL", 3306: "MySQL", 33060: "MySQL X", 6379: "Redis",
-	27017: "MongoDB", 5984: "CouchDB", 9042: "Cassandra", 9200: "Elasticsearch",
-	8123: "ClickHouse", 8086: "InfluxDB", 7687: "Neo4j",
+// dbPort names the database behind a well-known container port, "" for
+// other ports.
+func dbPort(port int) string {
+	switch port {
+	case 5432:
+		return "PostgreSQL"
+	case 3306, 33060:
+		return "MySQL"
+	case 6379:
+		return "Redis"
+	case 27017:
+		return "MongoDB"
+	case 5984:
+		return "CouchDB"
+	case 9042:
+		return "Cassandra"
+	case 9200:
+		return "Elasticsearch"
+	case 8123:
+		return "ClickHouse"
+	case 8086:
+		return "InfluxDB"
+	case 7687:
+		return "Neo4j"
+	}
+	return ""
 }
 
-// backupKinds maps a database family to the backup kind that dumps it
-// consistently.
-var backupKinds = map[string]string{
-	familyPostgres: stack.BackupPostgres,
-	familyMySQL:    stack.BackupMySQL,
-	familyRedis:    stack.BackupRedis,
+// backupKind is the backup kind that dumps a database family consistently,
+// "" when quai has no dump for it.
+func backupKind(family string) string {
+	switch family {
+	case familyPostgres:
+		return stack.BackupPostgres
+	case familyMySQL:
+		return stack.BackupMySQL
+	case familyRedis:
+		return stack.BackupRedis
+	}
+	return ""
 }
 
 // imageRepo returns the last path element of an image reference without tag
@@ -74,7 +104,7 @@ func dbFamily(s *stack.Service) string {
 	if s.Image == "" {
 		return ""
 	}
-	return dbImages[imageRepo(s.Image)]
+	return imageFamily(imageRepo(s.Image))
 }
 
 // rwVolumes returns the service's writable named-volume mounts.

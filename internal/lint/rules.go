@@ -397,19 +397,16 @@ func checkEngineSocket(readOnly bool) func(*checker) {
 	}
 }
 
-// sensitiveExact are host directories that must not be mounted as a whole;
-// files below them (/etc/localtime) are fine.
-var sensitiveExact = []string{"/", "/etc", "/root", "/home", "/var", "/usr", "/boot", "/run", "/var/run", "/lib", "/bin", "/sbin"}
-
-// sensitivePrefix are host trees no file of which should be mounted.
-var sensitivePrefix = []string{"/proc", "/sys", "/dev", "/var/lib/docker", "/var/lib/containerd", "/var/lib/kubelet", "/etc/kubernetes", "/etc/ssh", "/etc/shadow", "/etc/sudoers", "/root/.ssh"}
-
+// sensitivePath reports whether a host path must not be mounted: a whole
+// system directory (files below some, like /etc/localtime, are fine), or
+// anything in a tree that holds host secrets or control.
 func sensitivePath(p string) bool {
 	p = filepath.Clean(p)
-	if slices.Contains(sensitiveExact, p) {
+	switch p {
+	case "/", "/etc", "/root", "/home", "/var", "/usr", "/boot", "/run", "/var/run", "/lib", "/bin", "/sbin":
 		return true
 	}
-	for _, pre := range sensitivePrefix {
+	for _, pre := range [...]string{"/proc", "/sys", "/dev", "/var/lib/docker", "/var/lib/containerd", "/var/lib/kubelet", "/etc/kubernetes", "/etc/ssh", "/etc/shadow", "/etc/sudoers", "/root/.ssh"} {
 		if p == pre || strings.HasPrefix(p, pre+"/") {
 			return true
 		}
@@ -427,8 +424,16 @@ func checkSensitiveMount(c *checker) {
 	}
 }
 
-// dangerousCaps are capabilities that amount to (nearly) full host control.
-var dangerousCaps = []string{"ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "SYS_RAWIO", "SYS_BOOT", "SYS_TIME", "DAC_READ_SEARCH", "NET_ADMIN", "BPF", "PERFMON", "MAC_ADMIN", "MAC_OVERRIDE"}
+// dangerousCap reports whether a capability amounts to (nearly) full host
+// control.
+func dangerousCap(cp string) bool {
+	switch cp {
+	case "ALL", "SYS_ADMIN", "SYS_MODULE", "SYS_PTRACE", "SYS_RAWIO", "SYS_BOOT", "SYS_TIME",
+		"DAC_READ_SEARCH", "NET_ADMIN", "BPF", "PERFMON", "MAC_ADMIN", "MAC_OVERRIDE":
+		return true
+	}
+	return false
+}
 
 func normCap(cp string) string {
 	return strings.TrimPrefix(strings.ToUpper(strings.TrimSpace(cp)), "CAP_")
@@ -438,7 +443,7 @@ func checkCapabilities(dangerous bool) func(*checker) {
 	return func(c *checker) {
 		for _, s := range c.m.Services {
 			for i, cp := range s.CapAdd {
-				if slices.Contains(dangerousCaps, normCap(cp)) != dangerous {
+				if dangerousCap(normCap(cp)) != dangerous {
 					continue
 				}
 				c.report(s.Name, c.pos(s.Name, fmt.Sprintf("cap_add.%d", i)), "service %q adds capability %s", s.Name, normCap(cp))
@@ -573,11 +578,11 @@ func checkDatabasePorts(c *checker) {
 			if loopback(p.HostIP) {
 				continue
 			}
-			what, known := dbPorts[p.Target]
+			what := dbPort(p.Target)
 			switch {
 			case family != "":
 				c.report(s.Name, c.pos(s.Name, fmt.Sprintf("ports.%d", i)), "service %q publishes database port %d on all host interfaces", s.Name, p.Target)
-			case known:
+			case what != "":
 				c.report(s.Name, c.pos(s.Name, fmt.Sprintf("ports.%d", i)), "service %q publishes port %d (%s) on all host interfaces", s.Name, p.Target, what)
 			}
 		}
@@ -622,9 +627,13 @@ func showPath(dir, path string) string {
 	return rel
 }
 
-// hostFiles are host files commonly mounted read-only to share the host's
-// clock and zone; they do not tie an instance to a machine.
-var hostFiles = []string{"/etc/localtime", "/etc/timezone"}
+// hostClockFile reports whether a host path is one of the files commonly
+// mounted read-only to share the host's clock and zone; they do not tie an
+// instance to a machine.
+func hostClockFile(p string) bool {
+	p = filepath.Clean(p)
+	return p == "/etc/localtime" || p == "/etc/timezone"
+}
 
 func checkBindOutside(c *checker) {
 	for _, s := range c.m.Services {
@@ -632,7 +641,7 @@ func checkBindOutside(c *checker) {
 			if mt.Type != stack.MountBind || engineSocket(mt.Source) || sensitivePath(mt.Source) || insideDir(c.m.Dir, mt.Source) {
 				continue
 			}
-			if mt.ReadOnly && slices.Contains(hostFiles, filepath.Clean(mt.Source)) {
+			if mt.ReadOnly && hostClockFile(mt.Source) {
 				continue
 			}
 			c.report(s.Name, c.mountPos(s, i), "service %q bind-mounts %s, outside the project directory, in %s", s.Name, showPath(c.m.Dir, mt.Source), c.m.Identity.Env)
@@ -796,7 +805,7 @@ func checkBackupKind(c *checker) {
 			continue
 		}
 		family := dbFamily(s)
-		if backupKinds[family] == kind {
+		if backupKind(family) == kind {
 			continue
 		}
 		pos := c.pos(s.Name, "x-quai.backup.kind")
