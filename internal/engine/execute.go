@@ -1,0 +1,633 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/quai-dev/quai/internal/runtime"
+	"github.com/quai-dev/quai/internal/stack"
+	"github.com/quai-dev/quai/internal/store"
+)
+
+// Labels the engine puts on everything a runtime creates for a replica.
+const (
+	LabelOrg      = "quai.org"
+	LabelProject  = "quai.project"
+	LabelEnv      = "quai.env"
+	LabelInstance = "quai.instance"
+	LabelService  = "quai.service"
+	LabelReplica  = "quai.replica"
+	LabelRelease  = "quai.release"
+	LabelHash     = "quai.hash"
+)
+
+// execution carries out one plan. Until the switch (routes swapped and the
+// new state persisted) every change can be undone: new replicas are stopped
+// and replicas stopped early are started again. After the switch only old
+// replicas are drained and stopped, and failures there are warnings.
+type execution struct {
+	e     *Engine
+	op    *operation
+	snap  *snapshot
+	rt    runtime.Runtime
+	model *stack.Model
+	plan  Plan
+	// release numbers replica names and handles: the new release, or the
+	// active one for a restart (newRelease false).
+	release    int
+	newRelease bool
+
+	current map[string][]runtime.Handle
+	next    map[string][]runtime.Handle
+	// addrs are the discovery addresses, updated as services start;
+	// oldAddrs are those before the execution, for undoing.
+	addrs    map[string]string
+	oldAddrs map[string]string
+	// started are replicas this execution started: stopped on failure.
+	started []runtime.Handle
+	// retire are replicas that leave: drained, stopped and removed after
+	// the switch.
+	retire []runtime.Handle
+	// stoppedEarly are replicas of non-routed services stopped before their
+	// successors started (two database servers must not share a data
+	// directory); on failure they are started again.
+	stoppedEarly []runtime.Handle
+	names        map[string]bool
+	jobs         map[string]bool
+	// routesSet records that the router has the new table.
+	routesSet bool
+}
+
+func (e *Engine) newExecution(op *operation, s *snapshot, m *stack.Model, p Plan, release int, newRelease bool) *execution {
+	x := &execution{
+		e: e, op: op, snap: s, rt: s.rt, model: m, plan: p, release: release, newRelease: newRelease,
+		current: byService(s.handles), next: map[string][]runtime.Handle{}, addrs: map[string]string{},
+		names: map[string]bool{}, jobs: jobServices(m),
+	}
+	for _, h := range s.handles {
+		x.names[h.Replica] = true
+	}
+	for _, svc := range m.Services {
+		for _, h := range x.current[svc.Name] {
+			if s.status[h.Replica].ok && h.Address != "" {
+				x.addrs[svc.Name] = h.Address
+				break
+			}
+		}
+	}
+	x.oldAddrs = make(map[string]string, len(x.addrs))
+	for k, v := range x.addrs {
+		x.oldAddrs[k] = v
+	}
+	return x
+}
+
+// run executes the plan; on error before the switch everything is undone.
+func (x *execution) run() error {
+	ctx := x.op.ctx
+	for _, sp := range x.plan.Services {
+		if err := x.service(ctx, sp); err != nil {
+			return x.fail(err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return x.fail(err)
+	}
+	if err := x.switchOver(ctx); err != nil {
+		return x.fail(err)
+	}
+	x.retireOld(ctx)
+	return nil
+}
+
+// service applies one service's plan.
+func (x *execution) service(ctx context.Context, sp ServicePlan) error {
+	svc := x.model.Service(sp.Service)
+	cur := x.current[sp.Service]
+	var next []runtime.Handle
+	switch sp.Action {
+	case ActionKeep:
+		next = cur
+	case ActionCreate:
+		hs, err := x.startReplicas(ctx, svc, sp.To, nil)
+		if err != nil {
+			return err
+		}
+		next = hs
+	case ActionReplace:
+		if !sp.Routed && len(cur) > 0 {
+			x.op.emit.step("stop", sp.Service, "", "stopping the old replicas before starting new ones")
+			if err := x.e.stopAll(ctx, x.rt, cur, x.op.emit, false); err != nil {
+				x.stoppedEarly = append(x.stoppedEarly, cur...)
+				return err
+			}
+			x.stoppedEarly = append(x.stoppedEarly, cur...)
+			x.op.emit.stepDone("stop", sp.Service, "", "")
+		}
+		hs, err := x.startReplicas(ctx, svc, sp.To, nil)
+		if err != nil {
+			return err
+		}
+		x.retire = append(x.retire, cur...)
+		next = hs
+	case ActionRecreate:
+		var keep, dead []runtime.Handle
+		for _, h := range cur {
+			if x.snap.status[h.Replica].ok {
+				keep = append(keep, h)
+			} else {
+				dead = append(dead, h)
+			}
+		}
+		if len(keep) > sp.To {
+			dead = append(dead, keep[sp.To:]...)
+			keep = keep[:sp.To]
+		}
+		hs, err := x.startReplicas(ctx, svc, sp.To-len(keep), keep)
+		if err != nil {
+			return err
+		}
+		x.retire = append(x.retire, dead...)
+		next = append(append([]runtime.Handle(nil), keep...), hs...)
+	case ActionScale:
+		if sp.To > len(cur) {
+			hs, err := x.startReplicas(ctx, svc, sp.To-len(cur), cur)
+			if err != nil {
+				return err
+			}
+			next = append(append([]runtime.Handle(nil), cur...), hs...)
+		} else {
+			next = cur[:sp.To]
+			x.retire = append(x.retire, cur[sp.To:]...)
+		}
+	case ActionRemove:
+		x.retire = append(x.retire, cur...)
+	default:
+		return fmt.Errorf("service %s: unknown action %q", sp.Service, sp.Action)
+	}
+	if svc == nil {
+		return nil
+	}
+	x.next[sp.Service] = next
+	delete(x.addrs, sp.Service)
+	for _, h := range next {
+		if h.Address != "" {
+			x.addrs[sp.Service] = h.Address
+			break
+		}
+	}
+	return nil
+}
+
+// parseReplica reads the release, index and generation from a replica name
+// the engine made: <service>-r<release>-<index>[-<generation>].
+func parseReplica(h runtime.Handle) (release, index, gen int) {
+	rest, ok := strings.CutPrefix(h.Replica, h.Service+"-r")
+	if !ok {
+		return 0, 0, 0
+	}
+	parts := strings.Split(rest, "-")
+	nums := make([]int, 3)
+	for i := 0; i < len(parts) && i < 3; i++ {
+		nums[i], _ = strconv.Atoi(parts[i])
+	}
+	return nums[0], nums[1], nums[2]
+}
+
+// replicaName is a name no current replica of the instance has: a restart
+// within the same release gets a generation suffix.
+func (x *execution) replicaName(service string, index int) string {
+	base := fmt.Sprintf("%s-r%d-%d", service, x.release, index)
+	name := base
+	for g := 2; x.names[name]; g++ {
+		name = fmt.Sprintf("%s-%d", base, g)
+	}
+	x.names[name] = true
+	return name
+}
+
+// startReplicas starts n replicas of svc, with the lowest indices that the
+// existing replicas do not use, and waits until they are healthy.
+func (x *execution) startReplicas(ctx context.Context, svc *stack.Service, n int, existing []runtime.Handle) ([]runtime.Handle, error) {
+	if n <= 0 {
+		return nil, nil
+	}
+	used := map[int]bool{}
+	for _, h := range existing {
+		_, idx, _ := parseReplica(h)
+		used[idx] = true
+	}
+	secrets, err := resolveSecrets(x.model, svc)
+	if err != nil {
+		return nil, err
+	}
+	var out []runtime.Handle
+	idx := 0
+	for range n {
+		idx++
+		for used[idx] {
+			idx++
+		}
+		name := x.replicaName(svc.Name, idx)
+		x.op.emit.step("start", svc.Name, name, "")
+		spec := runtime.ReplicaSpec{
+			Instance: x.model.Identity, Service: svc, Release: x.release, Index: idx, Replica: name,
+			ProjectDir: x.model.Dir, Secrets: secrets, Labels: x.labels(svc, name),
+		}
+		if x.snap.obs.Discovery {
+			spec.Env = discoveryEnv(svc, x.addrs)
+		}
+		h, err := x.rt.Start(ctx, spec)
+		if err != nil {
+			return nil, fmt.Errorf("service %s: start replica %s: %w", svc.Name, name, err)
+		}
+		h = completeHandle(h, x.rt.Name(), x.model.Identity, svc, name, x.release)
+		x.started = append(x.started, h)
+		out = append(out, h)
+		x.op.emit.stepDone("start", svc.Name, name, h.Address)
+	}
+	if err := x.waitReady(ctx, svc, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// completeHandle fills what the engine relies on if a runtime left it out.
+func completeHandle(h runtime.Handle, rtName string, id stack.Identity, svc *stack.Service, name string, release int) runtime.Handle {
+	if h.Version == 0 {
+		h.Version = runtime.HandleVersion
+	}
+	if h.Runtime == "" {
+		h.Runtime = rtName
+	}
+	if h.Instance == (stack.Identity{}) {
+		h.Instance = id
+	}
+	h.Service, h.Replica, h.Release, h.Hash = svc.Name, name, release, svc.Hash
+	return h
+}
+
+func (x *execution) labels(svc *stack.Service, replica string) map[string]string {
+	id := x.model.Identity
+	return map[string]string{
+		LabelOrg: id.Org, LabelProject: id.Project, LabelEnv: id.Env, LabelInstance: id.Name(),
+		LabelService: svc.Name, LabelReplica: replica, LabelRelease: strconv.Itoa(x.release), LabelHash: svc.Hash,
+	}
+}
+
+// resolveSecrets reads the values of the secrets svc uses: from the file
+// (relative to the project directory) or the daemon's environment.
+func resolveSecrets(m *stack.Model, svc *stack.Service) (map[string][]byte, error) {
+	if len(svc.Secrets) == 0 {
+		return nil, nil
+	}
+	out := make(map[string][]byte, len(svc.Secrets))
+	for _, name := range svc.Secrets {
+		var sec *stack.Secret
+		for i := range m.Secrets {
+			if m.Secrets[i].Name == name {
+				sec = &m.Secrets[i]
+			}
+		}
+		switch {
+		case sec == nil:
+			return nil, fmt.Errorf("service %s uses secret %s, which the stack does not declare: %w", svc.Name, name, ErrInvalid)
+		case sec.File != "":
+			b, err := os.ReadFile(projectPath(m.Dir, sec.File))
+			if err != nil {
+				return nil, fmt.Errorf("service %s: secret %s: %w", svc.Name, name, err)
+			}
+			out[name] = b
+		case sec.Environment != "":
+			v, ok := os.LookupEnv(sec.Environment)
+			if !ok {
+				return nil, fmt.Errorf("service %s: secret %s: environment variable %s is not set in the daemon's environment: %w",
+					svc.Name, name, sec.Environment, ErrInvalid)
+			}
+			out[name] = []byte(v)
+		default:
+			return nil, fmt.Errorf("service %s: secret %s has neither a file nor an environment variable: %w", svc.Name, name, ErrInvalid)
+		}
+	}
+	return out, nil
+}
+
+// waitReady waits until every replica is healthy (a job: exited with 0),
+// within the health timeout. The error names the replica that was not and
+// its last health message.
+func (x *execution) waitReady(ctx context.Context, svc *stack.Service, hs []runtime.Handle) error {
+	job := x.jobs[svc.Name]
+	what := "healthy"
+	if job {
+		what = "completed"
+	}
+	x.op.emit.step("health", svc.Name, "", "waiting for "+strconv.Itoa(len(hs))+" replica(s) to be "+what)
+	deadline := time.NewTimer(x.e.healthTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(x.e.pollInterval)
+	defer tick.Stop()
+	lastReady := -1
+	for {
+		ready := 0
+		var bad runtime.Handle
+		var badStatus runtime.Status
+		var badErr error
+		for _, h := range hs {
+			st, err := x.rt.Inspect(ctx, h)
+			switch {
+			case err == nil && job && st.State == runtime.StateExited && st.ExitCode == 0:
+				ready++
+				continue
+			case err == nil && job && st.State == runtime.StateExited:
+				return fmt.Errorf("service %s: job replica %s exited with code %d: %s: %w", svc.Name, h.Replica, st.ExitCode, describe(st, nil), ErrUnhealthy)
+			case err == nil && !job && st.Healthy():
+				ready++
+				continue
+			}
+			if bad.Replica == "" {
+				bad, badStatus, badErr = h, st, err
+			}
+		}
+		if ready != lastReady {
+			lastReady = ready
+			x.op.emit.emit(Event{Kind: EventProgress, Step: "health", Service: svc.Name, Current: ready, Total: len(hs),
+				Message: fmt.Sprintf("%d/%d %s", ready, len(hs), what)})
+		}
+		if ready == len(hs) {
+			x.op.emit.stepDone("health", svc.Name, "", "")
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("service %s: waiting for replica %s: %w", svc.Name, bad.Replica, ctx.Err())
+		case <-deadline.C:
+			return fmt.Errorf("service %s: replica %s did not become %s within %s: %s: %w",
+				svc.Name, bad.Replica, what, x.e.healthTimeout, describe(badStatus, badErr), ErrUnhealthy)
+		case <-tick.C:
+		}
+	}
+}
+
+// describe summarises a replica status for an error message.
+func describe(st runtime.Status, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	s := fmt.Sprintf("state %s, health %s", st.State, st.Health)
+	if st.Restarts > 0 {
+		s += fmt.Sprintf(", %d restarts", st.Restarts)
+	}
+	if st.Message != "" {
+		s += ", last message: " + st.Message
+	}
+	return s
+}
+
+// oldRoutes is the route table the router has before the switch.
+func (x *execution) oldRoutes() []Route {
+	if x.snap.activeModel == nil || x.snap.inst.Stopped {
+		return nil
+	}
+	ok := map[string][]runtime.Handle{}
+	for svc, hs := range x.current {
+		for _, h := range hs {
+			if x.snap.status[h.Replica].ok {
+				ok[svc] = append(ok[svc], h)
+			}
+		}
+	}
+	return buildRoutes(x.snap.activeModel, ok, x.e.defaultHost)
+}
+
+// switchOver swaps the router's table and persists the new state. If the
+// persist fails, the router gets the old table back.
+func (x *execution) switchOver(ctx context.Context) error {
+	routes := buildRoutes(x.model, x.next, x.e.defaultHost)
+	if err := x.e.applyRoutes(x.snap.name, routes, x.op.emit); err != nil {
+		return err
+	}
+	x.routesSet = true
+	var all []runtime.Handle
+	for _, hs := range x.next {
+		all = append(all, hs...)
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].Replica < all[j].Replica })
+	// Once the router serves the new replicas the state must be recorded
+	// even if the caller went away.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	x.op.emit.step("persist", "", "", "")
+	var err error
+	if x.newRelease {
+		err = x.e.store.SwitchRelease(pctx, store.Switch{Instance: x.snap.name, Release: x.release, Handles: all, At: x.e.now()})
+	} else {
+		err = x.e.store.ReplaceHandles(pctx, x.snap.name, all)
+	}
+	if err != nil {
+		return fmt.Errorf("record the new state: %w", err)
+	}
+	x.routesSet = false // committed: nothing to revert any more
+	x.op.emit.stepDone("persist", "", "", "")
+	return nil
+}
+
+// applyRoutes gives the router the instance's table (none: removed).
+func (e *Engine) applyRoutes(instance string, routes []Route, em *emitter) error {
+	if e.router == nil {
+		if len(routes) > 0 {
+			em.warn("", "", "no proxy is configured: the routes are not served")
+		}
+		return nil
+	}
+	if len(routes) == 0 {
+		e.router.RemoveInstance(instance)
+		return nil
+	}
+	em.step("switch", "", "", fmt.Sprintf("routing %d route(s) to the new replicas", len(routes)))
+	if err := e.router.SetRoutes(instance, routes); err != nil {
+		return fmt.Errorf("update proxy routes: %w", err)
+	}
+	em.stepDone("switch", "", "", "")
+	return nil
+}
+
+// retireOld drains and stops the replicas that left. The new release is
+// already active, so failures are warnings (and leftovers orphans that
+// Recover cleans).
+func (x *execution) retireOld(ctx context.Context) {
+	if len(x.retire) == 0 {
+		return
+	}
+	ctx = context.WithoutCancel(ctx)
+	x.e.drain(ctx, x.retire, routeTargets(x.oldRoutes()), routeTargets(buildRoutes(x.model, x.next, x.e.defaultHost)), x.op.emit)
+	early := map[string]bool{}
+	for _, h := range x.stoppedEarly {
+		early[h.Replica] = true
+	}
+	var stop []runtime.Handle
+	for _, h := range x.retire {
+		if !early[h.Replica] {
+			stop = append(stop, h)
+		}
+	}
+	_ = x.e.stopAll(ctx, x.rt, stop, x.op.emit, true)
+	x.e.removeAll(ctx, x.rt, x.retire, x.op.emit)
+}
+
+// drain waits (DrainTimeout) for in-flight requests to those of hs that
+// were targets before and are not any more.
+func (e *Engine) drain(ctx context.Context, hs []runtime.Handle, before, after map[string]bool, em *emitter) {
+	if e.router == nil {
+		return
+	}
+	var targets []string
+	for _, h := range hs {
+		if h.Address != "" && before[h.Address] && !after[h.Address] {
+			targets = append(targets, h.Address)
+		}
+	}
+	if len(targets) == 0 {
+		return
+	}
+	sort.Strings(targets)
+	em.step("drain", "", "", "draining "+strings.Join(targets, ", "))
+	dctx, cancel := context.WithTimeout(ctx, e.drainTimeout)
+	defer cancel()
+	if err := e.router.Drain(dctx, targets); err != nil {
+		em.warn("", "", fmt.Sprintf("draining %s did not finish within %s (%v); stopping anyway", strings.Join(targets, ", "), e.drainTimeout, err))
+		return
+	}
+	em.stepDone("drain", "", "", "")
+}
+
+// stopAll stops replicas in parallel with the stop grace. With warnOnly,
+// failures are reported as warnings and nil is returned.
+func (e *Engine) stopAll(ctx context.Context, rt runtime.Runtime, hs []runtime.Handle, em *emitter, warnOnly bool) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(hs))
+	for i, h := range hs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			em.step("stop", h.Service, h.Replica, "")
+			sctx, cancel := context.WithTimeout(ctx, e.stopGrace+30*time.Second)
+			defer cancel()
+			err := rt.Stop(sctx, h, e.stopGrace)
+			if err != nil && !errors.Is(err, runtime.ErrNotFound) {
+				errs[i] = fmt.Errorf("stop replica %s: %w", h.Replica, err)
+				if warnOnly {
+					em.warn(h.Service, h.Replica, errs[i].Error())
+				}
+				return
+			}
+			em.stepDone("stop", h.Service, h.Replica, "")
+		}()
+	}
+	wg.Wait()
+	if warnOnly {
+		return nil
+	}
+	return errors.Join(errs...)
+}
+
+// removeAll removes what the runtime created for stopped replicas; failures
+// are warnings.
+func (e *Engine) removeAll(ctx context.Context, rt runtime.Runtime, hs []runtime.Handle, em *emitter) {
+	for _, h := range hs {
+		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := rt.Remove(rctx, h)
+		cancel()
+		if err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			em.warn(h.Service, h.Replica, fmt.Sprintf("remove replica %s: %v", h.Replica, err))
+		}
+	}
+}
+
+// fail undoes what the execution did before the switch: the router gets the
+// old table back if it had the new one, new replicas are stopped and
+// removed, replicas stopped early are started again, and the release is
+// marked failed. It returns cause.
+func (x *execution) fail(cause error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(x.op.ctx), 2*x.e.stopGrace+time.Minute)
+	defer cancel()
+	em := x.op.emit
+	if x.routesSet {
+		if err := x.e.applyRoutes(x.snap.name, x.oldRoutes(), em); err != nil {
+			em.warn("", "", "restoring the previous routes failed: "+err.Error())
+		}
+	}
+	if len(x.started) > 0 {
+		em.step("undo", "", "", fmt.Sprintf("stopping %d new replica(s)", len(x.started)))
+		_ = x.e.stopAll(ctx, x.rt, x.started, em, true)
+		x.e.removeAll(ctx, x.rt, x.started, em)
+	}
+	if len(x.stoppedEarly) > 0 {
+		x.restartEarly(ctx)
+	}
+	if x.newRelease {
+		if err := x.e.store.FailRelease(ctx, x.snap.name, x.release, cause.Error()); err != nil {
+			em.warn("", "", "cannot mark the release failed: "+err.Error())
+		}
+	}
+	return cause
+}
+
+// restartEarly starts again, with their previous spec and names, the
+// replicas of non-routed services that were stopped before the failure,
+// and records their new handles.
+func (x *execution) restartEarly(ctx context.Context) {
+	em := x.op.emit
+	old := x.snap.activeModel
+	replaced := map[string]runtime.Handle{}
+	for _, h := range x.stoppedEarly {
+		var svc *stack.Service
+		if old != nil {
+			svc = old.Service(h.Service)
+		}
+		if svc == nil {
+			em.warn(h.Service, h.Replica, "cannot restart the previous replica: its service is not in the active release")
+			continue
+		}
+		if err := x.rt.Remove(ctx, h); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			em.warn(h.Service, h.Replica, "cannot restart the previous replica: "+err.Error())
+			continue
+		}
+		release, idx, _ := parseReplica(h)
+		secrets, err := resolveSecrets(old, svc)
+		if err != nil {
+			em.warn(h.Service, h.Replica, "cannot restart the previous replica: "+err.Error())
+			continue
+		}
+		spec := runtime.ReplicaSpec{Instance: old.Identity, Service: svc, Release: release, Index: idx, Replica: h.Replica,
+			ProjectDir: old.Dir, Secrets: secrets, Labels: x.labels(svc, h.Replica)}
+		spec.Labels[LabelRelease] = strconv.Itoa(release)
+		if x.snap.obs.Discovery {
+			spec.Env = discoveryEnv(svc, x.oldAddrs)
+		}
+		em.step("start", h.Service, h.Replica, "starting the previous replica again")
+		nh, err := x.rt.Start(ctx, spec)
+		if err != nil {
+			em.warn(h.Service, h.Replica, "cannot restart the previous replica: "+err.Error())
+			continue
+		}
+		replaced[h.Replica] = completeHandle(nh, x.rt.Name(), old.Identity, svc, h.Replica, release)
+		em.stepDone("start", h.Service, h.Replica, nh.Address)
+	}
+	all := make([]runtime.Handle, 0, len(x.snap.handles))
+	for _, h := range x.snap.handles {
+		if nh, ok := replaced[h.Replica]; ok {
+			h = nh
+		}
+		all = append(all, h)
+	}
+	if err := x.e.store.ReplaceHandles(ctx, x.snap.name, all); err != nil {
+		em.warn("", "", "cannot record the restarted replicas: "+err.Error())
+	}
+}

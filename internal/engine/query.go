@@ -1,0 +1,362 @@
+package engine
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/quai-dev/quai/internal/runtime"
+	"github.com/quai-dev/quai/internal/stack"
+	"github.com/quai-dev/quai/internal/store"
+)
+
+// busy reports whether an operation of this engine runs on the instance.
+func (e *Engine) busy(instance string) bool {
+	e.mu.Lock()
+	sem := e.locks[instance]
+	e.mu.Unlock()
+	return len(sem) > 0
+}
+
+// List returns every instance with its state, by name.
+func (e *Engine) List(ctx context.Context) ([]Instance, error) {
+	list, err := e.store.Instances(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Instance, 0, len(list))
+	for _, in := range list {
+		st, err := e.status(ctx, in)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st.Instance)
+	}
+	return out, nil
+}
+
+// Status reports an instance and each service's replicas as the runtime
+// sees them now.
+func (e *Engine) Status(ctx context.Context, instance string) (InstanceStatus, error) {
+	in, err := e.instance(ctx, instance)
+	if err != nil {
+		return InstanceStatus{}, err
+	}
+	return e.status(ctx, in)
+}
+
+func (e *Engine) status(ctx context.Context, in store.Instance) (InstanceStatus, error) {
+	st := InstanceStatus{Instance: Instance{Name: in.Name, Identity: in.Identity, Runtime: in.Runtime, Dir: in.Dir, Updated: in.Updated}}
+	releases, err := e.store.Releases(ctx, in.Name)
+	if err != nil {
+		return st, err
+	}
+	var m *stack.Model
+	for _, r := range releases {
+		if r.Status == store.StatusActive {
+			st.Release = r.Number
+			if m, err = decodeModel(r); err != nil {
+				return st, err
+			}
+			break
+		}
+	}
+	handles, err := e.store.Handles(ctx, in.Name)
+	if err != nil {
+		return st, err
+	}
+	rt, rtErr := e.runtimeFor(in.Runtime)
+	groups := byService(handles)
+	var names []string
+	jobs := map[string]bool{}
+	if m != nil {
+		jobs = jobServices(m)
+		order, err := startOrder(m, true)
+		if err != nil {
+			return st, err
+		}
+		for _, s := range order {
+			names = append(names, s.Name)
+		}
+		if !in.Stopped {
+			st.URLs = urls(m, e.defaultHost)
+		}
+	}
+	for svc := range groups {
+		if m == nil || m.Service(svc) == nil {
+			names = append(names, svc)
+		}
+	}
+	desiredTotal, readyTotal := 0, 0
+	for _, name := range names {
+		ss := ServiceStatus{Service: name}
+		if m != nil {
+			if svc := m.Service(name); svc != nil {
+				ss.Desired, ss.Hash = svc.Replicas, svc.Hash
+				if in.Stopped {
+					ss.Desired = 0
+				}
+			}
+		}
+		for _, h := range groups[name] {
+			ri := ReplicaInfo{Replica: h.Replica, Release: h.Release, Address: h.Address}
+			ok := false
+			if rtErr != nil {
+				ri.Status = runtime.Status{State: runtime.StateStopped, Health: runtime.HealthNone, Message: rtErr.Error()}
+			} else {
+				rs := e.inspect(ctx, rt, h, jobs[name])
+				ri.Status = rs.status
+				if rs.err != nil {
+					ri.Status = runtime.Status{State: runtime.StateExited, Health: runtime.HealthNone, Message: rs.err.Error()}
+				}
+				ok = rs.ok && (ri.Status.Healthy() || jobs[name])
+			}
+			if ok {
+				ss.Ready++
+			}
+			ss.Replicas = append(ss.Replicas, ri)
+		}
+		desiredTotal += ss.Desired
+		readyTotal += min(ss.Ready, ss.Desired)
+		st.Services = append(st.Services, ss)
+	}
+	switch {
+	case e.busy(in.Name):
+		st.State = InstanceDeploying
+	case in.Stopped:
+		st.State = InstanceStopped
+	case st.Release == 0 || (desiredTotal > 0 && readyTotal == 0):
+		st.State = InstanceFailed
+	case readyTotal < desiredTotal:
+		st.State = InstanceDegraded
+	default:
+		st.State = InstanceRunning
+	}
+	return st, nil
+}
+
+// urls lists where the instance's routes answer.
+func urls(m *stack.Model, pattern string) []string {
+	var out []string
+	for _, r := range m.Routes {
+		scheme := "https"
+		if r.TLS == stack.TLSOff {
+			scheme = "http"
+		}
+		out = append(out, scheme+"://"+routeHost(r, m.Identity, pattern)+routePath(r))
+	}
+	return out
+}
+
+// Releases lists the instance's releases, newest first.
+func (e *Engine) Releases(ctx context.Context, instance string) ([]Release, error) {
+	if _, err := e.instance(ctx, instance); err != nil {
+		return nil, err
+	}
+	list, err := e.store.Releases(ctx, instance)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Release, 0, len(list))
+	for _, r := range list {
+		rel, err := toRelease(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, rel)
+	}
+	return out, nil
+}
+
+// replicasOf returns the instance's runtime and the handles of one service
+// ("" = every service).
+func (e *Engine) replicasOf(ctx context.Context, instance, service string) (runtime.Runtime, []runtime.Handle, error) {
+	in, err := e.instance(ctx, instance)
+	if err != nil {
+		return nil, nil, err
+	}
+	rt, err := e.runtimeFor(in.Runtime)
+	if err != nil {
+		return nil, nil, err
+	}
+	handles, err := e.store.Handles(ctx, instance)
+	if err != nil {
+		return nil, nil, err
+	}
+	groups := byService(handles)
+	if service == "" {
+		var names []string
+		for n := range groups {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		var all []runtime.Handle
+		for _, n := range names {
+			all = append(all, groups[n]...)
+		}
+		return rt, all, nil
+	}
+	if len(groups[service]) == 0 {
+		var names []string
+		if active, err := e.store.ActiveRelease(ctx, instance); err == nil {
+			for svc := range active.Hashes {
+				names = append(names, svc)
+			}
+		}
+		for n := range groups {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			if n == service {
+				return nil, nil, fmt.Errorf("service %s of %s has no replicas (is the instance down?): %w", service, instance, ErrNotFound)
+			}
+		}
+		return nil, nil, &NotFoundError{Kind: "service", Name: service, Suggestions: suggest(service, names)}
+	}
+	return rt, groups[service], nil
+}
+
+// Logs streams the output of every replica of a service ("" = every
+// service). With several replicas each line is prefixed "replica | ";
+// without Follow the replicas come one after the other, with Follow their
+// lines interleave as they come.
+func (e *Engine) Logs(ctx context.Context, instance, service string, opts runtime.LogOptions) (io.ReadCloser, error) {
+	rt, hs, err := e.replicasOf(ctx, instance, service)
+	if err != nil {
+		return nil, err
+	}
+	lg, ok := rt.(runtime.Logger)
+	if !ok {
+		return nil, fmt.Errorf("logs of %s: the %s runtime does not capture output: %w", instance, rt.Name(), runtime.ErrUnsupported)
+	}
+	if len(hs) == 0 {
+		return io.NopCloser(strings.NewReader("")), nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	readers := make([]io.ReadCloser, 0, len(hs))
+	for _, h := range hs {
+		rc, err := lg.Logs(ctx, h, opts)
+		if err != nil {
+			cancel()
+			for _, r := range readers {
+				_ = r.Close()
+			}
+			return nil, fmt.Errorf("logs of replica %s: %w", h.Replica, err)
+		}
+		readers = append(readers, rc)
+	}
+	if len(hs) == 1 {
+		return &logStream{Reader: readers[0], closers: readers, cancel: cancel}, nil
+	}
+	pr, pw := io.Pipe()
+	ls := &logStream{Reader: pr, closers: append(readers, pr), cancel: cancel}
+	copyLines := func(w io.Writer, mu *sync.Mutex, prefix string, r io.Reader) error {
+		br := bufio.NewReader(r)
+		for {
+			line, err := br.ReadString('\n')
+			if line != "" {
+				if !strings.HasSuffix(line, "\n") {
+					line += "\n"
+				}
+				mu.Lock()
+				_, werr := io.WriteString(w, prefix+line)
+				mu.Unlock()
+				if werr != nil {
+					return werr
+				}
+			}
+			if err != nil {
+				if errors.Is(err, io.EOF) {
+					return nil
+				}
+				return err
+			}
+		}
+	}
+	var mu sync.Mutex
+	go func() {
+		var err error
+		if opts.Follow {
+			var wg sync.WaitGroup
+			errs := make([]error, len(hs))
+			for i, h := range hs {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					errs[i] = copyLines(pw, &mu, h.Replica+" | ", readers[i])
+				}()
+			}
+			wg.Wait()
+			err = errors.Join(errs...)
+		} else {
+			for i, h := range hs {
+				if err = copyLines(pw, &mu, h.Replica+" | ", readers[i]); err != nil {
+					break
+				}
+			}
+		}
+		_ = pw.CloseWithError(err)
+	}()
+	return ls, nil
+}
+
+// logStream closes every replica's stream and stops following on Close.
+type logStream struct {
+	io.Reader
+	closers []io.ReadCloser
+	cancel  context.CancelFunc
+	once    sync.Once
+}
+
+func (l *logStream) Close() error {
+	var err error
+	l.once.Do(func() {
+		l.cancel()
+		var errs []error
+		for _, c := range l.closers {
+			errs = append(errs, c.Close())
+		}
+		err = errors.Join(errs...)
+	})
+	return err
+}
+
+// Exec runs a command in the first healthy replica of the service (the
+// first running one if none is healthy) and returns its exit code.
+func (e *Engine) Exec(ctx context.Context, instance, service string, opts runtime.ExecOptions) (int, error) {
+	if service == "" {
+		return -1, fmt.Errorf("exec in %s: name a service: %w", instance, ErrInvalid)
+	}
+	rt, hs, err := e.replicasOf(ctx, instance, service)
+	if err != nil {
+		return -1, err
+	}
+	ex, ok := rt.(runtime.Execer)
+	if !ok {
+		return -1, fmt.Errorf("exec in %s: the %s runtime cannot run commands in replicas: %w", instance, rt.Name(), runtime.ErrUnsupported)
+	}
+	var pick *runtime.Handle
+	for i, h := range hs {
+		st, err := rt.Inspect(ctx, h)
+		if err != nil {
+			continue
+		}
+		if st.Healthy() {
+			pick = &hs[i]
+			break
+		}
+		if pick == nil && st.State == runtime.StateRunning {
+			pick = &hs[i]
+		}
+	}
+	if pick == nil {
+		return -1, fmt.Errorf("exec in %s: no replica of %s is running: %w", instance, service, ErrNotFound)
+	}
+	return ex.Exec(ctx, *pick, opts)
+}

@@ -1,0 +1,82 @@
+package engine
+
+import (
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/quai-dev/quai/internal/proxy"
+	"github.com/quai-dev/quai/internal/runtime"
+	"github.com/quai-dev/quai/internal/stack"
+)
+
+// Route is one proxy route: requests for Host whose path starts with Path
+// go to Targets. It is the proxy's own type, so that *proxy.Proxy
+// implements Router as is.
+type Route = proxy.Route
+
+// routeHost is the route's host, or the default host pattern expanded for
+// the instance when the route names none.
+func routeHost(r stack.Route, id stack.Identity, pattern string) string {
+	if r.Host != "" {
+		return r.Host
+	}
+	if pattern == "" {
+		pattern = stack.DefaultHostPattern
+	}
+	org := id.Org
+	if org == "" {
+		org = stack.DefaultOrg
+	}
+	return strings.NewReplacer("{project}", id.Project, "{env}", id.Env, "{org}", org).Replace(pattern)
+}
+
+func routePath(r stack.Route) string {
+	if r.Path == "" {
+		return "/"
+	}
+	return r.Path
+}
+
+// buildRoutes is the instance's route table for the given replicas: each
+// route's targets are the addresses of its service's replicas.
+func buildRoutes(m *stack.Model, handles map[string][]runtime.Handle, pattern string) []Route {
+	routes := make([]Route, 0, len(m.Routes))
+	for _, r := range m.Routes {
+		var targets []string
+		seen := map[string]bool{}
+		for _, h := range handles[r.Service] {
+			if h.Address != "" && !seen[h.Address] {
+				seen[h.Address] = true
+				targets = append(targets, h.Address)
+			}
+		}
+		sort.Strings(targets)
+		rt := Route{Host: routeHost(r, m.Identity, pattern), Path: routePath(r), Targets: targets, TLS: string(r.TLS)}
+		if r.TLS == stack.TLSCustom {
+			rt.CertFile, rt.KeyFile = projectPath(m.Dir, r.CertFile), projectPath(m.Dir, r.KeyFile)
+		}
+		routes = append(routes, rt)
+	}
+	return routes
+}
+
+func projectPath(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}
+
+// routeTargets returns the addresses the routes send traffic to.
+func routeTargets(routes []Route) map[string]bool {
+	out := map[string]bool{}
+	for _, r := range routes {
+		for _, t := range r.Targets {
+			out[t] = true
+		}
+	}
+	return out
+}
+
+var _ Router = (*proxy.Proxy)(nil)
