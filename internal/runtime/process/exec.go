@@ -53,7 +53,19 @@ func (r *Runtime) Exec(ctx context.Context, h runtime.Handle, opts runtime.ExecO
 func execTTY(cmd *exec.Cmd, spec *shimSpec, opts runtime.ExecOptions) (int, error) {
 	// pty makes the command a session leader with the terminal as its
 	// controlling tty; a session leader leads its own process group.
-	ptmx, err := pty.StartWithAttrs(cmd, nil, &syscall.SysProcAttr{Setsid: true, Setctty: true, Credential: spec.Credential.sys()})
+	// A size already waiting is the terminal's initial size, so the command
+	// sees it from its first instruction.
+	var size *pty.Winsize
+	if opts.Resize != nil {
+		select {
+		case sz, ok := <-opts.Resize:
+			if ok {
+				size = &pty.Winsize{Rows: sz.Rows, Cols: sz.Cols}
+			}
+		default:
+		}
+	}
+	ptmx, err := pty.StartWithAttrs(cmd, size, &syscall.SysProcAttr{Setsid: true, Setctty: true, Credential: spec.Credential.sys()})
 	if err != nil {
 		return -1, fmt.Errorf("exec with a terminal: %w", err)
 	}

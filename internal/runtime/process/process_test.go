@@ -2,8 +2,13 @@ package process_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -27,7 +32,46 @@ func TestMain(m *testing.M) {
 	if os.Getenv(runtimetest.AppEnv) == "1" {
 		runtimetest.AppMain()
 	}
+	if dir := os.Getenv(daemonEnv); dir != "" {
+		os.Exit(shortLivedDaemon(dir))
+	}
 	os.Exit(m.Run())
+}
+
+// daemonEnv makes the test binary a daemon that starts one replica, prints
+// its handle and exits, as a daemon that dies would.
+const daemonEnv = "QUAI_TEST_SHORT_LIVED_DAEMON"
+
+func shortLivedDaemon(dataDir string) int {
+	exe, err := os.Executable()
+	if err != nil {
+		return 1
+	}
+	rt, err := process.New(process.Options{DataDir: dataDir, ShimPath: exe})
+	if err != nil {
+		return 1
+	}
+	h, err := rt.Start(context.Background(), appSpec(exe, "web-1", nil))
+	if err != nil {
+		_, _ = os.Stderr.WriteString(err.Error())
+		return 1
+	}
+	if err := json.NewEncoder(os.Stdout).Encode(h); err != nil {
+		return 1
+	}
+	return 0
+}
+
+var testID = stack.Identity{Project: "p", Env: "e"}
+
+// appSpec runs the conformance test app (this binary) as a replica.
+func appSpec(exe, replica string, mod func(*stack.Service)) runtime.ReplicaSpec {
+	svc := &stack.Service{Name: "web", HealthPath: "/healthz", Process: &stack.Process{
+		Command: []string{exe}, Env: map[string]string{runtimetest.AppEnv: "1", "APP_HOST": "127.0.0.1"}}}
+	if mod != nil {
+		mod(svc)
+	}
+	return runtime.ReplicaSpec{Instance: testID, Service: svc, Replica: replica, Index: 1, Release: 1}
 }
 
 func testExecutable(t *testing.T) string {
@@ -43,7 +87,8 @@ func testExecutable(t *testing.T) string {
 // binary, and makes sure no supervisor or app outlives the test.
 func newRuntime(t *testing.T, dataDir string, mod func(*process.Options)) *process.Runtime {
 	t.Helper()
-	opts := process.Options{DataDir: dataDir, ShimPath: testExecutable(t), HealthInterval: 200 * time.Millisecond}
+	opts := process.Options{DataDir: dataDir, ShimPath: testExecutable(t), HealthInterval: 200 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler)}
 	if mod != nil {
 		mod(&opts)
 	}
@@ -307,5 +352,205 @@ func waitHealthy(t *testing.T, rt runtime.Runtime, h runtime.Handle) {
 			t.Fatalf("%s not healthy: %+v %v", h.Replica, st, err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func httpGet(t *testing.T, h runtime.Handle, path string) string {
+	t.Helper()
+	resp, err := http.Get("http://" + h.Address + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %s %v", path, resp.Status, b, err)
+	}
+	return string(b)
+}
+
+// TestSupervisorOutlivesDaemonProcess starts a replica from another process
+// that then exits, as a daemon that crashes or is upgraded does; this
+// process re-attaches to the same app.
+func TestSupervisorOutlivesDaemonProcess(t *testing.T) {
+	dataDir := t.TempDir()
+	killLeftovers(t, dataDir)
+	exe := testExecutable(t)
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), daemonEnv+"="+dataDir)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("short-lived daemon: %v: %s", err, stderr.String())
+	}
+	var h runtime.Handle
+	if err := json.Unmarshal(out, &h); err != nil {
+		t.Fatalf("handle %q: %v", out, err)
+	}
+	rt := newRuntime(t, dataDir, nil)
+	t.Cleanup(func() {
+		if err := rt.Remove(context.Background(), h); err != nil {
+			t.Errorf("remove: %v", err)
+		}
+	})
+	if err := rt.Reattach(context.Background(), h); err != nil {
+		t.Fatalf("reattach after the daemon exited: %v", err)
+	}
+	waitHealthy(t, rt, h)
+	st, err := rt.Inspect(context.Background(), h)
+	if err != nil || st.Restarts != 0 || st.MemoryBytes <= 0 {
+		t.Errorf("status = %+v, %v; want no restart and a measured RSS", st, err)
+	}
+	if !strings.HasPrefix(httpGet(t, h, "/"), "ok pid=") {
+		t.Error("the app does not serve after its daemon exited")
+	}
+}
+
+func TestReattachRefusesARecycledPid(t *testing.T) {
+	dataDir := t.TempDir()
+	killLeftovers(t, dataDir)
+	rt := newRuntime(t, dataDir, nil)
+	h, err := rt.Start(context.Background(), appSpec(testExecutable(t), "web-1", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Remove(context.Background(), h) })
+	pid := strings.Split(h.ID, "-")[0]
+	recycled := h
+	recycled.ID = pid + "-1" // same pid, another process start time
+	if err := rt.Reattach(context.Background(), recycled); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("reattach with a wrong start time: %v, want ErrNotFound", err)
+	}
+	newer := h
+	newer.Version = runtime.HandleVersion + 1
+	if err := rt.Reattach(context.Background(), newer); err == nil || !strings.Contains(err.Error(), "upgrade quai") {
+		t.Errorf("reattach of a newer handle version: %v, want a refusal", err)
+	}
+}
+
+func TestSecretsVolumesAndEnvironment(t *testing.T) {
+	dataDir := t.TempDir()
+	killLeftovers(t, dataDir)
+	rt := newRuntime(t, dataDir, nil)
+	rs := appSpec(testExecutable(t), "web-1", func(svc *stack.Service) {
+		svc.Environment = map[string]string{
+			"TOKEN_PATH":  "/run/secrets/api_key",
+			"UPLOADS":     "/srv/uploads/images",
+			"FROM_SVC":    "service",
+			"OVERRIDDEN":  "service",
+			"DATABASE_DB": "postgres://db:5432/x",
+		}
+		svc.Process.Env["OVERRIDDEN"] = "process"
+		svc.Mounts = []stack.Mount{
+			{Type: stack.MountVolume, Source: "uploads", Target: "/srv/uploads"},
+			{Type: stack.MountBind, Source: "/etc", Target: "/host-etc"},
+		}
+	})
+	rs.Env = map[string]string{"FROM_SPEC": "spec"}
+	rs.Secrets = map[string][]byte{"api_key": []byte("k3y")}
+	h, err := rt.Start(context.Background(), rs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Remove(context.Background(), h) })
+	waitHealthy(t, rt, h)
+	env := func(name string) string { return httpGet(t, h, "/env?name="+name) }
+
+	secretsDir := env("QUAI_SECRETS_DIR")
+	keyFile := filepath.Join(secretsDir, "api_key")
+	if got := env("API_KEY_FILE"); got != keyFile {
+		t.Errorf("API_KEY_FILE = %q, want %q", got, keyFile)
+	}
+	if got := env("TOKEN_PATH"); got != keyFile {
+		t.Errorf("TOKEN_PATH (/run/secrets/api_key) = %q, want it rewritten to %q", got, keyFile)
+	}
+	b, err := os.ReadFile(keyFile)
+	if err != nil || string(b) != "k3y" {
+		t.Errorf("secret file = %q, %v", b, err)
+	}
+	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("secret file mode = %v, %v; want 0600", fi.Mode(), err)
+	}
+	vol := filepath.Join(dataDir, "instances", testID.Slug(), "volumes", "uploads")
+	if got := env("UPLOADS"); got != vol+"/images" {
+		t.Errorf("UPLOADS = %q, want %q", got, vol+"/images")
+	}
+	if got := env("QUAI_VOLUME_UPLOADS"); got != vol {
+		t.Errorf("QUAI_VOLUME_UPLOADS = %q, want %q", got, vol)
+	}
+	for name, want := range map[string]string{"FROM_SVC": "service", "OVERRIDDEN": "process", "FROM_SPEC": "spec", "QUAI_REPLICA": "web-1", "QUAI_SERVICE": "web"} {
+		if got := env(name); got != want {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+	if got := env("PORT"); "127.0.0.1:"+got != h.Address {
+		t.Errorf("PORT = %q but the handle's address is %s", got, h.Address)
+	}
+	if got := env(process.ShimEnv); got != "" {
+		t.Errorf("the supervisor's %s leaked into the app: %q", process.ShimEnv, got)
+	}
+}
+
+func TestExecWithTerminal(t *testing.T) {
+	dataDir := t.TempDir()
+	killLeftovers(t, dataDir)
+	rt := newRuntime(t, dataDir, nil)
+	h, err := rt.Start(context.Background(), appSpec(testExecutable(t), "web-1", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Remove(context.Background(), h) })
+	resize := make(chan runtime.TermSize, 1)
+	resize <- runtime.TermSize{Rows: 33, Cols: 101}
+	var out strings.Builder
+	code, err := rt.Exec(context.Background(), h, runtime.ExecOptions{
+		Cmd:    []string{"/bin/sh", "-c", "test -t 0 && echo on-a-tty; stty size; echo $QUAI_REPLICA; exit 4"},
+		TTY:    true,
+		Stdin:  strings.NewReader(""),
+		Stdout: &out,
+		Resize: resize,
+	})
+	if err != nil || code != 4 {
+		t.Fatalf("exec = %d, %v; want exit 4", code, err)
+	}
+	for _, want := range []string{"on-a-tty", "33 101", "web-1"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("terminal output %q lacks %q", out.String(), want)
+		}
+	}
+}
+
+func TestLogRotationThroughTheSupervisor(t *testing.T) {
+	dataDir := t.TempDir()
+	killLeftovers(t, dataDir)
+	rt := newRuntime(t, dataDir, func(o *process.Options) { o.LogMaxSize = 1024; o.LogKeep = 2 })
+	h, err := rt.Start(context.Background(), appSpec(testExecutable(t), "web-1", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Remove(context.Background(), h) })
+	waitHealthy(t, rt, h)
+	for i := range 60 {
+		httpGet(t, h, "/log?msg=rotation-line-"+itoa(i))
+	}
+	var got string
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(got, "rotation-line-59") {
+		rc, err := rt.Logs(context.Background(), h, runtime.LogOptions{Tail: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		_ = rc.Close()
+		got = string(b)
+		if time.Now().After(deadline) {
+			t.Fatalf("last log lines = %q, want rotation-line-59", got)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	files, _ := filepath.Glob(filepath.Join(dataDir, "instances", testID.Slug(), "replicas", "web-1", "logs", "app.log*"))
+	if len(files) != 3 {
+		t.Errorf("log files = %v, want app.log, app.log.1 and app.log.2", files)
 	}
 }

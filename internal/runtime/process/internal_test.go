@@ -1,0 +1,233 @@
+package process
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/quai-dev/quai/internal/runtime"
+	"github.com/quai-dev/quai/internal/stack"
+)
+
+func TestParseRestart(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    restartPolicy
+		wantErr string
+	}{
+		{"", restartPolicy{Mode: restartOnFailure}, ""},
+		{"no", restartPolicy{Mode: restartNo}, ""},
+		{"always", restartPolicy{Mode: restartAlways}, ""},
+		{"unless-stopped", restartPolicy{Mode: restartUnlessStopped}, ""},
+		{"on-failure", restartPolicy{Mode: restartOnFailure}, ""},
+		{"on-failure:5", restartPolicy{Mode: restartOnFailure, MaxRetries: 5}, ""},
+		{"on-failure:x", restartPolicy{}, "non-negative integer"},
+		{"always:3", restartPolicy{}, "takes no argument"},
+		{"sometimes", restartPolicy{}, "unknown restart policy"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := parseRestart(tc.in)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("parseRestart(%q) = %+v, %v; want %+v", tc.in, got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestShouldRestart(t *testing.T) {
+	tests := []struct {
+		name           string
+		p              restartPolicy
+		code, restarts int
+		want           bool
+	}{
+		{"no never", restartPolicy{Mode: restartNo}, 1, 0, false},
+		{"always after success", restartPolicy{Mode: restartAlways}, 0, 9, true},
+		{"unless-stopped after failure", restartPolicy{Mode: restartUnlessStopped}, 2, 0, true},
+		{"on-failure after success", restartPolicy{Mode: restartOnFailure}, 0, 0, false},
+		{"on-failure after failure", restartPolicy{Mode: restartOnFailure}, 1, 100, true},
+		{"on-failure after a signal", restartPolicy{Mode: restartOnFailure}, 128 + 9, 0, true},
+		{"on-failure:2 under the limit", restartPolicy{Mode: restartOnFailure, MaxRetries: 2}, 1, 1, true},
+		{"on-failure:2 at the limit", restartPolicy{Mode: restartOnFailure, MaxRetries: 2}, 1, 2, false},
+	}
+	for _, tc := range tests {
+		if got := tc.p.shouldRestart(tc.code, tc.restarts); got != tc.want {
+			t.Errorf("%s: shouldRestart = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestNextBackoff(t *testing.T) {
+	minD, maxD := 100*time.Millisecond, time.Second
+	var got []time.Duration
+	var d time.Duration
+	for range 6 {
+		d = nextBackoff(d, minD, maxD, time.Millisecond)
+		got = append(got, d)
+	}
+	want := []time.Duration{100 * time.Millisecond, 200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond, time.Second, time.Second}
+	if !slices.Equal(got, want) {
+		t.Errorf("backoff sequence = %v, want %v (doubling, capped)", got, want)
+	}
+	if d := nextBackoff(time.Second, minD, maxD, stableRun); d != minD {
+		t.Errorf("after a stable run backoff = %s, want %s", d, minD)
+	}
+}
+
+func TestParseProcStat(t *testing.T) {
+	// A command name with spaces and parentheses, as a process may set.
+	line := "4242 (my (odd) app) S 1 4242 4242 0 -1 4194560 100 0 0 0 25 7 0 0 20 0 3 0 987654 1000000 321 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n"
+	st, err := parseProcStat([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := procStat{State: 'S', Pgrp: 4242, UTime: 25, STime: 7, StartTime: 987654, RSSPages: 321}
+	if st != want {
+		t.Errorf("parseProcStat = %+v, want %+v", st, want)
+	}
+	if _, err := parseProcStat([]byte("garbage")); err == nil {
+		t.Error("garbage parsed")
+	}
+	self, err := readProcStat(os.Getpid())
+	if err != nil || !alive(os.Getpid(), self.StartTime) {
+		t.Fatalf("this process is not alive by its own stat: %+v, %v", self, err)
+	}
+	if alive(os.Getpid(), self.StartTime+1) {
+		t.Error("a pid with another start time counts as alive: a recycled pid would be mistaken")
+	}
+}
+
+func TestRotatorKeepsNFilesAndLogsReadsThemInOrder(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, logsDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r, err := openRotator(filepath.Join(dir, logsDir, appLog), 400, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 40 {
+		r.writeLine('o', fmt.Appendf(nil, "line %02d", i))
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, logsDir, "*"))
+	if len(files) != 3 {
+		t.Fatalf("log files = %v, want app.log and 2 rotated", files)
+	}
+	for _, f := range files {
+		if fi, _ := os.Stat(f); fi.Size() > 400 {
+			t.Errorf("%s is %d bytes, over the 400 limit", f, fi.Size())
+		}
+	}
+	var buf strings.Builder
+	if err := streamLogs(context.Background(), dir, runtime.LogOptions{}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if lines[len(lines)-1] != "line 39" || !slices.IsSorted(lines) {
+		t.Errorf("logs across rotated files are not in order or lack the last line:\n%s", buf.String())
+	}
+	buf.Reset()
+	if err := streamLogs(context.Background(), dir, runtime.LogOptions{Tail: 3}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if buf.String() != "line 37\nline 38\nline 39\n" {
+		t.Errorf("tail 3 = %q", buf.String())
+	}
+}
+
+func TestLogsSince(t *testing.T) {
+	dir := t.TempDir()
+	_ = os.MkdirAll(filepath.Join(dir, logsDir), 0o755)
+	content := "2026-01-01T10:00:00.000000000Z o old\n2026-01-01T12:00:00.000000000Z e new\nnot a stored line\n"
+	if err := os.WriteFile(filepath.Join(dir, logsDir, appLog), []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	since := time.Date(2026, 1, 1, 11, 0, 0, 0, time.UTC)
+	if err := streamLogs(context.Background(), dir, runtime.LogOptions{Since: since}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if buf.String() != "new\nnot a stored line\n" {
+		t.Errorf("since = %q", buf.String())
+	}
+}
+
+func TestRewritePath(t *testing.T) {
+	remap := map[string]string{"/data": "/q/vol/data", "/data/cache": "/q/tmp/cache", "/run/secrets/key": "/q/secrets/key", "/": "/nope"}
+	tests := map[string]string{
+		"/data":              "/q/vol/data",
+		"/data/uploads":      "/q/vol/data/uploads",
+		"/data/cache/x":      "/q/tmp/cache/x",
+		"/database":          "/database",
+		"/run/secrets/key":   "/q/secrets/key",
+		"postgres://db:5432": "postgres://db:5432",
+		"/etc/passwd":        "/etc/passwd",
+	}
+	for in, want := range tests {
+		if got := rewritePath(in, remap); got != want {
+			t.Errorf("rewritePath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestDBKind(t *testing.T) {
+	tests := map[string]string{
+		"postgres":                            kindPostgres,
+		"postgres:16.4-alpine":                kindPostgres,
+		"docker.io/library/postgres:15":       kindPostgres,
+		"postgres@sha256:abc":                 kindPostgres,
+		"registry:5000/mirror/mariadb:11":     kindMySQL,
+		"mysql:8":                             kindMySQL,
+		"redis:7-alpine":                      kindRedis,
+		"bitnami/postgresql":                  "",
+		"nginx:1.27":                          "",
+		"ghcr.io/acme/postgres-backup:latest": "",
+	}
+	for img, want := range tests {
+		if got := dbKind(&stack.Service{Image: img}); got != want {
+			t.Errorf("dbKind(%q) = %q, want %q", img, got, want)
+		}
+	}
+	withCmd := &stack.Service{Image: "postgres:16", Process: &stack.Process{Command: []string{"./my-pg"}}}
+	if got := dbKind(withCmd); got != "" {
+		t.Errorf("a postgres service with its own process command is %q, want an app", got)
+	}
+}
+
+func TestCommandArgv(t *testing.T) {
+	tests := []struct {
+		in, want []string
+	}{
+		{[]string{"./server"}, []string{"./server"}},
+		{[]string{"go", "run", "."}, []string{"go", "run", "."}},
+		{[]string{"python app.py --port $PORT"}, []string{"/bin/sh", "-c", "python app.py --port $PORT"}},
+	}
+	for _, tc := range tests {
+		if got := commandArgv(tc.in); !slices.Equal(got, tc.want) {
+			t.Errorf("commandArgv(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestEnvName(t *testing.T) {
+	for in, want := range map[string]string{"db_password": "DB_PASSWORD", "api-key.v2": "API_KEY_V2", "/var/lib/data": "VAR_LIB_DATA"} {
+		if got := envName(in); got != want {
+			t.Errorf("envName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
