@@ -507,3 +507,12 @@ func BenchmarkLoad(b *testing.B) {
 		load(b, "users-api", "prod", "acme", nil)
 	}
 }
+
+// BenchmarkLoadSingleFile loads a fixture without overlays.
+func BenchmarkLoadSingleFile(b *testing.B) {
+	load(b, "nextcloud", "", "", nil)
+	b.ResetTimer()
+	for b.Loop() {
+		load(b, "nextcloud", "", "", nil)
+	}
+}
