@@ -81,7 +81,7 @@ func TestErrorStatuses(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer resp.Body.Close()
+			defer func() { _ = resp.Body.Close() }()
 			if resp.StatusCode != tt.status {
 				t.Errorf("status = %d, want %d", resp.StatusCode, tt.status)
 			}
@@ -111,7 +111,7 @@ func TestRefusesBrowserOrigin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("status = %d, want 403", resp.StatusCode)
 	}
@@ -127,7 +127,7 @@ func TestRefusesBrowserOrigin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp2.Body.Close()
+	defer func() { _ = resp2.Body.Close() }()
 	var list []engine.Instance
 	if resp2.StatusCode != 200 || json.NewDecoder(resp2.Body).Decode(&list) != nil || list == nil {
 		t.Fatalf("without Origin: status %d, list %v; want 200 and an empty JSON list", resp2.StatusCode, list)
@@ -156,7 +156,7 @@ func TestUnknownEndpointAndBadBody(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer resp.Body.Close()
+			defer func() { _ = resp.Body.Close() }()
 			if resp.StatusCode != tt.status {
 				t.Errorf("status = %d, want %d", resp.StatusCode, tt.status)
 			}
@@ -199,7 +199,7 @@ func TestEventStreamFlushesAsItHappens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != api.ContentTypeNDJSON {
 		t.Fatalf("status %d, content type %q; want 200 %s", resp.StatusCode, resp.Header.Get("Content-Type"), api.ContentTypeNDJSON)
 	}
@@ -281,7 +281,7 @@ func TestStreamEndsWithExactlyOneTerminalEvent(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer resp.Body.Close()
+			defer func() { _ = resp.Body.Close() }()
 			if resp.StatusCode != tt.status {
 				t.Fatalf("status = %d, want %d", resp.StatusCode, tt.status)
 			}
@@ -320,7 +320,7 @@ func TestLogsStreamAndOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}

@@ -6,6 +6,18 @@ import "github.com/spf13/cobra"
 func commands(g *globals) []*cobra.Command {
 	return []*cobra.Command{
 		newVersionCmd(g),
+		newServeCmd(g),
+		newUpCmd(g),
+		newInstallCmd(g),
+		newLsCmd(g),
+		newStatusCmd(g),
+		newLogsCmd(g),
+		newExecCmd(g),
+		newReleasesCmd(g),
+		newRollbackCmd(g),
+		newRestartCmd(g),
+		newDownCmd(g),
+		newRmCmd(g),
 		newLintCmd(g),
 		newRenderCmd(g),
 	}

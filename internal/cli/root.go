@@ -75,11 +75,11 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintf(stderr, "error: %v\n", ee.err)
+			_, _ = fmt.Fprintf(stderr, "error: %v\n", ee.err)
 		}
 		return ee.code
 	}
-	fmt.Fprintf(stderr, "error: %v\n", err)
+	_, _ = fmt.Fprintf(stderr, "error: %v\n", err)
 	return ExitError
 }
 

@@ -135,6 +135,15 @@ func (d *Daemon) Config() Config { return d.cfg }
 // Socket is the API's socket path.
 func (d *Daemon) Socket() string { return d.cfg.Socket }
 
+// ProxyHTTPAddr is the address the proxy's HTTP listener is bound to
+// (resolved when the configured port was 0); empty before Start.
+func (d *Daemon) ProxyHTTPAddr() string {
+	if d.proxy == nil {
+		return ""
+	}
+	return d.proxy.HTTPAddr()
+}
+
 // Start locks the data directory, opens the store, builds the runtimes, the
 // proxy and the engine, re-attaches to what runs (engine.Recover) and serves
 // the API. On error everything started so far is released.
@@ -178,7 +187,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		Store:          d.store,
 		Runtimes:       d.runtimes,
 		DefaultRuntime: proc.Name(),
-		Router:         d.proxy,
+		Router:         router{d.proxy},
 		Now:            d.cfg.Now,
 		Logger:         d.log.With("component", "engine"),
 		HealthTimeout:  d.cfg.HealthTimeout,
@@ -221,26 +230,27 @@ func (d *Daemon) serve() error {
 		Info: api.Info{
 			Version: version.Version, Commit: version.Commit, PID: os.Getpid(),
 			DataDir: d.cfg.DataDir, Socket: d.cfg.Socket,
-			HTTPAddr: d.cfg.HTTPAddr, HTTPSAddr: d.cfg.HTTPSAddr, Runtimes: names,
+			HTTPAddr: d.proxy.HTTPAddr(), HTTPSAddr: d.proxy.HTTPSAddr(), Runtimes: names,
 		},
 	})
 	base, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
-	d.server = &http.Server{
+	srv := &http.Server{
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
 	}
+	d.server = srv
 	go func() {
-		err := d.server.Serve(ln)
+		err := srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
 		d.serveErr <- err
 	}()
 	d.log.Info("quai daemon ready", "pid", os.Getpid(), "socket", d.cfg.Socket,
-		"data_dir", d.cfg.DataDir, "http", d.cfg.HTTPAddr, "https", d.cfg.HTTPSAddr)
+		"data_dir", d.cfg.DataDir, "http", d.proxy.HTTPAddr(), "https", d.proxy.HTTPSAddr())
 	return nil
 }
 

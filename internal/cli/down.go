@@ -1,0 +1,30 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/quai-dev/quai/internal/client"
+)
+
+func newDownCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "down INSTANCE",
+		Short: "Stop an instance's replicas, keeping its releases and data",
+		Long: `down stops every replica of the instance and takes its routes off the
+proxy. Its releases, volumes and backups stay; quai up or quai rollback
+starts it again.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := g.client(ctx)
+			if err != nil {
+				return withCode(ExitError, err)
+			}
+			defer c.Close()
+			_, err = g.runOperation(func(emit client.Emitter) (client.Event, error) {
+				return c.Down(ctx, args[0], emit)
+			})
+			return err
+		},
+	}
+}

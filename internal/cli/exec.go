@@ -1,0 +1,112 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/quai-dev/quai/internal/client"
+)
+
+type execOptions struct {
+	Interactive bool
+	TTY         bool
+}
+
+// defaultShell is what `quai exec -it INSTANCE SERVICE` runs.
+const defaultShell = "/bin/sh"
+
+func newExecCmd(g *globals) *cobra.Command {
+	var o execOptions
+	cmd := &cobra.Command{
+		Use:   "exec [-it] INSTANCE SERVICE [-- CMD...]",
+		Short: "Run a command in a replica of a service (a shell with -it)",
+		Long: `exec runs CMD in the environment of the service's first ready replica and
+exits with the command's exit code. -i attaches stdin, -t allocates a
+terminal; with -it and no command, it starts a shell.`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			instance, service, argv := args[0], args[1], args[2:]
+			// With flags parsing stopped at INSTANCE, the "--" stays in args.
+			if len(argv) > 0 && argv[0] == "--" {
+				argv = argv[1:]
+			}
+			if len(argv) == 0 {
+				if !o.TTY {
+					return withCode(ExitError, errors.New("exec needs a command: quai exec INSTANCE SERVICE -- CMD..., or -it for a shell"))
+				}
+				argv = []string{defaultShell}
+			}
+			return g.exec(cmd, instance, service, argv, o)
+		},
+	}
+	// Everything after SERVICE belongs to the command, flags included.
+	cmd.Flags().SetInterspersed(false)
+	cmd.Flags().BoolVarP(&o.Interactive, "interactive", "i", false, "attach stdin")
+	cmd.Flags().BoolVarP(&o.TTY, "tty", "t", false, "allocate a terminal")
+	return cmd
+}
+
+func (g *globals) exec(cmd *cobra.Command, instance, service string, argv []string, o execOptions) error {
+	ctx := cmd.Context()
+	c, err := g.client(ctx)
+	if err != nil {
+		return withCode(ExitError, err)
+	}
+	defer c.Close()
+	opts := client.ExecOptions{Service: service, Cmd: argv, TTY: o.TTY, Stdout: g.stdout, Stderr: g.stderr}
+	if o.Interactive {
+		opts.Stdin = g.stdin
+	}
+	if o.TTY {
+		in, inOK := g.stdin.(*os.File)
+		if o.Interactive && inOK && term.IsTerminal(int(in.Fd())) {
+			state, err := term.MakeRaw(int(in.Fd()))
+			if err != nil {
+				return withCode(ExitError, fmt.Errorf("exec: put the terminal in raw mode: %w", err))
+			}
+			defer func() { _ = term.Restore(int(in.Fd()), state) }()
+		}
+		if out, ok := g.stdout.(*os.File); ok && term.IsTerminal(int(out.Fd())) {
+			fd := int(out.Fd())
+			if cols, rows, err := term.GetSize(fd); err == nil {
+				opts.Size = &client.TermSize{Rows: uint16(rows), Cols: uint16(cols)}
+			}
+			resize := make(chan client.TermSize, 1)
+			winch := make(chan os.Signal, 1)
+			signal.Notify(winch, syscall.SIGWINCH)
+			defer signal.Stop(winch)
+			done := make(chan struct{})
+			defer close(done)
+			go func() {
+				for {
+					select {
+					case <-done:
+						return
+					case <-winch:
+						if cols, rows, err := term.GetSize(fd); err == nil {
+							select {
+							case resize <- client.TermSize{Rows: uint16(rows), Cols: uint16(cols)}:
+							default:
+							}
+						}
+					}
+				}
+			}()
+			opts.Resize = resize
+		}
+	}
+	code, err := c.Exec(ctx, instance, opts)
+	if err != nil {
+		return withCode(ExitError, err)
+	}
+	if code != 0 {
+		return withCode(code, nil)
+	}
+	return nil
+}

@@ -1,0 +1,196 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/quai-dev/quai/internal/cli"
+	"github.com/quai-dev/quai/internal/client"
+	"github.com/quai-dev/quai/internal/daemon/daemontest"
+	"github.com/quai-dev/quai/internal/runtime/runtimetest"
+)
+
+func TestMain(m *testing.M) { daemontest.Main(m) }
+
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// run runs one verb through cli.Run against the daemon's socket, with no
+// terminal attached.
+func run(t *testing.T, d *daemontest.Daemon, args ...string) result {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if d != nil {
+		args = append([]string{"--socket", d.Socket}, args...)
+	}
+	code := cli.Run(context.Background(), args, strings.NewReader(""), &out, &errOut)
+	t.Logf("quai %s → %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), code, out.String(), errOut.String())
+	return result{code, out.String(), errOut.String()}
+}
+
+func mustRun(t *testing.T, d *daemontest.Daemon, args ...string) result {
+	t.Helper()
+	r := run(t, d, args...)
+	if r.code != 0 {
+		t.Fatalf("quai %s exited %d: %s", strings.Join(args, " "), r.code, r.stderr)
+	}
+	return r
+}
+
+func TestNoDaemonSaysHowToStartIt(t *testing.T) {
+	t.Setenv("QUAI_NO_AUTOSTART", "1")
+	dir, err := os.MkdirTemp("", "quai-cli-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	r := run(t, nil, "ls", "--socket", filepath.Join(dir, "none.sock"))
+	if r.code != cli.ExitError || !strings.Contains(r.stderr, "is the quai daemon running? start it with `quai serve`") {
+		t.Fatalf("exit %d, stderr %q; want exit 2 and the hint", r.code, r.stderr)
+	}
+}
+
+func TestUpDryRunPrintsThePlanAndChangesNothing(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	dir := daemontest.AppProject(t, daemontest.App{Project: "dry", Replicas: 2})
+	r := mustRun(t, d, "up", dir, "--env", "dev", "--dry-run")
+	for _, want := range []string{"dry-dev", "web", "create"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("plan output lacks %q", want)
+		}
+	}
+	js := mustRun(t, d, "up", dir, "--env", "dev", "--dry-run", "--json")
+	var p client.Plan
+	if err := json.Unmarshal([]byte(js.stdout), &p); err != nil {
+		t.Fatalf("--dry-run --json is not a plan: %v", err)
+	}
+	if p.Instance != "dry-dev" || len(p.Services) != 1 || p.Services[0].Action != client.ActionCreate || p.Services[0].To != 2 {
+		t.Errorf("plan = %+v; want web created with 2 replicas", p)
+	}
+	ls := mustRun(t, d, "ls", "--json")
+	var list []client.Instance
+	if err := json.Unmarshal([]byte(ls.stdout), &list); err != nil || len(list) != 0 {
+		t.Errorf("after a dry run: instances %v (%v); want none", list, err)
+	}
+}
+
+func TestInstanceLifecycle(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	dir := daemontest.AppProject(t, daemontest.App{Project: "shop", Worker: true})
+
+	up := mustRun(t, d, "up", dir, "--env", "dev", "-y")
+	if !strings.Contains(up.stdout, "shop-dev") || !strings.Contains(up.stdout, "done") || !strings.Contains(up.stdout, "http://") {
+		t.Errorf("up output lacks the instance, the outcome or a URL")
+	}
+
+	ls := mustRun(t, d, "ls")
+	if !strings.Contains(ls.stdout, "shop-dev") || !strings.Contains(ls.stdout, string(client.InstanceRunning)) {
+		t.Errorf("ls does not show shop-dev running")
+	}
+
+	st := mustRun(t, d, "status", "shop-dev")
+	for _, want := range []string{"web", "worker", "healthy", "release 1"} {
+		if !strings.Contains(st.stdout, want) {
+			t.Errorf("status lacks %q", want)
+		}
+	}
+	var status client.InstanceStatus
+	if err := json.Unmarshal([]byte(mustRun(t, d, "status", "shop-dev", "--json").stdout), &status); err != nil {
+		t.Fatal(err)
+	}
+	if status.Release != 1 || len(status.Services) != 2 || status.Services[0].Ready != 1 {
+		t.Errorf("status --json = %+v", status)
+	}
+
+	// An unknown instance is answered with the close match.
+	bad := run(t, d, "status", "shop-dve")
+	if bad.code != cli.ExitError || !strings.Contains(bad.stderr, "shop-dev") {
+		t.Errorf("status shop-dve: exit %d, stderr %q; want exit 2 suggesting shop-dev", bad.code, bad.stderr)
+	}
+
+	logs := mustRun(t, d, "logs", "shop-dev", "web", "--tail", "50")
+	if !strings.Contains(logs.stdout, runtimetest.StartedMark) {
+		t.Errorf("logs lack the app's start line")
+	}
+
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := run(t, d, "exec", "shop-dev", "web", "--", exe, "echo", "hello-from-exec", "3")
+	if ex.code != 3 || !strings.Contains(ex.stdout, "hello-from-exec") {
+		t.Errorf("exec: exit %d stdout %q; want exit 3 and the echoed text", ex.code, ex.stdout)
+	}
+
+	// A changed service makes release 2; rollback makes release 3 from release 1.
+	dir2 := daemontest.AppProject(t, daemontest.App{Project: "shop", Worker: true, Version: "2"})
+	mustRun(t, d, "up", dir2, "--env", "dev", "-y")
+	rels := mustRun(t, d, "releases", "shop-dev")
+	if !strings.Contains(rels.stdout, "*2") || !strings.Contains(rels.stdout, "superseded") {
+		t.Errorf("releases: want release 2 active and 1 superseded")
+	}
+	mustRun(t, d, "rollback", "shop-dev")
+	var list []client.Release
+	if err := json.Unmarshal([]byte(mustRun(t, d, "releases", "shop-dev", "--json").stdout), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 3 || list[0].Number != 3 || list[0].Status != client.ReleaseActive || list[0].Hashes["web"] != findRelease(list, 1).Hashes["web"] {
+		t.Errorf("after rollback: releases %+v; want 3 active with release 1's hashes", summarize(list))
+	}
+
+	mustRun(t, d, "restart", "shop-dev", "worker")
+
+	// rm refuses without -y when nobody can be asked, and keeps the instance.
+	rm := run(t, d, "rm", "shop-dev", "--purge")
+	if rm.code != cli.ExitError || !strings.Contains(rm.stderr, "-y") {
+		t.Errorf("rm --purge without -y: exit %d stderr %q; want a refusal naming -y", rm.code, rm.stderr)
+	}
+	if !strings.Contains(mustRun(t, d, "ls").stdout, "shop-dev") {
+		t.Fatal("the refused rm removed the instance")
+	}
+	mustRun(t, d, "down", "shop-dev")
+	mustRun(t, d, "rm", "shop-dev", "--purge", "-y")
+	if strings.Contains(mustRun(t, d, "ls").stdout, "shop-dev") {
+		t.Error("shop-dev still listed after rm")
+	}
+}
+
+func findRelease(list []client.Release, n int) client.Release {
+	for _, r := range list {
+		if r.Number == n {
+			return r
+		}
+	}
+	return client.Release{}
+}
+
+func summarize(list []client.Release) []string {
+	var out []string
+	for _, r := range list {
+		out = append(out, string(r.Status)+" "+r.Cause)
+	}
+	return out
+}
+
+func TestUpJSONStreamsEvents(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	dir := daemontest.AppProject(t, daemontest.App{Project: "js"})
+	r := mustRun(t, d, "up", dir, "--env", "dev", "--json")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	var last client.Event
+	for _, l := range lines {
+		if err := json.Unmarshal([]byte(l), &last); err != nil {
+			t.Fatalf("line %q is not an event: %v", l, err)
+		}
+	}
+	if len(lines) < 3 || last.Kind != client.EventDone || last.Release != 1 {
+		t.Errorf("%d events, last %+v; want several ending with done release 1", len(lines), last)
+	}
+}

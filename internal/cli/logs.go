@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/quai-dev/quai/internal/client"
+)
+
+type logsOptions struct {
+	Follow bool
+	Since  string
+	Tail   int
+}
+
+func newLogsCmd(g *globals) *cobra.Command {
+	var o logsOptions
+	cmd := &cobra.Command{
+		Use:   "logs INSTANCE [SERVICE]",
+		Short: "Print an instance's logs, or one service's",
+		Args:  cobra.RangeArgs(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			opts := client.LogsOptions{Follow: o.Follow, Tail: o.Tail}
+			if len(args) == 2 {
+				opts.Service = args[1]
+			}
+			if o.Since != "" {
+				t, err := parseSince(o.Since, time.Now())
+				if err != nil {
+					return withCode(ExitError, err)
+				}
+				opts.Since = t
+			}
+			if o.Tail < 0 {
+				return withCode(ExitError, fmt.Errorf("--tail %d: the line count cannot be negative", o.Tail))
+			}
+			c, err := g.client(ctx)
+			if err != nil {
+				return withCode(ExitError, err)
+			}
+			defer c.Close()
+			rc, err := c.Logs(ctx, args[0], opts)
+			if err != nil {
+				return withCode(ExitError, err)
+			}
+			defer func() { _ = rc.Close() }()
+			err = g.copyLogs(rc)
+			if err != nil && ctx.Err() == nil {
+				return withCode(ExitError, fmt.Errorf("logs of %s: %w", args[0], err))
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVarP(&o.Follow, "follow", "f", false, "keep printing new lines")
+	f.StringVar(&o.Since, "since", "", "only lines since a duration ago (10m, 2h) or a time (RFC 3339)")
+	f.IntVarP(&o.Tail, "tail", "n", 0, "only the last N lines (0: all)")
+	return cmd
+}
+
+// copyLogs prints the stream as is, or one JSON object per line with --json.
+func (g *globals) copyLogs(r io.Reader) error {
+	if !g.JSON {
+		_, err := io.Copy(g.stdout, r)
+		if errors.Is(err, context.Canceled) {
+			return nil
+		}
+		return err
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	enc := json.NewEncoder(g.stdout)
+	for sc.Scan() {
+		if err := enc.Encode(struct {
+			Line string `json:"line"`
+		}{sc.Text()}); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+// parseSince accepts a duration before now ("10m", "1h30m") or an RFC 3339 time.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			return time.Time{}, fmt.Errorf("--since %s: the duration cannot be negative", s)
+		}
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02", s, time.Local); err == nil && !strings.Contains(s, "T") {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("--since %q is neither a duration (10m, 2h) nor a time (2025-01-02T15:04:05Z)", s)
+}

@@ -1,0 +1,229 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/quai-dev/quai/internal/client"
+)
+
+// eventRenderer shows an operation's events as they arrive. The engine
+// never prints: everything a user sees of an operation passes through here.
+type eventRenderer interface {
+	// Event renders one event.
+	Event(ev client.Event)
+	// Close finishes the display (the last redraw of a live view).
+	Close()
+}
+
+// newRenderer picks the renderer: NDJSON with --json, live progress on a
+// terminal, plain lines otherwise.
+func (g *globals) newRenderer() eventRenderer {
+	switch {
+	case g.JSON:
+		return &jsonRenderer{enc: json.NewEncoder(g.stdout)}
+	case isTerminal(g.stdout):
+		return &ttyRenderer{w: g.stdout}
+	default:
+		return &plainRenderer{w: g.stdout}
+	}
+}
+
+// jsonRenderer prints one client.Event per line.
+type jsonRenderer struct {
+	mu  sync.Mutex
+	enc *json.Encoder
+}
+
+func (r *jsonRenderer) Event(ev client.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_ = r.enc.Encode(ev)
+}
+
+func (r *jsonRenderer) Close() {}
+
+// plainRenderer prints one line per event, for logs and pipes.
+type plainRenderer struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (r *plainRenderer) Event(ev client.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if line := plainLine(ev); line != "" {
+		fprintln(r.w, line)
+	}
+}
+
+func (r *plainRenderer) Close() {}
+
+// plainLine is the one-line form of an event; "" for events not worth a line.
+func plainLine(ev client.Event) string {
+	subject := ev.Service
+	if ev.Replica != "" {
+		subject = ev.Replica
+	}
+	prefix := ev.Instance
+	if subject != "" {
+		prefix += " " + subject
+	}
+	switch ev.Kind {
+	case client.EventPlan:
+		return strings.TrimRight(ev.Text, "\n")
+	case client.EventStep:
+		return fmt.Sprintf("%s: %s", prefix, joinNonEmpty(": ", ev.Step, ev.Message))
+	case client.EventProgress:
+		msg := joinNonEmpty(": ", ev.Step, ev.Message)
+		if ev.Total > 0 {
+			msg += fmt.Sprintf(" (%d/%d)", ev.Current, ev.Total)
+		}
+		return fmt.Sprintf("%s: %s", prefix, msg)
+	case client.EventStepDone:
+		return fmt.Sprintf("%s: %s", prefix, joinNonEmpty(": ", ev.Step+" done", ev.Message))
+	case client.EventWarning:
+		return fmt.Sprintf("%s: warning: %s", prefix, ev.Message)
+	case client.EventWaiting:
+		return fmt.Sprintf("%s: waiting: %s", prefix, ev.Message)
+	case client.EventDone:
+		return doneLine(ev)
+	case client.EventFailed:
+		return fmt.Sprintf("%s: failed: %s", prefix, firstNonEmpty(ev.Error, ev.Message))
+	}
+	return ""
+}
+
+func doneLine(ev client.Event) string {
+	msg := ev.Instance + ": done"
+	if ev.Release > 0 {
+		msg += fmt.Sprintf(", release %d", ev.Release)
+	}
+	if ev.Message != "" {
+		msg += ": " + ev.Message
+	}
+	return msg
+}
+
+// ttyRenderer keeps one live line per service (or per step without a
+// service) and rewrites them in place with ANSI cursor moves; plans,
+// warnings and the outcome print above the live block.
+type ttyRenderer struct {
+	mu    sync.Mutex
+	w     io.Writer
+	keys  []string
+	lines map[string]string
+	drawn int // lines of the live block currently on screen
+}
+
+const (
+	ansiUp        = "\x1b[%dA"
+	ansiClearDown = "\x1b[J"
+	ansiClearLine = "\x1b[2K"
+)
+
+func (r *ttyRenderer) Event(ev client.Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch ev.Kind {
+	case client.EventDone, client.EventFailed:
+		// The live block stays on screen as the operation's final picture.
+		fprintln(r.w, plainLine(ev))
+		r.keys, r.lines, r.drawn = nil, nil, 0
+		return
+	case client.EventPlan, client.EventWarning, client.EventWaiting:
+		r.above(plainLine(ev))
+		return
+	}
+	key := ev.Service
+	if key == "" {
+		key = ev.Step
+	}
+	if key == "" {
+		r.above(plainLine(ev))
+		return
+	}
+	if r.lines == nil {
+		r.lines = map[string]string{}
+	}
+	if _, ok := r.lines[key]; !ok {
+		r.keys = append(r.keys, key)
+	}
+	r.lines[key] = ttyStatus(ev)
+	r.redraw()
+}
+
+// ttyStatus is a live line's text after ev.
+func ttyStatus(ev client.Event) string {
+	mark := "…"
+	if ev.Kind == client.EventStepDone {
+		mark = "✔"
+	}
+	msg := joinNonEmpty(": ", ev.Step, ev.Message)
+	if ev.Replica != "" {
+		msg = ev.Replica + " " + msg
+	}
+	if ev.Total > 0 {
+		msg += fmt.Sprintf(" (%d/%d)", ev.Current, ev.Total)
+	}
+	name := ev.Service
+	if name == "" {
+		name = ev.Step
+		msg = ev.Message
+	}
+	return fmt.Sprintf(" %s %-16s %s", mark, name, msg)
+}
+
+// above prints text above the live block, then redraws the block.
+func (r *ttyRenderer) above(text string) {
+	if text == "" {
+		return
+	}
+	r.erase()
+	fprintln(r.w, text)
+	r.drawn = 0
+	r.redraw()
+}
+
+func (r *ttyRenderer) erase() {
+	if r.drawn > 0 {
+		fprintf(r.w, ansiUp, r.drawn)
+		fprint(r.w, ansiClearDown)
+	}
+	r.drawn = 0
+}
+
+func (r *ttyRenderer) redraw() {
+	if r.drawn > 0 {
+		fprintf(r.w, ansiUp, r.drawn)
+	}
+	for _, k := range r.keys {
+		fprint(r.w, ansiClearLine)
+		fprintln(r.w, r.lines[k])
+	}
+	r.drawn = len(r.keys)
+}
+
+func (r *ttyRenderer) Close() {}
+
+func joinNonEmpty(sep string, parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, sep)
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

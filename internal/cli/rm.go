@@ -1,0 +1,76 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/quai-dev/quai/internal/client"
+)
+
+type rmOptions struct {
+	Purge bool
+	Yes   bool
+}
+
+func newRmCmd(g *globals) *cobra.Command {
+	var o rmOptions
+	cmd := &cobra.Command{
+		Use:     "rm INSTANCE",
+		Aliases: []string{"remove"},
+		Short:   "Remove an instance (its volumes and data too with --purge)",
+		Long: `rm stops and removes an instance and forgets its releases. Its volumes and
+data are kept unless --purge is given. rm asks for confirmation when a
+terminal is attached (--purge: type the instance's name) and otherwise
+requires -y.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			name := args[0]
+			if !o.Yes && !g.interactive() {
+				if o.Purge {
+					return withCode(ExitError, fmt.Errorf("rm --purge deletes %s with its volumes and data for good: pass -y to confirm when no terminal is attached", name))
+				}
+				return withCode(ExitError, fmt.Errorf("rm stops %s and forgets its releases (its data is kept): pass -y to confirm when no terminal is attached", name))
+			}
+			c, err := g.client(ctx)
+			if err != nil {
+				return withCode(ExitError, err)
+			}
+			defer c.Close()
+			if !o.Yes {
+				// Check the name first so a typo is not answered with a prompt.
+				if _, err := c.Status(ctx, name); err != nil {
+					return withCode(ExitError, err)
+				}
+			}
+			switch {
+			case o.Yes:
+			case !o.Purge:
+				ok, err := g.confirm(fmt.Sprintf("Remove %s? Its replicas stop and its releases are forgotten; its volumes and data are kept.", name))
+				if err != nil {
+					return withCode(ExitError, err)
+				}
+				if !ok {
+					return withCode(ExitError, errors.New("canceled; nothing was removed"))
+				}
+			default:
+				ans, err := g.ask(fmt.Sprintf("This deletes %s with its volumes and data; it cannot be undone.\nType the instance name to confirm: ", name))
+				if err != nil {
+					return withCode(ExitError, err)
+				}
+				if ans != name {
+					return withCode(ExitError, errors.New("the name did not match; nothing was removed"))
+				}
+			}
+			_, err = g.runOperation(func(emit client.Emitter) (client.Event, error) {
+				return c.Remove(ctx, name, o.Purge, emit)
+			})
+			return err
+		},
+	}
+	cmd.Flags().BoolVar(&o.Purge, "purge", false, "also delete the instance's volumes and data")
+	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	return cmd
+}

@@ -1,0 +1,36 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/quai-dev/quai/internal/client"
+)
+
+type rollbackOptions struct {
+	To int
+}
+
+func newRollbackCmd(g *globals) *cobra.Command {
+	var o rollbackOptions
+	cmd := &cobra.Command{
+		Use:   "rollback INSTANCE",
+		Short: "Return an instance to an earlier release (default: the previous one)",
+		Long: `rollback redeploys what an earlier release recorded, without rebuilding,
+with the same zero-downtime switchover as up. The result is a new release.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := g.client(ctx)
+			if err != nil {
+				return withCode(ExitError, err)
+			}
+			defer c.Close()
+			_, err = g.runOperation(func(emit client.Emitter) (client.Event, error) {
+				return c.Rollback(ctx, args[0], o.To, emit)
+			})
+			return err
+		},
+	}
+	cmd.Flags().IntVar(&o.To, "to", 0, "release number to return to (default: the one before the active release)")
+	return cmd
+}

@@ -1,0 +1,58 @@
+package cli
+
+import (
+	"log/slog"
+
+	"github.com/spf13/cobra"
+
+	"github.com/quai-dev/quai/internal/daemon"
+)
+
+type serveOptions struct {
+	HTTP     string
+	HTTPS    string
+	LogLevel string
+}
+
+func newServeCmd(g *globals) *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the quai daemon in the foreground (for systemd and the like)",
+		Long: `serve runs quai's control plane: state, runtimes, proxy, engine and the API
+on a unix socket (DATA_DIR/quai.sock). Other verbs start it in the
+background when it is not running. SIGTERM or SIGINT stop it gracefully;
+running instances keep running and the next daemon re-attaches to them.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			dir, err := g.dataDir()
+			if err != nil {
+				return withCode(ExitError, err)
+			}
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
+				return withCode(ExitError, err)
+			}
+			log := slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
+			d, err := daemon.New(daemon.Config{
+				DataDir:   dir,
+				Socket:    g.Socket,
+				HTTPAddr:  o.HTTP,
+				HTTPSAddr: o.HTTPS,
+				Logger:    log,
+			})
+			if err != nil {
+				return withCode(ExitError, err)
+			}
+			if err := d.Run(cmd.Context()); err != nil {
+				return withCode(ExitError, err)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.HTTP, "http", daemon.DefaultHTTPAddr, "proxy HTTP listen address (\"off\" disables it)")
+	f.StringVar(&o.HTTPS, "https", daemon.DefaultHTTPSAddr, "proxy HTTPS listen address (\"off\" disables it)")
+	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}

@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/quai-dev/quai/internal/client"
+)
+
+func newStatusCmd(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "status INSTANCE",
+		Short: "Show an instance's services, replicas, health, routes and release",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			c, err := g.client(ctx)
+			if err != nil {
+				return withCode(ExitError, err)
+			}
+			defer c.Close()
+			st, err := c.Status(ctx, args[0])
+			if err != nil {
+				return withCode(ExitError, err)
+			}
+			if g.JSON {
+				return g.printJSON(st)
+			}
+			printStatus(g, st, time.Now())
+			return nil
+		},
+	}
+}
+
+func printStatus(g *globals, st client.InstanceStatus, now time.Time) {
+	w := g.stdout
+	fprintf(w, "%s  %s  release %d  runtime %s  updated %s\n", st.Name, st.State, st.Release, dash(st.Runtime), ago(st.Updated, now))
+	if st.Dir != "" {
+		fprintf(w, "project  %s\n", st.Dir)
+	}
+	if len(st.URLs) > 0 {
+		fprintf(w, "urls     %s\n", strings.Join(st.URLs, "  "))
+	}
+	fprintln(w)
+	tw := newTable(w)
+	fprintln(tw, "SERVICE\tREADY\tREPLICA\tSTATE\tHEALTH\tRESTARTS\tRELEASE\tADDRESS\tCPU\tMEM\tSTARTED")
+	for _, s := range st.Services {
+		ready := fmt.Sprintf("%d/%d", s.Ready, s.Desired)
+		if len(s.Replicas) == 0 {
+			fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\n", s.Service, ready)
+			continue
+		}
+		for i, r := range s.Replicas {
+			svc, rd := s.Service, ready
+			if i > 0 {
+				svc, rd = "", ""
+			}
+			cpu := "-"
+			if r.Status.CPUPercent > 0 {
+				cpu = fmt.Sprintf("%.1f%%", r.Status.CPUPercent)
+			}
+			health := string(r.Status.Health)
+			if r.Status.Message != "" && !r.Status.Healthy() {
+				health += " (" + r.Status.Message + ")"
+			}
+			fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", svc, rd, r.Replica, r.Status.State,
+				dash(health), r.Status.Restarts, r.Release, dash(r.Address), cpu, bytesHuman(r.Status.MemoryBytes),
+				ago(r.Status.Started, now))
+		}
+	}
+	_ = tw.Flush()
+}

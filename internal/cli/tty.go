@@ -1,0 +1,68 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/term"
+)
+
+// isTerminal reports whether s is a terminal.
+func isTerminal(s any) bool {
+	f, ok := s.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// interactive reports whether the user can answer questions: stdin and
+// stdout are terminals and JSON output was not asked for.
+func (g *globals) interactive() bool {
+	return !g.JSON && isTerminal(g.stdin) && isTerminal(g.stdout)
+}
+
+// readLine reads one line from r a byte at a time, so nothing after the
+// line is consumed: the next question, or a command's stdin, gets it.
+func readLine(r io.Reader) (string, error) {
+	var b strings.Builder
+	var c [1]byte
+	for {
+		n, err := r.Read(c[:])
+		if n == 1 {
+			if c[0] == '\n' {
+				return b.String(), nil
+			}
+			b.WriteByte(c[0])
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) && b.Len() > 0 {
+				return b.String(), nil
+			}
+			return b.String(), err
+		}
+	}
+}
+
+// ask prints question and returns the answer line, trimmed.
+func (g *globals) ask(question string) (string, error) {
+	fprint(g.stderr, question)
+	line, err := readLine(g.stdin)
+	if err != nil {
+		return "", fmt.Errorf("read answer: %w", err)
+	}
+	return strings.TrimSpace(line), nil
+}
+
+// confirm asks a yes/no question; the default is no.
+func (g *globals) confirm(question string) (bool, error) {
+	ans, err := g.ask(question + " [y/N] ")
+	if err != nil {
+		return false, err
+	}
+	switch strings.ToLower(ans) {
+	case "y", "yes":
+		return true, nil
+	}
+	return false, nil
+}

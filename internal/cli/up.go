@@ -1,0 +1,251 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/quai-dev/quai/internal/client"
+	"github.com/quai-dev/quai/internal/stack"
+)
+
+// upOptions are the flags of `quai up` and `quai install`.
+type upOptions struct {
+	Dir     string
+	Env     string
+	Org     string
+	Runtime string
+	DryRun  bool
+	Yes     bool
+	NoWait  bool
+}
+
+func (o *upOptions) flags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVarP(&o.Env, "env", "e", "", "environment to deploy (loads envs/ENV.yaml; default dev)")
+	f.StringVar(&o.Org, "org", "", "organization (loads orgs/ORG/...; default \"default\")")
+	f.StringVar(&o.Runtime, "runtime", "", "runtime to run the instance on (default: the daemon's, process)")
+	f.BoolVar(&o.DryRun, "dry-run", false, "print the plan and change nothing")
+	f.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	f.BoolVar(&o.NoWait, "no-wait", false, "do not wait for replicas to become healthy")
+}
+
+func newUpCmd(g *globals) *cobra.Command {
+	var o upOptions
+	cmd := &cobra.Command{
+		Use:   "up [DIR]",
+		Short: "Install or update an instance from a project directory",
+		Long: `up loads the stack in DIR (default: the current directory), shows what
+will change, asks for confirmation when a terminal is attached (unless -y),
+then deploys and prints the instance's URLs.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				o.Dir = args[0]
+			}
+			return g.deploy(cmd.Context(), o, deployUp)
+		},
+	}
+	o.flags(cmd)
+	return cmd
+}
+
+type deployMode int
+
+const (
+	deployUp deployMode = iota
+	deployInstall
+)
+
+func hasComposeFile(dir string) bool {
+	for _, f := range stack.ComposeFileNames {
+		if _, err := os.Stat(filepath.Join(dir, f)); err == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// deploy is `up` and `install`: load locally, plan on the daemon, confirm,
+// stream the deploy, print the URLs.
+func (g *globals) deploy(ctx context.Context, o upOptions, mode deployMode) error {
+	var c *client.Client
+	if o.Dir == "" {
+		o.Dir = "."
+		if !hasComposeFile(".") && g.interactive() {
+			var err error
+			if c, err = g.client(ctx); err != nil {
+				return withCode(ExitError, err)
+			}
+			if err := g.pickProject(ctx, c, &o); err != nil {
+				return err
+			}
+		}
+	}
+	m, err := stack.Load(ctx, stack.Options{Dir: o.Dir, Env: o.Env, Org: o.Org})
+	if err != nil {
+		return withCode(ExitError, loadError(o.Dir, err))
+	}
+	if c == nil {
+		if c, err = g.client(ctx); err != nil {
+			return withCode(ExitError, err)
+		}
+	}
+	defer c.Close()
+	name := m.Identity.Name()
+	cause := "up"
+
+	if mode == deployInstall && g.interactive() && !o.DryRun {
+		if _, err := c.Status(ctx, name); err == nil {
+			choice, err := g.ask(fmt.Sprintf("%s is already installed. [u]pdate it, [r]einstall it (remove, keeping data, then install), or [c]ancel? ", name))
+			if err != nil {
+				return withCode(ExitError, err)
+			}
+			switch strings.ToLower(choice) {
+			case "u", "update":
+				cause = "install (update)"
+			case "r", "reinstall":
+				if _, err := g.runOperation(func(emit client.Emitter) (client.Event, error) {
+					return c.Remove(ctx, name, false, emit)
+				}); err != nil {
+					return err
+				}
+				cause = "reinstall"
+				o.Yes = true
+			default:
+				fprintln(g.stderr, "canceled; nothing changed")
+				return withCode(ExitError, nil)
+			}
+		} else if !errors.Is(err, client.ErrNotFound) {
+			return withCode(ExitError, err)
+		} else {
+			cause = "install"
+		}
+	}
+
+	plan, err := c.Plan(ctx, m, o.Runtime)
+	if err != nil {
+		return withCode(ExitError, err)
+	}
+	if o.DryRun {
+		if g.JSON {
+			return g.printJSON(plan)
+		}
+		fprint(g.stdout, ensureNewline(plan.Text))
+		return nil
+	}
+	if !g.JSON {
+		fprint(g.stdout, ensureNewline(plan.Text))
+	}
+	if g.interactive() && !o.Yes && !plan.Empty() {
+		ok, err := g.confirm(fmt.Sprintf("Apply this plan to %s?", name))
+		if err != nil {
+			return withCode(ExitError, err)
+		}
+		if !ok {
+			fprintln(g.stderr, "canceled; nothing changed")
+			return withCode(ExitError, nil)
+		}
+	}
+	if _, err := g.runOperation(func(emit client.Emitter) (client.Event, error) {
+		return c.Up(ctx, m, client.UpOptions{Runtime: o.Runtime, NoWait: o.NoWait, Cause: cause}, g.skipPlan(emit))
+	}); err != nil {
+		return err
+	}
+	if g.JSON {
+		return nil
+	}
+	st, err := c.Status(ctx, name)
+	if err != nil {
+		return withCode(ExitError, err)
+	}
+	printURLs(g, st.Instance)
+	return nil
+}
+
+// skipPlan drops the engine's plan event when the plan was already shown.
+func (g *globals) skipPlan(emit client.Emitter) client.Emitter {
+	if g.JSON {
+		return emit
+	}
+	return func(ev client.Event) {
+		if ev.Kind != client.EventPlan {
+			emit(ev)
+		}
+	}
+}
+
+func printURLs(g *globals, in client.Instance) {
+	if len(in.URLs) == 0 {
+		fprintf(g.stdout, "%s has no public routes\n", in.Name)
+		return
+	}
+	fprintf(g.stdout, "%s is reachable at:\n", in.Name)
+	for _, u := range in.URLs {
+		fprintf(g.stdout, "  %s\n", u)
+	}
+}
+
+// loadError keeps the loader's diagnostics (file:line: what, hint) and says
+// where the stack was looked for.
+func loadError(dir string, err error) error {
+	if errors.Is(err, stack.ErrNoComposeFile) {
+		abs, _ := filepath.Abs(dir)
+		return fmt.Errorf("%s has no compose file (%s): %w; pass the project directory, e.g. quai up ./myproject --env dev",
+			abs, strings.Join(stack.ComposeFileNames, ", "), err)
+	}
+	return fmt.Errorf("load stack %s: %w", dir, err)
+}
+
+// pickProject offers the project directories of the installed instances.
+func (g *globals) pickProject(ctx context.Context, c *client.Client, o *upOptions) error {
+	list, err := c.Instances(ctx)
+	if err != nil {
+		return withCode(ExitError, err)
+	}
+	if len(list) == 0 {
+		return withCode(ExitError, errors.New("no compose file in the current directory and no instance installed yet: pass the project directory, e.g. quai up ./myproject --env dev"))
+	}
+	fprintln(g.stderr, "No compose file here. Known projects:")
+	for i, in := range list {
+		fprintf(g.stderr, "  %d) %-28s %s\n", i+1, in.Name, in.Dir)
+	}
+	ans, err := g.ask(fmt.Sprintf("Deploy which? [1-%d] ", len(list)))
+	if err != nil {
+		return withCode(ExitError, err)
+	}
+	n, err := strconv.Atoi(ans)
+	if err != nil || n < 1 || n > len(list) {
+		return withCode(ExitError, fmt.Errorf("%q is not a number between 1 and %d", ans, len(list)))
+	}
+	in := list[n-1]
+	o.Dir = in.Dir
+	if o.Env == "" {
+		o.Env = in.Identity.Env
+	}
+	if o.Org == "" && in.Identity.Org != stack.DefaultOrg {
+		o.Org = in.Identity.Org
+	}
+	return nil
+}
+
+func ensureNewline(s string) string {
+	if s == "" || strings.HasSuffix(s, "\n") {
+		return s
+	}
+	return s + "\n"
+}
+
+// printJSON prints v indented, for --json.
+func (g *globals) printJSON(v any) error {
+	enc := json.NewEncoder(g.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

@@ -1,0 +1,149 @@
+// Package daemontest starts a real quai daemon in-process for tests: a
+// temporary data directory, the proxy on loopback port 0, the API on a
+// socket in a short temporary directory, and a client of it. CLI tests run
+// verbs through cli.Run with --socket pointing at it.
+//
+// The process runtime supervises replicas by re-executing the running
+// binary, which in a test is the test binary: every package that uses this
+// harness must route its TestMain through Main.
+//
+// It imports internal/daemon and internal/client; production code never
+// imports it.
+package daemontest
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/quai-dev/quai/internal/client"
+	"github.com/quai-dev/quai/internal/daemon"
+	"github.com/quai-dev/quai/internal/runtime/process"
+	"github.com/quai-dev/quai/internal/runtime/runtimetest"
+)
+
+// Main is the TestMain of packages that use the harness: in a replica
+// supervisor started by the process runtime it runs the supervisor, in a
+// replica of a project written by AppProject the test app, else the tests.
+func Main(m *testing.M) {
+	if process.IsShim() {
+		os.Exit(process.ShimMain())
+	}
+	if os.Getenv(runtimetest.AppEnv) == "1" {
+		runtimetest.AppMain()
+	}
+	os.Exit(m.Run())
+}
+
+// Options tune the daemon under test; the zero value is fine.
+type Options struct {
+	// DataDir reuses a data directory (to test a daemon restart); default a
+	// new temporary directory.
+	DataDir string
+	// HealthTimeout bounds waiting for new replicas; default 30s.
+	HealthTimeout time.Duration
+	// DrainTimeout bounds draining old replicas; default 2s.
+	DrainTimeout time.Duration
+	// Logger receives the daemon's log; default the test log, at warn level.
+	Logger *slog.Logger
+	// KeepInstances leaves instances running at cleanup (for restart tests,
+	// which clean up through a later daemon).
+	KeepInstances bool
+}
+
+// Daemon is a started daemon and a client of it.
+type Daemon struct {
+	*daemon.Daemon
+	Client  *client.Client
+	DataDir string
+	Socket  string
+
+	t    testing.TB
+	opts Options
+}
+
+// Start starts a daemon; it is stopped, and its instances removed with
+// their data, when the test ends.
+func Start(t testing.TB, opts Options) *Daemon {
+	t.Helper()
+	dataDir := opts.DataDir
+	if dataDir == "" {
+		dataDir = t.TempDir()
+	}
+	sockDir, err := os.MkdirTemp("", "quai-sock-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(sockDir) })
+	if opts.HealthTimeout == 0 {
+		opts.HealthTimeout = 30 * time.Second
+	}
+	if opts.DrainTimeout == 0 {
+		opts.DrainTimeout = 2 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	d, err := daemon.New(daemon.Config{
+		DataDir:       dataDir,
+		Socket:        filepath.Join(sockDir, "quai.sock"),
+		HTTPAddr:      "127.0.0.1:0",
+		HTTPSAddr:     "127.0.0.1:0",
+		Logger:        log,
+		HealthTimeout: opts.HealthTimeout,
+		DrainTimeout:  opts.DrainTimeout,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := d.Start(ctx); err != nil {
+		t.Fatalf("start daemon: %v", err)
+	}
+	h := &Daemon{Daemon: d, Client: client.New(d.Socket()), DataDir: dataDir, Socket: d.Socket(), t: t, opts: opts}
+	t.Cleanup(h.cleanup)
+	return h
+}
+
+// Stop shuts the daemon down as SIGTERM would: instances keep running.
+func (h *Daemon) Stop() {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h.Client.Close()
+	if err := h.Shutdown(ctx); err != nil {
+		h.t.Errorf("daemon shutdown: %v", err)
+	}
+}
+
+func (h *Daemon) cleanup() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if !h.opts.KeepInstances {
+		// Replicas outlive a daemon by design; a test must not leave them.
+		if list, err := h.Client.Instances(ctx); err == nil {
+			for _, in := range list {
+				if _, err := h.Client.Remove(ctx, in.Name, true, nil); err != nil {
+					h.t.Errorf("cleanup: remove %s: %v", in.Name, err)
+				}
+			}
+		}
+	}
+	h.Client.Close()
+	if err := h.Shutdown(ctx); err != nil {
+		h.t.Errorf("daemon shutdown: %v", err)
+	}
+}
+
+// testWriter sends the daemon's log to the test's log.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
