@@ -249,6 +249,13 @@ func (r *Runtime) Start(ctx context.Context, rs runtime.ReplicaSpec) (runtime.Ha
 	}
 	pid, start, err := r.launch(ctx, dir)
 	if err != nil {
+		// Nothing of a failed start may linger: no app, no directory that
+		// List would report.
+		if st, serr := readState(dir); serr == nil && st.AppPid > 0 && alive(st.AppPid, st.AppStart) {
+			_ = syscall.Kill(-st.AppPid, syscall.SIGKILL)
+		}
+		r.removeCleanup(spec)
+		_ = os.RemoveAll(dir)
 		return runtime.Handle{}, fmt.Errorf("start %s: %w", where, err)
 	}
 	h := handleFor(spec, pid, start)

@@ -1,11 +1,13 @@
 package process_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -552,5 +554,181 @@ func TestLogRotationThroughTheSupervisor(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(dataDir, "instances", testID.Slug(), "replicas", "web-1", "logs", "app.log*"))
 	if len(files) != 3 {
 		t.Errorf("log files = %v, want app.log, app.log.1 and app.log.2", files)
+	}
+}
+
+// redisCmd sends one command in RESP and returns the first reply line.
+func redisCmd(t *testing.T, addr string, args ...string) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial redis: %v", err)
+	}
+	defer func() { _ = c.Close() }()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	var b strings.Builder
+	b.WriteString("*" + itoa(len(args)) + "\r\n")
+	for _, a := range args {
+		b.WriteString("$" + itoa(len(a)) + "\r\n" + a + "\r\n")
+	}
+	if _, err := c.Write([]byte(b.String())); err != nil {
+		t.Fatal(err)
+	}
+	r := bufio.NewReader(c)
+	line, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("redis %v: %v", args, err)
+	}
+	if strings.HasPrefix(line, "$") && line != "$-1\r\n" {
+		line, err = r.ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return strings.TrimSpace(line)
+}
+
+func TestRedis(t *testing.T) {
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Skip("redis-server is not installed (apt-get install redis-server)")
+	}
+	dataDir := t.TempDir()
+	worldSearchable(t, dataDir)
+	killLeftovers(t, dataDir)
+	rt := newRuntime(t, dataDir, nil)
+	id := stack.Identity{Project: "cache", Env: "test"}
+	svc := &stack.Service{Name: "cache", Image: "redis:7-alpine", Command: []string{"redis-server", "--appendonly", "yes"},
+		Mounts: []stack.Mount{{Type: stack.MountVolume, Source: "cachedata", Target: "/data"}}}
+	start := func() runtime.Handle {
+		t.Helper()
+		h, err := rt.Start(context.Background(), runtime.ReplicaSpec{Instance: id, Service: svc, Replica: "cache-1"})
+		if err != nil {
+			t.Fatalf("start redis: %v", err)
+		}
+		t.Cleanup(func() { _ = rt.Remove(context.Background(), h) })
+		waitHealthy(t, rt, h)
+		return h
+	}
+	h := start()
+	if got := redisCmd(t, h.Address, "SET", "greeting", "persisted"); got != "+OK" {
+		t.Fatalf("SET = %q", got)
+	}
+	// The stack's own server options (--appendonly yes) are kept, and the
+	// data lands in the volume.
+	vol := filepath.Join(dataDir, "instances", id.Slug(), "volumes", "cachedata")
+	if aof, _ := filepath.Glob(filepath.Join(vol, "appendonly*")); len(aof) == 0 {
+		t.Errorf("no append-only file in the cachedata volume")
+	}
+	if fi, err := os.Stat(vol); err == nil && os.Geteuid() == 0 && fi.Sys().(*syscall.Stat_t).Uid == 0 {
+		t.Errorf("the redis volume belongs to root; redis-server must run as the redis user")
+	}
+	if err := rt.Stop(context.Background(), h, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Remove(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	h = start()
+	if got := redisCmd(t, h.Address, "GET", "greeting"); got != "persisted" {
+		t.Errorf("after a restart GET = %q, want persisted", got)
+	}
+}
+
+func TestStartFailsCleanlyWhenTheCommandCannotRun(t *testing.T) {
+	dataDir := t.TempDir()
+	killLeftovers(t, dataDir)
+	rt := newRuntime(t, dataDir, nil)
+	notExec := filepath.Join(t.TempDir(), "script")
+	if err := os.WriteFile(notExec, []byte("#!/bin/sh\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Executable, but execve fails: only the supervisor can find out.
+	badInterp := filepath.Join(t.TempDir(), "bad-interpreter")
+	if err := os.WriteFile(badInterp, []byte("#!/no/such/interpreter\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for name, cmd := range map[string][]string{
+		"bad interpreter": {badInterp},
+		"not in PATH":     {"no-such-command-anywhere"},
+		"not executable":  {notExec},
+		"control: runs":   {"/bin/sh", "-c", "exit 0"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			rs := appSpec(testExecutable(t), "web-1", func(svc *stack.Service) {
+				svc.Process.Command = cmd
+				svc.Restart = "no"
+			})
+			h, err := rt.Start(context.Background(), rs)
+			if name == "control: runs" {
+				if err != nil {
+					t.Fatalf("start: %v", err)
+				}
+				_ = rt.Remove(context.Background(), h)
+				return
+			}
+			if err == nil {
+				_ = rt.Remove(context.Background(), h)
+				t.Fatal("start succeeded")
+			}
+			if !strings.Contains(err.Error(), cmd[0]) {
+				t.Errorf("error %q does not name the command", err)
+			}
+			if hs, _ := rt.List(context.Background(), testID); len(hs) != 0 {
+				t.Errorf("a failed start left %d replicas behind", len(hs))
+			}
+		})
+	}
+}
+
+func TestMariaDB(t *testing.T) {
+	if _, err := exec.LookPath("mariadbd"); err != nil {
+		if _, err := os.Stat("/usr/sbin/mariadbd"); err != nil {
+			t.Skip("mariadbd is not installed (apt-get install mariadb-server)")
+		}
+	}
+	dataDir := t.TempDir()
+	worldSearchable(t, dataDir)
+	killLeftovers(t, dataDir)
+	rt := newRuntime(t, dataDir, nil)
+	id := stack.Identity{Project: "shop", Env: "test"}
+	svc := &stack.Service{Name: "db", Image: "mariadb:11", Environment: map[string]string{
+		"MARIADB_ROOT_PASSWORD": "r00t", "MARIADB_DATABASE": "shop", "MARIADB_USER": "shop", "MARIADB_PASSWORD": "it's secret"},
+		Mounts: []stack.Mount{{Type: stack.MountVolume, Source: "dbdata", Target: "/var/lib/mysql"}}}
+	start := func() runtime.Handle {
+		t.Helper()
+		h, err := rt.Start(context.Background(), runtime.ReplicaSpec{Instance: id, Service: svc, Replica: "db-1"})
+		if err != nil {
+			t.Fatalf("start mariadb: %v", err)
+		}
+		t.Cleanup(func() { _ = rt.Remove(context.Background(), h) })
+		waitHealthy(t, rt, h)
+		return h
+	}
+	// The stack's user connects over TCP with its password, through the
+	// server's own client run by Exec.
+	sql := func(h runtime.Handle, q string) string {
+		t.Helper()
+		var out, errb strings.Builder
+		port := strings.TrimPrefix(h.Address, "127.0.0.1:")
+		code, err := rt.Exec(context.Background(), h, runtime.ExecOptions{
+			Cmd:    []string{"mariadb", "--protocol=tcp", "-h127.0.0.1", "-P" + port, "-ushop", "-pit's secret", "-N", "-e", q, "shop"},
+			Stdout: &out, Stderr: &errb,
+		})
+		if err != nil || code != 0 {
+			t.Fatalf("%s: exit %d, %v: %s", q, code, err, errb.String())
+		}
+		return strings.TrimSpace(out.String())
+	}
+	h := start()
+	sql(h, "CREATE TABLE orders (id int); INSERT INTO orders VALUES (42)")
+	if err := rt.Stop(context.Background(), h, 30*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Remove(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	h = start()
+	if got := sql(h, "SELECT id FROM orders"); got != "42" {
+		t.Errorf("after a restart SELECT = %q, want 42", got)
 	}
 }
