@@ -20,5 +20,6 @@ func commands(g *globals) []*cobra.Command {
 		newRmCmd(g),
 		newLintCmd(g),
 		newRenderCmd(g),
+		newConfigCmd(g),
 	}
 }
