@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -62,8 +63,13 @@ func runConfig(ctx context.Context, stdout, stderr io.Writer, opts configOptions
 	if err != nil {
 		var le *stack.LoadError
 		if errors.As(err, &le) {
+			var b strings.Builder
 			for _, d := range le.Diagnostics {
-				fmt.Fprintln(stderr, d.String())
+				b.WriteString(d.String())
+				b.WriteByte('\n')
+			}
+			if _, werr := io.WriteString(stderr, b.String()); werr != nil {
+				return withCode(ExitError, errors.Join(err, werr))
 			}
 			return withCode(ExitError, fmt.Errorf("the stack in %s cannot be loaded: %d problem(s) listed above", opts.Dir, len(le.Diagnostics)))
 		}
