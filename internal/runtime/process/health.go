@@ -84,6 +84,7 @@ func (r *Runtime) healthFor(svc *stack.Service, port int) healthSpec {
 // watcher runs one replica's health checks in the daemon and samples its
 // CPU use.
 type watcher struct {
+	httpc  *http.Client
 	cancel context.CancelFunc
 	done   chan struct{}
 
@@ -104,7 +105,7 @@ func (r *Runtime) watch(dir string, spec *shimSpec) {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &watcher{cancel: cancel, done: make(chan struct{}), health: runtime.HealthStarting}
+	w := &watcher{httpc: r.httpc, cancel: cancel, done: make(chan struct{}), health: runtime.HealthStarting}
 	r.watchers[dir] = w
 	go w.run(ctx, r, dir, spec)
 }
@@ -197,7 +198,7 @@ func (w *watcher) check(ctx context.Context, spec *shimSpec, st *shimState) {
 		timeout = 5 * time.Second
 	}
 	cctx, cancel := context.WithTimeout(ctx, timeout)
-	err := probe(cctx, spec)
+	err := probe(cctx, w.httpc, spec)
 	cancel()
 	if ctx.Err() != nil {
 		return
@@ -225,8 +226,8 @@ func (w *watcher) check(ctx context.Context, spec *shimSpec, st *shimState) {
 	}
 }
 
-// probe runs one check; nil means healthy.
-func probe(ctx context.Context, spec *shimSpec) error {
+// probe runs one check; nil means healthy. httpc makes HTTP checks.
+func probe(ctx context.Context, httpc *http.Client, spec *shimSpec) error {
 	h := spec.Health
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(spec.Port))
 	switch h.Kind {
@@ -235,7 +236,7 @@ func probe(ctx context.Context, spec *shimSpec) error {
 		if err != nil {
 			return err
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := httpc.Do(req)
 		if err != nil {
 			return err
 		}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,6 +74,10 @@ type Runtime struct {
 	watchers map[string]*watcher // by replica directory
 	closed   bool
 
+	// httpc makes HTTP health checks without keeping connections open,
+	// which would hold up an app's graceful shutdown.
+	httpc *http.Client
+
 	portMu   sync.Mutex
 	reserved map[int]bool // ports handed out whose spec.json may not exist yet
 }
@@ -126,8 +131,10 @@ func New(opts Options) (*Runtime, error) {
 	}
 	return &Runtime{
 		opts:     opts,
-		log:      opts.Logger.With("runtime", Name),
+		log:      opts.Logger,
 		watchers: make(map[string]*watcher),
+		httpc: &http.Client{Transport: &http.Transport{DisableKeepAlives: true},
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		reserved: make(map[int]bool),
 	}, nil
 }
