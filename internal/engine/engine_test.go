@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -69,8 +70,9 @@ func (h *harness) start() {
 	if err != nil {
 		t.Fatal(err)
 	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h.rt, err = process.New(process.Options{DataDir: h.dataDir, ShimPath: exe, HealthInterval: 100 * time.Millisecond,
-		StopGrace: 5 * time.Second})
+		StopGrace: 5 * time.Second, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +107,7 @@ func (h *harness) crash() {
 // that it works whatever state the test ended in.
 func (h *harness) cleanup() {
 	h.crash()
-	rt, err := process.New(process.Options{DataDir: h.dataDir, ShimPath: "/bin/false"})
+	rt, err := process.New(process.Options{DataDir: h.dataDir, ShimPath: "/bin/false", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err == nil {
 		ctx := context.Background()
 		hs, _ := rt.List(ctx, appID)
@@ -134,11 +136,11 @@ func (h *harness) get(path string) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
-func (h *harness) mustGet(path string) string {
-	h.t.Helper()
+func (h *harness) mustGet(t *testing.T, path string) string {
+	t.Helper()
 	code, body, err := h.get(path)
 	if err != nil || code != http.StatusOK {
-		h.t.Fatalf("GET %s through the proxy: %d %q %v", path, code, body, err)
+		t.Fatalf("GET %s through the proxy: %d %q %v", path, code, body, err)
 	}
 	return body
 }
@@ -182,10 +184,10 @@ func (ev *events) checkTerminal(t *testing.T, want EventKind) {
 }
 
 // serviceHash stands in for the loader's hash: any change of the service
-// changes it.
+// but its replica count and dependencies changes it.
 func serviceHash(s *stack.Service) string {
 	c := *s
-	c.Hash = ""
+	c.Hash, c.Replicas, c.DependsOn = "", 0, nil
 	b, _ := json.Marshal(c)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:6])
@@ -224,14 +226,14 @@ func (h *harness) appModel(version string, mod func(m *stack.Model)) *stack.Mode
 	return m
 }
 
-func (h *harness) up(version string, mod func(*stack.Model)) Release {
-	h.t.Helper()
+func (h *harness) up(t *testing.T, version string, mod func(*stack.Model)) Release {
+	t.Helper()
 	var ev events
 	rel, err := h.eng.Up(context.Background(), UpRequest{Model: h.appModel(version, mod)}, ev.emit)
 	if err != nil {
-		h.t.Fatalf("up %s: %v", version, err)
+		t.Fatalf("up %s: %v", version, err)
 	}
-	ev.checkTerminal(h.t, EventDone)
+	ev.checkTerminal(t, EventDone)
 	return rel
 }
 
@@ -309,15 +311,15 @@ func TestEngineLifecycle(t *testing.T) {
 			if p.Release != 1 || len(p.Services) != 2 || p.Services[0].Service != "backend" || p.Services[0].Action != ActionCreate {
 				t.Fatalf("plan of a new instance:\n%s", p.Text)
 			}
-			rel := h.up("v1", nil)
+			rel := h.up(t, "v1", nil)
 			if rel.Number != 1 || rel.Status != ReleaseActive {
 				t.Fatalf("release = %d %s, want 1 active", rel.Number, rel.Status)
 			}
-			if got := h.mustGet("/"); got != "web v1" {
+			if got := h.mustGet(t, "/"); got != "web v1" {
 				t.Fatalf("GET / = %q, want web v1", got)
 			}
 			// web found backend through the rewritten BACKEND_URL.
-			if got := h.mustGet("/backend"); got != "backend starts=1" {
+			if got := h.mustGet(t, "/backend"); got != "backend starts=1" {
 				t.Fatalf("GET /backend = %q", got)
 			}
 			st, err := h.eng.Status(ctx, name)
@@ -369,7 +371,7 @@ func TestEngineLifecycle(t *testing.T) {
 		{"zero-downtime-updates", func(t *testing.T) {
 			l := h.startLoad(4, 50000)
 			for i := 2; i <= 11; i++ {
-				rel := h.up(fmt.Sprintf("v%d", i), nil)
+				rel := h.up(t, fmt.Sprintf("v%d", i), nil)
 				if rel.Number != i {
 					t.Fatalf("update %d made release %d", i, rel.Number)
 				}
@@ -387,7 +389,7 @@ func TestEngineLifecycle(t *testing.T) {
 			if l.ok.Load() < 100 {
 				t.Fatalf("only %d requests were sent; the load did not run", l.ok.Load())
 			}
-			if got := h.mustGet("/"); got != "web v11" {
+			if got := h.mustGet(t, "/"); got != "web v11" {
 				t.Fatalf("after the updates GET / = %q, want web v11", got)
 			}
 			// backend never changed: its replica from release 1 still runs.
@@ -409,13 +411,13 @@ func TestEngineLifecycle(t *testing.T) {
 			if rel.Number != 12 || rel.Cause != "rollback to 10" || rel.Model.Service("web").Environment["VERSION"] != "v10" {
 				t.Fatalf("rollback made release %d (%s)", rel.Number, rel.Cause)
 			}
-			if got := h.mustGet("/"); got != "web v10" {
+			if got := h.mustGet(t, "/"); got != "web v10" {
 				t.Fatalf("after rollback GET / = %q", got)
 			}
 			if rel, err = h.eng.Rollback(ctx, name, 1, nil); err != nil || rel.Number != 13 {
 				t.Fatalf("rollback to 1: %d, %v", rel.Number, err)
 			}
-			if got := h.mustGet("/"); got != "web v1" {
+			if got := h.mustGet(t, "/"); got != "web v1" {
 				t.Fatalf("after rollback to 1 GET / = %q", got)
 			}
 			if _, err := h.eng.Rollback(ctx, name, 99, nil); !errors.Is(err, ErrNoRelease) {
@@ -438,7 +440,7 @@ func TestEngineLifecycle(t *testing.T) {
 					t.Errorf("error %q does not mention %q", err, want)
 				}
 			}
-			if got := h.mustGet("/"); got != "web v1" {
+			if got := h.mustGet(t, "/"); got != "web v1" {
 				t.Fatalf("after the failed update GET / = %q, want the old web v1", got)
 			}
 			rels, _ := h.eng.Releases(ctx, name)
@@ -494,7 +496,7 @@ func TestEngineLifecycle(t *testing.T) {
 			if a.err != nil || c.err != nil || a.rel.Number != 15 || c.rel.Number != 16 {
 				t.Fatalf("a: %d %v; c: %d %v; want 15 then 16", a.rel.Number, a.err, c.rel.Number, c.err)
 			}
-			if got := h.mustGet("/"); got != "web c" {
+			if got := h.mustGet(t, "/"); got != "web c" {
 				t.Fatalf("GET / = %q, want web c", got)
 			}
 		}},
@@ -513,20 +515,96 @@ func TestEngineLifecycle(t *testing.T) {
 			if st, _ := h.eng.Status(ctx, name); st.State != InstanceStopped {
 				t.Fatalf("state after down = %s", st.State)
 			}
-			rel := h.up("c", nil)
+			rel := h.up(t, "c", nil)
 			if rel.Number != 17 {
 				t.Fatalf("up after down made release %d, want 17", rel.Number)
 			}
-			if got := h.mustGet("/"); got != "web c" {
+			if got := h.mustGet(t, "/"); got != "web c" {
 				t.Fatalf("GET / = %q", got)
+			}
+		}},
+		{"scale", func(t *testing.T) {
+			three := func(m *stack.Model) { m.Service("web").Replicas = 3 }
+			p, err := h.eng.Plan(ctx, h.appModel("c", three), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Services[1].Action != ActionScale || p.Services[0].Action != ActionKeep {
+				t.Fatalf("plan:\n%s", p.Text)
+			}
+			if rel := h.up(t, "c", three); rel.Number != 18 {
+				t.Fatalf("scale up made release %d", rel.Number)
+			}
+			if got := handleNames(t, h.store, name); !slices.Equal(got, []string{"backend-r17-1", "web-r17-1", "web-r17-2", "web-r18-3"}) {
+				t.Fatalf("replicas after scaling up = %v", got)
+			}
+			pids := map[string]bool{}
+			for range 30 {
+				pids[h.mustGet(t, "/pid")] = true
+			}
+			if len(pids) != 3 {
+				t.Fatalf("%d replicas answered, want 3", len(pids))
+			}
+			h.up(t, "c", nil)
+			if got := handleNames(t, h.store, name); !slices.Equal(got, []string{"backend-r17-1", "web-r17-1", "web-r17-2"}) {
+				t.Fatalf("replicas after scaling down = %v", got)
+			}
+		}},
+		{"update-dependency", func(t *testing.T) {
+			before := atoi(strings.TrimPrefix(h.mustGet(t, "/backend"), "backend starts="))
+			b2 := func(m *stack.Model) { m.Service("backend").Environment["VERSION"] = "b2" }
+			p, err := h.eng.Plan(ctx, h.appModel("c", b2), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			// backend gets a new address, so web, which uses it, follows.
+			if p.Services[0].Action != ActionReplace || p.Services[1].Action != ActionReplace || p.Services[1].FromHash != p.Services[1].ToHash {
+				t.Fatalf("plan:\n%s", p.Text)
+			}
+			if rel := h.up(t, "c", b2); rel.Number != 20 {
+				t.Fatalf("release %d, want 20", rel.Number)
+			}
+			if got, want := h.mustGet(t, "/backend"), fmt.Sprintf("backend starts=%d", before+1); got != want {
+				t.Fatalf("GET /backend = %q, want %q", got, want)
+			}
+		}},
+		{"failed-dependency-update-restores-old", func(t *testing.T) {
+			h.eng.healthTimeout = 2 * time.Second
+			defer func() { h.eng.healthTimeout = 30 * time.Second }()
+			before := atoi(strings.TrimPrefix(h.mustGet(t, "/backend"), "backend starts="))
+			_, err := h.eng.Up(ctx, UpRequest{Model: h.appModel("c", func(m *stack.Model) {
+				m.Service("backend").Environment["VERSION"] = "b2"
+				m.Service("backend").Environment["HEALTH_FAIL"] = "1"
+			})}, nil)
+			if !errors.Is(err, ErrUnhealthy) || !strings.Contains(err.Error(), "backend-r21-1") {
+				t.Fatalf("err = %v, want ErrUnhealthy naming backend-r21-1", err)
+			}
+			// The old backend (stopped first: it owns the volume) runs again
+			// at its old address, so the web replicas still reach it.
+			if got, want := h.mustGet(t, "/backend"), fmt.Sprintf("backend starts=%d", before+2); got != want {
+				t.Fatalf("GET /backend = %q, want %q", got, want)
+			}
+			if got := h.mustGet(t, "/"); got != "web c" {
+				t.Fatalf("GET / = %q", got)
+			}
+			if got := handleNames(t, h.store, name); !slices.Equal(got, []string{"backend-r20-1", "web-r20-1", "web-r20-2"}) {
+				t.Fatalf("replicas = %v", got)
+			}
+			st, err := h.eng.Status(ctx, name)
+			if err != nil || st.State != InstanceRunning || st.Release != 20 {
+				t.Fatalf("status = %s at %d, %v", st.State, st.Release, err)
 			}
 		}},
 		{"recover-after-crash", func(t *testing.T) {
 			pids := map[string]bool{}
 			for range 20 {
-				pids[h.mustGet("/pid")] = true
+				pids[h.mustGet(t, "/pid")] = true
 			}
 			before := handleNames(t, h.store, name)
+			active, err := h.store.ActiveRelease(ctx, name)
+			if err != nil {
+				t.Fatal(err)
+			}
 			// What a daemon that died mid-deploy leaves: a running operation
 			// record, a pending release and a replica no store remembers.
 			op, err := h.store.BeginOperation(ctx, store.Operation{Instance: name, Kind: "up", Owner: "engine-crashed"})
@@ -556,7 +634,7 @@ func TestEngineLifecycle(t *testing.T) {
 			}
 			after := map[string]bool{}
 			for range 20 {
-				after[h.mustGet("/pid")] = true
+				after[h.mustGet(t, "/pid")] = true
 			}
 			if len(after) != 2 || !mapsEqual(pids, after) {
 				t.Fatalf("pids answering before the crash %v, after recovery %v; replicas must be re-attached, not restarted", pids, after)
@@ -580,13 +658,15 @@ func TestEngineLifecycle(t *testing.T) {
 				t.Fatalf("the runtime has %d replicas after recovery, want 3", len(listed))
 			}
 			// No stale lock: an operation that must not wait goes through.
-			rel, err := h.eng.Up(ctx, UpRequest{Model: h.appModel("c", nil), NoWait: true}, nil)
-			if err != nil || rel.Number != 17 {
-				t.Fatalf("up after recovery: release %d, %v; want 17 unchanged", rel.Number, err)
+			rel, err := h.eng.Up(ctx, UpRequest{Model: h.appModel("c", func(m *stack.Model) {
+				m.Service("backend").Environment["VERSION"] = "b2"
+			}), NoWait: true}, nil)
+			if err != nil || rel.Number != active.Number {
+				t.Fatalf("up after recovery: release %d, %v; want %d unchanged", rel.Number, err, active.Number)
 			}
 		}},
 		{"remove-keeps-volumes-unless-purge", func(t *testing.T) {
-			startsBefore := strings.TrimPrefix(h.mustGet("/backend"), "backend starts=")
+			startsBefore := strings.TrimPrefix(h.mustGet(t, "/backend"), "backend starts=")
 			var ev events
 			if err := h.eng.Remove(ctx, name, false, ev.emit); err != nil {
 				t.Fatal(err)
@@ -602,12 +682,12 @@ func TestEngineLifecycle(t *testing.T) {
 			if vols, _ := h.rt.Volumes(ctx, appID); !slices.Equal(vols, []string{"data"}) {
 				t.Fatalf("volumes after remove = %v, want [data] kept", vols)
 			}
-			rel := h.up("again", nil)
+			rel := h.up(t, "again", nil)
 			if rel.Number != 1 {
 				t.Fatalf("reinstall made release %d, want 1", rel.Number)
 			}
 			want := fmt.Sprintf("backend starts=%d", atoi(startsBefore)+1)
-			if got := h.mustGet("/backend"); got != want {
+			if got := h.mustGet(t, "/backend"); got != want {
 				t.Fatalf("GET /backend = %q, want %q: the volume's data must survive remove", got, want)
 			}
 			if _, err := h.eng.Status(ctx, "app-tset"); !errors.As(err, &nf) || !slices.Contains(nf.Suggestions, name) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"sort"
 	"strconv"
@@ -610,6 +611,11 @@ func (x *execution) restartEarly(ctx context.Context) {
 		spec.Labels[LabelRelease] = strconv.Itoa(release)
 		if x.snap.obs.Discovery {
 			spec.Env = discoveryEnv(svc, x.oldAddrs)
+			// The same port keeps the address the other services were
+			// given valid.
+			if _, port, err := net.SplitHostPort(h.Address); err == nil {
+				spec.Env["PORT"] = port
+			}
 		}
 		em.step("start", h.Service, h.Replica, "starting the previous replica again")
 		nh, err := x.rt.Start(ctx, spec)
@@ -617,8 +623,12 @@ func (x *execution) restartEarly(ctx context.Context) {
 			em.warn(h.Service, h.Replica, "cannot restart the previous replica: "+err.Error())
 			continue
 		}
-		replaced[h.Replica] = completeHandle(nh, x.rt.Name(), old.Identity, svc, h.Replica, release)
+		nh = completeHandle(nh, x.rt.Name(), old.Identity, svc, h.Replica, release)
+		replaced[h.Replica] = nh
 		em.stepDone("start", h.Service, h.Replica, nh.Address)
+		if err := x.waitReady(ctx, svc, []runtime.Handle{nh}); err != nil {
+			em.warn(h.Service, h.Replica, "the previous replica runs again but is not healthy: "+err.Error())
+		}
 	}
 	all := make([]runtime.Handle, 0, len(x.snap.handles))
 	for _, h := range x.snap.handles {
