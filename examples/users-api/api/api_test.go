@@ -271,7 +271,7 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 	var logs bytes.Buffer
 	var logMu sync.Mutex
 	log := slog.New(slog.NewJSONHandler(&lockedWriter{w: &logs, mu: &logMu}, nil))
-	env := map[string]string{"DATABASE_URL": pg.URL(), "PORT": strconv.Itoa(port), "APP_VERSION": "9"}
+	env := map[string]string{"DATABASE_URL": pg.URL(), "HOST": "127.0.0.1", "PORT": strconv.Itoa(port), "APP_VERSION": "9"}
 
 	ctx, cancel := context.WithCancel(testContext(t))
 	defer cancel()
@@ -324,7 +324,7 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 
 	logMu.Lock()
 	defer logMu.Unlock()
-	for _, want := range []string{`"msg":"api listening"`, `"version":"9"`, `"msg":"shutting down"`, `"msg":"stopped"`, `"status":201`} {
+	for _, want := range []string{`"msg":"api listening"`, `"addr":"` + addr + `"`, `"version":"9"`, `"msg":"shutting down"`, `"msg":"stopped"`, `"status":201`} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("logs lack %s:\n%s", want, logs.String())
 		}

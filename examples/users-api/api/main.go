@@ -47,13 +47,18 @@ func main() {
 // config is what the api reads from its environment.
 type config struct {
 	DatabaseURL string
-	Port        string
-	Version     string
+	// Host is the interface to listen on; empty means all, as a container
+	// needs. On a shared host the stack sets 127.0.0.1 so only the proxy
+	// reaches the replicas.
+	Host    string
+	Port    string
+	Version string
 }
 
 func configFromEnv(getenv func(string) string) (config, error) {
 	c := config{
 		DatabaseURL: getenv("DATABASE_URL"),
+		Host:        getenv("HOST"),
 		Port:        getenv("PORT"),
 		Version:     getenv("APP_VERSION"),
 	}
@@ -86,7 +91,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 	}
 
 	srv := &http.Server{
-		Addr:              net.JoinHostPort("", cfg.Port),
+		Addr:              net.JoinHostPort(cfg.Host, cfg.Port),
 		Handler:           newServer(pool, cfg.Version, log).routes(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
@@ -96,7 +101,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 	}
 	ln, err := net.Listen("tcp", srv.Addr)
 	if err != nil {
-		return fmt.Errorf("listen on port %s: %w", cfg.Port, err)
+		return fmt.Errorf("listen on %s (HOST, PORT): %w", srv.Addr, err)
 	}
 	log.Info("api listening", "addr", ln.Addr().String(), "version", cfg.Version)
 

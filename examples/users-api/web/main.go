@@ -1,8 +1,9 @@
 // Command web serves the users-api example's static frontend. The files are
 // embedded in the binary so it runs anywhere, from a FROM scratch image to
 // quai's process runtime; set STATIC_DIR to serve a directory instead and
-// edit the page without rebuilding. It listens on PORT (default 8080), logs
-// JSON to stdout and drains in-flight requests on SIGTERM.
+// edit the page without rebuilding. It listens on HOST (default: every
+// interface) and PORT (default 8080), logs JSON to stdout and drains
+// in-flight requests on SIGTERM.
 //
 // It is a standalone program: it imports nothing from quai.
 package main
@@ -48,7 +49,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 		return err
 	}
 	srv := &http.Server{
-		Addr:              net.JoinHostPort("", port),
+		Addr:              net.JoinHostPort(getenv("HOST"), port),
 		Handler:           handler(files, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
@@ -58,7 +59,7 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 	}
 	ln, err := net.Listen("tcp", srv.Addr)
 	if err != nil {
-		return fmt.Errorf("listen on port %s: %w", port, err)
+		return fmt.Errorf("listen on %s (HOST, PORT): %w", srv.Addr, err)
 	}
 	log.Info("web listening", "addr", ln.Addr().String(), "files", source)
 	errc := make(chan error, 1)

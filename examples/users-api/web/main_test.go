@@ -101,7 +101,7 @@ func TestRunServesOnPortAndStops(t *testing.T) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	_ = ln.Close()
-	env := map[string]string{"PORT": strconv.Itoa(port)}
+	env := map[string]string{"HOST": "127.0.0.1", "PORT": strconv.Itoa(port)}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() {
