@@ -65,7 +65,7 @@ func (g *globals) startDaemon(ctx context.Context, c *client.Client) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(dir, daemon.DataDirMode); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
 	exe, err := os.Executable()

@@ -158,21 +158,23 @@ func (r *ttyRenderer) Event(ev client.Event) {
 
 // ttyStatus is a live line's text after ev.
 func ttyStatus(ev client.Event) string {
-	mark := "…"
+	mark, msg := "…", joinNonEmpty(": ", ev.Step, ev.Message)
 	if ev.Kind == client.EventStepDone {
-		mark = "✔"
+		mark, msg = "✔", joinNonEmpty(": ", ev.Step+" done", ev.Message)
 	}
-	msg := joinNonEmpty(": ", ev.Step, ev.Message)
+	name := ev.Service
+	if name == "" {
+		// A step of the whole instance (switch, persist, drain) is its own line.
+		name, msg = ev.Step, ev.Message
+		if ev.Kind == client.EventStepDone && msg == "" {
+			msg = "done"
+		}
+	}
 	if ev.Replica != "" {
 		msg = ev.Replica + " " + msg
 	}
 	if ev.Total > 0 {
 		msg += fmt.Sprintf(" (%d/%d)", ev.Current, ev.Total)
-	}
-	name := ev.Service
-	if name == "" {
-		name = ev.Step
-		msg = ev.Message
 	}
 	return fmt.Sprintf(" %s %-16s %s", mark, name, msg)
 }

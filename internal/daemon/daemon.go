@@ -34,6 +34,9 @@ const (
 	DefaultHTTPSAddr = ":8443"
 )
 
+// DataDirMode is the mode a new data directory is created with.
+const DataDirMode = 0o711
+
 // maxSocketPath is the longest unix socket path Linux accepts (sun_path less its NUL).
 const maxSocketPath = 107
 
@@ -153,7 +156,10 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 			err = errors.Join(err, d.close(context.Background()))
 		}
 	}()
-	if err := os.MkdirAll(d.cfg.DataDir, 0o700); err != nil {
+	// Searchable but not listable by others: database servers run by the
+	// process runtime as their own system users must reach their data
+	// directories below it; what is private keeps its own modes.
+	if err := os.MkdirAll(d.cfg.DataDir, DataDirMode); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
 	if d.lock, err = lockDataDir(d.cfg.DataDir); err != nil {
