@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -357,6 +358,27 @@ func TestEngineLifecycle(t *testing.T) {
 				if !strings.Contains(string(b), want) {
 					t.Errorf("logs lack %q:\n%s", want, b)
 				}
+			}
+			// Following every service interleaves the replicas' lines as
+			// they come and ends when closed.
+			rc, err = h.eng.Logs(ctx, name, "", runtime.LogOptions{Follow: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := map[string]bool{}
+			lines := bufio.NewScanner(rc)
+			for len(seen) < 3 && lines.Scan() {
+				if prefix, _, ok := strings.Cut(lines.Text(), " | "); ok {
+					seen[prefix] = true
+				}
+			}
+			if err := rc.Close(); err != nil {
+				t.Fatal(err)
+			}
+			for lines.Scan() { // drains what was buffered, then ends
+			}
+			if !seen["backend-r1-1"] || !seen["web-r1-1"] || !seen["web-r1-2"] {
+				t.Fatalf("following logs saw replicas %v", seen)
 			}
 			var out bytes.Buffer
 			code, err := h.eng.Exec(ctx, name, "web", runtime.ExecOptions{Cmd: []string{"sh", "-c", "echo $QUAI_SERVICE $BACKEND_HOST"}, Stdout: &out})

@@ -70,6 +70,9 @@ func (e *Engine) dryRun(ctx context.Context, m *stack.Model, mj []byte, rtName s
 		if p, err = makePlan(s.obs, m, mj, e.defaultHost); err == nil {
 			em.emit(Event{Kind: EventPlan, Text: p.Text, Release: p.Release})
 			em.emit(Event{Kind: EventDone, Message: "dry run: nothing was changed"})
+			if p.Empty() && s.active != nil {
+				return toRelease(*s.active)
+			}
 			return Release{Instance: s.name, Number: p.Release, Status: ReleasePending, Created: e.now(), Runtime: s.rtName,
 				Model: m, Hashes: hashes(m), Images: images(m), Cause: "dry run"}, nil
 		}
