@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/quai-dev/quai/internal/cli"
 	"github.com/quai-dev/quai/internal/client"
@@ -15,7 +19,18 @@ import (
 	"github.com/quai-dev/quai/internal/runtime/runtimetest"
 )
 
-func TestMain(m *testing.M) { daemontest.Main(m) }
+// envAsQuai makes the test binary behave as the quai binary, so that a verb
+// that starts a daemon in the background (by re-executing itself) starts a
+// real one.
+const envAsQuai = "QUAI_TEST_BINARY_IS_QUAI"
+
+func TestMain(m *testing.M) {
+	daemontest.Child()
+	if os.Getenv(envAsQuai) == "1" {
+		os.Exit(cli.Main(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
 
 type result struct {
 	code           int
@@ -192,5 +207,54 @@ func TestUpJSONStreamsEvents(t *testing.T) {
 	}
 	if len(lines) < 3 || last.Kind != client.EventDone || last.Release != 1 {
 		t.Errorf("%d events, last %+v; want several ending with done release 1", len(lines), last)
+	}
+}
+
+func TestVerbStartsADaemonWhenNoneRuns(t *testing.T) {
+	t.Setenv(envAsQuai, "1")
+	t.Setenv("QUAI_NO_AUTOSTART", "")
+	t.Setenv("QUAI_HTTP", "127.0.0.1:0")
+	t.Setenv("QUAI_HTTPS", "off")
+	dir, err := os.MkdirTemp("", "quai-auto-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+	r := run(t, nil, "--data-dir", dir, "ls")
+	if r.code != 0 || !strings.Contains(r.stdout, "no instances") {
+		t.Fatalf("ls: exit %d; want 0 and an empty list", r.code)
+	}
+	pidText, err := os.ReadFile(filepath.Join(dir, "quai.pid"))
+	if err != nil {
+		t.Fatalf("no pid file after auto-start: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(pidText)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// SIGTERM is the graceful stop; the daemon removes its socket when done.
+		_ = proc.Signal(syscall.SIGTERM)
+		c := client.New(filepath.Join(dir, "quai.sock"))
+		for range 200 {
+			if _, err := c.Info(context.Background()); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Errorf("daemon %d still answers after SIGTERM", pid)
+	})
+	want := fmt.Sprintf("started quai daemon (pid %d, logs %s)", pid, filepath.Join(dir, "daemon.log"))
+	if !strings.Contains(r.stderr, want) {
+		t.Errorf("stderr %q lacks %q", r.stderr, want)
+	}
+	// The next verb finds it running and starts nothing.
+	r2 := run(t, nil, "--data-dir", dir, "ls")
+	if r2.code != 0 || strings.Contains(r2.stderr, "started") {
+		t.Errorf("second ls: exit %d, stderr %q; want the running daemon reused", r2.code, r2.stderr)
 	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"log/slog"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -51,8 +52,18 @@ running instances keep running and the next daemon re-attaches to them.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.HTTP, "http", daemon.DefaultHTTPAddr, "proxy HTTP listen address (\"off\" disables it)")
-	f.StringVar(&o.HTTPS, "https", daemon.DefaultHTTPSAddr, "proxy HTTPS listen address (\"off\" disables it)")
+	f.StringVar(&o.HTTP, "http", envOr("QUAI_HTTP", daemon.DefaultHTTPAddr), "proxy HTTP listen address, \"off\" disables it ($QUAI_HTTP)")
+	f.StringVar(&o.HTTPS, "https", envOr("QUAI_HTTPS", daemon.DefaultHTTPSAddr), "proxy HTTPS listen address, \"off\" disables it ($QUAI_HTTPS)")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
+}
+
+// envOr is the environment variable's value, or def when it is unset. The
+// proxy addresses also come from the environment so that a daemon started
+// in the background by another verb listens where the user chose.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }

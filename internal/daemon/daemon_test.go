@@ -1,17 +1,21 @@
 package daemon_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/quai-dev/quai/internal/client"
 	"github.com/quai-dev/quai/internal/daemon"
 	"github.com/quai-dev/quai/internal/daemon/daemontest"
+	"github.com/quai-dev/quai/internal/stack"
 )
 
 func TestMain(m *testing.M) { daemontest.Main(m) }
@@ -75,4 +79,101 @@ func TestShutdownRemovesSocketAndFreesDataDir(t *testing.T) {
 	}
 	// A new daemon takes over the same data directory.
 	daemontest.Start(t, daemontest.Options{DataDir: d.DataDir})
+}
+
+func deploy(t *testing.T, d *daemontest.Daemon, app daemontest.App) client.InstanceStatus {
+	t.Helper()
+	ctx := context.Background()
+	m, err := stack.Load(ctx, stack.Options{Dir: daemontest.AppProject(t, app), Env: "dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Client.Up(ctx, m, client.UpOptions{}, nil); err != nil {
+		t.Fatalf("up: %v", err)
+	}
+	st, err := d.Client.Status(ctx, m.Identity.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func get(t *testing.T, url string, host string) string {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, url, nil)
+	if host != "" {
+		req.Host = host
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s %v", url, resp.StatusCode, b, err)
+	}
+	return string(b)
+}
+
+// TestAppsOutliveTheDaemon stops the daemon as SIGTERM would and checks
+// that the app keeps serving, then that a new daemon re-attaches to the
+// same replica and routes to it again.
+func TestAppsOutliveTheDaemon(t *testing.T) {
+	d1 := daemontest.Start(t, daemontest.Options{KeepInstances: true})
+	st := deploy(t, d1, daemontest.App{Project: "keep"})
+	rep := st.Services[0].Replicas[0]
+	pid := get(t, "http://"+rep.Address+"/pid", "")
+	d1.Stop()
+
+	if got := get(t, "http://"+rep.Address+"/pid", ""); got != pid {
+		t.Fatalf("after the daemon stopped the replica answers pid %s, want %s (it was restarted)", got, pid)
+	}
+
+	d2 := daemontest.Start(t, daemontest.Options{DataDir: d1.DataDir})
+	// The re-attached replica counts as ready once its health check passes
+	// again under the new daemon.
+	var st2 client.InstanceStatus
+	for range 200 {
+		var err error
+		if st2, err = d2.Client.Status(context.Background(), "keep-dev"); err != nil {
+			t.Fatal(err)
+		}
+		if st2.Services[0].Ready == 1 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if st2.State != client.InstanceRunning || st2.Services[0].Ready != 1 || st2.Services[0].Replicas[0].Replica != rep.Replica {
+		t.Fatalf("after restart: %+v; want keep-dev running on replica %s", st2, rep.Replica)
+	}
+	info, err := d2.Client.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := get(t, "http://"+info.HTTPAddr+"/pid", "keep.dev.localhost"); got != pid {
+		t.Errorf("through the new daemon's proxy: pid %s, want %s", got, pid)
+	}
+}
+
+func TestLogsFollow(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	st := deploy(t, d, daemontest.App{Project: "follow"})
+	addr := st.Services[0].Replicas[0].Address
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rc, err := d.Client.Logs(ctx, "follow-dev", client.LogsOptions{Service: "web", Follow: true, Tail: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = rc.Close() }()
+	get(t, "http://"+addr+"/log?msg=followed-line-42", "")
+	sc := bufio.NewScanner(rc)
+	for sc.Scan() {
+		if strings.Contains(sc.Text(), "followed-line-42") {
+			cancel()
+			return
+		}
+	}
+	t.Fatalf("the follow ended without the logged line: %v", sc.Err())
 }

@@ -29,13 +29,20 @@ import (
 // supervisor started by the process runtime it runs the supervisor, in a
 // replica of a project written by AppProject the test app, else the tests.
 func Main(m *testing.M) {
+	Child()
+	os.Exit(m.Run())
+}
+
+// Child runs what the test binary was re-executed as, a replica supervisor
+// or the test app, and exits; it returns when the binary runs tests. A
+// TestMain that dispatches on more cases calls it first.
+func Child() {
 	if process.IsShim() {
 		os.Exit(process.ShimMain())
 	}
 	if os.Getenv(runtimetest.AppEnv) == "1" {
 		runtimetest.AppMain()
 	}
-	os.Exit(m.Run())
 }
 
 // Options tune the daemon under test; the zero value is fine.
