@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -230,6 +231,7 @@ func (d *Daemon) serve() error {
 	for n := range d.runtimes {
 		names = append(names, n)
 	}
+	slices.Sort(names)
 	handler := api.New(api.Options{
 		Engine: d.engine,
 		Logger: d.log.With("component", "api"),

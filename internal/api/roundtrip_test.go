@@ -1,0 +1,62 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/quai-dev/quai/internal/api"
+	"github.com/quai-dev/quai/internal/stack"
+)
+
+// TestModelRoundTrip sends every fixture's model through the wire form the
+// CLI uses and checks that what the daemon decodes is what was loaded: the
+// JSON form, the merged Compose document (which the model's JSON leaves
+// out) and the service hashes the engine compares. Key positions are not
+// carried: they only serve diagnostics, which the CLI prints before sending.
+func TestModelRoundTrip(t *testing.T) {
+	dirs, err := filepath.Glob("../../testdata/stacks/*")
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no fixtures: %v", err)
+	}
+	for _, dir := range dirs {
+		for _, env := range []string{"dev", "prod"} {
+			t.Run(filepath.Base(dir)+"/"+env, func(t *testing.T) {
+				if _, err := os.Stat(filepath.Join(dir, "envs", env+".yaml")); env != "dev" && err != nil {
+					t.Skip("no overlay for", env)
+				}
+				m, err := stack.Load(context.Background(), stack.Options{Dir: dir, Env: env})
+				if err != nil {
+					t.Fatalf("load: %v", err)
+				}
+				wire, err := json.Marshal(api.UpRequest{ModelPayload: api.NewModelPayload(m)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var req api.UpRequest
+				dec := json.NewDecoder(bytes.NewReader(wire))
+				dec.DisallowUnknownFields()
+				if err := dec.Decode(&req); err != nil {
+					t.Fatal(err)
+				}
+				got := req.Model
+				if len(m.Resolved) == 0 || !bytes.Equal(req.Resolved, m.Resolved) {
+					t.Errorf("resolved document: %d bytes sent, %d received", len(m.Resolved), len(req.Resolved))
+				}
+				a, _ := json.Marshal(m)
+				b, _ := json.Marshal(got)
+				if !bytes.Equal(a, b) {
+					t.Errorf("model JSON changed in transit:\nsent %s\ngot  %s", a, b)
+				}
+				for i, s := range m.Services {
+					if got.Services[i].Hash != s.Hash || got.Services[i].Hash == "" {
+						t.Errorf("service %s hash %q, received %q", s.Name, s.Hash, got.Services[i].Hash)
+					}
+				}
+			})
+		}
+	}
+}
