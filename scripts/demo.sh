@@ -14,9 +14,13 @@ q=./bin/quai
 project=examples/users-api
 instance=users-api-dev
 host=users-api.dev.localhost
-port=${QUAI_DEMO_PORT:-8080}
-url="http://$host:$port"
 wait_secs=${QUAI_DEMO_WAIT:-90}
+# The daemon's data directory, resolved as quai does (QUAI_DATA_DIR selects
+# another daemon, e.g. one started with `quai serve --http 127.0.0.1:18080`).
+data_dir=${QUAI_DATA_DIR:-${XDG_DATA_HOME:+$XDG_DATA_HOME/quai}}
+if [ -z "$data_dir" ]; then
+  if [ "$(id -u)" = 0 ]; then data_dir=/var/lib/quai; else data_dir=$HOME/.local/share/quai; fi
+fi
 
 step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
@@ -61,6 +65,15 @@ step "Deploy: $q up $project --env dev -y"
 if ! "$q" up "$project" --env dev -y; then
   fail "\`quai up\` did not complete" db api web
 fi
+
+# Where the daemon's proxy listens for HTTP: its info names the address.
+info=$(curl -fsS --max-time 5 --unix-socket "$data_dir/quai.sock" http://quai/api/v1/info) ||
+  fail "the quai daemon does not answer on $data_dir/quai.sock (its log: $data_dir/daemon.log)"
+http_addr=$(sed -n 's/.*"http_addr":"\([^"]*\)".*/\1/p' <<<"$info")
+[ -n "$http_addr" ] || fail "the quai daemon's proxy does not listen for HTTP (started with --http off?)"
+port=${http_addr##*:}
+url="http://$host:$port"
+daemon_pid=$(sed -n 's/.*"pid":\([0-9]*\).*/\1/p' <<<"$info")
 
 # wait_for URL WHAT CHECK SERVICES...: poll URL until its body matches the
 # grep pattern CHECK; on timeout fail with the services' logs.
@@ -108,5 +121,5 @@ users-api is running: open $url/
   logs:     $q logs $instance api
   update:   APP_VERSION=2 $q up $project --env dev -y   (then curl $url/api/version)
   remove:   $q rm $instance
-  stop the daemon: pkill -f 'quai serve'
+  stop the daemon: kill $daemon_pid   (or: pkill -f 'quai serve'; the apps keep running until it is back)
 MSG

@@ -9,7 +9,8 @@
 # means /api/version through the proxy answers the new version.
 #
 # Knobs (environment): UPDATES (10), RATE requests/s (100), CONCURRENCY (8),
-# QUAI_DEMO_PORT proxy port (8080), KEEP=1 to leave the instance installed.
+# KEEP=1 to leave the instance installed, QUAI_DATA_DIR to use another daemon
+# (e.g. one started with `quai serve --http 127.0.0.1:18080`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -17,8 +18,6 @@ q=./bin/quai
 project=examples/users-api
 instance=users-api-dev
 host=users-api.dev.localhost
-port=${QUAI_DEMO_PORT:-8080}
-url="http://$host:$port"
 updates=${UPDATES:-10}
 rate=${RATE:-100}
 concurrency=${CONCURRENCY:-8}
@@ -37,6 +36,16 @@ die() {
   "$q" status "$instance" >&2 || true
   "$q" logs "$instance" api --tail 30 >&2 || true
   exit 1
+}
+
+data_dir=${QUAI_DATA_DIR:-${XDG_DATA_HOME:+$XDG_DATA_HOME/quai}}
+if [ -z "$data_dir" ]; then
+  if [ "$(id -u)" = 0 ]; then data_dir=/var/lib/quai; else data_dir=$HOME/.local/share/quai; fi
+fi
+# daemon_info FIELD: a field of the daemon's GET /api/v1/info.
+daemon_info() {
+  curl -fsS --max-time 5 --unix-socket "$data_dir/quai.sock" http://quai/api/v1/info |
+    sed -n "s/.*\"$1\":\"\{0,1\}\([^\",}]*\).*/\1/p"
 }
 
 now() { echo "$EPOCHREALTIME"; }
@@ -66,6 +75,13 @@ make -s -C "$project"
 go build -o "$work/load" ./bench/deploy/load
 command -v initdb >/dev/null || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null ||
   { echo "bench/deploy: PostgreSQL server binaries are missing: apt-get install postgresql" >&2; exit 2; }
+
+"$q" ls >/dev/null # starts the daemon when none runs
+http_addr=$(daemon_info http_addr)
+[ -n "$http_addr" ] || die "the quai daemon's proxy does not listen for HTTP (started with --http off?)"
+port=${http_addr##*:}
+url="http://$host:$port"
+pid=$(daemon_info pid)
 
 # (a) fresh install: remove a previous instance, then install.
 if "$q" status "$instance" >/dev/null 2>&1; then
@@ -100,10 +116,19 @@ median=$(printf '%s\n' "${times[@]}" | sort -n | awk '{ a[NR] = $1 } END { print
 
 # (c) daemon memory once idle.
 sleep 5
-pid=$(pgrep -o -f -- 'quai serve' || true)
-[ -n "$pid" ] || die "no running \`quai serve\` process found"
+[ "$(daemon_info pid)" = "$pid" ] || die "the quai daemon (pid $pid) restarted during the benchmark"
 rss_kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status")
 hwm_kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$pid/status")
+# The process runtime supervises each replica with a small quai process, a
+# child of the daemon: part of the control plane's footprint too. RSS counts
+# the binary's shared pages once per process, PSS shares them out.
+shims=0 shim_rss_kb=0 shim_pss_kb=0
+for child in $(ps -o pid= --ppid "$pid"); do
+  [ "$(ps -o comm= -p "$child")" = quai ] || continue
+  shims=$((shims + 1))
+  shim_rss_kb=$((shim_rss_kb + $(awk '/^VmRSS:/ { print $2 }' "/proc/$child/status")))
+  shim_pss_kb=$((shim_pss_kb + $(awk '/^Pss:/ { print $2 }' "/proc/$child/smaps_rollup" 2>/dev/null || echo 0)))
+done
 
 printf '\n%-52s %s\n' "measure" "value"
 printf '%-52s %s\n' "----------------------------------------------------" "----------"
@@ -113,6 +138,7 @@ printf '%-52s %ss\n' "(b) median update under load ($updates updates)" "$median"
 printf '%-52s %s\n' "(b) requests during updates" "${L[requests]} (${L[rps]}/s, p50 ${L[p50_ms]} ms, p99 ${L[p99_ms]} ms)"
 printf '%-52s %s\n' "(b) failed requests during updates" "${L[failures]}"
 printf '%-52s %s MiB (peak %s MiB)\n' "(c) daemon RSS, idle, example deployed (pid $pid)" "$((rss_kb / 1024))" "$((hwm_kb / 1024))"
+printf '%-52s %s MiB RSS, %s MiB PSS\n' "(c) $shims replica supervisors, together" "$((shim_rss_kb / 1024))" "$((shim_pss_kb / 1024))"
 echo "versions served during the load: ${L[versions]}"
 
 if [ "${KEEP:-}" != 1 ]; then
