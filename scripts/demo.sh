@@ -7,6 +7,9 @@
 # `quai up` (which starts a local daemon when none runs), then checks the page
 # and the API through quai's proxy. When something does not answer it says
 # which service and prints its logs.
+#
+# To run it beside another quai daemon, give it its own state and ports:
+#   QUAI_DATA_DIR=/tmp/quai-demo QUAI_HTTP=127.0.0.1:18080 QUAI_HTTPS=127.0.0.1:18443 make demo
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -120,6 +123,7 @@ users-api is running: open $url/
   API:      curl $url/api/users
   logs:     $q logs $instance api
   update:   APP_VERSION=2 $q up $project --env dev -y   (then curl $url/api/version)
-  remove:   $q rm $instance
-  stop the daemon: kill $daemon_pid   (or: pkill -f 'quai serve'; the apps keep running until it is back)
+  remove:   $q rm $instance -y   (keeps the database; --purge deletes it)
+  stop the daemon: kill $daemon_pid   (or: pkill -f 'quai serve'); apps keep running
+                   without it but are unreachable until a daemon is back
 MSG
