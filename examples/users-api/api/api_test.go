@@ -289,9 +289,13 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 	}
 	defer func() { _ = conn.Close() }()
 	_, _ = fmt.Fprintf(conn, "POST /api/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:10])
-	// Give the server a moment to read the headers so the connection is
-	// active, not idle, when shutdown starts.
-	time.Sleep(200 * time.Millisecond)
+	// The server accepts connections in order: once a later request is
+	// answered, the first connection is in the server's hands, and shutdown
+	// must wait for it.
+	var v map[string]string
+	if r := call(t, "GET", "http://"+addr+"/api/version", "", &v); r.StatusCode != 200 || v["version"] != "9" {
+		t.Fatalf("version: status %d, %v", r.StatusCode, v)
+	}
 
 	cancel()
 	select {
