@@ -56,7 +56,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rt *route) resul
 	}
 	var body []byte
 	replayable := idempotent(r.Method)
-	if r.Body != nil && r.Body != http.NoBody {
+	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		switch {
 		case replayable && r.ContentLength > 0 && r.ContentLength <= maxReplayBody:
 			bp := bufPool.Get().(*[]byte)
@@ -185,7 +185,8 @@ func (p *Proxy) roundTrip(w http.ResponseWriter, r *http.Request, t *target, bod
 // exchange writes the request and copies the response. On a nil error the
 // connection is ready for the next request.
 func (p *Proxy) exchange(w http.ResponseWriter, r *http.Request, c *upConn, body []byte, reused bool) (int, int64, error) {
-	streamBody := body == nil && r.Body != nil && r.Body != http.NoBody
+	// HTTP/2 gives a non-nil Body even for a known length of zero.
+	streamBody := body == nil && r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0
 	bodyLen := int64(len(body))
 	if streamBody {
 		bodyLen = r.ContentLength
