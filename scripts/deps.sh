@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Installs what quai's tests need on a Debian machine: the database servers
-# the process runtime runs from host binaries. Idempotent; quick when present.
+# the process runtime runs from host binaries, and a Docker Engine for the
+# docker runtime's tests (installed and started when missing). Idempotent;
+# quick when everything is present.
 set -euo pipefail
 need=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "deps: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2
@@ -13,4 +16,25 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+# The docker runtime's tests talk to a real engine. Without systemd (CI
+# containers, this kind of VM) nothing starts dockerd, so start it here and
+# wait until it answers.
+if ! docker info >/dev/null 2>&1; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "deps: the Docker Engine does not answer; start it (sudo dockerd) or set DOCKER_HOST" >&2
+    exit 1
+  fi
+  echo "deps: starting dockerd (log: /var/log/dockerd.log)"
+  nohup dockerd >/var/log/dockerd.log 2>&1 &
+  for _ in $(seq 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+  if ! docker info >/dev/null 2>&1; then
+    echo "deps: dockerd did not answer within 60 s; see /var/log/dockerd.log" >&2
+    tail -n 20 /var/log/dockerd.log >&2 || true
+    exit 1
+  fi
 fi

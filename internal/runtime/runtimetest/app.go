@@ -37,7 +37,7 @@ const (
 // unset) with these endpoints:
 //
 //	/          "ok pid=<pid>"
-//	/pid       the process id
+//	/pid       the process id and start time ("<pid>-<unix nanos>"), unique per start
 //	/healthz   200, or 503 when UNHEALTHY=1
 //	/crash     answers, then exits with code 3
 //	/log?msg=  prints msg to stdout
@@ -99,8 +99,11 @@ func appServer() int {
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = fmt.Fprintf(w, "ok pid=%d\n", os.Getpid())
 	})
+	// A container's app is always pid 1, so the pid alone does not tell a
+	// restarted app from the same one: the start time does.
+	started := time.Now().UnixNano()
 	mux.HandleFunc("/pid", func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = fmt.Fprint(w, os.Getpid())
+		_, _ = fmt.Fprintf(w, "%d-%d", os.Getpid(), started)
 	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if os.Getenv("UNHEALTHY") == "1" {

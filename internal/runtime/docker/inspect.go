@@ -1,0 +1,177 @@
+package docker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/quai-dev/quai/internal/runtime"
+)
+
+// cpuSample is one reading of a container's and the host's CPU counters.
+type cpuSample struct {
+	container, system uint64
+	cpus              uint32
+}
+
+// inspectReplica inspects h's container and checks that it is h's replica.
+func (r *Runtime) inspectReplica(ctx context.Context, h runtime.Handle) (container.InspectResponse, error) {
+	if h.ID == "" {
+		return container.InspectResponse{}, fmt.Errorf("replica %s: the handle has no container id: %w", h.Replica, runtime.ErrNotFound)
+	}
+	res, err := r.cli.ContainerInspect(ctx, h.ID, client.ContainerInspectOptions{})
+	if err != nil {
+		return container.InspectResponse{}, r.wrap("replica "+h.Replica, err)
+	}
+	c := res.Container
+	if c.Config == nil || c.Config.Labels[LabelManaged] != Name || c.Config.Labels[LabelReplica] != h.Replica ||
+		!sameIdentity(identityOf(c.Config.Labels), h.Instance) {
+		return container.InspectResponse{}, fmt.Errorf("replica %s of %s: container %.12s belongs to something else: %w",
+			h.Replica, h.Instance.Name(), h.ID, runtime.ErrNotFound)
+	}
+	return c, nil
+}
+
+// Inspect implements runtime.Runtime: state and restarts from the engine,
+// health from the Docker healthcheck and the runtime's HTTP probe, usage
+// from a one-shot stats sample.
+func (r *Runtime) Inspect(ctx context.Context, h runtime.Handle) (runtime.Status, error) {
+	c, err := r.inspectReplica(ctx, h)
+	if err != nil {
+		return runtime.Status{}, err
+	}
+	st := runtime.Status{Restarts: c.RestartCount, Health: runtime.HealthNone}
+	s := c.State
+	if s == nil {
+		return st, fmt.Errorf("replica %s: the engine reports no state", h.Replica)
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s.StartedAt); err == nil && t.Year() > 1 {
+		st.Started = t
+	}
+	switch container.ContainerState(s.Status) {
+	case container.StateRunning, container.StatePaused:
+		st.State = runtime.StateRunning
+	case container.StateRestarting:
+		st.State = runtime.StateStarting
+	case container.StateCreated:
+		st.State = runtime.StateStopped
+	default:
+		st.State = runtime.StateExited
+		if r.wasStopped(c.ID) {
+			st.State = runtime.StateStopped
+		}
+		st.ExitCode = s.ExitCode
+	}
+	var msgs []string
+	if s.OOMKilled {
+		msgs = append(msgs, "killed: out of memory (raise the service's memory limit)")
+	}
+	if s.Error != "" {
+		msgs = append(msgs, s.Error)
+	}
+	if st.State == runtime.StateRunning {
+		st.Health, msgs = r.health(c, msgs)
+		r.usage(ctx, c.ID, &st)
+	} else if s.Restarting {
+		st.Health = runtime.HealthStarting
+	}
+	st.Message = strings.Join(msgs, "; ")
+	return st, nil
+}
+
+// health combines the Docker healthcheck and the HTTP probe: unhealthy if
+// either is, healthy when every declared check passes.
+func (r *Runtime) health(c container.InspectResponse, msgs []string) (runtime.Health, []string) {
+	var hs []runtime.Health
+	if dh := c.State.Health; dh != nil && dh.Status != container.NoHealthcheck {
+		h := runtime.Health(dh.Status)
+		if h != runtime.HealthHealthy && len(dh.Log) > 0 {
+			if last := dh.Log[len(dh.Log)-1]; last != nil {
+				out := strings.TrimSpace(last.Output)
+				if out == "" {
+					out = fmt.Sprintf("exit code %d", last.ExitCode)
+				}
+				msgs = append(msgs, "healthcheck: "+out)
+			}
+		}
+		hs = append(hs, h)
+	}
+	if path := c.Config.Labels[LabelHealthPath]; path != "" && c.Config.Labels[LabelAddress] != "" {
+		w := r.watcherOf(c.ID)
+		if w == nil {
+			start, err := time.ParseDuration(c.Config.Labels[LabelHealthStart])
+			if err != nil {
+				start = defaultHealthStart
+			}
+			r.watch(c.ID, c.Config.Labels[LabelAddress], path, start)
+			w = r.watcherOf(c.ID)
+		}
+		h, msg := runtime.HealthStarting, "no health check has passed yet"
+		if w != nil {
+			if wh, wmsg, run := w.status(); run == c.State.StartedAt {
+				h, msg = wh, wmsg
+			}
+		}
+		if msg != "" {
+			msgs = append(msgs, msg)
+		}
+		hs = append(hs, h)
+	}
+	if len(hs) == 0 {
+		return runtime.HealthNone, msgs
+	}
+	out := runtime.HealthHealthy
+	for _, h := range hs {
+		switch {
+		case h == runtime.HealthUnhealthy:
+			return runtime.HealthUnhealthy, msgs
+		case h != runtime.HealthHealthy:
+			out = runtime.HealthStarting
+		}
+	}
+	return out, msgs
+}
+
+// usage fills CPU and memory from a one-shot stats sample; CPU is the
+// usage since the previous Inspect of the same container. Stats are best
+// effort: a failure leaves them zero.
+func (r *Runtime) usage(ctx context.Context, id string, st *runtime.Status) {
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	res, err := r.cli.ContainerStats(sctx, id, client.ContainerStatsOptions{})
+	if err != nil {
+		return
+	}
+	defer func() { _ = res.Body.Close() }()
+	var s container.StatsResponse
+	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
+		return
+	}
+	mem := s.MemoryStats.Usage
+	// The page cache is reclaimable: docker stats subtracts it too
+	// (inactive_file on cgroup v2, cache on v1).
+	if v, ok := s.MemoryStats.Stats["inactive_file"]; ok && v < mem {
+		mem -= v
+	} else if v, ok := s.MemoryStats.Stats["total_inactive_file"]; ok && v < mem {
+		mem -= v
+	} else if v, ok := s.MemoryStats.Stats["cache"]; ok && v < mem {
+		mem -= v
+	}
+	st.MemoryBytes = int64(mem)
+	cur := cpuSample{container: s.CPUStats.CPUUsage.TotalUsage, system: s.CPUStats.SystemUsage, cpus: s.CPUStats.OnlineCPUs}
+	if cur.cpus == 0 {
+		cur.cpus = uint32(len(s.CPUStats.CPUUsage.PercpuUsage))
+	}
+	r.mu.Lock()
+	prev, ok := r.cpu[id]
+	r.cpu[id] = cur
+	r.mu.Unlock()
+	if ok && cur.system > prev.system && cur.container >= prev.container {
+		st.CPUPercent = float64(cur.container-prev.container) / float64(cur.system-prev.system) * float64(max(cur.cpus, 1)) * 100
+	}
+}

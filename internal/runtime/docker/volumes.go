@@ -1,0 +1,43 @@
+package docker
+
+import (
+	"context"
+	"slices"
+
+	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/client"
+
+	"github.com/quai-dev/quai/internal/stack"
+)
+
+// Volumes implements runtime.VolumeManager: the instance's named volumes,
+// by their engine names (quai-<slug>-<name>).
+func (r *Runtime) Volumes(ctx context.Context, id stack.Identity) ([]string, error) {
+	res, err := r.cli.VolumeList(ctx, client.VolumeListOptions{Filters: instanceFilter(id)})
+	if err != nil {
+		return nil, r.wrap("list volumes of "+id.Name(), err)
+	}
+	out := make([]string, 0, len(res.Items))
+	for _, v := range res.Items {
+		if sameIdentity(identityOf(v.Labels), id) {
+			out = append(out, v.Name)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// RemoveVolumes implements runtime.VolumeManager. A volume still used by a
+// container is an error naming it: remove the instance's replicas first.
+func (r *Runtime) RemoveVolumes(ctx context.Context, id stack.Identity) error {
+	names, err := r.Volumes(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if _, err := r.cli.VolumeRemove(ctx, n, client.VolumeRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			return r.wrap("remove volume "+n+" of "+id.Name(), err)
+		}
+	}
+	return nil
+}
