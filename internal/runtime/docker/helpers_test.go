@@ -311,3 +311,5 @@ func writeRootfs(w io.Writer, files []string, entry string) error {
 	}
 	return tw.Close()
 }
+
+func newTarReader(r io.Reader) *tar.Reader { return tar.NewReader(r) }
