@@ -6,7 +6,12 @@
 set -euo pipefail
 need=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
-command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
+# An engine that already answers (DOCKER_HOST, Docker Desktop) is enough;
+# otherwise the docker runtime's tests need a local dockerd and its CLI.
+engine_up() { command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; }
+if ! engine_up && ! { command -v dockerd >/dev/null 2>&1 && command -v docker >/dev/null 2>&1; }; then
+  need+=(docker.io)
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "deps: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2
@@ -21,7 +26,7 @@ fi
 # The docker runtime's tests talk to a real engine. Without systemd (CI
 # containers, this kind of VM) nothing starts dockerd, so start it here and
 # wait until it answers.
-if ! docker info >/dev/null 2>&1; then
+if ! engine_up; then
   if [ "$(id -u)" != 0 ]; then
     echo "deps: the Docker Engine does not answer; start it (sudo dockerd) or set DOCKER_HOST" >&2
     exit 1
@@ -29,10 +34,10 @@ if ! docker info >/dev/null 2>&1; then
   echo "deps: starting dockerd (log: /var/log/dockerd.log)"
   nohup dockerd >/var/log/dockerd.log 2>&1 &
   for _ in $(seq 60); do
-    docker info >/dev/null 2>&1 && break
+    engine_up && break
     sleep 1
   done
-  if ! docker info >/dev/null 2>&1; then
+  if ! engine_up; then
     echo "deps: dockerd did not answer within 60 s; see /var/log/dockerd.log" >&2
     tail -n 20 /var/log/dockerd.log >&2 || true
     exit 1

@@ -186,14 +186,21 @@ func (r *Runtime) unavailable(err error) error {
 	return fmt.Errorf("docker runtime: cannot reach the Docker Engine at %s: %w: %w; %s", r.host, unwrapConn(err), runtime.ErrUnavailable, hint)
 }
 
-// unwrapConn keeps the most specific cause of a connection failure.
+// unwrapConn keeps the most specific cause of a connection failure, on
+// one line (the ssh helper's stderr ends with a newline).
 func unwrapConn(err error) error {
 	var op *net.OpError
 	if errors.As(err, &op) {
-		return op
+		err = op
 	}
-	return err
+	return oneLine{err}
 }
+
+// oneLine prints an error's message on one line and unwraps to it.
+type oneLine struct{ err error }
+
+func (e oneLine) Error() string { return strings.Join(strings.Fields(e.err.Error()), " ") }
+func (e oneLine) Unwrap() error { return e.err }
 
 // wrap classifies an engine error: a refused connection is ErrUnavailable,
 // a missing object ErrNotFound.
