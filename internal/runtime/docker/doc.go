@@ -46,6 +46,9 @@
 // (which needs a writable root file system).
 //
 // The restart policy defaults to on-failure, as on the process runtime.
+// Not yet handled: external volumes (a stack volume is always the
+// instance's own quai-<slug>-<name>) and network modes other than the
+// instance network, host and none.
 //
 // The package imports internal/runtime and internal/stack only; it must not
 // import the engine, the store, the proxy or the API.
