@@ -64,16 +64,14 @@ func (g *globals) exec(cmd *cobra.Command, instance, service string, argv []stri
 		opts.Stdin = g.stdin
 	}
 	if o.TTY {
-		in, inOK := g.stdin.(*os.File)
-		if o.Interactive && inOK && term.IsTerminal(int(in.Fd())) {
-			state, err := term.MakeRaw(int(in.Fd()))
+		if in, ok := terminalFd(g.stdin); o.Interactive && ok && term.IsTerminal(in) {
+			state, err := term.MakeRaw(in)
 			if err != nil {
 				return withCode(ExitError, fmt.Errorf("exec: put the terminal in raw mode: %w", err))
 			}
-			defer func() { _ = term.Restore(int(in.Fd()), state) }()
+			defer func() { _ = term.Restore(in, state) }()
 		}
-		if out, ok := g.stdout.(*os.File); ok && term.IsTerminal(int(out.Fd())) {
-			fd := int(out.Fd())
+		if fd, ok := terminalFd(g.stdout); ok && term.IsTerminal(fd) {
 			if cols, rows, err := term.GetSize(fd); err == nil {
 				opts.Size = &client.TermSize{Rows: uint16(rows), Cols: uint16(cols)}
 			}

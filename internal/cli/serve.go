@@ -34,7 +34,11 @@ running instances keep running and the next daemon re-attaches to them.`,
 			if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
 				return withCode(ExitError, err)
 			}
-			log := slog.New(slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level}))
+			var handler slog.Handler = slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level})
+			if g.JSON {
+				handler = slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: level})
+			}
+			log := slog.New(handler)
 			d, err := daemon.New(daemon.Config{
 				DataDir:   dir,
 				Socket:    g.Socket,

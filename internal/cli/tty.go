@@ -12,8 +12,27 @@ import (
 
 // isTerminal reports whether s is a terminal.
 func isTerminal(s any) bool {
+	fd, ok := terminalFd(s)
+	return ok && term.IsTerminal(fd)
+}
+
+// terminalFd returns the descriptor of s when it is a file. It does not use
+// os.File.Fd, which switches the file to blocking mode and so breaks the
+// read deadlines that stop exec's stdin pump when a command ends.
+func terminalFd(s any) (int, bool) {
 	f, ok := s.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
+	if !ok {
+		return 0, false
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	fd := -1
+	if err := rc.Control(func(u uintptr) { fd = int(u) }); err != nil || fd < 0 {
+		return 0, false
+	}
+	return fd, true
 }
 
 // interactive reports whether the user can answer questions: stdin and

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/quai-dev/quai/internal/api"
 	"github.com/quai-dev/quai/internal/runtime"
@@ -81,12 +82,30 @@ func (c *Client) Exec(ctx context.Context, instance string, opts ExecOptions) (i
 	done := make(chan struct{})
 	defer close(done)
 	if opts.Stdin != nil {
+		pumped := make(chan struct{})
 		go func() {
+			defer close(pumped)
 			w := &api.FrameWriter{Mu: &mu, W: conn, Type: api.FrameStdin}
 			if _, err := io.Copy(w, opts.Stdin); err != nil {
 				return
 			}
 			_ = send(api.FrameStdinEOF, nil)
+		}()
+		// The pump must not outlive the command: left blocked in a read of a
+		// terminal, it would swallow what the user types next. Readers with
+		// deadlines (terminals, pipes) are interrupted; others end with the
+		// process.
+		defer func() {
+			_ = conn.Close()
+			if d, ok := opts.Stdin.(interface{ SetReadDeadline(time.Time) error }); ok && d.SetReadDeadline(time.Now()) == nil {
+				// A file switched to blocking mode (os.File.Fd) accepts the
+				// deadline but ignores it: do not wait for it forever.
+				select {
+				case <-pumped:
+				case <-time.After(time.Second):
+				}
+				_ = d.SetReadDeadline(time.Time{})
+			}
 		}()
 	}
 	if opts.Resize != nil {

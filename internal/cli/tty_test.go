@@ -1,0 +1,185 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/quai-dev/quai/internal/cli"
+	"github.com/quai-dev/quai/internal/daemon/daemontest"
+)
+
+// terminal is a real pseudo-terminal: verbs run with its slave side as
+// stdin and stdout, so they see a TTY; the test reads the screen and types
+// on the master side.
+type terminal struct {
+	t      *testing.T
+	master *os.File
+	slave  *os.File
+
+	mu     sync.Mutex
+	screen bytes.Buffer
+	done   chan struct{}
+}
+
+func openTerminal(t *testing.T) *terminal {
+	t.Helper()
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pseudo-terminals here: %v", err)
+	}
+	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatal(err)
+	}
+	n, err := unix.IoctlGetUint32(int(m.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Not s.Fd(): it would switch the slave to blocking mode, as a real
+	// terminal's stdin is not, and that is not what the verbs should see.
+	rc, err := s.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ioErr error
+	if err := rc.Control(func(fd uintptr) {
+		ioErr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: 30, Col: 100})
+	}); err != nil || ioErr != nil {
+		t.Fatal(err, ioErr)
+	}
+	term := &terminal{t: t, master: m, slave: s, done: make(chan struct{})}
+	go func() {
+		defer close(term.done)
+		buf := make([]byte, 4096)
+		for {
+			n, err := m.Read(buf)
+			term.mu.Lock()
+			term.screen.Write(buf[:n])
+			term.mu.Unlock()
+			if err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		_ = s.Close()
+		_ = m.Close()
+		<-term.done
+	})
+	return term
+}
+
+// text is everything written to the terminal so far; clear forgets it.
+func (term *terminal) text() string {
+	term.mu.Lock()
+	defer term.mu.Unlock()
+	return term.screen.String()
+}
+
+func (term *terminal) clear() {
+	term.mu.Lock()
+	defer term.mu.Unlock()
+	term.screen.Reset()
+}
+
+// shows waits until s is on screen (output may still be in flight after a
+// verb returned) and reports whether it came.
+func (term *terminal) shows(s string) bool {
+	for range 200 {
+		if strings.Contains(term.text(), s) {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
+// answer waits until prompt is on screen, then types line.
+func (term *terminal) answer(prompt, line string) {
+	term.t.Helper()
+	for range 600 {
+		if strings.Contains(term.text(), prompt) {
+			if _, err := term.master.Write([]byte(line + "\n")); err != nil {
+				term.t.Fatal(err)
+			}
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	term.t.Fatalf("prompt %q never appeared; screen:\n%s", prompt, term.text())
+}
+
+// start runs a verb on the terminal in the background; wait returns its exit code.
+func (term *terminal) start(d *daemontest.Daemon, args ...string) (wait func() int) {
+	term.clear()
+	args = append([]string{"--socket", d.Socket}, args...)
+	code := make(chan int, 1)
+	go func() { code <- cli.Run(context.Background(), args, term.slave, term.slave, term.slave) }()
+	return func() int {
+		c := <-code
+		term.t.Logf("quai %s → %d on a terminal:\n%s", strings.Join(args, " "), c, term.text())
+		return c
+	}
+}
+
+func TestVerbsOnATerminal(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	term := openTerminal(t)
+	dir := daemontest.AppProject(t, daemontest.App{Project: "tty"})
+
+	wait := term.start(d, "up", dir)
+	term.answer("Apply this plan to tty-dev? [y/N]", "n")
+	if code := wait(); code != cli.ExitError || !term.shows("canceled") {
+		t.Fatalf("up answered no: exit %d; want 2 and canceled", code)
+	}
+	if _, err := d.Client.Status(context.Background(), "tty-dev"); err == nil {
+		t.Fatal("up installed the instance after the user said no")
+	}
+
+	wait = term.start(d, "up", dir)
+	term.answer("Apply this plan to tty-dev? [y/N]", "y")
+	if code := wait(); code != 0 {
+		t.Fatalf("up answered yes: exit %d", code)
+	}
+	if !term.shows("tty-dev is reachable at") || !strings.Contains(term.text(), "\x1b[2K") || !strings.Contains(term.text(), "✔ web") {
+		t.Errorf("up on a terminal: want live lines rewritten in place, the finished web line and the URLs")
+	}
+
+	wait = term.start(d, "install", dir)
+	term.answer("[c]ancel?", "c")
+	if code := wait(); code != cli.ExitError {
+		t.Errorf("install canceled: exit %d, want 2", code)
+	}
+
+	wait = term.start(d, "exec", "-it", "tty-dev", "web", "--", "/bin/sh")
+	term.answer("", "echo $((6*7)); stty size; exit 4")
+	if code := wait(); code != 4 || !term.shows("42") || !term.shows("30 100") {
+		t.Errorf("exec -it: exit %d; want 4 with the shell's output and the terminal's size 30 100", code)
+	}
+
+	wait = term.start(d, "rm", "tty-dev", "--purge")
+	term.answer("Type the instance name to confirm:", "tty-prod")
+	if code := wait(); code != cli.ExitError || !term.shows("did not match") {
+		t.Errorf("rm --purge with the wrong name: exit %d; want 2, nothing removed", code)
+	}
+	wait = term.start(d, "rm", "tty-dev", "--purge")
+	term.answer("Type the instance name to confirm:", "tty-dev")
+	if code := wait(); code != 0 {
+		t.Errorf("rm --purge confirmed: exit %d", code)
+	}
+	if _, err := d.Client.Status(context.Background(), "tty-dev"); err == nil {
+		t.Error("tty-dev still installed after a confirmed rm --purge")
+	}
+}
