@@ -47,19 +47,8 @@ func openTerminal(t *testing.T) *terminal {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Not s.Fd(): it would switch the slave to blocking mode, as a real
-	// terminal's stdin is not, and that is not what the verbs should see.
-	rc, err := s.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ioErr error
-	if err := rc.Control(func(fd uintptr) {
-		ioErr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: 30, Col: 100})
-	}); err != nil || ioErr != nil {
-		t.Fatal(err, ioErr)
-	}
 	term := &terminal{t: t, master: m, slave: s, done: make(chan struct{})}
+	term.resize(30, 100)
 	go func() {
 		defer close(term.done)
 		buf := make([]byte, 4096)
@@ -79,6 +68,22 @@ func openTerminal(t *testing.T) *terminal {
 		<-term.done
 	})
 	return term
+}
+
+// resize sets the terminal's size. Not through s.Fd(): that would switch
+// the slave to blocking mode, which a terminal's stdin is not.
+func (term *terminal) resize(rows, cols uint16) {
+	term.t.Helper()
+	rc, err := term.slave.SyscallConn()
+	if err != nil {
+		term.t.Fatal(err)
+	}
+	var ioErr error
+	if err := rc.Control(func(fd uintptr) {
+		ioErr = unix.IoctlSetWinsize(int(fd), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols})
+	}); err != nil || ioErr != nil {
+		term.t.Fatal(err, ioErr)
+	}
 }
 
 // text is everything written to the terminal so far; clear forgets it.
@@ -164,9 +169,25 @@ func TestVerbsOnATerminal(t *testing.T) {
 	}
 
 	wait = term.start(d, "exec", "-it", "tty-dev", "web", "--", "/bin/sh")
-	term.answer("", "echo $((6*7)); stty size; exit 4")
-	if code := wait(); code != 4 || !term.shows("42") || !term.shows("30 100") {
-		t.Errorf("exec -it: exit %d; want 4 with the shell's output and the terminal's size 30 100", code)
+	term.answer("", "echo $((6*7)); stty size")
+	if !term.shows("30 100") {
+		t.Fatalf("exec -it: the shell does not see the terminal's size 30 100")
+	}
+	// A resized window reaches the command: the kernel signals the
+	// terminal's foreground group, which here is the test, so signal it.
+	term.resize(40, 120)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGWINCH); err != nil {
+		t.Fatal(err)
+	}
+	for range 100 {
+		term.answer("", "stty size")
+		if term.shows("40 120") {
+			break
+		}
+	}
+	term.answer("", "exit 4")
+	if code := wait(); code != 4 || !term.shows("42") || !term.shows("40 120") {
+		t.Errorf("exec -it: exit %d; want 4 with the shell's output and the resized terminal's size 40 120", code)
 	}
 
 	wait = term.start(d, "rm", "tty-dev", "--purge")
