@@ -168,6 +168,14 @@ func TestVerbsOnATerminal(t *testing.T) {
 		t.Errorf("install canceled: exit %d, want 2", code)
 	}
 
+	// Without DIR, in a directory without a compose file (the test's own),
+	// up offers the projects the daemon knows.
+	wait = term.start(d, "up")
+	term.answer("Deploy which? [1-1]", "1")
+	if code := wait(); code != 0 || !term.shows("up to date") {
+		t.Errorf("up through the picker: exit %d; want 0 and tty-dev up to date", code)
+	}
+
 	wait = term.start(d, "exec", "-it", "tty-dev", "web", "--", "/bin/sh")
 	term.answer("", "echo $((6*7)); stty size")
 	if !term.shows("30 100") {
