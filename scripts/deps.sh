@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Installs what quai's tests need on a Debian machine: the database servers
-# the process runtime runs from host binaries, and a Docker Engine for the
+# (PostgreSQL, Redis, MariaDB) the process runtime runs from host binaries, and a Docker Engine for the
 # docker runtime's tests (installed and started when missing). Idempotent;
 # quick when everything is present.
 set -euo pipefail
 need=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+{ command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; } || need+=(mariadb-server)
 # An engine that already answers (DOCKER_HOST, Docker Desktop) is enough;
 # otherwise the docker runtime's tests need a local dockerd and its CLI.
 engine_up() { command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; }
