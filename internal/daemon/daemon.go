@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -200,6 +201,8 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		HealthTimeout:  d.cfg.HealthTimeout,
 		DrainTimeout:   d.cfg.DrainTimeout,
 		DefaultHost:    d.cfg.DefaultHost,
+		HTTPPort:       addrPort(d.proxy.HTTPAddr()),
+		HTTPSPort:      addrPort(d.proxy.HTTPSAddr()),
 	})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
@@ -342,4 +345,14 @@ func (d *Daemon) close(ctx context.Context) error {
 		d.lock = nil
 	}
 	return errors.Join(errs...)
+}
+
+// addrPort is the port of a listen address, 0 when there is none.
+func addrPort(addr string) int {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(port)
+	return n
 }

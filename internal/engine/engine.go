@@ -97,6 +97,9 @@ type Options struct {
 	// DefaultHost is the host pattern ({project}, {env}, {org}) for routes
 	// that name no host; stack.DefaultHostPattern when empty.
 	DefaultHost string
+	// HTTPPort and HTTPSPort are where the proxy listens, so the URLs the
+	// engine reports are the ones that answer; 0 means 80 and 443.
+	HTTPPort, HTTPSPort int
 	// StopGrace is how long a replica may take to stop before it is killed (10s).
 	StopGrace time.Duration
 	// PollInterval is how often replica health is checked while waiting (200ms).
@@ -117,6 +120,8 @@ type Engine struct {
 	stopGrace      time.Duration
 	pollInterval   time.Duration
 	defaultHost    string
+	httpPort       int
+	httpsPort      int
 	// owner marks this engine's operation records, so Recover can tell
 	// them from the stale records of a daemon that crashed.
 	owner string
@@ -162,6 +167,8 @@ func New(opts Options) (*Engine, error) {
 		stopGrace:      orDefault(opts.StopGrace, 10*time.Second),
 		pollInterval:   orDefault(opts.PollInterval, 200*time.Millisecond),
 		defaultHost:    opts.DefaultHost,
+		httpPort:       opts.HTTPPort,
+		httpsPort:      opts.HTTPSPort,
 		owner:          "engine-" + hex.EncodeToString(token[:]),
 		locks:          make(map[string]chan struct{}),
 	}

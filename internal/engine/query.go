@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -84,7 +86,7 @@ func (e *Engine) status(ctx context.Context, in store.Instance) (InstanceStatus,
 			names = append(names, s.Name)
 		}
 		if !in.Stopped {
-			st.URLs = urls(m, e.defaultHost)
+			st.URLs = urls(m, e.defaultHost, e.httpPort, e.httpsPort)
 		}
 	}
 	for svc := range groups {
@@ -140,15 +142,20 @@ func (e *Engine) status(ctx context.Context, in store.Instance) (InstanceStatus,
 	return st, nil
 }
 
-// urls lists where the instance's routes answer.
-func urls(m *stack.Model, pattern string) []string {
+// urls lists where the instance's routes answer, with the proxy's port when
+// it is not the scheme's default.
+func urls(m *stack.Model, pattern string, httpPort, httpsPort int) []string {
 	var out []string
 	for _, r := range m.Routes {
-		scheme := "https"
+		scheme, port := "https", httpsPort
 		if r.TLS == stack.TLSOff {
-			scheme = "http"
+			scheme, port = "http", httpPort
 		}
-		out = append(out, scheme+"://"+routeHost(r, m.Identity, pattern)+routePath(r))
+		host := routeHost(r, m.Identity, pattern)
+		if port != 0 && !(scheme == "http" && port == 80) && !(scheme == "https" && port == 443) {
+			host = net.JoinHostPort(host, strconv.Itoa(port))
+		}
+		out = append(out, scheme+"://"+host+routePath(r))
 	}
 	return out
 }
