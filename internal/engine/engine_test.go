@@ -687,6 +687,53 @@ func TestEngineLifecycle(t *testing.T) {
 				t.Fatalf("up after recovery: release %d, %v; want %d unchanged", rel.Number, err, active.Number)
 			}
 		}},
+		{"recover-starts-gone-replicas-again", func(t *testing.T) {
+			// A host reboot: the daemon and every replica are gone.
+			hs, err := h.store.Handles(ctx, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.crash()
+			rt, err := process.New(process.Options{DataDir: h.dataDir, ShimPath: "/bin/false", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, hd := range hs {
+				if err := rt.Stop(ctx, hd, time.Second); err != nil {
+					t.Fatal(err)
+				}
+				if err := rt.Remove(ctx, hd); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_ = rt.Close()
+
+			h.start()
+			if err := h.eng.Recover(ctx); err != nil {
+				t.Fatal(err)
+			}
+			// Recover returns at once and restarts in the background; poll,
+			// bounded by the engine's own health timeout.
+			deadline := time.Now().Add(time.Minute)
+			for {
+				if code, body, err := h.get("/"); err == nil && code == http.StatusOK && body == "web c" {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("the instance does not answer again after its replicas were gone")
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			after := handleNames(t, h.store, name)
+			if len(after) != len(hs) {
+				t.Fatalf("replicas after recovery = %v, want %d", after, len(hs))
+			}
+			for _, hd := range hs {
+				if slices.Contains(after, hd.Replica) {
+					t.Fatalf("replica %s is recorded again although it was gone: %v", hd.Replica, after)
+				}
+			}
+		}},
 		{"remove-keeps-volumes-unless-purge", func(t *testing.T) {
 			startsBefore := strings.TrimPrefix(h.mustGet(t, "/backend"), "backend starts=")
 			var ev events

@@ -17,6 +17,11 @@ import (
 // or old ones a crash left undrained) are stopped and removed. Problems with
 // one instance are logged and do not stop the others; only an unreadable
 // store is an error.
+//
+// Replicas that are gone (the host rebooted, someone killed their
+// supervisor) are started again in the background, as a restart of the
+// instance's active release, unless the instance was taken down on purpose:
+// an instance that was running before the daemon stopped runs after it.
 func (e *Engine) Recover(ctx context.Context) error {
 	ops, err := e.store.RunningOperations(ctx)
 	if err != nil {
@@ -43,21 +48,39 @@ func (e *Engine) Recover(ctx context.Context) error {
 		return fmt.Errorf("recover: %w", err)
 	}
 	for _, inst := range instances {
-		if err := e.recoverInstance(ctx, inst); err != nil {
+		gone, err := e.recoverInstance(ctx, inst)
+		if err != nil {
 			e.log.Error("cannot recover instance", "instance", inst.Name, "err", err)
+		}
+		if gone > 0 && !inst.Stopped {
+			e.restartGone(inst.Name, gone)
 		}
 	}
 	return nil
 }
 
-func (e *Engine) recoverInstance(ctx context.Context, inst store.Instance) error {
+// restartGone restarts an instance whose replicas vanished while no daemon
+// watched them. It runs in the background so the daemon serves at once; its
+// events go to the daemon log and the operation shows in `quai status`.
+func (e *Engine) restartGone(instance string, gone int) {
+	e.log.Warn("replicas are gone; starting them again", "instance", instance, "gone", gone)
+	go func() {
+		if err := e.Restart(e.base, instance, "", nil); err != nil && !errors.Is(err, context.Canceled) {
+			e.log.Error("cannot start the gone replicas again; run `quai restart` or `quai up`", "instance", instance, "err", err)
+		}
+	}()
+}
+
+// recoverInstance re-attaches one instance and returns how many of its
+// persisted replicas are gone.
+func (e *Engine) recoverInstance(ctx context.Context, inst store.Instance) (gone int, err error) {
 	rt, err := e.runtimeFor(inst.Runtime)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	handles, err := e.store.Handles(ctx, inst.Name)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	known := map[string]bool{}
 	live := map[string][]runtime.Handle{}
@@ -72,7 +95,8 @@ func (e *Engine) recoverInstance(ctx context.Context, inst store.Instance) error
 		case err == nil:
 			live[h.Service] = append(live[h.Service], h)
 		case errors.Is(err, runtime.ErrNotFound):
-			e.log.Warn("replica is gone; `quai up` starts it again", "instance", inst.Name, "replica", h.Replica)
+			gone++
+			e.log.Warn("replica is gone", "instance", inst.Name, "replica", h.Replica)
 		default:
 			e.log.Error("cannot re-attach replica", "instance", inst.Name, "replica", h.Replica, "err", err)
 		}
@@ -84,7 +108,7 @@ func (e *Engine) recoverInstance(ctx context.Context, inst store.Instance) error
 	}
 	listed, err := rt.List(ctx, inst.Identity)
 	if err != nil {
-		return fmt.Errorf("list replicas: %w", err)
+		return gone, fmt.Errorf("list replicas: %w", err)
 	}
 	var orphans []runtime.Handle
 	for _, h := range listed {
@@ -98,11 +122,11 @@ func (e *Engine) recoverInstance(ctx context.Context, inst store.Instance) error
 		}
 		em := e.emitter(nil, inst.Name)
 		if err := e.stopAll(ctx, rt, orphans, em, false); err != nil {
-			return err
+			return gone, err
 		}
 		e.removeAll(ctx, rt, orphans, em)
 	}
-	return nil
+	return gone, nil
 }
 
 func (e *Engine) restoreRoutes(ctx context.Context, instance string, live map[string][]runtime.Handle) error {
