@@ -152,7 +152,8 @@ func urls(m *stack.Model, pattern string, httpPort, httpsPort int) []string {
 			scheme, port = "http", httpPort
 		}
 		host := routeHost(r, m.Identity, pattern)
-		if port != 0 && !(scheme == "http" && port == 80) && !(scheme == "https" && port == 443) {
+		defaultPort := map[string]int{"http": 80, "https": 443}[scheme]
+		if port != 0 && port != defaultPort {
 			host = net.JoinHostPort(host, strconv.Itoa(port))
 		}
 		out = append(out, scheme+"://"+host+routePath(r))
