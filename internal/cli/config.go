@@ -2,10 +2,8 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -59,20 +57,8 @@ func runConfig(ctx context.Context, stdout, stderr io.Writer, opts configOptions
 	if opts.Format != "yaml" && opts.Format != "json" {
 		return withCode(ExitError, fmt.Errorf("unknown format %q: use yaml or json", opts.Format))
 	}
-	m, err := stack.Load(ctx, stack.Options{Dir: opts.Dir, Env: opts.Env, Org: opts.Org})
+	m, err := loadStack(ctx, "config", stack.Options{Dir: opts.Dir, Env: opts.Env, Org: opts.Org})
 	if err != nil {
-		var le *stack.LoadError
-		if errors.As(err, &le) {
-			var b strings.Builder
-			for _, d := range le.Diagnostics {
-				b.WriteString(d.String())
-				b.WriteByte('\n')
-			}
-			if _, werr := io.WriteString(stderr, b.String()); werr != nil {
-				return withCode(ExitError, errors.Join(err, werr))
-			}
-			return withCode(ExitError, fmt.Errorf("the stack in %s cannot be loaded: %d problem(s) listed above", opts.Dir, len(le.Diagnostics)))
-		}
 		return withCode(ExitError, err)
 	}
 	out := m.Resolved

@@ -66,7 +66,8 @@ func TestConfigInvalidStack(t *testing.T) {
 	for _, want := range []string{
 		`compose.yaml:5:7: services.web.x-quai.size: unknown size class "medum" (hint: did you mean "medium"?`,
 		`compose.yaml:6:7: services.web.x-quai.replicas: replicas must not be negative`,
-		"2 problem(s)",
+		"2 problems:",
+		"fix them and run quai config again",
 	} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)

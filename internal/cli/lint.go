@@ -2,10 +2,8 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -80,9 +78,9 @@ func runLint(ctx context.Context, stdout, stderr io.Writer, opts lintOptions) er
 		return withCode(ExitError, fmt.Errorf("--fail-on: %w", err))
 	}
 
-	m, err := stack.Load(ctx, stack.Options{Dir: opts.Dir, Env: opts.Env, Org: opts.Org})
+	m, err := loadStack(ctx, "lint", stack.Options{Dir: opts.Dir, Env: opts.Env, Org: opts.Org})
 	if err != nil {
-		return withCode(ExitError, loadFailure(opts, err))
+		return withCode(ExitError, err)
 	}
 	src, err := lint.ReadSources(m)
 	if err != nil {
@@ -102,35 +100,3 @@ func runLint(ctx context.Context, stdout, stderr io.Writer, opts lintOptions) er
 	}
 	return nil
 }
-
-// loadFailure turns a loader error into the message lint prints: what could
-// not be loaded, then the loader's problems one per line. The loader's error
-// stays wrapped.
-func loadFailure(opts lintOptions, err error) error {
-	what := fmt.Sprintf("cannot load the stack in %s (env %s", opts.Dir, opts.Env)
-	if opts.Org != "" {
-		what += ", org " + opts.Org
-	}
-	what += ")"
-	var le *stack.LoadError
-	if !errors.As(err, &le) {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	noun := "problems"
-	if len(le.Diagnostics) == 1 {
-		noun = "problem"
-	}
-	msg := fmt.Sprintf("%s, %d %s:\n  %s\nfix them and run quai lint again",
-		what, len(le.Diagnostics), noun, strings.ReplaceAll(le.Error(), "\n", "\n  "))
-	return &wrappedError{msg: msg, err: err}
-}
-
-// wrappedError is an error with its own message that still unwraps to the
-// error it reports.
-type wrappedError struct {
-	msg string
-	err error
-}
-
-func (e *wrappedError) Error() string { return e.msg }
-func (e *wrappedError) Unwrap() error { return e.err }

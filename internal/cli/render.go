@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/quai-dev/quai/internal/fsutil"
 	"github.com/quai-dev/quai/internal/render"
 	"github.com/quai-dev/quai/internal/stack"
 )
@@ -94,9 +94,9 @@ func runRender(ctx context.Context, stdout, stderr io.Writer, opts renderOptions
 	if opts.Target != targetKubernetes && opts.Target != targetCompose {
 		return withCode(ExitError, fmt.Errorf("unknown --target %q: use kubernetes or compose", opts.Target))
 	}
-	m, err := stack.Load(ctx, stack.Options{Dir: opts.Dir, Env: opts.Env, Org: opts.Org})
+	m, err := loadStack(ctx, "render", stack.Options{Dir: opts.Dir, Env: opts.Env, Org: opts.Org})
 	if err != nil {
-		return withCode(ExitError, renderLoadFailure(opts, err))
+		return withCode(ExitError, err)
 	}
 
 	var (
@@ -142,7 +142,7 @@ func runRender(ctx context.Context, stdout, stderr io.Writer, opts renderOptions
 		var wrote []string
 		for _, f := range files {
 			p := filepath.Join(opts.OutDir, f.Name)
-			if err := writeFileAtomicRender(p, f.Data); err != nil {
+			if err := fsutil.WriteFile(p, f.Data, 0o644); err != nil {
 				return withCode(ExitError, fmt.Errorf("write %s: %w", p, err))
 			}
 			wrote = append(wrote, p)
@@ -207,62 +207,4 @@ func printKubeNotes(w io.Writer, ms *render.Manifests, dir string) {
 	// Notes are advice beside the output: failing to print them is not
 	// worth failing the render.
 	_, _ = io.WriteString(w, b.String())
-}
-
-// renderLoadFailure says which stack could not be loaded, then lists the
-// loader's problems one per line; the loader's error stays wrapped.
-func renderLoadFailure(opts renderOptions, err error) error {
-	what := fmt.Sprintf("cannot load the stack in %s (env %s", opts.Dir, opts.Env)
-	if opts.Org != "" {
-		what += ", org " + opts.Org
-	}
-	what += ")"
-	var le *stack.LoadError
-	if !errors.As(err, &le) {
-		return fmt.Errorf("%s: %w", what, err)
-	}
-	noun := "problems"
-	if len(le.Diagnostics) == 1 {
-		noun = "problem"
-	}
-	return &renderLoadError{
-		msg: fmt.Sprintf("%s, %d %s:\n  %s\nfix them and run quai render again",
-			what, len(le.Diagnostics), noun, strings.ReplaceAll(le.Error(), "\n", "\n  ")),
-		err: err,
-	}
-}
-
-// renderLoadError has its own message and unwraps to the loader's error.
-type renderLoadError struct {
-	msg string
-	err error
-}
-
-func (e *renderLoadError) Error() string { return e.msg }
-func (e *renderLoadError) Unwrap() error { return e.err }
-
-// writeFileAtomicRender writes data to path through a temporary file in the
-// same directory and a rename, so a reader never sees half a manifest.
-func writeFileAtomicRender(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer func() { _ = os.Remove(tmp.Name()) }()
-	if _, err := tmp.Write(data); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		_ = tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

@@ -89,9 +89,9 @@ func (g *globals) deploy(ctx context.Context, o upOptions, mode deployMode) erro
 			}
 		}
 	}
-	m, err := stack.Load(ctx, stack.Options{Dir: o.Dir, Env: o.Env, Org: o.Org})
+	m, err := loadStack(ctx, "up", stack.Options{Dir: o.Dir, Env: o.Env, Org: o.Org})
 	if err != nil {
-		return withCode(ExitError, loadError(o.Dir, err))
+		return withCode(ExitError, err)
 	}
 	if c == nil {
 		if c, err = g.client(ctx); err != nil {
@@ -195,15 +195,6 @@ func printURLs(g *globals, in client.Instance) {
 
 // loadError keeps the loader's diagnostics (file:line: what, hint) and says
 // where the stack was looked for.
-func loadError(dir string, err error) error {
-	if errors.Is(err, stack.ErrNoComposeFile) {
-		abs, _ := filepath.Abs(dir)
-		return fmt.Errorf("%s has no compose file (%s): %w; pass the project directory, e.g. quai up ./myproject --env dev",
-			abs, strings.Join(stack.ComposeFileNames, ", "), err)
-	}
-	return fmt.Errorf("load stack %s: %w", dir, err)
-}
-
 // pickProject offers the project directories of the installed instances.
 func (g *globals) pickProject(ctx context.Context, c *client.Client, o *upOptions) error {
 	list, err := c.Instances(ctx)

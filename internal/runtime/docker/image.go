@@ -25,6 +25,7 @@ import (
 	"github.com/moby/patternmatcher"
 	"github.com/moby/patternmatcher/ignorefile"
 
+	"github.com/quai-dev/quai/internal/fsutil"
 	"github.com/quai-dev/quai/internal/runtime"
 )
 
@@ -374,7 +375,7 @@ func (r *Runtime) writePulled(rec pulledRecord) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(r.pulledPath(), b, 0o600)
+	return fsutil.WriteFile(r.pulledPath(), b, 0o600)
 }
 
 // Prune removes the images the runtime built or pulled that no kept

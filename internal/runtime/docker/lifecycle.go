@@ -16,6 +16,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
+	"github.com/quai-dev/quai/internal/fsutil"
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/stack"
 )
@@ -107,7 +108,7 @@ func (r *Runtime) markStopped(id string) error {
 	if err := os.MkdirAll(filepath.Join(r.opts.StateDir, "stopped"), 0o700); err != nil {
 		return err
 	}
-	return writeFileAtomic(r.stoppedMarker(id), nil, 0o600)
+	return fsutil.WriteFile(r.stoppedMarker(id), nil, 0o600)
 }
 
 func (r *Runtime) wasStopped(id string) bool {

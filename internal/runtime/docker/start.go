@@ -23,6 +23,7 @@ import (
 	"github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
 
+	"github.com/quai-dev/quai/internal/fsutil"
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/stack"
 )
@@ -437,7 +438,7 @@ func (r *Runtime) writeSecrets(spec runtime.ReplicaSpec) ([]mount.Mount, error) 
 			return nil, fmt.Errorf("secret %q: a secret name must be a plain file name", n)
 		}
 		p := filepath.Join(dir, n)
-		if err := writeFileAtomic(p, spec.Secrets[n], 0o444); err != nil {
+		if err := fsutil.WriteFile(p, spec.Secrets[n], 0o444); err != nil {
 			return nil, fmt.Errorf("secret %s: %w", n, err)
 		}
 		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: p, Target: secretsTarget + "/" + n, ReadOnly: true})
@@ -478,26 +479,4 @@ func (r *Runtime) copySecrets(ctx context.Context, id string, spec runtime.Repli
 	}
 	_, err := r.cli.CopyToContainer(ctx, id, client.CopyToContainerOptions{DestinationPath: "/", Content: &buf})
 	return r.wrap("copy secrets into the container", err)
-}
-
-// writeFileAtomic writes data to path through a temporary file and rename.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() { _ = os.Remove(tmp) }()
-	if _, err := f.Write(data); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
 }

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/quai-dev/quai/internal/fsutil"
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/stack"
 )
@@ -302,7 +303,7 @@ func runAs(ctx context.Context, cred *credential, dir string, stdin []byte, argv
 
 // writeOwned writes a file only the server's user can read.
 func writeOwned(path string, b []byte, cred *credential) error {
-	if err := writeFileAtomic(path, b, 0o600); err != nil {
+	if err := fsutil.WriteFile(path, b, 0o600); err != nil {
 		return err
 	}
 	return chownTo(path, cred)

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/quai-dev/quai/internal/fsutil"
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/stack"
 )
@@ -111,7 +112,7 @@ func (r *Runtime) prepare(ctx context.Context, rs runtime.ReplicaSpec, dir strin
 			return spec, fmt.Errorf("secret name %q cannot be a file name", name)
 		}
 		p := filepath.Join(secrets, name)
-		if err := writeFileAtomic(p, val, 0o600); err != nil {
+		if err := fsutil.WriteFile(p, val, 0o600); err != nil {
 			return spec, err
 		}
 		if err := chownTo(p, dbCred); err != nil {
