@@ -87,7 +87,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rt *route) resul
 			if n == attempts {
 				break
 			}
-			res.target = p.acquire(&rt, r, tried[:n])
+			res.target = p.acquire(&rt, stdRequest{r}, tried[:n])
 			if res.target == nil {
 				break
 			}
@@ -97,12 +97,11 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rt *route) resul
 		t := res.target
 		var err error
 		res.status, res.written, err = p.roundTrip(w, r, t, body, fresh)
-		var ue *upstreamError
-		retry := err != nil && replayable && errors.As(err, &ue) && ue.beforeResponse
+		retry, reused := retryable(err, replayable)
 		// A reused connection the upstream had just closed says nothing
 		// about the target: try it once more on a new connection, still
 		// counted on it.
-		fresh = retry && ue.reused && !fresh
+		fresh = retry && reused && !fresh
 		if !fresh {
 			t.inflight.Add(-1)
 		}
@@ -124,7 +123,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rt *route) resul
 // table was swapped between routing and counting, the count is undone and
 // the request routed again on the new table: Drain, called after the swap,
 // then sees every request that can still reach an old target.
-func (p *Proxy) acquire(rt **route, r *http.Request, tried []*target) *target {
+func (p *Proxy) acquire(rt **route, again rematcher, tried []*target) *target {
 	for {
 		tbl := (*rt).table
 		t := (*rt).pick(tried)
@@ -137,12 +136,36 @@ func (p *Proxy) acquire(rt **route, r *http.Request, tried []*target) *target {
 			return t
 		}
 		t.inflight.Add(-1)
-		next := cur.match(canonicalHost(r.Host), r.URL.Path)
+		next := again.rematch(cur)
 		if next == nil || len(next.targets) == 0 {
 			return nil
 		}
 		*rt = next
 	}
+}
+
+// rematcher routes a request again on the table that replaced the one it
+// was routed on; acquire calls it only when a swap raced with the request.
+type rematcher interface{ rematch(*table) *route }
+
+// stdRequest is a pointer-shaped wrapper, so making it a rematcher does not
+// allocate.
+type stdRequest struct{ r *http.Request }
+
+func (s stdRequest) rematch(t *table) *route { return t.match(canonicalHost(s.r.Host), s.r.URL.Path) }
+
+// retryable reports whether a failed attempt may be repeated, and whether
+// it failed on a reused connection. The error is inspected only when there
+// is one, so the success path does not allocate for errors.As.
+func retryable(err error, replayable bool) (retry, reused bool) {
+	if err == nil || !replayable {
+		return false, false
+	}
+	var ue *upstreamError
+	if !errors.As(err, &ue) || !ue.beforeResponse {
+		return false, false
+	}
+	return true, ue.reused
 }
 
 func idempotent(method string) bool {

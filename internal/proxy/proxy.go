@@ -78,6 +78,7 @@ type Proxy struct {
 	httpLn      net.Listener
 	httpsLn     net.Listener
 	httpsSuffix string // ":port" for redirects, empty for 443
+	fast        *fastServer
 	serveWG     sync.WaitGroup
 
 	magic      *certmagic.Config
@@ -157,8 +158,13 @@ func (p *Proxy) Start() error {
 	}
 	p.started = true
 	if p.httpLn != nil {
+		// The fast path owns the listener and hands net/http the
+		// connections it does not serve itself.
+		handoff := newHandoffListener(p.httpLn.Addr())
 		p.httpSrv = p.newServer()
-		p.serve(func() error { return p.httpSrv.Serve(p.httpLn) })
+		p.fast = newFastServer(p, p.httpLn, handoff)
+		p.serve(func() error { return p.httpSrv.Serve(handoff) })
+		p.serve(func() error { p.fast.serve(); return nil })
 	}
 	if p.httpsLn != nil {
 		p.httpsSrv = p.newServer()
@@ -225,8 +231,14 @@ func (p *Proxy) HTTPSAddr() string {
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	srvs := []*http.Server{p.httpSrv, p.httpsSrv}
+	fast := p.fast
 	p.mu.Unlock()
 	var errs []error
+	if fast != nil {
+		if err := fast.shutdown(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	for _, s := range srvs {
 		if s != nil {
 			if err := s.Shutdown(ctx); err != nil {

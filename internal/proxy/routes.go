@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -96,6 +97,41 @@ func (t *table) match(host, path string) *route {
 	}
 	if wild != nil {
 		return wild.match(path)
+	}
+	return nil
+}
+
+// matchBytes is match for a host and path still in a read buffer; map
+// lookups and comparisons through string(b) do not allocate.
+func (t *table) matchBytes(host, path []byte) *route {
+	exact := t.exact[string(host)]
+	var wild *hostRoutes
+	if i := bytes.IndexByte(host, '.'); i >= 0 {
+		wild = t.wild[string(host[i+1:])]
+	}
+	if exact != nil {
+		if r := exact.matchBytes(path); r != nil {
+			return r
+		}
+	}
+	if wild != nil {
+		return wild.matchBytes(path)
+	}
+	return nil
+}
+
+func (h *hostRoutes) matchBytes(path []byte) *route {
+	for _, r := range h.routes {
+		prefix := r.Path
+		if prefix == "/" {
+			return r
+		}
+		if len(path) < len(prefix) || string(path[:len(prefix)]) != prefix {
+			continue
+		}
+		if len(path) == len(prefix) || path[len(prefix)] == '/' || prefix[len(prefix)-1] == '/' {
+			return r
+		}
 	}
 	return nil
 }

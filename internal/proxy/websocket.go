@@ -36,7 +36,7 @@ func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, rt *route) 
 	attempts := min(maxAttempts, len(rt.targets))
 	var res result
 	for i := 0; i < attempts; i++ {
-		t := p.acquire(&rt, r, tried[:i])
+		t := p.acquire(&rt, stdRequest{r}, tried[:i])
 		if t == nil {
 			break
 		}

@@ -1,0 +1,908 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The fast path serves plain-HTTP/1.1 connections itself: it reads the
+// request head in place from the connection's buffer, writes it to a pooled
+// upstream connection with the hop-by-hop headers left out, and copies the
+// upstream response back with its framing passed through. It allocates
+// nothing per request and takes none of net/http's per-request machinery
+// (context, background read, header maps), which is most of the cost of a
+// small proxied request.
+//
+// It is deliberately narrow. Anything it does not handle simply — HTTP/1.0,
+// Expect, request Transfer-Encoding, upgrades, Connection options, percent
+// signs in the path, unknown hosts, redirects, ACME challenges, headers that
+// do not fit in the buffer, anything malformed — hands the connection, bytes
+// already read included, to the net/http server for the rest of its life.
+// net/http stays the one strict parser for anything unusual.
+
+const (
+	fastReadBuf      = 4 << 10
+	fastWriteBuf     = 4 << 10
+	idleConnTimeout  = 2 * time.Minute
+	readHeadTimeout  = 10 * time.Second
+	maxChunkLineSize = 4 << 10
+)
+
+// handoffListener feeds the connections the fast path gives up on to
+// net/http.
+type handoffListener struct {
+	addr net.Addr
+	ch   chan net.Conn
+	done chan struct{}
+	once sync.Once
+}
+
+func newHandoffListener(addr net.Addr) *handoffListener {
+	return &handoffListener{addr: addr, ch: make(chan net.Conn), done: make(chan struct{})}
+}
+
+func (l *handoffListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.ch:
+		return c, nil
+	case <-l.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *handoffListener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	return nil
+}
+
+func (l *handoffListener) Addr() net.Addr { return l.addr }
+
+func (l *handoffListener) give(c net.Conn) {
+	select {
+	case l.ch <- c:
+	case <-l.done:
+		_ = c.Close()
+	}
+}
+
+// replayConn is a connection whose first bytes come from a reader that
+// already buffered them.
+type replayConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *replayConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+type fastServer struct {
+	p       *Proxy
+	ln      net.Listener
+	handoff *handoffListener
+	closing atomic.Bool
+	wg      sync.WaitGroup
+
+	mu    sync.Mutex
+	conns map[*fastConn]struct{}
+}
+
+type fastConn struct {
+	c      net.Conn
+	br     *bufio.Reader
+	bw     *bufio.Writer
+	remote string
+	idle   atomic.Bool
+}
+
+func newFastServer(p *Proxy, ln net.Listener, handoff *handoffListener) *fastServer {
+	return &fastServer{p: p, ln: ln, handoff: handoff, conns: make(map[*fastConn]struct{})}
+}
+
+func (s *fastServer) serve() {
+	var backoff time.Duration
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: wait, as net/http does.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		fc := &fastConn{c: c, br: bufio.NewReaderSize(c, fastReadBuf), bw: bufio.NewWriterSize(c, fastWriteBuf)}
+		fc.idle.Store(true)
+		s.mu.Lock()
+		s.conns[fc] = struct{}{}
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go s.serveConn(fc)
+	}
+}
+
+// shutdown stops accepting, wakes idle connections so they close, lets
+// active ones finish their request until ctx ends, then closes the rest.
+func (s *fastServer) shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	_ = s.ln.Close()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.mu.Lock()
+		for fc := range s.conns {
+			if fc.idle.Load() {
+				_ = fc.c.SetReadDeadline(time.Now())
+			}
+		}
+		s.mu.Unlock()
+		select {
+		case <-done:
+			return nil
+		case <-ctx.Done():
+			s.mu.Lock()
+			for fc := range s.conns {
+				_ = fc.c.Close()
+			}
+			s.mu.Unlock()
+			<-done
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func (s *fastServer) forget(fc *fastConn) {
+	s.mu.Lock()
+	delete(s.conns, fc)
+	s.mu.Unlock()
+}
+
+func (s *fastServer) serveConn(fc *fastConn) {
+	defer s.wg.Done()
+	handedOff := false
+	defer func() {
+		s.forget(fc)
+		if !handedOff {
+			_ = fc.c.Close()
+		}
+	}()
+	fc.remote = clientIP(fc.c.RemoteAddr().String())
+	var req fastRequest
+	for !s.closing.Load() {
+		fc.idle.Store(true)
+		if s.closing.Load() {
+			return
+		}
+		_ = fc.c.SetReadDeadline(time.Now().Add(idleConnTimeout))
+		if _, err := fc.br.Peek(1); err != nil {
+			return
+		}
+		fc.idle.Store(false)
+		n, ok := readHead(fc.c, fc.br)
+		if n < 0 {
+			return
+		}
+		var rt *route
+		if ok && req.parse(fc.br, n, s.p.trustForwarded) {
+			rt = s.p.fastRoute(&req)
+		}
+		if rt == nil {
+			handedOff = true
+			_ = fc.c.SetReadDeadline(time.Time{})
+			s.handoff.give(&replayConn{Conn: fc.c, r: fc.br})
+			return
+		}
+		if !s.p.fastForward(fc, &req, rt) {
+			return
+		}
+	}
+}
+
+// readHead peeks until the buffer holds a whole request or response head
+// and returns its length, without consuming it; ok is false when the head
+// does not fit in the buffer. n < 0 is a read error. With c set, the head
+// must arrive within readHeadTimeout once it has started.
+func readHead(c net.Conn, br *bufio.Reader) (n int, ok bool) {
+	deadlineSet := false
+	for {
+		buf, _ := br.Peek(br.Buffered())
+		if i := bytes.Index(buf, crlfcrlf); i >= 0 {
+			return i + 4, true
+		}
+		if br.Buffered() == br.Size() {
+			return 0, false
+		}
+		if c != nil && !deadlineSet {
+			_ = c.SetReadDeadline(time.Now().Add(readHeadTimeout))
+			deadlineSet = true
+		}
+		if _, err := br.Peek(br.Buffered() + 1); err != nil {
+			return -1, false
+		}
+	}
+}
+
+var (
+	crlf     = []byte("\r\n")
+	crlfcrlf = []byte("\r\n\r\n")
+)
+
+// fastRequest is a request head parsed in place: every slice points into
+// the connection's read buffer and is valid until the head is discarded.
+type fastRequest struct {
+	head          []byte // request line and headers, through the blank line
+	method, uri   []byte
+	host          []byte // without port
+	hostHeader    []byte // as sent
+	path          []byte
+	contentLength int64
+	close         bool
+}
+
+// parse accepts only plain, unambiguous HTTP/1.1 requests.
+func (r *fastRequest) parse(br *bufio.Reader, n int, trustForwarded bool) bool {
+	*r = fastRequest{}
+	head, _ := br.Peek(n)
+	r.head = head
+	line, rest, _ := bytes.Cut(head, crlf)
+	sp := bytes.IndexByte(line, ' ')
+	if sp <= 0 || !isToken(line[:sp]) {
+		return false
+	}
+	r.method = line[:sp]
+	line = line[sp+1:]
+	sp = bytes.IndexByte(line, ' ')
+	if sp <= 0 || line[0] != '/' || string(line[sp+1:]) != "HTTP/1.1" {
+		return false
+	}
+	r.uri = line[:sp]
+	for _, c := range r.uri {
+		if c <= ' ' || c == 0x7f || c == '%' {
+			return false
+		}
+	}
+	r.path = r.uri
+	if q := bytes.IndexByte(r.uri, '?'); q >= 0 {
+		r.path = r.uri[:q]
+	}
+	sawLength := false
+	for len(rest) > 2 {
+		var h []byte
+		h, rest, _ = bytes.Cut(rest, crlf)
+		colon := bytes.IndexByte(h, ':')
+		if colon <= 0 || !isToken(h[:colon]) {
+			return false
+		}
+		name, value := h[:colon], trimOWSBytes(h[colon+1:])
+		for _, c := range value {
+			if c < ' ' && c != '\t' || c == 0x7f {
+				return false
+			}
+		}
+		switch {
+		case asciiEqualFoldBytes(name, "host"):
+			if r.hostHeader != nil || len(value) == 0 {
+				return false
+			}
+			r.hostHeader = value
+		case asciiEqualFoldBytes(name, "content-length"):
+			v, ok := parseDecimal(value)
+			if sawLength || !ok {
+				return false
+			}
+			sawLength, r.contentLength = true, v
+		case asciiEqualFoldBytes(name, "connection"):
+			ok := true
+			forEachTokenBytes(value, func(tok []byte) {
+				switch {
+				case asciiEqualFoldBytes(tok, "close"):
+					r.close = true
+				case asciiEqualFoldBytes(tok, "keep-alive"):
+				default:
+					ok = false
+				}
+			})
+			if !ok {
+				return false
+			}
+		case asciiEqualFoldBytes(name, "transfer-encoding"), asciiEqualFoldBytes(name, "expect"),
+			asciiEqualFoldBytes(name, "upgrade"), asciiEqualFoldBytes(name, "te"), asciiEqualFoldBytes(name, "trailer"):
+			return false
+		case trustForwarded && hasPrefixFold(name, "x-forwarded-"):
+			return false
+		}
+	}
+	if r.hostHeader == nil {
+		return false
+	}
+	r.host = r.hostHeader
+	if i := bytes.LastIndexByte(r.host, ':'); i >= 0 && r.host[len(r.host)-1] != ']' {
+		r.host = r.host[:i]
+	}
+	r.host = bytes.TrimSuffix(r.host, []byte("."))
+	for _, c := range r.host {
+		if 'A' <= c && c <= 'Z' {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *fastRequest) rematch(t *table) *route { return t.matchBytes(r.host, r.path) }
+
+// fastRoute returns the route the fast path may serve r on, or nil when
+// the request must go through ServeHTTP (unknown host, no target, redirect,
+// ACME challenge).
+func (p *Proxy) fastRoute(r *fastRequest) *route {
+	rt := p.table.Load().matchBytes(r.host, r.path)
+	if rt == nil || len(rt.targets) == 0 {
+		return nil
+	}
+	if p.httpsLn != nil && rt.TLS != TLSOff && !isLocalNameBytes(r.host) {
+		return nil
+	}
+	if p.acme != nil && hasPrefixFold(r.path, acmeChallengePath) {
+		return nil
+	}
+	return rt
+}
+
+// fastForward proxies one request; false closes the client connection.
+func (p *Proxy) fastForward(fc *fastConn, r *fastRequest, rt *route) bool {
+	var start time.Time
+	logging := p.log != nil && p.log.Enabled(context.Background(), slog.LevelInfo)
+	if logging {
+		start = time.Now()
+	}
+	// A body that fits in the buffer with the head is read in place and
+	// can be replayed; a larger one streams and cannot.
+	consumed := len(r.head)
+	var body []byte
+	replayable := idempotent(string(r.method))
+	if r.contentLength > 0 {
+		if total := len(r.head) + int(r.contentLength); r.contentLength < int64(fc.br.Size()) && total <= fc.br.Size() {
+			b, err := fc.br.Peek(total)
+			if err != nil {
+				return false
+			}
+			body = b[len(r.head):]
+			consumed = total
+		} else {
+			replayable = false
+		}
+	}
+	var res result
+	keep := false
+	attempts := 1
+	if replayable {
+		attempts = min(maxAttempts, len(rt.targets))
+	}
+	var tried [maxAttempts]*target
+	n := 0
+	fresh := false
+	for {
+		if !fresh {
+			if n == attempts {
+				break
+			}
+			res.target = p.acquire(&rt, r, tried[:n])
+			if res.target == nil {
+				break
+			}
+			tried[n] = res.target
+			n++
+		}
+		t := res.target
+		var err error
+		res.status, res.written, keep, err = p.fastRoundTrip(fc, r, t, body, &consumed, fresh)
+		retry, reused := retryable(err, replayable)
+		fresh = retry && reused && !fresh
+		if !fresh {
+			t.inflight.Add(-1)
+		}
+		if !retry {
+			break
+		}
+	}
+	if res.status == 0 {
+		res.status = http502
+		keep = writeSimple(fc.bw, http502, "quai: upstream for "+rt.Host+rt.Path+" failed\n", r.close) && !r.close
+	}
+	if consumed > 0 {
+		_, _ = fc.br.Discard(consumed)
+	}
+	if logging {
+		p.log.LogAttrs(context.Background(), slog.LevelInfo, "request",
+			slog.String("method", string(r.method)),
+			slog.String("host", string(r.host)),
+			slog.String("path", string(r.path)),
+			slog.Int("status", res.status),
+			slog.Int64("bytes", res.written),
+			slog.Duration("dur", time.Since(start)),
+			slog.String("upstream", res.target.addrOrEmpty()),
+			slog.String("remote", fc.remote),
+		)
+	}
+	return keep
+}
+
+const http502 = 502
+
+func (t *target) addrOrEmpty() string {
+	if t == nil {
+		return ""
+	}
+	return t.addr
+}
+
+// writeSimple answers with a short plain-text response.
+func writeSimple(bw *bufio.Writer, status int, msg string, closeConn bool) bool {
+	_, _ = bw.WriteString("HTTP/1.1 ")
+	var num [20]byte
+	_, _ = bw.Write(strconv.AppendInt(num[:0], int64(status), 10))
+	_, _ = bw.WriteString(" \r\nContent-Type: text/plain; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\nContent-Length: ")
+	_, _ = bw.Write(strconv.AppendInt(num[:0], int64(len(msg)), 10))
+	if closeConn {
+		_, _ = bw.WriteString("\r\nConnection: close")
+	}
+	_, _ = bw.WriteString("\r\n\r\n")
+	_, _ = bw.WriteString(msg)
+	return bw.Flush() == nil
+}
+
+// fastRoundTrip sends r to t and relays the response. keep says whether
+// the client connection can serve another request. A zero status with an
+// error means nothing was written to the client.
+func (p *Proxy) fastRoundTrip(fc *fastConn, r *fastRequest, t *target, body []byte, consumed *int, fresh bool) (status int, written int64, keep bool, err error) {
+	c, reused, err := t.getConn(context.Background(), &p.dialer, fresh)
+	if err != nil {
+		t.markDown()
+		return 0, 0, false, &upstreamError{err: err, beforeResponse: true}
+	}
+	t.markUp()
+	status, written, keep, upKeep, err := p.fastExchange(fc, r, c, body, consumed, reused)
+	if upKeep && err == nil {
+		t.putConn(c)
+	} else {
+		c.close()
+	}
+	return status, written, keep, err
+}
+
+// consumed is how much of the client's buffer the request occupies; a
+// streamed body consumes it (the request can then not be retried).
+func (p *Proxy) fastExchange(fc *fastConn, r *fastRequest, c *upConn, body []byte, consumed *int, reused bool) (status int, written int64, keep, upKeep bool, err error) {
+	bw := c.bw
+	writeFastHead(bw, r, fc.remote)
+	streaming := body == nil && r.contentLength > 0
+	if body != nil {
+		_, _ = bw.Write(body)
+	}
+	if streaming {
+		// The head bytes were just copied out; the body follows them.
+		_, _ = fc.br.Discard(*consumed)
+		*consumed = 0
+		_ = fc.c.SetReadDeadline(time.Time{})
+		if _, err := copyN(bw, fc.br, r.contentLength, nil); err != nil {
+			return 0, 0, false, false, err
+		}
+	}
+	if err := bw.Flush(); err != nil {
+		return 0, 0, false, false, &upstreamError{err: err, beforeResponse: !streaming, reused: reused}
+	}
+	ubr := c.br
+	var n int
+	for {
+		if _, err := ubr.Peek(1); err != nil {
+			return 0, 0, false, false, &upstreamError{err: errNoResponse, beforeResponse: true, reused: reused}
+		}
+		var ok bool
+		n, ok = readHead(nil, ubr)
+		if !ok {
+			return 0, 0, false, false, errors.New("upstream response head too large or broken")
+		}
+		head, _ := ubr.Peek(n)
+		if len(head) < 12 || !bytes.HasPrefix(head, []byte("HTTP/1.")) || head[8] != ' ' {
+			return 0, 0, false, false, errors.New("malformed upstream status line")
+		}
+		code, ok := parseDecimal(head[9:12])
+		if !ok || code < 100 || head[12] != ' ' && head[12] != '\r' {
+			return 0, 0, false, false, errors.New("malformed upstream status code")
+		}
+		if code >= 200 {
+			status = int(code)
+			break
+		}
+		if code == 101 {
+			return 0, 0, false, false, errors.New("upstream switched protocols unasked")
+		}
+		_, _ = ubr.Discard(n) // interim response
+	}
+	head, _ := ubr.Peek(n)
+	resp, ok := parseFastResponse(head)
+	if !ok {
+		return 0, 0, false, false, errors.New("malformed upstream response header")
+	}
+	noBody := string(r.method) == "HEAD" || status == 204 || status == 304
+	closeDelimited := !noBody && !resp.chunked && resp.contentLength < 0
+	keep = !r.close && !closeDelimited
+	upKeep = !resp.close && !closeDelimited
+
+	// Status line as sent (version normalized), headers minus hop-by-hop.
+	out := fc.bw
+	_, _ = out.WriteString("HTTP/1.1")
+	line, rest, _ := bytes.Cut(head, crlf)
+	_, _ = out.Write(line[8:])
+	_, _ = out.WriteString("\r\n")
+	for len(rest) > 2 {
+		var h []byte
+		h, rest, _ = bytes.Cut(rest, crlf)
+		name := h[:bytes.IndexByte(h, ':')]
+		if hopHeaderBytes(name) || resp.listedInConnection(name) {
+			continue
+		}
+		_, _ = out.Write(h)
+		_, _ = out.WriteString("\r\n")
+	}
+	if resp.chunked && !noBody {
+		_, _ = out.WriteString("Transfer-Encoding: chunked\r\n")
+	}
+	if !keep {
+		_, _ = out.WriteString("Connection: close\r\n")
+	}
+	_, _ = out.WriteString("\r\n")
+	_, _ = ubr.Discard(n)
+
+	switch {
+	case noBody:
+	case resp.chunked:
+		written, err = copyChunked(out, ubr)
+	case closeDelimited:
+		written, err = copyN(out, ubr, -1, out)
+	default:
+		written, err = copyN(out, ubr, resp.contentLength, out)
+	}
+	if err != nil {
+		// The header may be out: close the client connection so a short
+		// body is not taken for a whole one.
+		_ = out.Flush()
+		return status, written, false, false, nil
+	}
+	if err := out.Flush(); err != nil {
+		return status, written, false, upKeep, nil
+	}
+	return status, written, keep, upKeep, nil
+}
+
+// writeFastHead writes the request head for the upstream: the request
+// line and headers as received minus hop-by-hop and forwarding headers,
+// then the forwarding headers.
+func writeFastHead(bw *bufio.Writer, r *fastRequest, remote string) {
+	line, rest, _ := bytes.Cut(r.head, crlf)
+	_, _ = bw.Write(line)
+	_, _ = bw.WriteString("\r\n")
+	for len(rest) > 2 {
+		var h []byte
+		h, rest, _ = bytes.Cut(rest, crlf)
+		name := h[:bytes.IndexByte(h, ':')]
+		if hopHeaderBytes(name) || hasPrefixFold(name, "x-forwarded-") {
+			continue
+		}
+		_, _ = bw.Write(h)
+		_, _ = bw.WriteString("\r\n")
+	}
+	_, _ = bw.WriteString("X-Forwarded-For: ")
+	_, _ = bw.WriteString(remote)
+	_, _ = bw.WriteString("\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ")
+	_, _ = bw.Write(r.hostHeader)
+	_, _ = bw.WriteString("\r\n\r\n")
+}
+
+// hopHeaderBytes reports headers not forwarded as received in either
+// direction; Content-Length is kept (the body is passed through as is).
+func hopHeaderBytes(name []byte) bool {
+	switch len(name) {
+	case 2:
+		return asciiEqualFoldBytes(name, "te")
+	case 7:
+		return asciiEqualFoldBytes(name, "trailer") || asciiEqualFoldBytes(name, "upgrade")
+	case 10:
+		return asciiEqualFoldBytes(name, "connection") || asciiEqualFoldBytes(name, "keep-alive")
+	case 16:
+		return asciiEqualFoldBytes(name, "proxy-connection")
+	case 17:
+		return asciiEqualFoldBytes(name, "transfer-encoding")
+	case 18:
+		return asciiEqualFoldBytes(name, "proxy-authenticate")
+	case 19:
+		return asciiEqualFoldBytes(name, "proxy-authorization")
+	}
+	return false
+}
+
+// fastResponse is what the relay needs from an upstream response head.
+type fastResponse struct {
+	contentLength int64 // -1 when absent
+	chunked       bool
+	close         bool
+	connOptions   [4][]byte // other tokens of Connection, to drop
+	nOptions      int
+}
+
+func parseFastResponse(head []byte) (fastResponse, bool) {
+	resp := fastResponse{contentLength: -1}
+	http10 := head[7] == '0'
+	keepAlive := false
+	_, rest, _ := bytes.Cut(head, crlf)
+	ok := true
+	for len(rest) > 2 && ok {
+		var h []byte
+		h, rest, _ = bytes.Cut(rest, crlf)
+		colon := bytes.IndexByte(h, ':')
+		if colon <= 0 || !isToken(h[:colon]) {
+			return resp, false
+		}
+		name, value := h[:colon], trimOWSBytes(h[colon+1:])
+		switch {
+		case asciiEqualFoldBytes(name, "content-length"):
+			v, ok := parseDecimal(value)
+			if !ok || (resp.contentLength >= 0 && resp.contentLength != v) {
+				return resp, false
+			}
+			resp.contentLength = v
+		case asciiEqualFoldBytes(name, "transfer-encoding"):
+			if !asciiEqualFoldBytes(value, "chunked") {
+				return resp, false
+			}
+			resp.chunked = true
+		case asciiEqualFoldBytes(name, "connection"):
+			forEachTokenBytes(value, func(tok []byte) {
+				switch {
+				case asciiEqualFoldBytes(tok, "close"):
+					resp.close = true
+				case asciiEqualFoldBytes(tok, "keep-alive"):
+					keepAlive = true
+				case resp.nOptions < len(resp.connOptions):
+					resp.connOptions[resp.nOptions] = tok
+					resp.nOptions++
+				default:
+					ok = false
+				}
+			})
+		}
+	}
+	if resp.chunked {
+		resp.contentLength = -1
+	}
+	if http10 && !keepAlive {
+		resp.close = true
+	}
+	return resp, ok
+}
+
+func (r *fastResponse) listedInConnection(name []byte) bool {
+	for _, o := range r.connOptions[:r.nOptions] {
+		if bytes.EqualFold(o, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// copyN relays n bytes (until EOF when n < 0) from src's buffer, flushing
+// flush whenever src has nothing buffered, so a slow upstream's bytes are
+// not held back.
+func copyN(dst *bufio.Writer, src *bufio.Reader, n int64, flush *bufio.Writer) (int64, error) {
+	var written int64
+	for n != 0 {
+		if src.Buffered() == 0 {
+			if flush != nil && flush.Buffered() > 0 {
+				if err := flush.Flush(); err != nil {
+					return written, err
+				}
+			}
+			if _, err := src.Peek(1); err != nil {
+				if n < 0 && errors.Is(err, io.EOF) {
+					return written, nil
+				}
+				return written, err
+			}
+		}
+		chunk := src.Buffered()
+		if n >= 0 && int64(chunk) > n {
+			chunk = int(n)
+		}
+		b, _ := src.Peek(chunk)
+		m, err := dst.Write(b)
+		written += int64(m)
+		_, _ = src.Discard(m)
+		if err != nil {
+			return written, err
+		}
+		if n > 0 {
+			n -= int64(m)
+		}
+	}
+	return written, nil
+}
+
+// copyChunked relays a chunked body as is, parsing only enough to find its
+// end.
+func copyChunked(dst *bufio.Writer, src *bufio.Reader) (int64, error) {
+	var written int64
+	for {
+		if src.Buffered() == 0 && dst.Buffered() > 0 {
+			if err := dst.Flush(); err != nil {
+				return written, err
+			}
+		}
+		line, err := src.ReadSlice('\n')
+		if err != nil || len(line) < 3 || line[len(line)-2] != '\r' {
+			return written, errBadChunk
+		}
+		size, ok := parseChunkSize(line[:len(line)-2])
+		if !ok {
+			return written, errBadChunk
+		}
+		if _, err := dst.Write(line); err != nil {
+			return written, err
+		}
+		if size == 0 {
+			// Trailer fields, then the final blank line.
+			for {
+				tl, err := src.ReadSlice('\n')
+				if err != nil || len(tl) < 2 || tl[len(tl)-2] != '\r' {
+					return written, errBadChunk
+				}
+				if _, err := dst.Write(tl); err != nil {
+					return written, err
+				}
+				if len(tl) == 2 {
+					return written, nil
+				}
+			}
+		}
+		m, err := copyN(dst, src, size, dst)
+		written += m
+		if err != nil {
+			return written, err
+		}
+		end, err := src.Peek(2)
+		if err != nil || end[0] != '\r' || end[1] != '\n' {
+			return written, errBadChunk
+		}
+		_, _ = src.Discard(2)
+		_, _ = dst.Write(crlf)
+	}
+}
+
+var errBadChunk = errors.New("malformed chunked encoding from upstream")
+
+func parseChunkSize(b []byte) (int64, bool) {
+	if i := bytes.IndexByte(b, ';'); i >= 0 {
+		b = b[:i]
+	}
+	b = trimOWSBytes(b)
+	if len(b) == 0 || len(b) > 15 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		switch {
+		case '0' <= c && c <= '9':
+			n = n<<4 | int64(c-'0')
+		case 'a' <= c && c <= 'f':
+			n = n<<4 | int64(c-'a'+10)
+		case 'A' <= c && c <= 'F':
+			n = n<<4 | int64(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return n, true
+}
+
+// parseDecimal parses a non-negative decimal of at most 18 digits.
+func parseDecimal(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}
+
+func isToken(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	for _, c := range b {
+		if c >= 0x80 || !tokenChars[c] {
+			return false
+		}
+	}
+	return true
+}
+
+// tokenChars are RFC 9110 tchar.
+var tokenChars = func() (t [128]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range "!#$%&'*+-.^_`|~" {
+		t[c] = true
+	}
+	return t
+}()
+
+func trimOWSBytes(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+func forEachTokenBytes(v []byte, f func([]byte)) {
+	for len(v) > 0 {
+		i := bytes.IndexByte(v, ',')
+		if i < 0 {
+			i = len(v)
+		}
+		if tok := trimOWSBytes(v[:i]); len(tok) > 0 {
+			f(tok)
+		}
+		if i == len(v) {
+			return
+		}
+		v = v[i+1:]
+	}
+}
+
+// asciiEqualFoldBytes compares b with a lower-case ASCII string.
+func asciiEqualFoldBytes(b []byte, lower string) bool {
+	if len(b) != len(lower) {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func hasPrefixFold(b []byte, lower string) bool {
+	return len(b) >= len(lower) && asciiEqualFoldBytes(b[:len(lower)], lower)
+}
+
+func isLocalNameBytes(host []byte) bool {
+	return string(host) == "localhost" || bytes.HasSuffix(host, []byte(".localhost"))
+}
