@@ -8,7 +8,9 @@
 // the request path takes no lock; upstream HTTP/1.1 connections are pooled
 // per target by the package itself rather than through http.Transport,
 // because the transport's per-request goroutine hand-offs dominate the cost
-// of a small proxied request.
+// of a small proxied request. Plain HTTP/1.1 connections are served by an
+// allocation-free fast path (fast.go) that hands anything unusual to
+// net/http; HTTPS and HTTP/2 are net/http's.
 //
 // The engine drives it through SetRoutes, RemoveInstance and Drain; the
 // daemon owns its lifetime. It must not import the engine, the store, the

@@ -1,8 +1,11 @@
 package proxy
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -369,5 +372,81 @@ func TestUpstreamErrorAfterHeadersAbortsClient(t *testing.T) {
 	}
 	if err == nil {
 		t.Fatal("a truncated upstream body reached the client as complete")
+	}
+}
+
+// lockedBuffer collects log output written from the proxy's goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) lines() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.Split(strings.TrimSpace(b.buf.String()), "\n")
+}
+
+func TestAccessLog(t *testing.T) {
+	var out lockedBuffer
+	p, err := New(Config{HTTPAddr: "127.0.0.1:0", Logger: slog.New(slog.NewJSONHandler(&out, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Shutdown(t.Context()) })
+	b := backend(t, "b")
+	mustSet(t, p, "a", Route{Host: "a.localhost", Targets: []string{addr(b)}})
+	c := newClient()
+	get(t, c, p.HTTPAddr(), "a.localhost", "/fast?x=1")
+	// HTTP/1.0 is served by the net/http path: both paths log alike.
+	rawExchange(t, p.HTTPAddr(), "GET /std HTTP/1.0\r\nHost: a.localhost\r\n\r\n", 1)
+	get(t, c, p.HTTPAddr(), "nope.localhost", "/")
+	var lines []string
+	for i := 0; i < 200; i++ { // the line is written just after the response
+		if lines = out.lines(); len(lines) >= 3 {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if len(lines) != 3 {
+		t.Fatalf("log lines: %q", lines)
+	}
+	want := []map[string]any{
+		{"msg": "request", "method": "GET", "host": "a.localhost", "path": "/fast", "status": 200.0, "bytes": 1.0, "upstream": addr(b), "remote": "127.0.0.1"},
+		{"msg": "request", "method": "GET", "host": "a.localhost", "path": "/std", "status": 200.0, "bytes": 1.0, "upstream": addr(b)},
+		{"msg": "request", "host": "nope.localhost", "path": "/", "status": 404.0, "upstream": ""},
+	}
+	// Lines may land in any order: each is written after its response.
+	byKey := map[string]map[string]any{}
+	for i, line := range lines {
+		var got map[string]any
+		if err := json.Unmarshal([]byte(line), &got); err != nil {
+			t.Fatalf("line %d: %v", i, err)
+		}
+		byKey[fmt.Sprint(got["host"], got["path"])] = got
+	}
+	for i, w := range want {
+		got := byKey[fmt.Sprint(w["host"], w["path"])]
+		if got == nil {
+			t.Errorf("no log line for %v in %q", w, lines)
+			continue
+		}
+		for k, v := range w {
+			if got[k] != v {
+				t.Errorf("line %d: %s = %v, want %v (%v)", i, k, got[k], v, got)
+			}
+		}
+		if _, ok := got["dur"]; !ok {
+			t.Errorf("line %d has no duration: %v", i, got)
+		}
 	}
 }
