@@ -126,6 +126,10 @@ type Engine struct {
 	// them from the stale records of a daemon that crashed.
 	owner string
 
+	// images is held for reading by deploys from image preparation to the
+	// recorded release, and for writing by Prune.
+	images sync.RWMutex
+
 	mu     sync.Mutex
 	locks  map[string]chan struct{}
 	closed bool

@@ -126,6 +126,9 @@ func (e *Engine) observe(ctx context.Context, name, requestedRuntime string, wan
 		if s.activeModel, err = decodeModel(r); err != nil {
 			return nil, err
 		}
+		if _, ok := s.rt.(runtime.ImageManager); ok {
+			s.activeModel = pinModel(s.activeModel, r.Images)
+		}
 		s.obs.Active = r.Number
 		s.obs.Model = r.Model
 		s.obs.Routes = routeLines(s.activeModel, e.defaultHost)

@@ -128,6 +128,11 @@ func (e *Engine) deploy(op *operation, m *stack.Model, mj []byte, rtName, cause 
 		rel, err := toRelease(*s.active)
 		return rel, fmt.Sprintf("%s is up to date at release %d", name, s.active.Number), err
 	}
+	defer e.holdImages()()
+	imgs, run, err := e.prepareImages(op, s, m, p)
+	if err != nil {
+		return Release{}, "", err
+	}
 	inst := store.Instance{Name: name, Identity: m.Identity, Runtime: s.rtName, Dir: m.Dir, Stopped: s.inst.Stopped,
 		Created: s.inst.Created, Updated: e.now()}
 	if !s.exists {
@@ -137,7 +142,7 @@ func (e *Engine) deploy(op *operation, m *stack.Model, mj []byte, rtName, cause 
 		return Release{}, "", err
 	}
 	rec, err := e.store.CreateRelease(ctx, store.Release{Instance: name, Status: store.StatusPending, Created: e.now(),
-		Runtime: s.rtName, Model: mj, Resolved: m.Resolved, Hashes: hashes(m), Images: images(m), Cause: cause})
+		Runtime: s.rtName, Model: mj, Resolved: m.Resolved, Hashes: hashes(m), Images: imgs, Cause: cause})
 	if err != nil {
 		return Release{}, "", err
 	}
@@ -147,7 +152,7 @@ func (e *Engine) deploy(op *operation, m *stack.Model, mj []byte, rtName, cause 
 	rel := Release{Instance: name, Number: rec.Number, Status: ReleasePending, Created: rec.Created, Runtime: s.rtName,
 		Model: m, Hashes: rec.Hashes, Images: rec.Images, Cause: cause}
 	p.Release = rec.Number
-	x := e.newExecution(op, s, m, p, rec.Number, true)
+	x := e.newExecution(op, s, run, p, rec.Number, true)
 	if err := x.run(); err != nil {
 		rel.Status, rel.Error = ReleaseFailed, err.Error()
 		keep := "nothing was running before"
@@ -229,6 +234,8 @@ func (e *Engine) rollback(op *operation, to int) (Release, string, error) {
 	if err != nil {
 		return Release{}, "", err
 	}
+	// The release's own images: a rollback never rebuilds nor pulls.
+	m = pinModel(m, target.Images)
 	return e.deploy(op, m, target.Model, target.Runtime, fmt.Sprintf("rollback to %d", target.Number))
 }
 

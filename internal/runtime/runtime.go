@@ -201,3 +201,30 @@ type VolumeManager interface {
 	// after the user confirmed a purge.
 	RemoveVolumes(ctx context.Context, id stack.Identity) error
 }
+
+// ImageManager is implemented by runtimes that run replicas from images
+// they build or pull (Docker), so that a release pins the images it ran and
+// a rollback starts them again without rebuilding or pulling.
+type ImageManager interface {
+	// PrepareImage makes the image spec.Service runs available, building
+	// it (`build:`) or pulling it, reports what it does through progress
+	// (which may be nil), and returns the image's content-addressed id
+	// (sha256:...). A service whose Image is such an id is only checked:
+	// it is never pulled nor rebuilt, and a missing one is
+	// ErrMissingDependency. The engine calls it before it starts the
+	// service's replicas, then starts them from the id it returned.
+	PrepareImage(ctx context.Context, spec ReplicaSpec, progress func(msg string)) (string, error)
+	// PruneImages removes the images the runtime built or pulled that no
+	// entry of keep (image ids or references) names and no container
+	// uses, and returns them; with dryRun it only returns them.
+	PruneImages(ctx context.Context, keep []string, dryRun bool) ([]PrunedImage, error)
+}
+
+// PrunedImage is an image PruneImages removed, or would remove.
+type PrunedImage struct {
+	ID   string   `json:"id"`
+	Tags []string `json:"tags,omitempty"`
+	// Size is the image's size; layers it shares with kept images are not
+	// freed.
+	Size int64 `json:"size"`
+}

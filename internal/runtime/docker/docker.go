@@ -265,7 +265,13 @@ func (r *Runtime) instanceLock(slug string) *sync.Mutex {
 	return l
 }
 
-func (r *Runtime) progress(service, format string, args ...any) {
+// progress reports to the caller's reporter (WithProgress) when the
+// context carries one, else to Options.Progress.
+func (r *Runtime) progress(ctx context.Context, service, format string, args ...any) {
+	if fn, ok := ctx.Value(progressKey{}).(func(string)); ok && fn != nil {
+		fn(fmt.Sprintf(format, args...))
+		return
+	}
 	if r.opts.Progress != nil {
 		r.opts.Progress(service, fmt.Sprintf(format, args...))
 	}

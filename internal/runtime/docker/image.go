@@ -66,6 +66,9 @@ func (r *Runtime) ensureImage(ctx context.Context, spec runtime.ReplicaSpec) (im
 		return imageInfo{}, errors.New("the service has neither image nor build")
 	}
 	ins, err := r.cli.ImageInspect(ctx, ref)
+	if cerrdefs.IsNotFound(err) && isImageID(ref) {
+		return imageInfo{}, r.missingPinned(ref)
+	}
 	if cerrdefs.IsNotFound(err) {
 		if err := r.pull(ctx, svc.Name, ref); err != nil {
 			return imageInfo{}, err
@@ -89,7 +92,7 @@ func (r *Runtime) pull(ctx context.Context, service, ref string) error {
 	if err != nil {
 		return err
 	}
-	r.progress(service, "pulling %s", ref)
+	r.progress(ctx, service, "pulling %s", ref)
 	resp, err := r.cli.ImagePull(ctx, ref, client.ImagePullOptions{RegistryAuth: auth})
 	if err != nil {
 		if client.IsErrConnectionFailed(err) {
@@ -111,9 +114,9 @@ func (r *Runtime) pull(ctx context.Context, service, ref string) error {
 		if msg.Status != "" && last[msg.ID] != msg.Status {
 			last[msg.ID] = msg.Status
 			if msg.ID != "" {
-				r.progress(service, "%s: %s", msg.ID, msg.Status)
+				r.progress(ctx, service, "%s: %s", msg.ID, msg.Status)
 			} else {
-				r.progress(service, "%s", msg.Status)
+				r.progress(ctx, service, "%s", msg.Status)
 			}
 		}
 	}
@@ -216,7 +219,7 @@ func (r *Runtime) BuildImage(ctx context.Context, b BuildSpec) (Built, error) {
 	for k, v := range b.Args {
 		args[k] = &v
 	}
-	r.progress(b.Service, "building %s from %s", ref, b.Context)
+	r.progress(ctx, b.Service, "building %s from %s", ref, b.Context)
 	resp, err := r.cli.ImageBuild(ctx, f, client.ImageBuildOptions{
 		Tags: []string{ref}, Dockerfile: b.Dockerfile, BuildArgs: args, Target: b.Target,
 		Labels: labels, Remove: true, ForceRemove: true,
@@ -239,7 +242,7 @@ func (r *Runtime) BuildImage(ctx context.Context, b BuildSpec) (Built, error) {
 		}
 		for _, line := range strings.Split(strings.TrimRight(msg.Stream, "\n"), "\n") {
 			if line = strings.TrimSpace(line); line != "" {
-				r.progress(b.Service, "%s", line)
+				r.progress(ctx, b.Service, "%s", line)
 				tail = append(tail, line)
 				if len(tail) > 5 {
 					tail = tail[1:]
@@ -385,20 +388,46 @@ func (r *Runtime) writePulled(rec pulledRecord) error {
 // removed and the bytes freed (the images' sizes; layers shared with other
 // images are not freed).
 func (r *Runtime) Prune(ctx context.Context, keep []string) ([]string, int64, error) {
+	imgs, err := r.prune(ctx, keep, false)
+	var freed []string
+	var bytes int64
+	for _, im := range imgs {
+		if len(im.Tags) == 0 {
+			freed = append(freed, im.ID)
+		}
+		freed = append(freed, im.Tags...)
+		bytes += im.Size
+	}
+	slices.Sort(freed)
+	return freed, bytes, err
+}
+
+// prune is Prune and PruneImages: with dryRun it removes nothing and
+// returns what it would remove.
+func (r *Runtime) prune(ctx context.Context, keep []string, dryRun bool) ([]runtime.PrunedImage, error) {
 	keepIDs := map[string]bool{}
 	for _, k := range keep {
 		ins, err := r.cli.ImageInspect(ctx, k)
 		if cerrdefs.IsNotFound(err) {
 			continue
 		} else if err != nil {
-			return nil, 0, r.wrap("inspect kept image "+k, err)
+			return nil, r.wrap("inspect kept image "+k, err)
 		}
 		keepIDs[ins.ID] = true
+	}
+	// An image a container uses (even a stopped one) cannot be removed;
+	// leaving it out makes a dry run say what a real run would do.
+	used, err := r.cli.ContainerList(ctx, client.ContainerListOptions{All: true})
+	if err != nil {
+		return nil, r.wrap("list containers", err)
+	}
+	for _, c := range used.Items {
+		keepIDs[c.ImageID] = true
 	}
 	candidates := map[string]bool{}
 	list, err := r.cli.ImageList(ctx, client.ImageListOptions{Filters: managedFilter()})
 	if err != nil {
-		return nil, 0, r.wrap("list images", err)
+		return nil, r.wrap("list images", err)
 	}
 	for _, im := range list.Items {
 		candidates[im.ID] = true
@@ -407,7 +436,7 @@ func (r *Runtime) Prune(ctx context.Context, keep []string) ([]string, int64, er
 	defer r.pulledMu.Unlock()
 	rec, err := r.readPulled()
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	var stillPulled []string
 	pulledIDs := map[string][]string{}
@@ -416,13 +445,12 @@ func (r *Runtime) Prune(ctx context.Context, keep []string) ([]string, int64, er
 		if cerrdefs.IsNotFound(err) {
 			continue
 		} else if err != nil {
-			return nil, 0, r.wrap("inspect image "+ref, err)
+			return nil, r.wrap("inspect image "+ref, err)
 		}
 		candidates[ins.ID] = true
 		pulledIDs[ins.ID] = append(pulledIDs[ins.ID], ref)
 	}
-	var freed []string
-	var bytes int64
+	var out []runtime.PrunedImage
 	for id := range candidates {
 		if keepIDs[id] {
 			stillPulled = append(stillPulled, pulledIDs[id]...)
@@ -430,6 +458,13 @@ func (r *Runtime) Prune(ctx context.Context, keep []string) ([]string, int64, er
 		}
 		ins, err := r.cli.ImageInspect(ctx, id)
 		if err != nil {
+			continue
+		}
+		im := runtime.PrunedImage{ID: id, Tags: slices.Clone(ins.RepoTags), Size: ins.Size}
+		slices.Sort(im.Tags)
+		if dryRun {
+			out = append(out, im)
+			stillPulled = append(stillPulled, pulledIDs[id]...)
 			continue
 		}
 		names := ins.RepoTags
@@ -450,15 +485,14 @@ func (r *Runtime) Prune(ctx context.Context, keep []string) ([]string, int64, er
 			stillPulled = append(stillPulled, pulledIDs[id]...)
 			continue
 		}
-		freed = append(freed, names...)
-		bytes += ins.Size
+		out = append(out, im)
 	}
-	slices.Sort(freed)
+	slices.SortFunc(out, func(a, b runtime.PrunedImage) int { return strings.Compare(a.ID, b.ID) })
 	slices.Sort(stillPulled)
-	if !slices.Equal(stillPulled, rec.Images) {
+	if !dryRun && !slices.Equal(stillPulled, rec.Images) {
 		if err := r.writePulled(pulledRecord{Images: stillPulled}); err != nil {
-			return freed, bytes, err
+			return out, err
 		}
 	}
-	return freed, bytes, nil
+	return out, nil
 }

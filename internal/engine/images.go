@@ -1,0 +1,236 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/quai-dev/quai/internal/runtime"
+	"github.com/quai-dev/quai/internal/stack"
+	"github.com/quai-dev/quai/internal/store"
+)
+
+// On runtimes that run images (runtime.ImageManager), a release records in
+// Images the content-addressed id of every service's image, and replicas
+// are started from that id rather than from the stack's tag or build
+// context: a rollback, a restart or a scale-up then runs exactly what the
+// release ran, even if the tag moved or the source changed, and never
+// pulls or rebuilds.
+
+// isImageID reports whether ref is a content-addressed image id.
+func isImageID(ref string) bool {
+	hexPart, ok := strings.CutPrefix(ref, "sha256:")
+	return ok && len(hexPart) == 64
+}
+
+// pinModel returns a copy of m whose services run the image ids recorded
+// in images (build settings dropped); services without an id are shared
+// with m. m itself is never changed: it is what the release stores.
+func pinModel(m *stack.Model, images map[string]string) *stack.Model {
+	if m == nil {
+		return nil
+	}
+	out := *m
+	out.Services = make([]*stack.Service, len(m.Services))
+	for i, svc := range m.Services {
+		out.Services[i] = svc
+		if id := images[svc.Name]; isImageID(id) {
+			c := *svc
+			c.Image, c.Build = id, nil
+			out.Services[i] = &c
+		}
+	}
+	return &out
+}
+
+// prepareImages makes the images of the services the plan starts replicas
+// of available (built with `build:`, pulled, or an id checked), reporting
+// each as an "image" step with the runtime's progress, and returns the
+// release's image map and the model to execute, whose services run the
+// image ids. A service kept with the same spec keeps the id the active
+// release pinned. Runtimes without images get the stack's references.
+func (e *Engine) prepareImages(op *operation, s *snapshot, m *stack.Model, p Plan) (map[string]string, *stack.Model, error) {
+	im, ok := s.rt.(runtime.ImageManager)
+	if !ok {
+		return images(m), m, nil
+	}
+	actions := make(map[string]Action, len(p.Services))
+	for _, sp := range p.Services {
+		actions[sp.Service] = sp.Action
+	}
+	pins := map[string]string{}
+	for _, svc := range m.Services {
+		if isImageID(svc.Image) && svc.Build == nil {
+			pins[svc.Name] = svc.Image // a rollback's recorded image
+			continue
+		}
+		if s.activeModel == nil || s.obs.Declared[svc.Name] != svc.Hash {
+			continue
+		}
+		if act := s.activeModel.Service(svc.Name); act != nil && isImageID(act.Image) {
+			pins[svc.Name] = act.Image
+		}
+	}
+	run := pinModel(m, pins)
+	out := make(map[string]string, len(m.Services))
+	for i, svc := range run.Services {
+		switch actions[svc.Name] {
+		case ActionKeep, ActionRemove, "":
+			if id := pins[svc.Name]; id != "" {
+				out[svc.Name] = id
+			} else if m.Services[i].Image != "" {
+				out[svc.Name] = m.Services[i].Image
+			}
+			continue
+		}
+		id, err := e.prepareImage(op, im, run, svc)
+		if err != nil {
+			return nil, nil, err
+		}
+		if svc.Image != id || svc.Build != nil {
+			c := *svc
+			c.Image, c.Build = id, nil
+			run.Services[i] = &c
+		}
+		out[svc.Name] = id
+	}
+	return out, run, nil
+}
+
+// prepareImage prepares one service's image as an "image" step.
+func (e *Engine) prepareImage(op *operation, im runtime.ImageManager, m *stack.Model, svc *stack.Service) (string, error) {
+	what := "checking image " + svc.Image
+	switch {
+	case svc.Build != nil:
+		what = "building the image from " + svc.Build.Context
+	case !isImageID(svc.Image):
+		what = "preparing image " + svc.Image
+	}
+	op.emit.step("image", svc.Name, "", what)
+	progress := func(msg string) {
+		op.emit.emit(Event{Kind: EventProgress, Step: "image", Service: svc.Name, Message: msg})
+	}
+	spec := runtime.ReplicaSpec{Instance: m.Identity, Service: svc, ProjectDir: m.Dir}
+	id, err := im.PrepareImage(op.ctx, spec, progress)
+	if err != nil {
+		return "", fmt.Errorf("service %s: image: %w", svc.Name, err)
+	}
+	if !isImageID(id) {
+		return "", fmt.Errorf("service %s: the %s runtime returned %q, not an image id", svc.Name, op.e.runtimeNameOf(im), id)
+	}
+	op.emit.stepDone("image", svc.Name, "", shortID(id))
+	return id, nil
+}
+
+// runtimeNameOf names a runtime for messages.
+func (e *Engine) runtimeNameOf(im runtime.ImageManager) string {
+	if rt, ok := im.(runtime.Runtime); ok {
+		return rt.Name()
+	}
+	return "image"
+}
+
+// shortID is an image id as the docker CLI shows it.
+func shortID(id string) string {
+	s := strings.TrimPrefix(id, "sha256:")
+	if len(s) > 12 {
+		s = s[:12]
+	}
+	return s
+}
+
+// PrunedImage is an image Prune removed, or would remove, on one runtime.
+type PrunedImage struct {
+	Runtime string `json:"runtime"`
+	runtime.PrunedImage
+}
+
+// PruneReport is what Prune removed, or with DryRun would remove.
+type PruneReport struct {
+	DryRun bool          `json:"dry_run"`
+	Images []PrunedImage `json:"images"`
+	// Bytes adds up the images' sizes; layers they share with kept images
+	// are not freed.
+	Bytes int64 `json:"bytes"`
+	// Kept is how many image references the releases keep.
+	Kept int `json:"kept"`
+}
+
+// Prune removes, on every runtime that keeps images, the images quai built
+// or pulled that no kept release references (active, superseded or still
+// pending: the ones rollback may start) and no container uses. With dryRun
+// it removes nothing and reports what it would remove. Deploys wait while
+// it runs, so an image built for a release not yet recorded is not taken.
+func (e *Engine) Prune(ctx context.Context, dryRun bool) (PruneReport, error) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return PruneReport{}, ErrClosed
+	}
+	e.mu.Unlock()
+	if dryRun {
+		e.images.RLock()
+		defer e.images.RUnlock()
+	} else {
+		e.images.Lock()
+		defer e.images.Unlock()
+	}
+	keep, err := e.keptImages(ctx)
+	if err != nil {
+		return PruneReport{}, err
+	}
+	rep := PruneReport{DryRun: dryRun, Images: []PrunedImage{}, Kept: len(keep)}
+	for _, name := range runtimeNames(e.runtimes) {
+		im, ok := e.runtimes[name].(runtime.ImageManager)
+		if !ok {
+			continue
+		}
+		pruned, err := im.PruneImages(ctx, keep, dryRun)
+		for _, p := range pruned {
+			rep.Images = append(rep.Images, PrunedImage{Runtime: name, PrunedImage: p})
+			rep.Bytes += p.Size
+		}
+		if err != nil {
+			return rep, fmt.Errorf("prune images on the %s runtime: %w", name, err)
+		}
+	}
+	return rep, nil
+}
+
+// keptImages lists the image references and ids of every release that a
+// rollback may start or that is being deployed.
+func (e *Engine) keptImages(ctx context.Context) ([]string, error) {
+	instances, err := e.store.Instances(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, in := range instances {
+		rels, err := e.store.Releases(ctx, in.Name)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rels {
+			if r.Status == store.StatusFailed {
+				continue
+			}
+			for _, ref := range r.Images {
+				seen[ref] = true
+			}
+		}
+	}
+	keep := make([]string, 0, len(seen))
+	for ref := range seen {
+		keep = append(keep, ref)
+	}
+	sort.Strings(keep)
+	return keep, nil
+}
+
+// holdImages keeps Prune away while a deploy prepares images and records
+// the release that references them; the returned func releases it.
+func (e *Engine) holdImages() func() {
+	e.images.RLock()
+	return e.images.RUnlock
+}
