@@ -80,6 +80,7 @@ func (s *Server) routes() {
 	m.HandleFunc("POST "+Prefix+"/instances/{name}/down", s.handleDown)
 	m.HandleFunc("GET "+Prefix+"/instances/{name}/logs", s.handleLogs)
 	m.HandleFunc("POST "+Prefix+"/instances/{name}/exec", s.handleExec)
+	m.HandleFunc("POST "+Prefix+"/prune", s.handlePrune)
 	m.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Status: http.StatusNotFound, Code: CodeNotFound,
 			Message: "no such endpoint " + r.Method + " " + r.URL.Path,

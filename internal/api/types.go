@@ -18,6 +18,9 @@ type Info struct {
 	HTTPAddr  string   `json:"http_addr,omitempty"`
 	HTTPSAddr string   `json:"https_addr,omitempty"`
 	Runtimes  []string `json:"runtimes,omitempty"`
+	// Warnings are problems found at start that need the operator (an
+	// engine that does not answer, what a crash left behind and was cleaned).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // ModelPayload carries a loaded stack model. stack.Model keeps its merged

@@ -21,5 +21,6 @@ func commands(g *globals) []*cobra.Command {
 		newLintCmd(g),
 		newRenderCmd(g),
 		newConfigCmd(g),
+		newPruneCmd(g),
 	}
 }

@@ -10,9 +10,10 @@ import (
 )
 
 type serveOptions struct {
-	HTTP     string
-	HTTPS    string
-	LogLevel string
+	HTTP       string
+	HTTPS      string
+	LogLevel   string
+	DockerHost string
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -40,11 +41,12 @@ running instances keep running and the next daemon re-attaches to them.`,
 			}
 			log := slog.New(handler)
 			d, err := daemon.New(daemon.Config{
-				DataDir:   dir,
-				Socket:    g.Socket,
-				HTTPAddr:  o.HTTP,
-				HTTPSAddr: o.HTTPS,
-				Logger:    log,
+				DataDir:    dir,
+				Socket:     g.Socket,
+				HTTPAddr:   o.HTTP,
+				HTTPSAddr:  o.HTTPS,
+				DockerHost: o.DockerHost,
+				Logger:     log,
 			})
 			if err != nil {
 				return withCode(ExitError, err)
@@ -59,6 +61,7 @@ running instances keep running and the next daemon re-attaches to them.`,
 	f.StringVar(&o.HTTP, "http", envOr("QUAI_HTTP", daemon.DefaultHTTPAddr), "proxy HTTP listen address, \"off\" disables it ($QUAI_HTTP)")
 	f.StringVar(&o.HTTPS, "https", envOr("QUAI_HTTPS", daemon.DefaultHTTPSAddr), "proxy HTTPS listen address, \"off\" disables it ($QUAI_HTTPS)")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&o.DockerHost, "docker-host", "", "Docker Engine of the docker runtime: unix://, tcp:// or ssh:// (default $DOCKER_HOST, else the local socket; \"off\" leaves the runtime out)")
 	return cmd
 }
 

@@ -66,6 +66,10 @@ type Config struct {
 	// DefaultHost is the host pattern of routes that name none; empty means
 	// the engine's default.
 	DefaultHost string
+	// DockerHost is the Docker Engine of the docker runtime (unix://,
+	// tcp://, ssh://); empty means DOCKER_HOST, else the local socket;
+	// DockerOff leaves the docker runtime out.
+	DockerHost string
 }
 
 // Daemon is a running control plane.
@@ -81,6 +85,8 @@ type Daemon struct {
 	listener net.Listener
 	server   *http.Server
 	serveErr chan error
+	// warnings are reported by GET /info (see api.Info.Warnings).
+	warnings []string
 
 	// cancel stops the API's streams (log follows, event streams) at shutdown.
 	cancel context.CancelFunc
@@ -179,6 +185,9 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("process runtime: %w", err)
 	}
 	d.runtimes = map[string]runtime.Runtime{proc.Name(): proc}
+	if dk := d.startDocker(ctx); dk != nil {
+		d.runtimes[dk.Name()] = dk
+	}
 	d.proxy, err = proxy.New(proxy.Config{
 		HTTPAddr:  d.cfg.HTTPAddr,
 		HTTPSAddr: d.cfg.HTTPSAddr,
@@ -242,6 +251,7 @@ func (d *Daemon) serve() error {
 			Version: version.Version, Commit: version.Commit, PID: os.Getpid(),
 			DataDir: d.cfg.DataDir, Socket: d.cfg.Socket,
 			HTTPAddr: d.proxy.HTTPAddr(), HTTPSAddr: d.proxy.HTTPSAddr(), Runtimes: names,
+			Warnings: slices.Clone(d.warnings),
 		},
 	})
 	base, cancel := context.WithCancel(context.Background())

@@ -12,6 +12,7 @@
 package daemontest
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
 	"os"
@@ -59,6 +60,9 @@ type Options struct {
 	// KeepInstances leaves instances running at cleanup (for restart tests,
 	// which clean up through a later daemon).
 	KeepInstances bool
+	// DockerHost is the engine of the docker runtime; default off, so that
+	// tests that do not use Docker never touch a shared engine.
+	DockerHost string
 }
 
 // Daemon is a started daemon and a client of it.
@@ -103,6 +107,7 @@ func Start(t testing.TB, opts Options) *Daemon {
 		Logger:        log,
 		HealthTimeout: opts.HealthTimeout,
 		DrainTimeout:  opts.DrainTimeout,
+		DockerHost:    cmp.Or(opts.DockerHost, daemon.DockerOff),
 	})
 	if err != nil {
 		t.Fatal(err)
