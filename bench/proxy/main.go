@@ -11,6 +11,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -95,6 +97,8 @@ func runProxy(args []string) error {
 		u := &url.URL{Scheme: "http", Host: *target}
 		rp := httputil.NewSingleHostReverseProxy(u)
 		rp.Transport = &http.Transport{MaxIdleConnsPerHost: 1024, MaxIdleConns: 1024}
+		// wrk ending its connections mid-request is not worth a line each.
+		rp.ErrorLog = log.New(io.Discard, "", 0)
 		srv := &http.Server{Addr: *addr, Handler: rp, ReadHeaderTimeout: 10 * time.Second}
 		return serveUntilSignal(srv.ListenAndServe, srv.Shutdown)
 	case "quai":
