@@ -67,15 +67,19 @@ func Engine(t testing.TB) *client.Client {
 // import path) as a static linux binary at out, stamped with FixedTime.
 func GoBuildStatic(t testing.TB, dir, pkg, out string) {
 	t.Helper()
+	if err := goBuild(dir, pkg, out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func goBuild(dir, pkg, out string) error {
 	cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", out, pkg)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+		return fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
 	}
-	if err := os.Chtimes(out, FixedTime, FixedTime); err != nil {
-		t.Fatal(err)
-	}
+	return os.Chtimes(out, FixedTime, FixedTime)
 }
 
 // pgImageLayout changes whenever writeRootfs or the import changes do, so
@@ -105,29 +109,39 @@ func PostgresImage(t testing.TB, cli *client.Client) string {
 		}
 		t.Skip(msg)
 	}
-	dir := t.TempDir()
-	entry := filepath.Join(dir, "pgentry")
-	GoBuildStatic(t, sourceDir(t), "./testdata/pgentry", entry)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	ref, err := BuildPostgresImage(ctx, cli, t.TempDir(), t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
 
+// BuildPostgresImage is PostgresImage for tools outside tests (benchmarks):
+// it works in workDir and reports through logf.
+func BuildPostgresImage(ctx context.Context, cli *client.Client, workDir string, logf func(format string, args ...any)) (string, error) {
+	entry := filepath.Join(workDir, "pgentry")
+	if err := goBuild(sourceDir(), "./testdata/pgentry", entry); err != nil {
+		return "", err
+	}
 	h := sha256.New()
 	h.Write([]byte(pgImageLayout))
 	for _, f := range []string{entry, filepath.Join(PgBin, "bin", "postgres"), filepath.Join(PgBin, "bin", "initdb"), "/bin/dash"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
-			t.Fatal(err)
+			return "", err
 		}
 		h.Write(b)
 	}
 	ref := PostgresRepository + ":15-" + hex.EncodeToString(h.Sum(nil))[:16]
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
 	if _, err := cli.ImageInspect(ctx, ref); err == nil {
-		return ref
+		return ref, nil
 	}
 	start := time.Now()
 	files, err := postgresFiles()
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(writeRootfs(pw, files, entry)) }()
@@ -139,25 +153,21 @@ func PostgresImage(t testing.TB, cli *client.Client) string {
 		Message: "PostgreSQL 15 from the host's Debian packages, for quai's tests",
 	})
 	if err != nil {
-		t.Fatalf("import the postgres image: %v", err)
+		return "", fmt.Errorf("import the postgres image: %w", err)
 	}
 	_, _ = io.Copy(io.Discard, res)
 	_ = res.Close()
 	if _, err := cli.ImageInspect(ctx, ref); err != nil {
-		t.Fatalf("the imported postgres image is missing: %v", err)
+		return "", fmt.Errorf("the imported postgres image is missing: %w", err)
 	}
-	t.Logf("built %s from %d host files in %s", ref, len(files), time.Since(start).Round(time.Millisecond))
-	return ref
+	logf("built %s from %d host files in %s", ref, len(files), time.Since(start).Round(time.Millisecond))
+	return ref, nil
 }
 
 // sourceDir is this package's directory, where testdata/pgentry lives,
 // whatever package's test runs.
-func sourceDir(t testing.TB) string {
-	t.Helper()
-	_, file, _, ok := goruntime.Caller(0)
-	if !ok {
-		t.Fatal("dockertest: cannot find its own source directory")
-	}
+func sourceDir() string {
+	_, file, _, _ := goruntime.Caller(0)
 	return filepath.Dir(file)
 }
 

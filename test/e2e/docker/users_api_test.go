@@ -1,0 +1,295 @@
+package dockere2e
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+
+	"github.com/quai-dev/quai/internal/daemon/daemontest"
+)
+
+const (
+	instance = "e2e/users-api-dev"
+	siteHost = "users-api.dev.localhost"
+)
+
+// TestUsersAPIOnDocker deploys the example with `quai up --runtime docker`
+// and checks, in order: status with CPU and memory per container; the
+// runtime is remembered by the next up; data survives an update, a
+// rollback (which starts the first release's image ids) and a daemon
+// restart (containers keep running and the new daemon re-attaches and
+// routes); ten updates under concurrent load through the proxy fail no
+// request; prune removes no image a kept release references.
+func TestUsersAPIOnDocker(t *testing.T) {
+	cli, host := engine(t)
+	dir := project(t, nil)
+	setVersion(t, dir, "1")
+	d1 := daemontest.Start(t, daemontest.Options{DockerHost: host, KeepInstances: true,
+		HealthTimeout: 2 * time.Minute, DrainTimeout: 10 * time.Second})
+	ctx := context.Background()
+
+	out := mustQuai(t, d1.Socket, "up", dir, "--org", "e2e", "--runtime", "docker", "-y")
+	if !strings.Contains(out, "image") {
+		t.Errorf("up output shows no image step:\n%s", out)
+	}
+	site := newSite(d1.ProxyHTTPAddr(), siteHost)
+	if v := site.version(t); v != "1" {
+		t.Fatalf("version %q, want 1", v)
+	}
+	alice := site.createUser(t, "alice")
+
+	// Status: every container reports its memory; the API under a few
+	// requests reports CPU too (a sample needs two inspections).
+	st, err := d1.Client.Status(ctx, instance)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Runtime != "docker" || len(st.Services) != 3 {
+		t.Fatalf("status %+v: want 3 services on docker", st)
+	}
+	for _, s := range st.Services {
+		for _, r := range s.Replicas {
+			if r.Status.MemoryBytes <= 0 {
+				t.Errorf("service %s replica %s reports no memory: %+v", s.Service, r.Replica, r.Status)
+			}
+		}
+	}
+	var sawCPU bool
+	for i := 0; i < 20 && !sawCPU; i++ {
+		for range 20 {
+			site.hasUser(t, alice, "status load")
+		}
+		st, err = d1.Client.Status(ctx, instance)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range st.Services {
+			for _, r := range s.Replicas {
+				sawCPU = sawCPU || r.Status.CPUPercent > 0
+			}
+		}
+	}
+	if !sawCPU {
+		t.Errorf("no container ever reported CPU usage: %+v", st.Services)
+	}
+	statusOut := mustQuai(t, d1.Socket, "status", instance)
+	if !regexp.MustCompile(`\d+(\.\d)?[KMG]iB`).MatchString(statusOut) {
+		t.Errorf("quai status shows no memory figure:\n%s", statusOut)
+	}
+
+	// An update without --runtime stays on docker; data survives.
+	setVersion(t, dir, "2")
+	mustQuai(t, d1.Socket, "up", dir, "--org", "e2e", "-y")
+	if v := site.version(t); v != "2" {
+		t.Fatalf("after update: version %q, want 2", v)
+	}
+	site.hasUser(t, alice, "after update")
+	rels, err := d1.Client.Releases(ctx, instance)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rels) != 2 || rels[0].Runtime != "docker" {
+		t.Fatalf("releases %+v: want 2 on docker", rels)
+	}
+	first := rels[1].Images
+	for _, svc := range []string{"api", "web", "db"} {
+		if !strings.HasPrefix(first[svc], "sha256:") {
+			t.Errorf("release 1 image of %s = %q: want a pinned id", svc, first[svc])
+		}
+	}
+
+	// Rollback starts release 1's images; data survives.
+	out = mustQuai(t, d1.Socket, "rollback", instance)
+	if strings.Contains(out, "building") || strings.Contains(out, "pulling") {
+		t.Errorf("rollback built or pulled:\n%s", out)
+	}
+	if v := site.version(t); v != "1" {
+		t.Fatalf("after rollback: version %q, want 1", v)
+	}
+	site.hasUser(t, alice, "after rollback")
+	rels, err = d1.Client.Releases(ctx, instance)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(rels[0].Images, first) {
+		t.Errorf("rollback release images %v, want release 1's %v", rels[0].Images, first)
+	}
+
+	// Daemon restart: the containers keep running, a new daemon
+	// re-attaches to them and routes again.
+	before := containers(t, cli, instance, "")
+	if len(before) != 3 {
+		t.Fatalf("containers before restart: %v", before)
+	}
+	d1.Stop()
+	if after := containers(t, cli, instance, ""); !maps.Equal(after, before) {
+		t.Fatalf("containers changed while no daemon ran: %v, before %v", after, before)
+	}
+	d2 := daemontest.Start(t, daemontest.Options{DataDir: d1.DataDir, DockerHost: host,
+		HealthTimeout: 2 * time.Minute, DrainTimeout: 10 * time.Second})
+	site = newSite(d2.ProxyHTTPAddr(), siteHost)
+	site.hasUser(t, alice, "after daemon restart")
+	if after := containers(t, cli, instance, ""); !maps.Equal(after, before) {
+		t.Errorf("the new daemon restarted containers: %v, before %v", after, before)
+	}
+
+	// Ten updates under concurrent load through the proxy.
+	load := startLoad(site, alice, 4)
+	for i := 3; i <= 12; i++ {
+		setVersion(t, dir, strconv.Itoa(i))
+		mustQuai(t, d2.Socket, "up", dir, "--org", "e2e", "-y")
+	}
+	ok, failed, errs := load.stop()
+	t.Logf("load: %d requests, %d failed during 10 updates", ok+failed, failed)
+	if failed > 0 {
+		t.Errorf("%d of %d requests failed during the updates; first errors: %v", failed, ok+failed, errs)
+	}
+	if ok < 100 {
+		t.Errorf("only %d requests succeeded: the load did not run", ok)
+	}
+	if v := site.version(t); v != "12" {
+		t.Errorf("after the updates: version %q, want 12", v)
+	}
+	site.hasUser(t, alice, "after the updates")
+
+	// Prune keeps every image a kept release references.
+	out = mustQuai(t, d2.Socket, "prune", "--dry-run")
+	if !strings.Contains(out, "would remove") {
+		t.Errorf("prune --dry-run output:\n%s", out)
+	}
+	out = mustQuai(t, d2.Socket, "prune", "-y")
+	if !regexp.MustCompile(`removed \d+ image\(s\), freed `).MatchString(out) {
+		t.Errorf("prune output does not say what it freed:\n%s", out)
+	}
+	rels, err = d2.Client.Releases(ctx, instance)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rels {
+		for svc, ref := range r.Images {
+			if _, err := cli.ImageInspect(ctx, ref); err != nil {
+				t.Errorf("prune removed %s, the image of %s in kept release %d: %v", ref, svc, r.Number, err)
+			}
+		}
+	}
+	site.hasUser(t, alice, "after prune")
+}
+
+// loadRun sends requests through the proxy from several workers until
+// stopped, bounded in count and time.
+type loadRun struct {
+	done   chan struct{}
+	wg     sync.WaitGroup
+	ok     atomic.Int64
+	failed atomic.Int64
+	mu     sync.Mutex
+	errs   []string
+}
+
+const (
+	loadMaxRequests = 500_000
+	loadMaxDuration = 15 * time.Minute
+)
+
+func startLoad(s *site, u user, workers int) *loadRun {
+	l := &loadRun{done: make(chan struct{})}
+	deadline := time.Now().Add(loadMaxDuration)
+	for range workers {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for time.Now().Before(deadline) && l.ok.Load()+l.failed.Load() < loadMaxRequests {
+				select {
+				case <-l.done:
+					return
+				default:
+				}
+				var got user
+				_, err := s.do(http.MethodGet, fmt.Sprintf("/api/users/%d", u.ID), nil, &got)
+				if err == nil && got.ID != u.ID {
+					err = fmt.Errorf("got user %+v, want %d", got, u.ID)
+				}
+				if err != nil {
+					l.failed.Add(1)
+					l.mu.Lock()
+					if len(l.errs) < 5 {
+						l.errs = append(l.errs, err.Error())
+					}
+					l.mu.Unlock()
+					continue
+				}
+				l.ok.Add(1)
+			}
+		}()
+	}
+	return l
+}
+
+func (l *loadRun) stop() (ok, failed int64, errs []string) {
+	close(l.done)
+	l.wg.Wait()
+	return l.ok.Load(), l.failed.Load(), l.errs
+}
+
+// TestOrgsAreIsolated deploys the example for two organizations and checks
+// that neither can reach the other's database, while each reaches its own.
+func TestOrgsAreIsolated(t *testing.T) {
+	cli, host := engine(t)
+	overlay := "x-quai:\n  default_host: \"{org}.{project}.{env}.localhost\"\n"
+	dir := project(t, map[string]string{"orgs/iso-a/common.yaml": overlay, "orgs/iso-b/common.yaml": overlay})
+	setVersion(t, dir, "1")
+	d := daemontest.Start(t, daemontest.Options{DockerHost: host, HealthTimeout: 2 * time.Minute})
+	for _, org := range []string{"iso-a", "iso-b"} {
+		mustQuai(t, d.Socket, "up", dir, "--org", org, "--runtime", "docker", "-y")
+		s := newSite(d.ProxyHTTPAddr(), org+".users-api.dev.localhost")
+		s.createUser(t, "user-of-"+org)
+	}
+	dbIP := func(org string) string {
+		t.Helper()
+		ids := containers(t, cli, org+"/users-api-dev", "db")
+		for id := range ids {
+			ins, err := cli.ContainerInspect(context.Background(), id, client.ContainerInspectOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, n := range ins.Container.NetworkSettings.Networks {
+				if name == "quai-"+org+"-users-api-dev" && n.IPAddress.IsValid() {
+					return n.IPAddress.String()
+				}
+			}
+		}
+		t.Fatalf("no address of %s's database on its network (containers %v)", org, ids)
+		return ""
+	}
+	ipA, ipB := dbIP("iso-a"), dbIP("iso-b")
+	// pg_isready exits 0 when the server accepts connections and 2 when
+	// nothing answers.
+	isReady := func(from, target string) int {
+		_, code := quai(t, d.Socket, "exec", from+"/users-api-dev", "db", "--", "pg_isready", "-h", target, "-p", "5432", "-t", "3")
+		return code
+	}
+	for _, c := range []struct{ from, target, what string }{
+		{"iso-a", "db", "its own database by name"},
+		{"iso-a", ipA, "its own database by address"},
+		{"iso-b", "db", "its own database by name"},
+	} {
+		if code := isReady(c.from, c.target); code != 0 {
+			t.Errorf("%s cannot reach %s (%s): pg_isready exit %d", c.from, c.what, c.target, code)
+		}
+	}
+	for _, c := range []struct{ from, target string }{{"iso-a", ipB}, {"iso-b", ipA}} {
+		if code := isReady(c.from, c.target); code == 0 {
+			t.Errorf("%s reaches the other organization's database at %s", c.from, c.target)
+		}
+	}
+}
