@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"sync"
 	"syscall"
 	"time"
 
@@ -69,11 +70,19 @@ func execTTY(cmd *exec.Cmd, spec *shimSpec, opts runtime.ExecOptions) (int, erro
 	if err != nil {
 		return -1, fmt.Errorf("exec with a terminal: %w", err)
 	}
-	defer func() { _ = ptmx.Close() }()
+	// The resize goroutine uses the terminal: it must have returned before
+	// the terminal is closed.
 	done := make(chan struct{})
-	defer close(done)
+	var resizing sync.WaitGroup
+	defer func() {
+		close(done)
+		resizing.Wait()
+		_ = ptmx.Close()
+	}()
 	if opts.Resize != nil {
+		resizing.Add(1)
 		go func() {
+			defer resizing.Done()
 			for {
 				select {
 				case <-done:
