@@ -13,11 +13,23 @@ import (
 	"github.com/quai-dev/quai/internal/runtime"
 )
 
-// cpuSample is one reading of a container's and the host's CPU counters.
+// cpuSample is one reading of a container's and the host's CPU counters,
+// with the figures Inspect reports from it.
 type cpuSample struct {
 	container, system uint64
 	cpus              uint32
+	// mem and pct are the memory use and the CPU use since the previous
+	// sample; at is when the sample was taken; busy while the next one is
+	// being taken.
+	mem  int64
+	pct  float64
+	at   time.Time
+	busy bool
 }
+
+// usageMaxAge is how old a usage sample may be before Inspect starts a new
+// one.
+const usageMaxAge = 2 * time.Second
 
 // inspectReplica inspects h's container and checks that it is h's replica.
 func (r *Runtime) inspectReplica(ctx context.Context, h runtime.Handle) (container.InspectResponse, error) {
@@ -76,7 +88,7 @@ func (r *Runtime) Inspect(ctx context.Context, h runtime.Handle) (runtime.Status
 	}
 	if st.State == runtime.StateRunning {
 		st.Health, msgs = r.health(c, msgs)
-		r.usage(ctx, c.ID, &st)
+		r.usage(c.ID, &st)
 	} else if s.Restarting {
 		st.Health = runtime.HealthStarting
 	}
@@ -137,20 +149,63 @@ func (r *Runtime) health(c container.InspectResponse, msgs []string) (runtime.He
 	return out, msgs
 }
 
-// usage fills CPU and memory from a one-shot stats sample; CPU is the
-// usage since the previous Inspect of the same container. Stats are best
-// effort: a failure leaves them zero.
-func (r *Runtime) usage(ctx context.Context, id string, st *runtime.Status) {
-	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+// usage fills CPU and memory from the container's last stats sample and,
+// when it is older than usageMaxAge, takes a new one in the background: a
+// stats call waits for the engine's next collection (about a second),
+// which Inspect, polled while replicas start, must not wait for. The first
+// Inspect of a container reports no usage; CPU is the use between the last
+// two samples. Stats are best effort: a failure leaves the figures as they
+// were.
+func (r *Runtime) usage(id string, st *runtime.Status) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.cpu[id]
+	if !s.busy && (!ok || time.Since(s.at) > usageMaxAge) {
+		select {
+		case <-r.closed:
+		default:
+			s.busy = true
+			r.cpu[id] = s
+			go r.sample(id)
+		}
+	}
+	st.MemoryBytes, st.CPUPercent = s.mem, s.pct
+}
+
+// sample takes one stats sample of a container.
+func (r *Runtime) sample(id string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	res, err := r.cli.ContainerStats(sctx, id, client.ContainerStatsOptions{})
+	cur, err := r.stats(ctx, id)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	prev, ok := r.cpu[id]
+	if !ok {
+		return // removed meanwhile
+	}
 	if err != nil {
+		prev.busy, prev.at = false, time.Now()
+		r.cpu[id] = prev
 		return
+	}
+	cur.pct = prev.pct
+	if prev.system > 0 && cur.system > prev.system && cur.container >= prev.container {
+		cur.pct = float64(cur.container-prev.container) / float64(cur.system-prev.system) * float64(max(cur.cpus, 1)) * 100
+	}
+	cur.at = time.Now()
+	r.cpu[id] = cur
+}
+
+// stats reads a container's memory use and CPU counters.
+func (r *Runtime) stats(ctx context.Context, id string) (cpuSample, error) {
+	res, err := r.cli.ContainerStats(ctx, id, client.ContainerStatsOptions{})
+	if err != nil {
+		return cpuSample{}, err
 	}
 	defer func() { _ = res.Body.Close() }()
 	var s container.StatsResponse
 	if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
-		return
+		return cpuSample{}, err
 	}
 	mem := s.MemoryStats.Usage
 	// The page cache is reclaimable: docker stats subtracts it too
@@ -162,16 +217,9 @@ func (r *Runtime) usage(ctx context.Context, id string, st *runtime.Status) {
 	} else if v, ok := s.MemoryStats.Stats["cache"]; ok && v < mem {
 		mem -= v
 	}
-	st.MemoryBytes = int64(mem)
-	cur := cpuSample{container: s.CPUStats.CPUUsage.TotalUsage, system: s.CPUStats.SystemUsage, cpus: s.CPUStats.OnlineCPUs}
+	cur := cpuSample{container: s.CPUStats.CPUUsage.TotalUsage, system: s.CPUStats.SystemUsage, cpus: s.CPUStats.OnlineCPUs, mem: int64(mem)}
 	if cur.cpus == 0 {
 		cur.cpus = uint32(len(s.CPUStats.CPUUsage.PercpuUsage))
 	}
-	r.mu.Lock()
-	prev, ok := r.cpu[id]
-	r.cpu[id] = cur
-	r.mu.Unlock()
-	if ok && cur.system > prev.system && cur.container >= prev.container {
-		st.CPUPercent = float64(cur.container-prev.container) / float64(cur.system-prev.system) * float64(max(cur.cpus, 1)) * 100
-	}
+	return cur, nil
 }
