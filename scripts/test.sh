@@ -2,12 +2,23 @@
 # Runs every test with the race detector and fails when a test that needs a
 # real engine skipped while CI=true: CI installs and starts every engine, so a
 # skip there means a missing install step, not a pass.
+#
+# The end-to-end packages (test/e2e/...) run after the others, one at a time:
+# they act on whole engines (image prune, orphan cleanup at daemon start), so
+# they must not run beside the runtime packages' own engine tests.
 set -euo pipefail
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+filter() { grep -Ev '^\s*(=== (RUN|PAUSE|CONT)|--- PASS)'; }
+mapfile -t e2e < <(go list ./test/e2e/... 2>/dev/null | grep -v '/e2etest$' || true)
+mapfile -t rest < <(go list ./... | grep -v '/test/e2e/')
 set +e
-go test -race -count=1 -timeout 30m -v ./... 2>&1 | tee "$log" | grep -Ev '^\s*(=== (RUN|PAUSE|CONT)|--- PASS)'
+go test -race -count=1 -timeout 30m -v "${rest[@]}" 2>&1 | tee "$log" | filter
 status=${PIPESTATUS[0]}
+if [ ${#e2e[@]} -gt 0 ]; then
+  go test -race -count=1 -timeout 30m -p 1 -v "${e2e[@]}" 2>&1 | tee -a "$log" | filter
+  [ "${PIPESTATUS[0]}" = 0 ] || status=1
+fi
 set -e
 passed=$(grep -cE '^\s*--- PASS' "$log" || true)
 failed=$(grep -cE '^\s*--- FAIL' "$log" || true)
