@@ -2,14 +2,10 @@ package dockere2e
 
 import (
 	"context"
-	"fmt"
 	"maps"
-	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -17,6 +13,7 @@ import (
 
 	qclient "github.com/quai-dev/quai/internal/client"
 	"github.com/quai-dev/quai/internal/daemon/daemontest"
+	"github.com/quai-dev/quai/test/e2e/e2etest"
 )
 
 const (
@@ -33,21 +30,21 @@ const (
 // request; prune removes no image a kept release references.
 func TestUsersAPIOnDocker(t *testing.T) {
 	cli, host := engine(t)
-	dir := project(t, nil)
-	setVersion(t, dir, "1")
+	dir := e2etest.Project(t, nil)
+	e2etest.SetVersion(t, dir, "1")
 	d1 := daemontest.Start(t, daemontest.Options{DockerHost: host, KeepInstances: true,
 		HealthTimeout: 2 * time.Minute, DrainTimeout: 10 * time.Second})
 	ctx := context.Background()
 
-	out := mustQuai(t, d1.Socket, "up", dir, "--org", "e2e", "--runtime", "docker", "-y")
+	out := e2etest.MustQuai(t, d1.Socket, "up", dir, "--org", "e2e", "--runtime", "docker", "-y")
 	if !strings.Contains(out, "image") {
 		t.Errorf("up output shows no image step:\n%s", out)
 	}
-	site := newSite(d1.ProxyHTTPAddr(), siteHost)
-	if v := site.version(t); v != "1" {
+	site := e2etest.NewSite(d1.ProxyHTTPAddr(), siteHost)
+	if v := site.Version(t); v != "1" {
 		t.Fatalf("version %q, want 1", v)
 	}
-	alice := site.createUser(t, "alice")
+	alice := site.CreateUser(t, "alice")
 
 	// Status: every container reports its memory, and the API under a few
 	// requests its CPU use. The runtime samples usage in the background,
@@ -56,7 +53,7 @@ func TestUsersAPIOnDocker(t *testing.T) {
 	var allMem, sawCPU bool
 	for i := 0; i < 100 && (!allMem || !sawCPU); i++ {
 		for range 10 {
-			site.hasUser(t, alice, "status load")
+			site.HasUser(t, alice, "status load")
 		}
 		var err error
 		if st, err = d1.Client.Status(ctx, instance); err != nil {
@@ -77,18 +74,18 @@ func TestUsersAPIOnDocker(t *testing.T) {
 	if !allMem || !sawCPU {
 		t.Errorf("status never reported memory for every container and CPU for one: %+v", st.Services)
 	}
-	statusOut := mustQuai(t, d1.Socket, "status", instance)
+	statusOut := e2etest.MustQuai(t, d1.Socket, "status", instance)
 	if !regexp.MustCompile(`\d+(\.\d)?[KMG]iB`).MatchString(statusOut) {
 		t.Errorf("quai status shows no memory figure:\n%s", statusOut)
 	}
 
 	// An update without --runtime stays on docker; data survives.
-	setVersion(t, dir, "2")
-	mustQuai(t, d1.Socket, "up", dir, "--org", "e2e", "-y")
-	if v := site.version(t); v != "2" {
+	e2etest.SetVersion(t, dir, "2")
+	e2etest.MustQuai(t, d1.Socket, "up", dir, "--org", "e2e", "-y")
+	if v := site.Version(t); v != "2" {
 		t.Fatalf("after update: version %q, want 2", v)
 	}
-	site.hasUser(t, alice, "after update")
+	site.HasUser(t, alice, "after update")
 	rels, err := d1.Client.Releases(ctx, instance)
 	if err != nil {
 		t.Fatal(err)
@@ -104,14 +101,14 @@ func TestUsersAPIOnDocker(t *testing.T) {
 	}
 
 	// Rollback starts release 1's images; data survives.
-	out = mustQuai(t, d1.Socket, "rollback", instance)
+	out = e2etest.MustQuai(t, d1.Socket, "rollback", instance)
 	if strings.Contains(out, "building") || strings.Contains(out, "pulling") {
 		t.Errorf("rollback built or pulled:\n%s", out)
 	}
-	if v := site.version(t); v != "1" {
+	if v := site.Version(t); v != "1" {
 		t.Fatalf("after rollback: version %q, want 1", v)
 	}
-	site.hasUser(t, alice, "after rollback")
+	site.HasUser(t, alice, "after rollback")
 	rels, err = d1.Client.Releases(ctx, instance)
 	if err != nil {
 		t.Fatal(err)
@@ -132,19 +129,19 @@ func TestUsersAPIOnDocker(t *testing.T) {
 	}
 	d2 := daemontest.Start(t, daemontest.Options{DataDir: d1.DataDir, DockerHost: host,
 		HealthTimeout: 2 * time.Minute, DrainTimeout: 10 * time.Second})
-	site = newSite(d2.ProxyHTTPAddr(), siteHost)
-	site.hasUser(t, alice, "after daemon restart")
+	site = e2etest.NewSite(d2.ProxyHTTPAddr(), siteHost)
+	site.HasUser(t, alice, "after daemon restart")
 	if after := containers(t, cli, instance, ""); !maps.Equal(after, before) {
 		t.Errorf("the new daemon restarted containers: %v, before %v", after, before)
 	}
 
 	// Ten updates under concurrent load through the proxy.
-	load := startLoad(site, alice, 4)
+	load := e2etest.StartLoad(site, alice, 4)
 	for i := 3; i <= 12; i++ {
-		setVersion(t, dir, strconv.Itoa(i))
-		mustQuai(t, d2.Socket, "up", dir, "--org", "e2e", "-y")
+		e2etest.SetVersion(t, dir, strconv.Itoa(i))
+		e2etest.MustQuai(t, d2.Socket, "up", dir, "--org", "e2e", "-y")
 	}
-	ok, failed, errs := load.stop()
+	ok, failed, errs := load.Stop()
 	t.Logf("load: %d requests, %d failed during 10 updates", ok+failed, failed)
 	if failed > 0 {
 		t.Errorf("%d of %d requests failed during the updates; first errors: %v", failed, ok+failed, errs)
@@ -152,17 +149,17 @@ func TestUsersAPIOnDocker(t *testing.T) {
 	if ok < 100 {
 		t.Errorf("only %d requests succeeded: the load did not run", ok)
 	}
-	if v := site.version(t); v != "12" {
+	if v := site.Version(t); v != "12" {
 		t.Errorf("after the updates: version %q, want 12", v)
 	}
-	site.hasUser(t, alice, "after the updates")
+	site.HasUser(t, alice, "after the updates")
 
 	// Prune keeps every image a kept release references.
-	out = mustQuai(t, d2.Socket, "prune", "--dry-run")
+	out = e2etest.MustQuai(t, d2.Socket, "prune", "--dry-run")
 	if !strings.Contains(out, "would remove") {
 		t.Errorf("prune --dry-run output:\n%s", out)
 	}
-	out = mustQuai(t, d2.Socket, "prune", "-y")
+	out = e2etest.MustQuai(t, d2.Socket, "prune", "-y")
 	if !regexp.MustCompile(`removed \d+ image\(s\), freed `).MatchString(out) {
 		t.Errorf("prune output does not say what it freed:\n%s", out)
 	}
@@ -177,63 +174,7 @@ func TestUsersAPIOnDocker(t *testing.T) {
 			}
 		}
 	}
-	site.hasUser(t, alice, "after prune")
-}
-
-// loadRun sends requests through the proxy from several workers until
-// stopped, bounded in count and time.
-type loadRun struct {
-	done   chan struct{}
-	wg     sync.WaitGroup
-	ok     atomic.Int64
-	failed atomic.Int64
-	mu     sync.Mutex
-	errs   []string
-}
-
-const (
-	loadMaxRequests = 500_000
-	loadMaxDuration = 15 * time.Minute
-)
-
-func startLoad(s *site, u user, workers int) *loadRun {
-	l := &loadRun{done: make(chan struct{})}
-	deadline := time.Now().Add(loadMaxDuration)
-	for range workers {
-		l.wg.Add(1)
-		go func() {
-			defer l.wg.Done()
-			for time.Now().Before(deadline) && l.ok.Load()+l.failed.Load() < loadMaxRequests {
-				select {
-				case <-l.done:
-					return
-				default:
-				}
-				var got user
-				_, err := s.do(http.MethodGet, fmt.Sprintf("/api/users/%d", u.ID), nil, &got)
-				if err == nil && got.ID != u.ID {
-					err = fmt.Errorf("got user %+v, want %d", got, u.ID)
-				}
-				if err != nil {
-					l.failed.Add(1)
-					l.mu.Lock()
-					if len(l.errs) < 5 {
-						l.errs = append(l.errs, err.Error())
-					}
-					l.mu.Unlock()
-					continue
-				}
-				l.ok.Add(1)
-			}
-		}()
-	}
-	return l
-}
-
-func (l *loadRun) stop() (ok, failed int64, errs []string) {
-	close(l.done)
-	l.wg.Wait()
-	return l.ok.Load(), l.failed.Load(), l.errs
+	site.HasUser(t, alice, "after prune")
 }
 
 // TestOrgsAreIsolated deploys the example for two organizations and checks
@@ -241,13 +182,13 @@ func (l *loadRun) stop() (ok, failed int64, errs []string) {
 func TestOrgsAreIsolated(t *testing.T) {
 	cli, host := engine(t)
 	overlay := "x-quai:\n  default_host: \"{org}.{project}.{env}.localhost\"\n"
-	dir := project(t, map[string]string{"orgs/iso-a/common.yaml": overlay, "orgs/iso-b/common.yaml": overlay})
-	setVersion(t, dir, "1")
+	dir := e2etest.Project(t, map[string]string{"orgs/iso-a/common.yaml": overlay, "orgs/iso-b/common.yaml": overlay})
+	e2etest.SetVersion(t, dir, "1")
 	d := daemontest.Start(t, daemontest.Options{DockerHost: host, HealthTimeout: 2 * time.Minute})
 	for _, org := range []string{"iso-a", "iso-b"} {
-		mustQuai(t, d.Socket, "up", dir, "--org", org, "--runtime", "docker", "-y")
-		s := newSite(d.ProxyHTTPAddr(), org+".users-api.dev.localhost")
-		s.createUser(t, "user-of-"+org)
+		e2etest.MustQuai(t, d.Socket, "up", dir, "--org", org, "--runtime", "docker", "-y")
+		s := e2etest.NewSite(d.ProxyHTTPAddr(), org+".users-api.dev.localhost")
+		s.CreateUser(t, "user-of-"+org)
 	}
 	dbIP := func(org string) string {
 		t.Helper()
@@ -270,7 +211,7 @@ func TestOrgsAreIsolated(t *testing.T) {
 	// pg_isready exits 0 when the server accepts connections and 2 when
 	// nothing answers.
 	isReady := func(from, target string) int {
-		_, code := quai(t, d.Socket, "exec", from+"/users-api-dev", "db", "--", "pg_isready", "-h", target, "-p", "5432", "-t", "3")
+		_, code := e2etest.Quai(t, d.Socket, "exec", from+"/users-api-dev", "db", "--", "pg_isready", "-h", target, "-p", "5432", "-t", "3")
 		return code
 	}
 	for _, c := range []struct{ from, target, what string }{
