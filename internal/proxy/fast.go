@@ -327,18 +327,35 @@ func (r *fastRequest) parse(br *bufio.Reader, n int, trustForwarded bool) bool {
 	if r.hostHeader == nil {
 		return false
 	}
+	// net/http refuses a Host with bytes no host name has (spaces,
+	// slashes, '@'); a wildcard route would match some of them. Upper
+	// case goes to net/http too, which lowers it.
+	for _, c := range r.hostHeader {
+		if c >= 0x80 || !hostChars[c] {
+			return false
+		}
+	}
 	r.host = r.hostHeader
 	if i := bytes.LastIndexByte(r.host, ':'); i >= 0 && r.host[len(r.host)-1] != ']' {
 		r.host = r.host[:i]
 	}
 	r.host = bytes.TrimSuffix(r.host, []byte("."))
-	for _, c := range r.host {
-		if 'A' <= c && c <= 'Z' {
-			return false
-		}
-	}
 	return true
 }
+
+// hostChars are the bytes of a lower-case host name, IP address or port.
+var hostChars = func() (t [128]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+	}
+	for _, c := range "-._:[]" {
+		t[c] = true
+	}
+	return t
+}()
 
 func (r *fastRequest) rematch(t *table) *route { return t.matchBytes(r.host, r.path) }
 
