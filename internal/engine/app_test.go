@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -52,11 +53,28 @@ func appMain(mode string) error {
 			return err
 		}
 	}
+	if mode == "fail" {
+		return errors.New("failing on purpose")
+	}
+	marks := os.Getenv("MARK_DIR")
+	if marks != "" {
+		if err := writeMark(marks, os.Getenv("MARK")+".start."+strconv.Itoa(os.Getpid())); err != nil {
+			return err
+		}
+	}
 	mux := http.NewServeMux()
+	var healthyOnce sync.Once
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if os.Getenv("HEALTH_FAIL") == "1" {
 			http.Error(w, "failing on purpose", http.StatusServiceUnavailable)
 			return
+		}
+		if missing := missingMarks(marks, os.Getenv("HEALTH_NEEDS")); missing != "" {
+			http.Error(w, "waiting for "+missing, http.StatusServiceUnavailable)
+			return
+		}
+		if marks != "" {
+			healthyOnce.Do(func() { _ = writeMark(marks, os.Getenv("MARK")+".healthy."+strconv.Itoa(os.Getpid())) })
 		}
 		_, _ = io.WriteString(w, "ok")
 	})
@@ -108,4 +126,46 @@ func appMain(mode string) error {
 	<-done
 	fmt.Printf("%s %s stopped\n", mode, version)
 	return nil
+}
+
+// writeMark records an event of the app as a file in dir whose content is
+// a sequence number taken from a counter shared by every app of the test
+// (a lock-free O_EXCL scan), so that tests compare the order of events,
+// not their times.
+func writeMark(dir, name string) error {
+	for seq := 1; ; seq++ {
+		f, err := os.OpenFile(filepath.Join(dir, "seq", strconv.Itoa(seq)), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		_ = f.Close()
+		return os.WriteFile(filepath.Join(dir, name), []byte(strconv.Itoa(seq)), 0o644)
+	}
+}
+
+// missingMarks checks needs ("a=2,b=1": at least two replicas of a and one
+// of b have started) against the start marks in dir; it returns the first
+// unmet need.
+func missingMarks(dir, needs string) string {
+	if needs == "" {
+		return ""
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, need := range strings.Split(needs, ",") {
+		name, count, _ := strings.Cut(need, "=")
+		want, _ := strconv.Atoi(count)
+		got := 0
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), name+".start.") {
+				got++
+			}
+		}
+		if got < want {
+			return need
+		}
+	}
+	return ""
 }

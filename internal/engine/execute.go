@@ -46,7 +46,10 @@ type execution struct {
 	newRelease bool
 
 	current map[string][]runtime.Handle
-	next    map[string][]runtime.Handle
+	// mu guards what the services, applied concurrently, record: next,
+	// addrs, started, retire, stoppedEarly and names.
+	mu   sync.Mutex
+	next map[string][]runtime.Handle
 	// addrs are the discovery addresses, updated as services start;
 	// oldAddrs are those before the execution, for undoing.
 	addrs    map[string]string
@@ -93,10 +96,8 @@ func (e *Engine) newExecution(op *operation, s *snapshot, m *stack.Model, p Plan
 // run executes the plan; on error before the switch everything is undone.
 func (x *execution) run() error {
 	ctx := x.op.ctx
-	for _, sp := range x.plan.Services {
-		if err := x.service(ctx, sp); err != nil {
-			return x.fail(err)
-		}
+	if err := x.services(ctx); err != nil {
+		return x.fail(err)
 	}
 	if err := ctx.Err(); err != nil {
 		return x.fail(err)
@@ -108,36 +109,38 @@ func (x *execution) run() error {
 	return nil
 }
 
-// service applies one service's plan.
-func (x *execution) service(ctx context.Context, sp ServicePlan) error {
+// service applies one service's plan: it calls started once the new
+// replicas run and their address is recorded, then waits until they are
+// healthy.
+func (x *execution) service(ctx context.Context, sp ServicePlan, started func()) error {
 	svc := x.model.Service(sp.Service)
 	cur := x.current[sp.Service]
-	var next []runtime.Handle
+	var next, fresh, retire []runtime.Handle
+	var err error
 	switch sp.Action {
 	case ActionKeep:
 		next = cur
 	case ActionCreate:
-		hs, err := x.startReplicas(ctx, svc, sp.To, nil)
-		if err != nil {
+		if fresh, err = x.startReplicas(ctx, svc, sp.To, nil); err != nil {
 			return err
 		}
-		next = hs
+		next = fresh
 	case ActionReplace:
 		if !sp.Routed && len(cur) > 0 {
 			x.op.emit.step("stop", sp.Service, "", "stopping the old replicas before starting new ones")
-			if err := x.e.stopAll(ctx, x.rt, cur, x.op.emit, false); err != nil {
-				x.stoppedEarly = append(x.stoppedEarly, cur...)
+			err := x.e.stopAll(ctx, x.rt, cur, x.op.emit, false)
+			x.mu.Lock()
+			x.stoppedEarly = append(x.stoppedEarly, cur...)
+			x.mu.Unlock()
+			if err != nil {
 				return err
 			}
-			x.stoppedEarly = append(x.stoppedEarly, cur...)
 			x.op.emit.stepDone("stop", sp.Service, "", "")
 		}
-		hs, err := x.startReplicas(ctx, svc, sp.To, nil)
-		if err != nil {
+		if fresh, err = x.startReplicas(ctx, svc, sp.To, nil); err != nil {
 			return err
 		}
-		x.retire = append(x.retire, cur...)
-		next = hs
+		retire, next = cur, fresh
 	case ActionRecreate:
 		var keep, dead []runtime.Handle
 		for _, h := range cur {
@@ -151,40 +154,44 @@ func (x *execution) service(ctx context.Context, sp ServicePlan) error {
 			dead = append(dead, keep[sp.To:]...)
 			keep = keep[:sp.To]
 		}
-		hs, err := x.startReplicas(ctx, svc, sp.To-len(keep), keep)
-		if err != nil {
+		if fresh, err = x.startReplicas(ctx, svc, sp.To-len(keep), keep); err != nil {
 			return err
 		}
-		x.retire = append(x.retire, dead...)
-		next = append(append([]runtime.Handle(nil), keep...), hs...)
+		retire = dead
+		next = append(append([]runtime.Handle(nil), keep...), fresh...)
 	case ActionScale:
 		if sp.To > len(cur) {
-			hs, err := x.startReplicas(ctx, svc, sp.To-len(cur), cur)
-			if err != nil {
+			if fresh, err = x.startReplicas(ctx, svc, sp.To-len(cur), cur); err != nil {
 				return err
 			}
-			next = append(append([]runtime.Handle(nil), cur...), hs...)
+			next = append(append([]runtime.Handle(nil), cur...), fresh...)
 		} else {
 			next = cur[:sp.To]
-			x.retire = append(x.retire, cur[sp.To:]...)
+			retire = cur[sp.To:]
 		}
 	case ActionRemove:
-		x.retire = append(x.retire, cur...)
+		retire = cur
 	default:
 		return fmt.Errorf("service %s: unknown action %q", sp.Service, sp.Action)
 	}
-	if svc == nil {
-		return nil
-	}
-	x.next[sp.Service] = next
-	delete(x.addrs, sp.Service)
-	for _, h := range next {
-		if h.Address != "" {
-			x.addrs[sp.Service] = h.Address
-			break
+	x.mu.Lock()
+	x.retire = append(x.retire, retire...)
+	if svc != nil {
+		x.next[sp.Service] = next
+		delete(x.addrs, sp.Service)
+		for _, h := range next {
+			if h.Address != "" {
+				x.addrs[sp.Service] = h.Address
+				break
+			}
 		}
 	}
-	return nil
+	x.mu.Unlock()
+	started()
+	if len(fresh) == 0 {
+		return nil
+	}
+	return x.waitReady(ctx, svc, fresh)
 }
 
 // parseReplica reads the release, index and generation from a replica name
@@ -203,7 +210,7 @@ func parseReplica(h runtime.Handle) (release, index, gen int) {
 }
 
 // replicaName is a name no current replica of the instance has: a restart
-// within the same release gets a generation suffix.
+// within the same release gets a generation suffix. The caller holds x.mu.
 func (x *execution) replicaName(service string, index int) string {
 	base := fmt.Sprintf("%s-r%d-%d", service, x.release, index)
 	name := base
@@ -214,8 +221,9 @@ func (x *execution) replicaName(service string, index int) string {
 	return name
 }
 
-// startReplicas starts n replicas of svc, with the lowest indices that the
-// existing replicas do not use, and waits until they are healthy.
+// startReplicas starts n replicas of svc concurrently, with the lowest
+// indices that the existing replicas do not use. Every replica that
+// started is recorded for undoing, even when another one failed.
 func (x *execution) startReplicas(ctx context.Context, svc *stack.Service, n int, existing []runtime.Handle) ([]runtime.Handle, error) {
 	if n <= 0 {
 		return nil, nil
@@ -229,33 +237,53 @@ func (x *execution) startReplicas(ctx context.Context, svc *stack.Service, n int
 	if err != nil {
 		return nil, err
 	}
-	var out []runtime.Handle
+	specs := make([]runtime.ReplicaSpec, n)
+	x.mu.Lock()
 	idx := 0
-	for range n {
+	for i := range specs {
 		idx++
 		for used[idx] {
 			idx++
 		}
 		name := x.replicaName(svc.Name, idx)
-		x.op.emit.step("start", svc.Name, name, "")
-		spec := runtime.ReplicaSpec{
+		specs[i] = runtime.ReplicaSpec{
 			Instance: x.model.Identity, Service: svc, Release: x.release, Index: idx, Replica: name,
 			ProjectDir: x.model.Dir, Secrets: secrets, Labels: x.labels(svc, name),
 		}
 		if x.snap.obs.Discovery {
-			spec.Env = discoveryEnv(svc, x.addrs)
+			specs[i].Env = discoveryEnv(svc, x.addrs)
 		}
-		h, err := x.rt.Start(ctx, spec)
-		if err != nil {
-			return nil, fmt.Errorf("service %s: start replica %s: %w", svc.Name, name, err)
-		}
-		h = completeHandle(h, x.rt.Name(), x.model.Identity, svc, name, x.release)
-		x.started = append(x.started, h)
-		out = append(out, h)
-		x.op.emit.stepDone("start", svc.Name, name, h.Address)
 	}
-	if err := x.waitReady(ctx, svc, out); err != nil {
-		return nil, err
+	x.mu.Unlock()
+	out := make([]runtime.Handle, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i, spec := range specs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			x.op.emit.step("start", svc.Name, spec.Replica, "")
+			h, err := x.rt.Start(ctx, spec)
+			if err != nil {
+				errs[i] = fmt.Errorf("service %s: start replica %s: %w", svc.Name, spec.Replica, err)
+				return
+			}
+			out[i] = completeHandle(h, x.rt.Name(), x.model.Identity, svc, spec.Replica, x.release)
+			x.op.emit.stepDone("start", svc.Name, spec.Replica, out[i].Address)
+		}()
+	}
+	wg.Wait()
+	x.mu.Lock()
+	for i := range out {
+		if errs[i] == nil {
+			x.started = append(x.started, out[i])
+		}
+	}
+	x.mu.Unlock()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
 	}
 	return out, nil
 }
