@@ -519,46 +519,68 @@ func (p *Proxy) fastExchange(fc *fastConn, r *fastRequest, c *upConn, body []byt
 	if err := bw.Flush(); err != nil {
 		return 0, 0, false, false, &upstreamError{err: err, beforeResponse: !streaming, reused: reused}
 	}
-	ubr := c.br
-	var n int
-	for {
-		if _, err := ubr.Peek(1); err != nil {
-			return 0, 0, false, false, &upstreamError{err: errNoResponse, beforeResponse: true, reused: reused}
+	n, status, err := readResponseHead(c.br)
+	if err != nil {
+		if errors.Is(err, errNoResponse) {
+			return 0, 0, false, false, &upstreamError{err: err, beforeResponse: true, reused: reused}
 		}
-		var ok bool
-		n, ok = readHead(nil, ubr)
-		if !ok {
-			return 0, 0, false, false, errors.New("upstream response head too large or broken")
-		}
-		head, _ := ubr.Peek(n)
-		if len(head) < 12 || !bytes.HasPrefix(head, []byte("HTTP/1.")) || head[8] != ' ' {
-			return 0, 0, false, false, errors.New("malformed upstream status line")
-		}
-		code, ok := parseDecimal(head[9:12])
-		if !ok || code < 100 || head[12] != ' ' && head[12] != '\r' {
-			return 0, 0, false, false, errors.New("malformed upstream status code")
-		}
-		if code >= 200 {
-			status = int(code)
-			break
-		}
-		if code == 101 {
-			return 0, 0, false, false, errors.New("upstream switched protocols unasked")
-		}
-		_, _ = ubr.Discard(n) // interim response
+		return 0, 0, false, false, err
 	}
-	head, _ := ubr.Peek(n)
+	head, _ := c.br.Peek(n)
 	resp, ok := parseFastResponse(head)
 	if !ok {
 		return 0, 0, false, false, errors.New("malformed upstream response header")
 	}
-	noBody := string(r.method) == "HEAD" || status == 204 || status == 304
+	written, keep, upKeep, err = relayResponse(fc.bw, c.br, head, &resp, status, string(r.method) == "HEAD", r.close)
+	if err != nil {
+		return status, written, false, false, nil
+	}
+	return status, written, keep, upKeep, nil
+}
+
+// readResponseHead waits for the upstream's final response head, skipping
+// interim ones, and returns its length and status without consuming it.
+// errNoResponse means the upstream sent nothing before closing.
+func readResponseHead(ubr *bufio.Reader) (n, status int, err error) {
+	for {
+		if _, err := ubr.Peek(1); err != nil {
+			return 0, 0, errNoResponse
+		}
+		var ok bool
+		n, ok = readHead(nil, ubr)
+		if !ok {
+			return 0, 0, errors.New("upstream response head too large or broken")
+		}
+		head, _ := ubr.Peek(n)
+		if len(head) < 12 || !bytes.HasPrefix(head, []byte("HTTP/1.")) || head[7] != '0' && head[7] != '1' || head[8] != ' ' {
+			return 0, 0, errors.New("malformed upstream status line")
+		}
+		code, ok := parseDecimal(head[9:12])
+		if !ok || code < 100 || head[12] != ' ' && head[12] != '\r' {
+			return 0, 0, errors.New("malformed upstream status code")
+		}
+		if code >= 200 {
+			return n, int(code), nil
+		}
+		if code == 101 {
+			return 0, 0, errors.New("upstream switched protocols unasked")
+		}
+		_, _ = ubr.Discard(n) // interim response
+	}
+}
+
+// relayResponse writes the response whose head, parsed as resp, starts
+// ubr to out, consuming it. keep says whether the client connection can
+// serve another request, upKeep whether the upstream one can. An error
+// means the body broke off after the head was written: both connections
+// must close.
+func relayResponse(out *bufio.Writer, ubr *bufio.Reader, head []byte, resp *fastResponse, status int, headRequest, clientClose bool) (written int64, keep, upKeep bool, err error) {
+	noBody := headRequest || status == 204 || status == 304
 	closeDelimited := !noBody && !resp.chunked && resp.contentLength < 0
-	keep = !r.close && !closeDelimited
+	keep = !clientClose && !closeDelimited
 	upKeep = !resp.close && !closeDelimited
 
 	// Status line as sent (version normalized), headers minus hop-by-hop.
-	out := fc.bw
 	_, _ = out.WriteString("HTTP/1.1")
 	line, rest, _ := bytes.Cut(head, crlf)
 	_, _ = out.Write(line[8:])
@@ -580,7 +602,7 @@ func (p *Proxy) fastExchange(fc *fastConn, r *fastRequest, c *upConn, body []byt
 		_, _ = out.WriteString("Connection: close\r\n")
 	}
 	_, _ = out.WriteString("\r\n")
-	_, _ = ubr.Discard(n)
+	_, _ = ubr.Discard(len(head))
 
 	switch {
 	case noBody:
@@ -595,12 +617,12 @@ func (p *Proxy) fastExchange(fc *fastConn, r *fastRequest, c *upConn, body []byt
 		// The header may be out: close the client connection so a short
 		// body is not taken for a whole one.
 		_ = out.Flush()
-		return status, written, false, false, nil
+		return written, false, false, err
 	}
 	if err := out.Flush(); err != nil {
-		return status, written, false, upKeep, nil
+		return written, false, upKeep, nil
 	}
-	return status, written, keep, upKeep, nil
+	return written, keep, upKeep, nil
 }
 
 // writeFastHead writes the request head for the upstream: the request
@@ -658,29 +680,36 @@ type fastResponse struct {
 	nOptions      int
 }
 
+// parseFastResponse reads the framing of a response head whose status
+// line readResponseHead checked. It refuses what a client could frame
+// differently than the relay does: control bytes in the reason phrase or
+// a value, differing lengths, a length with chunks, chunks in HTTP/1.0.
 func parseFastResponse(head []byte) (fastResponse, bool) {
 	resp := fastResponse{contentLength: -1}
 	http10 := head[7] == '0'
 	keepAlive := false
-	_, rest, _ := bytes.Cut(head, crlf)
+	line, rest, _ := bytes.Cut(head, crlf)
+	if !validFieldValue(line) {
+		return resp, false
+	}
+	var length []byte
 	ok := true
 	for len(rest) > 2 && ok {
 		var h []byte
 		h, rest, _ = bytes.Cut(rest, crlf)
-		colon := bytes.IndexByte(h, ':')
-		if colon <= 0 || !isToken(h[:colon]) {
+		name, value, valid := splitField(h)
+		if !valid {
 			return resp, false
 		}
-		name, value := h[:colon], trimOWSBytes(h[colon+1:])
 		switch {
 		case asciiEqualFoldBytes(name, "content-length"):
 			v, ok := parseDecimal(value)
-			if !ok || (resp.contentLength >= 0 && resp.contentLength != v) {
+			if !ok || length != nil && !bytes.Equal(length, value) {
 				return resp, false
 			}
-			resp.contentLength = v
+			length, resp.contentLength = value, v
 		case asciiEqualFoldBytes(name, "transfer-encoding"):
-			if !asciiEqualFoldBytes(value, "chunked") {
+			if resp.chunked || http10 || !asciiEqualFoldBytes(value, "chunked") {
 				return resp, false
 			}
 			resp.chunked = true
@@ -691,6 +720,10 @@ func parseFastResponse(head []byte) (fastResponse, bool) {
 					resp.close = true
 				case asciiEqualFoldBytes(tok, "keep-alive"):
 					keepAlive = true
+				case asciiEqualFoldBytes(tok, "content-length"):
+					// Dropping it would leave the client a body
+					// without an end.
+					ok = false
 				case resp.nOptions < len(resp.connOptions):
 					resp.connOptions[resp.nOptions] = tok
 					resp.nOptions++
@@ -700,13 +733,33 @@ func parseFastResponse(head []byte) (fastResponse, bool) {
 			})
 		}
 	}
-	if resp.chunked {
-		resp.contentLength = -1
+	if resp.chunked && length != nil {
+		return resp, false
 	}
 	if http10 && !keepAlive {
 		resp.close = true
 	}
 	return resp, ok
+}
+
+// splitField splits a header field line into its name and its value
+// without surrounding whitespace; valid is false unless the name is a
+// token and the value has no control bytes but tabs.
+func splitField(h []byte) (name, value []byte, valid bool) {
+	colon := bytes.IndexByte(h, ':')
+	if colon <= 0 || !isToken(h[:colon]) || !validFieldValue(h[colon+1:]) {
+		return nil, nil, false
+	}
+	return h[:colon], trimOWSBytes(h[colon+1:]), true
+}
+
+func validFieldValue(v []byte) bool {
+	for _, c := range v {
+		if c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *fastResponse) listedInConnection(name []byte) bool {
@@ -756,7 +809,9 @@ func copyN(dst *bufio.Writer, src *bufio.Reader, n int64, flush *bufio.Writer) (
 }
 
 // copyChunked relays a chunked body as is, parsing only enough to find its
-// end.
+// end. It is as strict as net/http's client, so that no client reads the
+// relayed bytes with a different end: lines end in CRLF and hold no other
+// CR, trailer fields are plain header fields.
 func copyChunked(dst *bufio.Writer, src *bufio.Reader) (int64, error) {
 	var written int64
 	for {
@@ -766,7 +821,7 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader) (int64, error) {
 			}
 		}
 		line, err := src.ReadSlice('\n')
-		if err != nil || len(line) < 3 || line[len(line)-2] != '\r' {
+		if err != nil || !isCRLFLine(line) || len(line)-2 >= maxChunkLineSize {
 			return written, errBadChunk
 		}
 		size, ok := parseChunkSize(line[:len(line)-2])
@@ -780,8 +835,13 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader) (int64, error) {
 			// Trailer fields, then the final blank line.
 			for {
 				tl, err := src.ReadSlice('\n')
-				if err != nil || len(tl) < 2 || tl[len(tl)-2] != '\r' {
+				if err != nil || !isCRLFLine(tl) {
 					return written, errBadChunk
+				}
+				if len(tl) > 2 {
+					if _, _, valid := splitField(tl[:len(tl)-2]); !valid {
+						return written, errBadChunk
+					}
 				}
 				if _, err := dst.Write(tl); err != nil {
 					return written, err
@@ -807,11 +867,21 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader) (int64, error) {
 
 var errBadChunk = errors.New("malformed chunked encoding from upstream")
 
+// isCRLFLine reports whether line, ending in LF, ends in CRLF and has no
+// other CR.
+func isCRLFLine(line []byte) bool {
+	return len(line) >= 2 && bytes.IndexByte(line, '\r') == len(line)-2
+}
+
+// parseChunkSize reads a chunk-size line without its CRLF as net/http
+// does: whitespace only at the end of the line, the extension ignored.
 func parseChunkSize(b []byte) (int64, bool) {
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
 	if i := bytes.IndexByte(b, ';'); i >= 0 {
 		b = b[:i]
 	}
-	b = trimOWSBytes(b)
 	if len(b) == 0 || len(b) > 15 {
 		return 0, false
 	}

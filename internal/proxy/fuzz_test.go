@@ -130,6 +130,8 @@ func FuzzFastRequest(f *testing.F) {
 		same(t, "Transfer-Encoding", len(req.TransferEncoding), 0)
 		same(t, "close", r.close, req.Close)
 
+		checkForwardedHead(t, &r, raw[n:])
+
 		// The body, and so where the next request starts.
 		body, err := io.ReadAll(req.Body)
 		end := int64(n) + r.contentLength
@@ -147,6 +149,34 @@ func FuzzFastRequest(f *testing.F) {
 	})
 }
 
+// checkForwardedHead fails unless the head the fast path sends upstream
+// for r reads as the same request, with the client's hop-by-hop and
+// forwarding headers replaced by the proxy's own, on a connection that
+// stays open for the next request.
+func checkForwardedHead(t *testing.T, r *fastRequest, body []byte) {
+	t.Helper()
+	var up bytes.Buffer
+	uw := bufio.NewWriter(&up)
+	writeFastHead(uw, r, "192.0.2.1")
+	if err := uw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	fields := checkPlainHead(t, up.Bytes())
+	req, err := http.ReadRequest(bufio.NewReader(io.MultiReader(bytes.NewReader(up.Bytes()), bytes.NewReader(body))))
+	if err != nil {
+		t.Fatalf("upstream cannot read the forwarded head (%v): %q", err, up.Bytes())
+	}
+	same(t, "forwarded method", req.Method, string(r.method))
+	same(t, "forwarded target", req.RequestURI, string(r.uri))
+	same(t, "forwarded Host", req.Host, string(r.hostHeader))
+	same(t, "forwarded Content-Length", req.ContentLength, r.contentLength)
+	same(t, "forwarded close", req.Close, false)
+	same(t, "forwarded Connection headers", len(fields["connection"]), 0)
+	same(t, "X-Forwarded-For", strings.Join(fields["x-forwarded-for"], ","), "192.0.2.1")
+	same(t, "X-Forwarded-Host", strings.Join(fields["x-forwarded-host"], ","), string(r.hostHeader))
+	same(t, "X-Forwarded-Proto", strings.Join(fields["x-forwarded-proto"], ","), "http")
+}
+
 // checkUnambiguousHead fails unless head, accepted by the fast path, is
 // free of everything parsers are known to disagree on.
 func checkUnambiguousHead(t *testing.T, head []byte) {
@@ -159,6 +189,22 @@ func checkUnambiguousHead(t *testing.T, head []byte) {
 	}
 	if len(fields["host"]) != 1 || len(fields["content-length"]) > 1 {
 		t.Fatalf("accepted %d Host and %d Content-Length headers: %q", len(fields["host"]), len(fields["content-length"]), head)
+	}
+}
+
+// checkRelayedHead fails unless a response head the relay wrote frames
+// its body one way only.
+func checkRelayedHead(t *testing.T, head []byte) {
+	t.Helper()
+	fields := checkPlainHead(t, head)
+	te, cl := fields["transfer-encoding"], fields["content-length"]
+	if len(te) > 1 || len(te) == 1 && len(cl) > 0 {
+		t.Fatalf("relayed %d Transfer-Encoding and %d Content-Length headers: %q", len(te), len(cl), head)
+	}
+	for _, v := range cl[min(1, len(cl)):] {
+		if v != cl[0] {
+			t.Fatalf("relayed differing Content-Length headers: %q", head)
+		}
 	}
 }
 
@@ -230,4 +276,150 @@ func same[T comparable](t *testing.T, what string, fast, std T) {
 	if fast != std {
 		t.Fatalf("%s: fast path %v, net/http %v", what, fast, std)
 	}
+}
+
+// responseSeeds are raw upstream responses: the framings the relay
+// supports and the ways a response can be framed two ways at once.
+var responseSeeds = []string{
+	"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+	"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nuntil the end",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n0\r\nX-Trailer: t\r\n\r\n",
+	"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 204 No Content\r\n\r\n",
+	"HTTP/1.1 304 Not Modified\r\nContent-Length: 10\r\n\r\n",
+	"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok",
+	"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nok",
+	"HTTP/1.1 200\r\nContent-Length: 2\r\n\r\nok",
+	"HTTP/1.1 200 OK\r\nConnection: x-a, x-b\r\nX-A: 1\r\nX-B: 2\r\nContent-Length: 2\r\n\r\nok",
+	"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+	// Framed two ways.
+	"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nhello",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 05\r\n\r\nhello",
+	"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok",
+	"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nConnection: content-length\r\nContent-Length: 2\r\n\r\nok",
+	"HTTP/1.1 200 OK\nContent-Length: 0\r\nContent-Length: 2\r\n\r\nok",
+	"HTTP/1.1 200 OK\r\nX: a\nContent-Length: 100\r\nContent-Length: 2\r\n\r\nok",
+	"HTTP/1.1 200 OK\r\nX: a\rContent-Length: 100\r\nContent-Length: 2\r\n\r\nok",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n 5\r\nhello\r\n0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5 ;x\r\nhello\r\n0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;a\rb\r\nhello\r\n0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\nhello\r\n0\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n x\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nhello\r\n0\r\n\r\n",
+	"HTTP/1.5 200 OK\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.x 200 OK\r\nContent-Length: 0\r\n\r\n",
+	"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+	"HTTP/1.1 099 Odd\r\n\r\n",
+}
+
+// FuzzFastResponse checks the relay of upstream responses against
+// net/http's client, on both sides of the proxy. Upstream: whatever the
+// relay accepts, net/http reads with the same status, framing and
+// persistence, and ends where the relay ends, so a pooled connection's
+// next response starts where both expect it. Client: what the relay
+// writes reads back as the same response and body, announces the close
+// the relay will do, and leaves nothing over that a client would take for
+// a next response; a body cut short is never read back as complete.
+func FuzzFastResponse(f *testing.F) {
+	for _, s := range responseSeeds {
+		f.Add([]byte(s), false, false)
+	}
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n"), true, false)
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"), false, true)
+	f.Fuzz(func(t *testing.T, raw []byte, headRequest, clientClose bool) {
+		rd := bytes.NewReader(raw)
+		ubr := bufio.NewReaderSize(rd, 8<<10)
+		n, status, err := readResponseHead(ubr)
+		if err != nil {
+			return
+		}
+		head, _ := ubr.Peek(n)
+		head = bytes.Clone(head)
+		resp, ok := parseFastResponse(head)
+		if !ok {
+			return
+		}
+		var out bytes.Buffer
+		ow := bufio.NewWriterSize(&out, fastWriteBuf)
+		_, keep, upKeep, relayErr := relayResponse(ow, ubr, head, &resp, status, headRequest, clientClose)
+		relayEnd := len(raw) - rd.Len() - ubr.Buffered()
+
+		method := http.MethodGet
+		if headRequest {
+			method = http.MethodHead
+		}
+		grd := bytes.NewReader(raw)
+		gbr := bufio.NewReader(grd)
+		var gresp *http.Response
+		for {
+			gresp, err = http.ReadResponse(gbr, &http.Request{Method: method})
+			if err != nil {
+				t.Fatalf("relay accepted a head net/http refuses (%v): %q", err, raw)
+			}
+			if gresp.StatusCode >= 200 {
+				break
+			}
+		}
+		same(t, "status", status, gresp.StatusCode)
+		noBody := headRequest || status == 204 || status == 304
+		if !noBody {
+			same(t, "chunked", resp.chunked, len(gresp.TransferEncoding) == 1 && gresp.TransferEncoding[0] == "chunked")
+			if !resp.chunked {
+				same(t, "Content-Length", resp.contentLength, gresp.ContentLength)
+			}
+		}
+		closeDelimited := !noBody && !resp.chunked && resp.contentLength < 0
+		same(t, "client connection kept", keep, relayErr == nil && !clientClose && !closeDelimited)
+		gbody, gerr := io.ReadAll(gresp.Body)
+		_ = gresp.Body.Close()
+		if relayErr == nil {
+			if gerr != nil && !netHTTPStricter(gerr) {
+				t.Fatalf("relay accepted a body net/http refuses (%v): %q", gerr, raw)
+			}
+			same(t, "upstream connection kept", upKeep, !gresp.Close)
+			if upKeep {
+				same(t, "upstream response ends at", relayEnd, len(raw)-grd.Len()-gbr.Buffered())
+			}
+		}
+
+		relayedHead, _, _ := bytes.Cut(out.Bytes(), crlfcrlf)
+		checkRelayedHead(t, out.Bytes()[:len(relayedHead)+len(crlfcrlf)])
+		cbr := bufio.NewReader(bytes.NewReader(out.Bytes()))
+		cresp, err := http.ReadResponse(cbr, &http.Request{Method: method})
+		if err != nil {
+			t.Fatalf("client cannot read the relayed head (%v): %q", err, out.Bytes())
+		}
+		same(t, "relayed status", cresp.StatusCode, status)
+		cbody, cerr := io.ReadAll(cresp.Body)
+		_ = cresp.Body.Close()
+		if relayErr != nil {
+			if cerr == nil && !closeDelimited {
+				t.Fatalf("client read a cut body (%v) as complete: %q", relayErr, out.Bytes())
+			}
+			return
+		}
+		if gerr == nil {
+			if cerr != nil {
+				t.Fatalf("client cannot read the relayed body (%v): %q", cerr, out.Bytes())
+			}
+			same(t, "relayed body", string(cbody), string(gbody))
+		}
+		same(t, "relayed close", cresp.Close, !keep)
+		if keep && gerr == nil {
+			if rest := cbr.Buffered(); rest != 0 {
+				t.Fatalf("%d relayed bytes past the response's end: %q", rest, out.Bytes())
+			}
+		}
+	})
+}
+
+// netHTTPStricter reports errors of net/http's client on bodies that
+// frame the same for every parser: its limits on chunk extensions and
+// trailer size.
+func netHTTPStricter(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "too much non-data") || strings.Contains(msg, "suspiciously long trailer")
 }
