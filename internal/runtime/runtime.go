@@ -228,3 +228,74 @@ type PrunedImage struct {
 	// freed.
 	Size int64 `json:"size"`
 }
+
+// ErrRolloutFailed is returned by Applier.Apply when the new version never
+// became ready; the message names the service, the pod and its reason
+// (ErrImagePull, CrashLoopBackOff, Unschedulable...). What served before
+// keeps serving.
+var ErrRolloutFailed = errors.New("rollout failed")
+
+// ApplyOptions are the inputs of Applier.Apply besides the model.
+type ApplyOptions struct {
+	// Release is the number recorded on what the runtime applies.
+	Release int
+	// Secrets maps a stack secret's name to its value; secrets without a
+	// value here must already exist in the cluster.
+	Secrets map[string][]byte
+	// DryRun validates every object with the cluster (server-side dry run)
+	// without changing anything or waiting.
+	DryRun bool
+	// Emit receives progress lines ("api: 1/2 ready"); nil discards them.
+	Emit func(msg string)
+}
+
+// ServiceState is one service of an applied instance.
+type ServiceState struct {
+	Service string `json:"service"`
+	// Desired, Ready and Updated count replicas: declared, ready, and
+	// running the newest declared version.
+	Desired int `json:"desired"`
+	Ready   int `json:"ready"`
+	Updated int `json:"updated"`
+	// Release is the release that last changed the service.
+	Release  int            `json:"release,omitempty"`
+	Replicas []ReplicaState `json:"replicas"`
+}
+
+// ReplicaState is one replica (a pod) of an applied instance.
+type ReplicaState struct {
+	Handle Handle `json:"handle"`
+	// Node is where the replica runs.
+	Node   string `json:"node,omitempty"`
+	Status Status `json:"status"`
+}
+
+// Applier is implemented by declarative runtimes (Kubernetes): they take a
+// whole instance and converge it themselves, where the engine would
+// otherwise start and stop replicas one by one. The engine detects it by
+// type assertion and, for such runtimes, applies releases instead of
+// executing per-replica plans.
+type Applier interface {
+	// Apply makes the instance run m: it creates or updates everything m
+	// declares, removes what the instance had but m no longer declares
+	// (never data volumes), and waits until every service has rolled out.
+	// A rollout that fails returns ErrRolloutFailed, with the previous
+	// version still serving; rolling back is applying an earlier model.
+	Apply(ctx context.Context, m *stack.Model, opts ApplyOptions) error
+	// State reports every service of the instance with its replicas;
+	// ErrNotFound if nothing of the instance exists.
+	State(ctx context.Context, id stack.Identity) ([]ServiceState, error)
+	// Down scales every service of the instance to zero, keeping
+	// everything else (configuration, volumes); Apply brings it back.
+	Down(ctx context.Context, id stack.Identity) error
+	// Delete removes the instance; its volumes too only when purge is set.
+	Delete(ctx context.Context, id stack.Identity, purge bool) error
+}
+
+// InstanceLogger is implemented by runtimes that can stream the logs of
+// every replica of an instance at once.
+type InstanceLogger interface {
+	// InstanceLogs streams every replica's lines, each prefixed with the
+	// replica's name and " | ".
+	InstanceLogs(ctx context.Context, id stack.Identity, opts LogOptions) (io.ReadCloser, error)
+}

@@ -163,6 +163,17 @@ func (c *Cluster) GoImage(t testing.TB, ref, dir, pkg string, cfg v1.Config) {
 	c.FilesImage(t, ref, cfg, File{Path: "/app", Data: b, Mode: 0o755})
 }
 
+// GoBinary builds the Go package pkg (relative to dir) as a static linux
+// binary and returns it, for FilesImage.
+func GoBinary(t testing.TB, dir, pkg string) []byte {
+	t.Helper()
+	b, err := goBuild(dir, pkg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // FilesImage loads a FROM scratch image made of files into the cluster as ref.
 func (c *Cluster) FilesImage(t testing.TB, ref string, cfg v1.Config, files ...File) {
 	t.Helper()

@@ -63,11 +63,13 @@ const (
 	// PauseImage is the sandbox image, built locally from testdata/pause.
 	PauseImage = "quai.test/pause:1"
 
+	bridgeMAC   = "02:71:75:61:69:01"
 	cgroupRoot  = "quai-kube"
 	cniNetwork  = "quai-kube"
 	fwdChain    = "QUAI-KUBE-FORWARD"
 	cniBinDir   = "/usr/lib/cni"
 	startBudget = 4 * time.Minute
+	lockBudget  = 20 * time.Minute
 )
 
 // ErrMissing reports that something the cluster needs is not installed; the
@@ -194,13 +196,20 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 	if err := check(opts.BinDir); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, startBudget)
-	defer cancel()
 	c := &Cluster{Dir: opts.Dir, BinDir: opts.BinDir, logf: opts.Logf, bg: make(chan struct{}, 4)}
 	c.ctrdSocket = c.path("containerd", "containerd.sock")
-	if c.lock, err = lockMachine(ctx, opts.Dir+".lock"); err != nil {
+	// Another package's tests may hold the cluster for minutes.
+	lockCtx, cancelLock := context.WithTimeout(ctx, lockBudget)
+	defer cancelLock()
+	t0 := time.Now()
+	if c.lock, err = lockMachine(lockCtx, opts.Dir+".lock"); err != nil {
 		return nil, err
 	}
+	if waited := time.Since(t0); waited > time.Second {
+		c.logf("kubetest: waited %s for another test cluster to stop", waited.Round(time.Second))
+	}
+	ctx, cancel := context.WithTimeout(ctx, startBudget)
+	defer cancel()
 	defer func() {
 		if err != nil {
 			c.Stop()

@@ -25,7 +25,10 @@ func (c *Cluster) setupNetwork() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, args := range [][]string{
-		{"link", "add", BridgeName, "type", "bridge"},
+		// A fixed address: a bridge whose address was not set takes the
+		// lowest of its ports', so adding a pod would change the gateway's
+		// MAC under the pods' ARP caches and drop replies for a while.
+		{"link", "add", BridgeName, "address", bridgeMAC, "type", "bridge"},
 		{"addr", "add", NodeIP + "/24", "dev", BridgeName},
 		{"link", "set", BridgeName, "up"},
 	} {
