@@ -14,6 +14,12 @@ engine_up() { command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; 
 if ! engine_up && ! { command -v dockerd >/dev/null 2>&1 && command -v docker >/dev/null 2>&1; }; then
   need+=(docker.io)
 fi
+# The Kubernetes runtime's tests run a real single-node cluster: its own
+# containerd with runc, the CNI bridge plugins, iptables for kube-proxy.
+for pair in containerd:containerd runc:runc iptables:iptables ip:iproute2; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
+[ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "deps: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2
@@ -45,3 +51,9 @@ if ! engine_up; then
     exit 1
   fi
 fi
+
+# The cluster's binaries (etcd, Kubernetes v1.34.4) are built from the Go
+# module proxy into a per-machine cache: about ten minutes the first time on
+# a machine, nothing after that.
+echo "deps: Kubernetes test cluster binaries"
+"$(dirname "$0")/../tools/kube/build.sh" | tail -n 1

@@ -3,15 +3,16 @@
 # real engine skipped while CI=true: CI installs and starts every engine, so a
 # skip there means a missing install step, not a pass.
 #
-# The end-to-end packages (test/e2e/...) run after the others, one at a time:
-# they act on whole engines (image prune, orphan cleanup at daemon start), so
-# they must not run beside the runtime packages' own engine tests.
+# The end-to-end packages (test/e2e/...) and the Kubernetes runtime (a real
+# single-node cluster) run after the others, one at a time: they act on whole
+# engines (image prune, orphan cleanup at daemon start) or need the machine's
+# cores to themselves, so they must not run beside the other engine tests.
 set -euo pipefail
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 filter() { grep -Ev '^\s*(=== (RUN|PAUSE|CONT)|--- PASS)'; }
-mapfile -t e2e < <(go list ./test/e2e/... 2>/dev/null | grep -v '/e2etest$' || true)
-mapfile -t rest < <(go list ./... | grep -v '/test/e2e/')
+mapfile -t e2e < <(go list ./internal/runtime/kube/... ./test/e2e/... 2>/dev/null | grep -v '/e2etest$' || true)
+mapfile -t rest < <(go list ./... | grep -v -e '/test/e2e/' -e '/internal/runtime/kube')
 set +e
 go test -race -count=1 -timeout 30m -v "${rest[@]}" 2>&1 | tee "$log" | filter
 status=${PIPESTATUS[0]}
