@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"strings"
 
+	"go.yaml.in/yaml/v3"
 	yaml4 "go.yaml.in/yaml/v4"
-	"gopkg.in/yaml.v3"
 )
 
 // posIndex records, for every key path of the merged document, where the
