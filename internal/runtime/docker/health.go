@@ -90,8 +90,6 @@ func (r *Runtime) runWatcher(ctx context.Context, w *watcher, id, addr, path str
 		fails     int
 		passedRun bool
 	)
-	tick := time.NewTicker(r.opts.HealthInterval)
-	defer tick.Stop()
 	for {
 		ins, err := r.cli.ContainerInspect(ctx, id, client.ContainerInspectOptions{})
 		switch {
@@ -134,13 +132,25 @@ func (r *Runtime) runWatcher(ctx context.Context, w *watcher, id, addr, path str
 				w.set(h, msg, run)
 			}
 		}
+		// Probe often until this run passed once, so a deploy waits for the
+		// replica, not for the interval; then at the configured pace.
+		wait := r.opts.HealthInterval
+		if !passedRun && wait > startProbeInterval {
+			wait = startProbeInterval
+		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			return
-		case <-tick.C:
+		case <-t.C:
 		}
 	}
 }
+
+// startProbeInterval is how often a replica that has not yet passed its
+// first health check is probed.
+const startProbeInterval = 100 * time.Millisecond
 
 func (w *watcher) set(h runtime.Health, msg, started string) {
 	w.mu.Lock()

@@ -154,10 +154,11 @@ func (w *watcher) run(ctx context.Context, r *Runtime, dir string, spec *shimSpe
 				w.check(ctx, spec, st)
 			}
 			w.mu.Lock()
-			if w.health != runtime.HealthHealthy && wait > r.opts.HealthInterval {
+			if w.health != runtime.HealthHealthy && wait > startProbeInterval {
 				// Check often until the replica is first healthy, so a deploy
-				// does not wait a full Compose interval (30s by default).
-				wait = r.opts.HealthInterval
+				// waits for the replica, not for an interval (a Compose
+				// interval is 30s by default).
+				wait = startProbeInterval
 			}
 			w.mu.Unlock()
 		} else if wait > r.opts.HealthInterval {
@@ -339,3 +340,7 @@ func replicaCommand(ctx context.Context, spec *shimSpec, argv []string) (*exec.C
 	cmd.SysProcAttr = sysProcAttr(spec)
 	return cmd, nil
 }
+
+// startProbeInterval is how often a replica that is not yet healthy is
+// checked.
+const startProbeInterval = 100 * time.Millisecond
