@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -313,21 +314,29 @@ func serviceHash(s *stack.Service) string {
 }
 
 // instanceHash covers every service's hash and the routes: it changes when
-// anything rendered for the instance as a whole changes.
+// anything rendered for the instance as a whole changes. Paths count
+// relative to the project, so the same project hashes the same wherever it
+// is checked out.
 func instanceHash(m *stack.Model) string {
+	rel := func(p string) string {
+		if r, err := filepath.Rel(m.Dir, p); err == nil && m.Dir != "" && filepath.IsAbs(p) {
+			return r
+		}
+		return p
+	}
 	// Writes to a hash never fail.
 	h := sha256.New()
 	for _, s := range m.Services {
 		_, _ = fmt.Fprintf(h, "service %s %s\n", s.Name, serviceHash(s))
 	}
 	for _, rt := range m.Routes {
-		_, _ = fmt.Fprintf(h, "route %s %s %s %d %s %s %s\n", rt.Host, rt.Path, rt.Service, rt.Port, rt.TLS, rt.CertFile, rt.KeyFile)
+		_, _ = fmt.Fprintf(h, "route %s %s %s %d %s %s %s\n", rt.Host, rt.Path, rt.Service, rt.Port, rt.TLS, rel(rt.CertFile), rel(rt.KeyFile))
 	}
 	for _, v := range m.Volumes {
 		_, _ = fmt.Fprintf(h, "volume %s %t\n", v.Name, v.External)
 	}
 	for _, s := range m.Secrets {
-		_, _ = fmt.Fprintf(h, "secret %s %s %s\n", s.Name, s.File, s.Environment)
+		_, _ = fmt.Fprintf(h, "secret %s %s %s\n", s.Name, rel(s.File), s.Environment)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:16]
 }
