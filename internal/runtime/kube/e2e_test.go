@@ -254,7 +254,11 @@ func TestUsersAPI(t *testing.T) {
 	for served.Load() < 3 && failed.Load()+lost.Load() < 10 {
 		time.Sleep(50 * time.Millisecond)
 	}
-	d, err = u.apply(u.model("3"))
+	// The missing image names a registry on loopback where nothing
+	// listens, so the pull fails at once and no traffic leaves the machine.
+	broken := u.model("3")
+	broken.Service("api").Image = "127.0.0.1:1/users-api/api:3"
+	d, err = u.apply(broken)
 	close(stop)
 	wg.Wait()
 	if !errors.Is(err, runtime.ErrRolloutFailed) {
