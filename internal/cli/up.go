@@ -34,7 +34,7 @@ func (o *upOptions) flags(cmd *cobra.Command) {
 	f.StringVar(&o.Runtime, "runtime", "", "runtime to run the instance on (default: the daemon's, process)")
 	f.BoolVar(&o.DryRun, "dry-run", false, "print the plan and change nothing")
 	f.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
-	f.BoolVar(&o.NoWait, "no-wait", false, "do not wait for replicas to become healthy")
+	f.BoolVar(&o.NoWait, "no-wait", false, "fail at once when another operation runs on the instance, instead of waiting for it")
 }
 
 func newUpCmd(g *globals) *cobra.Command {
