@@ -204,7 +204,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		Store:          d.store,
 		Runtimes:       d.runtimes,
 		DefaultRuntime: proc.Name(),
-		Router:         router{d.proxy},
+		Router:         d.proxy,
 		Now:            d.cfg.Now,
 		Logger:         d.log.With("component", "engine"),
 		HealthTimeout:  d.cfg.HealthTimeout,
