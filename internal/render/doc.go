@@ -30,7 +30,9 @@
 //     user creates (Manifests.Secrets says which, with kubectl commands);
 //   - size classes → requests equal to limits; x-quai health path → HTTP
 //     probes, Compose healthcheck → exec probes; user, read_only, cap_add,
-//     cap_drop, privileged → the container's securityContext.
+//     cap_drop, privileged → the container's securityContext;
+//     stop_grace_period → the pod's terminationGracePeriodSeconds; restart
+//     is not rendered: a Deployment's or StatefulSet's pods always restart.
 //
 // What has no faithful equivalent (published host ports, non-numeric users,
 // images built from source) is rendered as closely as possible and reported

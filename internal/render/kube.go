@@ -726,6 +726,9 @@ func (r *kubeRenderer) podSpec(s *stack.Service, ports []containerPort) (corev1.
 		HostPID:                      s.Pid == "host",
 		HostIPC:                      s.Ipc == "host",
 	}
+	if s.StopGracePeriod > 0 {
+		pod.TerminationGracePeriodSeconds = ptr(int64(seconds(s.StopGracePeriod, 0)))
+	}
 	if s.NetworkMode != "" && s.NetworkMode != "host" && s.NetworkMode != "bridge" && s.NetworkMode != "default" {
 		r.warnf("service %s uses network_mode %s: not rendered; pods share the namespace network", s.Name, s.NetworkMode)
 	}

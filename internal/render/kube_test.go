@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -284,6 +285,26 @@ func TestKubernetesDeterministic(t *testing.T) {
 		} else if !bytes.Equal(first, b) {
 			t.Fatalf("render %d differs from the first", i)
 		}
+	}
+}
+
+// TestKubernetesStopGracePeriod: stop_grace_period is the pods' termination
+// grace period, rounded up to whole seconds; without it the cluster's
+// default (30s) applies.
+func TestKubernetesStopGracePeriod(t *testing.T) {
+	m := &stack.Model{
+		Identity: stack.Identity{Project: "p", Env: "dev"},
+		Services: []*stack.Service{
+			{Name: "web", Image: "nginx:1.27", Replicas: 1, StopGracePeriod: 1500 * time.Millisecond},
+			{Name: "worker", Image: "nginx:1.27", Replicas: 1},
+		},
+	}
+	ms := mustRender(t, m, KubeOptions{})
+	if g := find[*appsv1.Deployment](t, ms, "Deployment", "web").Spec.Template.Spec.TerminationGracePeriodSeconds; g == nil || *g != 2 {
+		t.Errorf("web termination grace = %v, want 2 seconds", g)
+	}
+	if g := find[*appsv1.Deployment](t, ms, "Deployment", "worker").Spec.Template.Spec.TerminationGracePeriodSeconds; g != nil {
+		t.Errorf("worker termination grace = %d, want unset", *g)
 	}
 }
 

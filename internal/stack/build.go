@@ -149,6 +149,9 @@ func buildService(c *checker, composeName, name string, sc types.ServiceConfig, 
 		}
 		s.Healthcheck = h
 	}
+	if sc.StopGracePeriod != nil {
+		s.StopGracePeriod = time.Duration(*sc.StopGracePeriod)
+	}
 
 	s.Replicas = 1
 	if n := sc.GetScale(); sc.Scale != nil || (sc.Deploy != nil && sc.Deploy.Replicas != nil) {

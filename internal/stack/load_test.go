@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 )
@@ -466,6 +467,42 @@ func TestModelDefaults(t *testing.T) {
 	}
 	if b := load(t, "users-api", "dev", "", nil).Service("db").Backup; b.Schedule != "@daily" {
 		t.Errorf("db backup %+v", b)
+	}
+}
+
+// TestStopGracePeriod: stop_grace_period reaches the model, and changing it
+// does not change the hash (the grace is given when a replica stops, it
+// needs no new replica).
+func TestStopGracePeriod(t *testing.T) {
+	dir := t.TempDir()
+	write := func(grace string) *Model {
+		t.Helper()
+		doc := "services:\n  web:\n    image: nginx:1.27\n"
+		if grace != "" {
+			doc += "    stop_grace_period: " + grace + "\n"
+		}
+		if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		m, err := Load(context.Background(), Options{Dir: dir, Environ: map[string]string{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	none, short, long := write(""), write("1500ms"), write("1m")
+	if got := short.Service("web").StopGracePeriod; got != 1500*time.Millisecond {
+		t.Errorf("stop_grace_period 1500ms loaded as %s", got)
+	}
+	if got := long.Service("web").StopGracePeriod; got != time.Minute {
+		t.Errorf("stop_grace_period 1m loaded as %s", got)
+	}
+	if got := none.Service("web").StopGracePeriod; got != 0 {
+		t.Errorf("no stop_grace_period loaded as %s, want 0 (the runtime's default)", got)
+	}
+	if none.Service("web").Hash != short.Service("web").Hash || short.Service("web").Hash != long.Service("web").Hash {
+		t.Errorf("hashes %s, %s, %s: the stop grace period must not change the hash",
+			none.Service("web").Hash, short.Service("web").Hash, long.Service("web").Hash)
 	}
 }
 

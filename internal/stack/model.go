@@ -118,6 +118,10 @@ type Service struct {
 	ReadOnly      bool     `json:"read_only,omitempty"`
 	Restart       string   `json:"restart,omitempty"`
 	ContainerName string   `json:"container_name,omitempty"`
+	// StopGracePeriod is how long a replica may take to exit after SIGTERM
+	// before it is killed (Compose stop_grace_period); zero leaves the
+	// runtime's default.
+	StopGracePeriod time.Duration `json:"stop_grace_period,omitempty"`
 
 	// Replicas is the desired replica count (x-quai.replicas, else
 	// deploy.replicas, else 1).
