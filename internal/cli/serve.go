@@ -14,6 +14,7 @@ type serveOptions struct {
 	HTTPS      string
 	LogLevel   string
 	DockerHost string
+	Kube       daemon.KubeConfig
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -46,6 +47,7 @@ running instances keep running and the next daemon re-attaches to them.`,
 				HTTPAddr:   o.HTTP,
 				HTTPSAddr:  o.HTTPS,
 				DockerHost: o.DockerHost,
+				Kube:       o.Kube,
 				Logger:     log,
 			})
 			if err != nil {
@@ -62,6 +64,13 @@ running instances keep running and the next daemon re-attaches to them.`,
 	f.StringVar(&o.HTTPS, "https", envOr("QUAI_HTTPS", daemon.DefaultHTTPSAddr), "proxy HTTPS listen address, \"off\" disables it ($QUAI_HTTPS)")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.DockerHost, "docker-host", "", "Docker Engine of the docker runtime: unix://, tcp:// or ssh:// (default $DOCKER_HOST, else the local socket; \"off\" leaves the runtime out)")
+	f.StringVar(&o.Kube.Kubeconfig, "kubeconfig", "", "kubeconfig of the kubernetes runtime (default $KUBECONFIG, else ~/.kube/config, else the in-cluster service account)")
+	f.StringVar(&o.Kube.Context, "kube-context", envOr("QUAI_KUBE_CONTEXT", ""), "kubeconfig context of the kubernetes runtime (default the current one; $QUAI_KUBE_CONTEXT)")
+	f.StringVar(&o.Kube.IngressClass, "kube-ingress-class", envOr("QUAI_KUBE_INGRESS_CLASS", ""), "ingressClassName of the Ingress objects routes become (default nginx; $QUAI_KUBE_INGRESS_CLASS)")
+	f.StringVar(&o.Kube.ClusterIssuer, "kube-cluster-issuer", envOr("QUAI_KUBE_CLUSTER_ISSUER", ""), "cert-manager ClusterIssuer of routes with tls: auto (default letsencrypt-prod; $QUAI_KUBE_CLUSTER_ISSUER)")
+	f.StringVar(&o.Kube.StorageClass, "kube-storage-class", envOr("QUAI_KUBE_STORAGE_CLASS", ""), "storageClassName of volume claims (default the cluster's default class; $QUAI_KUBE_STORAGE_CLASS)")
+	f.DurationVar(&o.Kube.RolloutTimeout, "kube-rollout-timeout", 0, "how long `up` waits for a rollout on kubernetes (default 5m)")
+	f.BoolVar(&o.Kube.Off, "no-kubernetes", false, "leave the kubernetes runtime out")
 	return cmd
 }
 

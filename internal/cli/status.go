@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -45,12 +46,25 @@ func printStatus(g *globals, st client.InstanceStatus, now time.Time) {
 		fprintf(w, "urls     %s\n", strings.Join(st.URLs, "  "))
 	}
 	fprintln(w)
+	// Runtimes with several machines (Kubernetes) say where each replica runs.
+	withNode := false
+	for _, s := range st.Services {
+		for _, r := range s.Replicas {
+			withNode = withNode || r.Node != ""
+		}
+	}
 	tw := newTable(w)
-	fprintln(tw, "SERVICE\tREADY\tREPLICA\tSTATE\tHEALTH\tRESTARTS\tRELEASE\tADDRESS\tCPU\tMEM\tSTARTED")
+	row := func(cols ...string) {
+		if !withNode {
+			cols = append(cols[:8], cols[9:]...)
+		}
+		fprintln(tw, strings.Join(cols, "\t"))
+	}
+	row("SERVICE", "READY", "REPLICA", "STATE", "HEALTH", "RESTARTS", "RELEASE", "ADDRESS", "NODE", "CPU", "MEM", "STARTED")
 	for _, s := range st.Services {
 		ready := fmt.Sprintf("%d/%d", s.Ready, s.Desired)
 		if len(s.Replicas) == 0 {
-			fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\n", s.Service, ready)
+			row(s.Service, ready, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-")
 			continue
 		}
 		for i, r := range s.Replicas {
@@ -66,9 +80,8 @@ func printStatus(g *globals, st client.InstanceStatus, now time.Time) {
 			if r.Status.Message != "" && !r.Status.Healthy() {
 				health += " (" + r.Status.Message + ")"
 			}
-			fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\n", svc, rd, r.Replica, r.Status.State,
-				dash(health), r.Status.Restarts, r.Release, dash(r.Address), cpu, bytesHuman(r.Status.MemoryBytes),
-				ago(r.Status.Started, now))
+			row(svc, rd, r.Replica, string(r.Status.State), dash(health), strconv.Itoa(r.Status.Restarts), strconv.Itoa(r.Release),
+				dash(r.Address), dash(r.Node), cpu, bytesHuman(r.Status.MemoryBytes), ago(r.Status.Started, now))
 		}
 	}
 	_ = tw.Flush()

@@ -31,7 +31,7 @@ func (o *upOptions) flags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVarP(&o.Env, "env", "e", "", "environment to deploy (loads envs/ENV.yaml; default dev)")
 	f.StringVar(&o.Org, "org", "", "organization (loads orgs/ORG/...; default \"default\")")
-	f.StringVar(&o.Runtime, "runtime", "", "runtime to run the instance on (default: the daemon's, process)")
+	f.StringVar(&o.Runtime, "runtime", "", "runtime of a new instance: process (the default), docker or kubernetes; an existing instance keeps its own")
 	f.BoolVar(&o.DryRun, "dry-run", false, "print the plan and change nothing")
 	f.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
 	f.BoolVar(&o.NoWait, "no-wait", false, "fail at once when another operation runs on the instance, instead of waiting for it")

@@ -70,6 +70,8 @@ type Config struct {
 	// tcp://, ssh://); empty means DOCKER_HOST, else the local socket;
 	// DockerOff leaves the docker runtime out.
 	DockerHost string
+	// Kube configures the kubernetes runtime.
+	Kube KubeConfig
 }
 
 // Daemon is a running control plane.
@@ -187,6 +189,10 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	d.runtimes = map[string]runtime.Runtime{proc.Name(): proc}
 	if dk := d.startDocker(ctx); dk != nil {
 		d.runtimes[dk.Name()] = dk
+	}
+	if !d.cfg.Kube.Off {
+		kr := d.startKube()
+		d.runtimes[kr.Name()] = kr
 	}
 	d.proxy, err = proxy.New(proxy.Config{
 		HTTPAddr:  d.cfg.HTTPAddr,

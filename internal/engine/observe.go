@@ -148,6 +148,9 @@ func (e *Engine) observe(ctx context.Context, name, requestedRuntime string, wan
 			}
 		}
 	}
+	if ap, ok := applierOf(s.rt); ok {
+		return s, e.observeApplied(ctx, s, ap, jobs)
+	}
 	for svc, hs := range byService(s.handles) {
 		for _, h := range hs {
 			rs := e.inspect(ctx, s.rt, h, jobs[svc])
@@ -166,11 +169,7 @@ func (e *Engine) inspect(ctx context.Context, rt runtime.Runtime, h runtime.Hand
 	if err != nil {
 		return replicaStatus{err: err}
 	}
-	ok := st.State == runtime.StateRunning || st.State == runtime.StateStarting
-	if job && st.State == runtime.StateExited && st.ExitCode == 0 {
-		ok = true
-	}
-	return replicaStatus{status: st, ok: ok}
+	return replicaStatus{status: st, ok: replicaOK(st, job)}
 }
 
 // Plan observes the instance and returns what Up would do with m, without

@@ -69,6 +69,11 @@ func (e *Engine) dryRun(ctx context.Context, m *stack.Model, mj []byte, rtName s
 		var p Plan
 		if p, err = makePlan(s.obs, m, mj, e.defaultHost); err == nil {
 			em.emit(Event{Kind: EventPlan, Text: p.Text, Release: p.Release})
+			if ap, ok := applierOf(s.rt); ok {
+				err = e.dryRunApply(ctx, ap, m, em)
+			}
+		}
+		if err == nil {
 			em.emit(Event{Kind: EventDone, Message: "dry run: nothing was changed"})
 			if p.Empty() && s.active != nil {
 				return toRelease(*s.active)
@@ -152,8 +157,12 @@ func (e *Engine) deploy(op *operation, m *stack.Model, mj []byte, rtName, cause 
 	rel := Release{Instance: name, Number: rec.Number, Status: ReleasePending, Created: rec.Created, Runtime: s.rtName,
 		Model: m, Hashes: rec.Hashes, Images: rec.Images, Cause: cause}
 	p.Release = rec.Number
-	x := e.newExecution(op, s, run, p, rec.Number, true)
-	if err := x.run(); err != nil {
+	if ap, ok := applierOf(s.rt); ok {
+		err = e.applyRelease(op, s, ap, run, rec.Number)
+	} else {
+		err = e.newExecution(op, s, run, p, rec.Number, true).run()
+	}
+	if err != nil {
 		rel.Status, rel.Error = ReleaseFailed, err.Error()
 		keep := "nothing was running before"
 		if s.active != nil && !s.inst.Stopped {
@@ -275,6 +284,9 @@ func (e *Engine) restart(op *operation, service string) error {
 		return fmt.Errorf("%s has no active release to restart: %w", op.instance, ErrNoRelease)
 	}
 	m := s.activeModel
+	if _, ok := applierOf(s.rt); ok {
+		return e.restartApplied(op, s, m, service)
+	}
 	if service != "" && m.Service(service) == nil {
 		var names []string
 		for _, svc := range m.Services {
@@ -329,7 +341,13 @@ func (e *Engine) down(op *operation) error {
 	if err != nil {
 		return err
 	}
-	if err := e.stopInstance(ctx, op, inst, rt); err != nil {
+	if ap, ok := applierOf(rt); ok {
+		op.emit.step("stop", "", "", "scaling every service to zero")
+		if err := ap.Down(ctx, inst.Identity); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			return fmt.Errorf("stop %s: %w", inst.Name, err)
+		}
+		op.emit.stepDone("stop", "", "", "")
+	} else if err := e.stopInstance(ctx, op, inst, rt); err != nil {
 		return err
 	}
 	inst.Stopped, inst.Updated = true, e.now()
@@ -417,6 +435,9 @@ func (e *Engine) remove(op *operation, purge bool) (string, error) {
 	rt, err := e.runtimeFor(inst.Runtime)
 	if err != nil {
 		return "", err
+	}
+	if ap, ok := applierOf(rt); ok {
+		return e.removeApplied(op, inst, rt, ap, purge)
 	}
 	if err := e.stopInstance(ctx, op, inst, rt); err != nil {
 		return "", err

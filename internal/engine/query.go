@@ -68,16 +68,17 @@ func (e *Engine) status(ctx context.Context, in store.Instance) (InstanceStatus,
 			break
 		}
 	}
-	handles, err := e.store.Handles(ctx, in.Name)
-	if err != nil {
-		return st, err
-	}
-	rt, rtErr := e.runtimeFor(in.Runtime)
-	groups := byService(handles)
-	var names []string
 	jobs := map[string]bool{}
 	if m != nil {
 		jobs = jobServices(m)
+	}
+	rt, rtErr := e.runtimeFor(in.Runtime)
+	groups, err := e.replicaInfos(ctx, in, rt, rtErr, jobs)
+	if err != nil {
+		return st, err
+	}
+	var names []string
+	if m != nil {
 		order, err := startOrder(m, true)
 		if err != nil {
 			return st, err
@@ -86,7 +87,13 @@ func (e *Engine) status(ctx context.Context, in store.Instance) (InstanceStatus,
 			names = append(names, s.Name)
 		}
 		if !in.Stopped {
-			st.URLs = urls(m, e.defaultHost, e.httpPort, e.httpsPort)
+			httpPort, httpsPort := e.httpPort, e.httpsPort
+			if _, ok := applierOf(rt); ok {
+				// Routed by the cluster's ingress controller, on the
+				// schemes' own ports.
+				httpPort, httpsPort = 0, 0
+			}
+			st.URLs = urls(m, e.defaultHost, httpPort, httpsPort)
 		}
 	}
 	for svc := range groups {
@@ -94,6 +101,7 @@ func (e *Engine) status(ctx context.Context, in store.Instance) (InstanceStatus,
 			names = append(names, svc)
 		}
 	}
+	sort.Strings(names[len(names)-countExtra(m, groups):])
 	desiredTotal, readyTotal := 0, 0
 	for _, name := range names {
 		ss := ServiceStatus{Service: name}
@@ -105,23 +113,11 @@ func (e *Engine) status(ctx context.Context, in store.Instance) (InstanceStatus,
 				}
 			}
 		}
-		for _, h := range groups[name] {
-			ri := ReplicaInfo{Replica: h.Replica, Release: h.Release, Address: h.Address}
-			ok := false
-			if rtErr != nil {
-				ri.Status = runtime.Status{State: runtime.StateStopped, Health: runtime.HealthNone, Message: rtErr.Error()}
-			} else {
-				rs := e.inspect(ctx, rt, h, jobs[name])
-				ri.Status = rs.status
-				if rs.err != nil {
-					ri.Status = runtime.Status{State: runtime.StateExited, Health: runtime.HealthNone, Message: rs.err.Error()}
-				}
-				ok = rs.ok && (ri.Status.Healthy() || jobs[name])
-			}
-			if ok {
+		for _, r := range groups[name] {
+			if r.ready {
 				ss.Ready++
 			}
-			ss.Replicas = append(ss.Replicas, ri)
+			ss.Replicas = append(ss.Replicas, r.ReplicaInfo)
 		}
 		desiredTotal += ss.Desired
 		readyTotal += min(ss.Ready, ss.Desired)
@@ -140,6 +136,64 @@ func (e *Engine) status(ctx context.Context, in store.Instance) (InstanceStatus,
 		st.State = InstanceRunning
 	}
 	return st, nil
+}
+
+// replicaView is a replica in a status report and whether it counts as ready.
+type replicaView struct {
+	ReplicaInfo
+	ready bool
+}
+
+// replicaInfos reports the instance's replicas by service: the recorded
+// handles as the runtime sees them now, or, for a declarative runtime, the
+// runtime's own state. An unreachable runtime shows on each replica.
+func (e *Engine) replicaInfos(ctx context.Context, in store.Instance, rt runtime.Runtime, rtErr error, jobs map[string]bool) (map[string][]replicaView, error) {
+	out := map[string][]replicaView{}
+	if ap, ok := applierOf(rt); ok && rtErr == nil {
+		infos, err := appliedReplicas(ctx, ap, in.Identity)
+		if err != nil {
+			return nil, fmt.Errorf("status of %s on the %s runtime: %w", in.Name, in.Runtime, err)
+		}
+		for svc, rs := range infos {
+			out[svc] = []replicaView{}
+			for _, ri := range rs {
+				out[svc] = append(out[svc], replicaView{ReplicaInfo: ri, ready: ri.Status.Healthy() || (jobs[svc] && replicaOK(ri.Status, true))})
+			}
+		}
+		return out, nil
+	}
+	handles, err := e.store.Handles(ctx, in.Name)
+	if err != nil {
+		return nil, err
+	}
+	for svc, hs := range byService(handles) {
+		for _, h := range hs {
+			v := replicaView{ReplicaInfo: ReplicaInfo{Replica: h.Replica, Release: h.Release, Address: h.Address}}
+			if rtErr != nil {
+				v.Status = runtime.Status{State: runtime.StateStopped, Health: runtime.HealthNone, Message: rtErr.Error()}
+			} else {
+				rs := e.inspect(ctx, rt, h, jobs[svc])
+				v.Status = rs.status
+				if rs.err != nil {
+					v.Status = runtime.Status{State: runtime.StateExited, Health: runtime.HealthNone, Message: rs.err.Error()}
+				}
+				v.ready = rs.ok && (v.Status.Healthy() || jobs[svc])
+			}
+			out[svc] = append(out[svc], v)
+		}
+	}
+	return out, nil
+}
+
+// countExtra counts the services with replicas that m does not declare.
+func countExtra(m *stack.Model, groups map[string][]replicaView) int {
+	n := 0
+	for svc := range groups {
+		if m == nil || m.Service(svc) == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // urls lists where the instance's routes answer, with the proxy's port when
@@ -192,7 +246,13 @@ func (e *Engine) replicasOf(ctx context.Context, instance, service string) (runt
 	if err != nil {
 		return nil, nil, err
 	}
-	handles, err := e.store.Handles(ctx, instance)
+	var handles []runtime.Handle
+	if _, ok := applierOf(rt); ok {
+		// The cluster's pods are the replicas; no store records them.
+		handles, err = rt.List(ctx, in.Identity)
+	} else {
+		handles, err = e.store.Handles(ctx, instance)
+	}
 	if err != nil {
 		return nil, nil, err
 	}

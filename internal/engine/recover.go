@@ -78,6 +78,11 @@ func (e *Engine) recoverInstance(ctx context.Context, inst store.Instance) (gone
 	if err != nil {
 		return 0, err
 	}
+	if _, ok := applierOf(rt); ok {
+		// The cluster keeps its workloads running and replaces lost pods
+		// itself; there is nothing to re-attach nor any proxy route.
+		return 0, nil
+	}
 	handles, err := e.store.Handles(ctx, inst.Name)
 	if err != nil {
 		return 0, err

@@ -137,10 +137,13 @@ type Release struct {
 
 // ReplicaInfo is one replica in a status report.
 type ReplicaInfo struct {
-	Replica string         `json:"replica"`
-	Release int            `json:"release"`
-	Address string         `json:"address,omitempty"`
-	Status  runtime.Status `json:"status"`
+	Replica string `json:"replica"`
+	Release int    `json:"release"`
+	Address string `json:"address,omitempty"`
+	// Node is the machine the replica runs on, when the runtime has several
+	// (Kubernetes).
+	Node   string         `json:"node,omitempty"`
+	Status runtime.Status `json:"status"`
 }
 
 // ServiceStatus is one service in a status report.

@@ -299,3 +299,13 @@ type InstanceLogger interface {
 	// replica's name and " | ".
 	InstanceLogs(ctx context.Context, id stack.Identity, opts LogOptions) (io.ReadCloser, error)
 }
+
+// Restarter is implemented by declarative runtimes that can replace the
+// replicas of services with new ones of the same spec, one rolling step at
+// a time (what `kubectl rollout restart` does), without a new release.
+type Restarter interface {
+	// Restart replaces the replicas of the named services of m (every
+	// service when services is empty) and waits until they rolled out,
+	// reporting progress through emit (which may be nil).
+	Restart(ctx context.Context, m *stack.Model, services []string, emit func(msg string)) error
+}

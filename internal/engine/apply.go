@@ -1,0 +1,232 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/quai-dev/quai/internal/runtime"
+	"github.com/quai-dev/quai/internal/stack"
+	"github.com/quai-dev/quai/internal/store"
+)
+
+// This file drives declarative runtimes (runtime.Applier: Kubernetes). They
+// converge a whole instance themselves, so the engine keeps its own part —
+// the plan, releases, the lock, events — and hands each release to Apply
+// instead of starting and stopping replicas one by one. The store keeps no
+// replica handles for such instances: the runtime's State is the truth, and
+// routing is the cluster's (Ingress), not quai's proxy.
+
+// applierOf returns the runtime's Applier capability.
+func applierOf(rt runtime.Runtime) (runtime.Applier, bool) {
+	ap, ok := rt.(runtime.Applier)
+	return ap, ok
+}
+
+// observeApplied records in s what the runtime runs for the instance:
+// every replica not being deleted, with its config hash, for planning.
+func (e *Engine) observeApplied(ctx context.Context, s *snapshot, ap runtime.Applier, jobs map[string]bool) error {
+	states, err := ap.State(ctx, s.inst.Identity)
+	if errors.Is(err, runtime.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("observe %s on the %s runtime: %w", s.name, s.rtName, err)
+	}
+	for _, svc := range states {
+		for _, r := range svc.Replicas {
+			if r.Status.State == runtime.StateStopped {
+				continue // terminating: already on its way out
+			}
+			rs := replicaStatus{status: r.Status, ok: replicaOK(r.Status, jobs[svc.Service])}
+			s.status[r.Handle.Replica] = rs
+			s.obs.Replicas[svc.Service] = append(s.obs.Replicas[svc.Service],
+				observedReplica{Name: r.Handle.Replica, Release: svc.Release, Hash: r.Handle.Hash, OK: rs.ok})
+		}
+	}
+	return nil
+}
+
+// replicaOK: the replica runs (healthy or still starting: the runtime
+// restarts and checks it), or it is a job that completed successfully.
+func replicaOK(st runtime.Status, job bool) bool {
+	if job && st.State == runtime.StateExited && st.ExitCode == 0 {
+		return true
+	}
+	return st.State == runtime.StateRunning || st.State == runtime.StateStarting
+}
+
+// applySecrets resolves the values of the stack's secrets the engine can
+// read (files, the daemon's environment). Secrets it cannot read are left
+// to the runtime, which accepts one that already exists in the cluster and
+// otherwise says how to create it.
+func applySecrets(m *stack.Model) map[string][]byte {
+	out := map[string][]byte{}
+	for _, svc := range m.Services {
+		for _, name := range svc.Secrets {
+			one := &stack.Service{Name: svc.Name, Secrets: []string{name}}
+			if vals, err := resolveSecrets(m, one); err == nil {
+				for k, v := range vals {
+					out[k] = v
+				}
+			}
+		}
+	}
+	return out
+}
+
+// applyOptions builds the runtime's options for one release; progress
+// lines become EventProgress of the given step.
+func applyOptions(op *operation, m *stack.Model, release int, step string) runtime.ApplyOptions {
+	return runtime.ApplyOptions{
+		Release: release,
+		Secrets: applySecrets(m),
+		Emit: func(msg string) {
+			op.emit.emit(Event{Kind: EventProgress, Step: step, Message: msg})
+		},
+	}
+}
+
+// applyRelease hands release to the runtime and records the outcome. A
+// rollout that fails marks the release failed and re-applies the active
+// release, so the instance runs what its active release says.
+func (e *Engine) applyRelease(op *operation, s *snapshot, ap runtime.Applier, m *stack.Model, release int) error {
+	ctx := op.ctx
+	op.emit.step("apply", "", "", fmt.Sprintf("applying release %d to %s and waiting for the rollout", release, s.rtName))
+	err := ap.Apply(ctx, m, applyOptions(op, m, release, "apply"))
+	if err != nil {
+		if errors.Is(err, runtime.ErrRolloutFailed) {
+			err = fmt.Errorf("%w: %w", ErrUnhealthy, err)
+		}
+		e.undoApply(op, s, ap)
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		if ferr := e.store.FailRelease(fctx, s.name, release, err.Error()); ferr != nil {
+			op.emit.warn("", "", "cannot mark the release failed: "+ferr.Error())
+		}
+		return err
+	}
+	op.emit.stepDone("apply", "", "", "")
+	// The cluster runs the release now: record it even if the caller left.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	op.emit.step("persist", "", "", "")
+	if err := e.store.SwitchRelease(pctx, store.Switch{Instance: s.name, Release: release, At: e.now()}); err != nil {
+		return fmt.Errorf("record the new state: %w", err)
+	}
+	op.emit.stepDone("persist", "", "", "")
+	return nil
+}
+
+// undoApply re-applies the active release after a failed one, so what the
+// failed release changed (a Deployment's template, a removed Service) goes
+// back. The runtime kept the previous pods serving during the rollout, so
+// this rolls back to them. Failures are warnings: the failed release is
+// reported either way.
+func (e *Engine) undoApply(op *operation, s *snapshot, ap runtime.Applier) {
+	if s.active == nil || s.activeModel == nil || s.inst.Stopped {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(op.ctx), e.healthTimeout)
+	defer cancel()
+	op.emit.step("undo", "", "", fmt.Sprintf("re-applying release %d", s.active.Number))
+	if err := ap.Apply(ctx, s.activeModel, applyOptions(op, s.activeModel, s.active.Number, "undo")); err != nil {
+		op.emit.warn("", "", fmt.Sprintf("re-applying release %d failed: %v; `quai rollback %s --to %d` retries",
+			s.active.Number, err, s.name, s.active.Number))
+		return
+	}
+	op.emit.stepDone("undo", "", "", "")
+}
+
+// dryRunApply asks the runtime to validate the model without changing
+// anything (a server-side dry run on Kubernetes).
+func (e *Engine) dryRunApply(ctx context.Context, ap runtime.Applier, m *stack.Model, em *emitter) error {
+	em.step("validate", "", "", "validating every object with the cluster (dry run)")
+	err := ap.Apply(ctx, m, runtime.ApplyOptions{DryRun: true, Secrets: applySecrets(m),
+		Emit: func(msg string) { em.emit(Event{Kind: EventProgress, Step: "validate", Message: msg}) }})
+	if err != nil {
+		return fmt.Errorf("the cluster refuses %s: %w", m.Identity.Name(), err)
+	}
+	em.stepDone("validate", "", "", "")
+	return nil
+}
+
+// appliedReplicas returns the instance's replicas as the runtime reports
+// them, by service, with their status.
+func appliedReplicas(ctx context.Context, ap runtime.Applier, id stack.Identity) (map[string][]ReplicaInfo, error) {
+	states, err := ap.State(ctx, id)
+	if errors.Is(err, runtime.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := map[string][]ReplicaInfo{}
+	for _, svc := range states {
+		out[svc.Service] = []ReplicaInfo{}
+		for _, r := range svc.Replicas {
+			out[svc.Service] = append(out[svc.Service], ReplicaInfo{Replica: r.Handle.Replica, Release: svc.Release,
+				Address: r.Handle.Address, Node: r.Node, Status: r.Status})
+		}
+	}
+	return out, nil
+}
+
+// restartApplied replaces the replicas of one service ("" = every service)
+// through the runtime's rolling restart; no release is created.
+func (e *Engine) restartApplied(op *operation, s *snapshot, m *stack.Model, service string) error {
+	rs, ok := s.rt.(runtime.Restarter)
+	if !ok {
+		return fmt.Errorf("restart %s: the %s runtime cannot restart replicas; `quai up` applies changes: %w",
+			op.instance, s.rtName, runtime.ErrUnsupported)
+	}
+	var services []string
+	what := "every service"
+	if service != "" {
+		services, what = []string{service}, service
+	}
+	op.emit.step("restart", service, "", "replacing the replicas of "+what+", rolling")
+	err := rs.Restart(op.ctx, m, services, func(msg string) {
+		op.emit.emit(Event{Kind: EventProgress, Step: "restart", Service: service, Message: msg})
+	})
+	if err != nil {
+		if errors.Is(err, runtime.ErrRolloutFailed) {
+			err = fmt.Errorf("%w: %w", ErrUnhealthy, err)
+		}
+		return fmt.Errorf("restart %s: %w", op.instance, err)
+	}
+	op.emit.stepDone("restart", service, "", "")
+	return nil
+}
+
+// removeApplied deletes an instance of a declarative runtime: everything
+// the runtime created, its volumes only with purge, then the records.
+func (e *Engine) removeApplied(op *operation, inst store.Instance, rt runtime.Runtime, ap runtime.Applier, purge bool) (string, error) {
+	ctx := op.ctx
+	msg := "removed " + op.instance
+	var kept []string
+	if vm, ok := rt.(runtime.VolumeManager); ok && !purge {
+		if vols, err := vm.Volumes(ctx, inst.Identity); err == nil {
+			kept = vols
+		}
+	}
+	step := "deleting everything but the volumes"
+	if purge {
+		step, msg = "deleting everything, volumes and data included", msg+" with its volumes and data"
+	}
+	op.emit.step("remove", "", "", step)
+	if err := ap.Delete(ctx, inst.Identity, purge); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		return "", fmt.Errorf("remove %s: %w", op.instance, err)
+	}
+	op.emit.stepDone("remove", "", "", "")
+	if len(kept) > 0 {
+		msg += "; volumes kept: " + strings.Join(kept, ", ") + " (remove with --purge)"
+	}
+	if err := e.store.DeleteInstance(context.WithoutCancel(ctx), op.instance); err != nil {
+		return "", err
+	}
+	op.deleted = true
+	return msg, nil
+}
