@@ -63,6 +63,17 @@ type Options struct {
 	// DockerHost is the engine of the docker runtime; default off, so that
 	// tests that do not use Docker never touch a shared engine.
 	DockerHost string
+	// Kube configures the kubernetes runtime; without a Kubeconfig the
+	// runtime is left out for the same reason.
+	Kube daemon.KubeConfig
+}
+
+func kubeConfig(c daemon.KubeConfig) daemon.KubeConfig {
+	c.Off = c.Off || c.Kubeconfig == ""
+	if c.RolloutTimeout == 0 {
+		c.RolloutTimeout = 3 * time.Minute
+	}
+	return c
 }
 
 // Daemon is a started daemon and a client of it.
@@ -108,6 +119,7 @@ func Start(t testing.TB, opts Options) *Daemon {
 		HealthTimeout: opts.HealthTimeout,
 		DrainTimeout:  opts.DrainTimeout,
 		DockerHost:    cmp.Or(opts.DockerHost, daemon.DockerOff),
+		Kube:          kubeConfig(opts.Kube),
 	})
 	if err != nil {
 		t.Fatal(err)
