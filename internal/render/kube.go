@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path"
 	"path/filepath"
 	"slices"
@@ -607,10 +608,15 @@ func (r *kubeRenderer) service(s *stack.Service) error {
 				},
 			},
 		}
+		// A StatefulSet's claim templates cannot change once it exists: their
+		// labels leave out the config hash, which changes with every change
+		// of the service and would make the cluster refuse the update.
+		claimLabels := r.labels(s.Name, "")
+		delete(claimLabels, LabelConfigHash)
 		for _, c := range claims {
 			sts.Spec.VolumeClaimTemplates = append(sts.Spec.VolumeClaimTemplates, corev1.PersistentVolumeClaim{
 				TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
-				ObjectMeta: metav1.ObjectMeta{Name: c, Labels: r.labels(s.Name, hash)},
+				ObjectMeta: metav1.ObjectMeta{Name: c, Labels: maps.Clone(claimLabels)},
 				Spec:       r.claimSpec(corev1.ReadWriteOnce),
 			})
 		}

@@ -11,6 +11,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/quai-dev/quai/internal/stack"
@@ -305,6 +306,29 @@ func TestKubernetesStopGracePeriod(t *testing.T) {
 	}
 	if g := find[*appsv1.Deployment](t, ms, "Deployment", "worker").Spec.Template.Spec.TerminationGracePeriodSeconds; g != nil {
 		t.Errorf("worker termination grace = %d, want unset", *g)
+	}
+}
+
+// TestKubernetesClaimTemplatesStable: a StatefulSet's claim templates are
+// immutable, so a change of the service must render the same ones.
+func TestKubernetesClaimTemplatesStable(t *testing.T) {
+	model := func(version string) *stack.Model {
+		return &stack.Model{
+			Identity: stack.Identity{Project: "p", Env: "dev"},
+			Services: []*stack.Service{{
+				Name: "db", Image: "postgres:16", Replicas: 1, Hash: "hash-" + version,
+				Environment: map[string]string{"VERSION": version},
+				Mounts:      []stack.Mount{{Type: stack.MountVolume, Source: "data", Target: "/data"}},
+			}},
+		}
+	}
+	v1 := find[*appsv1.StatefulSet](t, mustRender(t, model("1"), KubeOptions{}), "StatefulSet", "db")
+	v2 := find[*appsv1.StatefulSet](t, mustRender(t, model("2"), KubeOptions{}), "StatefulSet", "db")
+	if v1.Labels[LabelConfigHash] == v2.Labels[LabelConfigHash] {
+		t.Fatal("the two versions have the same config hash: the test changes nothing")
+	}
+	if !equality.Semantic.DeepEqual(v1.Spec.VolumeClaimTemplates, v2.Spec.VolumeClaimTemplates) {
+		t.Errorf("claim templates differ between two versions of the service:\n%+v\n%+v", v1.Spec.VolumeClaimTemplates, v2.Spec.VolumeClaimTemplates)
 	}
 }
 
