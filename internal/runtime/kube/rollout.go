@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 
@@ -74,7 +75,7 @@ func (r *Runtime) waitRollout(ctx context.Context, m *stack.Model, man *render.M
 	for {
 		pending := 0
 		for _, w := range ws {
-			done, progress, err := r.rolloutStatus(ctx, ns, w)
+			done, progress, rev, err := r.rolloutStatus(ctx, ns, w)
 			if err != nil {
 				return err
 			}
@@ -86,7 +87,7 @@ func (r *Runtime) waitRollout(ctx context.Context, m *stack.Model, man *render.M
 				continue
 			}
 			pending++
-			if err := r.checkPods(ctx, m, ns, w, firstSeen, emit); err != nil {
+			if err := r.checkPods(ctx, m, ns, w, rev, firstSeen, emit); err != nil {
 				return err
 			}
 		}
@@ -105,13 +106,22 @@ func (r *Runtime) waitRollout(ctx context.Context, m *stack.Model, man *render.M
 	}
 }
 
-// rolloutStatus is kubectl rollout status's test for one workload.
-func (r *Runtime) rolloutStatus(ctx context.Context, ns string, w workload) (bool, string, error) {
+// revision tells the pods of the revision being rolled out by one of
+// their labels; a zero value matches every pod.
+type revision struct{ label, value string }
+
+func (v revision) matches(p *corev1.Pod) bool {
+	return v.label == "" || p.Labels[v.label] == v.value
+}
+
+// rolloutStatus is kubectl rollout status's test for one workload; it also
+// returns which pods belong to the revision being rolled out.
+func (r *Runtime) rolloutStatus(ctx context.Context, ns string, w workload) (bool, string, revision, error) {
 	switch w.kind {
 	case "Deployment":
 		d, err := r.client.AppsV1().Deployments(ns).Get(ctx, w.name, metav1.GetOptions{})
 		if err != nil {
-			return false, "", wrap(err, "deployment %s", w.name)
+			return false, "", revision{}, wrap(err, "deployment %s", w.name)
 		}
 		want := int32(1)
 		if d.Spec.Replicas != nil {
@@ -124,11 +134,12 @@ func (r *Runtime) rolloutStatus(ctx context.Context, ns string, w workload) (boo
 		}
 		done := d.Generation <= s.ObservedGeneration && s.UpdatedReplicas == want &&
 			s.Replicas == want && s.AvailableReplicas == want
-		return done, progress, nil
+		rev, err := r.deploymentRevision(ctx, ns, d)
+		return done, progress, rev, err
 	default:
 		st, err := r.client.AppsV1().StatefulSets(ns).Get(ctx, w.name, metav1.GetOptions{})
 		if err != nil {
-			return false, "", wrap(err, "statefulset %s", w.name)
+			return false, "", revision{}, wrap(err, "statefulset %s", w.name)
 		}
 		want := int32(1)
 		if st.Spec.Replicas != nil {
@@ -138,21 +149,31 @@ func (r *Runtime) rolloutStatus(ctx context.Context, ns string, w workload) (boo
 		progress := fmt.Sprintf("%d/%d ready, %d updated", s.ReadyReplicas, want, s.UpdatedReplicas)
 		done := st.Generation <= s.ObservedGeneration && s.ReadyReplicas == want && s.Replicas == want &&
 			(s.UpdateRevision == "" || s.UpdateRevision == s.CurrentRevision || s.UpdatedReplicas == want)
-		return done, progress, nil
+		if !done && st.Generation <= s.ObservedGeneration {
+			if err := r.replaceStuckPods(ctx, ns, w, s.UpdateRevision); err != nil {
+				return false, progress, revision{}, err
+			}
+		}
+		var rev revision
+		if s.UpdateRevision != "" {
+			rev = revision{appsv1.ControllerRevisionHashLabelKey, s.UpdateRevision}
+		}
+		return done, progress, rev, nil
 	}
 }
 
-// checkPods fails the rollout when a pod of the workload is stuck for a
-// reason waiting will not fix, naming the pod, the reason and the latest
-// warning event about it.
-func (r *Runtime) checkPods(ctx context.Context, m *stack.Model, ns string, w workload, firstSeen map[string]time.Time, emit func(string, ...any)) error {
+// checkPods fails the rollout when a pod of the revision being rolled out
+// is stuck for a reason waiting will not fix, naming the pod, the reason
+// and the latest warning event about it. Pods of other revisions are on
+// their way out (the broken pods of a release being rolled back).
+func (r *Runtime) checkPods(ctx context.Context, m *stack.Model, ns string, w workload, rev revision, firstSeen map[string]time.Time, emit func(string, ...any)) error {
 	pods, err := r.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: w.selector.String()})
 	if err != nil {
 		return wrap(err, "pods of %s", w.service)
 	}
 	for i := range pods.Items {
 		p := &pods.Items[i]
-		if p.DeletionTimestamp != nil || podReady(p) {
+		if p.DeletionTimestamp != nil || podReady(p) || !rev.matches(p) {
 			continue
 		}
 		reason, msg := podProblem(p)
@@ -213,3 +234,64 @@ func (r *Runtime) lastWarning(ctx context.Context, ns, pod string) string {
 	slices.SortFunc(evs.Items, func(a, b corev1.Event) int { return a.LastTimestamp.Compare(b.LastTimestamp.Time) })
 	return evs.Items[len(evs.Items)-1].Message
 }
+
+// replaceStuckPods deletes the pods of a StatefulSet that are not ready
+// and run another revision than the one being rolled out. A StatefulSet
+// replaces a pod only once it is ready, so a pod of a broken revision (an
+// image that cannot be pulled, a crash loop) would stay forever after the
+// template is set back — the rollback after a failed release. Such a pod
+// serves nothing; its successor gets the same name and claim.
+func (r *Runtime) replaceStuckPods(ctx context.Context, ns string, w workload, revision string) error {
+	if revision == "" {
+		return nil
+	}
+	pods, err := r.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: w.selector.String()})
+	if err != nil {
+		return wrap(err, "pods of %s", w.service)
+	}
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		rev := p.Labels[appsv1.ControllerRevisionHashLabelKey]
+		if p.DeletionTimestamp != nil || podReady(p) || rev == "" || rev == revision {
+			continue
+		}
+		if reason, _ := podProblem(p); reason == "" {
+			continue // still starting: give it its chance
+		}
+		err := r.client.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{})
+		if err != nil && !apierrors.IsNotFound(err) {
+			return wrap(err, "replace stuck pod %s", p.Name)
+		}
+	}
+	return nil
+}
+
+// deploymentRevision finds the pod-template-hash of the Deployment's
+// newest ReplicaSet, the one its rollout creates pods for; zero when the
+// controller has not created it yet.
+func (r *Runtime) deploymentRevision(ctx context.Context, ns string, d *appsv1.Deployment) (revision, error) {
+	want := d.Annotations[deploymentRevisionAnnotation]
+	if want == "" {
+		return revision{}, nil
+	}
+	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
+	if err != nil {
+		return revision{}, err
+	}
+	list, err := r.client.AppsV1().ReplicaSets(ns).List(ctx, metav1.ListOptions{LabelSelector: sel.String()})
+	if err != nil {
+		return revision{}, wrap(err, "replica sets of %s", d.Name)
+	}
+	for _, rs := range list.Items {
+		if metav1.IsControlledBy(&rs, d) && rs.Annotations[deploymentRevisionAnnotation] == want {
+			if h := rs.Labels[appsv1.DefaultDeploymentUniqueLabelKey]; h != "" {
+				return revision{appsv1.DefaultDeploymentUniqueLabelKey, h}, nil
+			}
+		}
+	}
+	return revision{}, nil
+}
+
+// deploymentRevisionAnnotation numbers a Deployment's revisions, on it and
+// on its ReplicaSets.
+const deploymentRevisionAnnotation = "deployment.kubernetes.io/revision"
