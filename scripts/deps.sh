@@ -52,8 +52,8 @@ if ! engine_up; then
   fi
 fi
 
-# The cluster's binaries (etcd, Kubernetes v1.34.4) are built from the Go
-# module proxy into a per-machine cache: about ten minutes the first time on
-# a machine, nothing after that.
+# The cluster's binaries (etcd, Kubernetes v1.34.4, the Traefik ingress
+# controller) are built from the Go module proxy into a per-machine cache:
+# about a quarter of an hour the first time on a machine, nothing after that.
 echo "deps: Kubernetes test cluster binaries"
 "$(dirname "$0")/../tools/kube/build.sh" | tail -n 1

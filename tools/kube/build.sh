@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds the single-node test cluster's binaries (etcd and Kubernetes v1.34.4)
-# from this wrapper module into a cache directory, skipping binaries already
-# there, so only the first run on a machine pays the long compile.
+# Builds the single-node test cluster's binaries (etcd and Kubernetes v1.34.4
+# from this wrapper module, the Traefik ingress controller from
+# ../traefik) into a cache directory, skipping binaries already there, so
+# only the first run on a machine pays the long compile.
 #
 #   tools/kube/build.sh            # into ${QUAI_KUBE_BIN:-$HOME/.cache/quai/kube/v1.34.4}
 #   QUAI_KUBE_BIN=/opt/kube tools/kube/build.sh
@@ -51,4 +52,20 @@ for name in etcd kube-apiserver kube-controller-manager kube-scheduler kubelet k
 	echo "built $name in $(($(date +%s) - start))s" >&2
 done
 echo "$stamp" >"$out/.stamp.tmp" && mv "$out/.stamp.tmp" "$out/.stamp"
+
+# The ingress controller has a module and a stamp of its own: its
+# Kubernetes libraries need not match the cluster's.
+traefik_version=$(grep -oE 'github.com/traefik/traefik/v3 v[^ ]+' "$here/../traefik/go.mod" | cut -d' ' -f2)
+traefik_stamp=$(sha256sum "$here/../traefik/go.sum" | cut -c1-16)
+if [[ "$(cat "$out/.stamp-traefik" 2>/dev/null)" != "$traefik_stamp" ]]; then
+	rm -f "$out/traefik"
+fi
+if [[ ! -x "$out/traefik" ]]; then
+	start=$(date +%s)
+	echo "building traefik" >&2
+	(cd "$here/../traefik" && CGO_ENABLED=0 nice -n 10 go build -mod=readonly -buildvcs=false -trimpath -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/version.Version=$traefik_version" -o "$out/traefik.tmp" github.com/traefik/traefik/v3/cmd/traefik)
+	mv "$out/traefik.tmp" "$out/traefik"
+	echo "built traefik in $(($(date +%s) - start))s" >&2
+fi
+echo "$traefik_stamp" >"$out/.stamp-traefik.tmp" && mv "$out/.stamp-traefik.tmp" "$out/.stamp-traefik"
 echo "$out"

@@ -1,13 +1,14 @@
 // Package kubetest runs a real single-node Kubernetes cluster for tests:
 // etcd, kube-apiserver, kube-controller-manager, kube-scheduler, a dedicated
 // containerd, the kubelet and kube-proxy, on loopback and one bridge of its
-// own, with a small DNS server for Service names and a hostPath volume
-// provisioner. No registry is reachable, so images are built locally (see
-// images.go) and imported into the cluster's containerd.
+// own, with a small DNS server for Service names, a hostPath volume
+// provisioner and an ingress controller (Traefik, see ingress.go). No
+// registry is reachable, so images are built locally (see images.go) and
+// imported into the cluster's containerd.
 //
-// The Kubernetes binaries come from tools/kube/build.sh (a wrapper module
-// over k8s.io/kubernetes); containerd, runc, the CNI plugins, ip and iptables
-// from Debian packages. Starting needs root. Everything the cluster creates
+// The Kubernetes binaries and Traefik come from tools/kube/build.sh
+// (wrapper modules over k8s.io/kubernetes and Traefik); containerd, runc,
+// the CNI plugins, ip and iptables from Debian packages. Starting needs root. Everything the cluster creates
 // (processes, mounts, cgroups, the bridge, iptables chains) is removed by
 // Stop, and leftovers of a run that crashed are removed by the next Start.
 //
@@ -121,6 +122,9 @@ type Cluster struct {
 	Client kubernetes.Interface
 	// Timings lists start-up steps in order, for reports.
 	Timings []Timing
+	// IngressHTTP and IngressHTTPS are the loopback addresses (host:port)
+	// where the ingress controller serves Ingresses of IngressClass.
+	IngressHTTP, IngressHTTPS string
 
 	logf       func(format string, args ...any)
 	procs      []*proc
@@ -159,7 +163,7 @@ func check(binDir string) error {
 	if os.Geteuid() != 0 {
 		missing = append(missing, "root (the kubelet, containerd and kube-proxy need it)")
 	}
-	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy"} {
+	for _, b := range []string{"etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy", "traefik"} {
 		if _, err := os.Stat(filepath.Join(binDir, b)); err != nil {
 			missing = append(missing, fmt.Sprintf("%s in %s (run tools/kube/build.sh)", b, binDir))
 		}
@@ -238,6 +242,7 @@ func Start(ctx context.Context, opts Options) (_ *Cluster, err error) {
 		{"kubelet", c.startKubelet},
 		{"kube-proxy", c.startProxy},
 		{"storage and dns", c.startAddons},
+		{"ingress controller", c.startIngress},
 	}
 	for _, s := range steps {
 		if err := step(s.name, func() error { return s.fn(ctx) }); err != nil {

@@ -28,6 +28,11 @@ type proc struct {
 
 // run starts a cluster process with its output in logs/<name>.log.
 func (c *Cluster) run(name, bin string, args ...string) (*proc, error) {
+	return c.runEnv(name, bin, nil, args...)
+}
+
+// runEnv is run with env added to the test's environment.
+func (c *Cluster) runEnv(name, bin string, env []string, args ...string) (*proc, error) {
 	logPath := c.path("logs", name+".log")
 	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
@@ -36,6 +41,9 @@ func (c *Cluster) run(name, bin string, args ...string) (*proc, error) {
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Dir = c.Dir
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	// Its own process group, so a stop reaches helpers it forks; killed
 	// with the test binary, so a crashed test leaves no cluster behind.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -109,7 +117,7 @@ func (c *Cluster) proc(name string) *proc {
 func (c *Cluster) cleanup() error {
 	var errs []error
 	// Controllers first, so nothing recreates pods while they are killed.
-	for _, n := range []string{"kube-proxy", "kube-scheduler", "kube-controller-manager", "kubelet"} {
+	for _, n := range []string{"traefik", "kube-proxy", "kube-scheduler", "kube-controller-manager", "kubelet"} {
 		if p := c.proc(n); p != nil {
 			p.stop(10 * time.Second)
 		}
