@@ -96,16 +96,83 @@ func podStatus(p *corev1.Pod) runtime.Status {
 		st.Message = reason + ": " + msg
 	}
 	if probed {
-		switch {
-		case podReady(p):
+		// Whether a replica that is not ready failed its checks is in its
+		// events: see withProbeFailure.
+		st.Health = runtime.HealthStarting
+		if podReady(p) {
 			st.Health = runtime.HealthHealthy
-		case st.State == runtime.StateRunning && st.Restarts > 0:
-			st.Health = runtime.HealthUnhealthy
-		default:
-			st.Health = runtime.HealthStarting
 		}
 	}
 	return st
+}
+
+// probeFailed reports whether a running replica that is not ready needs
+// the pod's events to tell a check that failed from one not passed yet:
+// the pod's status says neither.
+func probeFailed(st runtime.Status) bool {
+	return st.State == runtime.StateRunning && st.Health == runtime.HealthStarting
+}
+
+// withProbeFailure makes a running replica that is not ready unhealthy,
+// with the kubelet's reason (e.g. "Readiness probe failed: HTTP probe
+// failed with statuscode: 503"), when one of its checks failed since its
+// container started. Without events (evs is nil: not allowed to read
+// them), a replica restarted before is taken for one its checks restarted.
+func withProbeFailure(st *runtime.Status, pod types.UID, evs map[types.UID]*corev1.Event) {
+	if !probeFailed(*st) {
+		return
+	}
+	if evs == nil {
+		if st.Restarts > 0 {
+			st.Health = runtime.HealthUnhealthy
+		}
+		return
+	}
+	ev := evs[pod]
+	// Event and start times have whole seconds; an older event is about the
+	// container that ran before a restart.
+	if ev == nil || eventTime(ev).Before(st.Started.Truncate(time.Second)) {
+		return
+	}
+	st.Health = runtime.HealthUnhealthy
+	st.Message = ev.Message
+}
+
+// reasonUnhealthy is the reason of the kubelet's events about failed probes.
+const reasonUnhealthy = "Unhealthy"
+
+// probeFailures returns the newest failed-probe event of each pod (by uid:
+// a StatefulSet's new pod has the name of the one it replaced) matched by
+// the field selector within ns.
+func (r *Runtime) probeFailures(ctx context.Context, ns, fieldSelector string) (map[types.UID]*corev1.Event, error) {
+	sel := "reason=" + reasonUnhealthy + ",involvedObject.kind=Pod"
+	if fieldSelector != "" {
+		sel += "," + fieldSelector
+	}
+	evs, err := r.client.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: sel})
+	if err != nil {
+		return nil, wrap(err, "events of namespace %s", ns)
+	}
+	out := map[types.UID]*corev1.Event{}
+	for i := range evs.Items {
+		ev := &evs.Items[i]
+		if cur := out[ev.InvolvedObject.UID]; cur == nil || eventTime(ev).After(eventTime(cur)) {
+			out[ev.InvolvedObject.UID] = ev
+		}
+	}
+	return out, nil
+}
+
+// eventTime is when an event last happened, whichever API recorded it.
+func eventTime(ev *corev1.Event) time.Time {
+	t := ev.LastTimestamp.Time
+	if ev.Series != nil && ev.Series.LastObservedTime.After(t) {
+		t = ev.Series.LastObservedTime.Time
+	}
+	if ev.EventTime.After(t) {
+		t = ev.EventTime.Time
+	}
+	return t
 }
 
 // Start implements runtime.Runtime: unsupported, see the package doc.
@@ -124,7 +191,12 @@ func (r *Runtime) Inspect(ctx context.Context, h runtime.Handle) (runtime.Status
 	if err != nil {
 		return runtime.Status{}, err
 	}
-	return podStatus(p), nil
+	st := podStatus(p)
+	if probeFailed(st) {
+		evs, _ := r.probeFailures(ctx, p.Namespace, "involvedObject.uid="+string(p.UID))
+		withProbeFailure(&st, p.UID, evs)
+	}
+	return st, nil
 }
 
 // Remove implements runtime.Runtime: it deletes the pod, which its
@@ -204,13 +276,23 @@ func (r *Runtime) State(ctx context.Context, id stack.Identity) ([]runtime.Servi
 	if len(byService) == 0 {
 		return nil, fmt.Errorf("%w: instance %s has no workloads in namespace %s", runtime.ErrNotFound, id, ns)
 	}
+	var failures map[types.UID]*corev1.Event
+	fetched := false
 	for i := range pods {
 		p := &pods[i]
 		s := byService[p.Labels[render.LabelService]]
 		if s == nil {
 			continue
 		}
-		s.Replicas = append(s.Replicas, runtime.ReplicaState{Handle: handle(id, p), Node: p.Spec.NodeName, Status: podStatus(p)})
+		st := podStatus(p)
+		if probeFailed(st) {
+			if !fetched {
+				failures, _ = r.probeFailures(ctx, ns, "")
+				fetched = true
+			}
+			withProbeFailure(&st, p.UID, failures)
+		}
+		s.Replicas = append(s.Replicas, runtime.ReplicaState{Handle: handle(id, p), Node: p.Spec.NodeName, Status: st})
 	}
 	out := make([]runtime.ServiceState, 0, len(byService))
 	for _, s := range byService {
