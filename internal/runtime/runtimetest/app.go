@@ -2,7 +2,9 @@ package runtimetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/url"
@@ -26,6 +28,12 @@ const (
 	SigtermMark = "quai-test-app got SIGTERM"
 )
 
+// Lines of the file "stops" in $DATA_DIR.
+const (
+	StopSigterm = "sigterm"
+	StopExited  = "exited"
+)
+
 // AppMain runs the suite's test app and exits. With arguments it is a
 // command for Exec and health checks:
 //
@@ -43,8 +51,13 @@ const (
 //	/log?msg=  prints msg to stdout
 //	/write?value=, /read   a file "value" in $DATA_DIR
 //	/env?name= the value of an environment variable
+//	/stops     the file "stops" in $DATA_DIR (see below), empty when absent
 //
 // On SIGTERM it prints SigtermMark and exits 0, unless IGNORE_SIGTERM=1.
+// When DATA_DIR is set it also appends StopSigterm to $DATA_DIR/stops on
+// SIGTERM and StopExited once it shut down cleanly, so that a runtime that
+// removes a stopped replica with its logs (Kubernetes) can still show how
+// the replica stopped to the next one that mounts the volume.
 func AppMain() {
 	if len(os.Args) > 1 {
 		os.Exit(appCommand(os.Args[1:]))
@@ -144,6 +157,29 @@ func appServer() int {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = fmt.Fprint(w, os.Getenv(r.URL.Query().Get("name"))) //nolint:gosec // plain text, read by the suite only
 	})
+	stops := filepath.Join(dataDir, "stops")
+	mux.HandleFunc("/stops", func(w http.ResponseWriter, _ *http.Request) {
+		b, err := os.ReadFile(stops) //nolint:gosec // test app: DATA_DIR is the suite's
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_, _ = w.Write(b)
+	})
+	recordStop := func(event string) {
+		if os.Getenv("DATA_DIR") == "" {
+			return
+		}
+		f, err := os.OpenFile(stops, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600) //nolint:gosec // test app: DATA_DIR is the suite's
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "quai-test-app:", err)
+			return
+		}
+		_, _ = fmt.Fprintln(f, event)
+		// Synced: the runtime may tear the volume down right after the exit.
+		_ = f.Sync()
+		_ = f.Close()
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 
 	sigc := make(chan os.Signal, 1)
@@ -151,12 +187,14 @@ func appServer() int {
 	go func() {
 		for range sigc {
 			fmt.Println(SigtermMark)
+			recordStop(StopSigterm)
 			if os.Getenv("IGNORE_SIGTERM") == "1" {
 				continue
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			_ = srv.Shutdown(ctx)
 			cancel()
+			recordStop(StopExited)
 			os.Exit(0)
 		}
 	}()

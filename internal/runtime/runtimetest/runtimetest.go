@@ -3,6 +3,24 @@
 // A runtime's test calls Run with a factory that returns the runtime and
 // knows how to run the test app on it.
 //
+// The suite has two paths, chosen by type assertion on the first Target's
+// runtime, as the engine chooses how to deploy. A per-replica runtime
+// (process, docker) is driven through runtime.Runtime: Start, Stop, Remove.
+// A declarative runtime, one that implements runtime.Applier (Kubernetes,
+// whose Start and Stop are unsupported by design), is driven through whole
+// instances: the same subtests, under the same names, apply a model of one
+// or two services running the test app and read replicas back through
+// State, then use the per-replica verbs a declarative runtime keeps
+// (Inspect, List, Reattach, Remove, Logs, Exec). There, stopping is Down
+// (the app records its SIGTERM and its exit in its volume, which Down
+// keeps, since the logs go with the replica), removing is Delete with and
+// without purge, and each subtest owns an instance that its cleanup purges.
+//
+// RestartNoLeavesCrashedExited is not registered on the declarative path:
+// restart "no" has no equivalent there (a Kubernetes Deployment's or
+// StatefulSet's pods always restart, and render does not render restart).
+// Subtests are left out rather than skipped, because CI fails on any skip.
+//
 // It imports internal/runtime and internal/stack only; it is imported by
 // runtime tests, never by production code.
 package runtimetest
@@ -27,7 +45,8 @@ import (
 
 // Target is what a runtime under test gives the suite.
 type Target struct {
-	// Runtime is a fresh runtime with its own state.
+	// Runtime is a fresh runtime with its own state. When it implements
+	// runtime.Applier the suite takes its declarative path.
 	Runtime runtime.Runtime
 	// Reopen returns a new runtime over the same state, as a restarted
 	// daemon would build it. The suite closes the previous one first.
@@ -35,15 +54,17 @@ type Target struct {
 	// Prepare completes a ReplicaSpec built by the suite (service name,
 	// environment, health, mounts, restart policy) so that it runs the test
 	// app on this runtime: a process command, an image, ... It must keep
-	// what the suite set.
+	// what the suite set. On the declarative path the spec's Service is
+	// what the suite then puts in the model it applies.
 	Prepare func(t *testing.T, rs *runtime.ReplicaSpec)
 	// AppCommand is the test app's argv as seen inside a replica, for Exec
 	// and command health checks (e.g. ["/app"] in an image).
 	AppCommand []string
 }
 
-// Factory returns a new Target; it is called once per subtest and must
-// register cleanups that stop everything the runtime started.
+// Factory returns a new Target; it is called once per subtest (and once by
+// Run, whose runtime starts nothing) and must register cleanups that stop
+// everything the runtime started.
 type Factory func(t *testing.T) Target
 
 // Timeouts bound how long the suite waits for a runtime; they are deadlines,
@@ -53,8 +74,19 @@ const (
 	waitState   = 30 * time.Second
 )
 
-// Run runs the conformance suite.
+// Run runs the conformance suite: the declarative path when the factory's
+// runtime implements runtime.Applier, the per-replica path otherwise.
 func Run(t *testing.T, factory Factory) {
+	probe := factory(t)
+	t.Cleanup(func() {
+		if err := probe.Runtime.Close(); err != nil {
+			t.Errorf("close the runtime that chose the path: %v", err)
+		}
+	})
+	if _, ok := probe.Runtime.(runtime.Applier); ok {
+		runDeclarative(t, factory)
+		return
+	}
 	tests := []struct {
 		name string
 		fn   func(*testing.T, *suite)
@@ -182,6 +214,13 @@ func (s *suite) start(a app) runtime.Handle {
 // until polls cond until it returns true or the deadline passes.
 func (s *suite) until(what string, timeout time.Duration, cond func() (bool, string)) {
 	s.t.Helper()
+	until(s.t, what, timeout, cond)
+}
+
+// until polls cond until it returns true, and fails the test when the
+// deadline passes first, with what cond last said.
+func until(t *testing.T, what string, timeout time.Duration, cond func() (bool, string)) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	last := ""
 	for {
@@ -191,7 +230,7 @@ func (s *suite) until(what string, timeout time.Duration, cond func() (bool, str
 		}
 		last = detail
 		if time.Now().After(deadline) {
-			s.t.Fatalf("%s: still not the case after %s; last: %s", what, timeout, last)
+			t.Fatalf("%s: still not the case after %s; last: %s", what, timeout, last)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -251,29 +290,39 @@ func get(h runtime.Handle, path string) (string, error) {
 
 func (s *suite) mustGet(h runtime.Handle, path string) string {
 	s.t.Helper()
+	return mustGet(s.t, h, path)
+}
+
+func mustGet(t *testing.T, h runtime.Handle, path string) string {
+	t.Helper()
 	body, err := get(h, path)
 	if err != nil {
-		s.t.Fatalf("replica %s: %v", h.Replica, err)
+		t.Fatalf("replica %s: %v", h.Replica, err)
 	}
 	return body
 }
 
 func (s *suite) logs(h runtime.Handle, opts runtime.LogOptions) string {
 	s.t.Helper()
-	lg, ok := s.runtime().(runtime.Logger)
+	return readLogs(s.t, s.runtime(), h, opts)
+}
+
+func readLogs(t *testing.T, rt runtime.Runtime, h runtime.Handle, opts runtime.LogOptions) string {
+	t.Helper()
+	lg, ok := rt.(runtime.Logger)
 	if !ok {
-		s.t.Skip("runtime does not implement runtime.Logger")
+		t.Skip("runtime does not implement runtime.Logger")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	rc, err := lg.Logs(ctx, h, opts)
 	if err != nil {
-		s.t.Fatalf("logs of %s: %v", h.Replica, err)
+		t.Fatalf("logs of %s: %v", h.Replica, err)
 	}
 	defer func() { _ = rc.Close() }()
 	b, err := io.ReadAll(rc)
 	if err != nil {
-		s.t.Fatalf("read logs of %s: %v", h.Replica, err)
+		t.Fatalf("read logs of %s: %v", h.Replica, err)
 	}
 	return string(b)
 }
@@ -363,25 +412,32 @@ func testRestartNo(t *testing.T, s *suite) {
 func testLogs(t *testing.T, s *suite) {
 	h := s.start(app{healthPath: "/healthz"})
 	s.waitHealthy(h)
-	all := s.logs(h, runtime.LogOptions{})
+	checkLogs(t, s.runtime(), h)
+}
+
+// checkLogs checks a serving replica's logs: both streams, new lines, tail,
+// since and follow.
+func checkLogs(t *testing.T, rt runtime.Runtime, h runtime.Handle) {
+	t.Helper()
+	all := readLogs(t, rt, h, runtime.LogOptions{})
 	for _, want := range []string{StartedMark, StderrMark} {
 		if !strings.Contains(all, want) {
 			t.Errorf("logs lack %q:\n%s", want, all)
 		}
 	}
-	s.mustGet(h, "/log?msg=second-line")
-	s.until("logs show second-line", waitState, func() (bool, string) {
-		l := s.logs(h, runtime.LogOptions{})
+	mustGet(t, h, "/log?msg=second-line")
+	until(t, "logs show second-line", waitState, func() (bool, string) {
+		l := readLogs(t, rt, h, runtime.LogOptions{})
 		return strings.Contains(l, "second-line"), l
 	})
-	if tail := s.logs(h, runtime.LogOptions{Tail: 1}); strings.Count(tail, "\n") != 1 {
+	if tail := readLogs(t, rt, h, runtime.LogOptions{Tail: 1}); strings.Count(tail, "\n") != 1 {
 		t.Errorf("tail 1 returned %q, want one line", tail)
 	}
-	if future := s.logs(h, runtime.LogOptions{Since: time.Now().Add(time.Hour)}); future != "" {
+	if future := readLogs(t, rt, h, runtime.LogOptions{Since: time.Now().Add(time.Hour)}); future != "" {
 		t.Errorf("logs since an hour from now = %q, want nothing", future)
 	}
 
-	lg := s.runtime().(runtime.Logger)
+	lg := rt.(runtime.Logger)
 	ctx, cancel := context.WithTimeout(context.Background(), waitState)
 	defer cancel()
 	rc, err := lg.Logs(ctx, h, runtime.LogOptions{Follow: true, Tail: 1})
@@ -389,7 +445,7 @@ func testLogs(t *testing.T, s *suite) {
 		t.Fatalf("follow logs: %v", err)
 	}
 	defer func() { _ = rc.Close() }()
-	s.mustGet(h, "/log?msg=followed-line")
+	mustGet(t, h, "/log?msg=followed-line")
 	var got bytes.Buffer
 	buf := make([]byte, 4096)
 	for !strings.Contains(got.String(), "followed-line") {
@@ -404,7 +460,14 @@ func testLogs(t *testing.T, s *suite) {
 func testExec(t *testing.T, s *suite) {
 	h := s.start(app{healthPath: "/healthz"})
 	s.waitHealthy(h)
-	ex, ok := s.runtime().(runtime.Execer)
+	checkExec(t, s.runtime(), h, s.tgt.AppCommand, "marker-web-1")
+}
+
+// checkExec runs the test app's commands in a replica whose environment
+// holds marker as QUAI_TEST_MARKER.
+func checkExec(t *testing.T, rt runtime.Runtime, h runtime.Handle, appCommand []string, marker string) {
+	t.Helper()
+	ex, ok := rt.(runtime.Execer)
 	if !ok {
 		t.Skip("runtime does not implement runtime.Execer")
 	}
@@ -413,7 +476,7 @@ func testExec(t *testing.T, s *suite) {
 		var out, errb bytes.Buffer
 		ctx, cancel := context.WithTimeout(context.Background(), waitState)
 		defer cancel()
-		code, err := ex.Exec(ctx, h, runtime.ExecOptions{Cmd: append(slices.Clone(s.tgt.AppCommand), args...), Stdout: &out, Stderr: &errb})
+		code, err := ex.Exec(ctx, h, runtime.ExecOptions{Cmd: append(slices.Clone(appCommand), args...), Stdout: &out, Stderr: &errb})
 		if err != nil {
 			t.Fatalf("exec %v: %v (stderr %q)", args, err, errb.String())
 		}
@@ -422,8 +485,8 @@ func testExec(t *testing.T, s *suite) {
 	if out, code := run("echo", "hello-from-exec", "7"); out != "hello-from-exec\n" || code != 7 {
 		t.Errorf("exec echo = %q, %d; want %q, 7", out, code, "hello-from-exec\n")
 	}
-	if out, code := run("getenv", "QUAI_TEST_MARKER"); out != "marker-web-1\n" || code != 0 {
-		t.Errorf("exec sees QUAI_TEST_MARKER = %q (exit %d), want the replica's environment", out, code)
+	if out, code := run("getenv", "QUAI_TEST_MARKER"); out != marker+"\n" || code != 0 {
+		t.Errorf("exec sees QUAI_TEST_MARKER = %q (exit %d), want %q from the replica's environment", out, code, marker)
 	}
 }
 
