@@ -116,6 +116,12 @@ func appMain(mode string) error {
 	go func() {
 		defer close(done)
 		<-ctx.Done()
+		// A slow shutdown (STOP_DELAY) records that it finished in
+		// STOP_MARK, which stays absent when the replica is killed first.
+		if d, err := time.ParseDuration(os.Getenv("STOP_DELAY")); err == nil {
+			time.Sleep(d)
+			_ = os.WriteFile(os.Getenv("STOP_MARK"), []byte("stopped"), 0o644)
+		}
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(sctx)

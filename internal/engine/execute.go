@@ -128,7 +128,7 @@ func (x *execution) service(ctx context.Context, sp ServicePlan, started func())
 	case ActionReplace:
 		if !sp.Routed && len(cur) > 0 {
 			x.op.emit.step("stop", sp.Service, "", "stopping the old replicas before starting new ones")
-			err := x.e.stopAll(ctx, x.rt, cur, x.op.emit, false)
+			err := x.e.stopAll(ctx, x.rt, cur, x.snap.activeModel, x.op.emit, false)
 			x.mu.Lock()
 			x.stoppedEarly = append(x.stoppedEarly, cur...)
 			x.mu.Unlock()
@@ -506,7 +506,7 @@ func (x *execution) retireOld(ctx context.Context) {
 			stop = append(stop, h)
 		}
 	}
-	_ = x.e.stopAll(ctx, x.rt, stop, x.op.emit, true)
+	_ = x.e.stopAll(ctx, x.rt, stop, x.snap.activeModel, x.op.emit, true)
 	x.e.removeAll(ctx, x.rt, x.retire, x.op.emit)
 }
 
@@ -536,9 +536,22 @@ func (e *Engine) drain(ctx context.Context, hs []runtime.Handle, before, after m
 	em.stepDone("drain", "", "", "")
 }
 
-// stopAll stops replicas in parallel with the stop grace. With warnOnly,
-// failures are reported as warnings and nil is returned.
-func (e *Engine) stopAll(ctx context.Context, rt runtime.Runtime, hs []runtime.Handle, em *emitter, warnOnly bool) error {
+// graceOf is how long a replica of the service may take to stop: its
+// stop_grace_period in m (the model it was started from; nil when unknown),
+// else the engine's stop grace.
+func (e *Engine) graceOf(m *stack.Model, service string) time.Duration {
+	if m != nil {
+		if s := m.Service(service); s != nil && s.StopGracePeriod > 0 {
+			return s.StopGracePeriod
+		}
+	}
+	return e.stopGrace
+}
+
+// stopAll stops replicas in parallel, each with its service's grace in m
+// (see graceOf). With warnOnly, failures are reported as warnings and nil
+// is returned.
+func (e *Engine) stopAll(ctx context.Context, rt runtime.Runtime, hs []runtime.Handle, m *stack.Model, em *emitter, warnOnly bool) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(hs))
 	for i, h := range hs {
@@ -546,9 +559,10 @@ func (e *Engine) stopAll(ctx context.Context, rt runtime.Runtime, hs []runtime.H
 		go func() {
 			defer wg.Done()
 			em.step("stop", h.Service, h.Replica, "")
-			sctx, cancel := context.WithTimeout(ctx, e.stopGrace+30*time.Second)
+			grace := e.graceOf(m, h.Service)
+			sctx, cancel := context.WithTimeout(ctx, grace+30*time.Second)
 			defer cancel()
-			err := rt.Stop(sctx, h, e.stopGrace)
+			err := rt.Stop(sctx, h, grace)
 			if err != nil && !errors.Is(err, runtime.ErrNotFound) {
 				errs[i] = fmt.Errorf("stop replica %s: %w", h.Replica, err)
 				if warnOnly {
@@ -594,7 +608,7 @@ func (x *execution) fail(cause error) error {
 	}
 	if len(x.started) > 0 {
 		em.step("undo", "", "", fmt.Sprintf("stopping %d new replica(s)", len(x.started)))
-		_ = x.e.stopAll(ctx, x.rt, x.started, em, true)
+		_ = x.e.stopAll(ctx, x.rt, x.started, x.model, em, true)
 		x.e.removeAll(ctx, x.rt, x.started, em)
 	}
 	if len(x.stoppedEarly) > 0 {

@@ -372,8 +372,9 @@ func (e *Engine) stopInstance(ctx context.Context, op *operation, inst store.Ins
 	}
 	groups := byService(handles)
 	var order []string
+	var m *stack.Model
 	if active, err := e.store.ActiveRelease(ctx, inst.Name); err == nil {
-		if m, err := decodeModel(active); err == nil {
+		if m, err = decodeModel(active); err == nil {
 			if svcs, err := startOrder(m, true); err == nil {
 				for _, s := range svcs {
 					order = append(order, s.Name)
@@ -397,7 +398,7 @@ func (e *Engine) stopInstance(ctx context.Context, op *operation, inst store.Ins
 		if len(hs) == 0 {
 			continue
 		}
-		if err := e.stopAll(ctx, rt, hs, op.emit, false); err != nil {
+		if err := e.stopAll(ctx, rt, hs, m, op.emit, false); err != nil {
 			errs = append(errs, err)
 			failed = append(failed, hs...)
 			continue
@@ -444,7 +445,7 @@ func (e *Engine) remove(op *operation, purge bool) (string, error) {
 	}
 	// Replicas no store remembers (a deploy interrupted by a crash) go too.
 	if listed, err := rt.List(ctx, inst.Identity); err == nil && len(listed) > 0 {
-		if err := e.stopAll(ctx, rt, listed, op.emit, false); err != nil {
+		if err := e.stopAll(ctx, rt, listed, nil, op.emit, false); err != nil {
 			return "", fmt.Errorf("remove %s: %w", op.instance, err)
 		}
 		e.removeAll(ctx, rt, listed, op.emit)

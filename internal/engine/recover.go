@@ -126,7 +126,7 @@ func (e *Engine) recoverInstance(ctx context.Context, inst store.Instance) (gone
 			e.log.Info("removing a replica no release uses", "instance", inst.Name, "replica", h.Replica, "release", h.Release)
 		}
 		em := e.emitter(nil, inst.Name)
-		if err := e.stopAll(ctx, rt, orphans, em, false); err != nil {
+		if err := e.stopAll(ctx, rt, orphans, nil, em, false); err != nil {
 			return gone, err
 		}
 		e.removeAll(ctx, rt, orphans, em)
