@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -104,7 +105,15 @@ func (r *Runtime) Apply(ctx context.Context, m *stack.Model, opts runtime.ApplyO
 	}
 	var errs []error
 	for _, obj := range objs {
-		if err := r.applyObject(ctx, obj, applyNS, opts); err != nil {
+		err := r.applyObject(ctx, obj, applyNS, opts)
+		if immutableStatefulSet(obj, err) {
+			if opts.DryRun {
+				emit("statefulset %s will be replaced: its volume claim templates change (pods and claims are kept)", obj.GetName())
+				continue
+			}
+			err = r.replaceStatefulSet(ctx, ns, obj, opts, emit)
+		}
+		if err != nil {
 			if opts.DryRun {
 				errs = append(errs, err)
 				continue
@@ -305,4 +314,43 @@ func readProjectFile(dir, p string) ([]byte, error) {
 		p = filepath.Join(dir, p)
 	}
 	return os.ReadFile(p)
+}
+
+// immutableStatefulSet reports that applying a StatefulSet failed because
+// it changes fields the cluster never updates in place: the volume claim
+// templates (a service gets another named volume), the selector, the
+// service name.
+func immutableStatefulSet(obj render.KubeObject, err error) bool {
+	return err != nil && obj.GetObjectKind().GroupVersionKind().Kind == "StatefulSet" && apierrors.IsInvalid(err) &&
+		strings.Contains(err.Error(), "updates to statefulset spec for fields other than")
+}
+
+// replaceStatefulSet deletes the StatefulSet but not its pods (orphan
+// propagation, what `kubectl delete --cascade=orphan` does) and applies the
+// new one, which adopts the pods and rolls them to its template. Claims of
+// volumes the service keeps are kept and found again by name; new volumes
+// get new claims.
+func (r *Runtime) replaceStatefulSet(ctx context.Context, ns string, obj render.KubeObject, opts runtime.ApplyOptions, emit func(string, ...any)) error {
+	name := obj.GetName()
+	emit("statefulset %s: its volume claim templates change; replacing it, keeping its pods and claims", name)
+	orphan := metav1.DeletePropagationOrphan
+	sts := r.client.AppsV1().StatefulSets(ns)
+	if err := sts.Delete(ctx, name, metav1.DeleteOptions{PropagationPolicy: &orphan}); err != nil && !apierrors.IsNotFound(err) {
+		return wrap(err, "replace statefulset %s", name)
+	}
+	for {
+		_, err := sts.Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			break
+		}
+		if err != nil {
+			return wrap(err, "replace statefulset %s", name)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("replace statefulset %s: %w", name, ctx.Err())
+		case <-time.After(pollInterval):
+		}
+	}
+	return r.applyObject(ctx, obj, ns, opts)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -147,11 +148,19 @@ func (r *Runtime) rolloutStatus(ctx context.Context, ns string, w workload) (boo
 		}
 		s := st.Status
 		progress := fmt.Sprintf("%d/%d ready, %d updated", s.ReadyReplicas, want, s.UpdatedReplicas)
+		// As kubectl rollout status: every pod ready and of the new
+		// revision. A StatefulSet that adopted pods of another template
+		// (see replaceStatefulSet) reports them ready but not updated.
 		done := st.Generation <= s.ObservedGeneration && s.ReadyReplicas == want && s.Replicas == want &&
-			(s.UpdateRevision == "" || s.UpdateRevision == s.CurrentRevision || s.UpdatedReplicas == want)
+			s.UpdatedReplicas == want
 		if !done && st.Generation <= s.ObservedGeneration {
 			if err := r.replaceStuckPods(ctx, ns, w, s.UpdateRevision); err != nil {
 				return false, progress, revision{}, err
+			}
+			if s.ReadyReplicas == want && s.UpdatedReplicas < want && s.CurrentRevision == s.UpdateRevision {
+				if err := r.rollAdoptedPods(ctx, ns, w, s.UpdateRevision); err != nil {
+					return false, progress, revision{}, err
+				}
 			}
 		}
 		var rev revision
@@ -295,3 +304,39 @@ func (r *Runtime) deploymentRevision(ctx context.Context, ns string, d *appsv1.D
 // deploymentRevisionAnnotation numbers a Deployment's revisions, on it and
 // on its ReplicaSets.
 const deploymentRevisionAnnotation = "deployment.kubernetes.io/revision"
+
+// rollAdoptedPods rolls, one pod at a time and the highest ordinal first
+// as the controller would, the pods a replaced StatefulSet adopted from
+// its predecessor (see replaceStatefulSet): the controller counts them as
+// its current revision and never replaces them itself. It deletes a pod
+// only while every pod is ready, so one replica at most is away.
+func (r *Runtime) rollAdoptedPods(ctx context.Context, ns string, w workload, revision string) error {
+	pods, err := r.client.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: w.selector.String()})
+	if err != nil {
+		return wrap(err, "pods of %s", w.service)
+	}
+	var stale *corev1.Pod
+	for i := range pods.Items {
+		p := &pods.Items[i]
+		if p.DeletionTimestamp != nil || !podReady(p) {
+			return nil
+		}
+		if rev := p.Labels[appsv1.ControllerRevisionHashLabelKey]; rev != revision && (stale == nil || ordinal(p.Name) > ordinal(stale.Name)) {
+			stale = p
+		}
+	}
+	if stale == nil {
+		return nil
+	}
+	err = r.client.CoreV1().Pods(ns).Delete(ctx, stale.Name, metav1.DeleteOptions{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		return wrap(err, "roll pod %s", stale.Name)
+	}
+	return nil
+}
+
+// ordinal is a StatefulSet pod's index, from its name's last dash.
+func ordinal(pod string) int {
+	n, _ := strconv.Atoi(pod[strings.LastIndexByte(pod, '-')+1:])
+	return n
+}
