@@ -58,6 +58,7 @@ const (
 // Instance states.
 const (
 	InstanceRunning   = engine.InstanceRunning
+	InstanceStarting  = engine.InstanceStarting
 	InstanceDegraded  = engine.InstanceDegraded
 	InstanceStopped   = engine.InstanceStopped
 	InstanceFailed    = engine.InstanceFailed

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,6 +29,8 @@ type declarative struct {
 	down     bool
 	failNext error
 	volumes  []string
+	// health is every replica's health; empty means healthy.
+	health runtime.Health
 }
 
 func (d *declarative) record(format string, args ...any) {
@@ -93,9 +96,11 @@ func (d *declarative) State(_ context.Context, id stack.Identity) ([]runtime.Ser
 				name := fmt.Sprintf("%s-%s-%d", s.Name, s.Hash[:4], i)
 				st.Replicas = append(st.Replicas, runtime.ReplicaState{Node: "node-1",
 					Handle: runtime.Handle{Runtime: "decl", Instance: id, Service: s.Name, Replica: name, Hash: s.Hash},
-					Status: runtime.Status{State: runtime.StateRunning, Health: runtime.HealthHealthy}})
+					Status: runtime.Status{State: runtime.StateRunning, Health: cmp.Or(d.health, runtime.HealthHealthy)}})
 			}
-			st.Ready = s.Replicas
+			if d.health == "" {
+				st.Ready = s.Replicas
+			}
 		}
 		out = append(out, st)
 	}
@@ -206,6 +211,20 @@ func TestDeclarativeRuntime(t *testing.T) {
 	if !slices.Equal(status.URLs, []string{"http://" + appHost + "/"}) {
 		t.Errorf("urls = %v, want the route on port 80", status.URLs)
 	}
+
+	// Replicas not checked yet make the instance starting, not failed;
+	// unhealthy ones make it failed.
+	for health, want := range map[runtime.Health]InstanceState{runtime.HealthStarting: InstanceStarting, runtime.HealthUnhealthy: InstanceFailed} {
+		d.mu.Lock()
+		d.health = health
+		d.mu.Unlock()
+		if status, err = eng.Status(ctx, name); err != nil || status.State != want {
+			t.Errorf("with %s replicas the instance is %s (%v), want %s", health, status.State, err, want)
+		}
+	}
+	d.mu.Lock()
+	d.health = ""
+	d.mu.Unlock()
 
 	// Nothing changed: no apply, same release.
 	if rel, _, err = up("v1", EventDone); err != nil || rel.Number != 1 {

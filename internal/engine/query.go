@@ -102,7 +102,7 @@ func (e *Engine) status(ctx context.Context, in store.Instance) (InstanceStatus,
 		}
 	}
 	sort.Strings(names[len(names)-countExtra(m, groups):])
-	desiredTotal, readyTotal := 0, 0
+	desiredTotal, readyTotal, startingTotal := 0, 0, 0
 	for _, name := range names {
 		ss := ServiceStatus{Service: name}
 		if m != nil {
@@ -116,6 +116,8 @@ func (e *Engine) status(ctx context.Context, in store.Instance) (InstanceStatus,
 		for _, r := range groups[name] {
 			if r.ready {
 				ss.Ready++
+			} else if starting(r.Status) {
+				startingTotal++
 			}
 			ss.Replicas = append(ss.Replicas, r.ReplicaInfo)
 		}
@@ -128,6 +130,10 @@ func (e *Engine) status(ctx context.Context, in store.Instance) (InstanceStatus,
 		st.State = InstanceDeploying
 	case in.Stopped:
 		st.State = InstanceStopped
+	case desiredTotal > 0 && readyTotal == 0 && startingTotal > 0 && st.Release != 0:
+		// Not one replica has failed yet: they have not been checked (a
+		// daemon that just re-attached) or are still coming up.
+		st.State = InstanceStarting
 	case st.Release == 0 || (desiredTotal > 0 && readyTotal == 0):
 		st.State = InstanceFailed
 	case readyTotal < desiredTotal:
@@ -136,6 +142,12 @@ func (e *Engine) status(ctx context.Context, in store.Instance) (InstanceStatus,
 		st.State = InstanceRunning
 	}
 	return st, nil
+}
+
+// starting reports a replica that runs or is being started and has not
+// been found healthy nor unhealthy yet.
+func starting(st runtime.Status) bool {
+	return st.State == runtime.StateStarting || (st.State == runtime.StateRunning && st.Health == runtime.HealthStarting)
 }
 
 // replicaView is a replica in a status report and whether it counts as ready.

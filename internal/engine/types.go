@@ -160,7 +160,9 @@ type InstanceState string
 
 // Instance states.
 const (
-	InstanceRunning   InstanceState = "running"
+	InstanceRunning InstanceState = "running"
+	// InstanceStarting: no replica is ready yet and none has failed.
+	InstanceStarting  InstanceState = "starting"
 	InstanceDegraded  InstanceState = "degraded"
 	InstanceStopped   InstanceState = "stopped"
 	InstanceFailed    InstanceState = "failed"
