@@ -122,15 +122,27 @@ func (e *Engine) applyRelease(op *operation, s *snapshot, ap runtime.Applier, m 
 
 // undoApply re-applies the active release after a failed one, so what the
 // failed release changed (a Deployment's template, a removed Service) goes
-// back. The runtime kept the previous pods serving during the rollout, so
+// back; an instance that was down is scaled to zero again. The runtime kept the previous pods serving during the rollout, so
 // this rolls back to them. Failures are warnings: the failed release is
 // reported either way.
 func (e *Engine) undoApply(op *operation, s *snapshot, ap runtime.Applier) {
-	if s.active == nil || s.activeModel == nil || s.inst.Stopped {
+	if s.active == nil || s.activeModel == nil {
+		// A first install: what failed stays for `quai logs` and
+		// `quai status` to explain, until `up` fixes it or `rm` removes it.
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(op.ctx), e.healthTimeout)
 	defer cancel()
+	if s.inst.Stopped {
+		// The instance was down: it goes back to running nothing.
+		op.emit.step("undo", "", "", "scaling back to zero: the instance was down")
+		if err := ap.Down(ctx, s.inst.Identity); err != nil {
+			op.emit.warn("", "", fmt.Sprintf("scaling back to zero failed: %v; `quai down %s` retries", err, s.name))
+			return
+		}
+		op.emit.stepDone("undo", "", "", "")
+		return
+	}
 	op.emit.step("undo", "", "", fmt.Sprintf("re-applying release %d", s.active.Number))
 	if err := ap.Apply(ctx, s.activeModel, applyOptions(op, s.activeModel, s.active.Number, "undo")); err != nil {
 		op.emit.warn("", "", fmt.Sprintf("re-applying release %d failed: %v; `quai rollback %s --to %d` retries",

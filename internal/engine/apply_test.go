@@ -284,6 +284,22 @@ func TestDeclarativeRuntime(t *testing.T) {
 		t.Errorf("down then up called %v", c)
 	}
 
+	// A release that fails on an instance that was down leaves it down.
+	if err := eng.Down(ctx, name, nil); err != nil {
+		t.Fatal(err)
+	}
+	d.failNext = fmt.Errorf("web: %w", runtime.ErrRolloutFailed)
+	if _, _, err = up("v4", EventFailed); !errors.Is(err, runtime.ErrRolloutFailed) {
+		t.Fatalf("failed up of a down instance: %v", err)
+	}
+	if c := d.takeCalls(); !slices.Equal(c, []string{"down", "apply 6 v4", "down"}) {
+		t.Errorf("a failed up of a down instance called %v, want it scaled to zero again", c)
+	}
+	if rel, _, err = up("v1", EventDone); err != nil || rel.Number != 7 {
+		t.Fatalf("up after the failed one: %+v, %v", rel, err)
+	}
+	d.takeCalls()
+
 	// Logs and exec find the runtime's replicas, not the store's handles.
 	if _, hs, err := eng.replicasOf(ctx, name, "web"); err != nil || len(hs) != 2 {
 		t.Errorf("replicas of web: %v, %v", hs, err)
