@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -50,6 +51,10 @@ type Options struct {
 	// docker CLI's config.json and credential helpers); default the docker
 	// CLI's own (DOCKER_CONFIG or ~/.docker).
 	DockerConfigDir string
+	// NetworkPool is the IPv4 range instance networks get /26 subnets from
+	// once the engine's own address pools are used up; default
+	// DefaultNetworkPool.
+	NetworkPool string
 }
 
 // Runtime runs replicas as containers on one Docker Engine.
@@ -64,6 +69,8 @@ type Runtime struct {
 
 	mu       sync.Mutex
 	watchers map[string]*watcher // by container id
+	// netMu serialises subnet allocation from Options.NetworkPool.
+	netMu sync.Mutex
 	// instLocks serialise network creation and removal per instance.
 	instLocks map[string]*sync.Mutex
 	// cpu holds the previous one-shot CPU sample per container, so that
@@ -84,6 +91,12 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	}
 	if opts.HealthInterval <= 0 {
 		opts.HealthInterval = time.Second
+	}
+	if opts.NetworkPool == "" {
+		opts.NetworkPool = DefaultNetworkPool
+	}
+	if p, err := netip.ParsePrefix(opts.NetworkPool); err != nil || !p.Addr().Is4() || p.Bits() > networkSubnetBits {
+		return nil, fmt.Errorf("docker runtime: network pool %q is not an IPv4 range of /%d or larger such as %s", opts.NetworkPool, networkSubnetBits, DefaultNetworkPool)
 	}
 	if opts.StateDir == "" {
 		dir, err := defaultStateDir()

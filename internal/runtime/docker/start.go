@@ -390,7 +390,7 @@ func (r *Runtime) ensureNetwork(ctx context.Context, id stack.Identity) (string,
 	} else if !cerrdefs.IsNotFound(err) {
 		return "", r.wrap("inspect network "+name, err)
 	}
-	_, err := r.cli.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "bridge", Labels: instanceLabels(id)})
+	err := r.createNetwork(ctx, name, instanceLabels(id))
 	if err != nil && !cerrdefs.IsConflict(err) {
 		return "", r.wrap("create network "+name, err)
 	}
