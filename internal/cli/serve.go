@@ -10,11 +10,12 @@ import (
 )
 
 type serveOptions struct {
-	HTTP       string
-	HTTPS      string
-	LogLevel   string
-	DockerHost string
-	Kube       daemon.KubeConfig
+	HTTP              string
+	HTTPS             string
+	LogLevel          string
+	DockerHost        string
+	DockerNetworkPool string
+	Kube              daemon.KubeConfig
 }
 
 func newServeCmd(g *globals) *cobra.Command {
@@ -42,13 +43,14 @@ running instances keep running and the next daemon re-attaches to them.`,
 			}
 			log := slog.New(handler)
 			d, err := daemon.New(daemon.Config{
-				DataDir:    dir,
-				Socket:     g.Socket,
-				HTTPAddr:   o.HTTP,
-				HTTPSAddr:  o.HTTPS,
-				DockerHost: o.DockerHost,
-				Kube:       o.Kube,
-				Logger:     log,
+				DataDir:           dir,
+				Socket:            g.Socket,
+				HTTPAddr:          o.HTTP,
+				HTTPSAddr:         o.HTTPS,
+				DockerHost:        o.DockerHost,
+				DockerNetworkPool: o.DockerNetworkPool,
+				Kube:              o.Kube,
+				Logger:            log,
 			})
 			if err != nil {
 				return withCode(ExitError, err)
@@ -64,6 +66,7 @@ running instances keep running and the next daemon re-attaches to them.`,
 	f.StringVar(&o.HTTPS, "https", envOr("QUAI_HTTPS", daemon.DefaultHTTPSAddr), "proxy HTTPS listen address, \"off\" disables it ($QUAI_HTTPS)")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.DockerHost, "docker-host", "", "Docker Engine of the docker runtime: unix://, tcp:// or ssh:// (default $DOCKER_HOST, else the local socket; \"off\" leaves the runtime out)")
+	f.StringVar(&o.DockerNetworkPool, "docker-network-pool", envOr("QUAI_DOCKER_NETWORK_POOL", ""), "IPv4 range instance networks get /26 subnets from once the Docker Engine's own address pools are used up (default 10.213.0.0/16; $QUAI_DOCKER_NETWORK_POOL)")
 	f.StringVar(&o.Kube.Kubeconfig, "kubeconfig", "", "kubeconfig of the kubernetes runtime (default $KUBECONFIG, else ~/.kube/config, else the in-cluster service account)")
 	f.StringVar(&o.Kube.Context, "kube-context", envOr("QUAI_KUBE_CONTEXT", ""), "kubeconfig context of the kubernetes runtime (default the current one; $QUAI_KUBE_CONTEXT)")
 	f.StringVar(&o.Kube.IngressClass, "kube-ingress-class", envOr("QUAI_KUBE_INGRESS_CLASS", ""), "ingressClassName of the Ingress objects routes become (default nginx; $QUAI_KUBE_INGRESS_CLASS)")

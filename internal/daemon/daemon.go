@@ -70,6 +70,10 @@ type Config struct {
 	// tcp://, ssh://); empty means DOCKER_HOST, else the local socket;
 	// DockerOff leaves the docker runtime out.
 	DockerHost string
+	// DockerNetworkPool is the IPv4 range instance networks get subnets
+	// from once the engine's address pools are used up; empty means
+	// docker.DefaultNetworkPool.
+	DockerNetworkPool string
 	// Kube configures the kubernetes runtime.
 	Kube KubeConfig
 }

@@ -43,12 +43,13 @@ type dockerRuntime struct {
 	closed  bool
 }
 
-func newDockerRuntime(dataDir, host string, log *slog.Logger, report func(string)) *dockerRuntime {
+func newDockerRuntime(dataDir, host, pool string, log *slog.Logger, report func(string)) *dockerRuntime {
 	return &dockerRuntime{
 		opts: docker.Options{
-			Host:     host,
-			Logger:   log,
-			StateDir: filepath.Join(dataDir, "docker"),
+			Host:        host,
+			NetworkPool: pool,
+			Logger:      log,
+			StateDir:    filepath.Join(dataDir, "docker"),
 		},
 		log:    log,
 		report: report,
@@ -264,7 +265,7 @@ func (d *Daemon) startDocker(ctx context.Context) *dockerRuntime {
 	if d.cfg.DockerHost == DockerOff {
 		return nil
 	}
-	dk := newDockerRuntime(d.cfg.DataDir, d.cfg.DockerHost, d.log.With("runtime", docker.Name), func(msg string) {
+	dk := newDockerRuntime(d.cfg.DataDir, d.cfg.DockerHost, d.cfg.DockerNetworkPool, d.log.With("runtime", docker.Name), func(msg string) {
 		d.warnings = append(d.warnings, msg)
 	})
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
