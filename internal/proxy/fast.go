@@ -555,12 +555,6 @@ func readResponseHead(ubr *bufio.Reader) (n, status int, err error) {
 		if len(head) < 12 || !bytes.HasPrefix(head, []byte("HTTP/1.")) || head[7] != '0' && head[7] != '1' || head[8] != ' ' {
 			return 0, 0, errors.New("malformed upstream status line")
 		}
-		// A bare CR or LF ends a line for net/http but not for readHead:
-		// the two would disagree on where this head ends (an interim
-		// response's head is skipped, never parsed, so it is checked here).
-		if crlfs := bytes.Count(head, crlf); bytes.Count(head, []byte{'\n'}) != crlfs || bytes.Count(head, []byte{'\r'}) != crlfs {
-			return 0, 0, errors.New("malformed upstream response head: bare CR or LF")
-		}
 		code, ok := parseDecimal(head[9:12])
 		if !ok || code < 100 || head[12] != ' ' && head[12] != '\r' {
 			return 0, 0, errors.New("malformed upstream status code")
@@ -570,6 +564,13 @@ func readResponseHead(ubr *bufio.Reader) (n, status int, err error) {
 		}
 		if code == 101 {
 			return 0, 0, errors.New("upstream switched protocols unasked")
+		}
+		// An interim head is skipped, never parsed (parseFastResponse
+		// refuses control bytes in a final one): a bare CR or LF, which
+		// ends a line for net/http but not for readHead, would make the
+		// two disagree on where the next response starts.
+		if crlfs := bytes.Count(head, crlf); bytes.Count(head, []byte{'\n'}) != crlfs || bytes.Count(head, []byte{'\r'}) != crlfs {
+			return 0, 0, errors.New("malformed upstream interim response head: bare CR or LF")
 		}
 		_, _ = ubr.Discard(n) // interim response
 	}
