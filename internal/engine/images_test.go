@@ -83,7 +83,7 @@ func newDockerHarness(t *testing.T) *dockerHarness {
 	h := &dockerHarness{t: t, rt: rt, cli: cli, eng: eng, st: st, dir: t.TempDir(),
 		id: stack.Identity{Org: "enginetest", Project: "pin", Env: "t" + strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))[len("test"):]}}
 	h.app = filepath.Join(h.dir, "app")
-	dockertest.GoBuildStatic(t, "../runtime/docker", "./testdata/testapp", h.app)
+	dockertest.GoBuildStatic(t, "../runtime/runtimetest", "./testapp", h.app)
 	t.Cleanup(h.cleanup)
 	return h
 }

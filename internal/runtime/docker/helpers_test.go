@@ -50,7 +50,7 @@ func goBuildStatic(t *testing.T, pkg, out string) {
 func testAppImage(t *testing.T, r *Runtime) string {
 	t.Helper()
 	dir := t.TempDir()
-	goBuildStatic(t, "./testdata/testapp", filepath.Join(dir, "app"))
+	goBuildStatic(t, "../runtimetest/testapp", filepath.Join(dir, "app"))
 	df := filepath.Join(dir, "Dockerfile")
 	if err := os.WriteFile(df, []byte("FROM scratch\nCOPY app /app\nENTRYPOINT [\"/app\"]\n"), 0o644); err != nil {
 		t.Fatal(err)

@@ -35,7 +35,7 @@ func TestBuildFromStack(t *testing.T) {
 	}})
 	proj := t.TempDir()
 	src := filepath.Join(proj, "web")
-	goBuildStatic(t, "./testdata/testapp", filepath.Join(src, "app"))
+	goBuildStatic(t, "../runtimetest/testapp", filepath.Join(src, "app"))
 	files := map[string]string{
 		"Dockerfile":    "FROM scratch\nCOPY . /\nENTRYPOINT [\"/app\"]\n",
 		".dockerignore": "secret.txt\nDockerfile\n",
@@ -82,7 +82,7 @@ func TestBuildFromStack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if im.Config.Labels[LabelManaged] != Name || im.Config.Labels[LabelService] != "web" {
+	if im.Config.Labels[LabelManaged] != Name || im.Config.Labels[runtime.LabelService] != "web" {
 		t.Errorf("image labels = %v", im.Config.Labels)
 	}
 	mu.Lock()

@@ -25,7 +25,7 @@ const conformanceImage = "quai.test/conformance-app:1"
 func TestConformance(t *testing.T) {
 	c := shared.Require(t)
 	t0 := time.Now()
-	c.GoImage(t, conformanceImage, filepath.Join(repoRoot(t), "internal", "runtime", "kube"), "./testdata/testapp", v1.Config{
+	c.GoImage(t, conformanceImage, filepath.Join(repoRoot(t), "internal", "runtime", "runtimetest"), "./testapp", v1.Config{
 		ExposedPorts: map[string]struct{}{"8080/tcp": {}},
 	})
 	t.Logf("test app image built and loaded in %s", time.Since(t0).Round(time.Millisecond))

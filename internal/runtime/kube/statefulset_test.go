@@ -23,7 +23,7 @@ import (
 // its pod rolled — and the first volume's data must survive.
 func TestStatefulSetGetsANewVolume(t *testing.T) {
 	c := shared.Require(t)
-	c.GoImage(t, conformanceImage, filepath.Join(repoRoot(t), "internal", "runtime", "kube"), "./testdata/testapp", v1.Config{
+	c.GoImage(t, conformanceImage, filepath.Join(repoRoot(t), "internal", "runtime", "runtimetest"), "./testapp", v1.Config{
 		ExposedPorts: map[string]struct{}{"8080/tcp": {}},
 	})
 	r := newRuntime(t, c)

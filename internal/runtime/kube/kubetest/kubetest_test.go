@@ -29,7 +29,7 @@ func TestClusterRunsServices(t *testing.T) {
 	c := shared.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	c.GoImage(t, "quai.test/kubetest-app:1", filepath.Join(sourceDir(), ".."), "./testdata/testapp", v1.Config{})
+	c.GoImage(t, "quai.test/kubetest-app:1", filepath.Join(sourceDir(), "..", "..", "runtimetest"), "./testapp", v1.Config{})
 
 	ns := "kubetest-smoke"
 	cs := c.Client
