@@ -17,18 +17,6 @@ import (
 	"github.com/quai-dev/quai/internal/store"
 )
 
-// Labels the engine puts on everything a runtime creates for a replica.
-const (
-	LabelOrg      = "quai.org"
-	LabelProject  = "quai.project"
-	LabelEnv      = "quai.env"
-	LabelInstance = "quai.instance"
-	LabelService  = "quai.service"
-	LabelReplica  = "quai.replica"
-	LabelRelease  = "quai.release"
-	LabelHash     = "quai.hash"
-)
-
 // execution carries out one plan. Until the switch (routes swapped and the
 // new state persisted) every change can be undone: new replicas are stopped
 // and replicas stopped early are started again. After the switch only old
@@ -306,8 +294,8 @@ func completeHandle(h runtime.Handle, rtName string, id stack.Identity, svc *sta
 func (x *execution) labels(svc *stack.Service, replica string) map[string]string {
 	id := x.model.Identity
 	return map[string]string{
-		LabelOrg: id.Org, LabelProject: id.Project, LabelEnv: id.Env, LabelInstance: id.Name(),
-		LabelService: svc.Name, LabelReplica: replica, LabelRelease: strconv.Itoa(x.release), LabelHash: svc.Hash,
+		runtime.LabelOrg: id.Org, runtime.LabelProject: id.Project, runtime.LabelEnv: id.Env, runtime.LabelInstance: id.Name(),
+		runtime.LabelService: svc.Name, runtime.LabelReplica: replica, runtime.LabelRelease: strconv.Itoa(x.release), runtime.LabelHash: svc.Hash,
 	}
 }
 
@@ -650,7 +638,7 @@ func (x *execution) restartEarly(ctx context.Context) {
 		}
 		spec := runtime.ReplicaSpec{Instance: old.Identity, Service: svc, Release: release, Index: idx, Replica: h.Replica,
 			ProjectDir: old.Dir, Secrets: secrets, Labels: x.labels(svc, h.Replica)}
-		spec.Labels[LabelRelease] = strconv.Itoa(release)
+		spec.Labels[runtime.LabelRelease] = strconv.Itoa(release)
 		if x.snap.obs.Discovery {
 			spec.Env = discoveryEnv(svc, x.oldAddrs)
 			// The same port keeps the address the other services were

@@ -31,6 +31,19 @@ var (
 	ErrUnsupported = errors.New("not supported by this runtime")
 )
 
+// Labels the engine puts on everything a runtime creates for a replica
+// (ReplicaSpec.Labels), by which runtimes find what they created again.
+const (
+	LabelOrg      = "quai.org"
+	LabelProject  = "quai.project"
+	LabelEnv      = "quai.env"
+	LabelInstance = "quai.instance"
+	LabelService  = "quai.service"
+	LabelReplica  = "quai.replica"
+	LabelRelease  = "quai.release"
+	LabelHash     = "quai.hash"
+)
+
 // HandleVersion is the version of the Handle layout. A daemon that reads a
 // handle with a newer version refuses to re-attach rather than guess.
 const HandleVersion = 1

@@ -289,8 +289,8 @@ func TestHostConfigFromStack(t *testing.T) {
 		t.Errorf("container name = %q, want %q", c.Name, want)
 	}
 	for k, want := range map[string]string{
-		LabelOrg: "acme", LabelProject: "limits", LabelEnv: "staging", LabelInstance: "acme/limits-staging",
-		LabelService: "api", LabelReplica: "api-r3-1", LabelRelease: "3", LabelHash: "abc123",
+		runtime.LabelOrg: "acme", runtime.LabelProject: "limits", runtime.LabelEnv: "staging", runtime.LabelInstance: "acme/limits-staging",
+		runtime.LabelService: "api", runtime.LabelReplica: "api-r3-1", runtime.LabelRelease: "3", runtime.LabelHash: "abc123",
 	} {
 		if got := c.Config.Labels[k]; got != want {
 			t.Errorf("label %s = %q, want %q", k, got, want)

@@ -47,7 +47,7 @@ func (r *Runtime) ensureImage(ctx context.Context, spec runtime.ReplicaSpec) (im
 			ctxDir = filepath.Join(spec.ProjectDir, ctxDir)
 		}
 		labels := instanceLabels(spec.Instance)
-		labels[LabelService] = svc.Name
+		labels[runtime.LabelService] = svc.Name
 		b, err := r.BuildImage(ctx, BuildSpec{
 			Service: svc.Name, Context: ctxDir, Dockerfile: svc.Build.Dockerfile, Args: svc.Build.Args,
 			Target: svc.Build.Target, Repository: "quai-" + spec.Instance.Slug() + "-" + svc.Name, Labels: labels,

@@ -41,7 +41,7 @@ func (r *Runtime) inspectReplica(ctx context.Context, h runtime.Handle) (contain
 		return container.InspectResponse{}, r.wrap("replica "+h.Replica, err)
 	}
 	c := res.Container
-	if c.Config == nil || c.Config.Labels[LabelManaged] != Name || c.Config.Labels[LabelReplica] != h.Replica ||
+	if c.Config == nil || c.Config.Labels[LabelManaged] != Name || c.Config.Labels[runtime.LabelReplica] != h.Replica ||
 		!sameIdentity(identityOf(c.Config.Labels), h.Instance) {
 		return container.InspectResponse{}, fmt.Errorf("replica %s of %s: container %.12s belongs to something else: %w",
 			h.Replica, h.Instance.Name(), h.ID, runtime.ErrNotFound)

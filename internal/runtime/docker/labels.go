@@ -9,18 +9,9 @@ import (
 	"github.com/quai-dev/quai/internal/stack"
 )
 
-// Labels on everything the runtime creates. The first eight match the
-// engine's; the rest are the runtime's own.
+// Labels of the runtime's own, beside the engine's (runtime.Label*) that
+// every replica carries.
 const (
-	LabelOrg      = "quai.org"
-	LabelProject  = "quai.project"
-	LabelEnv      = "quai.env"
-	LabelInstance = "quai.instance"
-	LabelService  = "quai.service"
-	LabelReplica  = "quai.replica"
-	LabelRelease  = "quai.release"
-	LabelHash     = "quai.hash"
-
 	// LabelManaged marks objects the runtime created ("docker").
 	LabelManaged = "quai.managed"
 	// LabelAddress is the replica's Handle.Address, chosen before the
@@ -48,7 +39,7 @@ func instanceLabels(id stack.Identity) map[string]string {
 		org = stack.DefaultOrg
 	}
 	return map[string]string{
-		LabelOrg: org, LabelProject: id.Project, LabelEnv: id.Env, LabelInstance: id.Name(),
+		runtime.LabelOrg: org, runtime.LabelProject: id.Project, runtime.LabelEnv: id.Env, runtime.LabelInstance: id.Name(),
 		LabelManaged: Name,
 	}
 }
@@ -66,10 +57,10 @@ func replicaLabels(spec runtime.ReplicaSpec) map[string]string {
 	for k, v := range instanceLabels(spec.Instance) {
 		out[k] = v
 	}
-	out[LabelService] = spec.Service.Name
-	out[LabelReplica] = spec.Replica
-	out[LabelRelease] = strconv.Itoa(spec.Release)
-	out[LabelHash] = spec.Service.Hash
+	out[runtime.LabelService] = spec.Service.Name
+	out[runtime.LabelReplica] = spec.Replica
+	out[runtime.LabelRelease] = strconv.Itoa(spec.Release)
+	out[runtime.LabelHash] = spec.Service.Hash
 	return out
 }
 
@@ -77,7 +68,7 @@ func replicaLabels(spec runtime.ReplicaSpec) map[string]string {
 func instanceFilter(id stack.Identity) client.Filters {
 	l := instanceLabels(id)
 	return client.Filters{}.Add("label",
-		LabelManaged+"="+Name, LabelOrg+"="+l[LabelOrg], LabelProject+"="+id.Project, LabelEnv+"="+id.Env)
+		LabelManaged+"="+Name, runtime.LabelOrg+"="+l[runtime.LabelOrg], runtime.LabelProject+"="+id.Project, runtime.LabelEnv+"="+id.Env)
 }
 
 // managedFilter selects every object the runtime created.
@@ -87,7 +78,7 @@ func managedFilter() client.Filters {
 
 // identityOf reads an instance identity back from labels.
 func identityOf(labels map[string]string) stack.Identity {
-	return stack.Identity{Org: labels[LabelOrg], Project: labels[LabelProject], Env: labels[LabelEnv]}
+	return stack.Identity{Org: labels[runtime.LabelOrg], Project: labels[runtime.LabelProject], Env: labels[runtime.LabelEnv]}
 }
 
 // sameIdentity compares identities treating an empty org as the default.

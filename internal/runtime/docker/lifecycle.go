@@ -144,11 +144,11 @@ func (r *Runtime) List(ctx context.Context, id stack.Identity) ([]runtime.Handle
 // handleOf rebuilds a replica's handle from its container's labels.
 func handleOf(c container.Summary) runtime.Handle {
 	l := c.Labels
-	rel, _ := strconv.Atoi(l[LabelRelease])
+	rel, _ := strconv.Atoi(l[runtime.LabelRelease])
 	data, _ := json.Marshal(HandleData{Container: c.ID, Image: c.Image, ImageID: c.ImageID})
 	return runtime.Handle{
-		Version: runtime.HandleVersion, Runtime: Name, Instance: identityOf(l), Service: l[LabelService],
-		Replica: l[LabelReplica], Release: rel, Hash: l[LabelHash], ID: c.ID, Address: l[LabelAddress], Data: data,
+		Version: runtime.HandleVersion, Runtime: Name, Instance: identityOf(l), Service: l[runtime.LabelService],
+		Replica: l[runtime.LabelReplica], Release: rel, Hash: l[runtime.LabelHash], ID: c.ID, Address: l[LabelAddress], Data: data,
 	}
 }
 
@@ -231,12 +231,12 @@ func (r *Runtime) orphans(ctx context.Context) (Orphans, []string, error) {
 		id := identityOf(c.Labels)
 		switch container.ContainerState(c.State) {
 		case container.StateCreated, container.StateDead:
-			o.Containers = append(o.Containers, containerName(id, c.Labels[LabelReplica]))
+			o.Containers = append(o.Containers, containerName(id, c.Labels[runtime.LabelReplica]))
 			ids = append(ids, c.ID)
 			continue
 		}
 		used[networkName(id)] = true
-		replicas[filepath.Join(id.Slug(), c.Labels[LabelReplica])] = true
+		replicas[filepath.Join(id.Slug(), c.Labels[runtime.LabelReplica])] = true
 	}
 	nets, err := r.cli.NetworkList(ctx, client.NetworkListOptions{Filters: managedFilter()})
 	if err != nil {

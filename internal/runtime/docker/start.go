@@ -167,7 +167,7 @@ func (r *Runtime) create(ctx context.Context, spec runtime.ReplicaSpec, name str
 	if cerrdefs.IsConflict(err) {
 		old, ierr := r.cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
 		if ierr != nil || old.Container.Config == nil || !sameIdentity(identityOf(old.Container.Config.Labels), spec.Instance) ||
-			old.Container.Config.Labels[LabelReplica] != spec.Replica {
+			old.Container.Config.Labels[runtime.LabelReplica] != spec.Replica {
 			return "", fmt.Errorf("create container %s: a container of that name exists and is not this replica's; remove it (docker rm %s): %w", name, name, err)
 		}
 		r.log.Warn("replacing a leftover container", "container", name, "id", old.Container.ID)
