@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/quai-dev/quai/internal/render"
@@ -142,19 +141,7 @@ func TestUsersAPI(t *testing.T) {
 	r := newRuntime(t, c)
 	u := &usersAPI{t: t, c: c, r: r, dir: filepath.Join(repoRoot(t), "examples", "users-api")}
 
-	t0 := time.Now()
-	apiBin := kubetest.GoBinary(t, u.dir, "./api")
-	webBin := kubetest.GoBinary(t, u.dir, "./web")
-	for _, v := range []string{"1", "2"} {
-		for name, bin := range map[string][]byte{"api": apiBin, "web": webBin} {
-			c.FilesImage(t, "users-api/"+name+":"+v, v1.Config{
-				Entrypoint: []string{"/" + name}, User: "65532:65532",
-				ExposedPorts: map[string]struct{}{"8080/tcp": {}},
-			}, kubetest.File{Path: "/" + name, Data: bin, Mode: 0o755})
-		}
-	}
-	c.PostgresImage(t, "postgres:15")
-	t.Logf("images built and loaded in %s", time.Since(t0).Round(time.Millisecond))
+	c.UsersAPIImages(t, u.dir, "1", "2")
 
 	m1 := u.model("1")
 	u.id = m1.Identity

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -69,19 +68,7 @@ func TestUsersAPIOnKubernetes(t *testing.T) {
 	ctx := context.Background()
 
 	dir := e2etest.Project(t, nil)
-	t0 := time.Now()
-	apiBin := kubetest.GoBinary(t, e2etest.ExampleDir(t), "./api")
-	webBin := kubetest.GoBinary(t, e2etest.ExampleDir(t), "./web")
-	for _, v := range []string{"1", "2"} {
-		for name, bin := range map[string][]byte{"api": apiBin, "web": webBin} {
-			c.FilesImage(t, "users-api/"+name+":"+v, v1.Config{
-				Entrypoint: []string{"/" + name}, User: "65532:65532",
-				ExposedPorts: map[string]struct{}{"8080/tcp": {}},
-			}, kubetest.File{Path: "/" + name, Data: bin, Mode: 0o755})
-		}
-	}
-	c.PostgresImage(t, "postgres:15")
-	t.Logf("images built and loaded in %s", time.Since(t0).Round(time.Millisecond))
+	c.UsersAPIImages(t, e2etest.ExampleDir(t), "1", "2")
 
 	dataDir := t.TempDir()
 	d := daemontest.Start(t, daemontest.Options{DataDir: dataDir, Kube: kubeConfig(c), KeepInstances: true})
@@ -101,7 +88,7 @@ func TestUsersAPIOnKubernetes(t *testing.T) {
 	// Install. The time from `quai up` to every pod ready is the figure
 	// the runtime is judged on.
 	e2etest.SetVersion(t, dir, "1")
-	t0 = time.Now()
+	t0 := time.Now()
 	out := e2etest.MustQuai(t, d.Socket, "up", dir, "--org", "e2e", "--runtime", "kubernetes", "-y")
 	t.Logf("quai up → all pods ready: %s", time.Since(t0).Round(time.Millisecond))
 	if !strings.Contains(out, "applied") || !strings.Contains(out, "release 1") {

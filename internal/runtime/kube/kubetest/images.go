@@ -227,3 +227,23 @@ func (c *Cluster) PostgresImage(t testing.TB, ref string) {
 	}
 	t.Logf("loaded %s (%d MB file system) in %s", ref, len(rootfs)>>20, time.Since(t0).Round(time.Millisecond))
 }
+
+// UsersAPIImages loads what the users-api example (in dir) runs, as its
+// stack names it: users-api/api:V and users-api/web:V for each version,
+// its static binaries in otherwise empty images as its Dockerfiles make
+// them, and postgres:15 (see PostgresImage).
+func (c *Cluster) UsersAPIImages(t testing.TB, dir string, versions ...string) {
+	t.Helper()
+	t0 := time.Now()
+	bins := map[string][]byte{"api": GoBinary(t, dir, "./api"), "web": GoBinary(t, dir, "./web")}
+	for _, v := range versions {
+		for name, bin := range bins {
+			c.FilesImage(t, "users-api/"+name+":"+v, v1.Config{
+				Entrypoint: []string{"/" + name}, User: "65532:65532",
+				ExposedPorts: map[string]struct{}{"8080/tcp": {}},
+			}, File{Path: "/" + name, Data: bin, Mode: 0o755})
+		}
+	}
+	c.PostgresImage(t, "postgres:15")
+	t.Logf("users-api images built and loaded in %s", time.Since(t0).Round(time.Millisecond))
+}
