@@ -72,7 +72,7 @@ running instances keep running and the next daemon re-attaches to them.`,
 	f.StringVar(&o.Kube.IngressClass, "kube-ingress-class", envOr("QUAI_KUBE_INGRESS_CLASS", ""), "ingressClassName of the Ingress objects routes become (default nginx; $QUAI_KUBE_INGRESS_CLASS)")
 	f.StringVar(&o.Kube.ClusterIssuer, "kube-cluster-issuer", envOr("QUAI_KUBE_CLUSTER_ISSUER", ""), "cert-manager ClusterIssuer of routes with tls: auto (default letsencrypt-prod; $QUAI_KUBE_CLUSTER_ISSUER)")
 	f.StringVar(&o.Kube.StorageClass, "kube-storage-class", envOr("QUAI_KUBE_STORAGE_CLASS", ""), "storageClassName of volume claims (default the cluster's default class; $QUAI_KUBE_STORAGE_CLASS)")
-	f.DurationVar(&o.Kube.RolloutTimeout, "kube-rollout-timeout", 0, "how long `up` waits for a rollout on kubernetes (default 5m)")
+	f.DurationVar(&o.Kube.RolloutTimeout, "kube-rollout-timeout", 0, "how long quai up waits for a rollout on kubernetes (default 5m)")
 	f.BoolVar(&o.Kube.Off, "no-kubernetes", false, "leave the kubernetes runtime out")
 	return cmd
 }

@@ -50,7 +50,7 @@ func (d *Daemon) startKube() runtime.Runtime {
 	})
 	if err != nil {
 		d.log.Info("kubernetes runtime not configured", "err", err)
-		return &unconfiguredKube{err: fmt.Errorf("kubernetes runtime: %w (configure it with `quai serve --kubeconfig FILE [--kube-context NAME]` or $KUBECONFIG, then restart the daemon)", err)}
+		return &unconfiguredKube{err: fmt.Errorf("kubernetes runtime: %w; give the daemon one with `quai serve --kubeconfig FILE [--kube-context NAME]` or $KUBECONFIG, and restart it", err)}
 	}
 	return rt
 }

@@ -27,8 +27,8 @@ func applierOf(rt runtime.Runtime) (runtime.Applier, bool) {
 
 // observeApplied records in s what the runtime runs for the instance:
 // every replica not being deleted, with its config hash, for planning.
-func (e *Engine) observeApplied(ctx context.Context, s *snapshot, ap runtime.Applier, jobs map[string]bool) error {
-	states, err := ap.State(ctx, s.inst.Identity)
+func (e *Engine) observeApplied(ctx context.Context, s *snapshot, ap runtime.Applier, id stack.Identity, jobs map[string]bool) error {
+	states, err := ap.State(ctx, id)
 	if errors.Is(err, runtime.ErrNotFound) {
 		return nil
 	}

@@ -31,6 +31,8 @@ type declarative struct {
 	volumes  []string
 	// health is every replica's health; empty means healthy.
 	health runtime.Health
+	// unreachable makes State fail as a cluster that cannot be reached.
+	unreachable bool
 }
 
 func (d *declarative) record(format string, args ...any) {
@@ -85,6 +87,9 @@ func (d *declarative) Apply(_ context.Context, m *stack.Model, opts runtime.Appl
 func (d *declarative) State(_ context.Context, id stack.Identity) ([]runtime.ServiceState, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.unreachable {
+		return nil, fmt.Errorf("cluster: %w", runtime.ErrUnavailable)
+	}
 	if d.running == nil {
 		return nil, runtime.ErrNotFound
 	}
@@ -186,6 +191,20 @@ func TestDeclarativeRuntime(t *testing.T) {
 		ev.checkTerminal(t, want)
 		return rel, &ev, err
 	}
+
+	// An unreachable cluster fails a new instance before anything is
+	// recorded: no instance, no release to clean up.
+	d.unreachable = true
+	if _, _, err := up("v1", EventFailed); !errors.Is(err, runtime.ErrUnavailable) {
+		t.Fatalf("up with an unreachable cluster: %v, want ErrUnavailable", err)
+	}
+	if list, err := eng.List(ctx); err != nil || len(list) != 0 {
+		t.Fatalf("instances after a refused first up: %v %v, want none", list, err)
+	}
+	if c := d.takeCalls(); len(c) != 0 {
+		t.Fatalf("a refused first up called %v", c)
+	}
+	d.unreachable = false
 
 	rel, ev, err := up("v1", EventDone)
 	if err != nil || rel.Number != 1 || rel.Status != ReleaseActive {

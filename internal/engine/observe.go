@@ -108,6 +108,11 @@ func (e *Engine) observe(ctx context.Context, name, requestedRuntime string, wan
 	s.obs = observed{Instance: name, Next: 1, Declared: map[string]string{}, Replicas: map[string][]observedReplica{},
 		Stopped: s.inst.Stopped, Discovery: !s.rt.Capabilities().Isolation}
 	if !s.exists {
+		if ap, ok := applierOf(s.rt); ok && want != nil {
+			// A declarative runtime that cannot be reached (or configured)
+			// says so now, before a release is recorded.
+			return s, e.observeApplied(ctx, s, ap, want.Identity, nil)
+		}
 		return s, nil
 	}
 	releases, err := e.store.Releases(ctx, name)
@@ -149,7 +154,7 @@ func (e *Engine) observe(ctx context.Context, name, requestedRuntime string, wan
 		}
 	}
 	if ap, ok := applierOf(s.rt); ok {
-		return s, e.observeApplied(ctx, s, ap, jobs)
+		return s, e.observeApplied(ctx, s, ap, s.inst.Identity, jobs)
 	}
 	for svc, hs := range byService(s.handles) {
 		for _, h := range hs {

@@ -131,7 +131,7 @@ func loadConfig(kubeconfig, context string) (*rest.Config, error) {
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
 	if err != nil {
 		if clientcmd.IsEmptyConfig(err) {
-			return nil, fmt.Errorf("%w: no kubeconfig found (set KUBECONFIG or pass --kubeconfig): %w", runtime.ErrUnavailable, err)
+			return nil, fmt.Errorf("%w: no kubeconfig found (neither Options.Kubeconfig, $KUBECONFIG, ~/.kube/config nor an in-cluster service account)", runtime.ErrUnavailable)
 		}
 		return nil, fmt.Errorf("%w: kubeconfig: %w", runtime.ErrUnavailable, err)
 	}
