@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/quai-dev/quai/internal/cli"
+	"github.com/quai-dev/quai/internal/daemon/serve"
 	"github.com/quai-dev/quai/internal/runtime/process"
 )
 
@@ -14,5 +15,5 @@ func main() {
 	if process.IsShim() {
 		os.Exit(process.ShimMain())
 	}
-	os.Exit(cli.Main(os.Args[1:]))
+	os.Exit(cli.Main(os.Args[1:], serve.Command))
 }

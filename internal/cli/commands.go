@@ -2,11 +2,11 @@ package cli
 
 import "github.com/spf13/cobra"
 
-// commands lists every verb; each lives in its own file.
+// commands lists every verb but those handed to Run; each lives in its own
+// file.
 func commands(g *globals) []*cobra.Command {
 	return []*cobra.Command{
 		newVersionCmd(g),
-		newServeCmd(g),
 		newUpCmd(g),
 		newInstallCmd(g),
 		newLsCmd(g),

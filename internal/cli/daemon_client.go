@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/quai-dev/quai/internal/client"
-	"github.com/quai-dev/quai/internal/daemon"
+	"github.com/quai-dev/quai/internal/datadir"
 )
 
 // envNoAutostart, when set, makes verbs fail instead of starting a daemon.
@@ -22,7 +22,7 @@ const daemonStartTimeout = 30 * time.Second
 
 // dataDir resolves the data directory from --data-dir and the environment.
 func (g *globals) dataDir() (string, error) {
-	return daemon.ResolveDataDir(g.DataDir, os.Getenv, os.Geteuid())
+	return datadir.Resolve(g.DataDir, os.Getenv, os.Geteuid())
 }
 
 // socketPath is --socket, else the data directory's socket.
@@ -34,7 +34,7 @@ func (g *globals) socketPath() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return daemon.SocketPath(dir), nil
+	return datadir.SocketPath(dir), nil
 }
 
 // client returns a client of the daemon, starting a local daemon in the
@@ -65,14 +65,14 @@ func (g *globals) startDaemon(ctx context.Context, c *client.Client) error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, daemon.DataDirMode); err != nil {
+	if err := os.MkdirAll(dir, datadir.Mode); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("start the quai daemon: find quai's executable: %w", err)
 	}
-	logPath := daemon.LogPath(dir)
+	logPath := datadir.LogPath(dir)
 	logf, err := os.OpenFile(logPath, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("start the quai daemon: open its log: %w", err)

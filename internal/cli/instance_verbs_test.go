@@ -16,6 +16,7 @@ import (
 	"github.com/quai-dev/quai/internal/cli"
 	"github.com/quai-dev/quai/internal/client"
 	"github.com/quai-dev/quai/internal/daemon/daemontest"
+	"github.com/quai-dev/quai/internal/daemon/serve"
 	"github.com/quai-dev/quai/internal/runtime/runtimetest"
 )
 
@@ -27,7 +28,7 @@ const envAsQuai = "QUAI_TEST_BINARY_IS_QUAI"
 func TestMain(m *testing.M) {
 	daemontest.Child()
 	if os.Getenv(envAsQuai) == "1" {
-		os.Exit(cli.Main(os.Args[1:]))
+		os.Exit(cli.Main(os.Args[1:], serve.Command))
 	}
 	os.Exit(m.Run())
 }

@@ -1,8 +1,10 @@
 // Package cli is quai's command line: one file per verb, flags filling an
-// options struct that is handed to the core as is. It renders engine events
-// and API results; it never imports a runtime, the engine or the store
-// directly (it talks to the daemon through internal/client), except for the
-// daemon wiring that `quai serve` starts.
+// options struct that is handed to the core as is. It renders the API's
+// events and results; it talks to the daemon through internal/client and
+// links no daemon code: never a runtime, the engine, the store, the proxy,
+// the API or the daemon. `quai serve`, which runs the daemon, is handed in
+// by cmd/quai. It may load stacks (internal/stack) and lint and render them
+// client-side.
 package cli
 
 import (
@@ -53,17 +55,26 @@ type globals struct {
 	stdin  io.Reader
 }
 
+// Verb builds a command that lives outside this package, such as `quai
+// serve`, which links the daemon. It reads the shared flags (--json,
+// --data-dir, --socket) from its parent; an error it returns exits with
+// ExitError.
+type Verb func() *cobra.Command
+
 // Main runs quai with args and returns the process exit code.
-func Main(args []string) int {
+func Main(args []string, verbs ...Verb) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return Run(ctx, args, os.Stdin, os.Stdout, os.Stderr)
+	return Run(ctx, args, os.Stdin, os.Stdout, os.Stderr, verbs...)
 }
 
 // Run is Main with explicit streams, for tests.
-func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, verbs ...Verb) int {
 	g := &globals{stdout: stdout, stderr: stderr, stdin: stdin}
 	root := newRootCmd(g)
+	for _, v := range verbs {
+		root.AddCommand(v())
+	}
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)

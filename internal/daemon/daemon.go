@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/quai-dev/quai/internal/api"
+	"github.com/quai-dev/quai/internal/datadir"
 	"github.com/quai-dev/quai/internal/engine"
 	"github.com/quai-dev/quai/internal/proxy"
 	"github.com/quai-dev/quai/internal/runtime"
@@ -35,9 +36,6 @@ const (
 	DefaultHTTPAddr  = ":8080"
 	DefaultHTTPSAddr = ":8443"
 )
-
-// DataDirMode is the mode a new data directory is created with.
-const DataDirMode = 0o711
 
 // maxSocketPath is the longest unix socket path Linux accepts (sun_path less its NUL).
 const maxSocketPath = 107
@@ -104,7 +102,7 @@ type Daemon struct {
 // New checks cfg and fills in defaults; Start does the work.
 func New(cfg Config) (*Daemon, error) {
 	if cfg.DataDir == "" {
-		return nil, fmt.Errorf("%w: Config.DataDir is empty", ErrNoDataDir)
+		return nil, fmt.Errorf("%w: Config.DataDir is empty", datadir.ErrUnresolved)
 	}
 	dir, err := filepath.Abs(cfg.DataDir)
 	if err != nil {
@@ -112,7 +110,7 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	cfg.DataDir = dir
 	if cfg.Socket == "" {
-		cfg.Socket = SocketPath(dir)
+		cfg.Socket = datadir.SocketPath(dir)
 	}
 	if len(cfg.Socket) > maxSocketPath {
 		return nil, fmt.Errorf("socket path %s is %d bytes, longer than the %d a unix socket allows; choose a shorter --socket or --data-dir",
@@ -173,14 +171,14 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	// Searchable but not listable by others: database servers run by the
 	// process runtime as their own system users must reach their data
 	// directories below it; what is private keeps its own modes.
-	if err := os.MkdirAll(d.cfg.DataDir, DataDirMode); err != nil {
+	if err := os.MkdirAll(d.cfg.DataDir, datadir.Mode); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
 	}
 	if d.lock, err = lockDataDir(d.cfg.DataDir); err != nil {
 		return err
 	}
-	if d.store, err = store.Open(StorePath(d.cfg.DataDir)); err != nil {
-		return fmt.Errorf("open state %s: %w", StorePath(d.cfg.DataDir), err)
+	if d.store, err = store.Open(datadir.StorePath(d.cfg.DataDir)); err != nil {
+		return fmt.Errorf("open state %s: %w", datadir.StorePath(d.cfg.DataDir), err)
 	}
 	proc, err := process.New(process.Options{
 		DataDir:  filepath.Join(d.cfg.DataDir, "process"),

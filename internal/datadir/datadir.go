@@ -1,4 +1,8 @@
-package daemon
+// Package datadir says where quai keeps its state: the data directory and
+// the daemon's socket, log and store inside it. The daemon and the CLI (which
+// finds and starts the daemon) both need it, so it is a leaf of its own: it
+// imports the standard library only.
+package datadir
 
 import (
 	"errors"
@@ -6,18 +10,21 @@ import (
 	"path/filepath"
 )
 
-// ErrNoDataDir: no data directory could be chosen.
-var ErrNoDataDir = errors.New("no data directory")
+// ErrUnresolved: no data directory could be chosen.
+var ErrUnresolved = errors.New("no data directory")
 
-// SystemDataDir is the data directory of a daemon run as root without
+// System is the data directory of a daemon run as root without
 // QUAI_DATA_DIR or XDG_DATA_HOME.
-const SystemDataDir = "/var/lib/quai"
+const System = "/var/lib/quai"
 
-// ResolveDataDir chooses quai's data directory: the --data-dir flag, else
+// Mode is the mode a new data directory is created with.
+const Mode = 0o711
+
+// Resolve chooses quai's data directory: the --data-dir flag, else
 // $QUAI_DATA_DIR, else $XDG_DATA_HOME/quai, else /var/lib/quai for root,
 // else $HOME/.local/share/quai (XDG's default). getenv and euid are passed
 // in so the choice is testable; the result is absolute.
-func ResolveDataDir(flag string, getenv func(string) string, euid int) (string, error) {
+func Resolve(flag string, getenv func(string) string, euid int) (string, error) {
 	dir := flag
 	switch {
 	case dir != "":
@@ -26,11 +33,11 @@ func ResolveDataDir(flag string, getenv func(string) string, euid int) (string, 
 	case getenv("XDG_DATA_HOME") != "":
 		dir = filepath.Join(getenv("XDG_DATA_HOME"), "quai")
 	case euid == 0:
-		dir = SystemDataDir
+		dir = System
 	case getenv("HOME") != "":
 		dir = filepath.Join(getenv("HOME"), ".local", "share", "quai")
 	default:
-		return "", fmt.Errorf("%w: set --data-dir or QUAI_DATA_DIR", ErrNoDataDir)
+		return "", fmt.Errorf("%w: set --data-dir or QUAI_DATA_DIR", ErrUnresolved)
 	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {

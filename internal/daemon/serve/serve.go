@@ -1,4 +1,7 @@
-package cli
+// Package serve is the `quai serve` verb: it runs the daemon in the
+// foreground. It lives beside the daemon rather than in internal/cli so that
+// the CLI links no daemon code; cmd/quai hands it to the CLI.
+package serve
 
 import (
 	"log/slog"
@@ -7,9 +10,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quai-dev/quai/internal/daemon"
+	"github.com/quai-dev/quai/internal/datadir"
 )
 
-type serveOptions struct {
+type options struct {
 	HTTP              string
 	HTTPS             string
 	LogLevel          string
@@ -18,8 +22,11 @@ type serveOptions struct {
 	Kube              daemon.KubeConfig
 }
 
-func newServeCmd(g *globals) *cobra.Command {
-	var o serveOptions
+// Command returns the `quai serve` command. It reads the CLI's shared
+// flags (--data-dir, --socket, --json) from its parent; an error it returns
+// exits with the CLI's error code.
+func Command() *cobra.Command {
+	var o options
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the quai daemon in the foreground (for systemd and the like)",
@@ -29,22 +36,27 @@ background when it is not running. SIGTERM or SIGINT stop it gracefully;
 running instances keep running and the next daemon re-attaches to them.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			dir, err := g.dataDir()
+			f := cmd.Flags()
+			flagDir, _ := f.GetString("data-dir")
+			socket, _ := f.GetString("socket")
+			asJSON, _ := f.GetBool("json")
+			dir, err := datadir.Resolve(flagDir, os.Getenv, os.Geteuid())
 			if err != nil {
-				return withCode(ExitError, err)
+				return err
 			}
 			var level slog.Level
 			if err := level.UnmarshalText([]byte(o.LogLevel)); err != nil {
-				return withCode(ExitError, err)
+				return err
 			}
-			var handler slog.Handler = slog.NewTextHandler(g.stderr, &slog.HandlerOptions{Level: level})
-			if g.JSON {
-				handler = slog.NewJSONHandler(g.stderr, &slog.HandlerOptions{Level: level})
+			stderr := cmd.ErrOrStderr()
+			var handler slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})
+			if asJSON {
+				handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})
 			}
 			log := slog.New(handler)
 			d, err := daemon.New(daemon.Config{
 				DataDir:           dir,
-				Socket:            g.Socket,
+				Socket:            socket,
 				HTTPAddr:          o.HTTP,
 				HTTPSAddr:         o.HTTPS,
 				DockerHost:        o.DockerHost,
@@ -53,12 +65,9 @@ running instances keep running and the next daemon re-attaches to them.`,
 				Logger:            log,
 			})
 			if err != nil {
-				return withCode(ExitError, err)
+				return err
 			}
-			if err := d.Run(cmd.Context()); err != nil {
-				return withCode(ExitError, err)
-			}
-			return nil
+			return d.Run(cmd.Context())
 		},
 	}
 	f := cmd.Flags()
