@@ -18,10 +18,8 @@ import (
 	"github.com/quai-dev/quai/internal/engine"
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/stack"
+	"github.com/quai-dev/quai/internal/wire"
 )
-
-// Prefix is the path every endpoint lives under.
-const Prefix = "/api/v1"
 
 // Engine is what the API needs from the engine; *engine.Engine implements it.
 type Engine interface {
@@ -43,14 +41,14 @@ type Options struct {
 	Engine Engine
 	Logger *slog.Logger
 	// Info is returned by GET /api/v1/info (daemon pid, version, paths).
-	Info Info
+	Info wire.Info
 }
 
 // Server serves the API; it is an http.Handler.
 type Server struct {
 	engine Engine
 	log    *slog.Logger
-	info   Info
+	info   wire.Info
 	mux    *http.ServeMux
 }
 
@@ -67,22 +65,22 @@ func New(opts Options) *Server {
 
 func (s *Server) routes() {
 	m := s.mux
-	m.HandleFunc("GET "+Prefix+"/info", s.handleInfo)
-	m.HandleFunc("POST "+Prefix+"/plan", s.handlePlan)
-	m.HandleFunc("POST "+Prefix+"/up", s.handleUp)
-	m.HandleFunc("GET "+Prefix+"/instances", s.handleList)
-	m.HandleFunc("GET "+Prefix+"/instances/{name}", s.handleStatus)
-	m.HandleFunc("GET "+Prefix+"/instances/{name}/status", s.handleStatus)
-	m.HandleFunc("DELETE "+Prefix+"/instances/{name}", s.handleRemove)
-	m.HandleFunc("GET "+Prefix+"/instances/{name}/releases", s.handleReleases)
-	m.HandleFunc("POST "+Prefix+"/instances/{name}/rollback", s.handleRollback)
-	m.HandleFunc("POST "+Prefix+"/instances/{name}/restart", s.handleRestart)
-	m.HandleFunc("POST "+Prefix+"/instances/{name}/down", s.handleDown)
-	m.HandleFunc("GET "+Prefix+"/instances/{name}/logs", s.handleLogs)
-	m.HandleFunc("POST "+Prefix+"/instances/{name}/exec", s.handleExec)
-	m.HandleFunc("POST "+Prefix+"/prune", s.handlePrune)
-	m.HandleFunc(Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, &Error{Status: http.StatusNotFound, Code: CodeNotFound,
+	m.HandleFunc("GET "+wire.Prefix+"/info", s.handleInfo)
+	m.HandleFunc("POST "+wire.Prefix+"/plan", s.handlePlan)
+	m.HandleFunc("POST "+wire.Prefix+"/up", s.handleUp)
+	m.HandleFunc("GET "+wire.Prefix+"/instances", s.handleList)
+	m.HandleFunc("GET "+wire.Prefix+"/instances/{name}", s.handleStatus)
+	m.HandleFunc("GET "+wire.Prefix+"/instances/{name}/status", s.handleStatus)
+	m.HandleFunc("DELETE "+wire.Prefix+"/instances/{name}", s.handleRemove)
+	m.HandleFunc("GET "+wire.Prefix+"/instances/{name}/releases", s.handleReleases)
+	m.HandleFunc("POST "+wire.Prefix+"/instances/{name}/rollback", s.handleRollback)
+	m.HandleFunc("POST "+wire.Prefix+"/instances/{name}/restart", s.handleRestart)
+	m.HandleFunc("POST "+wire.Prefix+"/instances/{name}/down", s.handleDown)
+	m.HandleFunc("GET "+wire.Prefix+"/instances/{name}/logs", s.handleLogs)
+	m.HandleFunc("POST "+wire.Prefix+"/instances/{name}/exec", s.handleExec)
+	m.HandleFunc("POST "+wire.Prefix+"/prune", s.handlePrune)
+	m.HandleFunc(wire.Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, &Error{Status: http.StatusNotFound, Code: wire.CodeNotFound,
 			Message: "no such endpoint " + r.Method + " " + r.URL.Path,
 			Hint:    "the CLI and the daemon may be different versions; restart the daemon"})
 	})
@@ -93,14 +91,14 @@ func (s *Server) routes() {
 // request carries Origin: refusing it closes that path to cross-site requests.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Origin") != "" {
-		writeError(w, &Error{Status: http.StatusForbidden, Code: CodeForbidden,
+		writeError(w, &Error{Status: http.StatusForbidden, Code: wire.CodeForbidden,
 			Message: "requests from a browser are refused on the daemon socket",
 			Hint:    "use the quai CLI or the client library"})
 		return
 	}
-	if !strings.HasPrefix(r.URL.Path, Prefix+"/") {
-		writeError(w, &Error{Status: http.StatusNotFound, Code: CodeNotFound,
-			Message: "no such endpoint " + r.URL.Path, Hint: "the API lives under " + Prefix})
+	if !strings.HasPrefix(r.URL.Path, wire.Prefix+"/") {
+		writeError(w, &Error{Status: http.StatusNotFound, Code: wire.CodeNotFound,
+			Message: "no such endpoint " + r.URL.Path, Hint: "the API lives under " + wire.Prefix})
 		return
 	}
 	s.mux.ServeHTTP(w, r)

@@ -17,6 +17,7 @@ import (
 	"github.com/quai-dev/quai/internal/engine"
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/stack"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 func newServer(t *testing.T, e *apitest.Engine) *httptest.Server {
@@ -27,7 +28,7 @@ func newServer(t *testing.T, e *apitest.Engine) *httptest.Server {
 }
 
 // decodeErr reads the one error shape and fails on any other body.
-func decodeErr(t *testing.T, resp *http.Response) api.ErrorDetail {
+func decodeErr(t *testing.T, resp *http.Response) wire.ErrorDetail {
 	t.Helper()
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
 		t.Fatalf("error content type = %q, want application/json", ct)
@@ -49,7 +50,7 @@ func decodeErr(t *testing.T, resp *http.Response) api.ErrorDetail {
 		}
 	}
 	e := shape["error"]
-	return api.ErrorDetail{Code: e["code"], Message: e["message"], Hint: e["hint"]}
+	return wire.ErrorDetail{Code: e["code"], Message: e["message"], Hint: e["hint"]}
 }
 
 func TestErrorStatuses(t *testing.T) {
@@ -63,14 +64,14 @@ func TestErrorStatuses(t *testing.T) {
 		messageHas string
 	}{
 		{"unknown instance with suggestions", fmt.Errorf("status: %w", &engine.NotFoundError{Name: "shop-dve", Suggestions: []string{"shop-dev", "shop-prod"}}),
-			404, api.CodeNotFound, "shop-dev, shop-prod", "shop-dve"},
-		{"not found sentinel", fmt.Errorf("release 9 of shop-dev: %w", engine.ErrNotFound), 404, api.CodeNotFound, "quai ls", "release 9"},
-		{"busy", fmt.Errorf("shop-dev: %w", engine.ErrBusy), 409, api.CodeBusy, "wait", "shop-dev"},
-		{"invalid stack", fmt.Errorf("plan: %w", loadErr), 400, api.CodeInvalid, "quai lint", "compose.yaml:3:5"},
-		{"unsupported", fmt.Errorf("exec: %w", runtime.ErrUnsupported), 501, api.CodeUnsupported, "--runtime", "exec"},
-		{"missing dependency", fmt.Errorf("postgres: %w", runtime.ErrMissingDependency), 424, api.CodeMissingDependency, "install", "postgres"},
-		{"unavailable", fmt.Errorf("docker: %w", runtime.ErrUnavailable), 503, api.CodeUnavailable, "running", "docker"},
-		{"anything else", errors.New("disk full"), 500, api.CodeInternal, "daemon.log", "disk full"},
+			404, wire.CodeNotFound, "shop-dev, shop-prod", "shop-dve"},
+		{"not found sentinel", fmt.Errorf("release 9 of shop-dev: %w", engine.ErrNotFound), 404, wire.CodeNotFound, "quai ls", "release 9"},
+		{"busy", fmt.Errorf("shop-dev: %w", engine.ErrBusy), 409, wire.CodeBusy, "wait", "shop-dev"},
+		{"invalid stack", fmt.Errorf("plan: %w", loadErr), 400, wire.CodeInvalid, "quai lint", "compose.yaml:3:5"},
+		{"unsupported", fmt.Errorf("exec: %w", runtime.ErrUnsupported), 501, wire.CodeUnsupported, "--runtime", "exec"},
+		{"missing dependency", fmt.Errorf("postgres: %w", runtime.ErrMissingDependency), 424, wire.CodeMissingDependency, "install", "postgres"},
+		{"unavailable", fmt.Errorf("docker: %w", runtime.ErrUnavailable), 503, wire.CodeUnavailable, "running", "docker"},
+		{"anything else", errors.New("disk full"), 500, wire.CodeInternal, "daemon.log", "disk full"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,8 +116,8 @@ func TestRefusesBrowserOrigin(t *testing.T) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("status = %d, want 403", resp.StatusCode)
 	}
-	if e := decodeErr(t, resp); e.Code != api.CodeForbidden {
-		t.Errorf("code = %q, want %q", e.Code, api.CodeForbidden)
+	if e := decodeErr(t, resp); e.Code != wire.CodeForbidden {
+		t.Errorf("code = %q, want %q", e.Code, wire.CodeForbidden)
 	}
 	if called {
 		t.Error("the engine was called for a browser request")
@@ -141,14 +142,14 @@ func TestUnknownEndpointAndBadBody(t *testing.T) {
 		status             int
 		code               string
 	}{
-		{"GET", "/api/v1/nope", "", 404, api.CodeNotFound},
-		{"GET", "/elsewhere", "", 404, api.CodeNotFound},
-		{"POST", "/api/v1/up", "{not json", 400, api.CodeInvalid},
-		{"POST", "/api/v1/up", `{"model": null}`, 400, api.CodeInvalid},
-		{"POST", "/api/v1/plan", `{"unknown_field": 1}`, 400, api.CodeInvalid},
-		{"DELETE", "/api/v1/instances/x?purge=maybe", "", 400, api.CodeInvalid},
-		{"GET", "/api/v1/instances/x/logs?tail=-3", "", 400, api.CodeInvalid},
-		{"GET", "/api/v1/instances/x/logs?since=yesterday", "", 400, api.CodeInvalid},
+		{"GET", "/api/v1/nope", "", 404, wire.CodeNotFound},
+		{"GET", "/elsewhere", "", 404, wire.CodeNotFound},
+		{"POST", "/api/v1/up", "{not json", 400, wire.CodeInvalid},
+		{"POST", "/api/v1/up", `{"model": null}`, 400, wire.CodeInvalid},
+		{"POST", "/api/v1/plan", `{"unknown_field": 1}`, 400, wire.CodeInvalid},
+		{"DELETE", "/api/v1/instances/x?purge=maybe", "", 400, wire.CodeInvalid},
+		{"GET", "/api/v1/instances/x/logs?tail=-3", "", 400, wire.CodeInvalid},
+		{"GET", "/api/v1/instances/x/logs?since=yesterday", "", 400, wire.CodeInvalid},
 	} {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
 			req, _ := http.NewRequest(tt.method, srv.URL+tt.path, strings.NewReader(tt.body))
@@ -194,14 +195,19 @@ func TestEventStreamFlushesAsItHappens(t *testing.T) {
 		emit(engine.Event{Kind: engine.EventStep, Message: "after the end: dropped"})
 		return engine.Release{Number: 4}, nil
 	}})
-	body, _ := json.Marshal(api.UpRequest{ModelPayload: api.NewModelPayload(model()), Runtime: "process"})
+	m := model()
+	payload, err := wire.NewModelPayload(m, m.Resolved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(wire.UpRequest{ModelPayload: payload, Runtime: "process"})
 	resp, err := http.Post(srv.URL+"/api/v1/up", "application/json", strings.NewReader(string(body)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != api.ContentTypeNDJSON {
-		t.Fatalf("status %d, content type %q; want 200 %s", resp.StatusCode, resp.Header.Get("Content-Type"), api.ContentTypeNDJSON)
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != wire.ContentTypeNDJSON {
+		t.Fatalf("status %d, content type %q; want 200 %s", resp.StatusCode, resp.Header.Get("Content-Type"), wire.ContentTypeNDJSON)
 	}
 	br := bufio.NewReader(resp.Body)
 	first := readEvent(t, br)

@@ -12,19 +12,20 @@ import (
 
 	"github.com/quai-dev/quai/internal/engine"
 	"github.com/quai-dev/quai/internal/runtime"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 func (s *Server) handleExec(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	q := r.URL.Query()
-	service := q.Get(ExecService)
-	cmd := q[ExecCmd]
-	tty, err := boolParam(r, ExecTTY)
+	service := q.Get(wire.ExecService)
+	cmd := q[wire.ExecCmd]
+	tty, err := boolParam(r, wire.ExecTTY)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	attachStdin, err := boolParam(r, ExecStdin)
+	attachStdin, err := boolParam(r, wire.ExecStdin)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -37,8 +38,8 @@ func (s *Server) handleExec(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("exec needs a command", "quai exec INSTANCE SERVICE -- CMD..."))
 		return
 	}
-	if !strings.EqualFold(r.Header.Get("Upgrade"), ExecUpgrade) {
-		writeError(w, badRequest("exec needs a connection upgrade to "+ExecUpgrade, "use the quai client"))
+	if !strings.EqualFold(r.Header.Get("Upgrade"), wire.ExecUpgrade) {
+		writeError(w, badRequest("exec needs a connection upgrade to "+wire.ExecUpgrade, "use the quai client"))
 		return
 	}
 	// Refuse unknown instances and services with a proper status while the
@@ -54,8 +55,8 @@ func (s *Server) handleExec(w http.ResponseWriter, r *http.Request) {
 	}
 	var initial *runtime.TermSize
 	if tty {
-		rows, _ := strconv.ParseUint(q.Get(ExecRows), 10, 16)
-		cols, _ := strconv.ParseUint(q.Get(ExecCols), 10, 16)
+		rows, _ := strconv.ParseUint(q.Get(wire.ExecRows), 10, 16)
+		cols, _ := strconv.ParseUint(q.Get(wire.ExecCols), 10, 16)
 		if rows > 0 && cols > 0 {
 			initial = &runtime.TermSize{Rows: uint16(rows), Cols: uint16(cols)}
 		}
@@ -67,7 +68,7 @@ func (s *Server) handleExec(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer func() { _ = conn.Close() }()
-	if _, err := brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + ExecUpgrade + "\r\n\r\n"); err != nil {
+	if _, err := brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: " + wire.ExecUpgrade + "\r\n\r\n"); err != nil {
 		return
 	}
 	if err := brw.Flush(); err != nil {
@@ -77,8 +78,8 @@ func (s *Server) handleExec(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	var mu sync.Mutex
-	stdout := &FrameWriter{Mu: &mu, W: conn, Type: FrameStdout}
-	stderr := &FrameWriter{Mu: &mu, W: conn, Type: FrameStderr}
+	stdout := &wire.FrameWriter{Mu: &mu, W: conn, Type: wire.FrameStdout}
+	stderr := &wire.FrameWriter{Mu: &mu, W: conn, Type: wire.FrameStderr}
 	if tty {
 		stderr = stdout
 	}
@@ -91,20 +92,20 @@ func (s *Server) handleExec(w http.ResponseWriter, r *http.Request) {
 		// Reads until the client hangs up; a hang-up cancels the command.
 		defer cancel()
 		for {
-			t, p, err := ReadFrame(brw.Reader)
+			t, p, err := wire.ReadFrame(brw.Reader)
 			if err != nil {
 				_ = stdinW.CloseWithError(io.EOF)
 				return
 			}
 			switch t {
-			case FrameStdin:
+			case wire.FrameStdin:
 				if _, err := stdinW.Write(p); err != nil {
 					continue // the command stopped reading stdin
 				}
-			case FrameStdinEOF:
+			case wire.FrameStdinEOF:
 				_ = stdinW.Close()
-			case FrameResize:
-				if rows, cols, ok := ParseResize(p); ok {
+			case wire.FrameResize:
+				if rows, cols, ok := wire.ParseResize(p); ok {
 					select {
 					case resize <- runtime.TermSize{Rows: rows, Cols: cols}:
 					default: // the runtime is behind; the next resize carries the size
@@ -128,10 +129,10 @@ func (s *Server) handleExec(w http.ResponseWriter, r *http.Request) {
 		if e.Hint != "" {
 			msg += "\n" + e.Hint
 		}
-		_ = WriteFrame(conn, FrameError, []byte(msg))
+		_ = wire.WriteFrame(conn, wire.FrameError, []byte(msg))
 		return
 	}
-	_ = WriteFrame(conn, FrameExit, ExitPayload(code))
+	_ = wire.WriteFrame(conn, wire.FrameExit, wire.ExitPayload(code))
 }
 
 // checkService reports an unknown service of st as not found, with close matches.
@@ -144,7 +145,7 @@ func checkService(st engine.InstanceStatus, service string) error {
 		names = append(names, s.Service)
 	}
 	slices.Sort(names)
-	return &Error{Status: http.StatusNotFound, Code: CodeNotFound,
+	return &Error{Status: http.StatusNotFound, Code: wire.CodeNotFound,
 		Message: fmt.Sprintf("instance %s has no service %q", st.Name, service),
 		Hint:    "its services: " + strings.Join(names, ", ")}
 }

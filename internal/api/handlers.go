@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/quai-dev/quai/internal/engine"
 	"github.com/quai-dev/quai/internal/runtime"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 // maxBody bounds request bodies; a model with its resolved document is far smaller.
@@ -34,14 +36,14 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 func (s *Server) handleInfo(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.info) }
 
 func (s *Server) handlePlan(w http.ResponseWriter, r *http.Request) {
-	var req PlanRequest
+	var req wire.PlanRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, err)
 		return
 	}
-	m := req.model()
-	if m == nil {
-		writeError(w, badRequest("the request carries no stack model", "send {\"model\": ...}"))
+	m, err := decodeModel(req.ModelPayload)
+	if err != nil {
+		writeError(w, err)
 		return
 	}
 	p, err := s.engine.Plan(r.Context(), m, req.Runtime)
@@ -53,25 +55,22 @@ func (s *Server) handlePlan(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleUp(w http.ResponseWriter, r *http.Request) {
-	var req UpRequest
+	var req wire.UpRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, err)
 		return
 	}
-	m := req.model()
-	if m == nil {
-		writeError(w, badRequest("the request carries no stack model", "send {\"model\": ...}"))
+	m, err := decodeModel(req.ModelPayload)
+	if err != nil {
+		writeError(w, err)
 		return
 	}
-	cause := req.Cause
-	if cause == "" {
-		cause = "up"
-	}
-	s.stream(w, r, m.Identity.Name(), func(emit engine.Emitter) (int, error) {
-		rel, err := s.engine.Up(r.Context(), engine.UpRequest{
-			Model: m, Runtime: req.Runtime, DryRun: req.DryRun, NoWait: req.NoWait, Cause: cause,
+	s.stream(w, r, m.Identity.Name(), func(emit wire.Emitter) error {
+		_, err := s.engine.Up(r.Context(), engine.UpRequest{
+			Model: m, Runtime: req.Runtime, DryRun: req.DryRun, NoWait: req.NoWait,
+			Cause: cmp.Or(req.Cause, "up"), Fingerprint: req.Fingerprint,
 		}, emit)
-		return rel.Number, err
+		return err
 	})
 }
 
@@ -109,66 +108,58 @@ func (s *Server) handleReleases(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleRollback(w http.ResponseWriter, r *http.Request) {
-	var req RollbackRequest
+	var req wire.RollbackRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, err)
 		return
 	}
 	name := r.PathValue("name")
-	s.stream(w, r, name, func(emit engine.Emitter) (int, error) {
-		rel, err := s.engine.Rollback(r.Context(), name, req.To, emit)
-		return rel.Number, err
+	s.stream(w, r, name, func(emit wire.Emitter) error {
+		_, err := s.engine.Rollback(r.Context(), name, req.To, emit)
+		return err
 	})
 }
 
 func (s *Server) handleRestart(w http.ResponseWriter, r *http.Request) {
-	var req RestartRequest
+	var req wire.RestartRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, err)
 		return
 	}
 	name := r.PathValue("name")
-	s.stream(w, r, name, func(emit engine.Emitter) (int, error) {
-		return 0, s.engine.Restart(r.Context(), name, req.Service, emit)
+	s.stream(w, r, name, func(emit wire.Emitter) error {
+		return s.engine.Restart(r.Context(), name, req.Service, emit)
 	})
 }
 
 func (s *Server) handleDown(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	s.stream(w, r, name, func(emit engine.Emitter) (int, error) {
-		return 0, s.engine.Down(r.Context(), name, emit)
+	s.stream(w, r, name, func(emit wire.Emitter) error {
+		return s.engine.Down(r.Context(), name, emit)
 	})
 }
 
 func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	purge, err := boolParam(r, "purge")
+	purge, err := boolParam(r, wire.RemovePurge)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	s.stream(w, r, name, func(emit engine.Emitter) (int, error) {
-		return 0, s.engine.Remove(r.Context(), name, purge, emit)
+	s.stream(w, r, name, func(emit wire.Emitter) error {
+		return s.engine.Remove(r.Context(), name, purge, emit)
 	})
 }
 
-// LogsQuery names the query parameters of GET .../logs.
-const (
-	LogsService = "service"
-	LogsFollow  = "follow"
-	LogsSince   = "since" // RFC 3339
-	LogsTail    = "tail"
-)
-
 func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	follow, err := boolParam(r, LogsFollow)
+	follow, err := boolParam(r, wire.LogsFollow)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
 	opts := runtime.LogOptions{Follow: follow}
-	if v := q.Get(LogsSince); v != "" {
+	if v := q.Get(wire.LogsSince); v != "" {
 		t, err := time.Parse(time.RFC3339Nano, v)
 		if err != nil {
 			writeError(w, badRequest(fmt.Sprintf("since=%q is not an RFC 3339 time", v), "e.g. 2025-01-02T15:04:05Z"))
@@ -176,7 +167,7 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) {
 		}
 		opts.Since = t
 	}
-	if v := q.Get(LogsTail); v != "" {
+	if v := q.Get(wire.LogsTail); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
 			writeError(w, badRequest(fmt.Sprintf("tail=%q is not a line count", v), "e.g. tail=100"))
@@ -184,7 +175,7 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) {
 		}
 		opts.Tail = n
 	}
-	rc, err := s.engine.Logs(r.Context(), r.PathValue("name"), q.Get(LogsService), opts)
+	rc, err := s.engine.Logs(r.Context(), r.PathValue("name"), q.Get(wire.LogsService), opts)
 	if err != nil {
 		writeError(w, err)
 		return

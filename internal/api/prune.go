@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/quai-dev/quai/internal/engine"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 // Pruner is the engine's image clean-up; *engine.Engine implements it. The
@@ -13,21 +14,15 @@ type Pruner interface {
 	Prune(ctx context.Context, dryRun bool) (engine.PruneReport, error)
 }
 
-// PruneRequest is the body of POST /api/v1/prune.
-type PruneRequest struct {
-	// DryRun lists what would be removed and removes nothing.
-	DryRun bool `json:"dry_run,omitempty"`
-}
-
 func (s *Server) handlePrune(w http.ResponseWriter, r *http.Request) {
-	var req PruneRequest
+	var req wire.PruneRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, err)
 		return
 	}
 	p, ok := s.engine.(Pruner)
 	if !ok {
-		writeError(w, &Error{Status: http.StatusNotImplemented, Code: CodeUnsupported,
+		writeError(w, &Error{Status: http.StatusNotImplemented, Code: wire.CodeUnsupported,
 			Message: "this daemon cannot prune images", Hint: "the CLI and the daemon may be different versions; restart the daemon"})
 		return
 	}

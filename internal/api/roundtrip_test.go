@@ -10,6 +10,7 @@ import (
 
 	"github.com/quai-dev/quai/internal/api"
 	"github.com/quai-dev/quai/internal/stack"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 // TestModelRoundTrip sends every fixture's model through the wire form the
@@ -37,17 +38,24 @@ func TestModelRoundTrip(t *testing.T) {
 				if err != nil {
 					t.Fatalf("load: %v", err)
 				}
-				wire, err := json.Marshal(api.UpRequest{ModelPayload: api.NewModelPayload(m)})
+				payload, err := wire.NewModelPayload(m, m.Resolved)
 				if err != nil {
 					t.Fatal(err)
 				}
-				var req api.UpRequest
-				dec := json.NewDecoder(bytes.NewReader(wire))
+				body, err := json.Marshal(wire.UpRequest{ModelPayload: payload})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var req wire.UpRequest
+				dec := json.NewDecoder(bytes.NewReader(body))
 				dec.DisallowUnknownFields()
 				if err := dec.Decode(&req); err != nil {
 					t.Fatal(err)
 				}
-				got := req.Model
+				got, err := api.DecodeModel(req.ModelPayload)
+				if err != nil {
+					t.Fatal(err)
+				}
 				if len(m.Resolved) == 0 || !bytes.Equal(req.Resolved, m.Resolved) {
 					t.Errorf("resolved document: %d bytes sent, %d received", len(m.Resolved), len(req.Resolved))
 				}

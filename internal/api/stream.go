@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/quai-dev/quai/internal/engine"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 // eventStream writes an operation's events as NDJSON. The status line is
@@ -26,7 +26,7 @@ type eventStream struct {
 	writeErr error
 }
 
-func (s *eventStream) emit(ev engine.Event) {
+func (s *eventStream) emit(ev wire.Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.ended {
@@ -36,19 +36,17 @@ func (s *eventStream) emit(ev engine.Event) {
 }
 
 // write is called with mu held.
-func (s *eventStream) write(ev engine.Event) {
+func (s *eventStream) write(ev wire.Event) {
 	if !s.started {
 		s.started = true
 		h := s.w.Header()
-		h.Set("Content-Type", ContentTypeNDJSON)
+		h.Set("Content-Type", wire.ContentTypeNDJSON)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Cache-Control", "no-store")
 		s.w.WriteHeader(http.StatusOK)
 		s.enc = json.NewEncoder(s.w)
 	}
-	if isTerminal(ev.Kind) {
-		s.ended = true
-	}
+	s.ended = ev.Kind.Terminal()
 	if s.writeErr != nil {
 		return
 	}
@@ -67,13 +65,11 @@ func (s *eventStream) write(ev engine.Event) {
 	}
 }
 
-func isTerminal(k engine.EventKind) bool { return k == engine.EventDone || k == engine.EventFailed }
-
 // stream runs op, streaming its events, and makes sure the stream ends with
 // exactly one done or failed event.
-func (s *Server) stream(w http.ResponseWriter, r *http.Request, instance string, op func(engine.Emitter) (int, error)) {
+func (s *Server) stream(w http.ResponseWriter, r *http.Request, instance string, op func(wire.Emitter) error) {
 	es := &eventStream{w: w, rc: http.NewResponseController(w), instance: instance}
-	release, err := op(es.emit)
+	err := op(es.emit)
 	es.mu.Lock()
 	defer es.mu.Unlock()
 	es.closed = true
@@ -83,8 +79,8 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, instance string,
 		writeError(w, err)
 	case err != nil && !es.ended:
 		s.log.Info("operation failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		es.write(engine.Event{Kind: engine.EventFailed, Release: release, Error: err.Error(), Message: err.Error()})
+		es.write(wire.Event{Kind: wire.EventFailed, Error: err.Error(), Message: err.Error()})
 	case err == nil && !es.ended:
-		es.write(engine.Event{Kind: engine.EventDone, Release: release})
+		es.write(wire.Event{Kind: wire.EventDone})
 	}
 }

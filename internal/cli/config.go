@@ -39,7 +39,7 @@ problem is then listed as file:line:column: key: message (hint: ...).`,
 			}
 			if g.JSON {
 				if cmd.Flags().Changed("format") && opts.Format != "json" {
-					return withCode(ExitError, fmt.Errorf("--json and --format %s disagree: use one of them", opts.Format))
+					return fmt.Errorf("--json and --format %s disagree: use one of them", opts.Format)
 				}
 				opts.Format = "json"
 			}
@@ -55,20 +55,20 @@ problem is then listed as file:line:column: key: message (hint: ...).`,
 
 func runConfig(ctx context.Context, stdout, stderr io.Writer, opts configOptions) error {
 	if opts.Format != "yaml" && opts.Format != "json" {
-		return withCode(ExitError, fmt.Errorf("unknown format %q: use yaml or json", opts.Format))
+		return fmt.Errorf("unknown format %q: use yaml or json", opts.Format)
 	}
 	m, err := loadStack(ctx, "config", stack.Options{Dir: opts.Dir, Env: opts.Env, Org: opts.Org})
 	if err != nil {
-		return withCode(ExitError, err)
+		return err
 	}
 	out := m.Resolved
 	if opts.Format == "json" {
 		if out, err = m.ResolvedJSON(); err != nil {
-			return withCode(ExitError, err)
+			return err
 		}
 	}
 	if _, err := stdout.Write(out); err != nil {
-		return withCode(ExitError, fmt.Errorf("write config: %w", err))
+		return fmt.Errorf("write config: %w", err)
 	}
 	return nil
 }

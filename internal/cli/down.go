@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quai-dev/quai/internal/client"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 func newDownCmd(g *globals) *cobra.Command {
@@ -16,15 +17,9 @@ starts it again.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, err := g.client(ctx)
-			if err != nil {
-				return withCode(ExitError, err)
-			}
-			defer c.Close()
-			_, err = g.runOperation(func(emit client.Emitter) (client.Event, error) {
+			return g.operate(ctx, func(c *client.Client, emit wire.Emitter) (wire.Event, error) {
 				return c.Down(ctx, args[0], emit)
 			})
-			return err
 		},
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/quai-dev/quai/internal/client"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 type execOptions struct {
@@ -38,7 +39,7 @@ terminal; with -it and no command, it starts a shell.`,
 			}
 			if len(argv) == 0 {
 				if !o.TTY {
-					return withCode(ExitError, errors.New("exec needs a command: quai exec INSTANCE SERVICE -- CMD..., or -it for a shell"))
+					return errors.New("exec needs a command: quai exec INSTANCE SERVICE -- CMD..., or -it for a shell")
 				}
 				argv = []string{defaultShell}
 			}
@@ -56,7 +57,7 @@ func (g *globals) exec(cmd *cobra.Command, instance, service string, argv []stri
 	ctx := cmd.Context()
 	c, err := g.client(ctx)
 	if err != nil {
-		return withCode(ExitError, err)
+		return err
 	}
 	defer c.Close()
 	opts := client.ExecOptions{Service: service, Cmd: argv, TTY: o.TTY, Stdout: g.stdout, Stderr: g.stderr}
@@ -67,15 +68,15 @@ func (g *globals) exec(cmd *cobra.Command, instance, service string, argv []stri
 		if in, ok := terminalFd(g.stdin); o.Interactive && ok && term.IsTerminal(in) {
 			state, err := term.MakeRaw(in)
 			if err != nil {
-				return withCode(ExitError, fmt.Errorf("exec: put the terminal in raw mode: %w", err))
+				return fmt.Errorf("exec: put the terminal in raw mode: %w", err)
 			}
 			defer func() { _ = term.Restore(in, state) }()
 		}
 		if fd, ok := terminalFd(g.stdout); ok && term.IsTerminal(fd) {
 			if cols, rows, err := term.GetSize(fd); err == nil {
-				opts.Size = &client.TermSize{Rows: uint16(rows), Cols: uint16(cols)}
+				opts.Size = &wire.TermSize{Rows: uint16(rows), Cols: uint16(cols)}
 			}
-			resize := make(chan client.TermSize, 1)
+			resize := make(chan wire.TermSize, 1)
 			winch := make(chan os.Signal, 1)
 			signal.Notify(winch, syscall.SIGWINCH)
 			defer signal.Stop(winch)
@@ -89,7 +90,7 @@ func (g *globals) exec(cmd *cobra.Command, instance, service string, argv []stri
 					case <-winch:
 						if cols, rows, err := term.GetSize(fd); err == nil {
 							select {
-							case resize <- client.TermSize{Rows: uint16(rows), Cols: uint16(cols)}:
+							case resize <- wire.TermSize{Rows: uint16(rows), Cols: uint16(cols)}:
 							default:
 							}
 						}
@@ -101,7 +102,7 @@ func (g *globals) exec(cmd *cobra.Command, instance, service string, argv []stri
 	}
 	code, err := c.Exec(ctx, instance, opts)
 	if err != nil {
-		return withCode(ExitError, err)
+		return err
 	}
 	if code != 0 {
 		return withCode(code, nil)

@@ -18,6 +18,7 @@ import (
 	"github.com/quai-dev/quai/internal/daemon/daemontest"
 	"github.com/quai-dev/quai/internal/daemon/serve"
 	"github.com/quai-dev/quai/internal/runtime/runtimetest"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 // envAsQuai makes the test binary behave as the quai binary, so that a verb
@@ -83,15 +84,15 @@ func TestUpDryRunPrintsThePlanAndChangesNothing(t *testing.T) {
 		}
 	}
 	js := mustRun(t, d, "up", dir, "--env", "dev", "--dry-run", "--json")
-	var p client.Plan
+	var p wire.Plan
 	if err := json.Unmarshal([]byte(js.stdout), &p); err != nil {
 		t.Fatalf("--dry-run --json is not a plan: %v", err)
 	}
-	if p.Instance != "dry-dev" || len(p.Services) != 1 || p.Services[0].Action != client.ActionCreate || p.Services[0].To != 2 {
+	if p.Instance != "dry-dev" || len(p.Services) != 1 || p.Services[0].Action != wire.ActionCreate || p.Services[0].To != 2 {
 		t.Errorf("plan = %+v; want web created with 2 replicas", p)
 	}
 	ls := mustRun(t, d, "ls", "--json")
-	var list []client.Instance
+	var list []wire.Instance
 	if err := json.Unmarshal([]byte(ls.stdout), &list); err != nil || len(list) != 0 {
 		t.Errorf("after a dry run: instances %v (%v); want none", list, err)
 	}
@@ -107,7 +108,7 @@ func TestInstanceLifecycle(t *testing.T) {
 	}
 
 	ls := mustRun(t, d, "ls")
-	if !strings.Contains(ls.stdout, "shop-dev") || !strings.Contains(ls.stdout, string(client.InstanceRunning)) {
+	if !strings.Contains(ls.stdout, "shop-dev") || !strings.Contains(ls.stdout, string(wire.InstanceRunning)) {
 		t.Errorf("ls does not show shop-dev running")
 	}
 
@@ -117,7 +118,7 @@ func TestInstanceLifecycle(t *testing.T) {
 			t.Errorf("status lacks %q", want)
 		}
 	}
-	var status client.InstanceStatus
+	var status wire.InstanceStatus
 	if err := json.Unmarshal([]byte(mustRun(t, d, "status", "shop-dev", "--json").stdout), &status); err != nil {
 		t.Fatal(err)
 	}
@@ -153,11 +154,11 @@ func TestInstanceLifecycle(t *testing.T) {
 		t.Errorf("releases: want release 2 active and 1 superseded")
 	}
 	mustRun(t, d, "rollback", "shop-dev")
-	var list []client.Release
+	var list []wire.Release
 	if err := json.Unmarshal([]byte(mustRun(t, d, "releases", "shop-dev", "--json").stdout), &list); err != nil {
 		t.Fatal(err)
 	}
-	if len(list) != 3 || list[0].Number != 3 || list[0].Status != client.ReleaseActive || list[0].Hashes["web"] != findRelease(list, 1).Hashes["web"] {
+	if len(list) != 3 || list[0].Number != 3 || list[0].Status != wire.ReleaseActive || list[0].Hashes["web"] != findRelease(list, 1).Hashes["web"] {
 		t.Errorf("after rollback: releases %+v; want 3 active with release 1's hashes", summarize(list))
 	}
 
@@ -178,16 +179,16 @@ func TestInstanceLifecycle(t *testing.T) {
 	}
 }
 
-func findRelease(list []client.Release, n int) client.Release {
+func findRelease(list []wire.Release, n int) wire.Release {
 	for _, r := range list {
 		if r.Number == n {
 			return r
 		}
 	}
-	return client.Release{}
+	return wire.Release{}
 }
 
-func summarize(list []client.Release) []string {
+func summarize(list []wire.Release) []string {
 	var out []string
 	for _, r := range list {
 		out = append(out, string(r.Status)+" "+r.Cause)
@@ -200,13 +201,13 @@ func TestUpJSONStreamsEvents(t *testing.T) {
 	dir := daemontest.AppProject(t, daemontest.App{Project: "js"})
 	r := mustRun(t, d, "up", dir, "--env", "dev", "--json")
 	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-	var last client.Event
+	var last wire.Event
 	for _, l := range lines {
 		if err := json.Unmarshal([]byte(l), &last); err != nil {
 			t.Fatalf("line %q is not an event: %v", l, err)
 		}
 	}
-	if len(lines) < 3 || last.Kind != client.EventDone || last.Release != 1 {
+	if len(lines) < 3 || last.Kind != wire.EventDone || last.Release != 1 {
 		t.Errorf("%d events, last %+v; want several ending with done release 1", len(lines), last)
 	}
 }

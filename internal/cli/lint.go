@@ -46,7 +46,7 @@ docs/lint-rules.md.`,
 			}
 			if g.JSON {
 				if cmd.Flags().Changed("format") && opts.Format != string(lint.FormatJSON) {
-					return withCode(ExitError, fmt.Errorf("--json and --format %s disagree: use one of them", opts.Format))
+					return fmt.Errorf("--json and --format %s disagree: use one of them", opts.Format)
 				}
 				opts.Format = string(lint.FormatJSON)
 			}
@@ -65,7 +65,7 @@ docs/lint-rules.md.`,
 func runLint(ctx context.Context, stdout, stderr io.Writer, opts lintOptions) error {
 	format, err := lint.ParseFormat(opts.Format)
 	if err != nil {
-		return withCode(ExitError, err)
+		return err
 	}
 	if opts.Rules {
 		if format == lint.FormatText {
@@ -75,25 +75,25 @@ func runLint(ctx context.Context, stdout, stderr io.Writer, opts lintOptions) er
 	}
 	failOn, err := lint.ParseSeverity(opts.FailOn)
 	if err != nil {
-		return withCode(ExitError, fmt.Errorf("--fail-on: %w", err))
+		return fmt.Errorf("--fail-on: %w", err)
 	}
 
 	m, err := loadStack(ctx, "lint", stack.Options{Dir: opts.Dir, Env: opts.Env, Org: opts.Org})
 	if err != nil {
-		return withCode(ExitError, err)
+		return err
 	}
 	src, err := lint.ReadSources(m)
 	if err != nil {
 		// Without the raw values every secret-looking value counts as literal:
 		// more findings, never fewer.
 		if _, werr := fmt.Fprintf(stderr, "warning: %v; secret rules treat every value as a literal\n", err); werr != nil {
-			return withCode(ExitError, werr)
+			return werr
 		}
 		src = nil
 	}
 	findings := lint.Check(m, lint.Options{Sources: src})
 	if err := lint.Write(stdout, format, lint.Report{Findings: findings, Dir: m.Dir, ToolVersion: version.Version}); err != nil {
-		return withCode(ExitError, fmt.Errorf("write lint report: %w", err))
+		return fmt.Errorf("write lint report: %w", err)
 	}
 	if lint.Exceeds(findings, failOn) {
 		return withCode(ExitFindings, nil)

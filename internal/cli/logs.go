@@ -36,26 +36,26 @@ func newLogsCmd(g *globals) *cobra.Command {
 			if o.Since != "" {
 				t, err := parseSince(o.Since, time.Now())
 				if err != nil {
-					return withCode(ExitError, err)
+					return err
 				}
 				opts.Since = t
 			}
 			if o.Tail < 0 {
-				return withCode(ExitError, fmt.Errorf("--tail %d: the line count cannot be negative", o.Tail))
+				return fmt.Errorf("--tail %d: the line count cannot be negative", o.Tail)
 			}
 			c, err := g.client(ctx)
 			if err != nil {
-				return withCode(ExitError, err)
+				return err
 			}
 			defer c.Close()
 			rc, err := c.Logs(ctx, args[0], opts)
 			if err != nil {
-				return withCode(ExitError, err)
+				return err
 			}
 			defer func() { _ = rc.Close() }()
 			err = g.copyLogs(rc)
 			if err != nil && ctx.Err() == nil {
-				return withCode(ExitError, fmt.Errorf("logs of %s: %w", args[0], err))
+				return fmt.Errorf("logs of %s: %w", args[0], err)
 			}
 			return nil
 		},

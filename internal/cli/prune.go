@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/quai-dev/quai/internal/client"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 type pruneOptions struct {
@@ -30,35 +30,35 @@ requires -y.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if !o.DryRun && !o.Yes && !g.interactive() {
-				return withCode(ExitError, errors.New("prune deletes images for good: pass -y to confirm, or --dry-run to list them, when no terminal is attached"))
+				return errors.New("prune deletes images for good: pass -y to confirm, or --dry-run to list them, when no terminal is attached")
 			}
 			c, err := g.client(ctx)
 			if err != nil {
-				return withCode(ExitError, err)
+				return err
 			}
 			defer c.Close()
 			if !o.DryRun && !o.Yes {
 				rep, err := c.Prune(ctx, true)
 				if err != nil {
-					return withCode(ExitError, err)
+					return err
 				}
 				if len(rep.Images) == 0 {
 					return g.printPrune(rep)
 				}
 				if err := g.printPruneTable(rep); err != nil {
-					return withCode(ExitError, err)
+					return err
 				}
 				ok, err := g.confirm(fmt.Sprintf("Remove these %d image(s) (%s)?", len(rep.Images), bytesHuman(rep.Bytes)))
 				if err != nil {
-					return withCode(ExitError, err)
+					return err
 				}
 				if !ok {
-					return withCode(ExitError, errors.New("canceled; nothing was removed"))
+					return errors.New("canceled; nothing was removed")
 				}
 			}
 			rep, err := c.Prune(ctx, o.DryRun)
 			if err != nil {
-				return withCode(ExitError, err)
+				return err
 			}
 			return g.printPrune(rep)
 		},
@@ -69,7 +69,7 @@ requires -y.`,
 }
 
 // printPrune prints the report: JSON, or the images and a summary line.
-func (g *globals) printPrune(rep client.PruneReport) error {
+func (g *globals) printPrune(rep wire.PruneReport) error {
 	if g.JSON {
 		return g.printJSON(rep)
 	}
@@ -91,7 +91,7 @@ func (g *globals) printPrune(rep client.PruneReport) error {
 	return err
 }
 
-func (g *globals) printPruneTable(rep client.PruneReport) error {
+func (g *globals) printPruneTable(rep wire.PruneReport) error {
 	tw := newTable(g.stdout)
 	fprintln(tw, "IMAGE\tTAGS\tSIZE\tRUNTIME")
 	for _, im := range rep.Images {

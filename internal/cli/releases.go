@@ -6,6 +6,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quai-dev/quai/internal/client"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 func newReleasesCmd(g *globals) *cobra.Command {
@@ -15,30 +16,22 @@ func newReleasesCmd(g *globals) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, err := g.client(ctx)
-			if err != nil {
-				return withCode(ExitError, err)
-			}
-			defer c.Close()
-			rels, err := c.Releases(ctx, args[0])
-			if err != nil {
-				return withCode(ExitError, err)
-			}
-			if g.JSON {
-				return g.printJSON(rels)
-			}
-			now := time.Now()
-			tw := newTable(g.stdout)
-			fprintln(tw, "RELEASE\tSTATUS\tCREATED\tRUNTIME\tCAUSE\tERROR")
-			for _, r := range rels {
-				mark := " "
-				if r.Status == client.ReleaseActive {
-					mark = "*"
-				}
-				fprintf(tw, "%s%d\t%s\t%s\t%s\t%s\t%s\n", mark, r.Number, r.Status, ago(r.Created, now),
-					dash(r.Runtime), dash(r.Cause), dash(r.Error))
-			}
-			return tw.Flush()
+			return show(ctx, g, func(c *client.Client) ([]wire.Release, error) { return c.Releases(ctx, args[0]) }, g.printReleases)
 		},
 	}
+}
+
+func (g *globals) printReleases(rels []wire.Release) error {
+	now := time.Now()
+	tw := newTable(g.stdout)
+	fprintln(tw, "RELEASE\tSTATUS\tCREATED\tRUNTIME\tCAUSE\tERROR")
+	for _, r := range rels {
+		mark := " "
+		if r.Status == wire.ReleaseActive {
+			mark = "*"
+		}
+		fprintf(tw, "%s%d\t%s\t%s\t%s\t%s\t%s\n", mark, r.Number, r.Status, ago(r.Created, now),
+			dash(r.Runtime), dash(r.Cause), dash(r.Error))
+	}
+	return tw.Flush()
 }

@@ -92,11 +92,11 @@ type renderedFile struct {
 
 func runRender(ctx context.Context, stdout, stderr io.Writer, opts renderOptions) error {
 	if opts.Target != targetKubernetes && opts.Target != targetCompose {
-		return withCode(ExitError, fmt.Errorf("unknown --target %q: use kubernetes or compose", opts.Target))
+		return fmt.Errorf("unknown --target %q: use kubernetes or compose", opts.Target)
 	}
 	m, err := loadStack(ctx, "render", stack.Options{Dir: opts.Dir, Env: opts.Env, Org: opts.Org})
 	if err != nil {
-		return withCode(ExitError, err)
+		return err
 	}
 
 	var (
@@ -108,15 +108,15 @@ func runRender(ctx context.Context, stdout, stderr io.Writer, opts renderOptions
 	case targetKubernetes:
 		ms, err := render.Kubernetes(m, opts.Kube)
 		if err != nil {
-			return withCode(ExitError, fmt.Errorf("render %s for kubernetes: %w", m.Identity, err))
+			return fmt.Errorf("render %s for kubernetes: %w", m.Identity, err)
 		}
 		if stream, err = ms.YAML(); err != nil {
-			return withCode(ExitError, err)
+			return err
 		}
 		for _, o := range ms.Objects {
 			b, err := o.YAML()
 			if err != nil {
-				return withCode(ExitError, err)
+				return err
 			}
 			files = append(files, renderedFile{Name: o.FileName(), Data: b})
 		}
@@ -128,7 +128,7 @@ func runRender(ctx context.Context, stdout, stderr io.Writer, opts renderOptions
 	case targetCompose:
 		b, err := render.Compose(m)
 		if err != nil {
-			return withCode(ExitError, fmt.Errorf("render %s for compose: %w", m.Identity, err))
+			return fmt.Errorf("render %s for compose: %w", m.Identity, err)
 		}
 		stream = b
 		files = []renderedFile{{Name: "compose.yaml", Data: b}}
@@ -137,13 +137,13 @@ func runRender(ctx context.Context, stdout, stderr io.Writer, opts renderOptions
 
 	if opts.OutDir != "" {
 		if err := os.MkdirAll(opts.OutDir, 0o755); err != nil {
-			return withCode(ExitError, fmt.Errorf("create output directory: %w", err))
+			return fmt.Errorf("create output directory: %w", err)
 		}
 		var wrote []string
 		for _, f := range files {
 			p := filepath.Join(opts.OutDir, f.Name)
 			if err := fsutil.WriteFile(p, f.Data, 0o644); err != nil {
-				return withCode(ExitError, fmt.Errorf("write %s: %w", p, err))
+				return fmt.Errorf("write %s: %w", p, err)
 			}
 			wrote = append(wrote, p)
 		}
@@ -155,7 +155,7 @@ func runRender(ctx context.Context, stdout, stderr io.Writer, opts renderOptions
 			fmt.Fprintf(&b, "wrote %s\n", p)
 		}
 		if _, err := io.WriteString(stdout, b.String()); err != nil {
-			return withCode(ExitError, fmt.Errorf("write file list: %w", err))
+			return fmt.Errorf("write file list: %w", err)
 		}
 		return nil
 	}
@@ -163,7 +163,7 @@ func runRender(ctx context.Context, stdout, stderr io.Writer, opts renderOptions
 		return writeJSON(stdout, asJSON)
 	}
 	if _, err := stdout.Write(stream); err != nil {
-		return withCode(ExitError, fmt.Errorf("write manifests: %w", err))
+		return fmt.Errorf("write manifests: %w", err)
 	}
 	return nil
 }
@@ -186,7 +186,7 @@ func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
-		return withCode(ExitError, fmt.Errorf("write json: %w", err))
+		return fmt.Errorf("write json: %w", err)
 	}
 	return nil
 }

@@ -7,14 +7,14 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/quai-dev/quai/internal/client"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 // eventRenderer shows an operation's events as they arrive. The engine
 // never prints: everything a user sees of an operation passes through here.
 type eventRenderer interface {
 	// Event renders one event.
-	Event(ev client.Event)
+	Event(ev wire.Event)
 	// Close finishes the display (the last redraw of a live view).
 	Close()
 }
@@ -32,13 +32,13 @@ func (g *globals) newRenderer() eventRenderer {
 	}
 }
 
-// jsonRenderer prints one client.Event per line.
+// jsonRenderer prints one wire.Event per line.
 type jsonRenderer struct {
 	mu  sync.Mutex
 	enc *json.Encoder
 }
 
-func (r *jsonRenderer) Event(ev client.Event) {
+func (r *jsonRenderer) Event(ev wire.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	_ = r.enc.Encode(ev)
@@ -52,7 +52,7 @@ type plainRenderer struct {
 	w  io.Writer
 }
 
-func (r *plainRenderer) Event(ev client.Event) {
+func (r *plainRenderer) Event(ev wire.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if line := plainLine(ev); line != "" {
@@ -63,7 +63,7 @@ func (r *plainRenderer) Event(ev client.Event) {
 func (r *plainRenderer) Close() {}
 
 // plainLine is the one-line form of an event; "" for events not worth a line.
-func plainLine(ev client.Event) string {
+func plainLine(ev wire.Event) string {
 	subject := ev.Service
 	if ev.Replica != "" {
 		subject = ev.Replica
@@ -73,31 +73,31 @@ func plainLine(ev client.Event) string {
 		prefix += " " + subject
 	}
 	switch ev.Kind {
-	case client.EventPlan:
+	case wire.EventPlan:
 		return strings.TrimRight(ev.Text, "\n")
-	case client.EventStep:
+	case wire.EventStep:
 		return fmt.Sprintf("%s: %s", prefix, joinNonEmpty(": ", ev.Step, ev.Message))
-	case client.EventProgress:
+	case wire.EventProgress:
 		msg := joinNonEmpty(": ", ev.Step, ev.Message)
 		if ev.Total > 0 {
 			msg += fmt.Sprintf(" (%d/%d)", ev.Current, ev.Total)
 		}
 		return fmt.Sprintf("%s: %s", prefix, msg)
-	case client.EventStepDone:
+	case wire.EventStepDone:
 		return fmt.Sprintf("%s: %s", prefix, joinNonEmpty(": ", ev.Step+" done", ev.Message))
-	case client.EventWarning:
+	case wire.EventWarning:
 		return fmt.Sprintf("%s: warning: %s", prefix, ev.Message)
-	case client.EventWaiting:
+	case wire.EventWaiting:
 		return fmt.Sprintf("%s: waiting: %s", prefix, ev.Message)
-	case client.EventDone:
+	case wire.EventDone:
 		return doneLine(ev)
-	case client.EventFailed:
+	case wire.EventFailed:
 		return fmt.Sprintf("%s: failed: %s", prefix, firstNonEmpty(ev.Error, ev.Message))
 	}
 	return ""
 }
 
-func doneLine(ev client.Event) string {
+func doneLine(ev wire.Event) string {
 	msg := ev.Instance + ": done"
 	if ev.Release > 0 {
 		msg += fmt.Sprintf(", release %d", ev.Release)
@@ -125,16 +125,16 @@ const (
 	ansiClearLine = "\x1b[2K"
 )
 
-func (r *ttyRenderer) Event(ev client.Event) {
+func (r *ttyRenderer) Event(ev wire.Event) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	switch ev.Kind {
-	case client.EventDone, client.EventFailed:
+	case wire.EventDone, wire.EventFailed:
 		// The live block stays on screen as the operation's final picture.
 		fprintln(r.w, plainLine(ev))
 		r.keys, r.lines, r.drawn = nil, nil, 0
 		return
-	case client.EventPlan, client.EventWarning, client.EventWaiting:
+	case wire.EventPlan, wire.EventWarning, wire.EventWaiting:
 		r.above(plainLine(ev))
 		return
 	}
@@ -157,16 +157,16 @@ func (r *ttyRenderer) Event(ev client.Event) {
 }
 
 // ttyStatus is a live line's text after ev.
-func ttyStatus(ev client.Event) string {
+func ttyStatus(ev wire.Event) string {
 	mark, msg := "…", joinNonEmpty(": ", ev.Step, ev.Message)
-	if ev.Kind == client.EventStepDone {
+	if ev.Kind == wire.EventStepDone {
 		mark, msg = "✔", joinNonEmpty(": ", ev.Step+" done", ev.Message)
 	}
 	name := ev.Service
 	if name == "" {
 		// A step of the whole instance (switch, persist, drain) is its own line.
 		name, msg = ev.Step, ev.Message
-		if ev.Kind == client.EventStepDone && msg == "" {
+		if ev.Kind == wire.EventStepDone && msg == "" {
 			msg = "done"
 		}
 	}

@@ -7,16 +7,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quai-dev/quai/internal/client"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
-var sampleEvents = []client.Event{
-	{Kind: client.EventPlan, Instance: "shop-dev", Text: "shop-dev: release 2\n  web  replace\n"},
-	{Kind: client.EventProgress, Instance: "shop-dev", Service: "web", Step: "start", Replica: "web-r2-1", Current: 1, Total: 2},
-	{Kind: client.EventStep, Instance: "shop-dev", Service: "db", Step: "keep"},
-	{Kind: client.EventWarning, Instance: "shop-dev", Message: "no backup policy for db"},
-	{Kind: client.EventStepDone, Instance: "shop-dev", Service: "web", Step: "start"},
-	{Kind: client.EventDone, Instance: "shop-dev", Release: 2},
+var sampleEvents = []wire.Event{
+	{Kind: wire.EventPlan, Instance: "shop-dev", Text: "shop-dev: release 2\n  web  replace\n"},
+	{Kind: wire.EventProgress, Instance: "shop-dev", Service: "web", Step: "start", Replica: "web-r2-1", Current: 1, Total: 2},
+	{Kind: wire.EventStep, Instance: "shop-dev", Service: "db", Step: "keep"},
+	{Kind: wire.EventWarning, Instance: "shop-dev", Message: "no backup policy for db"},
+	{Kind: wire.EventStepDone, Instance: "shop-dev", Service: "web", Step: "start"},
+	{Kind: wire.EventDone, Instance: "shop-dev", Release: 2},
 }
 
 func TestPlainRenderer(t *testing.T) {
@@ -75,8 +75,8 @@ func TestJSONRendererOneEventPerLine(t *testing.T) {
 	if len(lines) != len(sampleEvents) {
 		t.Fatalf("%d lines for %d events", len(lines), len(sampleEvents))
 	}
-	var last client.Event
-	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last.Kind != client.EventDone || last.Release != 2 {
+	var last wire.Event
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last.Kind != wire.EventDone || last.Release != 2 {
 		t.Errorf("last line %q: %+v %v", lines[len(lines)-1], last, err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quai-dev/quai/internal/client"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 func newRestartCmd(g *globals) *cobra.Command {
@@ -17,15 +18,9 @@ func newRestartCmd(g *globals) *cobra.Command {
 			if len(args) == 2 {
 				service = args[1]
 			}
-			c, err := g.client(ctx)
-			if err != nil {
-				return withCode(ExitError, err)
-			}
-			defer c.Close()
-			_, err = g.runOperation(func(emit client.Emitter) (client.Event, error) {
+			return g.operate(ctx, func(c *client.Client, emit wire.Emitter) (wire.Event, error) {
 				return c.Restart(ctx, args[0], service, emit)
 			})
-			return err
 		},
 	}
 }

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/quai-dev/quai/internal/client"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 type rmOptions struct {
@@ -30,19 +30,19 @@ requires -y.`,
 			name := args[0]
 			if !o.Yes && !g.interactive() {
 				if o.Purge {
-					return withCode(ExitError, fmt.Errorf("rm --purge deletes %s with its volumes and data for good: pass -y to confirm when no terminal is attached", name))
+					return fmt.Errorf("rm --purge deletes %s with its volumes and data for good: pass -y to confirm when no terminal is attached", name)
 				}
-				return withCode(ExitError, fmt.Errorf("rm stops %s and forgets its releases (its data is kept): pass -y to confirm when no terminal is attached", name))
+				return fmt.Errorf("rm stops %s and forgets its releases (its data is kept): pass -y to confirm when no terminal is attached", name)
 			}
 			c, err := g.client(ctx)
 			if err != nil {
-				return withCode(ExitError, err)
+				return err
 			}
 			defer c.Close()
 			if !o.Yes {
 				// Check the name first so a typo is not answered with a prompt.
 				if _, err := c.Status(ctx, name); err != nil {
-					return withCode(ExitError, err)
+					return err
 				}
 			}
 			switch {
@@ -50,21 +50,21 @@ requires -y.`,
 			case !o.Purge:
 				ok, err := g.confirm(fmt.Sprintf("Remove %s? Its replicas stop and its releases are forgotten; its volumes and data are kept.", name))
 				if err != nil {
-					return withCode(ExitError, err)
+					return err
 				}
 				if !ok {
-					return withCode(ExitError, errors.New("canceled; nothing was removed"))
+					return errors.New("canceled; nothing was removed")
 				}
 			default:
 				ans, err := g.ask(fmt.Sprintf("This deletes %s with its volumes and data; it cannot be undone.\nType the instance name to confirm: ", name))
 				if err != nil {
-					return withCode(ExitError, err)
+					return err
 				}
 				if ans != name {
-					return withCode(ExitError, errors.New("the name did not match; nothing was removed"))
+					return errors.New("the name did not match; nothing was removed")
 				}
 			}
-			_, err = g.runOperation(func(emit client.Emitter) (client.Event, error) {
+			_, err = g.runOperation(func(emit wire.Emitter) (wire.Event, error) {
 				return c.Remove(ctx, name, o.Purge, emit)
 			})
 			return err

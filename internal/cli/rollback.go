@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quai-dev/quai/internal/client"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 type rollbackOptions struct {
@@ -20,15 +21,9 @@ with the same zero-downtime switchover as up. The result is a new release.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, err := g.client(ctx)
-			if err != nil {
-				return withCode(ExitError, err)
-			}
-			defer c.Close()
-			_, err = g.runOperation(func(emit client.Emitter) (client.Event, error) {
+			return g.operate(ctx, func(c *client.Client, emit wire.Emitter) (wire.Event, error) {
 				return c.Rollback(ctx, args[0], o.To, emit)
 			})
-			return err
 		},
 	}
 	cmd.Flags().IntVar(&o.To, "to", 0, "release number to return to (default: the one before the active release)")

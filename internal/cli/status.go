@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/quai-dev/quai/internal/client"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
@@ -18,25 +19,16 @@ func newStatusCmd(g *globals) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			c, err := g.client(ctx)
-			if err != nil {
-				return withCode(ExitError, err)
-			}
-			defer c.Close()
-			st, err := c.Status(ctx, args[0])
-			if err != nil {
-				return withCode(ExitError, err)
-			}
-			if g.JSON {
-				return g.printJSON(st)
-			}
-			printStatus(g, st, time.Now())
-			return nil
+			return show(ctx, g, func(c *client.Client) (wire.InstanceStatus, error) { return c.Status(ctx, args[0]) },
+				func(st wire.InstanceStatus) error {
+					printStatus(g, st, time.Now())
+					return nil
+				})
 		},
 	}
 }
 
-func printStatus(g *globals, st client.InstanceStatus, now time.Time) {
+func printStatus(g *globals, st wire.InstanceStatus, now time.Time) {
 	w := g.stdout
 	fprintf(w, "%s  %s  release %d  runtime %s  updated %s\n", st.Name, st.State, st.Release, dash(st.Runtime), ago(st.Updated, now))
 	if st.Dir != "" {

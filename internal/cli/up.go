@@ -14,6 +14,7 @@ import (
 
 	"github.com/quai-dev/quai/internal/client"
 	"github.com/quai-dev/quai/internal/stack"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 // upOptions are the flags of `quai up` and `quai install`.
@@ -82,7 +83,7 @@ func (g *globals) deploy(ctx context.Context, o upOptions, mode deployMode) erro
 		if !hasComposeFile(".") && g.interactive() {
 			var err error
 			if c, err = g.client(ctx); err != nil {
-				return withCode(ExitError, err)
+				return err
 			}
 			if err := g.pickProject(ctx, c, &o); err != nil {
 				return err
@@ -91,11 +92,11 @@ func (g *globals) deploy(ctx context.Context, o upOptions, mode deployMode) erro
 	}
 	m, err := loadStack(ctx, "up", stack.Options{Dir: o.Dir, Env: o.Env, Org: o.Org})
 	if err != nil {
-		return withCode(ExitError, err)
+		return err
 	}
 	if c == nil {
 		if c, err = g.client(ctx); err != nil {
-			return withCode(ExitError, err)
+			return err
 		}
 	}
 	defer c.Close()
@@ -106,13 +107,13 @@ func (g *globals) deploy(ctx context.Context, o upOptions, mode deployMode) erro
 		if _, err := c.Status(ctx, name); err == nil {
 			choice, err := g.ask(fmt.Sprintf("%s is already installed. [u]pdate it, [r]einstall it (remove, keeping data, then install), or [c]ancel? ", name))
 			if err != nil {
-				return withCode(ExitError, err)
+				return err
 			}
 			switch strings.ToLower(choice) {
 			case "u", "update":
 				cause = "install (update)"
 			case "r", "reinstall":
-				if _, err := g.runOperation(func(emit client.Emitter) (client.Event, error) {
+				if _, err := g.runOperation(func(emit wire.Emitter) (wire.Event, error) {
 					return c.Remove(ctx, name, false, emit)
 				}); err != nil {
 					return err
@@ -124,15 +125,19 @@ func (g *globals) deploy(ctx context.Context, o upOptions, mode deployMode) erro
 				return withCode(ExitError, nil)
 			}
 		} else if !errors.Is(err, client.ErrNotFound) {
-			return withCode(ExitError, err)
+			return err
 		} else {
 			cause = "install"
 		}
 	}
 
-	plan, err := c.Plan(ctx, m, o.Runtime)
+	payload, err := wire.NewModelPayload(m, m.Resolved)
 	if err != nil {
-		return withCode(ExitError, err)
+		return err
+	}
+	plan, err := c.Plan(ctx, payload, o.Runtime)
+	if err != nil {
+		return err
 	}
 	if o.DryRun {
 		if g.JSON {
@@ -144,18 +149,22 @@ func (g *globals) deploy(ctx context.Context, o upOptions, mode deployMode) erro
 	if !g.JSON {
 		fprint(g.stdout, ensureNewline(plan.Text))
 	}
+	upOpts := client.UpOptions{Runtime: o.Runtime, NoWait: o.NoWait, Cause: cause}
 	if g.interactive() && !o.Yes && !plan.Empty() {
 		ok, err := g.confirm(fmt.Sprintf("Apply this plan to %s?", name))
 		if err != nil {
-			return withCode(ExitError, err)
+			return err
 		}
 		if !ok {
 			fprintln(g.stderr, "canceled; nothing changed")
 			return withCode(ExitError, nil)
 		}
+		// The user agreed to this plan, not to whatever the daemon plans
+		// by the time the answer comes.
+		upOpts.Fingerprint = plan.Fingerprint()
 	}
-	if _, err := g.runOperation(func(emit client.Emitter) (client.Event, error) {
-		return c.Up(ctx, m, client.UpOptions{Runtime: o.Runtime, NoWait: o.NoWait, Cause: cause}, g.skipPlan(emit))
+	if _, err := g.runOperation(func(emit wire.Emitter) (wire.Event, error) {
+		return c.Up(ctx, payload, upOpts, g.skipPlan(emit))
 	}); err != nil {
 		return err
 	}
@@ -164,25 +173,25 @@ func (g *globals) deploy(ctx context.Context, o upOptions, mode deployMode) erro
 	}
 	st, err := c.Status(ctx, name)
 	if err != nil {
-		return withCode(ExitError, err)
+		return err
 	}
 	printURLs(g, st.Instance)
 	return nil
 }
 
 // skipPlan drops the engine's plan event when the plan was already shown.
-func (g *globals) skipPlan(emit client.Emitter) client.Emitter {
+func (g *globals) skipPlan(emit wire.Emitter) wire.Emitter {
 	if g.JSON {
 		return emit
 	}
-	return func(ev client.Event) {
-		if ev.Kind != client.EventPlan {
+	return func(ev wire.Event) {
+		if ev.Kind != wire.EventPlan {
 			emit(ev)
 		}
 	}
 }
 
-func printURLs(g *globals, in client.Instance) {
+func printURLs(g *globals, in wire.Instance) {
 	if len(in.URLs) == 0 {
 		fprintf(g.stdout, "%s has no public routes\n", in.Name)
 		return
@@ -199,10 +208,10 @@ func printURLs(g *globals, in client.Instance) {
 func (g *globals) pickProject(ctx context.Context, c *client.Client, o *upOptions) error {
 	list, err := c.Instances(ctx)
 	if err != nil {
-		return withCode(ExitError, err)
+		return err
 	}
 	if len(list) == 0 {
-		return withCode(ExitError, errors.New("no compose file in the current directory and no instance installed yet: pass the project directory, e.g. quai up ./myproject --env dev"))
+		return errors.New("no compose file in the current directory and no instance installed yet: pass the project directory, e.g. quai up ./myproject --env dev")
 	}
 	fprintln(g.stderr, "No compose file here. Known projects:")
 	for i, in := range list {
@@ -210,11 +219,11 @@ func (g *globals) pickProject(ctx context.Context, c *client.Client, o *upOption
 	}
 	ans, err := g.ask(fmt.Sprintf("Deploy which? [1-%d] ", len(list)))
 	if err != nil {
-		return withCode(ExitError, err)
+		return err
 	}
 	n, err := strconv.Atoi(ans)
 	if err != nil || n < 1 || n > len(list) {
-		return withCode(ExitError, fmt.Errorf("%q is not a number between 1 and %d", ans, len(list)))
+		return fmt.Errorf("%q is not a number between 1 and %d", ans, len(list))
 	}
 	in := list[n-1]
 	o.Dir = in.Dir

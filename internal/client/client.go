@@ -3,9 +3,8 @@
 // HTTP statuses into error types and a refused or missing socket into
 // ErrDaemonNotRunning.
 //
-// It imports the API's wire types (internal/api) and the engine's
-// vocabulary; it never imports the engine's implementation, a runtime or
-// the store.
+// It imports the API's vocabulary (internal/wire) and the standard library
+// only, so a program built on it links no daemon code.
 package client
 
 import (
@@ -24,13 +23,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/quai-dev/quai/internal/api"
-	"github.com/quai-dev/quai/internal/engine"
-	"github.com/quai-dev/quai/internal/stack"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 // Errors a call may return, matched with errors.Is. *APIError values match
-// the sentinel of their status.
+// the sentinel of their status or code.
 var (
 	// ErrDaemonNotRunning: nothing answers on the socket.
 	ErrDaemonNotRunning = errors.New("the quai daemon is not running")
@@ -39,6 +36,9 @@ var (
 	ErrInvalid          = errors.New("invalid request")
 	ErrForbidden        = errors.New("forbidden")
 	ErrUnsupported      = errors.New("unsupported")
+	// ErrPlanChanged: up was refused because the daemon's plan is not the
+	// one the caller confirmed.
+	ErrPlanChanged = errors.New("the plan changed")
 	// ErrOperationFailed: an operation's event stream ended with a failed event.
 	ErrOperationFailed = errors.New("operation failed")
 )
@@ -58,13 +58,15 @@ func (e *APIError) Error() string {
 	return e.Message + "\n  " + e.Hint
 }
 
-// Is matches the sentinel of the error's status.
+// Is matches the sentinel of the error's status or code.
 func (e *APIError) Is(target error) bool {
 	switch target {
 	case ErrNotFound:
 		return e.Status == http.StatusNotFound
 	case ErrBusy:
-		return e.Status == http.StatusConflict
+		return e.Code == wire.CodeBusy
+	case ErrPlanChanged:
+		return e.Code == wire.CodePlanChanged
 	case ErrInvalid:
 		return e.Status == http.StatusBadRequest
 	case ErrForbidden:
@@ -90,7 +92,7 @@ func (e *DaemonError) Unwrap() []error { return []error{ErrDaemonNotRunning, e.E
 
 // OperationError is a failed event that ended an operation's stream.
 type OperationError struct {
-	Event engine.Event
+	Event wire.Event
 }
 
 func (e *OperationError) Error() string {
@@ -124,7 +126,7 @@ func New(socket string) *Client {
 		MaxIdleConns:    4,
 		IdleConnTimeout: 30 * time.Second,
 	}
-	return &Client{socket: socket, http: &http.Client{Transport: tr}, base: "http://quai" + api.Prefix}
+	return &Client{socket: socket, http: &http.Client{Transport: tr}, base: "http://" + wire.SocketHost + wire.Prefix}
 }
 
 // Socket is the socket path the client dials.
@@ -178,13 +180,13 @@ func (c *Client) transportError(err error) error {
 
 func decodeError(resp *http.Response) error {
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	var body api.ErrorBody
+	var body wire.ErrorBody
 	if err := json.Unmarshal(b, &body); err != nil || body.Error.Message == "" {
 		msg := string(bytes.TrimSpace(b))
 		if msg == "" {
 			msg = resp.Status
 		}
-		return &APIError{Status: resp.StatusCode, Code: api.CodeInternal, Message: msg}
+		return &APIError{Status: resp.StatusCode, Code: wire.CodeInternal, Message: msg}
 	}
 	return &APIError{Status: resp.StatusCode, Code: body.Error.Code, Message: body.Error.Message, Hint: body.Error.Hint}
 }
@@ -202,43 +204,43 @@ func (c *Client) getJSON(ctx context.Context, path string, v any) error {
 }
 
 // Info describes the daemon; it is also the cheapest way to check it runs.
-func (c *Client) Info(ctx context.Context) (api.Info, error) {
-	var v api.Info
+func (c *Client) Info(ctx context.Context) (wire.Info, error) {
+	var v wire.Info
 	err := c.getJSON(ctx, "/info", &v)
 	return v, err
 }
 
 // Instances lists the installed instances.
-func (c *Client) Instances(ctx context.Context) ([]engine.Instance, error) {
-	var v []engine.Instance
+func (c *Client) Instances(ctx context.Context) ([]wire.Instance, error) {
+	var v []wire.Instance
 	err := c.getJSON(ctx, "/instances", &v)
 	return v, err
 }
 
 // Status reports an instance's services, replicas and routes.
-func (c *Client) Status(ctx context.Context, instance string) (engine.InstanceStatus, error) {
-	var v engine.InstanceStatus
+func (c *Client) Status(ctx context.Context, instance string) (wire.InstanceStatus, error) {
+	var v wire.InstanceStatus
 	err := c.getJSON(ctx, instancePath(instance, ""), &v)
 	return v, err
 }
 
 // Releases lists an instance's releases.
-func (c *Client) Releases(ctx context.Context, instance string) ([]engine.Release, error) {
-	var v []engine.Release
+func (c *Client) Releases(ctx context.Context, instance string) ([]wire.Release, error) {
+	var v []wire.Release
 	err := c.getJSON(ctx, instancePath(instance, "/releases"), &v)
 	return v, err
 }
 
-// Plan asks what `up` would do with m.
-func (c *Client) Plan(ctx context.Context, m *stack.Model, runtimeName string) (engine.Plan, error) {
-	resp, err := c.do(ctx, http.MethodPost, "/plan", nil, api.PlanRequest{ModelPayload: api.NewModelPayload(m), Runtime: runtimeName})
+// Plan asks what `up` would do with the model m carries.
+func (c *Client) Plan(ctx context.Context, m wire.ModelPayload, runtimeName string) (wire.Plan, error) {
+	resp, err := c.do(ctx, http.MethodPost, "/plan", nil, wire.PlanRequest{ModelPayload: m, Runtime: runtimeName})
 	if err != nil {
-		return engine.Plan{}, err
+		return wire.Plan{}, err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	var p engine.Plan
+	var p wire.Plan
 	if err := json.NewDecoder(resp.Body).Decode(&p); err != nil {
-		return engine.Plan{}, fmt.Errorf("decode plan: %w", err)
+		return wire.Plan{}, fmt.Errorf("decode plan: %w", err)
 	}
 	return p, nil
 }
@@ -249,46 +251,50 @@ type UpOptions struct {
 	DryRun  bool
 	NoWait  bool
 	Cause   string
+	// Fingerprint is the Plan.Fingerprint of the plan the user confirmed:
+	// the daemon refuses a different plan (ErrPlanChanged). Empty: run
+	// whatever the daemon plans.
+	Fingerprint string
 }
 
-// Up installs or updates the instance m describes, calling emit for each
-// event. It returns the final event (done); a failed operation returns an
-// *OperationError.
-func (c *Client) Up(ctx context.Context, m *stack.Model, opts UpOptions, emit engine.Emitter) (engine.Event, error) {
-	req := api.UpRequest{ModelPayload: api.NewModelPayload(m), Runtime: opts.Runtime,
-		DryRun: opts.DryRun, NoWait: opts.NoWait, Cause: opts.Cause}
+// Up installs or updates the instance the model m carries describes,
+// calling emit for each event. It returns the final event (done); a failed
+// operation returns an *OperationError.
+func (c *Client) Up(ctx context.Context, m wire.ModelPayload, opts UpOptions, emit wire.Emitter) (wire.Event, error) {
+	req := wire.UpRequest{ModelPayload: m, Runtime: opts.Runtime,
+		DryRun: opts.DryRun, NoWait: opts.NoWait, Cause: opts.Cause, Fingerprint: opts.Fingerprint}
 	return c.operation(ctx, http.MethodPost, "/up", nil, req, emit)
 }
 
 // Rollback returns an instance to release to (0: the previous one).
-func (c *Client) Rollback(ctx context.Context, instance string, to int, emit engine.Emitter) (engine.Event, error) {
-	return c.operation(ctx, http.MethodPost, instancePath(instance, "/rollback"), nil, api.RollbackRequest{To: to}, emit)
+func (c *Client) Rollback(ctx context.Context, instance string, to int, emit wire.Emitter) (wire.Event, error) {
+	return c.operation(ctx, http.MethodPost, instancePath(instance, "/rollback"), nil, wire.RollbackRequest{To: to}, emit)
 }
 
 // Restart restarts one service of an instance, or all when service is empty.
-func (c *Client) Restart(ctx context.Context, instance, service string, emit engine.Emitter) (engine.Event, error) {
-	return c.operation(ctx, http.MethodPost, instancePath(instance, "/restart"), nil, api.RestartRequest{Service: service}, emit)
+func (c *Client) Restart(ctx context.Context, instance, service string, emit wire.Emitter) (wire.Event, error) {
+	return c.operation(ctx, http.MethodPost, instancePath(instance, "/restart"), nil, wire.RestartRequest{Service: service}, emit)
 }
 
 // Down stops an instance's replicas, keeping its releases and data.
-func (c *Client) Down(ctx context.Context, instance string, emit engine.Emitter) (engine.Event, error) {
+func (c *Client) Down(ctx context.Context, instance string, emit wire.Emitter) (wire.Event, error) {
 	return c.operation(ctx, http.MethodPost, instancePath(instance, "/down"), nil, struct{}{}, emit)
 }
 
 // Remove deletes an instance; purge also deletes its volumes and data.
-func (c *Client) Remove(ctx context.Context, instance string, purge bool, emit engine.Emitter) (engine.Event, error) {
+func (c *Client) Remove(ctx context.Context, instance string, purge bool, emit wire.Emitter) (wire.Event, error) {
 	q := url.Values{}
 	if purge {
-		q.Set("purge", "true")
+		q.Set(wire.RemovePurge, "true")
 	}
 	return c.operation(ctx, http.MethodDelete, instancePath(instance, ""), q, nil, emit)
 }
 
 // operation runs a streaming call and reads its NDJSON events.
-func (c *Client) operation(ctx context.Context, method, path string, q url.Values, body any, emit engine.Emitter) (engine.Event, error) {
+func (c *Client) operation(ctx context.Context, method, path string, q url.Values, body any, emit wire.Emitter) (wire.Event, error) {
 	resp, err := c.do(ctx, method, path, q, body)
 	if err != nil {
-		return engine.Event{}, err
+		return wire.Event{}, err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	return ReadEvents(resp.Body, emit)
@@ -297,7 +303,7 @@ func (c *Client) operation(ctx context.Context, method, path string, q url.Value
 // ReadEvents reads an NDJSON event stream to its end, calling emit (if not
 // nil) for every event. It returns the terminal event; a failed one comes
 // back as *OperationError, a stream cut before its end as an error.
-func ReadEvents(r io.Reader, emit engine.Emitter) (engine.Event, error) {
+func ReadEvents(r io.Reader, emit wire.Emitter) (wire.Event, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 16<<20)
 	for sc.Scan() {
@@ -305,24 +311,24 @@ func ReadEvents(r io.Reader, emit engine.Emitter) (engine.Event, error) {
 		if len(line) == 0 {
 			continue
 		}
-		var ev engine.Event
+		var ev wire.Event
 		if err := json.Unmarshal(line, &ev); err != nil {
-			return engine.Event{}, fmt.Errorf("decode event %q: %w", line, err)
+			return wire.Event{}, fmt.Errorf("decode event %q: %w", line, err)
 		}
 		if emit != nil {
 			emit(ev)
 		}
 		switch ev.Kind {
-		case engine.EventDone:
+		case wire.EventDone:
 			return ev, nil
-		case engine.EventFailed:
+		case wire.EventFailed:
 			return ev, &OperationError{Event: ev}
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return engine.Event{}, fmt.Errorf("event stream from the daemon broke: %w", err)
+		return wire.Event{}, fmt.Errorf("event stream from the daemon broke: %w", err)
 	}
-	return engine.Event{}, errors.New("the daemon ended the event stream before the operation finished; `quai status` shows where the instance stands")
+	return wire.Event{}, errors.New("the daemon ended the event stream before the operation finished; `quai status` shows where the instance stands")
 }
 
 // LogsOptions select log lines.
@@ -338,16 +344,16 @@ type LogsOptions struct {
 func (c *Client) Logs(ctx context.Context, instance string, opts LogsOptions) (io.ReadCloser, error) {
 	q := url.Values{}
 	if opts.Service != "" {
-		q.Set(api.LogsService, opts.Service)
+		q.Set(wire.LogsService, opts.Service)
 	}
 	if opts.Follow {
-		q.Set(api.LogsFollow, "true")
+		q.Set(wire.LogsFollow, "true")
 	}
 	if !opts.Since.IsZero() {
-		q.Set(api.LogsSince, opts.Since.UTC().Format(time.RFC3339Nano))
+		q.Set(wire.LogsSince, opts.Since.UTC().Format(time.RFC3339Nano))
 	}
 	if opts.Tail > 0 {
-		q.Set(api.LogsTail, strconv.Itoa(opts.Tail))
+		q.Set(wire.LogsTail, strconv.Itoa(opts.Tail))
 	}
 	resp, err := c.do(ctx, http.MethodGet, instancePath(instance, "/logs"), q, nil)
 	if err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/quai-dev/quai/internal/engine"
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/stack"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 // shortTempDir keeps socket paths under the kernel's 108-byte limit.
@@ -104,7 +105,7 @@ func TestStatusesBecomeErrorTypes(t *testing.T) {
 	if !errors.As(err, &ae) || !errors.Is(err, client.ErrNotFound) || errors.Is(err, client.ErrBusy) {
 		t.Fatalf("err = %#v, want an *APIError matching ErrNotFound only", err)
 	}
-	if ae.Status != 404 || ae.Code != api.CodeNotFound || !strings.Contains(ae.Hint, "acme/shop-dev") || !strings.Contains(err.Error(), "did you mean acme/shop-dev") {
+	if ae.Status != 404 || ae.Code != wire.CodeNotFound || !strings.Contains(ae.Hint, "acme/shop-dev") || !strings.Contains(err.Error(), "did you mean acme/shop-dev") {
 		t.Errorf("APIError = %+v; want 404 not_found with the suggestion in the hint and message", ae)
 	}
 
@@ -121,17 +122,24 @@ func TestOperationEvents(t *testing.T) {
 			gotModel = req.Model
 			emit(engine.Event{Kind: engine.EventStep, Service: "web", Step: "start"})
 			emit(engine.Event{Kind: engine.EventStepDone, Service: "web", Step: "start"})
+			emit(engine.Event{Kind: engine.EventDone, Release: 2})
 			return engine.Release{Number: 2}, nil
 		},
 		RollbackFunc: func(_ context.Context, _ string, to int, emit engine.Emitter) (engine.Release, error) {
 			emit(engine.Event{Kind: engine.EventStep, Step: "rollback"})
-			return engine.Release{}, fmt.Errorf("release %d: %w", to, engine.ErrUnhealthy)
+			err := fmt.Errorf("release %d: %w", to, engine.ErrUnhealthy)
+			emit(engine.Event{Kind: engine.EventFailed, Error: err.Error()})
+			return engine.Release{}, err
 		},
 	})
 	ctx := context.Background()
 	m := &stack.Model{Identity: stack.Identity{Project: "shop", Env: "dev"}, Services: []*stack.Service{{Name: "web", Replicas: 1}}, Resolved: []byte("x: 1\n")}
 	var kinds []engine.EventKind
-	final, err := c.Up(ctx, m, client.UpOptions{}, func(ev engine.Event) { kinds = append(kinds, ev.Kind) })
+	payload, err := wire.NewModelPayload(m, m.Resolved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	final, err := c.Up(ctx, payload, client.UpOptions{}, func(ev engine.Event) { kinds = append(kinds, ev.Kind) })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,7 +186,7 @@ func TestExec(t *testing.T) {
 	})
 	ctx := context.Background()
 	var out, errOut bytes.Buffer
-	big := strings.Repeat("x", api.MaxFrame+10) // spans two frames
+	big := strings.Repeat("x", wire.MaxFrame+10) // spans two frames
 	code, err := c.Exec(ctx, "shop-dev", client.ExecOptions{Service: "web", Cmd: []string{"cat", "-"},
 		Stdin: strings.NewReader("hi " + big), Stdout: &out, Stderr: &errOut})
 	if err != nil {
@@ -190,7 +198,7 @@ func TestExec(t *testing.T) {
 
 	out.Reset()
 	code, err = c.Exec(ctx, "shop-dev", client.ExecOptions{Service: "web", Cmd: []string{"sh"}, TTY: true,
-		Size: &runtime.TermSize{Rows: 40, Cols: 120}, Stdout: &out})
+		Size: &wire.TermSize{Rows: 40, Cols: 120}, Stdout: &out})
 	if err != nil || code != 0 || out.String() != "tty 120x40" {
 		t.Errorf("tty exec: code %d, err %v, out %q", code, err, out.String())
 	}

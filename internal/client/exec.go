@@ -11,8 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/quai-dev/quai/internal/api"
-	"github.com/quai-dev/quai/internal/runtime"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 // ExecOptions describe a command to run in one replica of a service.
@@ -25,34 +24,34 @@ type ExecOptions struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	// Size is the terminal's initial size (TTY only); Resize delivers changes.
-	Size   *runtime.TermSize
-	Resize <-chan runtime.TermSize
+	Size   *wire.TermSize
+	Resize <-chan wire.TermSize
 }
 
 // Exec runs a command in a replica of the service and returns its exit code.
-// The connection is upgraded to the API's frame protocol (see api.ExecUpgrade).
+// The connection is upgraded to the API's frame protocol (see wire.ExecUpgrade).
 func (c *Client) Exec(ctx context.Context, instance string, opts ExecOptions) (int, error) {
 	q := url.Values{}
-	q.Set(api.ExecService, opts.Service)
+	q.Set(wire.ExecService, opts.Service)
 	for _, a := range opts.Cmd {
-		q.Add(api.ExecCmd, a)
+		q.Add(wire.ExecCmd, a)
 	}
 	if opts.TTY {
-		q.Set(api.ExecTTY, "true")
+		q.Set(wire.ExecTTY, "true")
 		if opts.Size != nil {
-			q.Set(api.ExecRows, strconv.Itoa(int(opts.Size.Rows)))
-			q.Set(api.ExecCols, strconv.Itoa(int(opts.Size.Cols)))
+			q.Set(wire.ExecRows, strconv.Itoa(int(opts.Size.Rows)))
+			q.Set(wire.ExecCols, strconv.Itoa(int(opts.Size.Cols)))
 		}
 	}
 	if opts.Stdin != nil {
-		q.Set(api.ExecStdin, "true")
+		q.Set(wire.ExecStdin, "true")
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+instancePath(instance, "/exec")+"?"+q.Encode(), nil)
 	if err != nil {
 		return 0, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Connection", "Upgrade")
-	req.Header.Set("Upgrade", api.ExecUpgrade)
+	req.Header.Set("Upgrade", wire.ExecUpgrade)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, c.transportError(err)
@@ -74,10 +73,10 @@ func (c *Client) Exec(ctx context.Context, instance string, opts ExecOptions) (i
 	defer stop()
 
 	var mu sync.Mutex
-	send := func(t api.FrameType, p []byte) error {
+	send := func(t wire.FrameType, p []byte) error {
 		mu.Lock()
 		defer mu.Unlock()
-		return api.WriteFrame(conn, t, p)
+		return wire.WriteFrame(conn, t, p)
 	}
 	done := make(chan struct{})
 	defer close(done)
@@ -85,11 +84,11 @@ func (c *Client) Exec(ctx context.Context, instance string, opts ExecOptions) (i
 		pumped := make(chan struct{})
 		go func() {
 			defer close(pumped)
-			w := &api.FrameWriter{Mu: &mu, W: conn, Type: api.FrameStdin}
+			w := &wire.FrameWriter{Mu: &mu, W: conn, Type: wire.FrameStdin}
 			if _, err := io.Copy(w, opts.Stdin); err != nil {
 				return
 			}
-			_ = send(api.FrameStdinEOF, nil)
+			_ = send(wire.FrameStdinEOF, nil)
 		}()
 		// The pump must not outlive the command: left blocked in a read of a
 		// terminal, it would swallow what the user types next. Readers with
@@ -118,7 +117,7 @@ func (c *Client) Exec(ctx context.Context, instance string, opts ExecOptions) (i
 					if !ok {
 						return
 					}
-					if send(api.FrameResize, api.ResizePayload(sz.Rows, sz.Cols)) != nil {
+					if send(wire.FrameResize, wire.ResizePayload(sz.Rows, sz.Cols)) != nil {
 						return
 					}
 				}
@@ -133,7 +132,7 @@ func (c *Client) Exec(ctx context.Context, instance string, opts ExecOptions) (i
 		stderr = io.Discard
 	}
 	for {
-		t, p, err := api.ReadFrame(conn)
+		t, p, err := wire.ReadFrame(conn)
 		if err != nil {
 			if ctx.Err() != nil {
 				return 0, ctx.Err()
@@ -141,21 +140,21 @@ func (c *Client) Exec(ctx context.Context, instance string, opts ExecOptions) (i
 			return 0, fmt.Errorf("exec: the connection to the daemon broke before the command ended: %w", err)
 		}
 		switch t {
-		case api.FrameStdout:
+		case wire.FrameStdout:
 			if _, err := stdout.Write(p); err != nil {
 				return 0, fmt.Errorf("exec: write output: %w", err)
 			}
-		case api.FrameStderr:
+		case wire.FrameStderr:
 			if _, err := stderr.Write(p); err != nil {
 				return 0, fmt.Errorf("exec: write output: %w", err)
 			}
-		case api.FrameExit:
-			code, ok := api.ParseExit(p)
+		case wire.FrameExit:
+			code, ok := wire.ParseExit(p)
 			if !ok {
 				return 0, errors.New("exec: malformed exit frame from the daemon")
 			}
 			return code, nil
-		case api.FrameError:
+		case wire.FrameError:
 			return 0, fmt.Errorf("exec in %s/%s: %s", instance, opts.Service, p)
 		}
 	}

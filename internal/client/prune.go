@@ -6,27 +6,20 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/quai-dev/quai/internal/api"
-	"github.com/quai-dev/quai/internal/engine"
-)
-
-// Image clean-up vocabulary, as the engine reports it.
-type (
-	PruneReport = engine.PruneReport
-	PrunedImage = engine.PrunedImage
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 // Prune removes the images quai built or pulled that no kept release
 // references; with dryRun it only reports them.
-func (c *Client) Prune(ctx context.Context, dryRun bool) (engine.PruneReport, error) {
-	resp, err := c.do(ctx, http.MethodPost, "/prune", nil, api.PruneRequest{DryRun: dryRun})
+func (c *Client) Prune(ctx context.Context, dryRun bool) (wire.PruneReport, error) {
+	resp, err := c.do(ctx, http.MethodPost, "/prune", nil, wire.PruneRequest{DryRun: dryRun})
 	if err != nil {
-		return engine.PruneReport{}, err
+		return wire.PruneReport{}, err
 	}
 	defer func() { _ = resp.Body.Close() }()
-	var rep engine.PruneReport
+	var rep wire.PruneReport
 	if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {
-		return engine.PruneReport{}, fmt.Errorf("decode prune report: %w", err)
+		return wire.PruneReport{}, fmt.Errorf("decode prune report: %w", err)
 	}
 	return rep, nil
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/quai-dev/quai/internal/runtime/process"
 	"github.com/quai-dev/quai/internal/store"
 	"github.com/quai-dev/quai/internal/version"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 // Default listen addresses of the proxy.
@@ -255,7 +256,7 @@ func (d *Daemon) serve() error {
 	handler := api.New(api.Options{
 		Engine: d.engine,
 		Logger: d.log.With("component", "api"),
-		Info: api.Info{
+		Info: wire.Info{
 			Version: version.Version, Commit: version.Commit, PID: os.Getpid(),
 			DataDir: d.cfg.DataDir, Socket: d.cfg.Socket,
 			HTTPAddr: d.proxy.HTTPAddr(), HTTPSAddr: d.proxy.HTTPSAddr(), Runtimes: names,

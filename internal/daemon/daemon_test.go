@@ -16,6 +16,7 @@ import (
 	"github.com/quai-dev/quai/internal/daemon"
 	"github.com/quai-dev/quai/internal/daemon/daemontest"
 	"github.com/quai-dev/quai/internal/stack"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 func TestMain(m *testing.M) { daemontest.Main(m) }
@@ -81,14 +82,18 @@ func TestShutdownRemovesSocketAndFreesDataDir(t *testing.T) {
 	daemontest.Start(t, daemontest.Options{DataDir: d.DataDir})
 }
 
-func deploy(t *testing.T, d *daemontest.Daemon, app daemontest.App) client.InstanceStatus {
+func deploy(t *testing.T, d *daemontest.Daemon, app daemontest.App) wire.InstanceStatus {
 	t.Helper()
 	ctx := context.Background()
 	m, err := stack.Load(ctx, stack.Options{Dir: daemontest.AppProject(t, app), Env: "dev"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Client.Up(ctx, m, client.UpOptions{}, nil); err != nil {
+	payload, err := wire.NewModelPayload(m, m.Resolved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Client.Up(ctx, payload, client.UpOptions{}, nil); err != nil {
 		t.Fatalf("up: %v", err)
 	}
 	st, err := d.Client.Status(ctx, m.Identity.Name())
@@ -133,7 +138,7 @@ func TestAppsOutliveTheDaemon(t *testing.T) {
 	d2 := daemontest.Start(t, daemontest.Options{DataDir: d1.DataDir})
 	// The re-attached replica counts as ready once its health check passes
 	// again under the new daemon.
-	var st2 client.InstanceStatus
+	var st2 wire.InstanceStatus
 	for range 200 {
 		var err error
 		if st2, err = d2.Client.Status(context.Background(), "keep-dev"); err != nil {
@@ -144,7 +149,7 @@ func TestAppsOutliveTheDaemon(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if st2.State != client.InstanceRunning || st2.Services[0].Ready != 1 || st2.Services[0].Replicas[0].Replica != rep.Replica {
+	if st2.State != wire.InstanceRunning || st2.Services[0].Ready != 1 || st2.Services[0].Replicas[0].Replica != rep.Replica {
 		t.Fatalf("after restart: %+v; want keep-dev running on replica %s", st2, rep.Replica)
 	}
 	info, err := d2.Client.Info(context.Background())

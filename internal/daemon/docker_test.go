@@ -11,6 +11,7 @@ import (
 	"github.com/quai-dev/quai/internal/client"
 	"github.com/quai-dev/quai/internal/daemon/daemontest"
 	"github.com/quai-dev/quai/internal/stack"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 // TestUnreachableDockerEngine: a daemon whose Docker Engine does not answer
@@ -37,7 +38,11 @@ func TestUnreachableDockerEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = d.Client.Up(ctx, m, client.UpOptions{Runtime: "docker"}, nil)
+	payload, err := wire.NewModelPayload(m, m.Resolved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d.Client.Up(ctx, payload, client.UpOptions{Runtime: "docker"}, nil)
 	var opErr *client.OperationError
 	if !errors.As(err, &opErr) {
 		t.Fatalf("up on an unreachable engine: %v; want a failed operation", err)

@@ -37,6 +37,9 @@ var (
 	// ErrNoRelease: the instance has no release the operation can use (no
 	// active release to restart, no earlier release to roll back to).
 	ErrNoRelease = errors.New("no such release")
+	// ErrPlanChanged: the plan the engine made is not the one the caller
+	// confirmed (UpRequest.Fingerprint); nothing was changed.
+	ErrPlanChanged = errors.New("the plan changed")
 	// ErrUnhealthy: new replicas did not become healthy in time; the old ones
 	// keep serving and the release is marked failed.
 	ErrUnhealthy = errors.New("replicas did not become healthy")
@@ -255,6 +258,17 @@ type operation struct {
 	emit     *emitter
 	unlock   func()
 	deleted  bool // the instance (and this record) was removed
+	// fingerprint is the plan the caller confirmed; "" accepts any plan.
+	fingerprint string
+}
+
+// checkPlan refuses a plan other than the one the caller confirmed.
+func (op *operation) checkPlan(p Plan) error {
+	if op.fingerprint == "" || op.fingerprint == p.Fingerprint() {
+		return nil
+	}
+	return fmt.Errorf("%s changed since its plan was shown (confirmed %s, now %s): %w",
+		op.instance, op.fingerprint, p.Fingerprint(), ErrPlanChanged)
 }
 
 // begin takes the instance's lock (waiting with EventWaiting unless noWait)
@@ -338,6 +352,7 @@ func (op *operation) finish(err error, release int, doneMsg string) {
 // emitter stamps events with the time and instance and tolerates a nil Emitter.
 // Events from concurrent steps (parallel stops) are serialised, so an
 // Emitter never runs concurrently with itself.
+
 type emitter struct {
 	mu       sync.Mutex
 	fn       Emitter

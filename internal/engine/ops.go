@@ -24,6 +24,9 @@ type UpRequest struct {
 	NoWait bool
 	// Cause is recorded on the release ("up" when empty).
 	Cause string
+	// Fingerprint is the Plan.Fingerprint the caller confirmed; Up fails
+	// with ErrPlanChanged, before changing anything, when its plan differs.
+	Fingerprint string
 }
 
 // Up plans and applies req.Model and returns the release the instance runs
@@ -51,6 +54,7 @@ func (e *Engine) Up(ctx context.Context, req UpRequest, emit Emitter) (Release, 
 		em.emit(Event{Kind: EventFailed, Error: err.Error()})
 		return Release{}, err
 	}
+	op.fingerprint = req.Fingerprint
 	rel, msg, err := e.deploy(op, m, mj, req.Runtime, cmpOr(req.Cause, "up"))
 	op.finish(err, rel.Number, msg)
 	return rel, err
@@ -125,6 +129,9 @@ func (e *Engine) deploy(op *operation, m *stack.Model, mj []byte, rtName, cause 
 		return Release{}, "", err
 	}
 	p, err := makePlan(s.obs, m, mj, e.defaultHost)
+	if err == nil {
+		err = op.checkPlan(p)
+	}
 	if err != nil {
 		return Release{}, "", err
 	}

@@ -5,117 +5,65 @@ import (
 
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/stack"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 // This file is the engine's public vocabulary: what the API serialises and
 // the CLI renders. Keep it free of behaviour.
 
-// EventKind classifies an event.
-type EventKind string
-
-// Event kinds. A stream of events for one operation always ends with exactly
-// one EventDone or EventFailed.
-const (
-	EventPlan     EventKind = "plan"     // the plan that will be executed (Text holds it)
-	EventStep     EventKind = "step"     // a step started (Step, Service, Replica)
-	EventProgress EventKind = "progress" // progress within a step (Message, Current/Total)
-	EventStepDone EventKind = "step-done"
-	EventWarning  EventKind = "warning"
-	EventWaiting  EventKind = "waiting" // waiting for another operation on the instance
-	EventDone     EventKind = "done"
-	EventFailed   EventKind = "failed"
+// The API's vocabulary lives in internal/wire; the engine speaks it
+// directly. Types that hold the stack model or a runtime's status stay here
+// and have wire twins (wire.Release, wire.Instance...), kept in step by a
+// test in internal/api.
+type (
+	Event         = wire.Event
+	EventKind     = wire.EventKind
+	Emitter       = wire.Emitter
+	Action        = wire.Action
+	ServicePlan   = wire.ServicePlan
+	Plan          = wire.Plan
+	ReleaseStatus = wire.ReleaseStatus
+	InstanceState = wire.InstanceState
 )
 
-// Event is emitted by the engine during an operation; the CLI renders it (tty
-// progress, plain lines, JSON) and the dashboard streams it.
-type Event struct {
-	Time     time.Time `json:"time"`
-	Kind     EventKind `json:"kind"`
-	Instance string    `json:"instance"`
-	Service  string    `json:"service,omitempty"`
-	Replica  string    `json:"replica,omitempty"`
-	Step     string    `json:"step,omitempty"`
-	Message  string    `json:"message,omitempty"`
-	Current  int       `json:"current,omitempty"`
-	Total    int       `json:"total,omitempty"`
-	// Release is set on EventDone/EventFailed of operations that made one.
-	Release int `json:"release,omitempty"`
-	// Text is the printable plan on EventPlan.
-	Text string `json:"text,omitempty"`
-	// Error is set on EventFailed: what failed and what to do.
-	Error string `json:"error,omitempty"`
-}
-
-// Emitter receives events; it must not block for long.
-type Emitter func(Event)
-
-// Action is what a plan does to one service.
-type Action string
+// Event kinds.
+const (
+	EventPlan     = wire.EventPlan
+	EventStep     = wire.EventStep
+	EventProgress = wire.EventProgress
+	EventStepDone = wire.EventStepDone
+	EventWarning  = wire.EventWarning
+	EventWaiting  = wire.EventWaiting
+	EventDone     = wire.EventDone
+	EventFailed   = wire.EventFailed
+)
 
 // Actions.
 const (
-	ActionCreate   Action = "create"   // new service: start replicas
-	ActionReplace  Action = "replace"  // config hash changed: start new, switch, drain old
-	ActionScale    Action = "scale"    // same hash, different replica count
-	ActionKeep     Action = "keep"     // nothing to do
-	ActionRemove   Action = "remove"   // service no longer declared
-	ActionRecreate Action = "recreate" // replicas missing or dead: start again, same hash
+	ActionCreate   = wire.ActionCreate
+	ActionReplace  = wire.ActionReplace
+	ActionScale    = wire.ActionScale
+	ActionKeep     = wire.ActionKeep
+	ActionRemove   = wire.ActionRemove
+	ActionRecreate = wire.ActionRecreate
 )
-
-// ServicePlan is the plan for one service.
-type ServicePlan struct {
-	Service  string `json:"service"`
-	Action   Action `json:"action"`
-	FromHash string `json:"from_hash,omitempty"`
-	ToHash   string `json:"to_hash,omitempty"`
-	From     int    `json:"from_replicas"`
-	To       int    `json:"to_replicas"`
-	// Routed reports whether the service receives proxy traffic, so
-	// replacement must be zero-downtime.
-	Routed bool `json:"routed,omitempty"`
-	// Reason explains the action in a few words ("image changed", "new service").
-	Reason string `json:"reason,omitempty"`
-}
-
-// Plan is the pure result of comparing desired and observed state. Its Text
-// is what the CLI shows and what tests compare.
-type Plan struct {
-	Instance string        `json:"instance"`
-	Release  int           `json:"release"`  // the release this plan will create
-	Services []ServicePlan `json:"services"` // in start order (dependencies first)
-	Routes   []string      `json:"routes,omitempty"`
-	// RoutesChanged reports that the routes differ from the active release's.
-	RoutesChanged bool `json:"routes_changed,omitempty"`
-	// ModelChanged reports that the model differs from the active release's
-	// (routes, backup policy, replica counts...), so executing the plan
-	// records a new release even when every service is kept.
-	ModelChanged bool   `json:"model_changed,omitempty"`
-	Text         string `json:"text"`
-}
-
-// Empty reports whether executing the plan would change nothing: every
-// service is kept and the model is the active release's.
-func (p Plan) Empty() bool {
-	if p.ModelChanged || p.RoutesChanged {
-		return false
-	}
-	for _, s := range p.Services {
-		if s.Action != ActionKeep {
-			return false
-		}
-	}
-	return true
-}
-
-// ReleaseStatus is where a release stands.
-type ReleaseStatus string
 
 // Release statuses.
 const (
-	ReleasePending    ReleaseStatus = "pending"
-	ReleaseActive     ReleaseStatus = "active"
-	ReleaseSuperseded ReleaseStatus = "superseded"
-	ReleaseFailed     ReleaseStatus = "failed"
+	ReleasePending    = wire.ReleasePending
+	ReleaseActive     = wire.ReleaseActive
+	ReleaseSuperseded = wire.ReleaseSuperseded
+	ReleaseFailed     = wire.ReleaseFailed
+)
+
+// Instance states.
+const (
+	InstanceRunning   = wire.InstanceRunning
+	InstanceStarting  = wire.InstanceStarting
+	InstanceDegraded  = wire.InstanceDegraded
+	InstanceStopped   = wire.InstanceStopped
+	InstanceFailed    = wire.InstanceFailed
+	InstanceDeploying = wire.InstanceDeploying
 )
 
 // Release is an immutable, numbered record of what an instance runs.
@@ -154,20 +102,6 @@ type ServiceStatus struct {
 	Hash     string        `json:"hash"`
 	Replicas []ReplicaInfo `json:"replicas"`
 }
-
-// InstanceState is the lifecycle state of an instance.
-type InstanceState string
-
-// Instance states.
-const (
-	InstanceRunning InstanceState = "running"
-	// InstanceStarting: no replica is ready yet and none has failed.
-	InstanceStarting  InstanceState = "starting"
-	InstanceDegraded  InstanceState = "degraded"
-	InstanceStopped   InstanceState = "stopped"
-	InstanceFailed    InstanceState = "failed"
-	InstanceDeploying InstanceState = "deploying"
-)
 
 // Instance is an installed instance as listed by `quai ls`.
 type Instance struct {

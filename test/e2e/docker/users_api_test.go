@@ -11,8 +11,8 @@ import (
 
 	"github.com/moby/moby/client"
 
-	qclient "github.com/quai-dev/quai/internal/client"
 	"github.com/quai-dev/quai/internal/daemon/daemontest"
+	"github.com/quai-dev/quai/internal/wire"
 	"github.com/quai-dev/quai/test/e2e/e2etest"
 )
 
@@ -49,7 +49,7 @@ func TestUsersAPIOnDocker(t *testing.T) {
 	// Status: every container reports its memory, and the API under a few
 	// requests its CPU use. The runtime samples usage in the background,
 	// so status reports the latest sample: poll.
-	var st qclient.InstanceStatus
+	var st wire.InstanceStatus
 	var allMem, sawCPU bool
 	for i := 0; i < 100 && (!allMem || !sawCPU); i++ {
 		for range 10 {

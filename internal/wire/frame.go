@@ -1,4 +1,4 @@
-package api
+package wire
 
 import (
 	"encoding/binary"
@@ -134,3 +134,6 @@ func (f *FrameWriter) Write(p []byte) (int, error) {
 	}
 	return written, nil
 }
+
+// TermSize is a terminal size, sent in resize frames.
+type TermSize struct{ Rows, Cols uint16 }

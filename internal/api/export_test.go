@@ -1,0 +1,4 @@
+package api
+
+// DecodeModel exposes decodeModel to the external tests.
+var DecodeModel = decodeModel

@@ -1,0 +1,73 @@
+package wire
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+)
+
+// Action is what a plan does to one service.
+type Action string
+
+// Actions.
+const (
+	ActionCreate   Action = "create"   // new service: start replicas
+	ActionReplace  Action = "replace"  // config hash changed: start new, switch, drain old
+	ActionScale    Action = "scale"    // same hash, different replica count
+	ActionKeep     Action = "keep"     // nothing to do
+	ActionRemove   Action = "remove"   // service no longer declared
+	ActionRecreate Action = "recreate" // replicas missing or dead: start again, same hash
+)
+
+// ServicePlan is the plan for one service.
+type ServicePlan struct {
+	Service  string `json:"service"`
+	Action   Action `json:"action"`
+	FromHash string `json:"from_hash,omitempty"`
+	ToHash   string `json:"to_hash,omitempty"`
+	From     int    `json:"from_replicas"`
+	To       int    `json:"to_replicas"`
+	// Routed reports whether the service receives proxy traffic, so
+	// replacement must be zero-downtime.
+	Routed bool `json:"routed,omitempty"`
+	// Reason explains the action in a few words ("image changed", "new service").
+	Reason string `json:"reason,omitempty"`
+}
+
+// Plan is the pure result of comparing desired and observed state. Its Text
+// is what the CLI shows and what tests compare.
+type Plan struct {
+	Instance string        `json:"instance"`
+	Release  int           `json:"release"`  // the release this plan will create
+	Services []ServicePlan `json:"services"` // in start order (dependencies first)
+	Routes   []string      `json:"routes,omitempty"`
+	// RoutesChanged reports that the routes differ from the active release's.
+	RoutesChanged bool `json:"routes_changed,omitempty"`
+	// ModelChanged reports that the model differs from the active release's
+	// (routes, backup policy, replica counts...), so executing the plan
+	// records a new release even when every service is kept.
+	ModelChanged bool   `json:"model_changed,omitempty"`
+	Text         string `json:"text"`
+}
+
+// Empty reports whether executing the plan would change nothing: every
+// service is kept and the model is the active release's.
+func (p Plan) Empty() bool {
+	if p.ModelChanged || p.RoutesChanged {
+		return false
+	}
+	for _, s := range p.Services {
+		if s.Action != ActionKeep {
+			return false
+		}
+	}
+	return true
+}
+
+// Fingerprint identifies the plan as the user saw it: "sha256:" and the hex
+// digest of its Text, which names the release it creates and every
+// service's action and hashes. An up request carrying it is refused when
+// the daemon's own plan differs.
+func (p Plan) Fingerprint() string {
+	sum := sha256.Sum256([]byte(p.Text))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}

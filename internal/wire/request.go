@@ -1,0 +1,87 @@
+package wire
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Info describes the daemon answering on the socket.
+type Info struct {
+	Version   string   `json:"version"`
+	Commit    string   `json:"commit,omitempty"`
+	PID       int      `json:"pid"`
+	DataDir   string   `json:"data_dir"`
+	Socket    string   `json:"socket"`
+	HTTPAddr  string   `json:"http_addr,omitempty"`
+	HTTPSAddr string   `json:"https_addr,omitempty"`
+	Runtimes  []string `json:"runtimes,omitempty"`
+	// Warnings are problems found at start that need the operator (an
+	// engine that does not answer, what a crash left behind and was cleaned).
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// ModelPayload carries a loaded stack model: its JSON form and, beside it,
+// the merged Compose document that form leaves out (it is large and only
+// some renderers need it).
+type ModelPayload struct {
+	Model    json.RawMessage `json:"model"`
+	Resolved []byte          `json:"resolved,omitempty"`
+}
+
+// NewModelPayload packs model (internal/stack's *Model, which this package
+// does not import) and its merged Compose document for the wire.
+func NewModelPayload(model any, resolved []byte) (ModelPayload, error) {
+	b, err := json.Marshal(model)
+	if err != nil {
+		return ModelPayload{}, fmt.Errorf("encode the stack model: %w", err)
+	}
+	return ModelPayload{Model: b, Resolved: resolved}, nil
+}
+
+// PlanRequest is the body of POST /api/v1/plan.
+type PlanRequest struct {
+	ModelPayload
+	Runtime string `json:"runtime,omitempty"`
+}
+
+// UpRequest is the body of POST /api/v1/up.
+type UpRequest struct {
+	ModelPayload
+	Runtime string `json:"runtime,omitempty"`
+	DryRun  bool   `json:"dry_run,omitempty"`
+	NoWait  bool   `json:"no_wait,omitempty"`
+	Cause   string `json:"cause,omitempty"`
+	// Fingerprint is Plan.Fingerprint of the plan the user confirmed; the
+	// daemon refuses with CodePlanChanged when its own plan differs. Empty:
+	// run whatever the daemon plans.
+	Fingerprint string `json:"fingerprint,omitempty"`
+}
+
+// RollbackRequest is the body of POST /api/v1/instances/{name}/rollback.
+type RollbackRequest struct {
+	// To is the release to return to; 0 means the one before the active release.
+	To int `json:"to,omitempty"`
+}
+
+// RestartRequest is the body of POST /api/v1/instances/{name}/restart.
+type RestartRequest struct {
+	// Service restarts one service; empty restarts them all.
+	Service string `json:"service,omitempty"`
+}
+
+// PruneRequest is the body of POST /api/v1/prune.
+type PruneRequest struct {
+	// DryRun lists what would be removed and removes nothing.
+	DryRun bool `json:"dry_run,omitempty"`
+}
+
+// Query parameters of DELETE /api/v1/instances/{name}.
+const RemovePurge = "purge"
+
+// Query parameters of GET .../logs.
+const (
+	LogsService = "service"
+	LogsFollow  = "follow"
+	LogsSince   = "since" // RFC 3339
+	LogsTail    = "tail"
+)
