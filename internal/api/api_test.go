@@ -251,7 +251,10 @@ func readEvent(t *testing.T, br *bufio.Reader) engine.Event {
 	return ev
 }
 
-func TestStreamEndsWithExactlyOneTerminalEvent(t *testing.T) {
+// TestStreamKeepsTheEnginesEnd: the engine owns an operation's terminal
+// event; the stream neither adds nor doubles one, and an operation refused
+// before its first event is answered in the JSON error shape.
+func TestStreamKeepsTheEnginesEnd(t *testing.T) {
 	tests := []struct {
 		name   string
 		run    func(emit engine.Emitter) error
@@ -259,20 +262,21 @@ func TestStreamEndsWithExactlyOneTerminalEvent(t *testing.T) {
 		last   engine.EventKind
 		count  int
 	}{
-		{"success without done event gets one", func(emit engine.Emitter) error {
+		{"done event ends the stream", func(emit engine.Emitter) error {
 			emit(engine.Event{Kind: engine.EventStep, Step: "stop"})
+			emit(engine.Event{Kind: engine.EventDone})
+			emit(engine.Event{Kind: engine.EventStep, Message: "after the end: dropped"})
 			return nil
 		}, 200, engine.EventDone, 2},
-		{"error after events becomes a failed event", func(emit engine.Emitter) error {
-			emit(engine.Event{Kind: engine.EventStep, Step: "stop"})
-			return errors.New("replica web-1 did not stop")
-		}, 200, engine.EventFailed, 2},
 		{"engine failed event is not doubled", func(emit engine.Emitter) error {
 			emit(engine.Event{Kind: engine.EventFailed, Error: "boom"})
 			return errors.New("boom")
 		}, 200, engine.EventFailed, 1},
 		{"refused before any event keeps its status", func(engine.Emitter) error {
 			return fmt.Errorf("down: %w", engine.ErrBusy)
+		}, 409, "", 0},
+		{"no such release before any event is a JSON error", func(engine.Emitter) error {
+			return fmt.Errorf("shop-dev has no release 99: %w", engine.ErrNoRelease)
 		}, 409, "", 0},
 	}
 	for _, tt := range tests {

@@ -11,8 +11,8 @@ import (
 
 // eventStream writes an operation's events as NDJSON. The status line is
 // written lazily with the first event, so an operation refused before it
-// emits anything (unknown instance, busy) still gets its proper status and
-// the JSON error shape.
+// emits anything (unknown instance, no such release, busy) still gets its
+// proper status and the JSON error shape.
 type eventStream struct {
 	w        http.ResponseWriter
 	rc       *http.ResponseController
@@ -32,11 +32,6 @@ func (s *eventStream) emit(ev wire.Event) {
 	if s.closed || s.ended {
 		return
 	}
-	s.write(ev)
-}
-
-// write is called with mu held.
-func (s *eventStream) write(ev wire.Event) {
 	if !s.started {
 		s.started = true
 		h := s.w.Header()
@@ -65,8 +60,10 @@ func (s *eventStream) write(ev wire.Event) {
 	}
 }
 
-// stream runs op, streaming its events, and makes sure the stream ends with
-// exactly one done or failed event.
+// stream runs op, streaming its events. The engine owns the end of the
+// stream: once it emitted an event it ends with exactly one done or failed
+// event; refused before its first, it emits nothing and op's error is
+// answered here in the JSON error shape.
 func (s *Server) stream(w http.ResponseWriter, r *http.Request, instance string, op func(wire.Emitter) error) {
 	es := &eventStream{w: w, rc: http.NewResponseController(w), instance: instance}
 	err := op(es.emit)
@@ -77,10 +74,10 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, instance string,
 	case err != nil && !es.started:
 		s.log.Info("operation refused", "method", r.Method, "path", r.URL.Path, "err", err)
 		writeError(w, err)
-	case err != nil && !es.ended:
+	case err != nil:
 		s.log.Info("operation failed", "method", r.Method, "path", r.URL.Path, "err", err)
-		es.write(wire.Event{Kind: wire.EventFailed, Error: err.Error(), Message: err.Error()})
-	case err == nil && !es.ended:
-		es.write(wire.Event{Kind: wire.EventDone})
+	}
+	if es.started && !es.ended {
+		s.log.Error("operation stream ended without a done or failed event", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 }

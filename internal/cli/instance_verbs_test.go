@@ -162,6 +162,17 @@ func TestInstanceLifecycle(t *testing.T) {
 		t.Errorf("after rollback: releases %+v; want 3 active with release 1's hashes", summarize(list))
 	}
 
+	// A refused rollback is an error with its status's hint, printed once,
+	// not a failed operation.
+	typo := run(t, d, "rollback", "shop-dve")
+	if typo.code != cli.ExitError || !strings.Contains(typo.stderr, "error: ") || !strings.Contains(typo.stderr, "did you mean shop-dev?") {
+		t.Errorf("rollback shop-dve: exit %d, stderr %q; want exit 2 and \"did you mean shop-dev?\"", typo.code, typo.stderr)
+	}
+	far := run(t, d, "rollback", "shop-dev", "--to", "99")
+	if far.code != cli.ExitError || !strings.Contains(far.stderr, "error: shop-dev has no release 99") || !strings.Contains(far.stderr, "`quai releases INSTANCE` lists the releases") {
+		t.Errorf("rollback --to 99: exit %d, stderr %q; want exit 2, the error and its hint", far.code, far.stderr)
+	}
+
 	mustRun(t, d, "restart", "shop-dev", "worker")
 
 	// rm refuses without -y when nobody can be asked, and keeps the instance.

@@ -195,7 +195,7 @@ func TestDeclarativeRuntime(t *testing.T) {
 	// An unreachable cluster fails a new instance before anything is
 	// recorded: no instance, no release to clean up.
 	d.unreachable = true
-	if _, _, err := up("v1", EventFailed); !errors.Is(err, runtime.ErrUnavailable) {
+	if _, _, err := up("v1", ""); !errors.Is(err, runtime.ErrUnavailable) {
 		t.Fatalf("up with an unreachable cluster: %v, want ErrUnavailable", err)
 	}
 	if list, err := eng.List(ctx); err != nil || len(list) != 0 {

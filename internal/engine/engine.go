@@ -352,9 +352,15 @@ func (op *operation) finish(err error, release int, doneMsg string) {
 // emitter stamps events with the time and instance and tolerates a nil Emitter.
 // Events from concurrent steps (parallel stops) are serialised, so an
 // Emitter never runs concurrently with itself.
-
+//
+// It owns the end of the stream: a failed event that would be the first is
+// dropped. The operation was refused before it began (unknown instance, no
+// such release, busy), nobody has seen it start, and its caller returns
+// the error instead, which the API answers in its JSON error shape with
+// its own status and hint.
 type emitter struct {
 	mu       sync.Mutex
+	started  bool
 	fn       Emitter
 	instance string
 	now      func() time.Time
@@ -370,6 +376,10 @@ func (m *emitter) emit(ev Event) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if ev.Kind == EventFailed && !m.started {
+		return
+	}
+	m.started = true
 	ev.Time = m.now()
 	if ev.Instance == "" {
 		ev.Instance = m.instance
