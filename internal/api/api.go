@@ -2,7 +2,9 @@
 // one JSON error shape, the NDJSON event stream of operations and the exec
 // stream protocol. HTTP statuses are decided here and nowhere else.
 //
-// It may import the engine's vocabulary (internal/engine), the desired-state
+// It serves the vocabulary of internal/wire, which clients import instead
+// of this package. It may import the engine (its errors and the types the
+// wire mirrors), the desired-state
 // model (internal/stack) and the runtime contract (internal/runtime); it
 // never imports a runtime implementation, the store or the proxy: the daemon
 // hands it an engine.

@@ -10,7 +10,7 @@ import (
 
 // This file is the engine's public vocabulary: what the API serialises and
 // the CLI renders. Keep it free of behaviour.
-
+//
 // The API's vocabulary lives in internal/wire; the engine speaks it
 // directly. Types that hold the stack model or a runtime's status stay here
 // and have wire twins (wire.Release, wire.Instance...), kept in step by a
