@@ -14,7 +14,10 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/quai-dev/quai/internal/cli"
+	"github.com/quai-dev/quai/internal/client"
 	"github.com/quai-dev/quai/internal/daemon/daemontest"
+	"github.com/quai-dev/quai/internal/stack"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 // terminal is a real pseudo-terminal: verbs run with its slave side as
@@ -210,5 +213,39 @@ func TestVerbsOnATerminal(t *testing.T) {
 	}
 	if _, err := d.Client.Status(context.Background(), "tty-dev"); err == nil {
 		t.Error("tty-dev still installed after a confirmed rm --purge")
+	}
+}
+
+// TestUpOnATerminalRefusesAChangedPlan: the user is shown a plan and,
+// before answering, somebody else installs the instance. Confirming the
+// plan the user saw must not run the daemon's new one.
+func TestUpOnATerminalRefusesAChangedPlan(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	term := openTerminal(t)
+	dir := daemontest.AppProject(t, daemontest.App{Project: "race"})
+	ctx := context.Background()
+
+	wait := term.start(d, "up", dir)
+	prompt := "Apply this plan to race-dev? [y/N]"
+	if !term.shows(prompt) {
+		t.Fatalf("no prompt; screen:\n%s", term.text())
+	}
+	m, err := stack.Load(ctx, stack.Options{Dir: dir, Env: "dev"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, err := wire.NewModelPayload(m, m.Resolved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Client.Up(ctx, payload, client.UpOptions{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	term.answer(prompt, "y")
+	if code := wait(); code != cli.ExitError || !term.shows("run `quai up` again") {
+		t.Fatalf("confirmed a stale plan: exit %d; want 2 and the advice to run quai up again", code)
+	}
+	if rels, err := d.Client.Releases(ctx, "race-dev"); err != nil || len(rels) != 1 {
+		t.Errorf("releases %d (%v); want only the other install's", len(rels), err)
 	}
 }
