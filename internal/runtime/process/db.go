@@ -148,16 +148,17 @@ func (r *Runtime) dbUser(kind string, svc *stack.Service) (*credential, error) {
 	if err1 != nil || err2 != nil {
 		return nil, fmt.Errorf("user %s has a non-numeric uid or gid", kind)
 	}
-	return &credential{User: kind, UID: uint32(uid), GID: uint32(gid)}, nil
+	return &credential{User: kind, UID: uint32(uid), GID: uint32(gid), Home: u.HomeDir}, nil
 }
 
-// checkReachable reports a directory on the way to path that c's user
-// cannot search, which would make the server fail with a cryptic error.
-func checkReachable(path string, c *credential) error {
-	if c == nil {
+// checkReachable reports a directory on the way to dir, or dir itself, that
+// c's user cannot search, which would make the server or app fail with a
+// cryptic error.
+func checkReachable(dir string, c *credential) error {
+	if c == nil || c.UID == 0 {
 		return nil
 	}
-	for d := filepath.Dir(path); ; d = filepath.Dir(d) {
+	for d := dir; ; d = filepath.Dir(d) {
 		fi, err := os.Stat(d)
 		if err != nil {
 			return err
@@ -167,7 +168,7 @@ func checkReachable(path string, c *credential) error {
 			m := fi.Mode().Perm()
 			can := m&0o001 != 0 || st.Uid == c.UID && m&0o100 != 0 || st.Gid == c.GID && m&0o010 != 0
 			if !can {
-				return fmt.Errorf("the %s user cannot reach %s because it may not enter %s: run chmod o+x %s, or use a data directory under a world-searchable path", c.User, path, d, d)
+				return fmt.Errorf("the %s user cannot reach %s because it may not enter %s: run chmod o+x %s, or use a data directory under a world-searchable path", c.User, dir, d, d)
 			}
 		}
 		if d == "/" || d == "." {
@@ -248,7 +249,7 @@ func (r *Runtime) prepareDB(ctx context.Context, kind string, rs runtime.Replica
 	if err := chownTo(filepath.Join(dir, runDir), cred); err != nil {
 		return err
 	}
-	if err := checkReachable(vol, cred); err != nil {
+	if err := checkReachable(filepath.Dir(vol), cred); err != nil {
 		return err
 	}
 	sock := socketDir(dir, spec)

@@ -39,8 +39,9 @@ type shimSpec struct {
 	Argv []string `json:"argv"`
 	Dir  string   `json:"dir"`
 	Env  []string `json:"env"`
-	// Credential, when set, is the user the app runs as (database servers
-	// when the daemon runs as root).
+	// Credential, when set, is the user the app, its health checks and
+	// exec commands run as: the service's `user:`, or a database server's
+	// system user when the daemon runs as root.
 	Credential *credential `json:"credential,omitempty"`
 	Port       int         `json:"port,omitempty"`
 	// Kind is "app" or a well-known database ("postgres", "redis", "mysql").
@@ -71,17 +72,24 @@ type specMeta struct {
 	Labels   map[string]string `json:"labels,omitempty"`
 }
 
+// credential is a user a replica runs as: a database server's system user,
+// or the service's `user:`.
 type credential struct {
 	User string `json:"user"`
 	UID  uint32 `json:"uid"`
 	GID  uint32 `json:"gid"`
+	// Groups are the user's supplementary groups; none of the daemon's are
+	// kept.
+	Groups []uint32 `json:"groups,omitempty"`
+	// Home is the user's home directory, for HOME.
+	Home string `json:"home,omitempty"`
 }
 
 func (c *credential) sys() *syscall.Credential {
 	if c == nil {
 		return nil
 	}
-	return &syscall.Credential{Uid: c.UID, Gid: c.GID, Groups: []uint32{}}
+	return &syscall.Credential{Uid: c.UID, Gid: c.GID, Groups: append([]uint32{}, c.Groups...)}
 }
 
 // Supervisor phases, as written to the state file.

@@ -53,15 +53,19 @@ func (r *Runtime) prepare(ctx context.Context, rs runtime.ReplicaSpec, dir strin
 		return spec, err
 	}
 	kind := dbKind(svc)
-	var dbCred *credential
+	// cred is who the replica runs as and owns what it writes: a database
+	// keeps its system user whatever `user:` says, an app gets `user:`.
+	var cred *credential
 	if kind != "" {
 		// What to install is the first thing a user needs to hear.
 		if err := r.checkDBBinaries(kind, svc); err != nil {
 			return spec, err
 		}
-		if dbCred, err = r.dbUser(kind, svc); err != nil {
+		if cred, err = r.dbUser(kind, svc); err != nil {
 			return spec, err
 		}
+	} else if cred, err = appUser(svc); err != nil {
+		return spec, err
 	}
 
 	// Mounts: target → host directory, for the environment rewrite.
@@ -81,7 +85,7 @@ func (r *Runtime) prepare(ctx context.Context, rs runtime.ReplicaSpec, dir strin
 			if err := os.MkdirAll(host, 0o755); err != nil {
 				return spec, err
 			}
-			if err := chownTo(host, dbCred); err != nil {
+			if err := chownTo(host, cred); err != nil {
 				return spec, err
 			}
 			remap[m.Target] = host
@@ -91,7 +95,7 @@ func (r *Runtime) prepare(ctx context.Context, rs runtime.ReplicaSpec, dir strin
 			if err := os.MkdirAll(host, 0o755); err != nil {
 				return spec, err
 			}
-			if err := chownTo(host, dbCred); err != nil {
+			if err := chownTo(host, cred); err != nil {
 				return spec, err
 			}
 			remap[m.Target] = host
@@ -104,8 +108,13 @@ func (r *Runtime) prepare(ctx context.Context, rs runtime.ReplicaSpec, dir strin
 	if err := os.MkdirAll(secrets, 0o700); err != nil {
 		return spec, err
 	}
-	if err := chownTo(secrets, dbCred); err != nil {
+	if err := chownTo(secrets, cred); err != nil {
 		return spec, err
+	}
+	if len(rs.Secrets) > 0 {
+		if err := checkReachable(secrets, cred); err != nil {
+			return spec, fmt.Errorf("service %s: %w", svc.Name, err)
+		}
 	}
 	for name, val := range rs.Secrets {
 		if !safeName(name) {
@@ -115,13 +124,18 @@ func (r *Runtime) prepare(ctx context.Context, rs runtime.ReplicaSpec, dir strin
 		if err := fsutil.WriteFile(p, val, 0o600); err != nil {
 			return spec, err
 		}
-		if err := chownTo(p, dbCred); err != nil {
+		if err := chownTo(p, cred); err != nil {
 			return spec, err
 		}
 		remap["/run/secrets/"+name] = p
 	}
 
 	env := envMap(r.opts.BaseEnv)
+	if kind == "" && cred != nil {
+		// The daemon's HOME is root's; the service's own environment may
+		// still say otherwise.
+		env["HOME"], env["USER"], env["LOGNAME"] = cred.Home, cred.User, cred.User
+	}
 	for _, m := range []map[string]string{svc.Environment, processEnv(svc), rs.Env} {
 		for k, v := range m {
 			env[k] = v
@@ -158,9 +172,15 @@ func (r *Runtime) prepare(ctx context.Context, rs runtime.ReplicaSpec, dir strin
 	if fi, err := os.Stat(spec.Dir); err != nil || !fi.IsDir() {
 		return spec, fmt.Errorf("working directory %s does not exist (x-quai.process.dir is relative to the project directory)", spec.Dir)
 	}
+	if kind == "" {
+		if err := checkReachable(spec.Dir, cred); err != nil {
+			return spec, fmt.Errorf("service %s: %w", svc.Name, err)
+		}
+		spec.Credential = cred
+	}
 
 	if kind != "" {
-		if err := r.prepareDB(ctx, kind, rs, dir, volumes, env, dbCred, spec); err != nil {
+		if err := r.prepareDB(ctx, kind, rs, dir, volumes, env, cred, spec); err != nil {
 			return spec, err
 		}
 	} else {
