@@ -109,9 +109,13 @@ type shimState struct {
 	Phase     string `json:"phase"`
 	ShimPid   int    `json:"shim_pid"`
 	ShimStart uint64 `json:"shim_start"`
-	AppPid    int    `json:"app_pid,omitempty"`
-	AppStart  uint64 `json:"app_start,omitempty"`
-	Restarts  int    `json:"restarts"`
+	// Origin is the handle ID of the replica's first supervisor when this
+	// one replaced a supervisor that died, so that handles made before
+	// still name the replica.
+	Origin   string `json:"origin,omitempty"`
+	AppPid   int    `json:"app_pid,omitempty"`
+	AppStart uint64 `json:"app_start,omitempty"`
+	Restarts int    `json:"restarts"`
 	// Started is when the current (or last) app process started.
 	Started  time.Time `json:"started,omitzero"`
 	ExitCode int       `json:"exit_code,omitempty"`

@@ -142,7 +142,18 @@ func (w *watcher) run(ctx context.Context, r *Runtime, dir string, spec *shimSpe
 	for {
 		st, err := readState(dir)
 		if err == nil && !alive(st.ShimPid, st.ShimStart) {
-			return
+			if !shouldRun(st) {
+				return
+			}
+			// The supervisor was killed: the app runs unwatched and would
+			// never be restarted.
+			if err := r.resupervise(ctx, dir, spec, st); err != nil {
+				if ctx.Err() == nil {
+					r.log.Error("cannot supervise a replica again", "dir", dir, "err", err)
+				}
+				return
+			}
+			continue
 		}
 		wait := h.Interval
 		if wait <= 0 {

@@ -1,6 +1,7 @@
 package process
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -386,7 +387,7 @@ func (r *Runtime) Inspect(_ context.Context, h runtime.Handle) (runtime.Status, 
 		}
 		return runtime.Status{}, err
 	}
-	if h.ID != "" {
+	if h.ID != "" && h.ID != st.Origin {
 		if pid, start, err := parseID(h.ID); err == nil && (pid != st.ShimPid || start != st.ShimStart) {
 			return runtime.Status{}, fmt.Errorf("replica %s of %s was replaced since this handle was made: %w", h.Replica, h.Instance, runtime.ErrNotFound)
 		}
@@ -445,7 +446,7 @@ func (r *Runtime) Stop(ctx context.Context, h runtime.Handle, grace time.Duratio
 	if !alive(st.ShimPid, st.ShimStart) {
 		// A supervisor that died (SIGKILL, OOM) leaves its app orphaned.
 		if st.AppPid > 0 && alive(st.AppPid, st.AppStart) {
-			_ = syscall.Kill(-st.AppPid, syscall.SIGKILL)
+			stopOrphan(ctx, st, syscall.SIGKILL, 0)
 			st.Phase, st.AppPid, st.Message = phaseStopped, 0, "stopped (its supervisor had died)"
 			return writeJSON(filepath.Join(dir, stateFile), st, 0o644)
 		}
@@ -535,8 +536,10 @@ func (r *Runtime) List(_ context.Context, id stack.Identity) ([]runtime.Handle, 
 }
 
 // Reattach implements runtime.Runtime: it checks that the handle's
-// supervisor (pid and start time) still runs and resumes health checks.
-func (r *Runtime) Reattach(_ context.Context, h runtime.Handle) error {
+// supervisor (pid and start time) still runs and resumes health checks. A
+// supervisor that died while no daemon ran, leaving a replica that should
+// run, is replaced first (see resupervise).
+func (r *Runtime) Reattach(ctx context.Context, h runtime.Handle) error {
 	dir, err := r.handleDir(h)
 	if err != nil {
 		return err
@@ -545,19 +548,72 @@ func (r *Runtime) Reattach(_ context.Context, h runtime.Handle) error {
 	if err != nil {
 		return err
 	}
-	if !alive(pid, start) {
-		return fmt.Errorf("reattach replica %s of %s: supervisor %d is gone: %w", h.Replica, h.Instance, pid, runtime.ErrNotFound)
-	}
 	st, err := readState(dir)
-	if err != nil || st.ShimPid != pid || st.ShimStart != start {
+	if err != nil || h.ID != st.Origin && (st.ShimPid != pid || st.ShimStart != start) {
 		return fmt.Errorf("reattach replica %s of %s: its directory belongs to another supervisor: %w", h.Replica, h.Instance, runtime.ErrNotFound)
 	}
 	spec, err := readSpec(dir)
 	if err != nil {
 		return fmt.Errorf("reattach replica %s of %s: %w", h.Replica, h.Instance, err)
 	}
+	if !alive(st.ShimPid, st.ShimStart) {
+		if !shouldRun(st) {
+			return fmt.Errorf("reattach replica %s of %s: supervisor %d is gone: %w", h.Replica, h.Instance, st.ShimPid, runtime.ErrNotFound)
+		}
+		if err := r.resupervise(ctx, dir, spec, st); err != nil {
+			return fmt.Errorf("reattach replica %s of %s: %w", h.Replica, h.Instance, err)
+		}
+	}
 	r.watch(dir, spec)
 	return nil
+}
+
+// shouldRun reports whether the replica a state file describes is meant to
+// run: its supervisor neither finished nor was being stopped.
+func shouldRun(st *shimState) bool {
+	switch st.Phase {
+	case phaseStarting, phaseRunning, phaseRestarting:
+		return true
+	}
+	return false
+}
+
+// resupervise replaces a supervisor that died (SIGKILL, the OOM killer)
+// while its replica should run: the orphaned app is stopped as the
+// supervisor would have (stop signal, grace period, SIGKILL of its process
+// group), and a new supervisor starts in the same directory, so the replica
+// keeps its port, logs and handle; the new supervisor counts one restart.
+func (r *Runtime) resupervise(ctx context.Context, dir string, spec *shimSpec, st *shimState) error {
+	r.log.Warn("the supervisor of a replica died; starting a new one", "instance", spec.Meta.Instance.Name(),
+		"replica", spec.Meta.Replica, "supervisor", st.ShimPid, "app", st.AppPid)
+	stopOrphan(ctx, st, syscall.Signal(spec.StopSignal), spec.StopGrace)
+	pid, _, err := r.launch(ctx, dir)
+	if err != nil {
+		return fmt.Errorf("replace the supervisor that died (pid %d): %w", st.ShimPid, err)
+	}
+	r.log.Info("replica supervised again", "instance", spec.Meta.Instance.Name(), "replica", spec.Meta.Replica, "supervisor", pid)
+	return nil
+}
+
+// stopOrphan stops the process group of an app whose supervisor is gone:
+// sig, up to grace for the app to exit, then SIGKILL, and waits (briefly)
+// until the app is gone so that its port is free again.
+func stopOrphan(ctx context.Context, st *shimState, sig syscall.Signal, grace time.Duration) {
+	if st.AppPid <= 0 || !alive(st.AppPid, st.AppStart) {
+		return
+	}
+	waitGone := func(d time.Duration) {
+		deadline := time.Now().Add(d)
+		for alive(st.AppPid, st.AppStart) && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if sig != syscall.SIGKILL && grace > 0 {
+		_ = syscall.Kill(-st.AppPid, cmp.Or(sig, syscall.SIGTERM))
+		waitGone(grace)
+	}
+	_ = syscall.Kill(-st.AppPid, syscall.SIGKILL)
+	waitGone(5 * time.Second)
 }
 
 // Close implements runtime.Runtime: health checks end; supervisors and

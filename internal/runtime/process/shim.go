@@ -1,6 +1,7 @@
 package process
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -72,6 +73,13 @@ func supervise(dir string) error {
 	}
 	s := &supervisor{dir: dir, spec: spec}
 	s.st = shimState{Version: specVersion, Phase: phaseStarting, ShimPid: os.Getpid(), ShimStart: self.StartTime}
+	if prev, err := readState(dir); err == nil {
+		// A fresh start clears the directory, so a state here is that of a
+		// supervisor that died: this one takes the replica over, its app
+		// (stopped by the runtime) counting as restarted.
+		s.st.Restarts = prev.Restarts + 1
+		s.st.Origin = cmp.Or(prev.Origin, formatID(prev.ShimPid, prev.ShimStart))
+	}
 	if err := s.save(); err != nil {
 		return err
 	}
