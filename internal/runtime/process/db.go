@@ -337,31 +337,31 @@ func (r *Runtime) preparePostgres(ctx context.Context, svc *stack.Service, dir, 
 	}
 	data := filepath.Join(vol, "pgdata")
 	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err != nil {
-		if err := os.MkdirAll(data, 0o700); err != nil {
-			return err
-		}
-		if err := chownTo(data, cred); err != nil {
-			return err
-		}
-		args := []string{initdb, "-D", data, "-U", pgUser, "-E", "UTF8", "--no-locale", "--auth-local=trust", "--auth-host=" + auth}
-		if pw != "" {
-			pwfile := filepath.Join(dir, runDir, ".pwfile")
-			if err := writeOwned(pwfile, []byte(pw+"\n"), cred); err != nil {
+		err := initialise(data, cred, func(tmp string) error {
+			args := []string{initdb, "-D", tmp, "-U", pgUser, "-E", "UTF8", "--no-locale", "--auth-local=trust", "--auth-host=" + auth}
+			if pw != "" {
+				pwfile := filepath.Join(dir, runDir, pwFile)
+				if err := writeOwned(pwfile, []byte(pw+"\n"), cred); err != nil {
+					return err
+				}
+				defer func() { _ = os.Remove(pwfile) }()
+				args = append(args, "--pwfile="+pwfile)
+			}
+			args = append(args, strings.Fields(env["POSTGRES_INITDB_ARGS"])...)
+			if err := runAs(ctx, cred, vol, nil, args...); err != nil {
 				return err
 			}
-			defer func() { _ = os.Remove(pwfile) }()
-			args = append(args, "--pwfile="+pwfile)
-		}
-		args = append(args, strings.Fields(env["POSTGRES_INITDB_ARGS"])...)
-		if err := runAs(ctx, cred, vol, nil, args...); err != nil {
-			return fmt.Errorf("initialise the database of service %s in %s: %w", svc.Name, data, err)
-		}
-		if db != "postgres" {
-			q := fmt.Sprintf("CREATE DATABASE %s OWNER %s\n", pgIdent(db), pgIdent(pgUser))
-			if err := runAs(ctx, cred, vol, []byte(q), postgres, "--single", "-D", data, "postgres"); err != nil {
-				_ = os.RemoveAll(data) // initialise again next time rather than run without the database
-				return fmt.Errorf("create database %s of service %s: %w", db, svc.Name, err)
+			if db == "postgres" {
+				return nil
 			}
+			q := fmt.Sprintf("CREATE DATABASE %s OWNER %s\n", pgIdent(db), pgIdent(pgUser))
+			if err := runAs(ctx, cred, vol, []byte(q), postgres, "--single", "-D", tmp, "postgres"); err != nil {
+				return fmt.Errorf("create database %s: %w", db, err)
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("initialise the database of service %s in %s: %w", svc.Name, data, err)
 		}
 	}
 	spec.Argv = append([]string{postgres, "-D", data}, userArgs(svc, "postgres")...)
@@ -407,17 +407,13 @@ func (r *Runtime) prepareMySQL(ctx context.Context, svc *stack.Service, dir, vol
 	}
 	data := filepath.Join(vol, "data")
 	if _, err := os.Stat(filepath.Join(data, "mysql")); err != nil {
-		if err := os.MkdirAll(data, 0o750); err != nil {
-			return err
-		}
-		if err := chownTo(data, cred); err != nil {
-			return err
-		}
-		if inst, ierr := r.findBins([]string{"mariadb-install-db", "mysql_install_db"}); ierr == nil {
-			err = runAs(ctx, cred, vol, nil, inst[0], "--no-defaults", "--datadir="+data, "--basedir=/usr")
-		} else {
-			err = runAs(ctx, cred, vol, nil, server, "--no-defaults", "--initialize-insecure", "--datadir="+data)
-		}
+		// The accounts are made by the init file below, at every start.
+		err := initialise(data, cred, func(tmp string) error {
+			if inst, ierr := r.findBins([]string{"mariadb-install-db", "mysql_install_db"}); ierr == nil {
+				return runAs(ctx, cred, vol, nil, inst[0], "--no-defaults", "--datadir="+tmp, "--basedir=/usr")
+			}
+			return runAs(ctx, cred, vol, nil, server, "--no-defaults", "--initialize-insecure", "--datadir="+tmp)
+		})
 		if err != nil {
 			return fmt.Errorf("initialise the database of service %s in %s: %w", svc.Name, data, err)
 		}
@@ -460,4 +456,58 @@ func firstNonEmpty(v ...string) string {
 		}
 	}
 	return ""
+}
+
+// pwFile is the name, in a replica's run directory, of the file that hands
+// initdb the superuser password; it exists only while initdb runs.
+const pwFile = ".pwfile"
+
+// initSuffix names the directory a database is initialised in before it
+// takes its final name.
+const initSuffix = ".init"
+
+// initialise makes a database's data directory atomically: steps fill a
+// fresh directory data+".init" (owned by cred), which is renamed to data
+// only once every step succeeded, and the rename is made durable. A crash
+// at any point leaves no data directory, only a ".init" one that the next
+// attempt removes, so initialisation is redone rather than a half-made
+// database (no application database, no user) taken for a ready one.
+func initialise(data string, cred *credential, steps func(tmp string) error) error {
+	tmp := data + initSuffix
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("remove an interrupted initialisation: %w", err)
+	}
+	if err := os.Mkdir(tmp, 0o700); err != nil {
+		return err
+	}
+	if err := chownTo(tmp, cred); err != nil {
+		return err
+	}
+	if err := steps(tmp); err != nil {
+		_ = os.RemoveAll(tmp)
+		return err
+	}
+	// An empty data directory (made by hand, or by an older quai) gives way;
+	// one with files is the user's to look at.
+	if err := os.Remove(data); err != nil && !isNotExist(err) {
+		_ = os.RemoveAll(tmp)
+		return fmt.Errorf("%s holds files but no initialised database: move it away to initialise a new one: %w", data, err)
+	}
+	if err := os.Rename(tmp, data); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(data))
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = d.Close() }()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
 }

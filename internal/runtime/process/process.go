@@ -130,14 +130,39 @@ func New(opts Options) (*Runtime, error) {
 	if err := os.MkdirAll(filepath.Join(dd, "instances"), 0o755); err != nil {
 		return nil, fmt.Errorf("process runtime: %w", err)
 	}
-	return &Runtime{
+	r := &Runtime{
 		opts:     opts,
 		log:      opts.Logger,
 		watchers: make(map[string]*watcher),
 		httpc: &http.Client{Transport: &http.Transport{DisableKeepAlives: true},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		reserved: make(map[int]bool),
-	}, nil
+	}
+	r.sweep(filepath.Join(dd, "instances", "*"), time.Now())
+	return r, nil
+}
+
+// sweep removes what interrupted starts left in the replica directories
+// under the instance directories matching inst: temporary files of atomic
+// writes (a spec holds the replica's environment, passwords included) and
+// initdb's password file. Only files older than before go, so that a start
+// under way keeps its own.
+func (r *Runtime) sweep(inst string, before time.Time) {
+	var leftovers []string
+	for _, pattern := range []string{
+		filepath.Join(inst, "replicas", "*", ".*.tmp*"),
+		filepath.Join(inst, "replicas", "*", runDir, pwFile),
+	} {
+		m, _ := filepath.Glob(pattern)
+		leftovers = append(leftovers, m...)
+	}
+	for _, p := range leftovers {
+		if fi, err := os.Lstat(p); err == nil && fi.ModTime().Before(before) {
+			if err := os.Remove(p); err != nil {
+				r.log.Warn("cannot remove what an interrupted start left", "path", p, "err", err)
+			}
+		}
+	}
 }
 
 func defaultBaseEnv(environ []string) []string {

@@ -53,7 +53,11 @@ func shortLivedDaemon(dataDir string) int {
 	if err != nil {
 		return 1
 	}
-	h, err := rt.Start(context.Background(), appSpec(exe, "web-1", nil))
+	rs := appSpec(exe, "web-1", nil)
+	if svc := daemonServices[os.Getenv(daemonServiceEnv)]; svc != nil {
+		rs = runtime.ReplicaSpec{Instance: dbID, Service: svc(), Replica: "db-1", Index: 1, Release: 1}
+	}
+	h, err := rt.Start(context.Background(), rs)
 	if err != nil {
 		_, _ = os.Stderr.WriteString(err.Error())
 		return 1
@@ -680,20 +684,45 @@ func TestStartFailsCleanlyWhenTheCommandCannotRun(t *testing.T) {
 	}
 }
 
-func TestMariaDB(t *testing.T) {
+func mariadbService() *stack.Service {
+	return &stack.Service{Name: "db", Image: "mariadb:11", Environment: map[string]string{
+		"MARIADB_ROOT_PASSWORD": "r00t", "MARIADB_DATABASE": "shop", "MARIADB_USER": "shop", "MARIADB_PASSWORD": "it's secret"},
+		Mounts: []stack.Mount{{Type: stack.MountVolume, Source: "dbdata", Target: "/var/lib/mysql"}}}
+}
+
+func skipWithoutMariaDB(t *testing.T) {
+	t.Helper()
 	if _, err := exec.LookPath("mariadbd"); err != nil {
 		if _, err := os.Stat("/usr/sbin/mariadbd"); err != nil {
 			t.Skip("mariadbd is not installed (apt-get install mariadb-server)")
 		}
 	}
+}
+
+// mariadbSQL runs q as the stack's user, over TCP with its password,
+// through the server's own client run by Exec.
+func mariadbSQL(t *testing.T, rt runtime.Runtime, h runtime.Handle, q string) string {
+	t.Helper()
+	var out, errb strings.Builder
+	port := strings.TrimPrefix(h.Address, "127.0.0.1:")
+	code, err := rt.(runtime.Execer).Exec(context.Background(), h, runtime.ExecOptions{
+		Cmd:    []string{"mariadb", "--protocol=tcp", "-h127.0.0.1", "-P" + port, "-ushop", "-pit's secret", "-N", "-e", q, "shop"},
+		Stdout: &out, Stderr: &errb,
+	})
+	if err != nil || code != 0 {
+		t.Fatalf("%s: exit %d, %v: %s", q, code, err, errb.String())
+	}
+	return strings.TrimSpace(out.String())
+}
+
+func TestMariaDB(t *testing.T) {
+	skipWithoutMariaDB(t)
 	dataDir := t.TempDir()
 	worldSearchable(t, dataDir)
 	killLeftovers(t, dataDir)
 	rt := newRuntime(t, dataDir, nil)
 	id := stack.Identity{Project: "shop", Env: "test"}
-	svc := &stack.Service{Name: "db", Image: "mariadb:11", Environment: map[string]string{
-		"MARIADB_ROOT_PASSWORD": "r00t", "MARIADB_DATABASE": "shop", "MARIADB_USER": "shop", "MARIADB_PASSWORD": "it's secret"},
-		Mounts: []stack.Mount{{Type: stack.MountVolume, Source: "dbdata", Target: "/var/lib/mysql"}}}
+	svc := mariadbService()
 	start := func() runtime.Handle {
 		t.Helper()
 		h, err := rt.Start(context.Background(), runtime.ReplicaSpec{Instance: id, Service: svc, Replica: "db-1"})
@@ -704,21 +733,7 @@ func TestMariaDB(t *testing.T) {
 		waitHealthy(t, rt, h)
 		return h
 	}
-	// The stack's user connects over TCP with its password, through the
-	// server's own client run by Exec.
-	sql := func(h runtime.Handle, q string) string {
-		t.Helper()
-		var out, errb strings.Builder
-		port := strings.TrimPrefix(h.Address, "127.0.0.1:")
-		code, err := rt.Exec(context.Background(), h, runtime.ExecOptions{
-			Cmd:    []string{"mariadb", "--protocol=tcp", "-h127.0.0.1", "-P" + port, "-ushop", "-pit's secret", "-N", "-e", q, "shop"},
-			Stdout: &out, Stderr: &errb,
-		})
-		if err != nil || code != 0 {
-			t.Fatalf("%s: exit %d, %v: %s", q, code, err, errb.String())
-		}
-		return strings.TrimSpace(out.String())
-	}
+	sql := func(h runtime.Handle, q string) string { t.Helper(); return mariadbSQL(t, rt, h, q) }
 	h := start()
 	sql(h, "CREATE TABLE orders (id int); INSERT INTO orders VALUES (42)")
 	if err := rt.Stop(context.Background(), h, 30*time.Second); err != nil {
