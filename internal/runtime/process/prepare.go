@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"os"
 	"path/filepath"
 	"sort"
@@ -43,7 +41,7 @@ func (r *Runtime) prepare(ctx context.Context, rs runtime.ReplicaSpec, dir strin
 		if spec.Port, err = strconv.Atoi(p); err != nil || spec.Port <= 0 || spec.Port > 65535 {
 			return spec, fmt.Errorf("PORT=%q is not a TCP port", p)
 		}
-	} else if spec.Port, err = r.allocatePort(); err != nil {
+	} else if spec.Port, err = r.allocatePort(dir); err != nil {
 		return spec, err
 	}
 
@@ -312,70 +310,4 @@ func chownTo(path string, c *credential) error {
 		return fmt.Errorf("give %s to user %s: %w", path, c.User, err)
 	}
 	return nil
-}
-
-// allocatePort finds a free loopback port that no replica of this runtime
-// (running or restarting, whose port may be momentarily unbound) holds.
-func (r *Runtime) allocatePort() (int, error) {
-	r.portMu.Lock()
-	defer r.portMu.Unlock()
-	used := r.usedPorts()
-	for p := range r.reserved {
-		used[p] = true
-	}
-	try := func(p int) bool {
-		if used[p] {
-			return false
-		}
-		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
-		if err != nil {
-			return false
-		}
-		_ = l.Close()
-		r.reserved[p] = true
-		return true
-	}
-	if lo, hi := r.opts.Ports.Min, r.opts.Ports.Max; lo > 0 {
-		n := hi - lo + 1
-		off := rand.IntN(n) //nolint:gosec // spreading ports, not security
-		for i := range n {
-			if p := lo + (off+i)%n; try(p) {
-				return p, nil
-			}
-		}
-		return 0, fmt.Errorf("no free port left in %d-%d", lo, hi)
-	}
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, fmt.Errorf("find a free loopback port: %w", err)
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		_ = l.Close()
-		if !used[p] {
-			r.reserved[p] = true
-			return p, nil
-		}
-	}
-	return 0, errors.New("find a free loopback port: every port offered is held by a replica")
-}
-
-func (r *Runtime) releasePort(spec *shimSpec) {
-	if spec == nil || spec.Port == 0 {
-		return
-	}
-	r.portMu.Lock()
-	delete(r.reserved, spec.Port)
-	r.portMu.Unlock()
-}
-
-func (r *Runtime) usedPorts() map[int]bool {
-	used := map[int]bool{}
-	specs, _ := filepath.Glob(filepath.Join(r.opts.DataDir, "instances", "*", "replicas", "*", specFile))
-	for _, p := range specs {
-		if s, err := readSpec(filepath.Dir(p)); err == nil && s.Port > 0 {
-			used[s.Port] = true
-		}
-	}
-	return used
 }

@@ -79,8 +79,19 @@ type Runtime struct {
 	// which would hold up an app's graceful shutdown.
 	httpc *http.Client
 
-	portMu   sync.Mutex
-	reserved map[int]bool // ports handed out whose spec.json may not exist yet
+	portMu sync.Mutex
+	ports  map[int]string // port → replica directory; see ports.go
+
+	listMu sync.Mutex
+	listed map[string]listedReplica // by replica directory; see List
+}
+
+// listedReplica is what List knows of a replica from its spec, valid while
+// the spec file keeps its modification time and size.
+type listedReplica struct {
+	mod  time.Time
+	size int64
+	h    runtime.Handle
 }
 
 // handleData is Handle.Data of the process runtime.
@@ -136,7 +147,7 @@ func New(opts Options) (*Runtime, error) {
 		watchers: make(map[string]*watcher),
 		httpc: &http.Client{Transport: &http.Transport{DisableKeepAlives: true},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		reserved: make(map[int]bool),
+		listed: make(map[string]listedReplica),
 	}
 	r.sweep(filepath.Join(dd, "instances", "*"), time.Now())
 	return r, nil
@@ -260,6 +271,7 @@ func (r *Runtime) Start(ctx context.Context, rs runtime.ReplicaSpec) (runtime.Ha
 	}
 	if old, err := readSpec(dir); err == nil {
 		r.removeCleanup(old)
+		r.forget(dir, old)
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return runtime.Handle{}, fmt.Errorf("start %s: clear the old replica directory: %w", where, err)
@@ -271,13 +283,13 @@ func (r *Runtime) Start(ctx context.Context, rs runtime.ReplicaSpec) (runtime.Ha
 	}
 	spec, err := r.prepare(ctx, rs, dir)
 	if err != nil {
-		r.releasePort(spec)
+		r.forget(dir, spec)
 		_ = os.RemoveAll(dir)
 		return runtime.Handle{}, fmt.Errorf("start %s: %w", where, err)
 	}
-	err = writeJSON(filepath.Join(dir, specFile), spec, 0o600)
-	r.releasePort(spec)
-	if err != nil {
+	r.holdPort(spec.Port, dir)
+	if err := writeJSON(filepath.Join(dir, specFile), spec, 0o600); err != nil {
+		r.forget(dir, spec)
 		return runtime.Handle{}, fmt.Errorf("start %s: %w", where, err)
 	}
 	pid, start, err := r.launch(ctx, dir)
@@ -288,6 +300,7 @@ func (r *Runtime) Start(ctx context.Context, rs runtime.ReplicaSpec) (runtime.Ha
 			_ = syscall.Kill(-st.AppPid, syscall.SIGKILL)
 		}
 		r.removeCleanup(spec)
+		r.forget(dir, spec)
 		_ = os.RemoveAll(dir)
 		return runtime.Handle{}, fmt.Errorf("start %s: %w", where, err)
 	}
@@ -511,17 +524,30 @@ func (r *Runtime) Remove(ctx context.Context, h runtime.Handle) error {
 	if err := r.Stop(ctx, h, r.opts.StopGrace); err != nil {
 		return err
 	}
-	if spec, err := readSpec(dir); err == nil {
+	spec, err := readSpec(dir)
+	if err == nil {
 		r.removeCleanup(spec)
 	}
 	if err := os.RemoveAll(dir); err != nil {
 		return fmt.Errorf("remove replica %s of %s: %w", h.Replica, h.Instance, err)
 	}
+	r.forget(dir, spec)
 	// Drop directories left empty; os.Remove fails harmlessly on others.
 	replicas := filepath.Dir(dir)
 	_ = os.Remove(replicas)
 	_ = os.Remove(filepath.Dir(replicas))
 	return nil
+}
+
+// forget drops what the runtime keeps in memory of the replica in dir,
+// whose spec (possibly nil) was spec: its port and its List entry.
+func (r *Runtime) forget(dir string, spec *shimSpec) {
+	if spec != nil {
+		r.releasePort(spec.Port, dir)
+	}
+	r.listMu.Lock()
+	delete(r.listed, dir)
+	r.listMu.Unlock()
 }
 
 func (r *Runtime) removeCleanup(spec *shimSpec) {
@@ -532,32 +558,63 @@ func (r *Runtime) removeCleanup(spec *shimSpec) {
 
 // List implements runtime.Runtime by scanning the instance's replica
 // directories; a replica whose supervisor is gone is listed too (Inspect
-// says it exited), so orphans can be removed.
+// says it exited), so orphans can be removed. What a handle takes from a
+// replica's spec is kept in memory while the spec file is unchanged, so a
+// List reads only the small state files.
 func (r *Runtime) List(_ context.Context, id stack.Identity) ([]runtime.Handle, error) {
 	inst, err := r.instanceDir(id)
 	if err != nil {
 		return nil, err
 	}
-	states, err := filepath.Glob(filepath.Join(inst, "replicas", "*", stateFile))
-	if err != nil {
+	ents, err := os.ReadDir(filepath.Join(inst, "replicas"))
+	if err != nil && !isNotExist(err) {
 		return nil, err
 	}
 	var hs []runtime.Handle
-	for _, sf := range states {
-		dir := filepath.Dir(sf)
-		spec, err := readSpec(dir)
-		if err != nil {
-			r.log.Warn("skipping unreadable replica directory", "dir", dir, "err", err)
-			continue
-		}
+	for _, e := range ents {
+		dir := filepath.Join(inst, "replicas", e.Name())
 		st, err := readState(dir)
+		if isNotExist(err) {
+			continue // a start under way, or one that failed before its supervisor ran
+		}
 		if err != nil {
 			r.log.Warn("skipping unreadable replica state", "dir", dir, "err", err)
 			continue
 		}
-		hs = append(hs, handleFor(spec, st.ShimPid, st.ShimStart))
+		h, err := r.listedHandle(dir)
+		if err != nil {
+			r.log.Warn("skipping unreadable replica directory", "dir", dir, "err", err)
+			continue
+		}
+		if st.ShimPid > 0 {
+			h.ID = formatID(st.ShimPid, st.ShimStart)
+		}
+		hs = append(hs, h)
 	}
 	return hs, nil
+}
+
+// listedHandle returns the handle of the replica in dir, without its ID.
+func (r *Runtime) listedHandle(dir string) (runtime.Handle, error) {
+	fi, err := os.Stat(filepath.Join(dir, specFile))
+	if err != nil {
+		return runtime.Handle{}, err
+	}
+	r.listMu.Lock()
+	l, ok := r.listed[dir]
+	r.listMu.Unlock()
+	if ok && l.mod.Equal(fi.ModTime()) && l.size == fi.Size() {
+		return l.h, nil
+	}
+	spec, err := readSpec(dir)
+	if err != nil {
+		return runtime.Handle{}, err
+	}
+	h := handleFor(spec, 0, 0)
+	r.listMu.Lock()
+	r.listed[dir] = listedReplica{mod: fi.ModTime(), size: fi.Size(), h: h}
+	r.listMu.Unlock()
+	return h, nil
 }
 
 // Reattach implements runtime.Runtime: it checks that the handle's
