@@ -16,7 +16,8 @@
 // app is not restarted.
 //
 // What the process runtime does differently from a container runtime, by
-// necessity:
+// necessity (docs/stack-file.md, "On the process runtime", says it for
+// users):
 //   - every replica gets a free loopback port in PORT and must listen on it;
 //     Handle.Address is 127.0.0.1:PORT;
 //   - secrets are files under $QUAI_SECRETS_DIR/<name> (the path
@@ -31,7 +32,14 @@
 //   - the well-known database images (postgres, mysql, mariadb, redis) run
 //     from the host's server binaries; when the daemon runs as root they run
 //     as the matching system user (postgres, mysql, redis), which owns their
-//     data directory.
+//     data directory;
+//   - an app runs as the service's `user:`, which only a root daemon can
+//     switch to; a daemon that is not root refuses such a service.
+//
+// A supervisor that dies while its replica should run (SIGKILL, the OOM
+// killer) is replaced: the daemon's watcher, or Reattach after a daemon
+// restart, stops the orphaned app and starts a new supervisor in the same
+// directory.
 //
 // The package imports internal/runtime and internal/stack only; it must not
 // import the engine, the store, the proxy or the API.
