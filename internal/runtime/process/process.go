@@ -84,6 +84,9 @@ type Runtime struct {
 
 	listMu sync.Mutex
 	listed map[string]listedReplica // by replica directory; see List
+
+	stopSweep context.CancelFunc
+	swept     chan struct{} // closed when sweep returns
 }
 
 // listedReplica is what List knows of a replica from its spec, valid while
@@ -149,28 +152,38 @@ func New(opts Options) (*Runtime, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 		listed: make(map[string]listedReplica),
 	}
-	r.sweep(filepath.Join(dd, "instances", "*"), time.Now())
+	ctx, cancel := context.WithCancel(context.Background())
+	r.stopSweep, r.swept = cancel, make(chan struct{})
+	go func() { defer close(r.swept); r.sweep(ctx, time.Now()) }()
 	return r, nil
 }
 
-// sweep removes what interrupted starts left in the replica directories
-// under the instance directories matching inst: temporary files of atomic
-// writes (a spec holds the replica's environment, passwords included) and
-// initdb's password file. Only files older than before go, so that a start
+// sweep removes what interrupted starts left in the replica directories:
+// temporary files of atomic writes (a spec holds the replica's environment,
+// passwords included) and initdb's password file. It runs in the
+// background, so that the runtime's start does not take as long as there
+// are replicas, and removes only files older than before, so that a start
 // under way keeps its own.
-func (r *Runtime) sweep(inst string, before time.Time) {
-	var leftovers []string
-	for _, pattern := range []string{
-		filepath.Join(inst, "replicas", "*", ".*.tmp*"),
-		filepath.Join(inst, "replicas", "*", runDir, pwFile),
-	} {
-		m, _ := filepath.Glob(pattern)
-		leftovers = append(leftovers, m...)
-	}
-	for _, p := range leftovers {
-		if fi, err := os.Lstat(p); err == nil && fi.ModTime().Before(before) {
-			if err := os.Remove(p); err != nil {
-				r.log.Warn("cannot remove what an interrupted start left", "path", p, "err", err)
+func (r *Runtime) sweep(ctx context.Context, before time.Time) {
+	insts, _ := os.ReadDir(filepath.Join(r.opts.DataDir, "instances"))
+	for _, inst := range insts {
+		replicas := filepath.Join(r.opts.DataDir, "instances", inst.Name(), "replicas")
+		ents, _ := os.ReadDir(replicas)
+		for _, e := range ents {
+			if ctx.Err() != nil {
+				return
+			}
+			dir := filepath.Join(replicas, e.Name())
+			leftovers, _ := filepath.Glob(filepath.Join(dir, ".*.tmp*"))
+			leftovers = append(leftovers, filepath.Join(dir, runDir, pwFile))
+			for _, p := range leftovers {
+				fi, err := os.Lstat(p)
+				if err != nil || !fi.ModTime().Before(before) {
+					continue
+				}
+				if err := os.Remove(p); err != nil {
+					r.log.Warn("cannot remove what an interrupted start left", "path", p, "err", err)
+				}
 			}
 		}
 	}
@@ -701,6 +714,8 @@ func stopOrphan(ctx context.Context, st *shimState, sig syscall.Signal, grace ti
 // Close implements runtime.Runtime: health checks end; supervisors and
 // their apps keep running.
 func (r *Runtime) Close() error {
+	r.stopSweep()
+	<-r.swept
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.closed = true
