@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/user"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -229,5 +230,39 @@ func TestEnvName(t *testing.T) {
 		if got := envName(in); got != want {
 			t.Errorf("envName(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+func TestAppUser(t *testing.T) {
+	nobody, err := user.Lookup("nobody")
+	if err != nil || nobody.Uid != "65534" || os.Geteuid() != 0 {
+		t.Skip("needs a root daemon and the nobody user as uid 65534")
+	}
+	for _, tc := range []struct {
+		user     string
+		uid, gid uint32
+		home     string
+		err      string
+	}{
+		{user: "nobody", uid: 65534, gid: 65534, home: nobody.HomeDir},
+		{user: "65534", uid: 65534, gid: 65534, home: nobody.HomeDir},
+		{user: "nobody:0", uid: 65534, gid: 0, home: nobody.HomeDir},
+		{user: "65534:nogroup", uid: 65534, gid: 65534, home: nobody.HomeDir},
+		{user: "4242", uid: 4242, gid: 4242, home: "/"},
+		{user: "no-such-user", err: `user "no-such-user" does not exist`},
+		{user: "nobody:no-such-group", err: `group "no-such-group" does not exist`},
+	} {
+		t.Run(tc.user, func(t *testing.T) {
+			c, err := appUser(&stack.Service{Name: "web", User: tc.user})
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "service web") {
+					t.Fatalf("appUser(%q) = %+v, %v; want an error saying %q", tc.user, c, err, tc.err)
+				}
+				return
+			}
+			if err != nil || c.UID != tc.uid || c.GID != tc.gid || c.Home != tc.home {
+				t.Fatalf("appUser(%q) = %+v, %v; want uid %d gid %d home %s", tc.user, c, err, tc.uid, tc.gid, tc.home)
+			}
+		})
 	}
 }
