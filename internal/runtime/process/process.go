@@ -87,6 +87,11 @@ type Runtime struct {
 
 	stopSweep context.CancelFunc
 	swept     chan struct{} // closed when sweep returns
+
+	// startMu guards starting, the replica directories Start works in,
+	// which sweep leaves alone.
+	startMu  sync.Mutex
+	starting map[string]bool
 }
 
 // listedReplica is what List knows of a replica from its spec, valid while
@@ -150,21 +155,21 @@ func New(opts Options) (*Runtime, error) {
 		watchers: make(map[string]*watcher),
 		httpc: &http.Client{Transport: &http.Transport{DisableKeepAlives: true},
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-		listed: make(map[string]listedReplica),
+		listed:   make(map[string]listedReplica),
+		starting: make(map[string]bool),
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r.stopSweep, r.swept = cancel, make(chan struct{})
-	go func() { defer close(r.swept); r.sweep(ctx, time.Now()) }()
+	go func() { defer close(r.swept); r.sweep(ctx) }()
 	return r, nil
 }
 
 // sweep removes what interrupted starts left in the replica directories:
-// temporary files of atomic writes (a spec holds the replica's environment,
+// the temporary files of spec.json (which holds the replica's environment,
 // passwords included) and initdb's password file. It runs in the
 // background, so that the runtime's start does not take as long as there
-// are replicas, and removes only files older than before, so that a start
-// under way keeps its own.
-func (r *Runtime) sweep(ctx context.Context, before time.Time) {
+// are replicas, and skips the directories a Start works in.
+func (r *Runtime) sweep(ctx context.Context) {
 	insts, _ := os.ReadDir(filepath.Join(r.opts.DataDir, "instances"))
 	for _, inst := range insts {
 		replicas := filepath.Join(r.opts.DataDir, "instances", inst.Name(), "replicas")
@@ -173,18 +178,22 @@ func (r *Runtime) sweep(ctx context.Context, before time.Time) {
 			if ctx.Err() != nil {
 				return
 			}
-			dir := filepath.Join(replicas, e.Name())
-			leftovers, _ := filepath.Glob(filepath.Join(dir, ".*.tmp*"))
-			leftovers = append(leftovers, filepath.Join(dir, runDir, pwFile))
-			for _, p := range leftovers {
-				fi, err := os.Lstat(p)
-				if err != nil || !fi.ModTime().Before(before) {
-					continue
-				}
-				if err := os.Remove(p); err != nil {
-					r.log.Warn("cannot remove what an interrupted start left", "path", p, "err", err)
-				}
-			}
+			r.sweepReplica(filepath.Join(replicas, e.Name()))
+		}
+	}
+}
+
+func (r *Runtime) sweepReplica(dir string) {
+	r.startMu.Lock()
+	defer r.startMu.Unlock()
+	if r.starting[dir] {
+		return
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(dir, "."+specFile+".tmp*"))
+	leftovers = append(leftovers, filepath.Join(dir, runDir, pwFile))
+	for _, p := range leftovers {
+		if err := os.Remove(p); err != nil && !isNotExist(err) {
+			r.log.Warn("cannot remove what an interrupted start left", "path", p, "err", err)
 		}
 	}
 }
@@ -279,6 +288,14 @@ func (r *Runtime) Start(ctx context.Context, rs runtime.ReplicaSpec) (runtime.Ha
 	if err != nil {
 		return runtime.Handle{}, err
 	}
+	r.startMu.Lock()
+	r.starting[dir] = true
+	r.startMu.Unlock()
+	defer func() {
+		r.startMu.Lock()
+		delete(r.starting, dir)
+		r.startMu.Unlock()
+	}()
 	if st, err := readState(dir); err == nil && alive(st.ShimPid, st.ShimStart) {
 		return runtime.Handle{}, fmt.Errorf("start %s: it is already running (supervisor pid %d); stop it first", where, st.ShimPid)
 	}
