@@ -3,6 +3,8 @@ package engine
 import (
 	"sort"
 	"strings"
+
+	"github.com/quai-dev/quai/internal/stack"
 )
 
 // suggest returns up to three known names close to name: those within a
@@ -20,7 +22,7 @@ func suggest(name string, known []string) []string {
 			continue
 		}
 		lk := strings.ToLower(k)
-		d := editDistance(lname, lk)
+		d := stack.EditDistance(lname, lk)
 		if d <= limit || (len(lname) >= 3 && strings.Contains(lk, lname)) {
 			cands = append(cands, cand{k, d})
 		}
@@ -36,25 +38,4 @@ func suggest(name string, known []string) []string {
 		out = append(out, cands[i].name)
 	}
 	return out
-}
-
-// editDistance is the Levenshtein distance between a and b (bytes).
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

@@ -68,7 +68,7 @@ func checkExtensionNames(c *checker, base string, ext types.Extensions) {
 		if k == Extension {
 			continue
 		}
-		if levenshtein(strings.ToLower(k), Extension) <= 2 {
+		if EditDistance(strings.ToLower(k), Extension) <= 2 {
 			c.errf(joinPath(base, k), fmt.Sprintf("did you mean %q?", Extension), "unknown extension %q", k)
 		}
 	}

@@ -116,7 +116,7 @@ func lineOrMax(l int) int {
 func didYouMean(s string, candidates []string) string {
 	best, bestDist := "", -1
 	for _, c := range candidates {
-		d := levenshtein(strings.ToLower(s), strings.ToLower(c))
+		d := EditDistance(strings.ToLower(s), strings.ToLower(c))
 		if bestDist < 0 || d < bestDist || (d == bestDist && c < best) {
 			best, bestDist = c, d
 		}
@@ -128,7 +128,10 @@ func didYouMean(s string, candidates []string) string {
 	return fmt.Sprintf("did you mean %q?", best)
 }
 
-func levenshtein(a, b string) int {
+// EditDistance is the Levenshtein distance between a and b, counted in runes
+// so that a typo in a non-ASCII name costs one edit, not one per byte. Every
+// did-you-mean hint in quai ranks its candidates with it.
+func EditDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
 	prev := make([]int, len(rb)+1)
 	cur := make([]int, len(rb)+1)
