@@ -24,11 +24,7 @@ func routeHost(r stack.Route, id stack.Identity, pattern string) string {
 	if pattern == "" {
 		pattern = stack.DefaultHostPattern
 	}
-	org := id.Org
-	if org == "" {
-		org = stack.DefaultOrg
-	}
-	return strings.NewReplacer("{project}", id.Project, "{env}", id.Env, "{org}", org).Replace(pattern)
+	return strings.NewReplacer("{project}", id.Project, "{env}", id.Env, "{org}", id.OrgOrDefault()).Replace(pattern)
 }
 
 func routePath(r stack.Route) string {

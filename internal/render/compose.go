@@ -19,12 +19,8 @@ var ErrNoResolved = errors.New("model has no resolved compose document")
 // ComposeLabels are the labels quai adds to a service in the Compose
 // rendering, so containers started from it are found like quai's own.
 func ComposeLabels(id stack.Identity, s *stack.Service) map[string]string {
-	org := id.Org
-	if org == "" {
-		org = stack.DefaultOrg
-	}
 	return map[string]string{
-		LabelOrg:        org,
+		LabelOrg:        id.OrgOrDefault(),
 		LabelProject:    id.Project,
 		LabelEnv:        id.Env,
 		LabelQInstance:  id.Slug(),

@@ -269,15 +269,11 @@ func (r *kubeRenderer) render() error {
 // labels are the labels of an object; service is "" for instance-wide ones.
 func (r *kubeRenderer) labels(service, hash string) map[string]string {
 	id := r.m.Identity
-	org := id.Org
-	if org == "" {
-		org = stack.DefaultOrg
-	}
 	l := map[string]string{
 		LabelInstance:   labelValue(id.Slug()),
 		LabelPartOf:     labelValue(id.Project),
 		LabelManagedBy:  ManagedBy,
-		LabelOrg:        labelValue(org),
+		LabelOrg:        labelValue(id.OrgOrDefault()),
 		LabelProject:    labelValue(id.Project),
 		LabelEnv:        labelValue(id.Env),
 		LabelQInstance:  labelValue(id.Slug()),

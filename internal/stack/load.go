@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -54,13 +55,7 @@ func Load(ctx context.Context, opts Options) (*Model, error) {
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("load stack: %s is not a directory", dir)
 	}
-	env, org := opts.Env, opts.Org
-	if env == "" {
-		env = DefaultEnv
-	}
-	if org == "" {
-		org = DefaultOrg
-	}
+	env, org := cmp.Or(opts.Env, DefaultEnv), cmp.Or(opts.Org, DefaultOrg)
 	var ds diagnostics
 	if !nameRe.MatchString(env) {
 		ds.add(Position{}, "", "use lowercase letters, digits and dashes, e.g. staging", "invalid environment name %q", env)

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"cmp"
 	"fmt"
 	"time"
 )
@@ -20,7 +21,7 @@ const DefaultOrg = "default"
 // Name returns the instance name users type: "project-env" for the default
 // organization, "org/project-env" otherwise.
 func (id Identity) Name() string {
-	if id.Org == "" || id.Org == DefaultOrg {
+	if id.OrgOrDefault() == DefaultOrg {
 		return id.Project + "-" + id.Env
 	}
 	return id.Org + "/" + id.Project + "-" + id.Env
@@ -29,12 +30,12 @@ func (id Identity) Name() string {
 // Slug is a DNS-label-safe form of the identity ("org-project-env"), used for
 // namespaces, networks and directory names.
 func (id Identity) Slug() string {
-	org := id.Org
-	if org == "" {
-		org = DefaultOrg
-	}
-	return org + "-" + id.Project + "-" + id.Env
+	return id.OrgOrDefault() + "-" + id.Project + "-" + id.Env
 }
+
+// OrgOrDefault is the identity's organization, DefaultOrg when it has none
+// (identities built before organizations existed, or by hand).
+func (id Identity) OrgOrDefault() string { return cmp.Or(id.Org, DefaultOrg) }
 
 func (id Identity) String() string { return id.Name() }
 

@@ -34,12 +34,8 @@ func containerName(id stack.Identity, replica string) string {
 func volumeName(id stack.Identity, name string) string { return "quai-" + id.Slug() + "-" + name }
 
 func instanceLabels(id stack.Identity) map[string]string {
-	org := id.Org
-	if org == "" {
-		org = stack.DefaultOrg
-	}
 	return map[string]string{
-		runtime.LabelOrg: org, runtime.LabelProject: id.Project, runtime.LabelEnv: id.Env, runtime.LabelInstance: id.Name(),
+		runtime.LabelOrg: id.OrgOrDefault(), runtime.LabelProject: id.Project, runtime.LabelEnv: id.Env, runtime.LabelInstance: id.Name(),
 		LabelManaged: Name,
 	}
 }
@@ -84,9 +80,7 @@ func identityOf(labels map[string]string) stack.Identity {
 // sameIdentity compares identities treating an empty org as the default.
 func sameIdentity(a, b stack.Identity) bool {
 	norm := func(id stack.Identity) stack.Identity {
-		if id.Org == "" {
-			id.Org = stack.DefaultOrg
-		}
+		id.Org = id.OrgOrDefault()
 		return id
 	}
 	return norm(a) == norm(b)
