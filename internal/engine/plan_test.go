@@ -3,16 +3,13 @@ package engine
 import (
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/quai-dev/quai/internal/goldentest"
 	"github.com/quai-dev/quai/internal/stack"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
 
 // shopModel is a three-service stack: web (routed, 2 replicas) depends on
 // api, which reaches db through its environment.
@@ -172,22 +169,7 @@ func TestPlanGolden(t *testing.T) {
 			if again.Text != p.Text {
 				t.Errorf("plan text is not stable:\n%s\n---\n%s", p.Text, again.Text)
 			}
-			golden := filepath.Join("testdata", "plan", tt.name+".golden")
-			if *update {
-				if err := os.MkdirAll(filepath.Dir(golden), 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(golden, []byte(p.Text), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run go test -update to create it)", err)
-			}
-			if p.Text != string(want) {
-				t.Errorf("plan text differs from %s (go test -update rewrites it):\n%s\nwant:\n%s", golden, p.Text, want)
-			}
+			goldentest.Check(t, filepath.Join("testdata", "plan", tt.name+".golden"), []byte(p.Text))
 		})
 	}
 }

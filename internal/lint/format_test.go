@@ -4,16 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/quai-dev/quai/internal/goldentest"
 	"github.com/quai-dev/quai/internal/stack"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files and docs/lint-rules.md")
 
 // sampleFindings is a small set with every severity, an unknown line and two
 // files, unsorted on purpose.
@@ -272,22 +269,8 @@ func TestWriteRules(t *testing.T) {
 // TestDocs keeps docs/lint-rules.md generated from the rule table.
 func TestDocs(t *testing.T) {
 	path := filepath.Join("..", "..", "docs", "lint-rules.md")
-	want := Markdown()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, want, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	got, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run `go test ./internal/lint -run TestDocs -update`)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s is stale: run `go test ./internal/lint -run TestDocs -update`", path)
-	}
+	got := Markdown()
+	goldentest.Check(t, path, got)
 	for _, r := range Rules() {
 		if !bytes.Contains(got, []byte("## "+r.ID+"\n")) {
 			t.Errorf("docs lack a section for %s", r.ID)

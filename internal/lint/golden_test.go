@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/quai-dev/quai/internal/goldentest"
 	"github.com/quai-dev/quai/internal/stack"
 )
 
@@ -46,7 +47,7 @@ func TestGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := map[string]bool{}
+	var checked []string
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
@@ -58,7 +59,8 @@ func TestGolden(t *testing.T) {
 				name += "-" + opts.Org
 			}
 			name += "-" + opts.Env
-			seen[name+".txt"] = true
+			path := filepath.Join("testdata", "golden", name+".txt")
+			checked = append(checked, path)
 			t.Run(name, func(t *testing.T) {
 				// An empty environment: only the project's .env feeds
 				// interpolation, so results do not depend on the shell.
@@ -76,47 +78,12 @@ func TestGolden(t *testing.T) {
 						t.Fatal(err)
 					}
 				}
-				checkGolden(t, filepath.Join("testdata", "golden", name+".txt"), got.Bytes())
+				goldentest.Check(t, path, got.Bytes())
 			})
 		}
 	}
 	// A golden file whose fixture or target is gone is stale.
-	golden, err := filepath.Glob(filepath.Join("testdata", "golden", "*.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, g := range golden {
-		if !seen[filepath.Base(g)] {
-			if *update {
-				if err := os.Remove(g); err != nil {
-					t.Fatal(err)
-				}
-				continue
-			}
-			t.Errorf("%s has no fixture any more (run go test -update to remove it)", g)
-		}
-	}
-}
-
-// checkGolden compares got with the golden file, or rewrites it with -update.
-func checkGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run go test -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run go test ./internal/lint -update after checking the change):\n--- got\n%s--- want\n%s", path, got, want)
-	}
+	goldentest.Stale(t, filepath.Join("testdata", "golden", "*.txt"), checked)
 }
 
 // TestGoldenFindingsAreReal spot-checks the fixtures' golden reports against

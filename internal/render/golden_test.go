@@ -3,7 +3,6 @@ package render
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,10 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/quai-dev/quai/internal/goldentest"
 	"github.com/quai-dev/quai/internal/stack"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
 
 // fixturesDir holds the example stacks shared by the loader, lint and render tests.
 const fixturesDir = "../../testdata/stacks"
@@ -97,44 +95,6 @@ func kubeGolden(ms *Manifests, stream []byte) []byte {
 	return b.Bytes()
 }
 
-func checkGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run `go test ./internal/render -run TestGolden -update` to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs from the rendering (rerun with -update if the change is intended):\n%s", path, firstDiff(want, got))
-	}
-}
-
-// firstDiff shows the first differing line with a little context.
-func firstDiff(want, got []byte) string {
-	wl, gl := strings.Split(string(want), "\n"), strings.Split(string(got), "\n")
-	for i := 0; i < max(len(wl), len(gl)); i++ {
-		var w, g string
-		if i < len(wl) {
-			w = wl[i]
-		}
-		if i < len(gl) {
-			g = gl[i]
-		}
-		if w != g {
-			return fmt.Sprintf("line %d:\n  want: %s\n  got:  %s", i+1, w, g)
-		}
-	}
-	return "(no line differs)"
-}
-
 func TestGolden(t *testing.T) {
 	for _, c := range fixtureCases(t) {
 		t.Run(c.String(), func(t *testing.T) {
@@ -142,7 +102,7 @@ func TestGolden(t *testing.T) {
 			m, err := loadCase(t, c)
 			if err != nil {
 				// A fixture that does not load is recorded, not rendered.
-				checkGolden(t, base+".load-error.txt", []byte(err.Error()+"\n"))
+				goldentest.Check(t, base+".load-error.txt", []byte(err.Error()+"\n"))
 				return
 			}
 
@@ -155,7 +115,7 @@ func TestGolden(t *testing.T) {
 				t.Fatal(err)
 			}
 			validateManifests(t, stream, externalClaims(m)...)
-			checkGolden(t, base+".kubernetes.yaml", kubeGolden(ms, stream))
+			goldentest.Check(t, base+".kubernetes.yaml", kubeGolden(ms, stream))
 
 			again, err := Kubernetes(m, KubeOptions{})
 			if err != nil {
@@ -170,7 +130,7 @@ func TestGolden(t *testing.T) {
 				t.Fatalf("Compose: %v", err)
 			}
 			compose = bytes.ReplaceAll(compose, []byte(m.Dir), []byte(projectPlaceholder))
-			checkGolden(t, base+".compose.yaml", compose)
+			goldentest.Check(t, base+".compose.yaml", compose)
 		})
 	}
 }

@@ -1,38 +1,15 @@
 package stack
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/quai-dev/quai/internal/goldentest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files")
-
-// checkGolden compares got with the golden file, or rewrites it with -update.
-func checkGolden(t *testing.T, path string, got []byte) {
-	t.Helper()
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("read golden file (run go test -update to create it): %v", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s differs (run go test -update after checking the change):\n--- got\n%s\n--- want\n%s", path, got, want)
-	}
-}
 
 // brokenOptions reads the optional "args" file of a broken stack
 // ("env=prod org=acme").
@@ -92,7 +69,7 @@ func TestBrokenStacks(t *testing.T) {
 				t.Errorf("error is neither a *LoadError nor ErrNoComposeFile: %T %v", err, err)
 			}
 			text := strings.ReplaceAll(err.Error(), abs, "<dir>") + "\n"
-			checkGolden(t, filepath.Join(dir, "error.golden"), []byte(text))
+			goldentest.Check(t, filepath.Join(dir, "error.golden"), []byte(text))
 		})
 	}
 }

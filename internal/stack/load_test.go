@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/compose-spec/compose-go/v2/cli"
+
+	"github.com/quai-dev/quai/internal/goldentest"
 )
 
 const fixtures = "../../testdata/stacks"
@@ -64,14 +66,14 @@ func TestFixtureGolden(t *testing.T) {
 		t.Run(caseName(c.name, c.env, c.org), func(t *testing.T) {
 			m := load(t, c.name, c.env, c.org, nil)
 			resolved := bytes.ReplaceAll(m.Resolved, []byte(m.Dir), []byte("<dir>"))
-			checkGolden(t, filepath.Join("testdata", "config", caseName(c.name, c.env, c.org)+".golden"), resolved)
+			goldentest.Check(t, filepath.Join("testdata", "config", caseName(c.name, c.env, c.org)+".golden"), resolved)
 
 			model, err := json.MarshalIndent(m, "", "  ")
 			if err != nil {
 				t.Fatal(err)
 			}
 			model = bytes.ReplaceAll(model, []byte(m.Dir), []byte("<dir>"))
-			checkGolden(t, filepath.Join("testdata", "model", caseName(c.name, c.env, c.org)+".golden"), append(model, '\n'))
+			goldentest.Check(t, filepath.Join("testdata", "model", caseName(c.name, c.env, c.org)+".golden"), append(model, '\n'))
 		})
 	}
 }
