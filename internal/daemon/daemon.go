@@ -8,6 +8,7 @@
 package daemon
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -110,19 +111,13 @@ func New(cfg Config) (*Daemon, error) {
 		return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
 	}
 	cfg.DataDir = dir
-	if cfg.Socket == "" {
-		cfg.Socket = datadir.SocketPath(dir)
-	}
+	cfg.Socket = cmp.Or(cfg.Socket, datadir.SocketPath(dir))
 	if len(cfg.Socket) > maxSocketPath {
 		return nil, fmt.Errorf("socket path %s is %d bytes, longer than the %d a unix socket allows; choose a shorter --socket or --data-dir",
 			cfg.Socket, len(cfg.Socket), maxSocketPath)
 	}
-	if cfg.HTTPAddr == "" {
-		cfg.HTTPAddr = DefaultHTTPAddr
-	}
-	if cfg.HTTPSAddr == "" {
-		cfg.HTTPSAddr = DefaultHTTPSAddr
-	}
+	cfg.HTTPAddr = cmp.Or(cfg.HTTPAddr, DefaultHTTPAddr)
+	cfg.HTTPSAddr = cmp.Or(cfg.HTTPSAddr, DefaultHTTPSAddr)
 	if cfg.HTTPAddr == "off" {
 		cfg.HTTPAddr = ""
 	}

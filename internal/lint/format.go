@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,10 +74,7 @@ func WriteText(w io.Writer, fs []Finding) error {
 }
 
 func textPos(f Finding) string {
-	file := f.File
-	if file == "" {
-		file = "-"
-	}
+	file := cmp.Or(f.File, "-")
 	switch {
 	case f.Line == 0:
 		return file

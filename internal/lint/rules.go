@@ -1,6 +1,7 @@
 package lint
 
 import (
+	"cmp"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -765,10 +766,7 @@ func checkDependsOnDB(c *checker) {
 			if dep == nil || dbFamily(dep) == "" || d.Condition == stack.ConditionHealthy {
 				continue
 			}
-			cond := d.Condition
-			if cond == "" {
-				cond = stack.ConditionStarted
-			}
+			cond := cmp.Or(d.Condition, stack.ConditionStarted)
 			pos := c.keyPos(s.Name, "depends_on."+d.Service, fmt.Sprintf("depends_on.%d", i), "depends_on")
 			c.report(s.Name, pos, "service %q depends on database %q with condition %s", s.Name, d.Service, cond)
 		}

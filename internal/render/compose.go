@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -150,16 +151,9 @@ func addLabels(svc *yaml.Node, extra map[string]string) error {
 			}
 		}
 	}
-	for k, v := range extra {
-		labels[k] = v
-	}
-	keys := make([]string, 0, len(labels))
-	for k := range labels {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	maps.Copy(labels, extra)
 	node := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		node.Content = append(node.Content,
 			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: k},
 			&yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: labels[k]})

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -980,10 +981,7 @@ func (r *kubeRenderer) ingresses() {
 		}
 		taken[name] = true
 
-		p := rt.Path
-		if p == "" {
-			p = "/"
-		}
+		p := cmp.Or(rt.Path, "/")
 		ing := &networkingv1.Ingress{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "networking.k8s.io/v1", Kind: "Ingress"},
 			ObjectMeta: r.meta(name, s.Name, serviceHash(s)),
@@ -1028,10 +1026,7 @@ func (r *kubeRenderer) ingresses() {
 }
 
 func routeName(rt stack.Route) string {
-	host := rt.Host
-	if host == "" {
-		host = "default"
-	}
+	host := cmp.Or(rt.Host, "default")
 	return dnsLabel(host + "-" + strings.Trim(rt.Path, "/"))
 }
 

@@ -24,10 +24,7 @@ func buildModel(p *types.Project, dir string, files []string, env, org string, i
 	checkExtensionNames(c, "", p.Extensions)
 	top := c.topLevel(p.Extensions[Extension])
 
-	projectName := top.project
-	if projectName == "" {
-		projectName = slugify(p.Name)
-	}
+	projectName := cmp.Or(top.project, slugify(p.Name))
 	m := &Model{
 		Identity:  Identity{Org: org, Project: projectName, Env: env},
 		Dir:       dir,

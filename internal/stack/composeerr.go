@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -205,9 +206,7 @@ func unknownComposeKey(path string, idx *posIndex, ds *diagnostics) {
 	if hint == "" && (key == "quai" || key == "x_quai") {
 		hint = fmt.Sprintf("did you mean %q?", Extension)
 	}
-	if hint == "" {
-		hint = "see the Compose specification for the keys allowed here; extensions start with x-"
-	}
+	hint = cmp.Or(hint, "see the Compose specification for the keys allowed here; extensions start with x-")
 	ds.add(idx.lookup(path), path, hint, "unknown key %q", key)
 }
 

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -205,10 +206,7 @@ func TestOverlays(t *testing.T) {
 			if got := strings.Join(m.Files, ","); got != strings.Join(tt.files, ",") {
 				t.Errorf("files = %s, want %s", got, strings.Join(tt.files, ","))
 			}
-			wantOrg := tt.org
-			if wantOrg == "" {
-				wantOrg = DefaultOrg
-			}
+			wantOrg := cmp.Or(tt.org, DefaultOrg)
 			if m.Identity != (Identity{Org: wantOrg, Project: "users-api", Env: tt.env}) {
 				t.Errorf("identity = %+v", m.Identity)
 			}

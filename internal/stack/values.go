@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"math"
@@ -64,9 +65,7 @@ func (c *checker) keys(path string, m map[string]any, allowed []string, misplace
 		if hint == "" {
 			hint = didYouMean(k, allowed)
 		}
-		if hint == "" {
-			hint = "allowed keys are " + strings.Join(allowed, ", ")
-		}
+		hint = cmp.Or(hint, "allowed keys are "+strings.Join(allowed, ", "))
 		c.errf(joinPath(path, k), hint, "unknown key %q", k)
 	}
 }

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"math"
@@ -334,9 +335,7 @@ func cleanRoutePath(s string) (string, string) {
 	}
 	if len(s) > 1 {
 		s = strings.TrimRight(s, "/")
-		if s == "" {
-			s = "/"
-		}
+		s = cmp.Or(s, "/")
 	}
 	return s, ""
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -206,9 +207,7 @@ func encodeMap(m map[string]string) (string, error) {
 
 // CreateRelease implements Store.
 func (s *SQLite) CreateRelease(ctx context.Context, r Release) (Release, error) {
-	if r.Status == "" {
-		r.Status = StatusPending
-	}
+	r.Status = cmp.Or(r.Status, StatusPending)
 	if r.Created.IsZero() {
 		r.Created = s.now()
 	}

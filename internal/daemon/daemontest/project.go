@@ -1,6 +1,7 @@
 package daemontest
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -31,15 +32,11 @@ func AppProject(t testing.TB, app App) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if app.Project == "" {
-		app.Project = "testapp"
-	}
+	app.Project = cmp.Or(app.Project, "testapp")
 	if app.Replicas == 0 {
 		app.Replicas = 1
 	}
-	if app.Version == "" {
-		app.Version = "1"
-	}
+	app.Version = cmp.Or(app.Version, "1")
 	var b strings.Builder
 	fmt.Fprintf(&b, `x-quai:
   project: %s
