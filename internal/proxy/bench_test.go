@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"net/http"
@@ -74,14 +75,47 @@ func BenchmarkProxy(b *testing.B) {
 }
 
 // BenchmarkMatch measures the routing table lookup on a table of 1000
-// hosts.
+// hosts, from a string (the net/http path) and from the bytes of a read
+// buffer (the fast path).
 func BenchmarkMatch(b *testing.B) {
 	tbl := bigTable(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		if tbl.match("app-500.example.com", "/api/users/42") == nil {
-			b.Fatal("no match")
+	b.Run("string", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if tbl.match("app-500.example.com", "/api/users/42") == nil {
+				b.Fatal("no match")
+			}
 		}
+	})
+	host, path := []byte("app-500.example.com"), []byte("/api/users/42")
+	b.Run("bytes", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if tbl.matchBytes(host, path) == nil {
+				b.Fatal("no match")
+			}
+		}
+	})
+}
+
+// BenchmarkTokens measures splitting a Connection header into its tokens,
+// from a string and from bytes.
+func BenchmarkTokens(b *testing.B) {
+	const v = " keep-alive ,\tUpgrade, X-Custom-Hop\t"
+	n := 0
+	b.Run("string", func(b *testing.B) {
+		for b.Loop() {
+			forEachToken(v, func(tok string) { n += len(tok) })
+		}
+	})
+	vb := []byte(v)
+	b.Run("bytes", func(b *testing.B) {
+		for b.Loop() {
+			forEachTokenBytes(vb, func(tok []byte) { n += len(tok) })
+		}
+	})
+	if n == 0 {
+		b.Fatal("no tokens")
 	}
 }
 
@@ -110,4 +144,10 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 		_ = tbl.match(canonicalHost("app-7.example.com:8080"), "/static/app.js")
 	})
 	expect(t, "allocations per lookup", allocs, 0)
+	// From a read buffer, with a host longer than the 32 bytes a string
+	// conversion may borrow from the stack.
+	host, path := []byte("app-7.example.com"), []byte("/static/app.js")
+	host = append(bytes.Repeat([]byte("x"), 40), host...)
+	allocs = testing.AllocsPerRun(100, func() { _ = tbl.matchBytes(host, path) })
+	expect(t, "allocations per lookup from bytes", allocs, 0)
 }

@@ -285,7 +285,7 @@ func (r *fastRequest) parse(br *bufio.Reader, n int, trustForwarded bool) bool {
 		if colon <= 0 || !isToken(h[:colon]) {
 			return false
 		}
-		name, value := h[:colon], trimOWSBytes(h[colon+1:])
+		name, value := h[:colon], trimOWS(h[colon+1:])
 		for _, c := range value {
 			if c < ' ' && c != '\t' || c == 0x7f {
 				return false
@@ -367,7 +367,7 @@ func (p *Proxy) fastRoute(r *fastRequest) *route {
 	if rt == nil || len(rt.targets) == 0 {
 		return nil
 	}
-	if p.httpsLn != nil && rt.TLS != TLSOff && !isLocalNameBytes(r.host) {
+	if p.httpsLn != nil && rt.TLS != TLSOff && !isLocalName(r.host) {
 		return nil
 	}
 	if p.acme != nil && hasPrefixFold(r.path, acmeChallengePath) {
@@ -757,7 +757,7 @@ func splitField(h []byte) (name, value []byte, valid bool) {
 	if colon <= 0 || !isToken(h[:colon]) || !validFieldValue(h[colon+1:]) {
 		return nil, nil, false
 	}
-	return h[:colon], trimOWSBytes(h[colon+1:]), true
+	return h[:colon], trimOWS(h[colon+1:]), true
 }
 
 func validFieldValue(v []byte) bool {
@@ -950,23 +950,13 @@ var tokenChars = func() (t [128]bool) {
 	return t
 }()
 
-func trimOWSBytes(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
-		b = b[1:]
-	}
-	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
-		b = b[:len(b)-1]
-	}
-	return b
-}
-
 func forEachTokenBytes(v []byte, f func([]byte)) {
 	for len(v) > 0 {
 		i := bytes.IndexByte(v, ',')
 		if i < 0 {
 			i = len(v)
 		}
-		if tok := trimOWSBytes(v[:i]); len(tok) > 0 {
+		if tok := trimOWS(v[:i]); len(tok) > 0 {
 			f(tok)
 		}
 		if i == len(v) {
@@ -995,8 +985,4 @@ func asciiEqualFoldBytes(b []byte, lower string) bool {
 
 func hasPrefixFold(b []byte, lower string) bool {
 	return len(b) >= len(lower) && asciiEqualFoldBytes(b[:len(lower)], lower)
-}
-
-func isLocalNameBytes(host []byte) bool {
-	return string(host) == "localhost" || bytes.HasSuffix(host, []byte(".localhost"))
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"strconv"
@@ -289,9 +290,7 @@ func (p *Proxy) SetRoutes(instance string, routes []Route) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	next := make(map[string][]Route, len(p.routes)+1)
-	for k, v := range p.routes {
-		next[k] = v
-	}
+	maps.Copy(next, p.routes)
 	if len(norm) == 0 {
 		delete(next, instance)
 	} else {

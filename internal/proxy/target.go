@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -238,7 +239,7 @@ func (r *route) pick(tried []*target) *target {
 	var bestLoad int64
 	for i := 0; i < n; i++ {
 		t := ts[(start+i)%n]
-		if wasTried(tried, t) {
+		if slices.Contains(tried, t) {
 			continue
 		}
 		if !t.available() {
@@ -258,13 +259,4 @@ func (r *route) pick(tried []*target) *target {
 		return best
 	}
 	return fallback
-}
-
-func wasTried(tried []*target, t *target) bool {
-	for _, x := range tried {
-		if x == t {
-			return true
-		}
-	}
-	return false
 }

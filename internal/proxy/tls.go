@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -47,8 +48,10 @@ func RootCertPath(dataDir string) string {
 
 // isLocalName reports names the local CA serves: localhost and its
 // subdomains, which never resolve off the machine.
-func isLocalName(host string) bool {
-	return host == "localhost" || strings.HasSuffix(host, ".localhost")
+func isLocalName[T string | []byte](host T) bool {
+	const suffix = ".localhost"
+	return string(host) == "localhost" ||
+		len(host) >= len(suffix) && string(host[len(host)-len(suffix):]) == suffix
 }
 
 // localCA issues certificates for *.localhost names. Its root is name
@@ -240,10 +243,7 @@ func (p *Proxy) newCertmagic(httpPort, httpsPort int) {
 		OnDemand: &certmagic.OnDemandConfig{DecisionFunc: p.allowACME},
 		Logger:   logger,
 	})
-	ca := p.cfg.ACMEDirectory
-	if ca == "" {
-		ca = certmagic.LetsEncryptProductionCA
-	}
+	ca := cmp.Or(p.cfg.ACMEDirectory, certmagic.LetsEncryptProductionCA)
 	issuer := certmagic.NewACMEIssuer(cfg, certmagic.ACMEIssuer{
 		CA:     ca,
 		Email:  p.cfg.ACMEEmail,
