@@ -65,6 +65,9 @@ type Verb func() *cobra.Command
 func Main(args []string, verbs ...Verb) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// The first Ctrl-C cancels ctx and every verb stops; giving the signals
+	// back at once makes a second Ctrl-C kill quai, whatever it is stuck on.
+	context.AfterFunc(ctx, stop)
 	return Run(ctx, args, os.Stdin, os.Stdout, os.Stderr, verbs...)
 }
 

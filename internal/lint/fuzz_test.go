@@ -2,6 +2,7 @@ package lint
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,6 +18,11 @@ func FuzzSources(f *testing.F) {
 	f.Add([]byte(overlayYAML))
 	f.Add([]byte("services:\n  a:\n    environment: &e\n      X: ${A:-${B:-c}}\n  b:\n    environment: *e\n"))
 	f.Add([]byte("services: {a: {environment: [\"K=${V:?x}\", K2]}}"))
+	bomb, err := os.ReadFile("../stack/testdata/broken/yaml-bomb/compose.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(bomb)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		src, err := ParseSources([]string{"compose.yaml"}, map[string][]byte{"compose.yaml": b})
 		if err != nil {

@@ -80,6 +80,9 @@ func Load(ctx context.Context, opts Options) (*Model, error) {
 	idx := newPosIndex()
 	empty := map[string]bool{}
 	for _, rel := range files {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		content, err := os.ReadFile(filepath.Join(dir, rel))
 		if err != nil {
 			return nil, fmt.Errorf("load stack: %w", err)
@@ -100,7 +103,13 @@ func Load(ctx context.Context, opts Options) (*Model, error) {
 			ds.add(Position{File: rel, Line: root.Line, Column: root.Column}, "", "a stack file is a mapping with services:, volumes:, x-quai: ...", "the top level must be a mapping, got a %s", kindName(root.Kind))
 			continue
 		}
-		idx.add(rel, doc)
+		bomb, err := idx.add(ctx, rel, doc)
+		if err != nil {
+			return nil, err
+		}
+		if bomb != nil {
+			ds.list = append(ds.list, *bomb)
+		}
 	}
 	if err := ds.err(dir, files); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -88,40 +89,107 @@ func yamlDiagnostic(rel, msg string) *Diagnostic {
 	return &Diagnostic{Pos: pos, Message: "invalid YAML: " + text, Hint: hint}
 }
 
-// add indexes one parsed file.
-func (x *posIndex) add(rel string, doc *yaml.Node) {
+// add indexes one parsed file. It stops with ctx's error when ctx ends, and
+// with a diagnostic when aliases expand the document beyond the budget the
+// YAML libraries allow (a "billion laughs" document).
+func (x *posIndex) add(ctx context.Context, rel string, doc *yaml.Node) (*Diagnostic, error) {
 	if doc == nil || len(doc.Content) == 0 {
-		return
+		return nil, nil
 	}
-	x.walk(rel, "", doc.Content[0], 0)
+	w := &indexWalk{posIndex: x, ctx: ctx, rel: rel}
+	w.walk("", doc.Content[0], 0)
+	return w.bomb, w.err
 }
 
 // maxIndexDepth bounds recursion on hostile input (deeply nested or
 // self-referencing aliases).
 const maxIndexDepth = 64
 
-func (x *posIndex) walk(rel, path string, n *yaml.Node, depth int) {
-	if depth > maxIndexDepth {
+// The alias budget is yaml.v3's and yaml.v4's (the parser compose-go uses):
+// past 1,000 nodes and 100 of them reached through an alias, at most 99% of
+// the nodes may come from aliases in documents up to 400,000 nodes, sliding
+// down to 10% at 4,000,000. Walking an alias visits its whole target again,
+// so without it a few hundred bytes of nested aliases mean billions of nodes.
+const (
+	aliasRatioLow  = 400_000
+	aliasRatioHigh = 4_000_000
+)
+
+func allowedAliasRatio(visits int) float64 {
+	switch {
+	case visits <= aliasRatioLow:
+		return 0.99
+	case visits >= aliasRatioHigh:
+		return 0.10
+	default:
+		return 0.99 - 0.89*float64(visits-aliasRatioLow)/float64(aliasRatioHigh-aliasRatioLow)
+	}
+}
+
+// ctxCheckEvery is how many nodes the walk visits between looks at its
+// context: often enough to stop at once on Ctrl-C, rarely enough to cost
+// nothing.
+const ctxCheckEvery = 4096
+
+// indexWalk is one file's walk: its counts, and why it stopped.
+type indexWalk struct {
+	*posIndex
+	ctx context.Context
+	rel string
+	// visits counts every node walked; aliased those walked below an alias.
+	visits, aliased int
+	// alias is the outermost alias being expanded, the one a bomb is
+	// reported at.
+	alias *yaml.Node
+	bomb  *Diagnostic
+	err   error
+}
+
+func (x *indexWalk) stopped() bool { return x.bomb != nil || x.err != nil }
+
+func (x *indexWalk) walk(path string, n *yaml.Node, depth int) {
+	if depth > maxIndexDepth || x.stopped() {
 		return
+	}
+	x.visits++
+	if x.alias != nil {
+		x.aliased++
+	}
+	if x.aliased > 100 && x.visits > 1000 && float64(x.aliased)/float64(x.visits) > allowedAliasRatio(x.visits) {
+		x.bomb = &Diagnostic{
+			Pos:     Position{File: x.rel, Line: x.alias.Line, Column: x.alias.Column},
+			Message: fmt.Sprintf(`document contains excessive aliasing (a "billion laughs" YAML bomb): by this alias (*%s), aliases repeat %d nodes, more than %.0f%% of the document`, x.alias.Value, x.aliased, 100*allowedAliasRatio(x.visits)),
+			Hint:    "write the repeated values out, or reuse them through fewer, flatter anchors",
+		}
+		return
+	}
+	if x.visits%ctxCheckEvery == 0 {
+		if x.err = x.ctx.Err(); x.err != nil {
+			return
+		}
 	}
 	if n.Kind == yaml.AliasNode {
 		if n.Alias != nil {
-			x.walk(rel, path, n.Alias, depth+1)
+			if x.alias == nil {
+				x.alias = n
+				defer func() { x.alias = nil }()
+			}
+			x.walk(path, n.Alias, depth+1)
 		}
 		return
 	}
 	switch n.Kind {
 	case yaml.MappingNode:
-		for i := 0; i+1 < len(n.Content); i += 2 {
+		for i := 0; i+1 < len(n.Content) && !x.stopped(); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if k.Value == "<<" {
 				// A merge key brings the aliased mapping's keys in at this level.
-				x.walk(rel, path, v, depth+1)
+				x.walk(path, v, depth+1)
 				continue
 			}
 			p := joinPath(path, k.Value)
-			x.keys[p] = Position{File: rel, Line: k.Line, Column: k.Column}
-			x.walk(rel, p, v, depth+1)
+			x.keys[p] = Position{File: x.rel, Line: k.Line, Column: k.Column}
+			x.walk(p, v, depth+1)
 		}
 	case yaml.SequenceNode:
 		offset := x.seqLen[path]
@@ -129,18 +197,21 @@ func (x *posIndex) walk(rel, path string, n *yaml.Node, depth int) {
 			offset = 0
 		}
 		for j, item := range n.Content {
+			if x.stopped() {
+				return
+			}
 			p := joinPath(path, strconv.Itoa(offset+j))
-			x.keys[p] = Position{File: rel, Line: item.Line, Column: item.Column}
+			x.keys[p] = Position{File: x.rel, Line: item.Line, Column: item.Column}
 			// environment, labels and friends may be written as KEY=VALUE
 			// lists; index them by key as well, the form lint asks for.
 			if item.Kind == yaml.ScalarNode && isKeyValueList(path) {
 				if k, _, ok := strings.Cut(item.Value, "="); ok && k != "" {
-					x.keys[joinPath(path, k)] = Position{File: rel, Line: item.Line, Column: item.Column}
+					x.keys[joinPath(path, k)] = Position{File: x.rel, Line: item.Line, Column: item.Column}
 				} else if item.Value != "" {
-					x.keys[joinPath(path, item.Value)] = Position{File: rel, Line: item.Line, Column: item.Column}
+					x.keys[joinPath(path, item.Value)] = Position{File: x.rel, Line: item.Line, Column: item.Column}
 				}
 			}
-			x.walk(rel, p, item, depth+1)
+			x.walk(p, item, depth+1)
 		}
 		x.seqLen[path] = offset + len(n.Content)
 	}
