@@ -72,13 +72,7 @@ const (
 )
 
 // IsDevEnv reports whether env names a development environment.
-func IsDevEnv(env string) bool {
-	switch strings.ToLower(env) {
-	case "dev", "development", "local":
-		return true
-	}
-	return false
-}
+func IsDevEnv(env string) bool { return stack.IsDevEnv(env) }
 
 // IsProdEnv reports whether env names a production environment.
 func IsProdEnv(env string) bool {

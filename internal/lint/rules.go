@@ -346,6 +346,22 @@ func allRules() []Rule {
 			Example:     "services:\n  web:\n    image: example/web:1\n    user: \"1000\"\n    x-quai:\n      lint:\n        ignore:\n          - rule: QL012\n            reason: legacy image",
 			Fix:         "services:\n  web:\n    image: example/web:1\n    user: \"1000\"",
 		},
+		{
+			ID: stack.RuleHostPaths, Severity: SeverityError, Scope: ScopeAll,
+			Category:    CategorySecurity,
+			Title:       "host paths allowed outside the project",
+			Explanation: "Each x-quai.allow_host_paths entry lets the stack's env files, secrets, certificates, build contexts and bind mounts name files outside the project directory, which quai and its daemon then read with their own rights (a host's /etc, another project's secrets).",
+			Hint:        "move the files into the project directory and remove the entry; if the host path is intended, deploy with `quai up --allow " + stack.RuleHostPaths + "`",
+			Example:     "x-quai:\n  allow_host_paths: [/srv/sync]\nservices:\n  sync:\n    image: syncthing/syncthing:1.27\n    volumes: [\"/srv/sync:/data\"]",
+			Fix:         "services:\n  sync:\n    image: syncthing/syncthing:1.27\n    volumes: [\"data:/data\"]\nvolumes:\n  data: {}",
+			check:       checkAllowHostPaths,
+		},
+	}
+}
+
+func checkAllowHostPaths(c *checker) {
+	for i, p := range c.m.AllowHostPaths {
+		c.report("", c.m.Pos(fmt.Sprintf("%s.allow_host_paths.%d", stack.Extension, i)), "the stack may read and mount host files under %s, outside the project directory", p)
 	}
 }
 

@@ -504,6 +504,14 @@ var ruleCases = map[string][]ruleCase{
 			return newModel("dev", with(clean("web"), func(s *stack.Service) { s.ReadOnly = false }))
 		}},
 	},
+	stack.RuleHostPaths: {
+		{name: "allowed host path", model: func() *stack.Model {
+			m := newModel("prod", clean("web"))
+			m.AllowHostPaths = []string{"/srv/data"}
+			return m
+		}, want: []string{""}},
+		{name: "no allowance", model: func() *stack.Model { return newModel("prod", clean("web")) }},
+	},
 }
 
 func TestRules(t *testing.T) {

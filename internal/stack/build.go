@@ -19,8 +19,8 @@ import (
 // buildModel turns the loaded Compose project into the Model, validating the
 // x-quai extensions on the way. Problems are added to ds; the returned error
 // is for failures that are not the stack's fault.
-func buildModel(p *types.Project, dir string, files []string, env, org string, idx *posIndex, ds *diagnostics) (*Model, error) {
-	c := &checker{idx: idx, ds: ds}
+func buildModel(p *types.Project, dir string, files []string, env, org string, c *checker) (*Model, error) {
+	idx := c.idx
 	checkExtensionNames(c, "", p.Extensions)
 	top := c.topLevel(p.Extensions[Extension])
 
@@ -31,6 +31,11 @@ func buildModel(p *types.Project, dir string, files []string, env, org string, i
 		Files:     slices.Clone(files),
 		Sizes:     top.sizes,
 		positions: idx.keys,
+
+		AllowHostPaths: top.allow,
+	}
+	if msg, hint := c.lim.over(limitServices, int64(len(p.Services))); msg != "" {
+		c.errf("services", hint, "the stack has too many services: %s", msg)
 	}
 	resolved, err := marshalResolved(p)
 	if err != nil {
@@ -151,11 +156,17 @@ func buildService(c *checker, composeName, name string, sc types.ServiceConfig, 
 	}
 
 	s.Replicas = 1
-	if n := sc.GetScale(); sc.Scale != nil || (sc.Deploy != nil && sc.Deploy.Replicas != nil) {
-		s.Replicas = n
+	replicasPath := ""
+	switch {
+	case x.replicas != nil:
+		s.Replicas, replicasPath = *x.replicas, "services."+name+"."+Extension+".replicas"
+	case sc.Deploy != nil && sc.Deploy.Replicas != nil:
+		s.Replicas, replicasPath = sc.GetScale(), "services."+name+".deploy.replicas"
+	case sc.Scale != nil:
+		s.Replicas, replicasPath = sc.GetScale(), "services."+name+".scale"
 	}
-	if x.replicas != nil {
-		s.Replicas = *x.replicas
+	if msg, hint := c.lim.over(limitReplicas, int64(s.Replicas)); msg != "" {
+		c.errf(replicasPath, hint, "too many replicas: %s", msg)
 	}
 
 	if x.size != "" {

@@ -28,6 +28,9 @@ type Options struct {
 	// the process environment does for `docker compose`; nil means the
 	// process environment.
 	Environ map[string]string
+	// Limits bound what the stack may ask for; zero fields take their
+	// environment variable or default (see Limits).
+	Limits Limits
 }
 
 // DefaultEnv is the environment of a load that names none.
@@ -46,6 +49,10 @@ var OverrideFileNames = cli.DefaultOverrideFileNames
 // the files are returned together as a *LoadError (errors.Is ErrInvalid);
 // a directory without a Compose file gives ErrNoComposeFile.
 func Load(ctx context.Context, opts Options) (*Model, error) {
+	lim, err := opts.Limits.resolve()
+	if err != nil {
+		return nil, fmt.Errorf("load stack: %w", err)
+	}
 	dir, err := filepath.Abs(opts.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("load stack: %w", err)
@@ -54,6 +61,11 @@ func Load(ctx context.Context, opts Options) (*Model, error) {
 		return nil, fmt.Errorf("load stack: %w", err)
 	} else if !fi.IsDir() {
 		return nil, fmt.Errorf("load stack: %s is not a directory", dir)
+	}
+	// The project is its real directory: a link to it is the same project,
+	// and every path the stack names is judged against where it really is.
+	if dir, err = filepath.EvalSymlinks(dir); err != nil {
+		return nil, fmt.Errorf("load stack: %w", err)
 	}
 	env, org := cmp.Or(opts.Env, DefaultEnv), cmp.Or(opts.Org, DefaultOrg)
 	var ds diagnostics
@@ -83,9 +95,19 @@ func Load(ctx context.Context, opts Options) (*Model, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		content, err := os.ReadFile(filepath.Join(dir, rel))
+		if _, err := HostPath(dir, rel, nil); err != nil {
+			ds.add(Position{File: rel}, "", "copy the file into this project instead of linking it, or run quai in the project the link points into",
+				"%s is a link out of the project directory: %v", rel, err)
+			continue
+		}
+		content, size, ok, err := readLimited(filepath.Join(dir, rel), lim.StackFileBytes)
 		if err != nil {
 			return nil, fmt.Errorf("load stack: %w", err)
+		}
+		if !ok {
+			msg, hint := lim.over(limitStackFile, size)
+			ds.add(Position{File: rel}, "", hint, "the file is too large: %s", msg)
+			continue
 		}
 		doc, d := parseYAML(rel, content)
 		if d != nil {
@@ -122,7 +144,25 @@ func Load(ctx context.Context, opts Options) (*Model, error) {
 			load = append(load, f)
 		}
 	}
+	c := &checker{idx: idx, ds: &ds, dir: dir, lim: lim}
+	if fi, err := os.Lstat(filepath.Join(dir, ".env")); err == nil && !fi.IsDir() {
+		c.hostFile("", ".env file", ".env", &limitEnvFile)
+		for i := range ds.list {
+			ds.list[i].Pos = cmp.Or(ds.list[i].Pos, Position{File: ".env"})
+		}
+		if err := ds.err(dir, files); err != nil {
+			return nil, err
+		}
+	}
 	project, err := loadCompose(ctx, dir, load, opts.Environ)
+	if err == nil {
+		// Env and label files are read only once their paths are checked.
+		c.allow = allowedHostPaths(project)
+		if !checkHostPaths(c, project, env) {
+			return nil, ds.err(dir, files)
+		}
+		project, err = resolveEnvFiles(project)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
@@ -131,7 +171,7 @@ func Load(ctx context.Context, opts Options) (*Model, error) {
 		return nil, ds.err(dir, files)
 	}
 
-	m, err := buildModel(project, dir, files, env, org, idx, &ds)
+	m, err := buildModel(project, dir, files, env, org, c)
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +274,10 @@ func composeOptions(dir string, files []string, environ map[string]string) ([]cl
 		cli.WithResolvedPaths(true),
 		cli.WithNormalization(true),
 		cli.WithConsistency(true),
-		cli.WithDiscardEnvFile,
+		// env_file and label_file are read by resolveEnvFiles, after their
+		// paths are checked.
+		cli.WithoutEnvironmentResolution,
+		cli.WithoutLabelsResolution,
 	)
 	return opts, paths
 }
@@ -253,6 +296,16 @@ func loadCompose(ctx context.Context, dir string, files []string, environ map[st
 		return nil, errors.New("project name must not be empty")
 	}
 	return p.WithoutUnnecessaryResources(), nil
+}
+
+// resolveEnvFiles reads the services' env and label files into their
+// environment and labels, as compose-go does during a load.
+func resolveEnvFiles(p *types.Project) (*types.Project, error) {
+	p, err := p.WithServicesEnvironmentResolved(true)
+	if err != nil {
+		return nil, err
+	}
+	return p.WithServicesLabelsResolved(true)
 }
 
 // marshalResolved prints the project as `docker compose config` does.

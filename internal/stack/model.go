@@ -76,6 +76,10 @@ type Model struct {
 	Routes   []Route    `json:"routes,omitempty"`
 	Volumes  []Volume   `json:"volumes,omitempty"`
 	Secrets  []Secret   `json:"secrets,omitempty"`
+	// AllowHostPaths are the x-quai.allow_host_paths entries: directories
+	// outside the project that the stack's files may name. Each is a lint
+	// finding at error severity (RuleHostPaths).
+	AllowHostPaths []string `json:"allow_host_paths,omitempty"`
 	// Sizes holds the size classes in effect (defaults merged with x-quai.sizes).
 	Sizes map[string]Size `json:"sizes,omitempty"`
 

@@ -16,6 +16,10 @@ import (
 type checker struct {
 	idx *posIndex
 	ds  *diagnostics
+	// dir is the project's real directory; allow its x-quai.allow_host_paths.
+	dir   string
+	allow []string
+	lim   Limits
 }
 
 func (c *checker) errf(path, hint, format string, args ...any) {

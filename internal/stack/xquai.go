@@ -27,7 +27,7 @@ const DefaultHostPattern = "{project}.{env}.localhost"
 var DefaultRetention = Retention{KeepLast: 7}
 
 var (
-	topKeys       = []string{"default_host", "project", "routes", "sizes"}
+	topKeys       = []string{"allow_host_paths", "default_host", "project", "routes", "sizes"}
 	serviceKeys   = []string{"backup", "health", "lint", "process", "replicas", "size"}
 	routeKeys     = []string{"cert", "host", "key", "path", "port", "service", "tls"}
 	sizeKeys      = []string{"cpus", "memory"}
@@ -68,6 +68,7 @@ type topLevel struct {
 	defaultHost string
 	sizes       map[string]Size
 	routes      []rawRoute
+	allow       []string
 }
 
 // rawRoute is a route before its default host is applied and its target
@@ -110,6 +111,9 @@ func (c *checker) topLevel(v any) topLevel {
 	}
 	if r, ok := m["routes"]; ok {
 		t.routes = c.routes(Extension+".routes", r)
+	}
+	if a, ok := m["allow_host_paths"]; ok {
+		t.allow, _ = c.stringList(Extension+".allow_host_paths", a)
 	}
 	return t
 }
@@ -312,6 +316,8 @@ func (c *checker) routes(path string, v any) []rawRoute {
 				c.errf(p+"."+k, "set tls: custom to serve this certificate, or remove "+k, "%s is only used with tls: custom (this route has tls: %s)", k, r.TLS)
 			case s == "" || filepath.IsAbs(s):
 				c.errf(p+"."+k, "keep certificates with the project, e.g. certs/site.pem, and seal the key as a secret", "%s must be a path relative to the project directory, got %q", k, s)
+				r.valid = false
+			case !c.hostFile(p+"."+k, "TLS "+k+" file", s, &limitFile):
 				r.valid = false
 			case k == "cert":
 				r.CertFile = filepath.ToSlash(filepath.Clean(s))
