@@ -317,7 +317,11 @@ func resolveSecrets(m *stack.Model, svc *stack.Service) (map[string][]byte, erro
 		case sec == nil:
 			return nil, fmt.Errorf("service %s uses secret %s, which the stack does not declare: %w", svc.Name, name, ErrInvalid)
 		case sec.File != "":
-			b, err := os.ReadFile(projectPath(m.Dir, sec.File))
+			path, err := m.HostPath(sec.File)
+			if err != nil {
+				return nil, fmt.Errorf("secret %s: %w", sec.Name, err)
+			}
+			b, err := os.ReadFile(path)
 			if err != nil {
 				return nil, fmt.Errorf("service %s: secret %s: %w", svc.Name, name, err)
 			}

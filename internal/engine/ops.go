@@ -40,6 +40,13 @@ func (e *Engine) Up(ctx context.Context, req UpRequest, emit Emitter) (Release, 
 	m := req.Model
 	name := m.Identity.Name()
 	em := e.emitter(emit, name)
+	// The model comes from a client: the files it names are checked here,
+	// before a release exists, since the daemon reads them with its rights.
+	if err := m.CheckHostPaths(); err != nil {
+		err = fmt.Errorf("up %s: %w: %w", name, ErrInvalid, err)
+		em.emit(Event{Kind: EventFailed, Error: err.Error()})
+		return Release{}, err
+	}
 	mj, err := json.Marshal(m)
 	if err != nil {
 		err = fmt.Errorf("encode model of %s: %w", name, err)

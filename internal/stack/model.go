@@ -80,6 +80,10 @@ type Model struct {
 	// outside the project that the stack's files may name. Each is a lint
 	// finding at error severity (RuleHostPaths).
 	AllowHostPaths []string `json:"allow_host_paths,omitempty"`
+	// AllowedRules are the lint rules with error findings the deployer
+	// allowed (quai up --allow); the release records them, and the daemon
+	// honours AllowHostPaths only when RuleHostPaths is among them.
+	AllowedRules []string `json:"allowed_rules,omitempty"`
 	// Sizes holds the size classes in effect (defaults merged with x-quai.sizes).
 	Sizes map[string]Size `json:"sizes,omitempty"`
 

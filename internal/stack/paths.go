@@ -187,3 +187,83 @@ func IsDevEnv(env string) bool {
 	}
 	return false
 }
+
+// allowedHostPaths returns the model's allow_host_paths when the deploy
+// allowed RuleHostPaths, else none.
+func (m *Model) allowedHostPaths() []string {
+	if slices.Contains(m.AllowedRules, RuleHostPaths) {
+		return m.AllowHostPaths
+	}
+	return nil
+}
+
+// HostPath is the package HostPath for a file the model names: inside the
+// project directory, or under an allow_host_paths entry the deploy allowed.
+// The daemon calls it before it opens a file a model names.
+func (m *Model) HostPath(p string) (string, error) {
+	return HostPath(m.Dir, p, m.allowedHostPaths())
+}
+
+// CheckHostPaths checks, as the daemon must for a model it did not load
+// itself, that Dir is a real project directory holding the model's stack
+// files, and that every file the daemon or a runtime reads or mounts for the
+// model (secret files, TLS certificates and keys, build contexts and
+// Dockerfiles, bind-mount sources outside dev) is inside it or allowed. It
+// reads no file. The error wraps ErrOutsideProject.
+func (m *Model) CheckHostPaths() error {
+	if len(m.AllowHostPaths) > 0 && m.allowedHostPaths() == nil {
+		return fmt.Errorf("%w: the stack allows host paths %s (x-quai.allow_host_paths) but the deploy did not allow lint rule %s: run quai up --allow %s",
+			ErrOutsideProject, strings.Join(m.AllowHostPaths, ", "), RuleHostPaths, RuleHostPaths)
+	}
+	type named struct{ what, path string }
+	var paths []named
+	for _, s := range m.Secrets {
+		if s.File != "" {
+			paths = append(paths, named{"secret " + s.Name, s.File})
+		}
+	}
+	for _, r := range m.Routes {
+		for _, f := range []string{r.CertFile, r.KeyFile} {
+			if f != "" {
+				paths = append(paths, named{"TLS file of " + r.Host + r.Path, f})
+			}
+		}
+	}
+	for _, s := range m.Services {
+		if b := s.Build; b != nil && filepath.IsAbs(b.Context) {
+			paths = append(paths, named{"build context of " + s.Name, b.Context})
+			if b.Dockerfile != "" {
+				paths = append(paths, named{"Dockerfile of " + s.Name, absIn(b.Context, b.Dockerfile)})
+			}
+		}
+		for _, mt := range s.Mounts {
+			if mt.Type == MountBind && !IsDevEnv(m.Identity.Env) {
+				paths = append(paths, named{"bind mount of " + s.Name, mt.Source})
+			}
+		}
+	}
+	if len(paths) == 0 {
+		return nil
+	}
+	// A model that names host files must come from a real project: its
+	// directory, really, holding its stack file. Otherwise a request could
+	// name "/" or "/etc" as the project and any file as inside it.
+	if !filepath.IsAbs(m.Dir) || len(m.Files) == 0 {
+		return fmt.Errorf("%w: the model's directory %q is not an absolute project directory with stack files", ErrOutsideProject, m.Dir)
+	}
+	if real, err := filepath.EvalSymlinks(m.Dir); err != nil || real != filepath.Clean(m.Dir) {
+		return fmt.Errorf("%w: the model's directory %s is not a real directory (load the stack again with quai up)", ErrOutsideProject, m.Dir)
+	}
+	for _, f := range m.Files {
+		paths = append(paths, named{"stack file", f})
+	}
+	for _, p := range paths {
+		if _, err := m.HostPath(p.path); err != nil {
+			return fmt.Errorf("%s: %w", p.what, err)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(m.Dir, m.Files[0])); err != nil || !fi.Mode().IsRegular() || !slices.Contains(ComposeFileNames, m.Files[0]) {
+		return fmt.Errorf("%w: %s holds no stack file %s", ErrOutsideProject, m.Dir, m.Files[0])
+	}
+	return nil
+}

@@ -185,3 +185,46 @@ func TestHostPath(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckHostPaths: what the daemon checks in a model it did not load.
+func TestCheckHostPaths(t *testing.T) {
+	dir := writeProject(t, map[string]string{
+		"compose.yaml": "services:\n  web:\n    image: nginx:1.27\n",
+		"key.txt":      "k",
+		"leak.txt":     "->/etc/passwd",
+	})
+	dir, _ = filepath.EvalSymlinks(dir)
+	base := func(mod func(*Model)) *Model {
+		m := &Model{Identity: Identity{Org: DefaultOrg, Project: "shop", Env: "prod"}, Dir: dir, Files: []string{"compose.yaml"},
+			Services: []*Service{{Name: "web"}}}
+		mod(m)
+		return m
+	}
+	for _, tc := range []struct {
+		name string
+		m    *Model
+		ok   bool
+	}{
+		{"secret inside", base(func(m *Model) { m.Secrets = []Secret{{Name: "k", File: "key.txt"}} }), true},
+		{"no host files, no project", &Model{Dir: "/nowhere", Services: []*Service{{Name: "web"}}}, true},
+		{"secret escaping", base(func(m *Model) { m.Secrets = []Secret{{Name: "k", File: "../../../../etc/shadow"}} }), false},
+		{"secret through a link", base(func(m *Model) { m.Secrets = []Secret{{Name: "k", File: "leak.txt"}} }), false},
+		{"tls key absolute", base(func(m *Model) { m.Routes = []Route{{Host: "a.example", KeyFile: "/etc/shadow"}} }), false},
+		{"build context", base(func(m *Model) { m.Services[0].Build = &Build{Context: "/etc"} }), false},
+		{"bind mount in prod", base(func(m *Model) { m.Services[0].Mounts = []Mount{{Type: MountBind, Source: "/etc", Target: "/x"}} }), false},
+		{"/etc as the project", base(func(m *Model) {
+			m.Dir, m.Files = "/etc", []string{"passwd"}
+			m.Secrets = []Secret{{Name: "k", File: "shadow"}}
+		}), false},
+		{"allowance not allowed", base(func(m *Model) { m.AllowHostPaths = []string{"/etc"} }), false},
+		{"allowance allowed", base(func(m *Model) {
+			m.AllowHostPaths, m.AllowedRules = []string{"/etc"}, []string{RuleHostPaths}
+			m.Secrets = []Secret{{Name: "k", File: "/etc/hostname"}}
+		}), true},
+	} {
+		err := tc.m.CheckHostPaths()
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, ErrOutsideProject)) {
+			t.Errorf("%s: CheckHostPaths() = %v, want ok %v", tc.name, err, tc.ok)
+		}
+	}
+}

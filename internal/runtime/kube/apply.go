@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -271,8 +270,8 @@ func (r *Runtime) secrets(ctx context.Context, m *stack.Model, man *render.Manif
 		var err error
 		if ref.Type == "tls" {
 			sec.Type = corev1.SecretTypeTLS
-			if sec.Data[corev1.TLSCertKey], err = readProjectFile(m.Dir, ref.CertFile); err == nil {
-				sec.Data[corev1.TLSPrivateKeyKey], err = readProjectFile(m.Dir, ref.KeyFile)
+			if sec.Data[corev1.TLSCertKey], err = readProjectFile(m, ref.CertFile); err == nil {
+				sec.Data[corev1.TLSPrivateKeyKey], err = readProjectFile(m, ref.KeyFile)
 			}
 		} else {
 			name := stackName[key{ref.Name, ref.Key}]
@@ -280,7 +279,7 @@ func (r *Runtime) secrets(ctx context.Context, m *stack.Model, man *render.Manif
 			switch {
 			case ok:
 			case ref.File != "":
-				v, err = readProjectFile(m.Dir, ref.File)
+				v, err = readProjectFile(m, ref.File)
 			case ref.Environment != "" && os.Getenv(ref.Environment) != "":
 				v = []byte(os.Getenv(ref.Environment))
 			default:
@@ -306,14 +305,17 @@ func (r *Runtime) secrets(ctx context.Context, m *stack.Model, man *render.Manif
 	return out, nil
 }
 
-func readProjectFile(dir, p string) ([]byte, error) {
+func readProjectFile(m *stack.Model, p string) ([]byte, error) {
 	if p == "" {
 		return nil, errors.New("no file")
 	}
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(dir, p)
+	// The same check the loader and the engine make: the model comes from a
+	// client, and the file is read with the daemon's rights.
+	real, err := m.HostPath(p)
+	if err != nil {
+		return nil, err
 	}
-	return os.ReadFile(p)
+	return os.ReadFile(real)
 }
 
 // immutableStatefulSet reports that applying a StatefulSet failed because
