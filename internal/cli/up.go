@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/quai-dev/quai/internal/client"
+	"github.com/quai-dev/quai/internal/lint"
 	"github.com/quai-dev/quai/internal/stack"
+	"github.com/quai-dev/quai/internal/version"
 	"github.com/quai-dev/quai/internal/wire"
 )
 
@@ -26,6 +29,8 @@ type upOptions struct {
 	DryRun  bool
 	Yes     bool
 	NoWait  bool
+	// Allow lists the lint rules whose error findings may be deployed.
+	Allow []string
 }
 
 func (o *upOptions) flags(cmd *cobra.Command) {
@@ -36,6 +41,7 @@ func (o *upOptions) flags(cmd *cobra.Command) {
 	f.BoolVar(&o.DryRun, "dry-run", false, "print the plan and change nothing")
 	f.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
 	f.BoolVar(&o.NoWait, "no-wait", false, "fail at once when another operation runs on the instance, instead of waiting for it")
+	f.StringArrayVar(&o.Allow, "allow", nil, "deploy despite error findings of this lint rule, e.g. --allow QL033 (repeatable; recorded in the release)")
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -92,6 +98,9 @@ func (g *globals) deploy(ctx context.Context, o upOptions, mode deployMode) erro
 	}
 	m, err := loadStack(ctx, "up", stack.Options{Dir: o.Dir, Env: o.Env, Org: o.Org})
 	if err != nil {
+		return err
+	}
+	if err := lintGate(m, o.Allow); err != nil {
 		return err
 	}
 	if c == nil {
@@ -177,6 +186,41 @@ func (g *globals) deploy(ctx context.Context, o upOptions, mode deployMode) erro
 	}
 	printURLs(g, st.Instance)
 	return nil
+}
+
+// lintGate refuses a stack with error findings of a rule the deployer did
+// not allow, and records the allowed rules on the model, which the release
+// keeps (and which the daemon reads for RuleHostPaths).
+func lintGate(m *stack.Model, allow []string) error {
+	for _, id := range allow {
+		if _, ok := lint.Lookup(id); !ok {
+			return fmt.Errorf("--allow %s: no such lint rule; quai lint --rules lists them", id)
+		}
+	}
+	src, err := lint.ReadSources(m)
+	if err != nil {
+		src = nil // every value counts as a literal: more findings, never fewer
+	}
+	var refused []lint.Finding
+	for _, f := range lint.Check(m, lint.Options{Sources: src}) {
+		if f.Severity == lint.SeverityError && !slices.Contains(allow, f.Rule) {
+			refused = append(refused, f)
+		}
+	}
+	m.AllowedRules = slices.Compact(slices.Sorted(slices.Values(allow)))
+	if len(refused) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	if err := lint.Write(&b, lint.FormatText, lint.Report{Findings: refused, Dir: m.Dir, ToolVersion: version.Version}); err != nil {
+		return err
+	}
+	var flags []string
+	for _, f := range refused {
+		flags = append(flags, "--allow "+f.Rule)
+	}
+	return fmt.Errorf("%s has lint errors, so nothing was deployed:\n%s\nfix them, or deploy anyway with %s",
+		m.Identity.Name(), strings.TrimRight(b.String(), "\n"), strings.Join(slices.Compact(slices.Sorted(slices.Values(flags))), " "))
 }
 
 // skipPlan drops the engine's plan event when the plan was already shown.
