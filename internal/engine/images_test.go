@@ -115,6 +115,7 @@ func (h *dockerHarness) model(version string) *stack.Model {
 		"Dockerfile":    "FROM scratch\nCOPY app /app\nCOPY version /version\nENTRYPOINT [\"/app\"]\n",
 		"version":       version + "\n",
 		".dockerignore": "compose.yaml\n",
+		"compose.yaml":  "services:\n  app:\n    build: .\n",
 	}
 	for name, body := range files {
 		if err := os.WriteFile(filepath.Join(h.dir, name), []byte(body), 0o644); err != nil {
@@ -124,7 +125,7 @@ func (h *dockerHarness) model(version string) *stack.Model {
 	svc := &stack.Service{Name: "app", Build: &stack.Build{Context: h.dir, Dockerfile: "Dockerfile"},
 		Environment: map[string]string{"VERSION": version}, Expose: []int{8080}, Replicas: 1}
 	svc.Hash = serviceHash(svc)
-	return &stack.Model{Identity: h.id, Dir: h.dir, Services: []*stack.Service{svc}}
+	return &stack.Model{Identity: h.id, Dir: h.dir, Files: []string{"compose.yaml"}, Services: []*stack.Service{svc}}
 }
 
 // running returns the image id the instance's app container runs.
