@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -40,9 +41,10 @@ func (e *Engine) Up(ctx context.Context, req UpRequest, emit Emitter) (Release, 
 	m := req.Model
 	name := m.Identity.Name()
 	em := e.emitter(emit, name)
-	// The model comes from a client: the files it names are checked here,
-	// before a release exists, since the daemon reads them with its rights.
-	if err := m.CheckHostPaths(); err != nil {
+	// The model comes from a client: the files it names and what it asks
+	// for are checked here, before a release exists, since the daemon reads
+	// them with its rights and starts what it asks.
+	if err := cmp.Or(m.CheckHostPaths(), m.CheckLimits(stack.Limits{})); err != nil {
 		err = fmt.Errorf("up %s: %w: %w", name, ErrInvalid, err)
 		em.emit(Event{Kind: EventFailed, Error: err.Error()})
 		return Release{}, err

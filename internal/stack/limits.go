@@ -104,3 +104,25 @@ func readLimited(path string, limitBytes int64) (b []byte, size int64, ok bool, 
 	}
 	return b, int64(len(b)), true, nil
 }
+
+// ErrOverLimit is returned by CheckLimits for a model over a limit.
+var ErrOverLimit = errors.New("over a limit")
+
+// CheckLimits checks, as the daemon must for a model it did not load
+// itself, the limits a model can break without its files: replicas per
+// service and services per stack. Zero fields of l are resolved as in Load.
+func (m *Model) CheckLimits(l Limits) error {
+	l, err := l.resolve()
+	if err != nil {
+		return err
+	}
+	if msg, hint := l.over(limitServices, int64(len(m.Services))); msg != "" {
+		return fmt.Errorf("%w: %s: %s (%s)", ErrOverLimit, m.Identity.Name(), msg, hint)
+	}
+	for _, s := range m.Services {
+		if msg, hint := l.over(limitReplicas, int64(s.Replicas)); msg != "" {
+			return fmt.Errorf("%w: %s: service %s: %s (%s)", ErrOverLimit, m.Identity.Name(), s.Name, msg, hint)
+		}
+	}
+	return nil
+}

@@ -78,3 +78,21 @@ func TestLimitsFromEnvironment(t *testing.T) {
 		t.Fatalf("QUAI_MAX_REPLICAS=lots: got %v", err)
 	}
 }
+
+func TestCheckLimits(t *testing.T) {
+	m := &Model{Identity: Identity{Org: DefaultOrg, Project: "shop", Env: "dev"}, Services: []*Service{{Name: "web", Replicas: 100}}}
+	if err := m.CheckLimits(Limits{}); err != nil {
+		t.Fatalf("100 replicas: %v", err)
+	}
+	m.Services[0].Replicas = 1_000_000
+	if err := m.CheckLimits(Limits{}); !errors.Is(err, ErrOverLimit) || !strings.Contains(err.Error(), "service web: 1000000 is over the limit of 100 replicas per service") {
+		t.Fatalf("1000000 replicas: %v", err)
+	}
+	if err := m.CheckLimits(Limits{Replicas: 1_000_000}); err != nil {
+		t.Fatalf("raised limit: %v", err)
+	}
+	m.Services = append(m.Services, &Service{Name: "worker"})
+	if err := m.CheckLimits(Limits{Replicas: 1_000_000, Services: 1}); !errors.Is(err, ErrOverLimit) {
+		t.Fatalf("2 services over a limit of 1: %v", err)
+	}
+}

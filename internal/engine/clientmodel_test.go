@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/quai-dev/quai/internal/stack"
@@ -39,5 +40,21 @@ func TestUpRefusesHostPaths(t *testing.T) {
 				t.Errorf("releases %v (%v), want none", rs, err)
 			}
 		})
+	}
+}
+
+// TestUpRefusesTooManyReplicas: a model sent straight to the API is held to
+// the loader's limits too; replicas: 1000000 used to start filling the disk.
+func TestUpRefusesTooManyReplicas(t *testing.T) {
+	h := newHarness(t)
+	var ev events
+	_, err := h.eng.Up(context.Background(), UpRequest{Model: h.appModel("v1", func(m *stack.Model) {
+		m.Services[0].Replicas = 1_000_000
+	})}, ev.emit)
+	if !errors.Is(err, ErrInvalid) || !errors.Is(err, stack.ErrOverLimit) || !strings.Contains(err.Error(), "QUAI_MAX_REPLICAS") {
+		t.Fatalf("up: %v, want ErrInvalid and ErrOverLimit naming QUAI_MAX_REPLICAS", err)
+	}
+	if rs, err := h.store.Releases(context.Background(), appID.Name()); err != nil || len(rs) != 0 {
+		t.Errorf("releases %v (%v), want none", rs, err)
 	}
 }
