@@ -7,18 +7,30 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"net/url"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/quai-dev/quai/internal/runtime"
+	"github.com/quai-dev/quai/internal/secrets"
 	"modernc.org/sqlite" // the pure-Go "sqlite" driver
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
 // SQLite is the embedded Store: one database file in WAL mode, so readers
 // (status, lists) never wait for a deploy's writes.
+//
+// The columns of a release that can hold secret values (the model and the
+// merged Compose document: passwords hide in environments, env files,
+// commands, health checks and build arguments alike) are sealed whole with
+// the master key; status, hashes and image digests stay queryable.
 type SQLite struct {
 	db  *sql.DB
+	key *secrets.Key
+	log *slog.Logger
 	now func() time.Time
 }
 
@@ -28,23 +40,63 @@ var _ Store = (*SQLite)(nil)
 // failing; writes are short, so this only matters under heavy contention.
 const busyTimeout = 10 * time.Second
 
-// Open opens (creating if needed) the database at path and migrates its
-// schema to the newest version.
+// FileMode is the mode of the database and its -wal and -shm files: they
+// hold every release, so only the daemon's user may read them.
+const FileMode os.FileMode = 0o600
+
+// MasterKeyName is the master key's file name beside the database, used
+// when Options.Key is nil.
+const MasterKeyName = "master.key"
+
+// Options tune OpenWith; the zero value is fine.
+type Options struct {
+	// Key seals the release columns that can hold secret values; default
+	// the master key MasterKeyName in the database's directory, created on
+	// first use.
+	Key *secrets.Key
+	// Logger receives what opening changed (modes tightened, releases
+	// sealed); default discard.
+	Logger *slog.Logger
+}
+
+// Open opens (creating if needed) the database at path with the default
+// Options and migrates its schema to the newest version.
 func Open(path string) (*SQLite, error) {
-	return openWith(context.Background(), path, nil)
+	return OpenWith(path, Options{})
+}
+
+// OpenWith opens (creating if needed) the database at path, makes its
+// files private, migrates its schema to the newest version and seals the
+// releases an older quai wrote in the clear.
+func OpenWith(path string, o Options) (*SQLite, error) {
+	return openWith(context.Background(), path, o, nil)
 }
 
 // openWith opens the database applying only ms (all migrations when nil);
 // tests use it to build databases at older schema versions.
-func openWith(ctx context.Context, path string, ms []migration) (*SQLite, error) {
+func openWith(ctx context.Context, path string, o Options, ms []migration) (*SQLite, error) {
 	if path == "" {
 		return nil, errors.New("open store: empty database path")
+	}
+	log := cmp.Or(o.Logger, slog.New(slog.DiscardHandler))
+	if o.Key == nil {
+		k, err := secrets.LoadOrCreateKey(filepath.Join(filepath.Dir(path), MasterKeyName), log)
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+		o.Key = k
+	}
+	if err := privateFiles(path, log); err != nil {
+		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	q := url.Values{}
 	q.Set("_busy_timeout", fmt.Sprint(busyTimeout.Milliseconds()))
 	q.Set("_journal_mode", "WAL")
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_foreign_keys", "1")
+	// Deleted and overwritten content is zeroed, so a release sealed in
+	// place or deleted leaves no readable copy in free pages.
+	q.Add("_pragma", "secure_delete(1)")
 	// Immediate transactions take the write lock at BEGIN, so two writers
 	// never deadlock upgrading read locks; the busy timeout then queues them.
 	q.Set("_txlock", "immediate")
@@ -53,8 +105,9 @@ func openWith(ctx context.Context, path string, ms []migration) (*SQLite, error)
 	if err != nil {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
-	s := &SQLite{db: db, now: time.Now}
-	if ms == nil {
+	s := &SQLite{db: db, key: o.Key, log: log, now: time.Now}
+	all := ms == nil
+	if all {
 		ms, err = loadMigrations()
 		if err != nil {
 			_ = db.Close()
@@ -65,7 +118,38 @@ func openWith(ctx context.Context, path string, ms []migration) (*SQLite, error)
 		_ = db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
+	if all {
+		if err := s.sealClearReleases(ctx); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+	}
 	return s, nil
+}
+
+// privateFiles creates the database file with FileMode whatever the umask
+// (SQLite gives the -wal and -shm files it creates the database file's
+// mode) and tightens existing files that others may read.
+func privateFiles(path string, log *slog.Logger) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, FileMode)
+	switch {
+	case err == nil:
+		err = f.Chmod(FileMode)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+	case !errors.Is(err, fs.ErrExist):
+		return err
+	}
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		if _, err := secrets.Restrict(p, FileMode, log); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Close closes the database.
@@ -225,9 +309,10 @@ func (s *SQLite) CreateRelease(ctx context.Context, r Release) (Release, error) 
 			return err
 		}
 		r.Number = int(last.Int64) + 1
-		_, err := tx.ExecContext(ctx, `INSERT INTO releases(instance, number, status, created, runtime, model, resolved, hashes, images, cause, error)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			r.Instance, r.Number, r.Status, unixNano(r.Created), r.Runtime, r.Model, r.Resolved, hashes, images, r.Cause, r.Error)
+		model, resolved := s.sealRelease(r.Instance, r.Number, r.Model, r.Resolved)
+		_, err := tx.ExecContext(ctx, `INSERT INTO releases(instance, number, status, created, runtime, model, resolved, hashes, images, cause, error, sealed)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+			r.Instance, r.Number, r.Status, unixNano(r.Created), r.Runtime, model, resolved, hashes, images, r.Cause, r.Error)
 		return err
 	})
 	if err != nil {
@@ -239,14 +324,15 @@ func (s *SQLite) CreateRelease(ctx context.Context, r Release) (Release, error) 
 	return r, nil
 }
 
-const releaseCols = `instance, number, status, created, runtime, model, resolved, hashes, images, cause, error`
+const releaseCols = `instance, number, status, created, runtime, model, resolved, hashes, images, cause, error, sealed`
 
-func scanRelease(row interface{ Scan(...any) error }) (Release, error) {
+func (s *SQLite) scanRelease(row interface{ Scan(...any) error }) (Release, error) {
 	var r Release
 	var created int64
 	var hashes, images string
+	var sealed bool
 	if err := row.Scan(&r.Instance, &r.Number, &r.Status, &created, &r.Runtime, &r.Model, &r.Resolved,
-		&hashes, &images, &r.Cause, &r.Error); err != nil {
+		&hashes, &images, &r.Cause, &r.Error, &sealed); err != nil {
 		return Release{}, err
 	}
 	r.Created = fromNano(created)
@@ -256,12 +342,18 @@ func scanRelease(row interface{ Scan(...any) error }) (Release, error) {
 	if err := json.Unmarshal([]byte(images), &r.Images); err != nil {
 		return Release{}, fmt.Errorf("release %s#%d images: %w", r.Instance, r.Number, err)
 	}
+	if sealed {
+		var err error
+		if r.Model, r.Resolved, err = s.openRelease(r.Instance, r.Number, r.Model, r.Resolved); err != nil {
+			return Release{}, err
+		}
+	}
 	return r, nil
 }
 
 // Release implements Store.
 func (s *SQLite) Release(ctx context.Context, instance string, number int) (Release, error) {
-	r, err := scanRelease(s.db.QueryRowContext(ctx, `SELECT `+releaseCols+` FROM releases WHERE instance = ? AND number = ?`, instance, number))
+	r, err := s.scanRelease(s.db.QueryRowContext(ctx, `SELECT `+releaseCols+` FROM releases WHERE instance = ? AND number = ?`, instance, number))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Release{}, fmt.Errorf("release %d of %s: %w", number, instance, ErrNotFound)
 	}
@@ -280,7 +372,7 @@ func (s *SQLite) Releases(ctx context.Context, instance string) ([]Release, erro
 	defer func() { _ = rows.Close() }()
 	var out []Release
 	for rows.Next() {
-		r, err := scanRelease(rows)
+		r, err := s.scanRelease(rows)
 		if err != nil {
 			return nil, fmt.Errorf("list releases of %s: %w", instance, err)
 		}
@@ -294,7 +386,7 @@ func (s *SQLite) Releases(ctx context.Context, instance string) ([]Release, erro
 
 // ActiveRelease implements Store.
 func (s *SQLite) ActiveRelease(ctx context.Context, instance string) (Release, error) {
-	r, err := scanRelease(s.db.QueryRowContext(ctx, `SELECT `+releaseCols+` FROM releases WHERE instance = ? AND status = ?`, instance, StatusActive))
+	r, err := s.scanRelease(s.db.QueryRowContext(ctx, `SELECT `+releaseCols+` FROM releases WHERE instance = ? AND status = ?`, instance, StatusActive))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Release{}, fmt.Errorf("active release of %s: %w", instance, ErrNotFound)
 	}

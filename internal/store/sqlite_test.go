@@ -80,7 +80,7 @@ func TestMigrateFromEveryVersion(t *testing.T) {
 		t.Run(fmt.Sprintf("from-v%d", n), func(t *testing.T) {
 			ctx := context.Background()
 			path := filepath.Join(t.TempDir(), "quai.db")
-			old, err := openWith(ctx, path, ms[:n])
+			old, err := openWith(ctx, path, Options{}, ms[:n])
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,11 +89,8 @@ func TestMigrateFromEveryVersion(t *testing.T) {
 			}
 			// Version 1 has instances, releases and handles.
 			putInstance(t, old, "shop-dev")
-			r, err := old.CreateRelease(ctx, Release{Instance: "shop-dev", Runtime: "process", Model: []byte(`{}`), Cause: "up"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := old.SwitchRelease(ctx, Switch{Instance: "shop-dev", Release: r.Number, Handles: []runtime.Handle{handle("shop-dev", "web-r1-1", 1)}}); err != nil {
+			insertClearRelease(t, old, "shop-dev", 1, []byte(`{}`), nil)
+			if err := old.SwitchRelease(ctx, Switch{Instance: "shop-dev", Release: 1, Handles: []runtime.Handle{handle("shop-dev", "web-r1-1", 1)}}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := old.db.ExecContext(ctx, `SELECT 1 FROM operations`); n < 2 && err == nil {
@@ -112,7 +109,7 @@ func TestMigrateFromEveryVersion(t *testing.T) {
 				t.Fatalf("version after migration = %d, want %d", v, len(ms))
 			}
 			active, err := s.ActiveRelease(ctx, "shop-dev")
-			if err != nil || active.Number != 1 {
+			if err != nil || active.Number != 1 || string(active.Model) != `{}` {
 				t.Fatalf("active release after migration = %+v, %v", active, err)
 			}
 			hs, err := s.Handles(ctx, "shop-dev")
@@ -154,7 +151,7 @@ func TestFailedMigrationLeavesVersion(t *testing.T) {
 	bad := append(append([]migration(nil), ms...), migration{Version: len(ms) + 1, Name: "bad.sql",
 		SQL: `CREATE TABLE half (x INTEGER); INSERT INTO nonexistent VALUES (1);`})
 	path := filepath.Join(t.TempDir(), "quai.db")
-	if _, err := openWith(ctx, path, bad); err == nil {
+	if _, err := openWith(ctx, path, Options{}, bad); err == nil {
 		t.Fatal("a failing migration did not fail Open")
 	}
 	s, err := Open(path)
@@ -455,5 +452,15 @@ func TestPersistsAcrossReopen(t *testing.T) {
 	ms, _ := loadMigrations()
 	if n != len(ms) {
 		t.Fatalf("reopening re-ran migrations: %d rows in schema_migrations, want %d", n, len(ms))
+	}
+}
+
+// insertClearRelease writes a pending release as a quai before sealing did:
+// model and document in the clear, with the columns of schema version 1.
+func insertClearRelease(t *testing.T, s *SQLite, instance string, number int, model, resolved []byte) {
+	t.Helper()
+	if _, err := s.db.ExecContext(context.Background(), `INSERT INTO releases(instance, number, status, created, runtime, model, resolved, hashes, images, cause)
+		VALUES (?, ?, ?, 1, 'process', ?, ?, '{}', '{}', 'up')`, instance, number, StatusPending, model, resolved); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -4,9 +4,13 @@
 // It hides the storage behind the small Store interface; SQLite is the
 // embedded implementation.
 //
+// A release's model and merged Compose document are stored sealed with the
+// host's master key (internal/secrets), and the database's files are private
+// to the daemon's user: they hold every release's secret values.
+//
 // It may import internal/stack and internal/runtime (for identities and
-// handles) and nothing else of quai: the engine, the API and the CLI sit
-// above it.
+// handles), internal/secrets (for sealing) and nothing else of quai: the
+// engine, the API and the CLI sit above it.
 package store
 
 import (
