@@ -17,6 +17,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/quai-dev/quai/internal/datadir"
 )
 
 // Exit codes shared by every verb.
@@ -24,6 +26,7 @@ const (
 	ExitOK       = 0
 	ExitFindings = 1 // the command ran and found problems (lint findings, failed checks)
 	ExitError    = 2 // the command could not do its job (bad stack file, daemon error)
+	ExitLocked   = 3 // serve: another quai daemon holds the data directory
 )
 
 // exitError carries an exit code out of a cobra RunE.
@@ -94,6 +97,11 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return ee.code
 	}
 	_, _ = fmt.Fprintf(stderr, "error: %v\n", err)
+	if errors.Is(err, datadir.ErrLocked) {
+		// From serve: a verb that started it waits for the daemon that holds
+		// the directory.
+		return ExitLocked
+	}
 	return ExitError
 }
 

@@ -28,6 +28,7 @@ import (
 	"github.com/quai-dev/quai/internal/proxy"
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/runtime/process"
+	"github.com/quai-dev/quai/internal/secrets"
 	"github.com/quai-dev/quai/internal/store"
 	"github.com/quai-dev/quai/internal/version"
 	"github.com/quai-dev/quai/internal/wire"
@@ -164,16 +165,17 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 			err = errors.Join(err, d.close(context.Background()))
 		}
 	}()
-	// Searchable but not listable by others: database servers run by the
-	// process runtime as their own system users must reach their data
-	// directories below it; what is private keeps its own modes.
-	if err := os.MkdirAll(d.cfg.DataDir, datadir.Mode); err != nil {
-		return fmt.Errorf("create data directory: %w", err)
+	if err := datadir.Prepare(d.cfg.DataDir, os.Geteuid(), d.log); err != nil {
+		return err
 	}
 	if d.lock, err = lockDataDir(d.cfg.DataDir); err != nil {
 		return err
 	}
-	if d.store, err = store.Open(datadir.StorePath(d.cfg.DataDir)); err != nil {
+	key, err := secrets.LoadOrCreateKey(datadir.MasterKeyPath(d.cfg.DataDir), d.log)
+	if err != nil {
+		return err
+	}
+	if d.store, err = store.OpenWith(datadir.StorePath(d.cfg.DataDir), store.Options{Key: key, Logger: d.log.With("component", "store")}); err != nil {
 		return fmt.Errorf("open state %s: %w", datadir.StorePath(d.cfg.DataDir), err)
 	}
 	proc, err := process.New(process.Options{

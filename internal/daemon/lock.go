@@ -9,11 +9,12 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/quai-dev/quai/internal/datadir"
 	"github.com/quai-dev/quai/internal/fsutil"
 )
 
 // ErrLocked: another daemon uses the data directory.
-var ErrLocked = errors.New("data directory in use by another quai daemon")
+var ErrLocked = datadir.ErrLocked
 
 // dirLock is an exclusive lock on a data directory, held for the daemon's
 // lifetime. The kernel drops a flock when its holder dies, so a crashed

@@ -7,18 +7,24 @@ package datadir
 import (
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"path/filepath"
 )
 
-// ErrUnresolved: no data directory could be chosen.
-var ErrUnresolved = errors.New("no data directory")
+// Errors, wrapped with %w.
+var (
+	// ErrUnresolved: no data directory could be chosen.
+	ErrUnresolved = errors.New("no data directory")
+	// ErrLocked: another daemon uses the data directory. `quai serve` exits
+	// with its own code for it, so a verb that started that serve waits for
+	// the other daemon instead of failing.
+	ErrLocked = errors.New("data directory in use by another quai daemon")
+)
 
 // System is the data directory of a daemon run as root without
 // QUAI_DATA_DIR or XDG_DATA_HOME.
 const System = "/var/lib/quai"
-
-// Mode is the mode a new data directory is created with.
-const Mode = 0o711
 
 // Resolve chooses quai's data directory: the --data-dir flag, else
 // $QUAI_DATA_DIR, else $XDG_DATA_HOME/quai, else /var/lib/quai for root,
@@ -54,3 +60,43 @@ func LogPath(dataDir string) string { return filepath.Join(dataDir, "daemon.log"
 
 // StorePath is the daemon's state database.
 func StorePath(dataDir string) string { return filepath.Join(dataDir, "state.db") }
+
+// MasterKeyPath is the host's master key, which seals the secret values the
+// store keeps.
+func MasterKeyPath(dataDir string) string { return filepath.Join(dataDir, "master.key") }
+
+// Mode is the data directory's mode for a daemon of effective user euid: nobody else may list or read it. A root daemon keeps the search bit
+// for others (never a read bit): the process runtime runs PostgreSQL and
+// MariaDB as their own system users (postgres, mysql) with their data below
+// it (DATA_DIR/process/instances/...), which they reach only if they may
+// enter every directory on the way. What is private below keeps its own
+// mode: the store's files, the master key and the socket are 0600.
+func Mode(euid int) os.FileMode {
+	if euid == 0 {
+		return 0o711
+	}
+	return 0o700
+}
+
+// Prepare creates the data directory with Mode(euid), whatever
+// the umask, and gives an existing one that mode, logging the change to log
+// (which may be nil): a directory an older quai left listable is tightened.
+func Prepare(dir string, euid int, log *slog.Logger) error {
+	mode := Mode(euid)
+	if err := os.MkdirAll(dir, mode); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if old := fi.Mode().Perm(); old != mode {
+		if err := os.Chmod(dir, mode); err != nil {
+			return fmt.Errorf("set the mode of data directory %s to %v: %w", dir, mode, err)
+		}
+		if log != nil {
+			log.Warn("changed the data directory's mode", "path", dir, "old_mode", old.String(), "new_mode", mode.String())
+		}
+	}
+	return nil
+}
