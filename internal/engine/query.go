@@ -227,7 +227,8 @@ func urls(m *stack.Model, pattern string, httpPort, httpsPort int) []string {
 	return out
 }
 
-// Releases lists the instance's releases, newest first.
+// Releases lists the instance's releases, newest first, with secret values
+// redacted from their models (rollback reads the store, not this).
 func (e *Engine) Releases(ctx context.Context, instance string) ([]Release, error) {
 	if _, err := e.instance(ctx, instance); err != nil {
 		return nil, err
@@ -242,6 +243,7 @@ func (e *Engine) Releases(ctx context.Context, instance string) ([]Release, erro
 		if err != nil {
 			return nil, err
 		}
+		rel.Model = redactModel(rel.Model)
 		out = append(out, rel)
 	}
 	return out, nil

@@ -1,0 +1,112 @@
+package cli_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/quai-dev/quai/internal/client"
+	"github.com/quai-dev/quai/internal/daemon"
+	"github.com/quai-dev/quai/internal/daemon/daemontest"
+)
+
+// secretProject writes a project whose web service has a password in its
+// environment and a token in an env_file.
+func secretProject(t *testing.T, password, token string) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "vault")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	compose := fmt.Sprintf(`x-quai:
+  project: vault
+  routes:
+    - path: /
+      service: web
+      port: 8080
+      tls: "off"
+services:
+  web:
+    image: quai-test-app
+    env_file: [app.env]
+    environment:
+      QUAI_TESTAPP: "1"
+      DB_PASSWORD: %q
+    expose: [8080]
+    x-quai:
+      health: { path: /healthz }
+      process:
+        command: [%q]
+`, password, exe)
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(compose), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "app.env"), []byte("API_TOKEN="+token+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func TestReleasesShowNoSecretAndRollbackRestoresThem(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{})
+	const (
+		pw1, token1 = "first-pw-93c1d7", "first-token-4e0a2b"
+		pw2, token2 = "second-pw-6b5f18", "second-token-d27c90"
+	)
+	mustRun(t, d, "up", secretProject(t, pw1, token1), "--env", "prod", "-y")
+	mustRun(t, d, "up", secretProject(t, pw2, token2), "--env", "prod", "-y")
+	secrets := []string{pw1, token1, pw2, token2}
+
+	// Neither the store's files nor the releases' output hold a value.
+	for _, f := range []string{daemon.StorePath(d.DataDir), daemon.StorePath(d.DataDir) + "-wal", daemon.StorePath(d.DataDir) + "-shm"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range secrets {
+			if bytes.Contains(b, []byte(s)) {
+				t.Errorf("%s holds the secret %q", filepath.Base(f), s)
+			}
+		}
+	}
+	for _, args := range [][]string{{"releases", "vault-prod"}, {"releases", "vault-prod", "--json"}} {
+		out := mustRun(t, d, args...).stdout
+		for _, s := range secrets {
+			if strings.Contains(out, s) {
+				t.Errorf("quai %s prints the secret %q", strings.Join(args, " "), s)
+			}
+		}
+	}
+	var rels []client.Release
+	if err := json.Unmarshal([]byte(mustRun(t, d, "releases", "vault-prod", "--json").stdout), &rels); err != nil {
+		t.Fatal(err)
+	}
+	if len(rels) != 2 || rels[1].Model == nil {
+		t.Fatalf("releases: %+v; want 2 with their models", summarize(rels))
+	}
+	env := rels[1].Model.Service("web").Environment
+	if env["DB_PASSWORD"] != "(redacted)" || env["API_TOKEN"] != "(redacted)" {
+		t.Errorf("release 1's environment as shown: %v; want its keys with (redacted) values", env)
+	}
+
+	// Rollback runs release 1 with its real values.
+	mustRun(t, d, "rollback", "vault-prod")
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{"DB_PASSWORD": pw1, "API_TOKEN": token1} {
+		got := mustRun(t, d, "exec", "vault-prod", "web", "--", exe, "getenv", name).stdout
+		if strings.TrimSpace(got) != want {
+			t.Errorf("after rollback the app's %s = %q, want release 1's %q", name, strings.TrimSpace(got), want)
+		}
+	}
+}
