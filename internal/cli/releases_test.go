@@ -3,7 +3,6 @@ package cli_test
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,45 +13,10 @@ import (
 	"github.com/quai-dev/quai/internal/daemon/daemontest"
 )
 
-// secretProject writes a project whose web service has a password in its
+// secretProject is a project whose web service has a password in its
 // environment and a token in an env_file.
 func secretProject(t *testing.T, password, token string) string {
-	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "vault")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	compose := fmt.Sprintf(`x-quai:
-  project: vault
-  routes:
-    - path: /
-      service: web
-      port: 8080
-      tls: "off"
-services:
-  web:
-    image: quai-test-app
-    env_file: [app.env]
-    environment:
-      QUAI_TESTAPP: "1"
-      DB_PASSWORD: %q
-    expose: [8080]
-    x-quai:
-      health: { path: /healthz }
-      process:
-        command: [%q]
-`, password, exe)
-	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(compose), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "app.env"), []byte("API_TOKEN="+token+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return daemontest.AppProject(t, daemontest.App{Project: "vault", Secret: password, EnvFile: "API_TOKEN=" + token + "\n"})
 }
 
 func TestReleasesShowNoSecretAndRollbackRestoresThem(t *testing.T) {

@@ -21,6 +21,11 @@ type App struct {
 	Version string
 	// Worker adds an unrouted second service.
 	Worker bool
+	// Secret, when set, is put in the web service's environment
+	// (DB_PASSWORD); EnvFile, when set, is written to app.env, which the web
+	// service reads with env_file.
+	Secret  string
+	EnvFile string
 }
 
 // AppProject writes a project for app into a new temporary directory and
@@ -37,6 +42,13 @@ func AppProject(t testing.TB, app App) string {
 		app.Replicas = 1
 	}
 	app.Version = cmp.Or(app.Version, "1")
+	var envFile, secret string
+	if app.EnvFile != "" {
+		envFile = "\n    env_file: [app.env]"
+	}
+	if app.Secret != "" {
+		secret = fmt.Sprintf("\n      DB_PASSWORD: %q", app.Secret)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `x-quai:
   project: %s
@@ -47,17 +59,17 @@ func AppProject(t testing.TB, app App) string {
       tls: "off"
 services:
   web:
-    image: quai-test-app
+    image: quai-test-app%s
     environment:
       QUAI_TESTAPP: "1"
-      VERSION: %q
+      VERSION: %q%s
     expose: [8080]
     x-quai:
       replicas: %d
       health: { path: /healthz }
       process:
         command: [%q]
-`, app.Project, app.Version, app.Replicas, exe)
+`, app.Project, envFile, app.Version, secret, app.Replicas, exe)
 	if app.Worker {
 		fmt.Fprintf(&b, `  worker:
     image: quai-test-app
@@ -75,6 +87,11 @@ services:
 	}
 	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
+	}
+	if app.EnvFile != "" {
+		if err := os.WriteFile(filepath.Join(dir, "app.env"), []byte(app.EnvFile), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return dir
 }
