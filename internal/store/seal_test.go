@@ -155,6 +155,10 @@ func TestNoSecretOnDiskAfterRecordingARelease(t *testing.T) {
 	}
 	// Checked while the store is open: the WAL holds the newest writes.
 	assertNoneContains(t, storeFiles(path), inlinePassword, envFilePassword)
+	var secureDelete int
+	if err := s.db.QueryRowContext(ctx, `PRAGMA secure_delete`).Scan(&secureDelete); err != nil || secureDelete != 1 {
+		t.Errorf("secure_delete = %d (%v); want 1, so deleted content is zeroed", secureDelete, err)
+	}
 
 	got, err := s.Release(ctx, "vault-prod", r.Number)
 	if err != nil {
