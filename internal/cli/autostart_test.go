@@ -206,7 +206,10 @@ func TestVerbWaitsForADaemonStartedByHand(t *testing.T) {
 	t.Cleanup(func() {
 		_ = hand.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-handDone:
+		case err := <-handDone:
+			if err != nil {
+				t.Logf("the daemon started by hand ended with %v\n%s", err, handLog.String())
+			}
 		case <-time.After(30 * time.Second):
 			_ = hand.Process.Kill()
 			t.Errorf("the daemon started by hand did not stop on SIGTERM")
