@@ -12,11 +12,25 @@ import (
 // new one, never a part, and a crash leaves no truncated file behind. The
 // data is synced before the rename so it survives a power loss too.
 func WriteFile(path string, data []byte, perm os.FileMode) error {
+	return place(path, data, perm, os.Rename)
+}
+
+// CreateFile writes data to path as WriteFile does, but only if path does
+// not exist: it fails with an error wrapping fs.ErrExist otherwise, so of
+// concurrent creators exactly one wins and the others can read its file.
+func CreateFile(path string, data []byte, perm os.FileMode) error {
+	return place(path, data, perm, os.Link)
+}
+
+// place writes data to a synced temporary file beside path and puts it at
+// path with put (rename replaces, link does not).
+func place(path string, data []byte, perm os.FileMode, put func(tmp, path string) error) error {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	tmp := f.Name()
+	defer func() { _ = os.Remove(tmp) }()
 	_, err = f.Write(data)
 	if err == nil {
 		err = f.Chmod(perm)
@@ -28,10 +42,9 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = put(tmp, path)
 	}
 	if err != nil {
-		_ = os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

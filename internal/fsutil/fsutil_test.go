@@ -1,6 +1,8 @@
 package fsutil
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,5 +36,22 @@ func TestWriteFileIntoMissingDirectoryFailsAndSaysWhere(t *testing.T) {
 	err := WriteFile(path, []byte("x"), 0o644)
 	if err == nil || !filepath.IsAbs(path) || !strings.Contains(err.Error(), path) {
 		t.Fatalf("err = %v, want an error naming %s", err, path)
+	}
+}
+
+func TestCreateFileKeepsAnExistingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "key")
+	if err := CreateFile(path, []byte("first"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := CreateFile(path, []byte("second"), 0o600); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("second create: %v; want fs.ErrExist", err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil || string(b) != "first" {
+		t.Fatalf("file holds %q (%v); want the first content", b, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".key.tmp*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
 	}
 }

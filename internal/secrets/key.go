@@ -2,7 +2,7 @@
 // host's master key (DATA_DIR/master.key) and sealing with it (AES-256-GCM,
 // bound by associated data to where a sealed value belongs).
 //
-// It imports nothing of quai, so the store, the engine
+// It imports nothing of quai but internal/fsutil, so the store, the engine
 // and the daemon may all use it.
 package secrets
 
@@ -16,7 +16,8 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
+
+	"github.com/quai-dev/quai/internal/fsutil"
 )
 
 // Errors, wrapped with %w.
@@ -82,37 +83,18 @@ func LoadOrCreateKey(path string, log *slog.Logger) (*Key, error) {
 	return k, nil
 }
 
-// createKey writes a new key to a temporary file and links it into place:
-// a link, unlike a rename, fails when another process created the key
-// first, and then that key is the one read.
+// createKey writes a new key unless another process created one first,
+// and returns the key in place.
 func createKey(path string) ([]byte, error) {
 	raw := make([]byte, KeySize)
 	if _, err := io.ReadFull(rand.Reader, raw); err != nil {
 		return nil, fmt.Errorf("generate: %w", err)
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return nil, err
-	}
-	tmp := f.Name()
-	defer func() { _ = os.Remove(tmp) }()
-	_, err = f.Write(raw)
-	if err == nil {
-		err = f.Chmod(KeyFileMode)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	err := fsutil.CreateFile(path, raw, KeyFileMode)
+	if errors.Is(err, fs.ErrExist) {
+		return os.ReadFile(path)
 	}
 	if err != nil {
-		return nil, err
-	}
-	if err := os.Link(tmp, path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return os.ReadFile(path)
-		}
 		return nil, err
 	}
 	return raw, nil
