@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/quai-dev/quai/internal/client"
-	"github.com/quai-dev/quai/internal/daemon"
 	"github.com/quai-dev/quai/internal/daemon/daemontest"
+	"github.com/quai-dev/quai/internal/datadir"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 // secretProject is a project whose web service has a password in its
@@ -30,7 +30,7 @@ func TestReleasesShowNoSecretAndRollbackRestoresThem(t *testing.T) {
 	secrets := []string{pw1, token1, pw2, token2}
 
 	// Neither the store's files nor the releases' output hold a value.
-	for _, f := range []string{daemon.StorePath(d.DataDir), daemon.StorePath(d.DataDir) + "-wal", daemon.StorePath(d.DataDir) + "-shm"} {
+	for _, f := range []string{datadir.StorePath(d.DataDir), datadir.StorePath(d.DataDir) + "-wal", datadir.StorePath(d.DataDir) + "-shm"} {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
@@ -49,14 +49,22 @@ func TestReleasesShowNoSecretAndRollbackRestoresThem(t *testing.T) {
 			}
 		}
 	}
-	var rels []client.Release
+	var rels []wire.Release
 	if err := json.Unmarshal([]byte(mustRun(t, d, "releases", "vault-prod", "--json").stdout), &rels); err != nil {
 		t.Fatal(err)
 	}
 	if len(rels) != 2 || rels[1].Model == nil {
 		t.Fatalf("releases: %+v; want 2 with their models", summarize(rels))
 	}
-	env := rels[1].Model.Service("web").Environment
+	var model struct {
+		Services []struct {
+			Environment map[string]string `json:"environment"`
+		} `json:"services"`
+	}
+	if err := json.Unmarshal(rels[1].Model, &model); err != nil || len(model.Services) != 1 {
+		t.Fatalf("release 1's model %s: %v; want one service", rels[1].Model, err)
+	}
+	env := model.Services[0].Environment
 	if env["DB_PASSWORD"] != "(redacted)" || env["API_TOKEN"] != "(redacted)" {
 		t.Errorf("release 1's environment as shown: %v; want its keys with (redacted) values", env)
 	}
