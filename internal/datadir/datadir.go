@@ -1,5 +1,6 @@
-// Package datadir says where quai keeps its state: the data directory and
-// the daemon's socket, log and store inside it. The daemon and the CLI (which
+// Package datadir says where quai keeps its state: the data directory (and
+// its mode: nobody else may list it) and the daemon's socket, log, store and
+// master key inside it. The daemon and the CLI (which
 // finds and starts the daemon) both need it, so it is a leaf of its own: it
 // imports the standard library only.
 package datadir
