@@ -85,6 +85,7 @@ type Daemon struct {
 	log *slog.Logger
 
 	lock     *dirLock
+	id       string
 	store    *store.SQLite
 	runtimes map[string]runtime.Runtime
 	proxy    *proxy.Proxy
@@ -147,6 +148,11 @@ func (d *Daemon) Config() Config { return d.cfg }
 // Socket is the API's socket path.
 func (d *Daemon) Socket() string { return d.cfg.Socket }
 
+// ID is the daemon identity of the data directory (DATA_DIR/daemon.id),
+// which labels what the daemon creates on shared engines; empty before
+// Start.
+func (d *Daemon) ID() string { return d.id }
+
 // ProxyHTTPAddr is the address the proxy's HTTP listener is bound to
 // (resolved when the configured port was 0); empty before Start.
 func (d *Daemon) ProxyHTTPAddr() string {
@@ -177,6 +183,9 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	}
 	if d.store, err = store.OpenWith(datadir.StorePath(d.cfg.DataDir), store.Options{Key: key, Logger: d.log.With("component", "store")}); err != nil {
 		return fmt.Errorf("open state %s: %w", datadir.StorePath(d.cfg.DataDir), err)
+	}
+	if d.id, err = daemonID(d.cfg.DataDir); err != nil {
+		return err
 	}
 	proc, err := process.New(process.Options{
 		DataDir:  filepath.Join(d.cfg.DataDir, "process"),

@@ -35,6 +35,8 @@ type dockerRuntime struct {
 	log  *slog.Logger
 	// report receives the orphan clean-up report (the daemon's warnings).
 	report func(msg string)
+	// recorded is what the daemon's store records, never an orphan.
+	recorded func(context.Context) (docker.Recorded, error)
 
 	mu      sync.Mutex
 	rt      *docker.Runtime
@@ -43,16 +45,18 @@ type dockerRuntime struct {
 	closed  bool
 }
 
-func newDockerRuntime(dataDir, host, pool string, log *slog.Logger, report func(string)) *dockerRuntime {
+func newDockerRuntime(dataDir, daemonID, host, pool string, log *slog.Logger, report func(string), recorded func(context.Context) (docker.Recorded, error)) *dockerRuntime {
 	return &dockerRuntime{
 		opts: docker.Options{
 			Host:        host,
 			NetworkPool: pool,
 			Logger:      log,
 			StateDir:    filepath.Join(dataDir, "docker"),
+			DaemonID:    daemonID,
 		},
-		log:    log,
-		report: report,
+		log:      log,
+		report:   report,
+		recorded: recorded,
 	}
 }
 
@@ -88,7 +92,13 @@ func (d *dockerRuntime) connect(ctx context.Context) (*docker.Runtime, error) {
 func (d *dockerRuntime) cleanOrphans(ctx context.Context, rt *docker.Runtime) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	o, err := rt.CleanOrphans(cctx)
+	rec, err := d.recorded(cctx)
+	if err != nil {
+		d.log.Warn("docker runtime: orphans left alone: cannot read what the store records", "err", err)
+		d.report("docker runtime: orphans left alone: cannot read what the store records: " + err.Error())
+		return
+	}
+	o, err := rt.CleanOrphans(cctx, rec)
 	if err != nil {
 		d.log.Warn("docker runtime: cannot clean what a crash left behind", "err", err)
 		d.report("docker runtime: cannot clean what a crash left behind: " + err.Error())
@@ -265,9 +275,9 @@ func (d *Daemon) startDocker(ctx context.Context) *dockerRuntime {
 	if d.cfg.DockerHost == DockerOff {
 		return nil
 	}
-	dk := newDockerRuntime(d.cfg.DataDir, d.cfg.DockerHost, d.cfg.DockerNetworkPool, d.log.With("runtime", docker.Name), func(msg string) {
+	dk := newDockerRuntime(d.cfg.DataDir, d.id, d.cfg.DockerHost, d.cfg.DockerNetworkPool, d.log.With("runtime", docker.Name), func(msg string) {
 		d.warnings = append(d.warnings, msg)
-	})
+	}, d.recorded)
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	if _, err := dk.connect(cctx); err != nil {
@@ -278,4 +288,27 @@ func (d *Daemon) startDocker(ctx context.Context) *dockerRuntime {
 	// the daemon's info is fixed once it serves.
 	dk.report = func(string) {}
 	return dk
+}
+
+// recorded is what the store records on the docker runtime: the containers
+// of recorded replicas and every instance.
+func (d *Daemon) recorded(ctx context.Context) (docker.Recorded, error) {
+	rec := docker.Recorded{Containers: map[string]bool{}, Instances: map[string]bool{}}
+	list, err := d.store.Instances(ctx)
+	if err != nil {
+		return rec, err
+	}
+	for _, in := range list {
+		rec.Instances[in.Identity.Slug()] = true
+		hs, err := d.store.Handles(ctx, in.Name)
+		if err != nil {
+			return rec, err
+		}
+		for _, h := range hs {
+			if h.Runtime == docker.Name {
+				rec.Containers[h.ID] = true
+			}
+		}
+	}
+	return rec, nil
 }

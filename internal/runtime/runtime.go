@@ -42,6 +42,10 @@ const (
 	LabelReplica  = "quai.replica"
 	LabelRelease  = "quai.release"
 	LabelHash     = "quai.hash"
+	// LabelDaemon is the identity of the daemon that created the object
+	// (its data directory's), so that daemons sharing an engine or cluster
+	// clean up and prune only their own.
+	LabelDaemon = "quai.daemon"
 )
 
 // HandleVersion is the version of the Handle layout. A daemon that reads a

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -55,6 +57,12 @@ type Options struct {
 	// once the engine's own address pools are used up; default
 	// DefaultNetworkPool.
 	NetworkPool string
+	// DaemonID is the identity of the daemon the runtime works for (see
+	// runtime.LabelDaemon): everything it creates carries it, and orphan
+	// clean-up and image prune touch nothing without it. Daemons sharing an
+	// engine need different ones; the same daemon needs the same one across
+	// restarts. Default a random identity for this Runtime value only.
+	DaemonID string
 }
 
 // Runtime runs replicas as containers on one Docker Engine.
@@ -66,6 +74,8 @@ type Runtime struct {
 	opts   Options
 	pubIP  string
 	closed chan struct{}
+	// daemonID is Options.DaemonID or the random default.
+	daemonID string
 
 	mu       sync.Mutex
 	watchers map[string]*watcher // by container id
@@ -132,8 +142,11 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	if err != nil {
 		return nil, fmt.Errorf("docker runtime: engine address %q: %w", host, err)
 	}
+	if opts.DaemonID == "" {
+		opts.DaemonID = "r" + strconv.FormatUint(rand.Uint64(), 36) //nolint:gosec // a name, not a secret
+	}
 	r := &Runtime{
-		cli: cli, host: host, local: local, log: opts.Logger, opts: opts, pubIP: pubIP,
+		cli: cli, host: host, local: local, log: opts.Logger, opts: opts, pubIP: pubIP, daemonID: opts.DaemonID,
 		closed:    make(chan struct{}),
 		watchers:  map[string]*watcher{},
 		instLocks: map[string]*sync.Mutex{},
@@ -239,6 +252,9 @@ func (r *Runtime) Capabilities() runtime.Capabilities {
 
 // Host is the engine address the runtime talks to.
 func (r *Runtime) Host() string { return r.host }
+
+// DaemonID is the daemon identity the runtime labels what it creates with.
+func (r *Runtime) DaemonID() string { return r.daemonID }
 
 // APIVersion is the Engine API version negotiated with the engine.
 func (r *Runtime) APIVersion() string { return r.cli.ClientVersion() }

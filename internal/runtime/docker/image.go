@@ -46,7 +46,7 @@ func (r *Runtime) ensureImage(ctx context.Context, spec runtime.ReplicaSpec) (im
 		if !filepath.IsAbs(ctxDir) {
 			ctxDir = filepath.Join(spec.ProjectDir, ctxDir)
 		}
-		labels := instanceLabels(spec.Instance)
+		labels := r.instanceLabels(spec.Instance)
 		labels[runtime.LabelService] = svc.Name
 		b, err := r.BuildImage(ctx, BuildSpec{
 			Service: svc.Name, Context: ctxDir, Dockerfile: svc.Build.Dockerfile, Args: svc.Build.Args,
@@ -166,7 +166,8 @@ type BuildSpec struct {
 	// Dockerfile, the arguments and the target, so an unchanged context is
 	// built once.
 	Repository string
-	// Labels are put on the image, with quai.managed.
+	// Labels are put on the image, with quai.managed and the daemon's
+	// identity.
 	Labels map[string]string
 }
 
@@ -211,7 +212,7 @@ func (r *Runtime) BuildImage(ctx context.Context, b BuildSpec) (Built, error) {
 		return Built{}, err
 	}
 	defer func() { _ = f.Close() }()
-	labels := map[string]string{LabelManaged: Name}
+	labels := map[string]string{LabelManaged: Name, runtime.LabelDaemon: r.daemonID}
 	for k, v := range b.Labels {
 		labels[k] = v
 	}
@@ -425,7 +426,8 @@ func (r *Runtime) prune(ctx context.Context, keep []string, dryRun bool) ([]runt
 		keepIDs[c.ImageID] = true
 	}
 	candidates := map[string]bool{}
-	list, err := r.cli.ImageList(ctx, client.ImageListOptions{Filters: managedFilter()})
+	// Images another daemon sharing the engine built are its own to prune.
+	list, err := r.cli.ImageList(ctx, client.ImageListOptions{Filters: r.ownFilter()})
 	if err != nil {
 		return nil, r.wrap("list images", err)
 	}

@@ -1,6 +1,8 @@
 package docker
 
 import (
+	"errors"
+	"fmt"
 	"strconv"
 
 	"github.com/moby/moby/client"
@@ -33,16 +35,18 @@ func containerName(id stack.Identity, replica string) string {
 
 func volumeName(id stack.Identity, name string) string { return "quai-" + id.Slug() + "-" + name }
 
-func instanceLabels(id stack.Identity) map[string]string {
+// instanceLabels are the labels of everything the runtime creates for an
+// instance: its identity, the runtime's mark and the daemon's identity.
+func (r *Runtime) instanceLabels(id stack.Identity) map[string]string {
 	return map[string]string{
 		runtime.LabelOrg: id.OrgOrDefault(), runtime.LabelProject: id.Project, runtime.LabelEnv: id.Env, runtime.LabelInstance: id.Name(),
-		LabelManaged: Name,
+		LabelManaged: Name, runtime.LabelDaemon: r.daemonID,
 	}
 }
 
 // replicaLabels are the labels of a replica's container: the service's own,
 // then the spec's, then the runtime's, which win.
-func replicaLabels(spec runtime.ReplicaSpec) map[string]string {
+func (r *Runtime) replicaLabels(spec runtime.ReplicaSpec) map[string]string {
 	out := map[string]string{}
 	for k, v := range spec.Service.Labels {
 		out[k] = v
@@ -50,7 +54,7 @@ func replicaLabels(spec runtime.ReplicaSpec) map[string]string {
 	for k, v := range spec.Labels {
 		out[k] = v
 	}
-	for k, v := range instanceLabels(spec.Instance) {
+	for k, v := range r.instanceLabels(spec.Instance) {
 		out[k] = v
 	}
 	out[runtime.LabelService] = spec.Service.Name
@@ -60,16 +64,46 @@ func replicaLabels(spec runtime.ReplicaSpec) map[string]string {
 	return out
 }
 
-// instanceFilter selects the objects of one instance.
+// instanceFilter selects the objects of one instance, whichever daemon
+// made them: callers keep those the daemon may touch (mine).
 func instanceFilter(id stack.Identity) client.Filters {
-	l := instanceLabels(id)
 	return client.Filters{}.Add("label",
-		LabelManaged+"="+Name, runtime.LabelOrg+"="+l[runtime.LabelOrg], runtime.LabelProject+"="+id.Project, runtime.LabelEnv+"="+id.Env)
+		LabelManaged+"="+Name, runtime.LabelOrg+"="+id.OrgOrDefault(), runtime.LabelProject+"="+id.Project, runtime.LabelEnv+"="+id.Env)
 }
 
-// managedFilter selects every object the runtime created.
+// ownFilter selects every object this daemon's runtime created, and no
+// other daemon's: what orphan clean-up and image prune may remove.
+func (r *Runtime) ownFilter() client.Filters {
+	return client.Filters{}.Add("label", LabelManaged+"="+Name, runtime.LabelDaemon+"="+r.daemonID)
+}
+
+// managedFilter selects every object a quai docker runtime created, this
+// daemon's or another's.
 func managedFilter() client.Filters {
 	return client.Filters{}.Add("label", LabelManaged+"="+Name)
+}
+
+// mine reports whether an object of an instance is this daemon's to use:
+// it carries the daemon's identity, or none because a daemon made it
+// before daemons had one.
+func (r *Runtime) mine(labels map[string]string) bool {
+	d := labels[runtime.LabelDaemon]
+	return d == "" || d == r.daemonID
+}
+
+// ErrOtherDaemon is returned when an object the runtime would create or
+// reuse (a container, network or volume name) belongs to another quai
+// daemon sharing the engine.
+var ErrOtherDaemon = errors.New("held by another quai daemon on this engine")
+
+// refuseForeign returns nil for an object the daemon may use, else an error
+// that says whose it is and what to do.
+func (r *Runtime) refuseForeign(kind, name string, labels map[string]string, id stack.Identity) error {
+	if r.mine(labels) {
+		return nil
+	}
+	return fmt.Errorf("%s %s belongs to quai daemon %s, not to this one (%s): two daemons cannot run the same instance %s on one engine; deploy it from the daemon that holds it, or use another organization or environment here: %w",
+		kind, name, labels[runtime.LabelDaemon], r.daemonID, id.Name(), ErrOtherDaemon)
 }
 
 // identityOf reads an instance identity back from labels.

@@ -125,7 +125,7 @@ func (r *Runtime) List(ctx context.Context, id stack.Identity) ([]runtime.Handle
 	}
 	out := make([]runtime.Handle, 0, len(list.Items))
 	for _, c := range list.Items {
-		if !sameIdentity(identityOf(c.Labels), id) {
+		if !sameIdentity(identityOf(c.Labels), id) || !r.mine(c.Labels) {
 			continue
 		}
 		out = append(out, handleOf(c))
@@ -173,24 +173,35 @@ func (r *Runtime) Reattach(ctx context.Context, h runtime.Handle) error {
 // Orphans are what a crash can leave behind: containers created but never
 // started (the daemon died between create and start) or dead, instance
 // networks without containers, and secret directories without a
-// container. Volumes are never orphans: they hold data.
+// container. Volumes are never orphans: they hold data. Only what carries
+// the daemon's identity (Options.DaemonID) can be an orphan: another
+// daemon sharing the engine may be about to start the container it just
+// created.
 type Orphans struct {
 	Containers []string `json:"containers,omitempty"`
 	Networks   []string `json:"networks,omitempty"`
 	SecretDirs []string `json:"secret_dirs,omitempty"`
 }
 
+// Recorded is what the daemon's store holds a record of, which is never an
+// orphan: the containers of recorded replicas (by id) and the instances
+// (by stack.Identity.Slug), whose networks stay.
+type Recorded struct {
+	Containers map[string]bool
+	Instances  map[string]bool
+}
+
 // Orphans lists what CleanOrphans would remove.
-func (r *Runtime) Orphans(ctx context.Context) (Orphans, error) {
-	o, _, err := r.orphans(ctx)
+func (r *Runtime) Orphans(ctx context.Context, rec Recorded) (Orphans, error) {
+	o, _, err := r.orphans(ctx, rec)
 	return o, err
 }
 
 // CleanOrphans removes the orphans and returns what it removed. Call it
-// when no Start runs (when the daemon starts): a replica being started
-// looks like an orphan between container create and start.
-func (r *Runtime) CleanOrphans(ctx context.Context) (Orphans, error) {
-	o, ids, err := r.orphans(ctx)
+// when no Start of this daemon runs (when the daemon starts): a replica
+// being started looks like an orphan between container create and start.
+func (r *Runtime) CleanOrphans(ctx context.Context, rec Recorded) (Orphans, error) {
+	o, ids, err := r.orphans(ctx, rec)
 	if err != nil {
 		return Orphans{}, err
 	}
@@ -218,9 +229,11 @@ func (r *Runtime) CleanOrphans(ctx context.Context) (Orphans, error) {
 	return done, nil
 }
 
-func (r *Runtime) orphans(ctx context.Context) (Orphans, []string, error) {
+func (r *Runtime) orphans(ctx context.Context, rec Recorded) (Orphans, []string, error) {
 	var o Orphans
 	var ids []string
+	// Every quai container counts for which networks and secret files are
+	// in use, whoever made it; only the daemon's own can be orphans.
 	list, err := r.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: managedFilter()})
 	if err != nil {
 		return o, nil, r.wrap("list containers", err)
@@ -229,21 +242,24 @@ func (r *Runtime) orphans(ctx context.Context) (Orphans, []string, error) {
 	replicas := map[string]bool{} // slug/replica with a container
 	for _, c := range list.Items {
 		id := identityOf(c.Labels)
+		own := c.Labels[runtime.LabelDaemon] == r.daemonID
 		switch container.ContainerState(c.State) {
 		case container.StateCreated, container.StateDead:
-			o.Containers = append(o.Containers, containerName(id, c.Labels[runtime.LabelReplica]))
-			ids = append(ids, c.ID)
-			continue
+			if own && !rec.Containers[c.ID] {
+				o.Containers = append(o.Containers, containerName(id, c.Labels[runtime.LabelReplica]))
+				ids = append(ids, c.ID)
+				continue
+			}
 		}
 		used[networkName(id)] = true
 		replicas[filepath.Join(id.Slug(), c.Labels[runtime.LabelReplica])] = true
 	}
-	nets, err := r.cli.NetworkList(ctx, client.NetworkListOptions{Filters: managedFilter()})
+	nets, err := r.cli.NetworkList(ctx, client.NetworkListOptions{Filters: r.ownFilter()})
 	if err != nil {
 		return o, nil, r.wrap("list networks", err)
 	}
 	for _, n := range nets.Items {
-		if !used[n.Name] {
+		if !used[n.Name] && !rec.Instances[identityOf(n.Labels).Slug()] {
 			o.Networks = append(o.Networks, n.Name)
 		}
 	}

@@ -196,7 +196,7 @@ func TestOrphansAfterCrash(t *testing.T) {
 	if _, err := r.writeSecrets(spec); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := containerConfig(spec, app)
+	cfg, err := r.containerConfig(spec, app)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,14 +206,14 @@ func TestOrphansAfterCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	o, err := r.Orphans(ctx)
+	o, err := r.Orphans(ctx, Recorded{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Contains(o.Containers, containerName(id, "web-1")) || !slices.Contains(o.Networks, netName) || len(o.SecretDirs) == 0 {
 		t.Fatalf("orphans = %+v, want the created container, the network and the secrets", o)
 	}
-	done, err := r.CleanOrphans(ctx)
+	done, err := r.CleanOrphans(ctx, Recorded{})
 	if err != nil {
 		t.Fatal(err)
 	}

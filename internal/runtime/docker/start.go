@@ -80,7 +80,7 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.ReplicaSpec) (runtime.
 	if err != nil {
 		return runtime.Handle{}, fmt.Errorf("%s: %w", where, err)
 	}
-	cfg, err := containerConfig(spec, img.ref)
+	cfg, err := r.containerConfig(spec, img.ref)
 	if err != nil {
 		return runtime.Handle{}, fmt.Errorf("%s: %w", where, err)
 	}
@@ -160,12 +160,18 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.ReplicaSpec) (runtime.
 }
 
 // create creates the container; a leftover container of the same name that
-// belongs to the same instance (a start interrupted by a crash) is replaced.
+// belongs to the same instance (a start interrupted by a crash) is replaced,
+// unless another daemon made it: that one is its replica, never removed.
 func (r *Runtime) create(ctx context.Context, spec runtime.ReplicaSpec, name string, cfg *container.Config, hostCfg *container.HostConfig, netCfg *network.NetworkingConfig) (string, error) {
 	opts := client.ContainerCreateOptions{Name: name, Config: cfg, HostConfig: hostCfg, NetworkingConfig: netCfg}
 	res, err := r.cli.ContainerCreate(ctx, opts)
 	if cerrdefs.IsConflict(err) {
 		old, ierr := r.cli.ContainerInspect(ctx, name, client.ContainerInspectOptions{})
+		if ierr == nil && old.Container.Config != nil {
+			if err := r.refuseForeign("container", name, old.Container.Config.Labels, spec.Instance); err != nil {
+				return "", err
+			}
+		}
 		if ierr != nil || old.Container.Config == nil || !sameIdentity(identityOf(old.Container.Config.Labels), spec.Instance) ||
 			old.Container.Config.Labels[runtime.LabelReplica] != spec.Replica {
 			return "", fmt.Errorf("create container %s: a container of that name exists and is not this replica's; remove it (docker rm %s): %w", name, name, err)
@@ -244,7 +250,7 @@ func healthStart(s *stack.Service) time.Duration {
 	return defaultHealthStart
 }
 
-func containerConfig(spec runtime.ReplicaSpec, image string) (*container.Config, error) {
+func (r *Runtime) containerConfig(spec runtime.ReplicaSpec, image string) (*container.Config, error) {
 	svc := spec.Service
 	env := map[string]string{}
 	for k, v := range svc.Environment {
@@ -262,7 +268,7 @@ func containerConfig(spec runtime.ReplicaSpec, image string) (*container.Config,
 	for _, k := range keys {
 		envList = append(envList, k+"="+env[k])
 	}
-	labels := replicaLabels(spec)
+	labels := r.replicaLabels(spec)
 	if svc.HealthPath != "" {
 		labels[LabelHealthPath] = svc.HealthPath
 		labels[LabelHealthStart] = healthStart(svc).String()
@@ -385,12 +391,12 @@ func (r *Runtime) ensureNetwork(ctx context.Context, id stack.Identity) (string,
 	l := r.instanceLock(id.Slug())
 	l.Lock()
 	defer l.Unlock()
-	if _, err := r.cli.NetworkInspect(ctx, name, client.NetworkInspectOptions{}); err == nil {
-		return name, nil
+	if n, err := r.cli.NetworkInspect(ctx, name, client.NetworkInspectOptions{}); err == nil {
+		return name, r.refuseForeign("network", name, n.Network.Labels, id)
 	} else if !cerrdefs.IsNotFound(err) {
 		return "", r.wrap("inspect network "+name, err)
 	}
-	err := r.createNetwork(ctx, name, instanceLabels(id))
+	err := r.createNetwork(ctx, name, r.instanceLabels(id))
 	if err != nil && !cerrdefs.IsConflict(err) {
 		return "", r.wrap("create network "+name, err)
 	}
@@ -400,12 +406,12 @@ func (r *Runtime) ensureNetwork(ctx context.Context, id stack.Identity) (string,
 // ensureVolume creates the instance's named volume unless it exists.
 func (r *Runtime) ensureVolume(ctx context.Context, id stack.Identity, name string) (string, error) {
 	full := volumeName(id, name)
-	if _, err := r.cli.VolumeInspect(ctx, full, client.VolumeInspectOptions{}); err == nil {
-		return full, nil
+	if v, err := r.cli.VolumeInspect(ctx, full, client.VolumeInspectOptions{}); err == nil {
+		return full, r.refuseForeign("volume", full, v.Volume.Labels, id)
 	} else if !cerrdefs.IsNotFound(err) {
 		return "", r.wrap("inspect volume "+full, err)
 	}
-	labels := instanceLabels(id)
+	labels := r.instanceLabels(id)
 	labels[LabelVolume] = name
 	if _, err := r.cli.VolumeCreate(ctx, client.VolumeCreateOptions{Name: full, Labels: labels}); err != nil {
 		return "", r.wrap("create volume "+full, err)

@@ -19,7 +19,7 @@ func (r *Runtime) Volumes(ctx context.Context, id stack.Identity) ([]string, err
 	}
 	out := make([]string, 0, len(res.Items))
 	for _, v := range res.Items {
-		if sameIdentity(identityOf(v.Labels), id) {
+		if sameIdentity(identityOf(v.Labels), id) && r.mine(v.Labels) {
 			out = append(out, v.Name)
 		}
 	}
