@@ -92,6 +92,11 @@ func TestRawRequests(t *testing.T) {
 		{"folded header goes to net/http", "GET / HTTP/1.1\r\nHost: a.localhost\r\nX-A: 1\r\n continued\r\n\r\n", 1, []int{200}, []string{"GET / "}},
 		{"bare LF goes to net/http", "GET / HTTP/1.1\r\nHost: a.localhost\r\nX-A: 1\nX-B: 2\r\n\r\n", 1, []int{200}, []string{"GET / "}},
 		{"unknown host", "GET / HTTP/1.1\r\nHost: b.localhost\r\n\r\n", 1, []int{404}, []string{`quai: no route for host "b.localhost"` + "\n"}},
+		// A broken body is the client's fault: 400, not a 502 that
+		// blames the upstream.
+		{"malformed chunk size", "POST /c HTTP/1.1\r\nHost: a.localhost\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 1, []int{400}, nil},
+		{"chunk size too long", "POST /c HTTP/1.1\r\nHost: a.localhost\r\nTransfer-Encoding: chunked\r\n\r\n" + strings.Repeat("f", 20) + "\r\nabc\r\n0\r\n\r\n", 1, []int{400}, nil},
+		{"chunk size with a sign", "PUT /c HTTP/1.1\r\nHost: a.localhost\r\nTransfer-Encoding: chunked\r\n\r\n-3\r\nabc\r\n0\r\n\r\n", 1, []int{400}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,6 +23,8 @@ const (
 
 var (
 	errNoResponse = errors.New("upstream closed the connection before responding")
+	// errClientBody wraps a failure to read the client's request body.
+	errClientBody = errors.New("malformed or incomplete request body")
 )
 
 // bufPool holds body copy buffers; pointers avoid an allocation per Put.
@@ -108,6 +110,12 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rt *route) resul
 		if !retry {
 			res.truncated = errors.Is(err, errTruncated)
 			if err == nil || res.status != 0 {
+				return res
+			}
+			if errors.Is(err, errClientBody) {
+				// The client's own framing is broken (a malformed chunk
+				// size): its fault, not the upstream's.
+				res.status = p.plainError(w, http.StatusBadRequest, "quai: reading the request body: %v\n", errors.Unwrap(err))
 				return res
 			}
 			break
@@ -254,29 +262,49 @@ func readResponse(br *bufio.Reader, r *http.Request) (*http.Response, error) {
 	}
 }
 
+// copyRequestBody sends the client's body to the upstream; an error
+// reading it is errClientBody, one writing it an upstreamError.
 func copyRequestBody(bw *bufio.Writer, r *http.Request) error {
 	bp := bufPool.Get().(*[]byte)
 	defer bufPool.Put(bp)
+	var err error
 	if r.ContentLength > 0 {
-		n, err := io.CopyBuffer(writerOnly{bw}, io.LimitReader(r.Body, r.ContentLength), *bp)
+		var n int64
+		n, err = io.CopyBuffer(upstreamWriter{bw}, io.LimitReader(r.Body, r.ContentLength), *bp)
 		if err == nil && n < r.ContentLength {
 			err = io.ErrUnexpectedEOF
 		}
-		return err
+	} else {
+		cw := httputil.NewChunkedWriter(upstreamWriter{bw})
+		if _, err = io.CopyBuffer(writerOnly{cw}, r.Body, *bp); err == nil {
+			err = cw.Close()
+		}
+		if err == nil {
+			_, err = upstreamWriter{bw}.Write(crlf)
+		}
 	}
-	cw := httputil.NewChunkedWriter(bw)
-	if _, err := io.CopyBuffer(writerOnly{cw}, r.Body, *bp); err != nil {
-		return err
+	var ue *upstreamError
+	if err != nil && !errors.As(err, &ue) {
+		return fmt.Errorf("%w: %w", errClientBody, err)
 	}
-	if err := cw.Close(); err != nil {
-		return err
-	}
-	_, err := bw.WriteString("\r\n")
 	return err
 }
 
 // writerOnly hides ReadFrom so CopyBuffer uses the pooled buffer.
 type writerOnly struct{ io.Writer }
+
+// upstreamWriter writes to an upstream connection, hiding ReadFrom as
+// writerOnly does; its errors are upstreamErrors, so that a failed copy
+// tells the client's broken body from the upstream's broken connection.
+type upstreamWriter struct{ bw *bufio.Writer }
+
+func (u upstreamWriter) Write(b []byte) (int, error) {
+	n, err := u.bw.Write(b)
+	if err != nil {
+		err = &upstreamError{err: err}
+	}
+	return n, err
+}
 
 // copyResponse streams resp to w. A nil error means the body was read to
 // its end and the upstream connection may be reused.
