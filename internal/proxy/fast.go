@@ -85,7 +85,7 @@ func (c *replayConn) Read(b []byte) (int, error) { return c.r.Read(b) }
 
 type fastServer struct {
 	p       *Proxy
-	ln      net.Listener
+	ln      *limitListener
 	handoff *handoffListener
 	closing atomic.Bool
 	wg      sync.WaitGroup
@@ -95,21 +95,23 @@ type fastServer struct {
 }
 
 type fastConn struct {
+	// c is the client connection, cc its counted wrapper: I/O goes to c
+	// straight, Close and the idle state to cc.
 	c      net.Conn
+	cc     *clientConn
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	remote string
-	idle   atomic.Bool
 }
 
-func newFastServer(p *Proxy, ln net.Listener, handoff *handoffListener) *fastServer {
+func newFastServer(p *Proxy, ln *limitListener, handoff *handoffListener) *fastServer {
 	return &fastServer{p: p, ln: ln, handoff: handoff, conns: make(map[*fastConn]struct{})}
 }
 
 func (s *fastServer) serve() {
 	var backoff time.Duration
 	for {
-		c, err := s.ln.Accept()
+		cc, err := s.ln.accept()
 		if err != nil {
 			if s.closing.Load() || errors.Is(err, net.ErrClosed) {
 				return
@@ -120,8 +122,7 @@ func (s *fastServer) serve() {
 			continue
 		}
 		backoff = 0
-		fc := &fastConn{c: c, br: bufio.NewReaderSize(c, fastReadBuf), bw: bufio.NewWriterSize(c, fastWriteBuf)}
-		fc.idle.Store(true)
+		fc := &fastConn{c: cc.Conn, cc: cc, br: bufio.NewReaderSize(cc.Conn, fastReadBuf), bw: bufio.NewWriterSize(cc.Conn, fastWriteBuf)}
 		s.mu.Lock()
 		s.conns[fc] = struct{}{}
 		s.mu.Unlock()
@@ -142,7 +143,7 @@ func (s *fastServer) shutdown(ctx context.Context) error {
 	for {
 		s.mu.Lock()
 		for fc := range s.conns {
-			if fc.idle.Load() {
+			if fc.cc.idle() {
 				_ = fc.c.SetReadDeadline(time.Now())
 			}
 		}
@@ -153,7 +154,7 @@ func (s *fastServer) shutdown(ctx context.Context) error {
 		case <-ctx.Done():
 			s.mu.Lock()
 			for fc := range s.conns {
-				_ = fc.c.Close()
+				_ = fc.cc.Close()
 			}
 			s.mu.Unlock()
 			<-done
@@ -175,13 +176,13 @@ func (s *fastServer) serveConn(fc *fastConn) {
 	defer func() {
 		s.forget(fc)
 		if !handedOff {
-			_ = fc.c.Close()
+			_ = fc.cc.Close()
 		}
 	}()
 	fc.remote = clientIP(fc.c.RemoteAddr().String())
 	var req fastRequest
 	for !s.closing.Load() {
-		fc.idle.Store(true)
+		idle := fc.cc.setIdle()
 		if s.closing.Load() {
 			return
 		}
@@ -189,7 +190,9 @@ func (s *fastServer) serveConn(fc *fastConn) {
 		if _, err := fc.br.Peek(1); err != nil {
 			return
 		}
-		fc.idle.Store(false)
+		if !fc.cc.setBusy(idle) {
+			return // closed to make room while idle
+		}
 		n, ok := readHead(fc.c, fc.br)
 		if n < 0 {
 			return
@@ -201,7 +204,7 @@ func (s *fastServer) serveConn(fc *fastConn) {
 		if rt == nil {
 			handedOff = true
 			_ = fc.c.SetReadDeadline(time.Time{})
-			s.handoff.give(&replayConn{Conn: fc.c, r: fc.br})
+			s.handoff.give(&replayConn{Conn: fc.cc, r: fc.br})
 			return
 		}
 		if !s.p.fastForward(fc, &req, rt) {

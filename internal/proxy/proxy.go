@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -54,6 +55,18 @@ type Config struct {
 	// (appending to X-Forwarded-For) instead of replacing them: only for a
 	// proxy that sits behind another trusted proxy.
 	TrustForwardedHeaders bool
+	// MaxConns bounds the client connections of both listeners together;
+	// zero means DefaultMaxConns of the process's file descriptor limit.
+	MaxConns int
+	// MaxConnsPerIP bounds the client connections from one address (an
+	// IPv6 /64 counts as one); zero means DefaultMaxConnsPerIP, or no such
+	// limit with TrustForwardedHeaders (every connection then comes from
+	// the proxy in front); negative means no such limit.
+	MaxConnsPerIP int
+	// PressureIdleTimeout is how long idle keep-alive connections are kept
+	// once more than 3/4 of MaxConns are open (until under half); zero
+	// means DefaultPressureIdleTimeout.
+	PressureIdleTimeout time.Duration
 }
 
 // Proxy is quai's reverse proxy. Its methods are safe for concurrent use.
@@ -63,6 +76,7 @@ type Proxy struct {
 	trustForwarded bool
 	dialer         net.Dialer
 	ca             *localCA
+	conns          *connLimiter
 
 	table atomic.Pointer[table]
 
@@ -76,8 +90,8 @@ type Proxy struct {
 	started     bool
 	httpSrv     *http.Server
 	httpsSrv    *http.Server
-	httpLn      net.Listener
-	httpsLn     net.Listener
+	httpLn      *limitListener
+	httpsLn     *limitListener
 	httpsSuffix string // ":port" for redirects, empty for 443
 	fast        *fastServer
 	serveWG     sync.WaitGroup
@@ -99,6 +113,15 @@ func New(cfg Config) (*Proxy, error) {
 		certs:          make(map[string]map[[2]string]*tls.Certificate),
 		targets:        make(map[string]*target),
 	}
+	maxConns := cfg.MaxConns
+	if maxConns <= 0 {
+		maxConns = DefaultMaxConns(fileLimit())
+	}
+	perIP := cfg.MaxConnsPerIP
+	if perIP == 0 && !cfg.TrustForwardedHeaders {
+		perIP = DefaultMaxConnsPerIP
+	}
+	p.conns = newConnLimiter(maxConns, perIP, cmp.Or(cfg.PressureIdleTimeout, DefaultPressureIdleTimeout), cfg.Logger)
 	empty, _ := buildTable(nil, nil)
 	p.table.Store(empty)
 	if cfg.HTTPSAddr != "" {
@@ -135,7 +158,7 @@ func (p *Proxy) Start() error {
 		if err != nil {
 			return fmt.Errorf("proxy: listening for HTTP on %s: %w", p.cfg.HTTPAddr, err)
 		}
-		p.httpLn = ln
+		p.httpLn = &limitListener{Listener: ln, lim: p.conns}
 	}
 	if p.cfg.HTTPSAddr != "" {
 		ln, err := lc.Listen(context.Background(), "tcp", p.cfg.HTTPSAddr)
@@ -146,7 +169,7 @@ func (p *Proxy) Start() error {
 			}
 			return fmt.Errorf("proxy: listening for HTTPS on %s: %w", p.cfg.HTTPSAddr, err)
 		}
-		p.httpsLn = ln
+		p.httpsLn = &limitListener{Listener: ln, lim: p.conns}
 		httpsPort := ln.Addr().(*net.TCPAddr).Port
 		if httpsPort != 443 {
 			p.httpsSuffix = ":" + strconv.Itoa(httpsPort)
@@ -188,8 +211,9 @@ func (p *Proxy) newServer() *http.Server {
 	return &http.Server{
 		Handler:           p,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       idleConnTimeout,
 		ErrorLog:          errLog,
+		ConnState:         connState,
 	}
 }
 
@@ -216,6 +240,9 @@ func (p *Proxy) HTTPAddr() string {
 	}
 	return p.httpLn.Addr().String()
 }
+
+// MaxConns is the bound on client connections in effect.
+func (p *Proxy) MaxConns() int { return p.conns.max }
 
 // HTTPSAddr is the bound HTTPS address, empty when disabled or not started.
 func (p *Proxy) HTTPSAddr() string {
