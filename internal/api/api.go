@@ -88,14 +88,10 @@ func (s *Server) routes() {
 	})
 }
 
-// ServeHTTP refuses browser requests, then dispatches. A browser page can
-// reach a unix socket only through a local forwarder, and every browser
-// request carries Origin: refusing it closes that path to cross-site requests.
+// ServeHTTP refuses browser requests (refuseBrowser), then dispatches.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Origin") != "" {
-		writeError(w, &Error{Status: http.StatusForbidden, Code: wire.CodeForbidden,
-			Message: "requests from a browser are refused on the daemon socket",
-			Hint:    "use the quai CLI or the client library"})
+	if e := refuseBrowser(r); e != nil {
+		writeError(w, e)
 		return
 	}
 	if !strings.HasPrefix(r.URL.Path, wire.Prefix+"/") {

@@ -32,6 +32,7 @@ import (
 	"github.com/quai-dev/quai/internal/store"
 	"github.com/quai-dev/quai/internal/version"
 	"github.com/quai-dev/quai/internal/wire"
+	"golang.org/x/net/netutil"
 )
 
 // Default listen addresses of the proxy.
@@ -53,6 +54,11 @@ type Config struct {
 	// defaults, "off" disables the listener.
 	HTTPAddr  string
 	HTTPSAddr string
+	// ProxyMaxConns and ProxyMaxConnsPerIP bound the proxy's client
+	// connections (see proxy.Config.MaxConns and MaxConnsPerIP); zero means
+	// the proxy's defaults, derived from the file descriptor limit.
+	ProxyMaxConns      int
+	ProxyMaxConnsPerIP int
 	// ShimPath is the executable the process runtime supervises replicas
 	// with; default the running executable.
 	ShimPath string
@@ -203,11 +209,14 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		kr := d.startKube()
 		d.runtimes[kr.Name()] = kr
 	}
+	fdCur, fdMax := raiseFileLimit()
 	d.proxy, err = proxy.New(proxy.Config{
-		HTTPAddr:  d.cfg.HTTPAddr,
-		HTTPSAddr: d.cfg.HTTPSAddr,
-		DataDir:   filepath.Join(d.cfg.DataDir, "proxy"),
-		Logger:    d.log.With("component", "proxy"),
+		HTTPAddr:      d.cfg.HTTPAddr,
+		HTTPSAddr:     d.cfg.HTTPSAddr,
+		DataDir:       filepath.Join(d.cfg.DataDir, "proxy"),
+		Logger:        d.log.With("component", "proxy"),
+		MaxConns:      d.cfg.ProxyMaxConns,
+		MaxConnsPerIP: d.cfg.ProxyMaxConnsPerIP,
 	})
 	if err != nil {
 		return fmt.Errorf("proxy: %w", err)
@@ -215,6 +224,9 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if err := d.proxy.Start(); err != nil {
 		return fmt.Errorf("start proxy on %s and %s: %w", d.cfg.HTTPAddr, d.cfg.HTTPSAddr, err)
 	}
+	d.log.Debug("connection budgets", "open_files", fdCur, "open_files_hard", fdMax,
+		"proxy_connections", d.proxy.MaxConns(), "api_connections", apiMaxConns)
+	logExposure(d.log, d.proxy.HTTPAddr(), d.proxy.HTTPSAddr())
 	d.engine, err = engine.New(engine.Options{
 		Store:          d.store,
 		Runtimes:       d.runtimes,
@@ -250,6 +262,8 @@ func (d *Daemon) serve() error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", d.cfg.Socket, err)
 	}
+	// The API's own budget of connections: see apiMaxConns.
+	ln = netutil.LimitListener(ln, apiMaxConns)
 	d.listener = ln
 	if err := os.Chmod(d.cfg.Socket, 0o600); err != nil {
 		return fmt.Errorf("restrict socket: %w", err)
@@ -272,7 +286,7 @@ func (d *Daemon) serve() error {
 	base, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           api.SocketOnly(handler),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return base },
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),

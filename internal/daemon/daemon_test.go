@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -41,15 +42,43 @@ func TestSocketIsPrivateAndRefusesBrowsers(t *testing.T) {
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", d.Socket)
 	}}}
-	req, _ := http.NewRequest(http.MethodGet, "http://quai/api/v1/instances", nil)
-	req.Header.Set("Origin", "http://localhost:3000")
-	resp, err := hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusForbidden {
-		t.Errorf("request with Origin: status %d, want 403", resp.StatusCode)
+	// A browser gives itself away by Origin or Sec-Fetch-Site; a request a
+	// local forwarder passed on (DNS rebinding included) by its Host.
+	for _, tt := range []struct {
+		name, host, header, value string
+		want                      int
+	}{
+		{"quai client", "quai", "", "", http.StatusOK},
+		{"Origin", "quai", "Origin", "http://localhost:3000", http.StatusForbidden},
+		{"Sec-Fetch-Site", "quai", "Sec-Fetch-Site", "same-origin", http.StatusForbidden},
+		{"Sec-Fetch-Site none", "quai", "Sec-Fetch-Site", "none", http.StatusForbidden},
+		{"forwarded to localhost", "localhost:8080", "", "", http.StatusForbidden},
+		{"rebound name", "evil.example", "", "", http.StatusForbidden},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodGet, "http://quai/api/v1/instances", nil)
+			req.Host = tt.host
+			if tt.header != "" {
+				req.Header.Set(tt.header, tt.value)
+			}
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = resp.Body.Close() }()
+			if resp.StatusCode != tt.want {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tt.want)
+			}
+			if tt.want != http.StatusForbidden {
+				return
+			}
+			var e struct {
+				Error struct{ Code, Message, Hint string }
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || e.Error.Code != "forbidden" || e.Error.Message == "" || e.Error.Hint == "" {
+				t.Errorf("body = %+v, %v; want the JSON error shape with code forbidden", e, err)
+			}
+		})
 	}
 }
 

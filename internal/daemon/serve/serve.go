@@ -19,6 +19,8 @@ type options struct {
 	LogLevel          string
 	DockerHost        string
 	DockerNetworkPool string
+	MaxConns          int
+	MaxConnsPerIP     int
 	Kube              daemon.KubeConfig
 }
 
@@ -55,14 +57,16 @@ running instances keep running and the next daemon re-attaches to them.`,
 			}
 			log := slog.New(handler)
 			d, err := daemon.New(daemon.Config{
-				DataDir:           dir,
-				Socket:            socket,
-				HTTPAddr:          o.HTTP,
-				HTTPSAddr:         o.HTTPS,
-				DockerHost:        o.DockerHost,
-				DockerNetworkPool: o.DockerNetworkPool,
-				Kube:              o.Kube,
-				Logger:            log,
+				DataDir:            dir,
+				Socket:             socket,
+				HTTPAddr:           o.HTTP,
+				HTTPSAddr:          o.HTTPS,
+				DockerHost:         o.DockerHost,
+				DockerNetworkPool:  o.DockerNetworkPool,
+				ProxyMaxConns:      o.MaxConns,
+				ProxyMaxConnsPerIP: o.MaxConnsPerIP,
+				Kube:               o.Kube,
+				Logger:             log,
 			})
 			if err != nil {
 				return err
@@ -71,8 +75,10 @@ running instances keep running and the next daemon re-attaches to them.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.HTTP, "http", envOr("QUAI_HTTP", daemon.DefaultHTTPAddr), "proxy HTTP listen address, \"off\" disables it ($QUAI_HTTP)")
-	f.StringVar(&o.HTTPS, "https", envOr("QUAI_HTTPS", daemon.DefaultHTTPSAddr), "proxy HTTPS listen address, \"off\" disables it ($QUAI_HTTPS)")
+	f.StringVar(&o.HTTP, "http", envOr("QUAI_HTTP", daemon.DefaultHTTPAddr), "proxy HTTP listen address; the default binds every interface, 127.0.0.1:8080 this machine only; \"off\" disables it ($QUAI_HTTP)")
+	f.StringVar(&o.HTTPS, "https", envOr("QUAI_HTTPS", daemon.DefaultHTTPSAddr), "proxy HTTPS listen address; the default binds every interface, 127.0.0.1:8443 this machine only; \"off\" disables it ($QUAI_HTTPS)")
+	f.IntVar(&o.MaxConns, "max-conns", 0, "most client connections the proxy holds (default from the open files limit: half of what a quarter kept for the daemon leaves)")
+	f.IntVar(&o.MaxConnsPerIP, "max-conns-per-ip", 0, "most client connections the proxy holds from one address, an IPv6 /64 counting as one (default 256; -1 for no limit, e.g. behind a load balancer)")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.DockerHost, "docker-host", "", "Docker Engine of the docker runtime: unix://, tcp:// or ssh:// (default $DOCKER_HOST, else the local socket; \"off\" leaves the runtime out)")
 	f.StringVar(&o.DockerNetworkPool, "docker-network-pool", envOr("QUAI_DOCKER_NETWORK_POOL", ""), "IPv4 range instance networks get /26 subnets from once the Docker Engine's own address pools are used up (default 10.213.0.0/16; $QUAI_DOCKER_NETWORK_POOL)")
