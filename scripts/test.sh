@@ -3,16 +3,18 @@
 # real engine skipped while CI=true: CI installs and starts every engine, so a
 # skip there means a missing install step, not a pass.
 #
-# The end-to-end packages (test/e2e/...) and the Kubernetes runtime (a real
-# single-node cluster) run after the others, one at a time: they act on whole
-# engines (image prune, orphan cleanup at daemon start) or need the machine's
-# cores to themselves, so they must not run beside the other engine tests.
+# The Kubernetes runtime (a real single-node cluster) and the end-to-end
+# packages other than Docker's run after the others, one at a time: they need
+# the machine's cores to themselves. The Docker end-to-end tests run beside
+# the other engine tests: each daemon cleans up and prunes only what carries
+# its own identity (DATA_DIR/daemon.id), so daemons sharing the engine leave
+# each other's containers, networks and images alone.
 set -euo pipefail
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 filter() { grep -Ev '^\s*(=== (RUN|PAUSE|CONT)|--- PASS)'; }
-mapfile -t e2e < <(go list ./internal/runtime/kube/... ./test/e2e/... 2>/dev/null | grep -v '/e2etest$' || true)
-mapfile -t rest < <(go list ./... | grep -v -e '/test/e2e/' -e '/internal/runtime/kube')
+mapfile -t e2e < <(go list ./internal/runtime/kube/... ./test/e2e/... 2>/dev/null | grep -v -e '/e2etest$' -e '/test/e2e/docker$' || true)
+mapfile -t rest < <(go list ./... | grep -v -e '/test/e2e/' -e '/internal/runtime/kube' || true; go list ./test/e2e/docker/... 2>/dev/null || true)
 set +e
 go test -race -count=1 -timeout 30m -v "${rest[@]}" 2>&1 | tee "$log" | filter
 status=${PIPESTATUS[0]}
