@@ -122,12 +122,11 @@ type connLimiter struct {
 	janitor     bool
 	lastRefusal time.Time
 	refused     int
-	evicted     atomic.Int64
 }
 
 func newConnLimiter(maxConns, perKey int, shortIdle time.Duration, log *slog.Logger) *connLimiter {
 	return &connLimiter{
-		max: maxConns, perKey: perKey, high: maxConns * 3 / 4, low: maxConns / 2,
+		max: maxConns, perKey: perKey, high: max(maxConns*3/4, 1), low: maxConns / 2,
 		shortIdle: shortIdle, log: log,
 		keys: make(map[netip.Prefix]map[*clientConn]struct{}),
 	}
@@ -196,7 +195,6 @@ func (l *connLimiter) evictLocked(set map[*clientConn]struct{}, scan *int) *clie
 		*scan--
 		if c.reap() && c.released.CompareAndSwap(false, true) {
 			l.forgetLocked(c)
-			l.evicted.Add(1)
 			return c
 		}
 	}
@@ -270,7 +268,6 @@ func (l *connLimiter) sweep() {
 		for _, c := range reaped {
 			_ = c.Conn.Close()
 		}
-		l.evicted.Add(int64(len(reaped)))
 		reaped = reaped[:0]
 	}
 }
