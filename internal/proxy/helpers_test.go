@@ -20,6 +20,12 @@ func startProxy(t testing.TB, dataDir string) *Proxy {
 	if dataDir != "" {
 		cfg.HTTPSAddr = "127.0.0.1:0"
 	}
+	return startProxyConfig(t, cfg)
+}
+
+// startProxyConfig runs a proxy configured by cfg until the test ends.
+func startProxyConfig(t testing.TB, cfg Config) *Proxy {
+	t.Helper()
 	p, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)

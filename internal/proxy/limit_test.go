@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -18,18 +17,7 @@ import (
 // to backend b.
 func limitedProxy(t *testing.T, maxConns, perIP int, pressureIdle time.Duration, b *httptest.Server) *Proxy {
 	t.Helper()
-	p, err := New(Config{HTTPAddr: "127.0.0.1:0", MaxConns: maxConns, MaxConnsPerIP: perIP, PressureIdleTimeout: pressureIdle})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = p.Shutdown(ctx)
-	})
+	p := startProxyConfig(t, Config{HTTPAddr: "127.0.0.1:0", MaxConns: maxConns, MaxConnsPerIP: perIP, PressureIdleTimeout: pressureIdle})
 	mustSet(t, p, "a", Route{Host: "a.localhost", Targets: []string{addr(b)}})
 	return p
 }

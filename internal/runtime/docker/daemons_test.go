@@ -15,15 +15,14 @@ import (
 	"github.com/quai-dev/quai/internal/stack"
 )
 
-// createOnly does what a Start does up to the container's creation, as a
-// daemon does just before it starts the container (or when it crashed
-// there): the instance network and a created container. It returns the
-// container's id.
-func createOnly(t *testing.T, r *Runtime, id stack.Identity, img, replica string) string {
+// createOnly does what a Start of spec does up to the container's
+// creation, as a daemon does just before it starts the container (or when
+// it crashed there): the instance network and a created container. It
+// returns the container's id and the network's name.
+func createOnly(t *testing.T, r *Runtime, spec runtime.ReplicaSpec, img string) (string, string) {
 	t.Helper()
 	ctx := context.Background()
-	spec := appSpec(id, img, "web", replica)
-	netName, err := r.ensureNetwork(ctx, id)
+	netName, err := r.ensureNetwork(ctx, spec.Instance)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +35,7 @@ func createOnly(t *testing.T, r *Runtime, id stack.Identity, img, replica string
 	if err != nil {
 		t.Fatal(err)
 	}
-	cid, err := r.create(ctx, spec, containerName(id, replica), cfg, hc, nil)
+	cid, err := r.create(ctx, spec, containerName(spec.Instance, spec.Replica), cfg, hc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +43,7 @@ func createOnly(t *testing.T, r *Runtime, id stack.Identity, img, replica string
 		_, _ = r.cli.ContainerRemove(context.Background(), cid, client.ContainerRemoveOptions{Force: true})
 		_, _ = r.cli.NetworkRemove(context.Background(), netName, client.NetworkRemoveOptions{})
 	})
-	return cid
+	return cid, netName
 }
 
 // TestTwoDaemonsShareAnEngine runs two daemons' runtimes on one engine. The
@@ -65,15 +64,15 @@ func TestTwoDaemonsShareAnEngine(t *testing.T) {
 	empty := stack.Identity{Org: "default", Project: "shared-" + suffix, Env: "empty"}
 	crashed := stack.Identity{Org: "default", Project: "shared-" + suffix, Env: "crashed"}
 	recorded := stack.Identity{Org: "default", Project: "shared-" + suffix, Env: "recorded"}
-	firstCID := createOnly(t, first, starting, app, "web-1")
+	firstCID, _ := createOnly(t, first, appSpec(starting, app, "web", "web-1"), app)
 	if _, err := first.ensureNetwork(ctx, empty); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		_, _ = first.cli.NetworkRemove(context.Background(), networkName(empty), client.NetworkRemoveOptions{})
 	})
-	ownCID := createOnly(t, second, crashed, app, "web-1")
-	keptCID := createOnly(t, second, recorded, app, "web-1")
+	ownCID, _ := createOnly(t, second, appSpec(crashed, app, "web", "web-1"), app)
+	keptCID, _ := createOnly(t, second, appSpec(recorded, app, "web", "web-1"), app)
 
 	done, err := second.CleanOrphans(ctx, Recorded{Containers: map[string]bool{keptCID: true}})
 	if err != nil {

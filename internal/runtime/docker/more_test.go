@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/moby/moby/api/pkg/authconfig"
-	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
 	"github.com/quai-dev/quai/internal/runtime"
@@ -185,26 +184,10 @@ func TestOrphansAfterCrash(t *testing.T) {
 	spec := appSpec(id, app, "web", "web-1")
 	spec.Service.Mounts = []stack.Mount{{Type: stack.MountVolume, Source: "data", Target: "/data"}}
 	spec.Secrets = map[string][]byte{"token": []byte("x")}
-	netName, err := r.ensureNetwork(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc, err := r.hostConfig(ctx, spec)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := r.writeSecrets(spec); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := r.containerConfig(spec, app)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc.NetworkMode = container.NetworkMode(netName)
-	cid, err := r.create(ctx, spec, containerName(id, "web-1"), cfg, hc, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cid, netName := createOnly(t, r, spec, app)
 
 	o, err := r.Orphans(ctx, Recorded{})
 	if err != nil {
