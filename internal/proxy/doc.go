@@ -10,7 +10,9 @@
 // because the transport's per-request goroutine hand-offs dominate the cost
 // of a small proxied request. Plain HTTP/1.1 connections are served by an
 // allocation-free fast path (fast.go) that hands anything unusual to
-// net/http; HTTPS and HTTP/2 are net/http's.
+// net/http; HTTPS and HTTP/2 are net/http's. Client connections are
+// bounded in total and per address (limit.go), so that idle clients cannot
+// take the file descriptors the rest of the daemon needs.
 //
 // The engine drives it through SetRoutes, RemoveInstance and Drain; the
 // daemon owns its lifetime. It must not import the engine, the store, the
