@@ -329,8 +329,6 @@ func (e *Engine) begin(ctx context.Context, instance, kind string, noWait bool, 
 // finish records the outcome, emits the terminal event and releases the lock.
 func (op *operation) finish(err error, release int, doneMsg string) {
 	defer op.e.ops.Done()
-	defer op.unlock()
-	defer op.cancel()
 	status, text := store.OpDone, ""
 	if err != nil {
 		status, text = store.OpFailed, err.Error()
@@ -342,6 +340,12 @@ func (op *operation) finish(err error, release int, doneMsg string) {
 			op.e.log.Warn("cannot record the end of an operation", "instance", op.instance, "operation", op.kind, "err", ferr)
 		}
 	}
+	// The lock goes before the terminal event: a client that sees done and
+	// at once starts the next operation must find the instance free, or it
+	// would wait, and a refusal after a waiting event can only be a failed
+	// event, not an API error with its status and hint.
+	op.cancel()
+	op.unlock()
 	if err != nil {
 		op.emit.emit(Event{Kind: EventFailed, Release: release, Error: err.Error()})
 		return
