@@ -41,15 +41,28 @@ func (r *Runtime) createNetwork(ctx context.Context, name string, labels map[str
 	if lerr != nil {
 		return lerr
 	}
-	subnet, ok := freeSubnet(pool.Masked(), networkSubnetBits, used)
-	if !ok {
-		return fmt.Errorf("%w: the engine's address pools and quai's network pool %s are used up: remove unused networks (`docker network prune`) or give the engine larger default-address-pools: %w",
-			runtime.ErrUnavailable, pool, err)
+	// The mutex orders this runtime's allocations only: another daemon on
+	// the same engine may take the subnet between the list and the create.
+	// The engine refuses the overlap, and the next free subnet is tried.
+	for range maxSubnetTries {
+		subnet, ok := freeSubnet(pool.Masked(), networkSubnetBits, used)
+		if !ok {
+			return fmt.Errorf("%w: the engine's address pools and quai's network pool %s are used up: remove unused networks (`docker network prune`) or give the engine larger default-address-pools: %w",
+				runtime.ErrUnavailable, pool, err)
+		}
+		_, err = r.cli.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "bridge", Labels: labels,
+			IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet}}}})
+		if err == nil || !strings.Contains(err.Error(), "overlaps with other one") {
+			return err
+		}
+		used = append(used, subnet)
 	}
-	_, err = r.cli.NetworkCreate(ctx, name, client.NetworkCreateOptions{Driver: "bridge", Labels: labels,
-		IPAM: &network.IPAM{Config: []network.IPAMConfig{{Subnet: subnet}}}})
 	return err
 }
+
+// maxSubnetTries bounds the subnets one network creation tries when other
+// daemons on the engine keep taking them first.
+const maxSubnetTries = 16
 
 // usedSubnets lists the IPv4 subnets of the engine's networks.
 func (r *Runtime) usedSubnets(ctx context.Context) ([]netip.Prefix, error) {

@@ -98,3 +98,56 @@ func TestManyInstanceNetworks(t *testing.T) {
 	}
 	t.Logf("%d instance networks, %d of them from %s", n, fromPool, pool)
 }
+
+// TestTwoDaemonsShareTheNetworkPool: two daemons on one engine carve
+// subnets from the same pool at the same time; each one's lock orders only
+// its own allocations, so the engine refuses one of two picks of the same
+// subnet and the loser must take the next, not fail the deploy ("Pool
+// overlaps with other one on this address space").
+func TestTwoDaemonsShareTheNetworkPool(t *testing.T) {
+	rs := []*Runtime{newRuntime(t, Options{}), newRuntime(t, Options{})}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const perDaemon = 25
+	names := make([][]string, len(rs))
+	t.Cleanup(func() {
+		for i, r := range rs {
+			for _, name := range names[i] {
+				if _, err := r.cli.NetworkRemove(context.Background(), name, client.NetworkRemoveOptions{}); err != nil {
+					t.Errorf("remove network %s: %v", name, err)
+				}
+			}
+		}
+	})
+	errs := make(chan error, len(rs))
+	for i, r := range rs {
+		go func() {
+			for j := range perDaemon {
+				id := stack.Identity{Org: "netrace", Project: fmt.Sprintf("d%dp%d", i, j), Env: "test"}
+				name, err := r.ensureNetwork(ctx, id)
+				if err != nil {
+					errs <- fmt.Errorf("daemon %d, instance %d: %w", i, j, err)
+					return
+				}
+				names[i] = append(names[i], name)
+			}
+			errs <- nil
+		}()
+	}
+	for range rs {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	used, err := rs[0].usedSubnets(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, a := range used {
+		for _, b := range used[i+1:] {
+			if a.Overlaps(b) {
+				t.Errorf("networks overlap: %s and %s", a, b)
+			}
+		}
+	}
+}
