@@ -199,6 +199,7 @@ func TestBusyConnectionsAreNotClosedToMakeRoom(t *testing.T) {
 				return
 			}
 			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
 			results <- string(body)
 		}()
 	}

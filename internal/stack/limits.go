@@ -90,7 +90,7 @@ func readLimited(path string, limitBytes int64) (b []byte, size int64, ok bool, 
 	if err != nil {
 		return nil, 0, false, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read only: a close error loses nothing
 	b, err = io.ReadAll(io.LimitReader(f, limitBytes+1))
 	if err != nil {
 		return nil, 0, false, err
