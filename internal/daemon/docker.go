@@ -136,7 +136,7 @@ func (d *dockerRuntime) Capabilities() runtime.Capabilities {
 	return (&docker.Runtime{}).Capabilities()
 }
 
-// Start implements runtime.Runtime.
+// Start implements runtime.ReplicaRunner.
 func (d *dockerRuntime) Start(ctx context.Context, spec runtime.ReplicaSpec) (runtime.Handle, error) {
 	rt, err := d.connect(ctx)
 	if err != nil {
@@ -154,7 +154,7 @@ func (d *dockerRuntime) Inspect(ctx context.Context, h runtime.Handle) (runtime.
 	return rt.Inspect(ctx, h)
 }
 
-// Stop implements runtime.Runtime.
+// Stop implements runtime.ReplicaRunner.
 func (d *dockerRuntime) Stop(ctx context.Context, h runtime.Handle, grace time.Duration) error {
 	rt, err := d.connect(ctx)
 	if err != nil {
@@ -163,7 +163,7 @@ func (d *dockerRuntime) Stop(ctx context.Context, h runtime.Handle, grace time.D
 	return rt.Stop(ctx, h, grace)
 }
 
-// Remove implements runtime.Runtime.
+// Remove implements runtime.ReplicaRunner.
 func (d *dockerRuntime) Remove(ctx context.Context, h runtime.Handle) error {
 	rt, err := d.connect(ctx)
 	if err != nil {
@@ -181,7 +181,7 @@ func (d *dockerRuntime) List(ctx context.Context, id stack.Identity) ([]runtime.
 	return rt.List(ctx, id)
 }
 
-// Reattach implements runtime.Runtime.
+// Reattach implements runtime.ReplicaRunner.
 func (d *dockerRuntime) Reattach(ctx context.Context, h runtime.Handle) error {
 	rt, err := d.connect(ctx)
 	if err != nil {
@@ -259,7 +259,7 @@ func (d *dockerRuntime) PruneImages(ctx context.Context, keep []string, dryRun b
 
 // The daemon's docker runtime offers everything the runtime does.
 var (
-	_ runtime.Runtime       = (*dockerRuntime)(nil)
+	_ runtime.ReplicaRunner = (*dockerRuntime)(nil)
 	_ runtime.Logger        = (*dockerRuntime)(nil)
 	_ runtime.Execer        = (*dockerRuntime)(nil)
 	_ runtime.VolumeManager = (*dockerRuntime)(nil)

@@ -65,23 +65,13 @@ func (u *unconfiguredKube) Capabilities() runtime.Capabilities {
 	return runtime.Capabilities{Logs: true, Exec: true, Volumes: true, Limits: true, Isolation: true}
 }
 
-func (u *unconfiguredKube) Start(context.Context, runtime.ReplicaSpec) (runtime.Handle, error) {
-	return runtime.Handle{}, u.err
-}
-
 func (u *unconfiguredKube) Inspect(context.Context, runtime.Handle) (runtime.Status, error) {
 	return runtime.Status{}, u.err
 }
 
-func (u *unconfiguredKube) Stop(context.Context, runtime.Handle, time.Duration) error { return u.err }
-
-func (u *unconfiguredKube) Remove(context.Context, runtime.Handle) error { return u.err }
-
 func (u *unconfiguredKube) List(context.Context, stack.Identity) ([]runtime.Handle, error) {
 	return nil, u.err
 }
-
-func (u *unconfiguredKube) Reattach(context.Context, runtime.Handle) error { return u.err }
 
 func (u *unconfiguredKube) Close() error { return nil }
 
@@ -97,7 +87,4 @@ func (u *unconfiguredKube) Down(context.Context, stack.Identity) error { return 
 
 func (u *unconfiguredKube) Delete(context.Context, stack.Identity, bool) error { return u.err }
 
-var (
-	_ runtime.Runtime = (*unconfiguredKube)(nil)
-	_ runtime.Applier = (*unconfiguredKube)(nil)
-)
+var _ runtime.Applier = (*unconfiguredKube)(nil)

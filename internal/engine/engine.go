@@ -1,9 +1,12 @@
 // Package engine is quai's control plane core. It observes an instance's
 // state (the store and the runtime), plans the changes a desired-state model
-// needs as a pure, printable function, and executes the plan: replicas
-// started in dependency order, zero-downtime switchover through the router
-// for routed services, immutable numbered releases, rollback, restart, down
-// and remove. It never prints: every operation reports through Events.
+// needs as a pure, printable function, and executes the plan with the
+// deployment strategy of the instance's runtime (strategy.go): replicas
+// started in dependency order with zero-downtime switchover through the
+// router (strategy_replicas.go, execute.go), or a release applied to a
+// declarative runtime (strategy_declarative.go). Releases are immutable and
+// numbered; rollback, restart, down and remove work the same on both. It
+// never prints: every operation reports through Events.
 //
 // It may import internal/stack, internal/runtime, internal/store and
 // internal/proxy (for its Route type); it never imports a runtime
@@ -18,7 +21,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sort"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -114,6 +118,7 @@ type Options struct {
 type Engine struct {
 	store          store.Store
 	runtimes       map[string]runtime.Runtime
+	strategies     map[string]strategy
 	defaultRuntime string
 	router         Router
 	now            func() time.Time
@@ -151,9 +156,7 @@ func New(opts Options) (*Engine, error) {
 		return nil, errors.New("engine: at least one runtime is required")
 	}
 	if opts.DefaultRuntime == "" && len(opts.Runtimes) == 1 {
-		for name := range opts.Runtimes {
-			opts.DefaultRuntime = name
-		}
+		opts.DefaultRuntime = runtimeNames(opts.Runtimes)[0]
 	}
 	if _, ok := opts.Runtimes[opts.DefaultRuntime]; !ok {
 		return nil, fmt.Errorf("engine: default runtime %q is not configured (have %v)", opts.DefaultRuntime, runtimeNames(opts.Runtimes))
@@ -178,6 +181,14 @@ func New(opts Options) (*Engine, error) {
 		httpsPort:      opts.HTTPSPort,
 		owner:          "engine-" + hex.EncodeToString(token[:]),
 		locks:          make(map[string]chan struct{}),
+		strategies:     make(map[string]strategy, len(opts.Runtimes)),
+	}
+	for name, rt := range opts.Runtimes {
+		st, err := newStrategy(e, rt)
+		if err != nil {
+			return nil, err
+		}
+		e.strategies[name] = st
 	}
 	if e.now == nil {
 		e.now = time.Now
@@ -197,12 +208,7 @@ func orDefault(d, def time.Duration) time.Duration {
 }
 
 func runtimeNames(m map[string]runtime.Runtime) []string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
+	return slices.Sorted(maps.Keys(m))
 }
 
 // Close cancels running operations, waits for them to clean up and refuses
@@ -221,13 +227,14 @@ func (e *Engine) Close() error {
 	return nil
 }
 
-// runtimeFor returns the named runtime, or an error listing the configured ones.
-func (e *Engine) runtimeFor(name string) (runtime.Runtime, error) {
-	rt, ok := e.runtimes[name]
+// strategyFor returns how to deploy on the named runtime, or an error
+// listing the configured runtimes.
+func (e *Engine) strategyFor(name string) (strategy, error) {
+	st, ok := e.strategies[name]
 	if !ok {
 		return nil, fmt.Errorf("runtime %q is not available in this daemon (have %v): %w", name, runtimeNames(e.runtimes), ErrInvalid)
 	}
-	return rt, nil
+	return st, nil
 }
 
 // instance returns the stored instance, or a *NotFoundError with close matches.

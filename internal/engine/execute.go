@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"sort"
@@ -25,7 +26,7 @@ type execution struct {
 	e     *Engine
 	op    *operation
 	snap  *snapshot
-	rt    runtime.Runtime
+	rt    runtime.ReplicaRunner
 	model *stack.Model
 	plan  Plan
 	// release numbers replica names and handles: the new release, or the
@@ -57,9 +58,9 @@ type execution struct {
 	routesSet bool
 }
 
-func (e *Engine) newExecution(op *operation, s *snapshot, m *stack.Model, p Plan, release int, newRelease bool) *execution {
+func (e *Engine) newExecution(op *operation, s *snapshot, rt runtime.ReplicaRunner, m *stack.Model, p Plan, release int, newRelease bool) *execution {
 	x := &execution{
-		e: e, op: op, snap: s, rt: s.rt, model: m, plan: p, release: release, newRelease: newRelease,
+		e: e, op: op, snap: s, rt: rt, model: m, plan: p, release: release, newRelease: newRelease,
 		current: byService(s.handles), next: map[string][]runtime.Handle{}, addrs: map[string]string{},
 		names: map[string]bool{}, jobs: jobServices(m),
 	}
@@ -74,10 +75,7 @@ func (e *Engine) newExecution(op *operation, s *snapshot, m *stack.Model, p Plan
 			}
 		}
 	}
-	x.oldAddrs = make(map[string]string, len(x.addrs))
-	for k, v := range x.addrs {
-		x.oldAddrs[k] = v
-	}
+	x.oldAddrs = maps.Clone(x.addrs)
 	return x
 }
 
@@ -236,7 +234,7 @@ func (x *execution) startReplicas(ctx context.Context, svc *stack.Service, n int
 		name := x.replicaName(svc.Name, idx)
 		specs[i] = runtime.ReplicaSpec{
 			Instance: x.model.Identity, Service: svc, Release: x.release, Index: idx, Replica: name,
-			ProjectDir: x.model.Dir, Secrets: secrets, Labels: x.labels(svc, name),
+			ProjectDir: x.model.Dir, Secrets: secrets,
 		}
 		if x.snap.obs.Discovery {
 			specs[i].Env = discoveryEnv(svc, x.addrs)
@@ -289,14 +287,6 @@ func completeHandle(h runtime.Handle, rtName string, id stack.Identity, svc *sta
 	}
 	h.Service, h.Replica, h.Release, h.Hash = svc.Name, name, release, svc.Hash
 	return h
-}
-
-func (x *execution) labels(svc *stack.Service, replica string) map[string]string {
-	id := x.model.Identity
-	return map[string]string{
-		runtime.LabelOrg: id.Org, runtime.LabelProject: id.Project, runtime.LabelEnv: id.Env, runtime.LabelInstance: id.Name(),
-		runtime.LabelService: svc.Name, runtime.LabelReplica: replica, runtime.LabelRelease: strconv.Itoa(x.release), runtime.LabelHash: svc.Hash,
-	}
 }
 
 // resolveSecrets reads the values of the secrets svc uses: from the file
@@ -543,7 +533,7 @@ func (e *Engine) graceOf(m *stack.Model, service string) time.Duration {
 // stopAll stops replicas in parallel, each with its service's grace in m
 // (see graceOf). With warnOnly, failures are reported as warnings and nil
 // is returned.
-func (e *Engine) stopAll(ctx context.Context, rt runtime.Runtime, hs []runtime.Handle, m *stack.Model, em *emitter, warnOnly bool) error {
+func (e *Engine) stopAll(ctx context.Context, rt runtime.ReplicaRunner, hs []runtime.Handle, m *stack.Model, em *emitter, warnOnly bool) error {
 	var wg sync.WaitGroup
 	errs := make([]error, len(hs))
 	for i, h := range hs {
@@ -574,7 +564,7 @@ func (e *Engine) stopAll(ctx context.Context, rt runtime.Runtime, hs []runtime.H
 
 // removeAll removes what the runtime created for stopped replicas; failures
 // are warnings.
-func (e *Engine) removeAll(ctx context.Context, rt runtime.Runtime, hs []runtime.Handle, em *emitter) {
+func (e *Engine) removeAll(ctx context.Context, rt runtime.ReplicaRunner, hs []runtime.Handle, em *emitter) {
 	for _, h := range hs {
 		rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := rt.Remove(rctx, h)
@@ -641,8 +631,7 @@ func (x *execution) restartEarly(ctx context.Context) {
 			continue
 		}
 		spec := runtime.ReplicaSpec{Instance: old.Identity, Service: svc, Release: release, Index: idx, Replica: h.Replica,
-			ProjectDir: old.Dir, Secrets: secrets, Labels: x.labels(svc, h.Replica)}
-		spec.Labels[runtime.LabelRelease] = strconv.Itoa(release)
+			ProjectDir: old.Dir, Secrets: secrets}
 		if x.snap.obs.Discovery {
 			spec.Env = discoveryEnv(svc, x.oldAddrs)
 			// The same port keeps the address the other services were

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 
 	"github.com/quai-dev/quai/internal/runtime"
@@ -20,6 +21,7 @@ type snapshot struct {
 	exists      bool
 	rtName      string
 	rt          runtime.Runtime
+	strategy    strategy
 	active      *store.Release
 	activeModel *stack.Model
 	handles     []runtime.Handle
@@ -74,7 +76,7 @@ func decodeModel(r store.Release) (*stack.Model, error) {
 
 // chooseRuntime decides the runtime of an operation: the instance's when it
 // exists (a different one is refused), else the requested or default one.
-func (e *Engine) chooseRuntime(inst store.Instance, exists bool, requested string) (string, runtime.Runtime, error) {
+func (e *Engine) chooseRuntime(inst store.Instance, exists bool, requested string) (string, strategy, error) {
 	name := requested
 	switch {
 	case exists && requested != "" && requested != inst.Runtime:
@@ -85,8 +87,8 @@ func (e *Engine) chooseRuntime(inst store.Instance, exists bool, requested strin
 	case name == "":
 		name = e.defaultRuntime
 	}
-	rt, err := e.runtimeFor(name)
-	return name, rt, err
+	st, err := e.strategyFor(name)
+	return name, st, err
 }
 
 // observe reads the instance's state from the store and asks the runtime
@@ -102,18 +104,19 @@ func (e *Engine) observe(ctx context.Context, name, requestedRuntime string, wan
 	default:
 		return nil, err
 	}
-	if s.rtName, s.rt, err = e.chooseRuntime(inst, s.exists, requestedRuntime); err != nil {
+	if s.rtName, s.strategy, err = e.chooseRuntime(inst, s.exists, requestedRuntime); err != nil {
 		return nil, err
 	}
+	s.rt = s.strategy.runtime()
 	s.obs = observed{Instance: name, Next: 1, Declared: map[string]string{}, Replicas: map[string][]observedReplica{},
 		Stopped: s.inst.Stopped, Discovery: !s.rt.Capabilities().Isolation}
 	if !s.exists {
-		if ap, ok := applierOf(s.rt); ok && want != nil {
-			// A declarative runtime that cannot be reached (or configured)
-			// says so now, before a release is recorded.
-			return s, e.observeApplied(ctx, s, ap, want.Identity, nil)
+		if want == nil {
+			return s, nil
 		}
-		return s, nil
+		// A runtime that cannot be reached (or configured) says so now,
+		// before a release is recorded.
+		return s, s.strategy.observe(ctx, s, want.Identity, nil)
 	}
 	releases, err := e.store.Releases(ctx, name)
 	if err != nil {
@@ -137,13 +140,8 @@ func (e *Engine) observe(ctx context.Context, name, requestedRuntime string, wan
 		s.obs.Active = r.Number
 		s.obs.Model = r.Model
 		s.obs.Routes = routeLines(s.activeModel, e.defaultHost)
-		for svc, h := range r.Hashes {
-			s.obs.Declared[svc] = h
-		}
+		maps.Copy(s.obs.Declared, r.Hashes)
 		break
-	}
-	if s.handles, err = e.store.Handles(ctx, name); err != nil {
-		return nil, err
 	}
 	jobs := map[string]bool{}
 	for _, m := range []*stack.Model{want, s.activeModel} {
@@ -153,17 +151,7 @@ func (e *Engine) observe(ctx context.Context, name, requestedRuntime string, wan
 			}
 		}
 	}
-	if ap, ok := applierOf(s.rt); ok {
-		return s, e.observeApplied(ctx, s, ap, s.inst.Identity, jobs)
-	}
-	for svc, hs := range byService(s.handles) {
-		for _, h := range hs {
-			rs := e.inspect(ctx, s.rt, h, jobs[svc])
-			s.status[h.Replica] = rs
-			s.obs.Replicas[svc] = append(s.obs.Replicas[svc], observedReplica{Name: h.Replica, Release: h.Release, Hash: h.Hash, OK: rs.ok})
-		}
-	}
-	return s, nil
+	return s, s.strategy.observe(ctx, s, s.inst.Identity, jobs)
 }
 
 // inspect asks the runtime about one replica. A replica is OK when it runs

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/stack"
@@ -64,16 +63,9 @@ func (e *Engine) Up(ctx context.Context, req UpRequest, emit Emitter) (Release, 
 		return Release{}, err
 	}
 	op.fingerprint = req.Fingerprint
-	rel, msg, err := e.deploy(op, m, mj, req.Runtime, cmpOr(req.Cause, "up"))
+	rel, msg, err := e.deploy(op, m, mj, req.Runtime, cmp.Or(req.Cause, "up"))
 	op.finish(err, rel.Number, msg)
 	return rel, err
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 func (e *Engine) dryRun(ctx context.Context, m *stack.Model, mj []byte, rtName string, em *emitter) (Release, error) {
@@ -82,9 +74,7 @@ func (e *Engine) dryRun(ctx context.Context, m *stack.Model, mj []byte, rtName s
 		var p Plan
 		if p, err = makePlan(s.obs, m, mj, e.defaultHost); err == nil {
 			em.emit(Event{Kind: EventPlan, Text: p.Text, Release: p.Release})
-			if ap, ok := applierOf(s.rt); ok {
-				err = e.dryRunApply(ctx, ap, m, em)
-			}
+			err = s.strategy.validate(ctx, m, em)
 		}
 		if err == nil {
 			em.emit(Event{Kind: EventDone, Message: "dry run: nothing was changed"})
@@ -173,12 +163,7 @@ func (e *Engine) deploy(op *operation, m *stack.Model, mj []byte, rtName, cause 
 	rel := Release{Instance: name, Number: rec.Number, Status: ReleasePending, Created: rec.Created, Runtime: s.rtName,
 		Model: m, Hashes: rec.Hashes, Images: rec.Images, Cause: cause}
 	p.Release = rec.Number
-	if ap, ok := applierOf(s.rt); ok {
-		err = e.applyRelease(op, s, ap, run, rec.Number)
-	} else {
-		err = e.newExecution(op, s, run, p, rec.Number, true).run()
-	}
-	if err != nil {
+	if err = s.strategy.deploy(op, s, run, p, rec.Number); err != nil {
 		rel.Status, rel.Error = ReleaseFailed, err.Error()
 		keep := "nothing was running before"
 		if s.active != nil && !s.inst.Stopped {
@@ -299,39 +284,7 @@ func (e *Engine) restart(op *operation, service string) error {
 	if s.active == nil {
 		return fmt.Errorf("%s has no active release to restart: %w", op.instance, ErrNoRelease)
 	}
-	m := s.activeModel
-	if _, ok := applierOf(s.rt); ok {
-		return e.restartApplied(op, s, m, service)
-	}
-	if service != "" && m.Service(service) == nil {
-		var names []string
-		for _, svc := range m.Services {
-			names = append(names, svc.Name)
-		}
-		return &NotFoundError{Kind: "service", Name: service, Suggestions: suggest(service, names)}
-	}
-	order, err := startOrder(m, s.obs.Discovery)
-	if err != nil {
-		return err
-	}
-	routed := routedServices(m)
-	p := Plan{Instance: op.instance, Release: s.active.Number}
-	for _, svc := range order {
-		sp := ServicePlan{Service: svc.Name, Action: ActionKeep, FromHash: svc.Hash, ToHash: svc.Hash,
-			From: len(s.obs.Replicas[svc.Name]), To: svc.Replicas, Routed: routed[svc.Name]}
-		if service == "" || svc.Name == service {
-			sp.Action, sp.Reason = ActionReplace, "restart"
-		}
-		p.Services = append(p.Services, sp)
-	}
-	if s.obs.Discovery {
-		cascade(&p, m)
-	}
-	p.Routes = routeLines(m, e.defaultHost)
-	p.Text = planText(s.obs, p)
-	op.emit.emit(Event{Kind: EventPlan, Text: p.Text, Release: p.Release})
-	x := e.newExecution(op, s, m, p, s.active.Number, false)
-	return x.run()
+	return s.strategy.restart(op, s, s.activeModel, service)
 }
 
 // Down stops every replica and removes the instance's routes, keeping its
@@ -353,17 +306,11 @@ func (e *Engine) down(op *operation) error {
 	if err != nil {
 		return err
 	}
-	rt, err := e.runtimeFor(inst.Runtime)
+	st, err := e.strategyFor(inst.Runtime)
 	if err != nil {
 		return err
 	}
-	if ap, ok := applierOf(rt); ok {
-		op.emit.step("stop", "", "", "scaling every service to zero")
-		if err := ap.Down(ctx, inst.Identity); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-			return fmt.Errorf("stop %s: %w", inst.Name, err)
-		}
-		op.emit.stepDone("stop", "", "", "")
-	} else if err := e.stopInstance(ctx, op, inst, rt); err != nil {
+	if err := st.down(op, inst); err != nil {
 		return err
 	}
 	inst.Stopped, inst.Updated = true, e.now()
@@ -373,7 +320,7 @@ func (e *Engine) down(op *operation) error {
 // stopInstance takes the instance's routes away, drains, then stops and
 // removes its replicas, dependents before what they depend on. Replicas
 // that would not stop stay recorded so a retry finds them.
-func (e *Engine) stopInstance(ctx context.Context, op *operation, inst store.Instance, rt runtime.Runtime) error {
+func (e *Engine) stopInstance(ctx context.Context, op *operation, inst store.Instance, rt runtime.ReplicaRunner) error {
 	handles, err := e.store.Handles(ctx, inst.Name)
 	if err != nil {
 		return err
@@ -449,41 +396,13 @@ func (e *Engine) remove(op *operation, purge bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	rt, err := e.runtimeFor(inst.Runtime)
+	st, err := e.strategyFor(inst.Runtime)
 	if err != nil {
 		return "", err
 	}
-	if ap, ok := applierOf(rt); ok {
-		return e.removeApplied(op, inst, rt, ap, purge)
-	}
-	if err := e.stopInstance(ctx, op, inst, rt); err != nil {
+	msg, err := st.remove(op, inst, purge)
+	if err != nil {
 		return "", err
-	}
-	// Replicas no store remembers (a deploy interrupted by a crash) go too.
-	if listed, err := rt.List(ctx, inst.Identity); err == nil && len(listed) > 0 {
-		if err := e.stopAll(ctx, rt, listed, nil, op.emit, false); err != nil {
-			return "", fmt.Errorf("remove %s: %w", op.instance, err)
-		}
-		e.removeAll(ctx, rt, listed, op.emit)
-	} else if err != nil {
-		op.emit.warn("", "", "cannot list the runtime's replicas to clean leftovers: "+err.Error())
-	}
-	msg := "removed " + op.instance
-	vm, hasVolumes := rt.(runtime.VolumeManager)
-	switch {
-	case purge && hasVolumes:
-		op.emit.step("volumes", "", "", "deleting volumes and data")
-		if err := vm.RemoveVolumes(ctx, inst.Identity); err != nil {
-			return "", fmt.Errorf("remove volumes of %s: %w", op.instance, err)
-		}
-		op.emit.stepDone("volumes", "", "", "")
-		msg += " with its volumes and data"
-	case purge:
-		op.emit.warn("", "", "the "+inst.Runtime+" runtime keeps no volumes; nothing to purge")
-	case hasVolumes:
-		if vols, err := vm.Volumes(ctx, inst.Identity); err == nil && len(vols) > 0 {
-			msg += "; volumes kept: " + strings.Join(vols, ", ") + " (remove with --purge)"
-		}
 	}
 	if err := e.store.DeleteInstance(context.WithoutCancel(ctx), op.instance); err != nil {
 		return "", err

@@ -8,6 +8,7 @@ import (
 
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/runtime/process"
+	"github.com/quai-dev/quai/internal/stack"
 	"github.com/quai-dev/quai/internal/store"
 )
 
@@ -32,6 +33,8 @@ func TestNewChecksOptions(t *testing.T) {
 		{"no runtime", Options{Store: s}, false},
 		{"unknown default runtime", Options{Store: s, Runtimes: rts, DefaultRuntime: "docker"}, false},
 		{"single runtime is the default", Options{Store: s, Runtimes: rts}, true},
+		{"a runtime that cannot deploy", Options{Store: s, Runtimes: map[string]runtime.Runtime{"process": coreOnly{rt}}}, false},
+		{"a runtime that deploys two ways", Options{Store: s, Runtimes: map[string]runtime.Runtime{"process": bothWays{rt, &declarative{}}}}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			e, err := New(tt.opts)
@@ -65,4 +68,24 @@ func TestNewChecksOptions(t *testing.T) {
 	if _, err := e.Up(ctx, UpRequest{Model: shopModel()}, nil); !errors.Is(err, ErrClosed) {
 		t.Fatalf("up after close: err = %v, want ErrClosed", err)
 	}
+}
+
+// coreOnly is a runtime with the core contract and no way to deploy.
+type coreOnly struct{ runtime.Runtime }
+
+// bothWays is a runtime that claims both ways to deploy.
+type bothWays struct {
+	*process.Runtime
+	applier *declarative
+}
+
+func (b bothWays) Apply(ctx context.Context, m *stack.Model, o runtime.ApplyOptions) error {
+	return b.applier.Apply(ctx, m, o)
+}
+func (b bothWays) State(ctx context.Context, id stack.Identity) ([]runtime.ServiceState, error) {
+	return b.applier.State(ctx, id)
+}
+func (b bothWays) Down(ctx context.Context, id stack.Identity) error { return b.applier.Down(ctx, id) }
+func (b bothWays) Delete(ctx context.Context, id stack.Identity, purge bool) error {
+	return b.applier.Delete(ctx, id, purge)
 }

@@ -72,8 +72,17 @@ func (e *Engine) status(ctx context.Context, in store.Instance) (InstanceStatus,
 	if m != nil {
 		jobs = jobServices(m)
 	}
-	rt, rtErr := e.runtimeFor(in.Runtime)
-	groups, err := e.replicaInfos(ctx, in, rt, rtErr, jobs)
+	strat, rtErr := e.strategyFor(in.Runtime)
+	var groups map[string][]replicaView
+	if rtErr != nil {
+		// The runtime is not configured in this daemon: the recorded
+		// replicas show why on each.
+		groups, err = e.recordedReplicas(ctx, in, func(runtime.Handle) (runtime.Status, bool) {
+			return runtime.Status{State: runtime.StateStopped, Health: runtime.HealthNone, Message: rtErr.Error()}, false
+		})
+	} else {
+		groups, err = strat.replicas(ctx, in, jobs)
+	}
 	if err != nil {
 		return st, err
 	}
@@ -88,9 +97,9 @@ func (e *Engine) status(ctx context.Context, in store.Instance) (InstanceStatus,
 		}
 		if !in.Stopped {
 			httpPort, httpsPort := e.httpPort, e.httpsPort
-			if _, ok := applierOf(rt); ok {
-				// Routed by the cluster's ingress controller, on the
-				// schemes' own ports.
+			if strat != nil && !strat.proxied() {
+				// Routed by the runtime (a cluster's ingress controller),
+				// on the schemes' own ports.
 				httpPort, httpsPort = 0, 0
 			}
 			st.URLs = urls(m, e.defaultHost, httpPort, httpsPort)
@@ -156,41 +165,18 @@ type replicaView struct {
 	ready bool
 }
 
-// replicaInfos reports the instance's replicas by service: the recorded
-// handles as the runtime sees them now, or, for a declarative runtime, the
-// runtime's own state. An unreachable runtime shows on each replica.
-func (e *Engine) replicaInfos(ctx context.Context, in store.Instance, rt runtime.Runtime, rtErr error, jobs map[string]bool) (map[string][]replicaView, error) {
-	out := map[string][]replicaView{}
-	if ap, ok := applierOf(rt); ok && rtErr == nil {
-		infos, err := appliedReplicas(ctx, ap, in.Identity)
-		if err != nil {
-			return nil, fmt.Errorf("status of %s on the %s runtime: %w", in.Name, in.Runtime, err)
-		}
-		for svc, rs := range infos {
-			out[svc] = []replicaView{}
-			for _, ri := range rs {
-				out[svc] = append(out[svc], replicaView{ReplicaInfo: ri, ready: ri.Status.Healthy() || (jobs[svc] && replicaOK(ri.Status, true))})
-			}
-		}
-		return out, nil
-	}
+// recordedReplicas reports the instance's recorded handles by service,
+// each with the status and readiness statusOf gives it.
+func (e *Engine) recordedReplicas(ctx context.Context, in store.Instance, statusOf func(runtime.Handle) (runtime.Status, bool)) (map[string][]replicaView, error) {
 	handles, err := e.store.Handles(ctx, in.Name)
 	if err != nil {
 		return nil, err
 	}
+	out := map[string][]replicaView{}
 	for svc, hs := range byService(handles) {
 		for _, h := range hs {
 			v := replicaView{ReplicaInfo: ReplicaInfo{Replica: h.Replica, Release: h.Release, Address: h.Address}}
-			if rtErr != nil {
-				v.Status = runtime.Status{State: runtime.StateStopped, Health: runtime.HealthNone, Message: rtErr.Error()}
-			} else {
-				rs := e.inspect(ctx, rt, h, jobs[svc])
-				v.Status = rs.status
-				if rs.err != nil {
-					v.Status = runtime.Status{State: runtime.StateExited, Health: runtime.HealthNone, Message: rs.err.Error()}
-				}
-				v.ready = rs.ok && (v.Status.Healthy() || jobs[svc])
-			}
+			v.Status, v.ready = statusOf(h)
 			out[svc] = append(out[svc], v)
 		}
 	}
@@ -256,17 +242,12 @@ func (e *Engine) replicasOf(ctx context.Context, instance, service string) (runt
 	if err != nil {
 		return nil, nil, err
 	}
-	rt, err := e.runtimeFor(in.Runtime)
+	st, err := e.strategyFor(in.Runtime)
 	if err != nil {
 		return nil, nil, err
 	}
-	var handles []runtime.Handle
-	if _, ok := applierOf(rt); ok {
-		// The cluster's pods are the replicas; no store records them.
-		handles, err = rt.List(ctx, in.Identity)
-	} else {
-		handles, err = e.store.Handles(ctx, instance)
-	}
+	rt := st.runtime()
+	handles, err := st.handles(ctx, in)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -74,64 +74,11 @@ func (e *Engine) restartGone(instance string, gone int) {
 // recoverInstance re-attaches one instance and returns how many of its
 // persisted replicas are gone.
 func (e *Engine) recoverInstance(ctx context.Context, inst store.Instance) (gone int, err error) {
-	rt, err := e.runtimeFor(inst.Runtime)
+	st, err := e.strategyFor(inst.Runtime)
 	if err != nil {
 		return 0, err
 	}
-	if _, ok := applierOf(rt); ok {
-		// The cluster keeps its workloads running and replaces lost pods
-		// itself; there is nothing to re-attach nor any proxy route.
-		return 0, nil
-	}
-	handles, err := e.store.Handles(ctx, inst.Name)
-	if err != nil {
-		return 0, err
-	}
-	known := map[string]bool{}
-	live := map[string][]runtime.Handle{}
-	for _, h := range handles {
-		known[h.Replica] = true
-		if h.Version > runtime.HandleVersion {
-			e.log.Error("replica handle is newer than this quai; not re-attaching", "instance", inst.Name,
-				"replica", h.Replica, "version", h.Version)
-			continue
-		}
-		switch err := rt.Reattach(ctx, h); {
-		case err == nil:
-			live[h.Service] = append(live[h.Service], h)
-		case errors.Is(err, runtime.ErrNotFound):
-			gone++
-			e.log.Warn("replica is gone", "instance", inst.Name, "replica", h.Replica)
-		default:
-			e.log.Error("cannot re-attach replica", "instance", inst.Name, "replica", h.Replica, "err", err)
-		}
-	}
-	if !inst.Stopped {
-		if err := e.restoreRoutes(ctx, inst.Name, live); err != nil {
-			e.log.Error("cannot restore routes", "instance", inst.Name, "err", err)
-		}
-	}
-	listed, err := rt.List(ctx, inst.Identity)
-	if err != nil {
-		return gone, fmt.Errorf("list replicas: %w", err)
-	}
-	var orphans []runtime.Handle
-	for _, h := range listed {
-		if !known[h.Replica] {
-			orphans = append(orphans, h)
-		}
-	}
-	if len(orphans) > 0 {
-		for _, h := range orphans {
-			e.log.Info("removing a replica no release uses", "instance", inst.Name, "replica", h.Replica, "release", h.Release)
-		}
-		em := e.emitter(nil, inst.Name)
-		if err := e.stopAll(ctx, rt, orphans, nil, em, false); err != nil {
-			return gone, err
-		}
-		e.removeAll(ctx, rt, orphans, em)
-	}
-	return gone, nil
+	return st.recover(ctx, inst)
 }
 
 func (e *Engine) restoreRoutes(ctx context.Context, instance string, live map[string][]runtime.Handle) error {

@@ -1,17 +1,50 @@
 // Package runtime defines the contract between the engine and the places
 // replicas run (local processes, a Docker Engine, a Kubernetes cluster): a
-// small required interface, optional capability interfaces detected by type
-// assertion, and the errors every runtime reports the same way.
+// small core every runtime implements (Runtime), one of two deployment
+// capabilities (ReplicaRunner or Applier), optional capability interfaces
+// detected by type assertion, the labels everything a runtime creates
+// carries, and the errors every runtime reports the same way.
+//
+// # Adding a runtime
+//
+// A runtime (Nomad, Podman, a remote agent...) is a package under
+// internal/runtime that implements Runtime and exactly one of:
+//
+//   - ReplicaRunner, when the runtime starts and stops single replicas
+//     (process, docker). The engine then deploys with its replicas
+//     strategy: it starts new replicas, waits until they are healthy,
+//     switches quai's proxy to them, drains and stops the old ones, and
+//     undoes everything if one fails. It persists each replica's Handle
+//     and hands it back to Reattach when the daemon restarts.
+//   - Applier, when the runtime converges whole instances itself
+//     (kubernetes). The engine then deploys with its declarative strategy:
+//     it applies each release and waits for the rollout; routing is the
+//     runtime's own, and State is the truth about replicas.
+//
+// engine.New refuses a runtime that implements neither or both. Logs,
+// exec, volumes, images and rolling restarts are optional (Logger,
+// InstanceLogger, Execer, VolumeManager, ImageManager, Restarter), and
+// Capabilities must say which of Logs, Exec and Volumes it has. End the
+// implementation with compile-time checks of what it implements
+// (var _ runtime.ReplicaRunner = (*Runtime)(nil)), never stub a method with
+// ErrUnsupported to satisfy an interface, and run the matching half of the
+// conformance suite (runtimetest.RunReplicaRunner or
+// runtimetest.RunApplier) against a real backend in the runtime's tests.
+// Finally, build it in internal/daemon and give it a name users can type.
 //
 // It may import internal/stack (the desired-state model) and nothing else of
 // quai; runtimes never import the engine, the store, the proxy or the API.
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"maps"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/quai-dev/quai/internal/stack"
@@ -31,8 +64,8 @@ var (
 	ErrUnsupported = errors.New("not supported by this runtime")
 )
 
-// Labels the engine puts on everything a runtime creates for a replica
-// (ReplicaSpec.Labels), by which runtimes find what they created again.
+// Labels every replica carries (ReplicaLabels), by which runtimes find what
+// they created again.
 const (
 	LabelOrg      = "quai.org"
 	LabelProject  = "quai.project"
@@ -47,6 +80,41 @@ const (
 	// clean up and prune only their own.
 	LabelDaemon = "quai.daemon"
 )
+
+// InstanceLabels are the labels of everything a runtime creates for the
+// instance (networks, volumes, images, replicas); an empty org is the
+// default one, so that every instance is found by the same four labels.
+func InstanceLabels(id stack.Identity) map[string]string {
+	return map[string]string{
+		LabelOrg: cmp.Or(id.Org, stack.DefaultOrg), LabelProject: id.Project, LabelEnv: id.Env, LabelInstance: id.Name(),
+	}
+}
+
+// ReplicaLabels are the labels of everything a runtime creates for the
+// replica of spec: spec.Labels, then the instance's, service's, replica's,
+// release's and config hash's, which win.
+func ReplicaLabels(spec ReplicaSpec) map[string]string {
+	out := maps.Clone(spec.Labels)
+	if out == nil {
+		out = map[string]string{}
+	}
+	maps.Copy(out, InstanceLabels(spec.Instance))
+	out[LabelReplica] = spec.Replica
+	out[LabelRelease] = strconv.Itoa(spec.Release)
+	if spec.Service != nil {
+		out[LabelService] = spec.Service.Name
+		out[LabelHash] = spec.Service.Hash
+	}
+	return out
+}
+
+// IsImageID reports whether ref is a content-addressed image id
+// (sha256: and 64 lowercase hex digits), which names exactly one image and
+// can be neither pulled nor rebuilt.
+func IsImageID(ref string) bool {
+	hexPart, ok := strings.CutPrefix(ref, "sha256:")
+	return ok && len(hexPart) == 64 && strings.Trim(hexPart, "0123456789abcdef") == ""
+}
 
 // HandleVersion is the version of the Handle layout. A daemon that reads a
 // handle with a newer version refuses to re-attach rather than guess.
@@ -135,7 +203,8 @@ func (s Status) Healthy() bool {
 	return s.State == StateRunning && (s.Health == HealthHealthy || s.Health == HealthNone)
 }
 
-// Capabilities says what a runtime can do beyond the required interface.
+// Capabilities says what a runtime can do beyond its core and deployment
+// capability.
 type Capabilities struct {
 	// Logs, Exec and Volumes mirror the optional interfaces below.
 	Logs    bool `json:"logs"`
@@ -147,33 +216,43 @@ type Capabilities struct {
 	Isolation bool `json:"isolation"`
 }
 
-// Runtime is the required contract.
+// Runtime is the core every runtime implements, whichever way it deploys.
 type Runtime interface {
 	// Name is the runtime's name as users type it ("process", "docker").
 	Name() string
 	// Capabilities is constant for the runtime's lifetime.
 	Capabilities() Capabilities
+	// Inspect reports the replica's current state; ErrNotFound if it is gone.
+	Inspect(ctx context.Context, h Handle) (Status, error)
+	// List returns the handles of every replica the runtime knows for the
+	// instance (found by labels or on disk), including ones no store
+	// remembers, so orphans can be cleaned. An instance that never ran has
+	// none: an empty list, no error.
+	List(ctx context.Context, id stack.Identity) ([]Handle, error)
+	// Close releases the runtime's resources; running replicas keep running.
+	Close() error
+}
+
+// ReplicaRunner is implemented by runtimes that start and stop replicas one
+// by one (process, docker). The engine deploys on them with its replicas
+// strategy: start the new replicas, wait until they are healthy, switch
+// the proxy, drain and stop the old ones.
+type ReplicaRunner interface {
+	Runtime
 	// Start starts one replica and returns once it runs (not necessarily
 	// healthy: poll Inspect). Restart policy and health checks are the
 	// runtime's job from then on. It is called by the engine during execute.
 	Start(ctx context.Context, spec ReplicaSpec) (Handle, error)
-	// Inspect reports the replica's current state; ErrNotFound if it is gone.
-	Inspect(ctx context.Context, h Handle) (Status, error)
 	// Stop asks the replica to stop (SIGTERM or equivalent), waits up to
 	// grace, then kills it. Stopping a stopped replica is not an error.
 	Stop(ctx context.Context, h Handle, grace time.Duration) error
 	// Remove deletes what Start created for the replica, never volumes.
 	Remove(ctx context.Context, h Handle) error
-	// List returns the handles of every replica the runtime knows for the
-	// instance (found by labels or on disk), including ones no store
-	// remembers, so orphans can be cleaned.
-	List(ctx context.Context, id stack.Identity) ([]Handle, error)
 	// Reattach verifies that a persisted handle still describes a live
 	// replica and resumes watching it (health checks, restarts), without
-	// restarting it. ErrNotFound if it is gone.
+	// restarting it. ErrNotFound if it is gone. A restarted daemon calls
+	// it for every handle its store recorded.
 	Reattach(ctx context.Context, h Handle) error
-	// Close releases the runtime's resources; running replicas keep running.
-	Close() error
 }
 
 // LogOptions selects log lines.
@@ -288,11 +367,12 @@ type ReplicaState struct {
 }
 
 // Applier is implemented by declarative runtimes (Kubernetes): they take a
-// whole instance and converge it themselves, where the engine would
-// otherwise start and stop replicas one by one. The engine detects it by
-// type assertion and, for such runtimes, applies releases instead of
-// executing per-replica plans.
+// whole instance and converge it themselves, where a ReplicaRunner has the
+// engine start and stop replicas one by one. The engine deploys on them
+// with its declarative strategy: it applies each release and waits for the
+// rollout; the store keeps no replica handles, State is the truth.
 type Applier interface {
+	Runtime
 	// Apply makes the instance run m: it creates or updates everything m
 	// declares, removes what the instance had but m no longer declares
 	// (never data volumes), and waits until every service has rolled out.

@@ -307,8 +307,9 @@ func (r *Runtime) progress(ctx context.Context, service, format string, args ...
 }
 
 // The runtime implements the required contract and every optional one.
+// The runtime starts and stops replicas one by one.
 var (
-	_ runtime.Runtime       = (*Runtime)(nil)
+	_ runtime.ReplicaRunner = (*Runtime)(nil)
 	_ runtime.Logger        = (*Runtime)(nil)
 	_ runtime.Execer        = (*Runtime)(nil)
 	_ runtime.VolumeManager = (*Runtime)(nil)

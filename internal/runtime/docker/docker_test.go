@@ -26,7 +26,7 @@ import (
 func TestConformance(t *testing.T) {
 	r0 := newRuntime(t, Options{})
 	img := testAppImage(t, r0)
-	runtimetest.Run(t, func(t *testing.T) runtimetest.Target {
+	runtimetest.RunReplicaRunner(t, func(t *testing.T) runtimetest.Target {
 		state := t.TempDir()
 		r := newRuntime(t, Options{StateDir: state})
 		return runtimetest.Target{

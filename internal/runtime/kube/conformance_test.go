@@ -19,7 +19,7 @@ import (
 // cluster once and shared by every subtest.
 const conformanceImage = "quai.test/conformance-app:1"
 
-// TestConformance runs the runtime conformance suite's declarative path on
+// TestConformance runs the applier half of the runtime conformance suite on
 // the test cluster: each subtest applies its own instance (its own
 // namespace) and purges it.
 func TestConformance(t *testing.T) {
@@ -31,7 +31,7 @@ func TestConformance(t *testing.T) {
 	t.Logf("test app image built and loaded in %s", time.Since(t0).Round(time.Millisecond))
 	t.Cleanup(func() { waitNamespacesGone(t, c, "conformance") })
 
-	runtimetest.Run(t, func(t *testing.T) runtimetest.Target {
+	runtimetest.RunApplier(t, func(t *testing.T) runtimetest.Target {
 		return runtimetest.Target{
 			Runtime: newRuntime(t, c),
 			Reopen:  func(t *testing.T) runtime.Runtime { return newRuntime(t, c) },

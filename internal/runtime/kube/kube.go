@@ -6,12 +6,11 @@
 // cluster through client-go: a kubeconfig (with a context), or the
 // in-cluster service account.
 //
-// Kubernetes is declarative, so the runtime's main contract is
-// runtime.Applier. Of the per-replica runtime.Runtime contract it
-// implements what a pod maps to: Inspect, List, Reattach, Remove (deletes
-// the pod; its controller replaces it), Logs and Exec. Start and Stop
-// return runtime.ErrUnsupported: replicas are started and stopped by
-// applying a model (Down scales to zero).
+// Kubernetes is declarative, so the runtime implements runtime.Applier
+// (and not runtime.ReplicaRunner): replicas are started and stopped by
+// applying a model (Down scales to zero), and the cluster watches and
+// replaces pods itself. Of the core contract, a replica is a pod: Inspect,
+// List, Logs and Exec read pods.
 //
 // It imports internal/runtime, internal/stack and internal/render; never
 // the engine, the store or the API.
@@ -149,9 +148,8 @@ func (r *Runtime) Capabilities() runtime.Capabilities {
 // Close implements runtime.Runtime; the cluster keeps running everything.
 func (r *Runtime) Close() error { return nil }
 
-// errUnsupported explains why the per-replica verbs do not apply.
-var errUnsupported = fmt.Errorf("%w: the kubernetes runtime applies whole instances (runtime.Applier); replicas are not started or stopped one by one", runtime.ErrUnsupported)
-
+// The kubernetes runtime deploys declaratively: runtime.Applier, never
+// runtime.ReplicaRunner.
 var (
 	_ runtime.Runtime        = (*Runtime)(nil)
 	_ runtime.Applier        = (*Runtime)(nil)

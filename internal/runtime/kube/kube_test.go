@@ -134,18 +134,9 @@ func TestDryRunReportsRefusals(t *testing.T) {
 	t.Logf("refused as expected: %v", err)
 }
 
-func TestUnsupportedPerReplicaVerbs(t *testing.T) {
+func TestStateOfAMissingInstance(t *testing.T) {
 	c := shared.Require(t)
 	r := newRuntime(t, c)
-	if _, err := r.Start(context.Background(), runtime.ReplicaSpec{}); !errors.Is(err, runtime.ErrUnsupported) {
-		t.Errorf("Start: %v, want ErrUnsupported", err)
-	}
-	if err := r.Stop(context.Background(), runtime.Handle{}, time.Second); !errors.Is(err, runtime.ErrUnsupported) {
-		t.Errorf("Stop: %v, want ErrUnsupported", err)
-	}
-	if err := r.Reattach(context.Background(), runtime.Handle{ID: "nowhere/none"}); !errors.Is(err, runtime.ErrNotFound) {
-		t.Errorf("Reattach of a missing pod: %v, want ErrNotFound", err)
-	}
 	if _, err := r.State(context.Background(), stack.Identity{Project: "absent", Env: "test"}); !errors.Is(err, runtime.ErrNotFound) {
 		t.Errorf("State of a missing instance: %v, want ErrNotFound", err)
 	}

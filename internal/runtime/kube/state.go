@@ -175,16 +175,6 @@ func eventTime(ev *corev1.Event) time.Time {
 	return t
 }
 
-// Start implements runtime.Runtime: unsupported, see the package doc.
-func (r *Runtime) Start(context.Context, runtime.ReplicaSpec) (runtime.Handle, error) {
-	return runtime.Handle{}, errUnsupported
-}
-
-// Stop implements runtime.Runtime: unsupported, see the package doc.
-func (r *Runtime) Stop(context.Context, runtime.Handle, time.Duration) error {
-	return errUnsupported
-}
-
 // Inspect implements runtime.Runtime.
 func (r *Runtime) Inspect(ctx context.Context, h runtime.Handle) (runtime.Status, error) {
 	p, err := r.pod(ctx, h)
@@ -197,20 +187,6 @@ func (r *Runtime) Inspect(ctx context.Context, h runtime.Handle) (runtime.Status
 		withProbeFailure(&st, p.UID, evs)
 	}
 	return st, nil
-}
-
-// Remove implements runtime.Runtime: it deletes the pod, which its
-// controller replaces (a restart of one replica).
-func (r *Runtime) Remove(ctx context.Context, h runtime.Handle) error {
-	ns, name, err := splitID(h)
-	if err != nil {
-		return err
-	}
-	err = r.client.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{})
-	if apierrors.IsNotFound(err) {
-		return nil
-	}
-	return wrap(err, "delete pod %s", h.ID)
 }
 
 // List implements runtime.Runtime: the instance's pods.
@@ -234,13 +210,6 @@ func (r *Runtime) pods(ctx context.Context, id stack.Identity) ([]corev1.Pod, er
 	}
 	slices.SortFunc(list.Items, func(a, b corev1.Pod) int { return strings.Compare(a.Name, b.Name) })
 	return list.Items, nil
-}
-
-// Reattach implements runtime.Runtime: the cluster watches pods itself, so
-// this only checks that the pod still exists.
-func (r *Runtime) Reattach(ctx context.Context, h runtime.Handle) error {
-	_, err := r.pod(ctx, h)
-	return err
 }
 
 // State implements runtime.Applier.

@@ -743,8 +743,9 @@ func (r *Runtime) Close() error {
 	return nil
 }
 
+// The runtime starts and stops replicas one by one.
 var (
-	_ runtime.Runtime       = (*Runtime)(nil)
+	_ runtime.ReplicaRunner = (*Runtime)(nil)
 	_ runtime.Logger        = (*Runtime)(nil)
 	_ runtime.Execer        = (*Runtime)(nil)
 	_ runtime.VolumeManager = (*Runtime)(nil)

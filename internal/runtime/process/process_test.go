@@ -145,7 +145,7 @@ func processExists(pid int) bool {
 
 func TestConformance(t *testing.T) {
 	exe := testExecutable(t)
-	runtimetest.Run(t, func(t *testing.T) runtimetest.Target {
+	runtimetest.RunReplicaRunner(t, func(t *testing.T) runtimetest.Target {
 		dataDir := t.TempDir()
 		killLeftovers(t, dataDir)
 		projectDir := t.TempDir()

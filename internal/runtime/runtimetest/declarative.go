@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -22,10 +23,12 @@ import (
 // are scheduled, images unpacked and probes run before a rollout is done.
 const waitApply = 3 * time.Minute
 
-// runDeclarative runs the declarative equivalents of the subtests, under the
-// same names, on a runtime.Applier. RestartNoLeavesCrashedExited has none:
-// see the package doc.
-func runDeclarative(t *testing.T, factory Factory) {
+// RunApplier runs the Core checks and the applier half of the suite: the
+// replica-runner half's subtests, under the same names, on whole instances
+// of a runtime.Applier. RestartNoLeavesCrashedExited has no equivalent: see
+// the package doc.
+func RunApplier(t *testing.T, factory Factory) {
+	runCore(t, factory)
 	tests := []struct {
 		name string
 		fn   func(*testing.T, *dsuite)
@@ -47,7 +50,7 @@ func runDeclarative(t *testing.T, factory Factory) {
 		t.Run(tc.name, func(t *testing.T) {
 			tgt := factory(t)
 			if _, ok := tgt.Runtime.(runtime.Applier); !ok {
-				t.Fatalf("the factory returned a %T, which is not a runtime.Applier like the first one", tgt.Runtime)
+				t.Fatalf("the factory returned a %T, which is not a runtime.Applier", tgt.Runtime)
 			}
 			// One instance per subtest: a namespace of its own on Kubernetes,
 			// so that a subtest never sees another's leftovers.
@@ -132,9 +135,7 @@ func (s *dsuite) model(id stack.Identity, svcs ...service) *stack.Model {
 	var volumes []string
 	for _, sv := range svcs {
 		env := map[string]string{"QUAI_TEST_MARKER": "marker-" + sv.name}
-		for k, v := range sv.env {
-			env[k] = v
-		}
+		maps.Copy(env, sv.env)
 		if len(sv.mounts) > 0 {
 			env["DATA_DIR"] = sv.mounts[0].Target
 		}
@@ -462,10 +463,11 @@ func dReattach(t *testing.T, s *dsuite) {
 	s.mu.Lock()
 	s.rt = rt2
 	s.mu.Unlock()
-	if err := rt2.Reattach(context.Background(), persisted); err != nil {
-		t.Fatalf("reattach: %v", err)
+	// The cluster watches its pods itself: a new runtime has nothing to
+	// re-attach, and sees the same replica, neither restarted nor replaced.
+	if st, err := s.inspect(persisted); err != nil || !st.Healthy() {
+		t.Fatalf("inspect the persisted handle with a new runtime: %+v, %v; want healthy", st, err)
 	}
-	// The new runtime sees the same replica, neither restarted nor replaced.
 	_, now := s.waitReplica(s.id, "web", "healthy after reattach", healthy)
 	if now.Handle.ID != persisted.ID || !now.Status.Started.Equal(before.Status.Started) || now.Status.Restarts != before.Status.Restarts {
 		t.Errorf("after reattach the replica is %s started %s with %d restarts, want %s started %s with %d",
@@ -491,8 +493,8 @@ func dReattach(t *testing.T, s *dsuite) {
 	bogus := persisted
 	bogus.ID += "-gone"
 	bogus.Replica += "-gone"
-	if err := rt2.Reattach(context.Background(), bogus); !errors.Is(err, runtime.ErrNotFound) {
-		t.Errorf("reattach of a replica that never ran: %v, want ErrNotFound", err)
+	if _, err := s.inspect(bogus); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("inspect of a replica that never ran: %v, want ErrNotFound", err)
 	}
 }
 
@@ -573,20 +575,7 @@ func dRemove(t *testing.T, s *dsuite) {
 	s.mustApply(m)
 	first := s.waitHealthy(s.id, "web")
 	mustGet(t, first.Handle, "/write?value=kept-after-delete")
-	pid := mustGet(t, first.Handle, "/pid")
-
-	// Removing one replica of a declared service replaces it.
-	if err := s.runtime().Remove(context.Background(), first.Handle); err != nil {
-		t.Fatalf("remove a replica: %v", err)
-	}
-	_, second := s.waitReplica(s.id, "web", "replaced and healthy", func(svc runtime.ServiceState, r runtime.ReplicaState) bool {
-		if !healthy(svc, r) {
-			return false
-		}
-		got, err := get(r.Handle, "/pid")
-		return err == nil && got != pid
-	})
-	h := second.Handle
+	h := first.Handle
 
 	// Delete without purge removes the replicas and keeps the data.
 	ctx, cancel := context.WithTimeout(context.Background(), waitApply)
@@ -603,9 +592,6 @@ func dRemove(t *testing.T, s *dsuite) {
 	}
 	if _, err := s.inspect(h); !errors.Is(err, runtime.ErrNotFound) {
 		t.Errorf("inspect after delete: %v, want ErrNotFound", err)
-	}
-	if err := s.runtime().Reattach(ctx, h); !errors.Is(err, runtime.ErrNotFound) {
-		t.Errorf("reattach after delete: %v, want ErrNotFound", err)
 	}
 	vm, hasVolumes := s.runtime().(runtime.VolumeManager)
 	if hasVolumes {

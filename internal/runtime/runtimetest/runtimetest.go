@@ -1,25 +1,26 @@
-// Package runtimetest is the conformance suite every runtime (process,
-// docker, kube) must pass, and the small HTTP test app it runs (AppMain).
-// A runtime's test calls Run with a factory that returns the runtime and
-// knows how to run the test app on it.
+// Package runtimetest is the conformance suite every runtime must pass, and
+// the small HTTP test app it runs (AppMain). It has two halves, one per
+// way of deploying, and a runtime's test calls the one it implements with a
+// factory that returns the runtime and knows how to run the test app on it:
 //
-// The suite has two paths, chosen by type assertion on the first Target's
-// runtime, as the engine chooses how to deploy. A per-replica runtime
-// (process, docker) is driven through runtime.Runtime: Start, Stop, Remove.
-// A declarative runtime, one that implements runtime.Applier (Kubernetes,
-// whose Start and Stop are unsupported by design), is driven through whole
-// instances: the same subtests, under the same names, apply a model of one
-// or two services running the test app and read replicas back through
-// State, then use the per-replica verbs a declarative runtime keeps
-// (Inspect, List, Reattach, Remove, Logs, Exec). There, stopping is Down
-// (the app records its SIGTERM and its exit in its volume, which Down
-// keeps, since the logs go with the replica), removing is Delete with and
-// without purge, and each subtest owns an instance that its cleanup purges.
+//   - RunReplicaRunner (process, docker) drives runtime.ReplicaRunner:
+//     Start, Stop, Remove, Reattach, replica by replica.
+//   - RunApplier (kubernetes) drives runtime.Applier through whole
+//     instances: the same subtests, under the same names, apply a model of
+//     one or two services running the test app and read replicas back
+//     through State. There, stopping is Down (the app records its SIGTERM
+//     and its exit in its volume, which Down keeps, since the logs go with
+//     the replica), removing is Delete with and without purge, and each
+//     subtest owns an instance that its cleanup purges.
 //
-// RestartNoLeavesCrashedExited is not registered on the declarative path:
-// restart "no" has no equivalent there (a Kubernetes Deployment's or
-// StatefulSet's pods always restart, and render does not render restart).
-// Subtests are left out rather than skipped, because CI fails on any skip.
+// Both halves first run the Core checks every runtime passes (Capabilities
+// agree with the optional interfaces, one deployment capability, unknown
+// handles and instances).
+//
+// RestartNoLeavesCrashedExited is not in the applier half: restart "no" has
+// no equivalent there (a Kubernetes Deployment's or StatefulSet's pods
+// always restart, and render does not render restart). Subtests are left
+// out rather than skipped, because CI fails on any skip.
 //
 // It imports internal/runtime and internal/stack only; it is imported by
 // runtime tests, never by production code.
@@ -32,6 +33,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
 	"strings"
@@ -45,8 +47,9 @@ import (
 
 // Target is what a runtime under test gives the suite.
 type Target struct {
-	// Runtime is a fresh runtime with its own state. When it implements
-	// runtime.Applier the suite takes its declarative path.
+	// Runtime is a fresh runtime with its own state; it implements the
+	// capability of the half that runs (runtime.ReplicaRunner or
+	// runtime.Applier).
 	Runtime runtime.Runtime
 	// Reopen returns a new runtime over the same state, as a restarted
 	// daemon would build it. The suite closes the previous one first.
@@ -54,7 +57,7 @@ type Target struct {
 	// Prepare completes a ReplicaSpec built by the suite (service name,
 	// environment, health, mounts, restart policy) so that it runs the test
 	// app on this runtime: a process command, an image, ... It must keep
-	// what the suite set. On the declarative path the spec's Service is
+	// what the suite set. In the applier half the spec's Service is
 	// what the suite then puts in the model it applies.
 	Prepare func(t *testing.T, rs *runtime.ReplicaSpec)
 	// AppCommand is the test app's argv as seen inside a replica, for Exec
@@ -74,19 +77,10 @@ const (
 	waitState   = 30 * time.Second
 )
 
-// Run runs the conformance suite: the declarative path when the factory's
-// runtime implements runtime.Applier, the per-replica path otherwise.
-func Run(t *testing.T, factory Factory) {
-	probe := factory(t)
-	t.Cleanup(func() {
-		if err := probe.Runtime.Close(); err != nil {
-			t.Errorf("close the runtime that chose the path: %v", err)
-		}
-	})
-	if _, ok := probe.Runtime.(runtime.Applier); ok {
-		runDeclarative(t, factory)
-		return
-	}
+// RunReplicaRunner runs the Core checks and the replica-runner half of the
+// suite: the factory's runtimes must implement runtime.ReplicaRunner.
+func RunReplicaRunner(t *testing.T, factory Factory) {
+	runCore(t, factory)
 	tests := []struct {
 		name string
 		fn   func(*testing.T, *suite)
@@ -108,6 +102,9 @@ func Run(t *testing.T, factory Factory) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tgt := factory(t)
+			if _, ok := tgt.Runtime.(runtime.ReplicaRunner); !ok {
+				t.Fatalf("the factory returned a %T, which is not a runtime.ReplicaRunner", tgt.Runtime)
+			}
 			s := &suite{t: t, tgt: tgt, rt: tgt.Runtime}
 			t.Cleanup(s.cleanup)
 			tc.fn(t, s)
@@ -131,10 +128,16 @@ func (s *suite) runtime() runtime.Runtime {
 	return s.rt
 }
 
+// runner is the current runtime as the runtime.ReplicaRunner
+// RunReplicaRunner checked it is.
+func (s *suite) runner() runtime.ReplicaRunner {
+	return s.runtime().(runtime.ReplicaRunner)
+}
+
 func (s *suite) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rt := s.runtime()
+	rt := s.runner()
 	for _, h := range s.hs {
 		if err := rt.Remove(ctx, h); err != nil {
 			s.t.Errorf("cleanup: remove %s: %v", h.Replica, err)
@@ -167,9 +170,7 @@ func (s *suite) spec(a app) runtime.ReplicaSpec {
 	}
 	svcName, _, _ := strings.Cut(a.replica, "-")
 	env := map[string]string{"QUAI_TEST_MARKER": "marker-" + a.replica}
-	for k, v := range a.env {
-		env[k] = v
-	}
+	maps.Copy(env, a.env)
 	rs := runtime.ReplicaSpec{
 		Instance: a.instance,
 		Service: &stack.Service{
@@ -197,7 +198,7 @@ func (s *suite) start(a app) runtime.Handle {
 	rs := s.spec(a)
 	ctx, cancel := context.WithTimeout(context.Background(), waitState)
 	defer cancel()
-	h, err := s.runtime().Start(ctx, rs)
+	h, err := s.runner().Start(ctx, rs)
 	if err != nil {
 		s.t.Fatalf("start %s: %v", a.replica, err)
 	}
@@ -345,7 +346,7 @@ func testStopGraceful(t *testing.T, s *suite) {
 	h := s.start(app{healthPath: "/healthz"})
 	s.waitHealthy(h)
 	ctx := context.Background()
-	if err := s.runtime().Stop(ctx, h, 10*time.Second); err != nil {
+	if err := s.runner().Stop(ctx, h, 10*time.Second); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
 	st, err := s.inspect(h)
@@ -364,7 +365,7 @@ func testStopGraceful(t *testing.T, s *suite) {
 	if logs := s.logs(h, runtime.LogOptions{}); !strings.Contains(logs, SigtermMark) {
 		t.Errorf("the app did not see SIGTERM (no %q in its logs):\n%s", SigtermMark, logs)
 	}
-	if err := s.runtime().Stop(ctx, h, time.Second); err != nil {
+	if err := s.runner().Stop(ctx, h, time.Second); err != nil {
 		t.Errorf("stopping a stopped replica: %v", err)
 	}
 }
@@ -372,7 +373,7 @@ func testStopGraceful(t *testing.T, s *suite) {
 func testStopKills(t *testing.T, s *suite) {
 	h := s.start(app{healthPath: "/healthz", env: map[string]string{"IGNORE_SIGTERM": "1"}})
 	s.waitHealthy(h)
-	if err := s.runtime().Stop(context.Background(), h, 500*time.Millisecond); err != nil {
+	if err := s.runner().Stop(context.Background(), h, 500*time.Millisecond); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
 	if _, err := get(h, "/"); err == nil {
@@ -510,10 +511,10 @@ func testReattach(t *testing.T, s *suite) {
 	if got := s.mustGet(h, "/pid"); got != pid {
 		t.Fatalf("closing the runtime touched the app: pid %s, want %s", got, pid)
 	}
-	rt2 := s.tgt.Reopen(t)
 	s.mu.Lock()
-	s.rt = rt2
+	s.rt = s.tgt.Reopen(t)
 	s.mu.Unlock()
+	rt2 := s.runner()
 	if err := rt2.Reattach(context.Background(), persisted); err != nil {
 		t.Fatalf("reattach: %v", err)
 	}
@@ -544,10 +545,10 @@ func testVolume(t *testing.T, s *suite) {
 	s.waitHealthy(h1)
 	s.mustGet(h1, "/write?value=kept-across-replicas")
 	ctx := context.Background()
-	if err := s.runtime().Stop(ctx, h1, 10*time.Second); err != nil {
+	if err := s.runner().Stop(ctx, h1, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.runtime().Remove(ctx, h1); err != nil {
+	if err := s.runner().Remove(ctx, h1); err != nil {
 		t.Fatal(err)
 	}
 	h2 := s.start(app{replica: "web-2", healthPath: "/healthz", mounts: mounts, env: env})
@@ -566,7 +567,7 @@ func testVolume(t *testing.T, s *suite) {
 	if !slices.ContainsFunc(vols, func(v string) bool { return strings.Contains(v, "data") }) {
 		t.Errorf("volumes = %v, want one named after data", vols)
 	}
-	if err := s.runtime().Remove(ctx, h2); err != nil {
+	if err := s.runner().Remove(ctx, h2); err != nil {
 		t.Fatal(err)
 	}
 	if err := vm.RemoveVolumes(ctx, testInstance); err != nil {
@@ -609,7 +610,7 @@ func testList(t *testing.T, s *suite) {
 func testRemove(t *testing.T, s *suite) {
 	h := s.start(app{healthPath: "/healthz"})
 	s.waitHealthy(h)
-	if err := s.runtime().Remove(context.Background(), h); err != nil {
+	if err := s.runner().Remove(context.Background(), h); err != nil {
 		t.Fatalf("remove: %v", err)
 	}
 	if _, err := s.inspect(h); !errors.Is(err, runtime.ErrNotFound) {
@@ -622,7 +623,7 @@ func testRemove(t *testing.T, s *suite) {
 	if err != nil || len(hs) != 0 {
 		t.Errorf("List after remove = %+v, %v; want nothing", hs, err)
 	}
-	if err := s.runtime().Reattach(context.Background(), h); !errors.Is(err, runtime.ErrNotFound) {
+	if err := s.runner().Reattach(context.Background(), h); !errors.Is(err, runtime.ErrNotFound) {
 		t.Errorf("reattach after remove: %v, want ErrNotFound", err)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/stack"
@@ -43,18 +42,8 @@ func (d *declarative) Name() string { return "decl" }
 func (d *declarative) Capabilities() runtime.Capabilities {
 	return runtime.Capabilities{Isolation: true, Volumes: true}
 }
-func (d *declarative) Start(context.Context, runtime.ReplicaSpec) (runtime.Handle, error) {
-	return runtime.Handle{}, runtime.ErrUnsupported
-}
 func (d *declarative) Inspect(context.Context, runtime.Handle) (runtime.Status, error) {
-	return runtime.Status{}, runtime.ErrUnsupported
-}
-func (d *declarative) Stop(context.Context, runtime.Handle, time.Duration) error {
-	return runtime.ErrUnsupported
-}
-func (d *declarative) Remove(context.Context, runtime.Handle) error { return runtime.ErrUnsupported }
-func (d *declarative) Reattach(context.Context, runtime.Handle) error {
-	return runtime.ErrUnsupported
+	return runtime.Status{}, runtime.ErrNotFound
 }
 func (d *declarative) Close() error { return nil }
 

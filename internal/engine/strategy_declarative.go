@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -12,23 +13,35 @@ import (
 	"github.com/quai-dev/quai/internal/store"
 )
 
-// This file drives declarative runtimes (runtime.Applier: Kubernetes). They
-// converge a whole instance themselves, so the engine keeps its own part —
-// the plan, releases, the lock, events — and hands each release to Apply
-// instead of starting and stopping replicas one by one. The store keeps no
-// replica handles for such instances: the runtime's State is the truth, and
-// routing is the cluster's (Ingress), not quai's proxy.
-
-// applierOf returns the runtime's Applier capability.
-func applierOf(rt runtime.Runtime) (runtime.Applier, bool) {
-	ap, ok := rt.(runtime.Applier)
-	return ap, ok
+// declarativeStrategy deploys on declarative runtimes (runtime.Applier:
+// Kubernetes). They converge a whole instance themselves, so the engine
+// keeps its own part — the plan, releases, the lock, events — and hands
+// each release to Apply instead of starting and stopping replicas one by
+// one. The store keeps no replica handles for such instances: the
+// runtime's State is the truth, and routing is the cluster's (Ingress),
+// not quai's proxy.
+type declarativeStrategy struct {
+	e  *Engine
+	rt runtime.Applier
 }
 
-// observeApplied records in s what the runtime runs for the instance:
-// every replica not being deleted, with its config hash, for planning.
-func (e *Engine) observeApplied(ctx context.Context, s *snapshot, ap runtime.Applier, id stack.Identity, jobs map[string]bool) error {
-	states, err := ap.State(ctx, id)
+func (d *declarativeStrategy) runtime() runtime.Runtime { return d.rt }
+
+// proxied: the cluster's ingress controller routes, on the schemes' own
+// ports.
+func (d *declarativeStrategy) proxied() bool { return false }
+
+// recover has nothing to do: the cluster keeps its workloads running and
+// replaces lost pods itself; there is nothing to re-attach nor any proxy
+// route.
+func (d *declarativeStrategy) recover(context.Context, store.Instance) (int, error) { return 0, nil }
+
+// observe records in s what the runtime runs for the instance: every
+// replica not being deleted, with its config hash, for planning. For a new
+// instance it proves the runtime can be reached (and is configured) before
+// a release is recorded.
+func (d *declarativeStrategy) observe(ctx context.Context, s *snapshot, id stack.Identity, jobs map[string]bool) error {
+	states, err := d.rt.State(ctx, id)
 	if errors.Is(err, runtime.ErrNotFound) {
 		return nil
 	}
@@ -68,9 +81,7 @@ func applySecrets(m *stack.Model) map[string][]byte {
 		for _, name := range svc.Secrets {
 			one := &stack.Service{Name: svc.Name, Secrets: []string{name}}
 			if vals, err := resolveSecrets(m, one); err == nil {
-				for k, v := range vals {
-					out[k] = v
-				}
+				maps.Copy(out, vals)
 			}
 		}
 	}
@@ -89,18 +100,19 @@ func applyOptions(op *operation, m *stack.Model, release int, step string) runti
 	}
 }
 
-// applyRelease hands release to the runtime and records the outcome. A
-// rollout that fails marks the release failed and re-applies the active
-// release, so the instance runs what its active release says.
-func (e *Engine) applyRelease(op *operation, s *snapshot, ap runtime.Applier, m *stack.Model, release int) error {
+// deploy hands release to the runtime and records the outcome. A rollout
+// that fails marks the release failed and re-applies the active release,
+// so the instance runs what its active release says.
+func (d *declarativeStrategy) deploy(op *operation, s *snapshot, m *stack.Model, _ Plan, release int) error {
+	e := d.e
 	ctx := op.ctx
 	op.emit.step("apply", "", "", fmt.Sprintf("applying release %d to %s and waiting for the rollout", release, s.rtName))
-	err := ap.Apply(ctx, m, applyOptions(op, m, release, "apply"))
+	err := d.rt.Apply(ctx, m, applyOptions(op, m, release, "apply"))
 	if err != nil {
 		if errors.Is(err, runtime.ErrRolloutFailed) {
 			err = fmt.Errorf("%w: %w", ErrUnhealthy, err)
 		}
-		e.undoApply(op, s, ap)
+		d.undo(op, s)
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
 		if ferr := e.store.FailRelease(fctx, s.name, release, err.Error()); ferr != nil {
@@ -120,12 +132,13 @@ func (e *Engine) applyRelease(op *operation, s *snapshot, ap runtime.Applier, m 
 	return nil
 }
 
-// undoApply re-applies the active release after a failed one, so what the
+// undo re-applies the active release after a failed one, so what the
 // failed release changed (a Deployment's template, a removed Service) goes
-// back; an instance that was down is scaled to zero again. The runtime kept the previous pods serving during the rollout, so
-// this rolls back to them. Failures are warnings: the failed release is
-// reported either way.
-func (e *Engine) undoApply(op *operation, s *snapshot, ap runtime.Applier) {
+// back; an instance that was down is scaled to zero again. The runtime
+// kept the previous pods serving during the rollout, so this rolls back to
+// them. Failures are warnings: the failed release is reported either way.
+func (d *declarativeStrategy) undo(op *operation, s *snapshot) {
+	e, ap := d.e, d.rt
 	if s.active == nil || s.activeModel == nil {
 		// A first install: what failed stays for `quai logs` and
 		// `quai status` to explain, until `up` fixes it or `rm` removes it.
@@ -152,11 +165,11 @@ func (e *Engine) undoApply(op *operation, s *snapshot, ap runtime.Applier) {
 	op.emit.stepDone("undo", "", "", "")
 }
 
-// dryRunApply asks the runtime to validate the model without changing
+// validate asks the runtime to validate the model without changing
 // anything (a server-side dry run on Kubernetes).
-func (e *Engine) dryRunApply(ctx context.Context, ap runtime.Applier, m *stack.Model, em *emitter) error {
+func (d *declarativeStrategy) validate(ctx context.Context, m *stack.Model, em *emitter) error {
 	em.step("validate", "", "", "validating every object with the cluster (dry run)")
-	err := ap.Apply(ctx, m, runtime.ApplyOptions{DryRun: true, Secrets: applySecrets(m),
+	err := d.rt.Apply(ctx, m, runtime.ApplyOptions{DryRun: true, Secrets: applySecrets(m),
 		Emit: func(msg string) { em.emit(Event{Kind: EventProgress, Step: "validate", Message: msg}) }})
 	if err != nil {
 		return fmt.Errorf("the cluster refuses %s: %w", m.Identity.Name(), err)
@@ -165,31 +178,47 @@ func (e *Engine) dryRunApply(ctx context.Context, ap runtime.Applier, m *stack.M
 	return nil
 }
 
-// appliedReplicas returns the instance's replicas as the runtime reports
-// them, by service, with their status.
-func appliedReplicas(ctx context.Context, ap runtime.Applier, id stack.Identity) (map[string][]ReplicaInfo, error) {
-	states, err := ap.State(ctx, id)
+// replicas returns the instance's replicas as the runtime reports them, by
+// service, with their status.
+func (d *declarativeStrategy) replicas(ctx context.Context, in store.Instance, jobs map[string]bool) (map[string][]replicaView, error) {
+	states, err := d.rt.State(ctx, in.Identity)
 	if errors.Is(err, runtime.ErrNotFound) {
-		return nil, nil
+		return map[string][]replicaView{}, nil
 	}
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("status of %s on the %s runtime: %w", in.Name, in.Runtime, err)
 	}
-	out := map[string][]ReplicaInfo{}
+	out := map[string][]replicaView{}
 	for _, svc := range states {
-		out[svc.Service] = []ReplicaInfo{}
+		out[svc.Service] = []replicaView{}
 		for _, r := range svc.Replicas {
-			out[svc.Service] = append(out[svc.Service], ReplicaInfo{Replica: r.Handle.Replica, Release: svc.Release,
-				Address: r.Handle.Address, Node: r.Node, Status: r.Status})
+			ri := ReplicaInfo{Replica: r.Handle.Replica, Release: svc.Release, Address: r.Handle.Address, Node: r.Node, Status: r.Status}
+			out[svc.Service] = append(out[svc.Service], replicaView{ReplicaInfo: ri,
+				ready: ri.Status.Healthy() || (jobs[svc.Service] && replicaOK(ri.Status, true))})
 		}
 	}
 	return out, nil
 }
 
-// restartApplied replaces the replicas of one service ("" = every service)
+// handles: the cluster's pods are the replicas; no store records them.
+func (d *declarativeStrategy) handles(ctx context.Context, in store.Instance) ([]runtime.Handle, error) {
+	return d.rt.List(ctx, in.Identity)
+}
+
+// down scales every service to zero.
+func (d *declarativeStrategy) down(op *operation, inst store.Instance) error {
+	op.emit.step("stop", "", "", "scaling every service to zero")
+	if err := d.rt.Down(op.ctx, inst.Identity); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		return fmt.Errorf("stop %s: %w", inst.Name, err)
+	}
+	op.emit.stepDone("stop", "", "", "")
+	return nil
+}
+
+// restart replaces the replicas of one service ("" = every service)
 // through the runtime's rolling restart; no release is created.
-func (e *Engine) restartApplied(op *operation, s *snapshot, m *stack.Model, service string) error {
-	rs, ok := s.rt.(runtime.Restarter)
+func (d *declarativeStrategy) restart(op *operation, s *snapshot, m *stack.Model, service string) error {
+	rs, ok := d.rt.(runtime.Restarter)
 	if !ok {
 		return fmt.Errorf("restart %s: the %s runtime cannot restart replicas; `quai up` applies changes: %w",
 			op.instance, s.rtName, runtime.ErrUnsupported)
@@ -213,13 +242,13 @@ func (e *Engine) restartApplied(op *operation, s *snapshot, m *stack.Model, serv
 	return nil
 }
 
-// removeApplied deletes an instance of a declarative runtime: everything
-// the runtime created, its volumes only with purge, then the records.
-func (e *Engine) removeApplied(op *operation, inst store.Instance, rt runtime.Runtime, ap runtime.Applier, purge bool) (string, error) {
+// remove deletes everything the runtime created for the instance, its
+// volumes only with purge.
+func (d *declarativeStrategy) remove(op *operation, inst store.Instance, purge bool) (string, error) {
 	ctx := op.ctx
 	msg := "removed " + op.instance
 	var kept []string
-	if vm, ok := rt.(runtime.VolumeManager); ok && !purge {
+	if vm, ok := d.rt.(runtime.VolumeManager); ok && !purge {
 		if vols, err := vm.Volumes(ctx, inst.Identity); err == nil {
 			kept = vols
 		}
@@ -229,16 +258,14 @@ func (e *Engine) removeApplied(op *operation, inst store.Instance, rt runtime.Ru
 		step, msg = "deleting everything, volumes and data included", msg+" with its volumes and data"
 	}
 	op.emit.step("remove", "", "", step)
-	if err := ap.Delete(ctx, inst.Identity, purge); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+	if err := d.rt.Delete(ctx, inst.Identity, purge); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 		return "", fmt.Errorf("remove %s: %w", op.instance, err)
 	}
 	op.emit.stepDone("remove", "", "", "")
 	if len(kept) > 0 {
 		msg += "; volumes kept: " + strings.Join(kept, ", ") + " (remove with --purge)"
 	}
-	if err := e.store.DeleteInstance(context.WithoutCancel(ctx), op.instance); err != nil {
-		return "", err
-	}
-	op.deleted = true
 	return msg, nil
 }
+
+var _ strategy = (*declarativeStrategy)(nil)
