@@ -324,6 +324,12 @@ func (d *Daemon) Run(ctx context.Context) error {
 	return errors.Join(serveErr, d.Shutdown(sctx))
 }
 
+// WaitRecovered waits until the daemon has re-attached every instance it
+// found at start (or ctx ends); it serves before that.
+func (d *Daemon) WaitRecovered(ctx context.Context) error {
+	return d.engine.WaitRecovered(ctx)
+}
+
 // Shutdown stops the API (letting running requests finish until ctx ends),
 // the engine and the proxy. Replicas keep running: the next daemon
 // re-attaches to them.

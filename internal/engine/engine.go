@@ -138,9 +138,14 @@ type Engine struct {
 	// recorded release, and for writing by Prune.
 	images sync.RWMutex
 
-	mu     sync.Mutex
-	locks  map[string]chan struct{}
-	closed bool
+	// recovering counts the instances Recover is still re-attaching.
+	recovering sync.WaitGroup
+
+	mu    sync.Mutex
+	locks map[string]chan struct{}
+	// recoveringNow are the instances whose lock Recover holds.
+	recoveringNow map[string]bool
+	closed        bool
 	// ops tracks running operations; Close cancels and waits for them.
 	ops    sync.WaitGroup
 	cancel context.CancelFunc
@@ -181,6 +186,7 @@ func New(opts Options) (*Engine, error) {
 		httpsPort:      opts.HTTPSPort,
 		owner:          "engine-" + hex.EncodeToString(token[:]),
 		locks:          make(map[string]chan struct{}),
+		recoveringNow:  make(map[string]bool),
 		strategies:     make(map[string]strategy, len(opts.Runtimes)),
 	}
 	for name, rt := range opts.Runtimes {

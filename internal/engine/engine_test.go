@@ -44,6 +44,8 @@ type harness struct {
 	proxy     *proxy.Proxy
 	eng       *Engine
 	client    *http.Client
+	// wrap, when set, stands between the engine and the process runtime.
+	wrap func(*process.Runtime) runtime.Runtime
 }
 
 func newHarness(t *testing.T) *harness {
@@ -84,8 +86,12 @@ func (h *harness) start() {
 	if err := h.proxy.Start(); err != nil {
 		t.Fatal(err)
 	}
+	var rt runtime.Runtime = h.rt
+	if h.wrap != nil {
+		rt = h.wrap(h.rt)
+	}
 	h.eng, err = New(Options{
-		Store: h.store, Runtimes: map[string]runtime.Runtime{h.rt.Name(): h.rt}, Router: h.proxy,
+		Store: h.store, Runtimes: map[string]runtime.Runtime{rt.Name(): rt}, Router: h.proxy,
 		HealthTimeout: 30 * time.Second, DrainTimeout: 5 * time.Second, StopGrace: 5 * time.Second,
 		PollInterval: 50 * time.Millisecond,
 	})
@@ -659,6 +665,9 @@ func TestEngineLifecycle(t *testing.T) {
 
 			h.start()
 			if err := h.eng.Recover(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if err := h.eng.WaitRecovered(ctx); err != nil {
 				t.Fatal(err)
 			}
 			after := map[string]bool{}

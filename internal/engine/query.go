@@ -17,12 +17,12 @@ import (
 	"github.com/quai-dev/quai/internal/store"
 )
 
-// busy reports whether an operation of this engine runs on the instance.
+// busy reports whether an operation of this engine runs on the instance;
+// being re-attached by Recover is none.
 func (e *Engine) busy(instance string) bool {
 	e.mu.Lock()
-	sem := e.locks[instance]
-	e.mu.Unlock()
-	return len(sem) > 0
+	defer e.mu.Unlock()
+	return len(e.locks[instance]) > 0 && !e.recoveringNow[instance]
 }
 
 // List returns every instance with its state, by name.

@@ -18,6 +18,13 @@ import (
 // one instance are logged and do not stop the others; only an unreadable
 // store is an error.
 //
+// Only closing the interrupted operations happens before Recover returns.
+// It then locks every instance, as a running operation would, and
+// re-attaches them in the background, a few at a time, each unlocked as
+// soon as it is done: the daemon serves at once however large one instance
+// is, a verb on an instance still recovering waits for it as for any
+// running operation, and a verb on another one does not wait at all.
+//
 // Replicas that are gone (the host rebooted, someone killed their
 // supervisor) are started again in the background, as a restart of the
 // instance's active release, unless the instance was taken down on purpose:
@@ -47,16 +54,85 @@ func (e *Engine) Recover(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("recover: %w", err)
 	}
+	unlocks := make([]func(), 0, len(instances))
 	for _, inst := range instances {
-		gone, err := e.recoverInstance(ctx, inst)
+		unlock, err := e.lockForRecovery(inst.Name)
 		if err != nil {
-			e.log.Error("cannot recover instance", "instance", inst.Name, "err", err)
+			for _, u := range unlocks {
+				u()
+			}
+			return fmt.Errorf("recover: %w", err)
 		}
-		if gone > 0 && !inst.Stopped {
-			e.restartGone(inst.Name, gone)
-		}
+		unlocks = append(unlocks, unlock)
+	}
+	workers := make(chan struct{}, recoverWorkers)
+	for i, inst := range instances {
+		go func() {
+			workers <- struct{}{}
+			gone, err := e.recoverInstance(e.base, inst)
+			<-workers
+			unlocks[i]()
+			if err != nil {
+				e.log.Error("cannot recover instance", "instance", inst.Name, "err", err)
+			}
+			if gone > 0 && !inst.Stopped {
+				e.restartGone(inst.Name, gone)
+			}
+		}()
 	}
 	return nil
+}
+
+// WaitRecovered waits until Recover has re-attached every instance (or
+// ctx ends): until then routes may be missing and verbs on the instances
+// still recovering wait.
+func (e *Engine) WaitRecovered(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() {
+		e.recovering.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for the recovery of the instances: %w", ctx.Err())
+	}
+}
+
+// recoverWorkers bounds how many instances Recover re-attaches at once, so
+// that a daemon with many instances does not flood its runtimes.
+const recoverWorkers = 4
+
+// lockForRecovery takes the instance's lock for Recover and returns what
+// releases it. Until then the engine counts the instance as recovering
+// (not busy in Status) and Close waits for it.
+func (e *Engine) lockForRecovery(instance string) (func(), error) {
+	e.mu.Lock()
+	if e.closed {
+		e.mu.Unlock()
+		return nil, ErrClosed
+	}
+	e.ops.Add(1)
+	e.recovering.Add(1)
+	sem, ok := e.locks[instance]
+	if !ok {
+		sem = make(chan struct{}, 1)
+		e.locks[instance] = sem
+	}
+	e.recoveringNow[instance] = true
+	e.mu.Unlock()
+	// Nothing else holds the lock while the daemon starts; an operation
+	// of this engine that does is waited for.
+	sem <- struct{}{}
+	return func() {
+		e.mu.Lock()
+		delete(e.recoveringNow, instance)
+		e.mu.Unlock()
+		<-sem
+		e.recovering.Done()
+		e.ops.Done()
+	}, nil
 }
 
 // restartGone restarts an instance whose replicas vanished while no daemon

@@ -129,6 +129,10 @@ func Start(t testing.TB, opts Options) *Daemon {
 	if err := d.Start(ctx); err != nil {
 		t.Fatalf("start daemon: %v", err)
 	}
+	// Tests find the instances of a restarted daemon routed again.
+	if err := d.WaitRecovered(ctx); err != nil {
+		t.Fatalf("start daemon: %v", err)
+	}
 	h := &Daemon{Daemon: d, Client: client.New(d.Socket()), DataDir: dataDir, Socket: d.Socket(), t: t, opts: opts}
 	t.Cleanup(h.cleanup)
 	return h
