@@ -1,9 +1,10 @@
 package engine
 
 import (
+	"maps"
 	"net"
 	"regexp"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/quai-dev/quai/internal/stack"
@@ -24,13 +25,9 @@ var hostPortRef = regexp.MustCompile(`(^|[^A-Za-z0-9_.-])([A-Za-z0-9_.-]+):([0-9
 // Compose environment, overridden by x-quai.process.env.
 func effectiveEnv(s *stack.Service) map[string]string {
 	env := make(map[string]string, len(s.Environment))
-	for k, v := range s.Environment {
-		env[k] = v
-	}
+	maps.Copy(env, s.Environment)
 	if s.Process != nil {
-		for k, v := range s.Process.Env {
-			env[k] = v
-		}
+		maps.Copy(env, s.Process.Env)
 	}
 	return env
 }
@@ -49,12 +46,7 @@ func envRefs(m *stack.Model, s *stack.Service) []string {
 			}
 		}
 	}
-	out := make([]string, 0, len(found))
-	for n := range found {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+	return slices.Sorted(maps.Keys(found))
 }
 
 // rewriteRefs replaces "name:port" references to known services by their

@@ -16,17 +16,24 @@ type startDep struct {
 	started bool
 }
 
-// startDeps returns, for every service, what it waits for before its
-// replicas start: its depends_on entries with their conditions and, with
-// discovery, the services whose address its environment uses (healthy, as
-// the application likely connects at once). The graph is the one
-// startOrder sorts: references that would form a cycle are left out.
+// startDeps is the graph an execution runs: the one startOrder sorts, whose
+// references that would form a cycle are left out.
 func startDeps(m *stack.Model, withRefs bool) map[string][]startDep {
 	if withRefs {
-		if _, err := topoSort(m, dependencies(m, true)); err != nil {
+		if _, err := topoSort(m, dependencyGraph(m, true)); err != nil {
 			withRefs = false
 		}
 	}
+	return dependencyGraph(m, withRefs)
+}
+
+// dependencyGraph returns, for every service, what it waits for before its
+// replicas start: its depends_on entries with their conditions and, with
+// refs (engine-provided discovery), the services whose address its
+// environment uses (healthy, as the application likely connects at once).
+// It is the engine's one dependency graph: startOrder sorts it, cascade
+// follows it and an execution runs it.
+func dependencyGraph(m *stack.Model, withRefs bool) map[string][]startDep {
 	out := make(map[string][]startDep, len(m.Services))
 	for _, s := range m.Services {
 		seen := map[string]bool{}

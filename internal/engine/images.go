@@ -18,12 +18,6 @@ import (
 // release ran, even if the tag moved or the source changed, and never
 // pulls or rebuilds.
 
-// isImageID reports whether ref is a content-addressed image id.
-func isImageID(ref string) bool {
-	hexPart, ok := strings.CutPrefix(ref, "sha256:")
-	return ok && len(hexPart) == 64
-}
-
 // pinModel returns a copy of m whose services run the image ids recorded
 // in images (build settings dropped); services without an id are shared
 // with m. m itself is never changed: it is what the release stores.
@@ -35,7 +29,7 @@ func pinModel(m *stack.Model, images map[string]string) *stack.Model {
 	out.Services = make([]*stack.Service, len(m.Services))
 	for i, svc := range m.Services {
 		out.Services[i] = svc
-		if id := images[svc.Name]; isImageID(id) {
+		if id := images[svc.Name]; runtime.IsImageID(id) {
 			c := *svc
 			c.Image, c.Build = id, nil
 			out.Services[i] = &c
@@ -61,14 +55,14 @@ func (e *Engine) prepareImages(op *operation, s *snapshot, m *stack.Model, p Pla
 	}
 	pins := map[string]string{}
 	for _, svc := range m.Services {
-		if isImageID(svc.Image) && svc.Build == nil {
+		if runtime.IsImageID(svc.Image) && svc.Build == nil {
 			pins[svc.Name] = svc.Image // a rollback's recorded image
 			continue
 		}
 		if s.activeModel == nil || s.obs.Declared[svc.Name] != svc.Hash {
 			continue
 		}
-		if act := s.activeModel.Service(svc.Name); act != nil && isImageID(act.Image) {
+		if act := s.activeModel.Service(svc.Name); act != nil && runtime.IsImageID(act.Image) {
 			pins[svc.Name] = act.Image
 		}
 	}
@@ -104,7 +98,7 @@ func (e *Engine) prepareImage(op *operation, im runtime.ImageManager, m *stack.M
 	switch {
 	case svc.Build != nil:
 		what = "building the image from " + svc.Build.Context
-	case !isImageID(svc.Image):
+	case !runtime.IsImageID(svc.Image):
 		what = "preparing image " + svc.Image
 	}
 	op.emit.step("image", svc.Name, "", what)
@@ -116,7 +110,7 @@ func (e *Engine) prepareImage(op *operation, im runtime.ImageManager, m *stack.M
 	if err != nil {
 		return "", fmt.Errorf("service %s: image: %w", svc.Name, err)
 	}
-	if !isImageID(id) {
+	if !runtime.IsImageID(id) {
 		return "", fmt.Errorf("service %s: the %s runtime returned %q, not an image id", svc.Name, op.e.runtimeNameOf(im), id)
 	}
 	op.emit.stepDone("image", svc.Name, "", shortID(id))

@@ -38,10 +38,13 @@ func TestPinModel(t *testing.T) {
 	if a := m.Service("api"); a.Image != "example/api:1" || a.Build == nil {
 		t.Errorf("pinModel changed the model it was given: %+v", a)
 	}
-	for _, ref := range []string{"postgres:15", "sha256:abc", "", "example@" + id} {
-		if isImageID(ref) {
-			t.Errorf("isImageID(%q) = true", ref)
+	for _, ref := range []string{"postgres:15", "sha256:abc", "", "example@" + id, "sha256:" + strings.ToUpper(id[7:]), id[:70] + "zz"} {
+		if runtime.IsImageID(ref) {
+			t.Errorf("IsImageID(%q) = true", ref)
 		}
+	}
+	if !runtime.IsImageID(id) {
+		t.Errorf("IsImageID(%q) = false", id)
 	}
 }
 
@@ -161,7 +164,7 @@ func TestReleasesPinImages(t *testing.T) {
 		t.Fatalf("up 1: %v\n%v", err, ev1.list)
 	}
 	pin1 := rel1.Images["app"]
-	if !isImageID(pin1) {
+	if !runtime.IsImageID(pin1) {
 		t.Fatalf("release 1 images %v: want the image id", rel1.Images)
 	}
 	if got := h.running(); got != pin1 {
@@ -186,7 +189,7 @@ func TestReleasesPinImages(t *testing.T) {
 		t.Fatalf("up 2: %v", err)
 	}
 	pin2 := rel2.Images["app"]
-	if !isImageID(pin2) || pin2 == pin1 {
+	if !runtime.IsImageID(pin2) || pin2 == pin1 {
 		t.Fatalf("release 2 pins %q, release 1 %q: want a new id", pin2, pin1)
 	}
 

@@ -3,6 +3,7 @@ package engine
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -45,50 +46,25 @@ type observedReplica struct {
 	OK bool
 }
 
-// dependencies returns, for every service, the services it must start
-// after: depends_on, plus (with discovery) the services whose address its
-// environment uses.
-func dependencies(m *stack.Model, withRefs bool) map[string][]string {
-	deps := make(map[string][]string, len(m.Services))
-	for _, s := range m.Services {
-		seen := map[string]bool{}
-		for _, d := range s.DependsOn {
-			if m.Service(d.Service) != nil && d.Service != s.Name && !seen[d.Service] {
-				seen[d.Service] = true
-				deps[s.Name] = append(deps[s.Name], d.Service)
-			}
-		}
-		if withRefs {
-			for _, r := range envRefs(m, s) {
-				if !seen[r] {
-					seen[r] = true
-					deps[s.Name] = append(deps[s.Name], r)
-				}
-			}
-		}
-		sort.Strings(deps[s.Name])
-	}
-	return deps
-}
-
 // startOrder sorts services so that every service comes after what it
-// depends on, ties broken by name. Environment references that would form
-// a cycle are ignored (the services then reach each other through
-// <NAME>_HOST/_PORT of the previous replicas); a depends_on cycle is an error.
+// depends on (dependencyGraph), ties broken by name. Environment references
+// that would form a cycle are ignored (the services then reach each other
+// through <NAME>_HOST/_PORT of the previous replicas); a depends_on cycle is
+// an error.
 func startOrder(m *stack.Model, withRefs bool) ([]*stack.Service, error) {
-	order, err := topoSort(m, dependencies(m, withRefs))
+	order, err := topoSort(m, dependencyGraph(m, withRefs))
 	if err != nil && withRefs {
-		order, err = topoSort(m, dependencies(m, false))
+		order, err = topoSort(m, dependencyGraph(m, false))
 	}
 	return order, err
 }
 
-func topoSort(m *stack.Model, deps map[string][]string) ([]*stack.Service, error) {
+func topoSort(m *stack.Model, deps map[string][]startDep) ([]*stack.Service, error) {
 	names := make([]string, 0, len(m.Services))
 	for _, s := range m.Services {
 		names = append(names, s.Name)
 	}
-	sort.Strings(names)
+	slices.Sort(names)
 	done := make(map[string]bool, len(names))
 	var order []*stack.Service
 	for len(order) < len(names) {
@@ -97,14 +73,7 @@ func topoSort(m *stack.Model, deps map[string][]string) ([]*stack.Service, error
 			if done[n] {
 				continue
 			}
-			ready := true
-			for _, d := range deps[n] {
-				if !done[d] {
-					ready = false
-					break
-				}
-			}
-			if ready {
+			if !slices.ContainsFunc(deps[n], func(d startDep) bool { return !done[d.service] }) {
 				done[n] = true
 				order = append(order, m.Service(n))
 				progressed = true
@@ -209,7 +178,7 @@ func makePlan(obs observed, m *stack.Model, modelJSON []byte, defaultHost string
 			From: len(reps), To: 0, Reason: "no longer declared"})
 	}
 	p.Routes = routeLines(m, defaultHost)
-	p.RoutesChanged = obs.Active > 0 && !equalStrings(p.Routes, obs.Routes)
+	p.RoutesChanged = obs.Active > 0 && !slices.Equal(p.Routes, obs.Routes)
 	p.ModelChanged = obs.Active == 0 || obs.Stopped || !bytes.Equal(modelJSON, obs.Model)
 	if obs.Active > 0 && p.Empty() {
 		p.Release = obs.Active
@@ -223,7 +192,7 @@ func makePlan(obs observed, m *stack.Model, modelJSON []byte, defaultHost string
 // replicas). Services come in start order, so the cascade reaches
 // transitive dependents too.
 func cascade(p *Plan, m *stack.Model) {
-	deps := dependencies(m, true)
+	deps := dependencyGraph(m, true)
 	index := map[string]int{}
 	for i, sp := range p.Services {
 		index[sp.Service] = i
@@ -232,7 +201,12 @@ func cascade(p *Plan, m *stack.Model) {
 		if sp.Action != ActionKeep && sp.Action != ActionScale {
 			continue
 		}
+		uses := make([]string, 0, len(deps[sp.Service]))
 		for _, d := range deps[sp.Service] {
+			uses = append(uses, d.service)
+		}
+		slices.Sort(uses)
+		for _, d := range uses {
 			j, ok := index[d]
 			if !ok {
 				continue
@@ -244,18 +218,6 @@ func cascade(p *Plan, m *stack.Model) {
 			}
 		}
 	}
-}
-
-func equalStrings(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // routeLines prints the model's routes, one per line, in model order.

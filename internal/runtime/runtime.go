@@ -37,7 +37,6 @@
 package runtime
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -86,7 +85,7 @@ const (
 // default one, so that every instance is found by the same four labels.
 func InstanceLabels(id stack.Identity) map[string]string {
 	return map[string]string{
-		LabelOrg: cmp.Or(id.Org, stack.DefaultOrg), LabelProject: id.Project, LabelEnv: id.Env, LabelInstance: id.Name(),
+		LabelOrg: id.OrgOrDefault(), LabelProject: id.Project, LabelEnv: id.Env, LabelInstance: id.Name(),
 	}
 }
 

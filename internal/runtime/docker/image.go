@@ -66,7 +66,7 @@ func (r *Runtime) ensureImage(ctx context.Context, spec runtime.ReplicaSpec) (im
 		return imageInfo{}, errors.New("the service has neither image nor build")
 	}
 	ins, err := r.cli.ImageInspect(ctx, ref)
-	if cerrdefs.IsNotFound(err) && isImageID(ref) {
+	if cerrdefs.IsNotFound(err) && runtime.IsImageID(ref) {
 		return imageInfo{}, r.missingPinned(ref)
 	}
 	if cerrdefs.IsNotFound(err) {

@@ -3,7 +3,7 @@ package docker
 import (
 	"errors"
 	"fmt"
-	"strconv"
+	"maps"
 
 	"github.com/moby/moby/client"
 
@@ -36,31 +36,25 @@ func containerName(id stack.Identity, replica string) string {
 func volumeName(id stack.Identity, name string) string { return "quai-" + id.Slug() + "-" + name }
 
 // instanceLabels are the labels of everything the runtime creates for an
-// instance: its identity, the runtime's mark and the daemon's identity.
+// instance: the contract's (runtime.InstanceLabels), the runtime's mark and
+// the daemon's identity.
 func (r *Runtime) instanceLabels(id stack.Identity) map[string]string {
-	return map[string]string{
-		runtime.LabelOrg: id.OrgOrDefault(), runtime.LabelProject: id.Project, runtime.LabelEnv: id.Env, runtime.LabelInstance: id.Name(),
-		LabelManaged: Name, runtime.LabelDaemon: r.daemonID,
-	}
+	out := runtime.InstanceLabels(id)
+	out[LabelManaged] = Name
+	out[runtime.LabelDaemon] = r.daemonID
+	return out
 }
 
 // replicaLabels are the labels of a replica's container: the service's own,
-// then the spec's, then the runtime's, which win.
+// then the contract's (runtime.ReplicaLabels), then the runtime's, which win.
 func (r *Runtime) replicaLabels(spec runtime.ReplicaSpec) map[string]string {
-	out := map[string]string{}
-	for k, v := range spec.Service.Labels {
-		out[k] = v
+	out := maps.Clone(spec.Service.Labels)
+	if out == nil {
+		out = map[string]string{}
 	}
-	for k, v := range spec.Labels {
-		out[k] = v
-	}
-	for k, v := range r.instanceLabels(spec.Instance) {
-		out[k] = v
-	}
-	out[runtime.LabelService] = spec.Service.Name
-	out[runtime.LabelReplica] = spec.Replica
-	out[runtime.LabelRelease] = strconv.Itoa(spec.Release)
-	out[runtime.LabelHash] = spec.Service.Hash
+	maps.Copy(out, runtime.ReplicaLabels(spec))
+	out[LabelManaged] = Name
+	out[runtime.LabelDaemon] = r.daemonID
 	return out
 }
 

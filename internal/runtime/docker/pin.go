@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	cerrdefs "github.com/containerd/errdefs"
 
@@ -24,21 +23,6 @@ func WithProgress(ctx context.Context, fn func(msg string)) context.Context {
 	return context.WithValue(ctx, progressKey{}, fn)
 }
 
-// isImageID reports whether ref is a content-addressed image id, which
-// names exactly one image and can be neither pulled nor rebuilt.
-func isImageID(ref string) bool {
-	hexPart, ok := strings.CutPrefix(ref, "sha256:")
-	if !ok || len(hexPart) != 64 {
-		return false
-	}
-	for _, c := range hexPart {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
-}
-
 // missingPinned is the error for a pinned image that left the engine.
 func (r *Runtime) missingPinned(id string) error {
 	return fmt.Errorf("image %s, which the release pins, is no longer on the engine at %s (it was removed outside quai): %w; "+
@@ -53,7 +37,7 @@ func (r *Runtime) PrepareImage(ctx context.Context, spec runtime.ReplicaSpec, pr
 	if svc == nil {
 		return "", errors.New("docker runtime: prepare image: the spec names no service")
 	}
-	if svc.Build == nil && isImageID(svc.Image) {
+	if svc.Build == nil && runtime.IsImageID(svc.Image) {
 		ins, err := r.cli.ImageInspect(ctx, svc.Image)
 		if cerrdefs.IsNotFound(err) {
 			return "", fmt.Errorf("service %s: %w", svc.Name, r.missingPinned(svc.Image))

@@ -24,7 +24,7 @@ func (r *Runtime) prepare(ctx context.Context, rs runtime.ReplicaSpec, dir strin
 	spec := &shimSpec{
 		Version: specVersion,
 		Meta: specMeta{Instance: rs.Instance, Service: svc.Name, Replica: rs.Replica,
-			Release: rs.Release, Hash: svc.Hash, Labels: rs.Labels},
+			Release: rs.Release, Hash: svc.Hash, Labels: runtime.ReplicaLabels(rs)},
 		Kind:       kindApp,
 		StopSignal: int(syscall.SIGTERM),
 		StopGrace:  r.opts.StopGrace,
