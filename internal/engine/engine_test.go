@@ -114,16 +114,7 @@ func (h *harness) crash() {
 // that it works whatever state the test ended in.
 func (h *harness) cleanup() {
 	h.crash()
-	rt, err := process.New(process.Options{DataDir: h.dataDir, ShimPath: "/bin/false", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err == nil {
-		ctx := context.Background()
-		hs, _ := rt.List(ctx, appID)
-		for _, hd := range hs {
-			_ = rt.Stop(ctx, hd, 2*time.Second)
-			_ = rt.Remove(ctx, hd)
-		}
-		_ = rt.Close()
-	}
+	h.removeReplicas(appID)
 	_ = h.store.Close()
 }
 

@@ -46,7 +46,7 @@ func TestRecoverDoesNotHoldOtherInstances(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	slowID, quickID := appID, stack.Identity{Org: stack.DefaultOrg, Project: "quick", Env: "test"}
-	t.Cleanup(func() { stopAll(h, quickID) })
+	t.Cleanup(func() { h.removeReplicas(quickID) })
 	for _, id := range []stack.Identity{slowID, quickID} {
 		var ev events
 		m := h.appModel("v1", func(m *stack.Model) {
@@ -127,9 +127,9 @@ func TestRecoverDoesNotHoldOtherInstances(t *testing.T) {
 	}
 }
 
-// stopAll stops and removes whatever runs of the instance, through a fresh
-// runtime, whatever state the test ended in.
-func stopAll(h *harness, id stack.Identity) {
+// removeReplicas stops and removes whatever runs of the instance, through
+// a fresh runtime, whatever state the test ended in.
+func (h *harness) removeReplicas(id stack.Identity) {
 	rt, err := process.New(process.Options{DataDir: h.dataDir, ShimPath: "/bin/false", Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return
