@@ -19,7 +19,7 @@ import (
 	"github.com/quai-dev/quai/internal/stack"
 )
 
-// waitApply bounds one Apply, Down or Delete of the declarative path: pods
+// waitApply bounds one Apply, Down or Delete of the applier half: pods
 // are scheduled, images unpacked and probes run before a rollout is done.
 const waitApply = 3 * time.Minute
 
@@ -62,7 +62,7 @@ func RunApplier(t *testing.T, factory Factory) {
 	}
 }
 
-// dsuite is the declarative path's state: the instances a subtest applied
+// dsuite is the applier half's state: the instances a subtest applied
 // (purged at cleanup, with whichever runtime is current) and the release
 // counter.
 type dsuite struct {
