@@ -72,7 +72,7 @@ func (e *Engine) status(ctx context.Context, in store.Instance) (InstanceStatus,
 	if m != nil {
 		jobs = jobServices(m)
 	}
-	strat, rtErr := e.strategyFor(in.Runtime)
+	ds, rtErr := e.strategyFor(in.Runtime)
 	var groups map[string][]replicaView
 	if rtErr != nil {
 		// The runtime is not configured in this daemon: the recorded
@@ -81,7 +81,7 @@ func (e *Engine) status(ctx context.Context, in store.Instance) (InstanceStatus,
 			return runtime.Status{State: runtime.StateStopped, Health: runtime.HealthNone, Message: rtErr.Error()}, false
 		})
 	} else {
-		groups, err = strat.replicas(ctx, in, jobs)
+		groups, err = ds.replicas(ctx, in, jobs)
 	}
 	if err != nil {
 		return st, err
@@ -97,7 +97,7 @@ func (e *Engine) status(ctx context.Context, in store.Instance) (InstanceStatus,
 		}
 		if !in.Stopped {
 			httpPort, httpsPort := e.httpPort, e.httpsPort
-			if strat != nil && !strat.proxied() {
+			if ds != nil && !ds.proxied() {
 				// Routed by the runtime (a cluster's ingress controller),
 				// on the schemes' own ports.
 				httpPort, httpsPort = 0, 0
