@@ -18,20 +18,17 @@ import (
 	"github.com/quai-dev/quai/internal/daemon/daemontest"
 )
 
-// budgetChildEnv makes the test binary run TestBudgetChild: a daemon with
-// a low open files limit, for TestAPIAnswersWhileTheProxyIsFull.
+// budgetChildEnv makes TestAPIAnswersWhileTheProxyIsFull, run again by
+// itself in a child process, be the daemon it tests (see budgetChild).
 const budgetChildEnv = "QUAI_TEST_BUDGET_CHILD"
 
 // childFileLimit is the child daemon's open files limit, soft and hard.
 const childFileLimit = 256
 
-// TestBudgetChild is the daemon of TestAPIAnswersWhileTheProxyIsFull: it
+// budgetChild is the daemon of TestAPIAnswersWhileTheProxyIsFull: it
 // lowers its open files limit, starts, prints where it listens and runs
 // until its standard input closes.
-func TestBudgetChild(t *testing.T) {
-	if os.Getenv(budgetChildEnv) != "1" {
-		t.Skip("runs as the child of TestAPIAnswersWhileTheProxyIsFull")
-	}
+func budgetChild(t *testing.T) {
 	lim := syscall.Rlimit{Cur: childFileLimit, Max: childFileLimit}
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
@@ -48,10 +45,14 @@ func TestBudgetChild(t *testing.T) {
 // daemon ran out of file descriptors (accept4: too many open files) and
 // the API stopped answering.
 func TestAPIAnswersWhileTheProxyIsFull(t *testing.T) {
+	if os.Getenv(budgetChildEnv) == "1" {
+		budgetChild(t)
+		return
+	}
 	if testing.Short() {
 		t.Skip("starts a daemon in a child process")
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^TestBudgetChild$", "-test.v")
+	cmd := exec.Command(os.Args[0], "-test.run=^TestAPIAnswersWhileTheProxyIsFull$", "-test.v")
 	cmd.Env = append(os.Environ(), budgetChildEnv+"=1")
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
