@@ -114,12 +114,19 @@ func (r *replicaStrategy) remove(op *operation, inst store.Instance, purge bool)
 	vm, hasVolumes := rt.(runtime.VolumeManager)
 	switch {
 	case purge && hasVolumes:
+		// Listed first: the message names what is gone, not just that
+		// something went. A failure names what stayed, and the instance is
+		// kept so that rm --purge can be run again.
+		vols, _ := vm.Volumes(ctx, inst.Identity)
 		op.emit.step("volumes", "", "", "deleting volumes and data")
 		if err := vm.RemoveVolumes(ctx, inst.Identity); err != nil {
-			return "", fmt.Errorf("remove volumes of %s: %w", op.instance, err)
+			return "", fmt.Errorf("remove volumes of %s (the instance is kept; fix what is named and run rm --purge again): %w", op.instance, err)
 		}
 		op.emit.stepDone("volumes", "", "", "")
 		msg += " with its volumes and data"
+		if len(vols) > 0 {
+			msg += " (volumes " + strings.Join(vols, ", ") + ")"
+		}
 	case purge:
 		op.emit.warn("", "", "the "+inst.Runtime+" runtime keeps no volumes; nothing to purge")
 	case hasVolumes:

@@ -199,7 +199,10 @@ func TestUsersAPIOnProcess(t *testing.T) {
 	site.HasUser(t, alice, "up after rm")
 
 	// rm --purge deletes the data: the next up starts an empty database.
-	e2etest.MustQuai(t, d2.Socket, "rm", instance, "--purge", "-y")
+	// It names what it deleted.
+	if out := e2etest.MustQuai(t, d2.Socket, "rm", instance, "--purge", "-y"); !strings.Contains(out, "with its volumes and data (volumes dbdata)") {
+		t.Errorf("rm --purge said %q; want it to name the volume it deleted, dbdata", out)
+	}
 	e2etest.MustQuai(t, d2.Socket, "up", dir, "--env", "dev", "-y")
 	if err := site.GetUser(alice); !errors.Is(err, e2etest.ErrNotFound) {
 		t.Errorf("after rm --purge and up: user %d: %v, want not found", alice.ID, err)
