@@ -375,14 +375,12 @@ func httpGet(t *testing.T, h runtime.Handle, path string) string {
 	return string(b)
 }
 
-// TestSupervisorOutlivesDaemonProcess starts a replica from another process
-// that then exits, as a daemon that crashes or is upgraded does; this
-// process re-attaches to the same app.
-func TestSupervisorOutlivesDaemonProcess(t *testing.T) {
-	dataDir := t.TempDir()
-	killLeftovers(t, dataDir)
-	exe := testExecutable(t)
-	cmd := exec.Command(exe)
+// startInShortLivedDaemon starts a replica from another process of this
+// test binary that then exits, as a daemon that crashes or is upgraded
+// does, and returns the replica's handle.
+func startInShortLivedDaemon(t *testing.T, dataDir string) runtime.Handle {
+	t.Helper()
+	cmd := exec.Command(testExecutable(t))
 	cmd.Env = append(os.Environ(), daemonEnv+"="+dataDir)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -394,6 +392,16 @@ func TestSupervisorOutlivesDaemonProcess(t *testing.T) {
 	if err := json.Unmarshal(out, &h); err != nil {
 		t.Fatalf("handle %q: %v", out, err)
 	}
+	return h
+}
+
+// TestSupervisorOutlivesDaemonProcess starts a replica from another process
+// that then exits, as a daemon that crashes or is upgraded does; this
+// process re-attaches to the same app.
+func TestSupervisorOutlivesDaemonProcess(t *testing.T) {
+	dataDir := t.TempDir()
+	killLeftovers(t, dataDir)
+	h := startInShortLivedDaemon(t, dataDir)
 	rt := newRuntime(t, dataDir, nil)
 	t.Cleanup(func() {
 		if err := rt.Remove(context.Background(), h); err != nil {

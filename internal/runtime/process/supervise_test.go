@@ -2,10 +2,7 @@ package process_test
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -103,18 +100,7 @@ func TestKilledSupervisorIsReplacedByTheWatcher(t *testing.T) {
 func TestReattachReplacesASupervisorThatDiedWithoutADaemon(t *testing.T) {
 	dataDir := t.TempDir()
 	killLeftovers(t, dataDir)
-	cmd := exec.Command(testExecutable(t))
-	cmd.Env = append(os.Environ(), daemonEnv+"="+dataDir)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("short-lived daemon: %v: %s", err, stderr.String())
-	}
-	var h runtime.Handle
-	if err := json.Unmarshal(out, &h); err != nil {
-		t.Fatalf("handle %q: %v", out, err)
-	}
+	h := startInShortLivedDaemon(t, dataDir)
 	oldPid := ""
 	for deadline := time.Now().Add(time.Minute); oldPid == ""; time.Sleep(50 * time.Millisecond) {
 		if resp, err := http.Get("http://" + h.Address + "/pid"); err == nil {
