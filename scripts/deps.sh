@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what quai's tests need on a Debian machine: the database servers
-# (PostgreSQL, Redis, MariaDB) the process runtime runs from host binaries, and a Docker Engine for the
-# docker runtime's tests (installed and started when missing). Idempotent;
-# quick when everything is present.
+# (PostgreSQL, Redis, MariaDB) the process runtime runs from host binaries, a Docker Engine for the
+# docker runtime's tests (installed and started when missing), the age and
+# sops CLIs for the sealed-secrets tests. Idempotent; quick when everything
+# is present.
 set -euo pipefail
 need=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
@@ -20,6 +21,9 @@ for pair in containerd:containerd runc:runc iptables:iptables ip:iproute2; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+# Sealed secrets: the SOPS codec's tests run the real age CLI (age-keygen
+# makes the identities `sops` reads from SOPS_AGE_KEY_FILE).
+command -v age-keygen >/dev/null 2>&1 || need+=(age)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "deps: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2
@@ -57,3 +61,8 @@ fi
 # about a quarter of an hour the first time on a machine, nothing after that.
 echo "deps: Kubernetes test cluster binaries"
 "$(dirname "$0")/../tools/kube/build.sh" | tail -n 1
+
+# The real sops CLI (not in Debian) is built from the Go module proxy into
+# the same kind of per-machine cache: a few minutes the first time.
+echo "deps: sops CLI"
+"$(dirname "$0")/../tools/sops/build.sh" | tail -n 1
