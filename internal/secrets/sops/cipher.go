@@ -160,7 +160,8 @@ func (c *valueCipher) open(s, ad string) (any, error) {
 		return nil, fmt.Errorf("unknown value type %q", typ)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("value of type %s: %w", typ, err)
+		// Not wrapped: strconv's and time's errors quote the plaintext.
+		return nil, fmt.Errorf("sealed value of type %s does not parse as one", typ)
 	}
 	c.stash[stashKey(ad, cmpType(typ), plain)] = iv
 	return v, nil
@@ -277,6 +278,20 @@ func (r *rules) sealed(path []string, comments [][]string, isComment bool) bool 
 		}
 	}
 	return sealed
+}
+
+// String names the rule in effect, for messages.
+func (r *rules) String() string {
+	for _, f := range []struct{ name, v string }{
+		{"unencrypted_suffix", r.UnencryptedSuffix}, {"encrypted_suffix", r.EncryptedSuffix},
+		{"unencrypted_regex", r.UnencryptedRegex}, {"encrypted_regex", r.EncryptedRegex},
+		{"unencrypted_comment_regex", r.UnencryptedCommentRegex}, {"encrypted_comment_regex", r.EncryptedCommentRegex},
+	} {
+		if f.v != "" {
+			return fmt.Sprintf("%s %q", f.name, f.v)
+		}
+	}
+	return "no rule"
 }
 
 func (r *rules) newMAC() hash.Hash {
@@ -456,7 +471,7 @@ type valueError struct {
 }
 
 func (e *valueError) Error() string {
-	return fmt.Sprintf("value at %s %v", strings.Join(e.path, "."), e.err)
+	return fmt.Sprintf("value at %s: %v", strings.Join(e.path, "."), e.err)
 }
 
 func (e *valueError) Unwrap() error { return e.err }

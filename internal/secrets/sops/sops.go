@@ -299,7 +299,7 @@ func (d *Doc) Encrypt() ([]byte, error) {
 			return nil, fmt.Errorf("%w: %q is the name sops keeps its metadata under; choose another name", ErrFormat, name)
 		}
 		if !d.md.rules.sealed([]string{name}, nil, false) {
-			return nil, fmt.Errorf("%w: %q would be stored in clear by the file's rule (unencrypted_suffix %q or a regex); choose another name", ErrFormat, name, d.md.rules.UnencryptedSuffix)
+			return nil, fmt.Errorf("%w: %q would be stored in clear by the file's rule (%s); choose another name", ErrFormat, name, &d.md.rules)
 		}
 	}
 	sealed := cloneBranches(d.branches)

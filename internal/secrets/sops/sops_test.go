@@ -597,3 +597,69 @@ func BenchmarkEncrypt10(b *testing.B) {
 		}
 	}
 }
+
+func TestRelabelledTypeIsErrMACWithoutTheValue(t *testing.T) {
+	id := newIdentity(t)
+	data := sealed(t, id, "token", "s3cretvalue")
+	// The type is outside the seal; a value relabelled int opens as text
+	// that is not a number, and the parse error must not quote it.
+	for _, typ := range []string{"int", "float", "bool", "time"} {
+		tampered := bytes.Replace(data, []byte("type:str]"), []byte("type:"+typ+"]"), 1)
+		_, err := Decrypt(tampered, id)
+		if !errors.Is(err, ErrMAC) {
+			t.Errorf("%s: err = %v; want ErrMAC", typ, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cretvalue") {
+			t.Errorf("%s: the error quotes the secret: %v", typ, err)
+		}
+	}
+}
+
+func TestOtherMasterKeysAreKeptUntilTheDataKeyChanges(t *testing.T) {
+	id := newIdentity(t)
+	data := sealed(t, id, "k", "v")
+	pgp := "    pgp:\n        - created_at: \"2024-01-01T00:00:00Z\"\n          enc: opaque\n          fp: FBC7B9E2A4F9289AC0C1D4843D16CEE4A27381B4\n"
+	withPGP := bytes.Replace(data, []byte("    lastmodified:"), []byte(pgp+"    lastmodified:"), 1)
+	d, err := Decrypt(withPGP, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Set("k", "v2")
+	out, err := d.Encrypt()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(out, []byte(pgp)) {
+		t.Errorf("the pgp key was not kept:\n%s", out)
+	}
+	if err := d.RotateDataKey(); !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "pgp") {
+		t.Errorf("RotateDataKey with a pgp key: err = %v; want ErrFormat naming pgp", err)
+	}
+}
+
+func TestHybridPostQuantumRecipient(t *testing.T) {
+	pq, err := age.GenerateHybridIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New([]string{pq.Recipient().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Set("k", "v")
+	data, err := d.Encrypt()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d2, err := Decrypt(data, pq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := d2.Get("k"); got != "v" {
+		t.Errorf("k = %q", got)
+	}
+	_, err = Decrypt(data, newIdentity(t))
+	if !errors.Is(err, ErrNoIdentity) || strings.Contains(err.Error(), pq.Recipient().String()) || !strings.Contains(err.Error(), pq.Recipient().String()[:40]) {
+		t.Errorf("err = %v; want ErrNoIdentity naming the recipient abbreviated", err)
+	}
+}
