@@ -5,7 +5,8 @@
 // It serves the vocabulary of internal/wire, which clients import instead
 // of this package. It may import the engine (its errors and the types the
 // wire mirrors), the desired-state
-// model (internal/stack) and the runtime contract (internal/runtime); it
+// model (internal/stack), the runtime contract (internal/runtime) and the
+// daemon's keys (internal/secrets); it
 // never imports a runtime implementation, the store or the proxy: the daemon
 // hands it an engine.
 package api
@@ -44,6 +45,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Info is returned by GET /api/v1/info (daemon pid, version, paths).
 	Info wire.Info
+	// Keys serves /api/v1/secrets; nil answers 501 there.
+	Keys Keyring
 }
 
 // Server serves the API; it is an http.Handler.
@@ -51,6 +54,7 @@ type Server struct {
 	engine Engine
 	log    *slog.Logger
 	info   wire.Info
+	keys   Keyring
 	mux    *http.ServeMux
 }
 
@@ -60,7 +64,7 @@ func New(opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{engine: opts.Engine, log: log, info: opts.Info, mux: http.NewServeMux()}
+	s := &Server{engine: opts.Engine, log: log, info: opts.Info, keys: opts.Keys, mux: http.NewServeMux()}
 	s.routes()
 	return s
 }
@@ -81,6 +85,11 @@ func (s *Server) routes() {
 	m.HandleFunc("GET "+wire.Prefix+"/instances/{name}/logs", s.handleLogs)
 	m.HandleFunc("POST "+wire.Prefix+"/instances/{name}/exec", s.handleExec)
 	m.HandleFunc("POST "+wire.Prefix+"/prune", s.handlePrune)
+	m.HandleFunc("GET "+wire.Prefix+"/secrets/keys", s.handleSecretKeys)
+	m.HandleFunc("POST "+wire.Prefix+"/secrets/keys/export", s.handleSecretsExport)
+	m.HandleFunc("POST "+wire.Prefix+"/secrets/keys/import", s.handleSecretsImport)
+	m.HandleFunc("POST "+wire.Prefix+"/secrets/keys/retire", s.handleSecretsRetire)
+	m.HandleFunc("POST "+wire.Prefix+"/secrets/file", s.handleSecretsFile)
 	m.HandleFunc(wire.Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Status: http.StatusNotFound, Code: wire.CodeNotFound,
 			Message: "no such endpoint " + r.Method + " " + r.URL.Path,

@@ -35,6 +35,9 @@ func toError(err error) *Error {
 	if errors.As(err, &ae) {
 		return ae
 	}
+	if se, ok := secretsError(err); ok {
+		return se
+	}
 	msg := err.Error()
 	var nf *engine.NotFoundError
 	switch {

@@ -203,6 +203,19 @@ func (c *Client) getJSON(ctx context.Context, path string, v any) error {
 	return nil
 }
 
+// postJSON sends body and decodes the JSON answer into v.
+func (c *Client) postJSON(ctx context.Context, path string, body, v any) error {
+	resp, err := c.do(ctx, http.MethodPost, path, nil, body)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		return fmt.Errorf("decode daemon answer to %s: %w", path, err)
+	}
+	return nil
+}
+
 // Info describes the daemon; it is also the cheapest way to check it runs.
 func (c *Client) Info(ctx context.Context) (wire.Info, error) {
 	var v wire.Info

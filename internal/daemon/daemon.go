@@ -93,6 +93,7 @@ type Daemon struct {
 	lock     *dirLock
 	id       string
 	store    *store.SQLite
+	keys     *secrets.Keyring // age keys of sealed project files, per (org, env)
 	runtimes map[string]runtime.Runtime
 	proxy    *proxy.Proxy
 	engine   *engine.Engine
@@ -187,6 +188,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	d.keys = secrets.NewKeyring(datadir.KeysDir(d.cfg.DataDir), key, d.log.With("component", "secrets"), d.cfg.Now)
 	if d.store, err = store.OpenWith(datadir.StorePath(d.cfg.DataDir), store.Options{Key: key, Logger: d.log.With("component", "store")}); err != nil {
 		return fmt.Errorf("open state %s: %w", datadir.StorePath(d.cfg.DataDir), err)
 	}
@@ -275,6 +277,7 @@ func (d *Daemon) serve() error {
 	slices.Sort(names)
 	handler := api.New(api.Options{
 		Engine: d.engine,
+		Keys:   d.keys,
 		Logger: d.log.With("component", "api"),
 		Info: wire.Info{
 			Version: version.Version, Commit: version.Commit, PID: os.Getpid(),

@@ -1,6 +1,6 @@
 // Package datadir says where quai keeps its state: the data directory (and
-// its mode: nobody else may list it) and the daemon's socket, log, store and
-// master key inside it. The daemon and the CLI (which
+// its mode: nobody else may list it) and the daemon's socket, log, store,
+// master key and age keys inside it. The daemon and the CLI (which
 // finds and starts the daemon) both need it, so it is a leaf of its own: it
 // imports the standard library only.
 package datadir
@@ -65,6 +65,10 @@ func StorePath(dataDir string) string { return filepath.Join(dataDir, "state.db"
 // MasterKeyPath is the host's master key, which seals the secret values the
 // store keeps.
 func MasterKeyPath(dataDir string) string { return filepath.Join(dataDir, "master.key") }
+
+// KeysDir holds the daemon's age keys (one per org and environment and
+// generation), each sealed with the master key.
+func KeysDir(dataDir string) string { return filepath.Join(dataDir, "keys") }
 
 // Mode is the data directory's mode for a daemon of effective user euid: nobody else may list or read it. A root daemon keeps the search bit
 // for others (never a read bit): the process runtime runs PostgreSQL and

@@ -1,9 +1,13 @@
 // Package secrets owns how quai keeps secret values unreadable at rest: the
 // host's master key (DATA_DIR/master.key) and sealing with it (AES-256-GCM,
-// bound by associated data to where a sealed value belongs).
+// bound by associated data to where a sealed value belongs); the daemon's
+// age keys, one per (org, env) and generation, sealed with the master key
+// (Keyring); changing a project's sealed files for the `quai secrets` verbs
+// (Keyring.Change) and opening them for a deploy (Opener).
 //
-// It imports nothing of quai but internal/fsutil, so the store, the engine
-// and the daemon may all use it.
+// It imports nothing of quai but internal/fsutil and its SOPS codec
+// (internal/secrets/sops), so the store, the engine and the daemon may all
+// use it.
 package secrets
 
 import (

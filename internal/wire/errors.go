@@ -25,4 +25,8 @@ const (
 	CodeUnavailable       = "unavailable"
 	CodeCanceled          = "canceled"
 	CodeInternal          = "internal"
+	// CodeKeyInUse: an age key generation a sealed file still lists.
+	CodeKeyInUse = "key_in_use"
+	// CodeWrongPassphrase: a key bundle that does not open with the passphrase.
+	CodeWrongPassphrase = "wrong_passphrase"
 )

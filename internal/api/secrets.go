@@ -1,0 +1,173 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/quai-dev/quai/internal/secrets"
+	"github.com/quai-dev/quai/internal/secrets/sops"
+	"github.com/quai-dev/quai/internal/wire"
+)
+
+// Keyring is the daemon's age keys and the sealed-file changes made with
+// them; *secrets.Keyring implements it. The API answers 501 without one.
+// Values reach it in requests and never leave it: no answer, log line or
+// error carries one.
+type Keyring interface {
+	Keys(org, env string) ([]secrets.KeyInfo, error)
+	Change(c secrets.FileChange) (secrets.FileResult, error)
+	Export(org, env, passphrase string) ([]byte, []secrets.KeyInfo, error)
+	Import(data []byte, passphrase, org, env string) (secrets.ImportResult, error)
+	Retire(org, env string, gen int, files map[string][]byte) (secrets.KeyInfo, error)
+}
+
+func (s *Server) keyring(w http.ResponseWriter) (Keyring, bool) {
+	if s.keys == nil {
+		writeError(w, &Error{Status: http.StatusNotImplemented, Code: wire.CodeUnsupported,
+			Message: "this daemon holds no secret keys", Hint: "the CLI and the daemon may be different versions; restart the daemon"})
+		return nil, false
+	}
+	return s.keys, true
+}
+
+func (s *Server) handleSecretKeys(w http.ResponseWriter, r *http.Request) {
+	kr, ok := s.keyring(w)
+	if !ok {
+		return
+	}
+	keys, err := kr.Keys(r.URL.Query().Get(wire.SecretKeysOrg), r.URL.Query().Get(wire.SecretKeysEnv))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, wireKeys(keys))
+}
+
+func (s *Server) handleSecretsFile(w http.ResponseWriter, r *http.Request) {
+	kr, ok := s.keyring(w)
+	if !ok {
+		return
+	}
+	var req wire.SecretsFileRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	res, err := kr.Change(secrets.FileChange{
+		Org: req.Org, Env: req.Env, Sealed: req.Sealed, SealFor: req.SealFor, Recipients: req.Recipients,
+		Set: req.Set, Delete: req.Delete,
+		Rotate: req.Rotate, AddOrgs: req.AddOrgs, RemoveOrgs: req.RemoveOrgs, NewKey: req.NewKey,
+	})
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	out := wire.SecretsFile{File: res.File, Sealed: res.Sealed, Names: res.Names, Created: wireKeys(res.Created)}
+	for _, rc := range res.Recipients {
+		wr := wire.SecretRecipient{Recipient: rc.Recipient}
+		if rc.Key != nil {
+			k := wireKey(*rc.Key)
+			wr.Key = &k
+		}
+		out.Recipients = append(out.Recipients, wr)
+	}
+	for _, k := range res.Created {
+		out.Advice = append(out.Advice, secrets.ExportAdvice(k))
+	}
+	if out.Names == nil {
+		out.Names = []string{}
+	}
+	writeJSON(w, out)
+}
+
+func (s *Server) handleSecretsExport(w http.ResponseWriter, r *http.Request) {
+	kr, ok := s.keyring(w)
+	if !ok {
+		return
+	}
+	var req wire.SecretsExportRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	data, keys, err := kr.Export(req.Org, req.Env, req.Passphrase)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	s.log.Info("exported age keys", "org", req.Org, "env", req.Env, "keys", len(keys), "encrypted", req.Passphrase != "")
+	writeJSON(w, wire.SecretsExport{Data: data, Keys: wireKeys(keys)})
+}
+
+func (s *Server) handleSecretsImport(w http.ResponseWriter, r *http.Request) {
+	kr, ok := s.keyring(w)
+	if !ok {
+		return
+	}
+	var req wire.SecretsImportRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	res, err := kr.Import(req.Data, req.Passphrase, req.Org, req.Env)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, wire.SecretsImport{Imported: wireKeys(res.Imported), Present: wireKeys(res.Present)})
+}
+
+func (s *Server) handleSecretsRetire(w http.ResponseWriter, r *http.Request) {
+	kr, ok := s.keyring(w)
+	if !ok {
+		return
+	}
+	var req wire.SecretsRetireRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	files := make(map[string][]byte, len(req.Files))
+	for _, f := range req.Files {
+		files[f.Path] = f.Sealed
+	}
+	k, err := kr.Retire(req.Org, req.Env, req.Generation, files)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, wireKey(k))
+}
+
+func wireKey(k secrets.KeyInfo) wire.SecretKey {
+	return wire.SecretKey{Org: k.Org, Env: k.Env, Generation: k.Generation, Recipient: k.Recipient, Created: k.Created, Current: k.Current}
+}
+
+func wireKeys(ks []secrets.KeyInfo) []wire.SecretKey {
+	out := make([]wire.SecretKey, len(ks))
+	for i, k := range ks {
+		out[i] = wireKey(k)
+	}
+	return out
+}
+
+// secretsError maps the errors of sealed files and keys; ok is false for
+// any other error.
+func secretsError(err error) (*Error, bool) {
+	msg := err.Error()
+	switch {
+	case errors.Is(err, secrets.ErrKeyInUse):
+		return &Error{Status: http.StatusConflict, Code: wire.CodeKeyInUse, Message: msg}, true
+	case errors.Is(err, secrets.ErrPassphrase):
+		return &Error{Status: http.StatusBadRequest, Code: wire.CodeWrongPassphrase, Message: msg,
+			Hint: "give the passphrase the keys were exported with"}, true
+	case errors.Is(err, secrets.ErrNoKey), errors.Is(err, secrets.ErrNoSecret):
+		return &Error{Status: http.StatusNotFound, Code: wire.CodeNotFound, Message: msg}, true
+	case errors.Is(err, secrets.ErrInvalid), errors.Is(err, secrets.ErrNotSealedFor):
+		return &Error{Status: http.StatusBadRequest, Code: wire.CodeInvalid, Message: msg}, true
+	case errors.Is(err, sops.ErrMAC), errors.Is(err, sops.ErrNotSOPS), errors.Is(err, sops.ErrFormat), errors.Is(err, sops.ErrNoIdentity):
+		return &Error{Status: http.StatusBadRequest, Code: wire.CodeInvalid, Message: msg,
+			Hint: "restore the file from version control, or remove it and set its values again with `quai secrets set`"}, true
+	}
+	return nil, false
+}
