@@ -22,5 +22,6 @@ func commands(g *globals) []*cobra.Command {
 		newRenderCmd(g),
 		newConfigCmd(g),
 		newPruneCmd(g),
+		newSecretsCmd(g),
 	}
 }
