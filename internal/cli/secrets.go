@@ -139,9 +139,6 @@ func (g *globals) adviseExport(advice []string) {
 
 func readSopsConfig(dir string) (*sops.Config, error) {
 	path := filepath.Join(dir, sopsConfigName)
-	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
-		return &sops.Config{}, nil
-	}
 	cfg, err := sops.ReadConfig(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
