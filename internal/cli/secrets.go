@@ -202,7 +202,10 @@ func (g *globals) printSealed(res wire.SecretsFile, summary string) error {
 // stdin is a terminal, asked twice when confirm, else all of stdin, less
 // one trailing newline unless keepNewline.
 func (g *globals) readSecret(prompt string, confirm, keepNewline bool) (string, error) {
-	if fd, ok := terminalFd(g.stdin); ok && term.IsTerminal(fd) {
+	if f, ok := g.stdin.(*os.File); ok && isTerminal(f) {
+		// Fd puts the file in blocking mode, which ReadPassword's plain
+		// read(2) needs; no verb that asks reads stdin with deadlines.
+		fd := int(f.Fd())
 		fprint(g.stderr, prompt+": ")
 		v, err := term.ReadPassword(fd)
 		fprintln(g.stderr)

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"go.yaml.in/yaml/v3"
@@ -117,9 +118,12 @@ func (g *globals) editNames(ctx context.Context, rel string, names []string) (ma
 		return nil, nil, fmt.Errorf("write the file to edit: %w", err)
 	}
 	editor := cmp.Or(os.Getenv("EDITOR"), os.Getenv("VISUAL"), "vi")
-	// Through the shell, as git does, so EDITOR may carry arguments.
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", editor+` "$@"`, "sh", path)
+	// Through the shell, as git does, so EDITOR may carry arguments; exec,
+	// so an interrupt kills the editor itself, not a shell above it.
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", "exec "+editor+` "$@"`, "sh", path)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = g.stdin, g.stdout, g.stderr
+	// What the editor started may hold its output open after it is killed.
+	cmd.WaitDelay = 2 * time.Second
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
 			return nil, nil, fmt.Errorf("interrupted; nothing was sealed: %w", ctx.Err())
