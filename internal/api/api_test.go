@@ -16,6 +16,8 @@ import (
 	"github.com/quai-dev/quai/internal/api/apitest"
 	"github.com/quai-dev/quai/internal/engine"
 	"github.com/quai-dev/quai/internal/runtime"
+	"github.com/quai-dev/quai/internal/secrets"
+	"github.com/quai-dev/quai/internal/secrets/sops"
 	"github.com/quai-dev/quai/internal/stack"
 	"github.com/quai-dev/quai/internal/wire"
 )
@@ -71,6 +73,10 @@ func TestErrorStatuses(t *testing.T) {
 		{"unsupported", fmt.Errorf("exec: %w", runtime.ErrUnsupported), 501, wire.CodeUnsupported, "--runtime", "exec"},
 		{"missing dependency", fmt.Errorf("postgres: %w", runtime.ErrMissingDependency), 424, wire.CodeMissingDependency, "install", "postgres"},
 		{"unavailable", fmt.Errorf("docker: %w", runtime.ErrUnavailable), 503, wire.CodeUnavailable, "running", "docker"},
+		{"key in use", fmt.Errorf("retire: %w: default/prod#1 is still a recipient of secrets/prod.yaml", secrets.ErrKeyInUse), 409, wire.CodeKeyInUse, "", "secrets/prod.yaml"},
+		{"wrong passphrase", fmt.Errorf("%w: the key bundle does not open", secrets.ErrPassphrase), 400, wire.CodeWrongPassphrase, "passphrase", "bundle"},
+		{"no key", fmt.Errorf("%w opens secrets/prod.yaml", secrets.ErrNoKey), 404, wire.CodeNotFound, "", "secrets/prod.yaml"},
+		{"MAC mismatch", fmt.Errorf("secrets/prod.yaml: %w", sops.ErrMAC), 400, wire.CodeInvalid, "version control", "secrets/prod.yaml"},
 		{"anything else", errors.New("disk full"), 500, wire.CodeInternal, "daemon.log", "disk full"},
 	}
 	for _, tt := range tests {
@@ -97,6 +103,18 @@ func TestErrorStatuses(t *testing.T) {
 				t.Errorf("message = %q, want it to contain %q", e.Message, tt.messageHas)
 			}
 		})
+	}
+}
+
+func TestSecretsWithoutKeyringAnswer501(t *testing.T) {
+	srv := newServer(t, &apitest.Engine{})
+	resp, err := http.Get(srv.URL + "/api/v1/secrets/keys")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if e := decodeErr(t, resp); resp.StatusCode != http.StatusNotImplemented || e.Code != wire.CodeUnsupported {
+		t.Errorf("GET /secrets/keys without a keyring: %d %+v; want 501 unsupported", resp.StatusCode, e)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/quai-dev/quai/internal/engine"
+	"github.com/quai-dev/quai/internal/secrets"
 	"github.com/quai-dev/quai/internal/stack"
 	"github.com/quai-dev/quai/internal/wire"
 )
@@ -24,6 +25,8 @@ func TestWireTwins(t *testing.T) {
 		{"release", &engine.Release{}, &wire.Release{}},
 		{"instance status", &engine.InstanceStatus{}, &wire.InstanceStatus{}},
 		{"prune report", &engine.PruneReport{}, &wire.PruneReport{}},
+		{"secret key", &secrets.KeyInfo{}, &wire.SecretKey{}},
+		{"key import", &secrets.ImportResult{}, &wire.SecretsImport{}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
