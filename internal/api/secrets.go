@@ -21,122 +21,92 @@ type Keyring interface {
 	Retire(org, env string, gen int, files map[string][]byte) (secrets.KeyInfo, error)
 }
 
-func (s *Server) keyring(w http.ResponseWriter) (Keyring, bool) {
+// withKeyring serves a secrets call: it decodes a Req (none for GET),
+// hands it to do with the keyring and answers with what do returns.
+func withKeyring[Req any](s *Server, w http.ResponseWriter, r *http.Request, do func(Keyring, Req) (any, error)) {
 	if s.keys == nil {
 		writeError(w, &Error{Status: http.StatusNotImplemented, Code: wire.CodeUnsupported,
 			Message: "this daemon holds no secret keys", Hint: "the CLI and the daemon may be different versions; restart the daemon"})
-		return nil, false
-	}
-	return s.keys, true
-}
-
-func (s *Server) handleSecretKeys(w http.ResponseWriter, r *http.Request) {
-	kr, ok := s.keyring(w)
-	if !ok {
 		return
 	}
-	keys, err := kr.Keys(r.URL.Query().Get(wire.SecretKeysOrg), r.URL.Query().Get(wire.SecretKeysEnv))
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, wireKeys(keys))
-}
-
-func (s *Server) handleSecretsFile(w http.ResponseWriter, r *http.Request) {
-	kr, ok := s.keyring(w)
-	if !ok {
-		return
-	}
-	var req wire.SecretsFileRequest
-	if err := decodeBody(w, r, &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	res, err := kr.Change(secrets.FileChange{
-		Org: req.Org, Env: req.Env, Sealed: req.Sealed, SealFor: req.SealFor, Recipients: req.Recipients,
-		Set: req.Set, Delete: req.Delete,
-		Rotate: req.Rotate, AddOrgs: req.AddOrgs, RemoveOrgs: req.RemoveOrgs, NewKey: req.NewKey,
-	})
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	out := wire.SecretsFile{File: res.File, Sealed: res.Sealed, Names: res.Names, Created: wireKeys(res.Created)}
-	for _, rc := range res.Recipients {
-		wr := wire.SecretRecipient{Recipient: rc.Recipient}
-		if rc.Key != nil {
-			k := wireKey(*rc.Key)
-			wr.Key = &k
+	var req Req
+	if r.Method != http.MethodGet {
+		if err := decodeBody(w, r, &req); err != nil {
+			writeError(w, err)
+			return
 		}
-		out.Recipients = append(out.Recipients, wr)
 	}
-	for _, k := range res.Created {
-		out.Advice = append(out.Advice, secrets.ExportAdvice(k))
-	}
-	if out.Names == nil {
-		out.Names = []string{}
+	out, err := do(s.keys, req)
+	if err != nil {
+		writeError(w, err)
+		return
 	}
 	writeJSON(w, out)
 }
 
+func (s *Server) handleSecretKeys(w http.ResponseWriter, r *http.Request) {
+	withKeyring(s, w, r, func(kr Keyring, _ struct{}) (any, error) {
+		keys, err := kr.Keys(r.URL.Query().Get(wire.SecretKeysOrg), r.URL.Query().Get(wire.SecretKeysEnv))
+		return wireKeys(keys), err
+	})
+}
+
+func (s *Server) handleSecretsFile(w http.ResponseWriter, r *http.Request) {
+	withKeyring(s, w, r, func(kr Keyring, req wire.SecretsFileRequest) (any, error) {
+		res, err := kr.Change(secrets.FileChange{
+			Org: req.Org, Env: req.Env, Sealed: req.Sealed, SealFor: req.SealFor, Recipients: req.Recipients,
+			Set: req.Set, Delete: req.Delete,
+			Rotate: req.Rotate, AddOrgs: req.AddOrgs, RemoveOrgs: req.RemoveOrgs, NewKey: req.NewKey,
+		})
+		if err != nil {
+			return nil, err
+		}
+		out := wire.SecretsFile{File: res.File, Sealed: res.Sealed, Names: res.Names, Created: wireKeys(res.Created)}
+		if out.Names == nil {
+			out.Names = []string{}
+		}
+		for _, rc := range res.Recipients {
+			wr := wire.SecretRecipient{Recipient: rc.Recipient}
+			if rc.Key != nil {
+				k := wireKey(*rc.Key)
+				wr.Key = &k
+			}
+			out.Recipients = append(out.Recipients, wr)
+		}
+		for _, k := range res.Created {
+			out.Advice = append(out.Advice, secrets.ExportAdvice(k))
+		}
+		return out, nil
+	})
+}
+
 func (s *Server) handleSecretsExport(w http.ResponseWriter, r *http.Request) {
-	kr, ok := s.keyring(w)
-	if !ok {
-		return
-	}
-	var req wire.SecretsExportRequest
-	if err := decodeBody(w, r, &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	data, keys, err := kr.Export(req.Org, req.Env, req.Passphrase)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	s.log.Info("exported age keys", "org", req.Org, "env", req.Env, "keys", len(keys), "encrypted", req.Passphrase != "")
-	writeJSON(w, wire.SecretsExport{Data: data, Keys: wireKeys(keys)})
+	withKeyring(s, w, r, func(kr Keyring, req wire.SecretsExportRequest) (any, error) {
+		data, keys, err := kr.Export(req.Org, req.Env, req.Passphrase)
+		if err != nil {
+			return nil, err
+		}
+		s.log.Info("exported age keys", "org", req.Org, "env", req.Env, "keys", len(keys), "encrypted", req.Passphrase != "")
+		return wire.SecretsExport{Data: data, Keys: wireKeys(keys)}, nil
+	})
 }
 
 func (s *Server) handleSecretsImport(w http.ResponseWriter, r *http.Request) {
-	kr, ok := s.keyring(w)
-	if !ok {
-		return
-	}
-	var req wire.SecretsImportRequest
-	if err := decodeBody(w, r, &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	res, err := kr.Import(req.Data, req.Passphrase, req.Org, req.Env)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, wire.SecretsImport{Imported: wireKeys(res.Imported), Present: wireKeys(res.Present)})
+	withKeyring(s, w, r, func(kr Keyring, req wire.SecretsImportRequest) (any, error) {
+		res, err := kr.Import(req.Data, req.Passphrase, req.Org, req.Env)
+		return wire.SecretsImport{Imported: wireKeys(res.Imported), Present: wireKeys(res.Present)}, err
+	})
 }
 
 func (s *Server) handleSecretsRetire(w http.ResponseWriter, r *http.Request) {
-	kr, ok := s.keyring(w)
-	if !ok {
-		return
-	}
-	var req wire.SecretsRetireRequest
-	if err := decodeBody(w, r, &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	files := make(map[string][]byte, len(req.Files))
-	for _, f := range req.Files {
-		files[f.Path] = f.Sealed
-	}
-	k, err := kr.Retire(req.Org, req.Env, req.Generation, files)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	writeJSON(w, wireKey(k))
+	withKeyring(s, w, r, func(kr Keyring, req wire.SecretsRetireRequest) (any, error) {
+		files := make(map[string][]byte, len(req.Files))
+		for _, f := range req.Files {
+			files[f.Path] = f.Sealed
+		}
+		k, err := kr.Retire(req.Org, req.Env, req.Generation, files)
+		return wireKey(k), err
+	})
 }
 
 func wireKey(k secrets.KeyInfo) wire.SecretKey {

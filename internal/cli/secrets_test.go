@@ -45,9 +45,9 @@ func (b *logBuffer) String() string {
 }
 
 // secretsDaemon starts a daemon whose whole log is kept.
-func secretsDaemon(t *testing.T, dataDir string) (*daemontest.Daemon, *logBuffer) {
+func secretsDaemon(t *testing.T) (*daemontest.Daemon, *logBuffer) {
 	log := &logBuffer{}
-	d := daemontest.Start(t, daemontest.Options{DataDir: dataDir,
+	d := daemontest.Start(t, daemontest.Options{
 		Logger: slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	return d, log
 }
@@ -129,7 +129,7 @@ func scanFor(t *testing.T, what, dir string, values []string) {
 }
 
 func TestSecretsSetLsAndWhoOpensWhat(t *testing.T) {
-	d, log := secretsDaemon(t, "")
+	d, log := secretsDaemon(t)
 	dir := t.TempDir()
 	var tr transcript
 	const (
@@ -240,7 +240,7 @@ func TestSecretsSetLsAndWhoOpensWhat(t *testing.T) {
 }
 
 func TestSecretsEditRmAndDiff(t *testing.T) {
-	d, log := secretsDaemon(t, "")
+	d, log := secretsDaemon(t)
 	dir := t.TempDir()
 	var tr transcript
 	tr.must(t, d, "keep-value-0a9d", "secrets", "set", dir, "--env", "prod", "keep")
@@ -359,7 +359,7 @@ echo 'added: added-value-9c0f' >> "$1"
 }
 
 func TestSecretsRotateAndKeysMoveToAnotherHost(t *testing.T) {
-	d, _ := secretsDaemon(t, "")
+	d, _ := secretsDaemon(t)
 	dir := t.TempDir()
 	var tr transcript
 	tr.must(t, d, "rot-value-a-61e0", "secrets", "set", dir, "--env", "prod", "a")
@@ -445,7 +445,7 @@ func TestSecretsRotateAndKeysMoveToAnotherHost(t *testing.T) {
 		}
 	}
 
-	d2, _ := secretsDaemon(t, "")
+	d2, _ := secretsDaemon(t)
 	if r := tr.runIn(t, d2, "", "secrets", "key", "import", bundleFile, "--passphrase-file", wrongFile); r.code == 0 || !strings.Contains(r.stderr, "passphrase") {
 		t.Errorf("import with a wrong passphrase: %+v", r)
 	}
@@ -473,7 +473,7 @@ func TestSecretsRotateAndKeysMoveToAnotherHost(t *testing.T) {
 // TestSecretsSetAsksOnATerminalWithoutEcho: on a terminal the value is asked
 // twice, and the terminal never shows it.
 func TestSecretsSetAsksOnATerminalWithoutEcho(t *testing.T) {
-	d, _ := secretsDaemon(t, "")
+	d, _ := secretsDaemon(t)
 	dir := t.TempDir()
 	ptmx, tty, err := pty.Open()
 	if err != nil {

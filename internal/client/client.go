@@ -192,20 +192,16 @@ func decodeError(resp *http.Response) error {
 }
 
 func (c *Client) getJSON(ctx context.Context, path string, v any) error {
-	resp, err := c.do(ctx, http.MethodGet, path, nil, nil)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
-		return fmt.Errorf("decode daemon answer to %s: %w", path, err)
-	}
-	return nil
+	return c.callJSON(ctx, http.MethodGet, path, nil, v)
 }
 
 // postJSON sends body and decodes the JSON answer into v.
 func (c *Client) postJSON(ctx context.Context, path string, body, v any) error {
-	resp, err := c.do(ctx, http.MethodPost, path, nil, body)
+	return c.callJSON(ctx, http.MethodPost, path, body, v)
+}
+
+func (c *Client) callJSON(ctx context.Context, method, path string, body, v any) error {
+	resp, err := c.do(ctx, method, path, nil, body)
 	if err != nil {
 		return err
 	}
