@@ -67,7 +67,8 @@ func (p *Opener) Open(projectDir, org, env string, names []string) (map[string]O
 		}
 		meta, err := sops.Inspect(data)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w; seal it with `%s`", rel, err, SetCommand(projectDir, forOrg, env, "NAME"))
+			return nil, fmt.Errorf("%s: %w; if it holds values in clear, move it out of the project and seal each with `%s`",
+				rel, err, SetCommand(projectDir, forOrg, env, "NAME"))
 		}
 		var want []string
 		for _, n := range meta.Names {
@@ -78,7 +79,7 @@ func (p *Opener) Open(projectDir, org, env string, names []string) (map[string]O
 		if len(want) == 0 {
 			continue
 		}
-		vals, err := p.open(projectDir, rel, forOrg, org, env, data, meta)
+		vals, err := p.open(projectDir, rel, forOrg, org, env, data, meta, want)
 		if err != nil {
 			return nil, fmt.Errorf("secret %s: %w", strings.Join(want, ", "), err)
 		}
@@ -94,7 +95,11 @@ func (p *Opener) Open(projectDir, org, env string, names []string) (map[string]O
 }
 
 // open decrypts one file with the keys of (org, env).
-func (p *Opener) open(projectDir, rel, forOrg, org, env string, data []byte, meta sops.Meta) (*sops.Doc, error) {
+func (p *Opener) open(projectDir, rel, forOrg, org, env string, data []byte, meta sops.Meta, want []string) (*sops.Doc, error) {
+	name := "NAME"
+	if len(want) == 1 {
+		name = want[0]
+	}
 	ids, keys, err := p.keys.Identities(org, env)
 	if err != nil && !errors.Is(err, ErrNoKey) {
 		return nil, err
@@ -103,7 +108,7 @@ func (p *Opener) open(projectDir, rel, forOrg, org, env string, data []byte, met
 	switch {
 	case !ours && forOrg == "":
 		return nil, fmt.Errorf("%w: %s is not sealed for %s/%s; add the org with `quai secrets rotate %s --env %s --add-org %s` (or give %s its own value with `%s`)",
-			ErrNotSealedFor, rel, org, env, projectDir, env, org, org, SetCommand(projectDir, org, env, "NAME"))
+			ErrNotSealedFor, rel, org, env, projectDir, env, org, org, SetCommand(projectDir, org, env, name))
 	case !ours && len(keys) == 0:
 		return nil, fmt.Errorf("%w: %s is sealed for a key of %s/%s that this host does not hold; import it with `quai secrets key import FILE`",
 			ErrNotSealedFor, rel, org, env)
@@ -114,7 +119,7 @@ func (p *Opener) open(projectDir, rel, forOrg, org, env string, data []byte, met
 	doc, err := sops.Decrypt(data, ids...)
 	if errors.Is(err, sops.ErrMAC) {
 		return nil, fmt.Errorf("%s: %w; the file was altered (a hand edit or a merge?): restore it from version control, or set its values again with `%s`",
-			rel, err, SetCommand(projectDir, forOrg, env, "NAME"))
+			rel, err, SetCommand(projectDir, forOrg, env, name))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", rel, err)
