@@ -120,7 +120,7 @@ func (g *globals) editNames(ctx context.Context, rel string, names []string) (ma
 	editor := cmp.Or(os.Getenv("EDITOR"), os.Getenv("VISUAL"), "vi")
 	// Through the shell, as git does, so EDITOR may carry arguments; exec,
 	// so an interrupt kills the editor itself, not a shell above it.
-	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", "exec "+editor+` "$@"`, "sh", path)
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", "exec "+editor+` "$@"`, "sh", path) //nolint:gosec // EDITOR is the user's own command
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = g.stdin, g.stdout, g.stderr
 	// What the editor started may hold its output open after it is killed.
 	cmd.WaitDelay = 2 * time.Second
@@ -150,9 +150,10 @@ func privateTempDir() (string, error) {
 	bases = append(bases, os.TempDir())
 	var errs []error
 	for _, b := range bases {
+		// MkdirTemp makes it 0700, whatever the umask.
 		dir, err := os.MkdirTemp(b, "quai-secrets-")
 		if err == nil {
-			return dir, os.Chmod(dir, 0o700)
+			return dir, nil
 		}
 		errs = append(errs, err)
 	}

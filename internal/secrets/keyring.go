@@ -38,11 +38,12 @@ var (
 	ErrInvalid = errors.New("invalid")
 )
 
-// KeyDirMode and KeyFileMode are the modes of DATA_DIR/keys and what it holds.
-const (
-	KeyDirMode     os.FileMode = 0o700
-	keyFileVersion             = 1
-)
+// KeyDirMode is the mode of DATA_DIR/keys and the directories in it; the
+// key files have KeyFileMode.
+const KeyDirMode os.FileMode = 0o700
+
+// keyFileVersion is the format of the key files.
+const keyFileVersion = 1
 
 // scopeRe is the shape of an organization or environment name, as the stack
 // loader accepts them; they become directory names under DATA_DIR/keys.
