@@ -11,8 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -297,26 +299,44 @@ echo 'added: added-value-9c0f' >> "$1"
 		}
 	}
 
-	// An editor that is interrupted: nothing sealed, nothing left behind.
+	// An editor that is interrupted: it is killed (itself, not a shell
+	// above it), nothing is sealed, nothing is left behind. The verb's
+	// output goes to files, so nothing but the editor's end can hold it up.
 	before, _ := os.ReadFile(base)
 	slow := filepath.Join(work, "slow.sh")
-	if err := os.WriteFile(slow, []byte("#!/bin/sh\necho \"$1\" > \""+work+"/slowpath\"\necho 'keep: typed-value-5d5d' >> \"$1\"\nexec sleep 60\n"), 0o700); err != nil {
+	info := filepath.Join(work, "slowinfo")
+	script = "#!/bin/sh\necho \"$$ $1\" > \"" + info + ".tmp\"\nmv \"" + info + ".tmp\" \"" + info + "\"\n" +
+		"echo 'keep: typed-value-5d5d' >> \"$1\"\nexec sleep 60\n"
+	if err := os.WriteFile(slow, []byte(script), 0o700); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("EDITOR", slow)
+	outFile, err := os.Create(filepath.Join(work, "edit.out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = outFile.Close() }()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	go func() {
-		done <- cli.Run(ctx, []string{"--socket", d.Socket, "secrets", "edit", dir, "--env", "prod"}, strings.NewReader(""), io.Discard, io.Discard)
+		done <- cli.Run(ctx, []string{"--socket", d.Socket, "secrets", "edit", dir, "--env", "prod"}, strings.NewReader(""), outFile, outFile)
 	}()
+	var pid int
 	var slowPath string
 	for deadline := time.Now().Add(30 * time.Second); slowPath == "" && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		b, _ := os.ReadFile(filepath.Join(work, "slowpath"))
-		slowPath = strings.TrimSpace(string(b))
+		b, _ := os.ReadFile(info)
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			pid, _ = strconv.Atoi(f[0])
+			slowPath = f[1]
+		}
 	}
 	cancel()
-	if code := <-done; code == 0 || slowPath == "" {
-		t.Fatalf("interrupted edit exited %d (editor file %q); want a failure", code, slowPath)
+	if code := <-done; code == 0 || slowPath == "" || pid <= 0 {
+		t.Fatalf("interrupted edit exited %d (editor pid %d, file %q); want a failure", code, pid, slowPath)
+	}
+	if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		t.Errorf("the interrupted editor (pid %d) still runs: %v", pid, err)
 	}
 	if _, err := os.Stat(filepath.Dir(slowPath)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("an interrupted edit left %s behind: %v", filepath.Dir(slowPath), err)
