@@ -53,8 +53,9 @@ func buildModel(p *types.Project, dir string, files []string, env, org string, c
 	}
 	for _, name := range slices.Sorted(maps.Keys(p.Secrets)) {
 		s := p.Secrets[name]
-		m.Secrets = append(m.Secrets, Secret{Name: name, File: s.File, Environment: s.Environment})
+		m.Secrets = append(m.Secrets, Secret{Name: name, File: s.File, Environment: s.Environment, External: bool(s.External)})
 	}
+	checkSecrets(c, m, top.secrets)
 	checkCycles(c, m)
 	m.Routes = resolveRoutes(c, m, top)
 	for _, s := range m.Services {
@@ -101,6 +102,7 @@ func buildService(c *checker, composeName, name string, sc types.ServiceConfig, 
 		HealthPath:    x.health,
 		Backup:        x.backup,
 		Suppress:      x.suppress,
+		SecretEnv:     x.secretEnv,
 	}
 	if sc.Build != nil {
 		s.Build = &Build{

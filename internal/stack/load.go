@@ -295,7 +295,26 @@ func loadCompose(ctx context.Context, dir string, files []string, environ map[st
 	if p.Name == "" {
 		return nil, errors.New("project name must not be empty")
 	}
-	return p.WithoutUnnecessaryResources(), nil
+	// Compose drops the secrets no service lists; those a service receives
+	// only through x-quai.secret_env are used all the same.
+	keep := map[string]types.SecretConfig{}
+	for _, sc := range p.Services {
+		x, _ := sc.Extensions[Extension].(map[string]any)
+		env, _ := x["secret_env"].(map[string]any)
+		for _, v := range env {
+			if name, ok := v.(string); ok {
+				if sec, ok := p.Secrets[name]; ok {
+					keep[name] = sec
+				}
+			}
+		}
+	}
+	p = p.WithoutUnnecessaryResources()
+	if len(keep) > 0 && p.Secrets == nil {
+		p.Secrets = types.Secrets{}
+	}
+	maps.Copy(p.Secrets, keep)
+	return p, nil
 }
 
 // resolveEnvFiles reads the services' env and label files into their

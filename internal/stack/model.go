@@ -76,6 +76,10 @@ type Model struct {
 	Routes   []Route    `json:"routes,omitempty"`
 	Volumes  []Volume   `json:"volumes,omitempty"`
 	Secrets  []Secret   `json:"secrets,omitempty"`
+	// SecretVersions maps each sealed secret the release uses to the
+	// version of its value (never the value). The engine sets it when it
+	// resolves the secrets; the loader leaves it empty.
+	SecretVersions map[string]string `json:"secret_versions,omitempty"`
 	// AllowHostPaths are the x-quai.allow_host_paths entries: directories
 	// outside the project that the stack's files may name. Each is a lint
 	// finding at error severity (RuleHostPaths).
@@ -114,6 +118,9 @@ type Service struct {
 	Expose  []int    `json:"expose,omitempty"`
 	Mounts  []Mount  `json:"mounts,omitempty"`
 	Secrets []string `json:"secrets,omitempty"`
+	// SecretEnv maps an environment variable to the secret whose value it
+	// receives (x-quai.secret_env), resolved at deploy time.
+	SecretEnv map[string]string `json:"secret_env,omitempty"`
 
 	DependsOn   []Dependency `json:"depends_on,omitempty"`
 	Healthcheck *Healthcheck `json:"healthcheck,omitempty"`
@@ -276,11 +283,17 @@ type Volume struct {
 }
 
 // Secret is a declared secret. Values never live in the model: File points at
-// a file, or Environment names a variable, resolved at deploy time.
+// a file, Environment names a variable, or External says the platform
+// provides it (a sealed secret: the project's secrets/<env>.yaml or
+// orgs/<org>/secrets/<env>.yaml, else Generate), resolved at deploy time.
 type Secret struct {
 	Name        string `json:"name"`
 	File        string `json:"file,omitempty"`
 	Environment string `json:"environment,omitempty"`
+	External    bool   `json:"external,omitempty"`
+	// Generate creates the value at first install when no sealed file
+	// holds one (x-quai.secrets.NAME.generate).
+	Generate *Generate `json:"generate,omitempty"`
 }
 
 // Backup kinds.

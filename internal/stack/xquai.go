@@ -27,8 +27,8 @@ const DefaultHostPattern = "{project}.{env}.localhost"
 var DefaultRetention = Retention{KeepLast: 7}
 
 var (
-	topKeys       = []string{"allow_host_paths", "default_host", "project", "routes", "sizes"}
-	serviceKeys   = []string{"backup", "health", "lint", "process", "replicas", "size"}
+	topKeys       = []string{"allow_host_paths", "default_host", "project", "routes", "secrets", "sizes"}
+	serviceKeys   = []string{"backup", "health", "lint", "process", "replicas", "secret_env", "size"}
 	routeKeys     = []string{"cert", "host", "key", "path", "port", "service", "tls"}
 	sizeKeys      = []string{"cpus", "memory"}
 	healthKeys    = []string{"path"}
@@ -69,6 +69,7 @@ type topLevel struct {
 	sizes       map[string]Size
 	routes      []rawRoute
 	allow       []string
+	secrets     map[string]*Generate
 }
 
 // rawRoute is a route before its default host is applied and its target
@@ -114,6 +115,9 @@ func (c *checker) topLevel(v any) topLevel {
 	}
 	if a, ok := m["allow_host_paths"]; ok {
 		t.allow, _ = c.stringList(Extension+".allow_host_paths", a)
+	}
+	if sv, ok := m["secrets"]; ok {
+		t.secrets = c.secretExts(Extension+".secrets", sv)
 	}
 	return t
 }
@@ -348,12 +352,13 @@ func cleanRoutePath(s string) (string, string) {
 
 // serviceExt is a decoded services.<name>.x-quai.
 type serviceExt struct {
-	size     string
-	replicas *int
-	health   string
-	process  *Process
-	backup   *BackupPolicy
-	suppress []Suppression
+	size      string
+	replicas  *int
+	health    string
+	process   *Process
+	backup    *BackupPolicy
+	suppress  []Suppression
+	secretEnv map[string]string
 }
 
 func (c *checker) service(name string, v any, sizes map[string]Size, dir string) serviceExt {
@@ -409,6 +414,9 @@ func (c *checker) service(name string, v any, sizes map[string]Size, dir string)
 	}
 	if lv, ok := m["lint"]; ok {
 		x.suppress = c.lint(base+".lint", lv)
+	}
+	if sv, ok := m["secret_env"]; ok {
+		x.secretEnv = c.secretEnv(base+".secret_env", sv)
 	}
 	return x
 }
