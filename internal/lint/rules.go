@@ -127,9 +127,9 @@ func allRules() []Rule {
 			Category:    CategorySecurity,
 			Title:       "secret in plain environment",
 			Explanation: "A password, token or key written as a literal in the stack file ends up in Git, in `docker inspect` and in every log of the config.",
-			Hint:        "reference a variable (`${DB_PASSWORD}`) set outside the repository, or use a Compose secret and a *_FILE variable",
+			Hint:        "seal it: declare a secret with `external: true`, give it a value with `quai secrets set DIR --env ENV NAME` (or `x-quai.secrets.NAME.generate`), and pass it with `x-quai.secret_env` or as a file",
 			Example:     "services:\n  db:\n    image: postgres:16.4\n    environment:\n      POSTGRES_PASSWORD: hunter2",
-			Fix:         "services:\n  db:\n    image: postgres:16.4\n    environment:\n      POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}",
+			Fix:         "secrets:\n  db_password:\n    external: true\nx-quai:\n  secrets:\n    db_password:\n      generate: password\nservices:\n  db:\n    image: postgres:16.4\n    x-quai:\n      secret_env:\n        POSTGRES_PASSWORD: db_password",
 			Notes:       "Variables whose name contains PASSWORD, PASSWD, PASSPHRASE, SECRET, TOKEN, API_KEY, PRIVATE_KEY, ACCESS_KEY, AUTH_KEY, SIGNING_KEY, ENCRYPTION_KEY, CREDENTIAL(S), or ends in _PASS, _PWD or _KEY, are checked; names ending in _FILE, _PATH, _DIR, _ID, _USER, _USERNAME, _NAME, _URL, _URI, _HOST, _PORT, _LENGTH, _TTL, _EXPIRY, _HEADER or _ALGORITHM are not, nor empty values and paths under /run/secrets/. The loaded model holds interpolated values, so lint reads the stack files again and looks at the value as written in the last file that sets it: a value containing `${VAR}` or `$VAR` (or a variable listed without a value) is a reference and passes, unless it falls back to a literal default (`${VAR:-changeme}`), which is reported too; anything else is a literal. Values are never printed. Variables that come only from an env_file are not judged.",
 			check:       checkSecretLiterals,
 		},
@@ -530,7 +530,7 @@ func checkSecretLiterals(c *checker) {
 				continue
 			}
 			if masked, defaults := scanRaw(raw); literalDefault(masked, defaults) {
-				c.reportHint(s.Name, pos, "write ${VAR:?VAR must be set} so that a missing variable stops the deploy instead of using the default",
+				c.reportHint(s.Name, pos, "seal it instead: `quai secrets set DIR --env ENV NAME` and x-quai.secret_env, or write ${VAR:?VAR must be set} so that a missing variable stops the deploy instead of using the default",
 					"service %q sets %s from a variable with a literal default, used whenever the variable is unset", s.Name, k)
 			}
 		}
