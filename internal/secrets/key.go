@@ -13,6 +13,8 @@ package secrets
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -46,6 +48,9 @@ const sealVersion = 1
 // Key is a master key. It is safe for concurrent use.
 type Key struct {
 	aead cipher.AEAD
+	// mac is a key derived from the master key for MAC, so fingerprints
+	// never use the sealing key itself.
+	mac []byte
 }
 
 // NewKey makes a Key of KeySize raw bytes.
@@ -61,7 +66,20 @@ func NewKey(raw []byte) (*Key, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadKey, err)
 	}
-	return &Key{aead: aead}, nil
+	return &Key{aead: aead, mac: hmacSum(raw, []byte("quai mac key"))}, nil
+}
+
+// MAC returns HMAC-SHA256 of data under a key derived from the master key
+// for purpose: a fingerprint that says whether two values are equal and
+// nothing else about them to whoever lacks the master key.
+func (k *Key) MAC(purpose string, data []byte) []byte {
+	return hmacSum(hmacSum(k.mac, []byte(purpose)), data)
+}
+
+func hmacSum(key, data []byte) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write(data)
+	return h.Sum(nil)
 }
 
 // LoadOrCreateKey reads the master key at path, creating it (32 random

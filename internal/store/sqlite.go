@@ -303,6 +303,10 @@ func (s *SQLite) CreateRelease(ctx context.Context, r Release) (Release, error) 
 	if err != nil {
 		return Release{}, fmt.Errorf("create release of %s: %w", r.Instance, err)
 	}
+	secretVersions, err := encodeMap(r.Secrets)
+	if err != nil {
+		return Release{}, fmt.Errorf("create release of %s: %w", r.Instance, err)
+	}
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		var last sql.NullInt64
 		if err := tx.QueryRowContext(ctx, `SELECT MAX(number) FROM releases WHERE instance = ?`, r.Instance).Scan(&last); err != nil {
@@ -310,9 +314,9 @@ func (s *SQLite) CreateRelease(ctx context.Context, r Release) (Release, error) 
 		}
 		r.Number = int(last.Int64) + 1
 		model, resolved := s.sealRelease(r.Instance, r.Number, r.Model, r.Resolved)
-		_, err := tx.ExecContext(ctx, `INSERT INTO releases(instance, number, status, created, runtime, model, resolved, hashes, images, cause, error, sealed)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
-			r.Instance, r.Number, r.Status, unixNano(r.Created), r.Runtime, model, resolved, hashes, images, r.Cause, r.Error)
+		_, err := tx.ExecContext(ctx, `INSERT INTO releases(instance, number, status, created, runtime, model, resolved, hashes, images, cause, error, sealed, secrets)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)`,
+			r.Instance, r.Number, r.Status, unixNano(r.Created), r.Runtime, model, resolved, hashes, images, r.Cause, r.Error, secretVersions)
 		return err
 	})
 	if err != nil {
@@ -324,16 +328,22 @@ func (s *SQLite) CreateRelease(ctx context.Context, r Release) (Release, error) 
 	return r, nil
 }
 
-const releaseCols = `instance, number, status, created, runtime, model, resolved, hashes, images, cause, error, sealed`
+const releaseCols = `instance, number, status, created, runtime, model, resolved, hashes, images, cause, error, sealed, secrets`
 
 func (s *SQLite) scanRelease(row interface{ Scan(...any) error }) (Release, error) {
 	var r Release
 	var created int64
-	var hashes, images string
+	var hashes, images, secretVersions string
 	var sealed bool
 	if err := row.Scan(&r.Instance, &r.Number, &r.Status, &created, &r.Runtime, &r.Model, &r.Resolved,
-		&hashes, &images, &r.Cause, &r.Error, &sealed); err != nil {
+		&hashes, &images, &r.Cause, &r.Error, &sealed, &secretVersions); err != nil {
 		return Release{}, err
+	}
+	if err := json.Unmarshal([]byte(secretVersions), &r.Secrets); err != nil {
+		return Release{}, fmt.Errorf("release %s#%d secrets: %w", r.Instance, r.Number, err)
+	}
+	if len(r.Secrets) == 0 {
+		r.Secrets = nil
 	}
 	r.Created = fromNano(created)
 	if err := json.Unmarshal([]byte(hashes), &r.Hashes); err != nil {

@@ -75,9 +75,31 @@ type Release struct {
 	Resolved []byte
 	Hashes   map[string]string
 	Images   map[string]string
-	Cause    string
-	Error    string
+	// Secrets maps each sealed secret the release runs with to its
+	// version (SecretVersion.Version); values are kept apart, sealed.
+	Secrets map[string]string
+	Cause   string
+	Error   string
 }
+
+// SecretVersion is one value of an instance's sealed secret. Value is
+// plaintext in memory only: the store keeps it sealed with the master key.
+type SecretVersion struct {
+	Instance string
+	Name     string
+	// Version is derived from the value with a key only the master key
+	// gives (a short hex MAC): it changes when the value changes and tells
+	// nothing about it.
+	Version string
+	// Source is where the value came from: the sealed file, relative to
+	// the project, or SourceGenerated.
+	Source  string
+	Value   []byte
+	Created time.Time
+}
+
+// SourceGenerated is the Source of a value the platform generated.
+const SourceGenerated = "generated"
 
 // Operation is the record of one engine operation on an instance. At most
 // one operation per instance is running at a time.
@@ -151,6 +173,20 @@ type Store interface {
 	FinishOperation(ctx context.Context, id int64, status, errText string, at time.Time) error
 	// RunningOperations lists the operations still marked running, oldest first.
 	RunningOperations(ctx context.Context) ([]Operation, error)
+
+	// PutSecretVersion keeps a value of an instance's secret (sealed) and
+	// returns it with its Version; storing a value already kept returns
+	// the existing version.
+	PutSecretVersion(ctx context.Context, v SecretVersion) (SecretVersion, error)
+	// SecretVersion returns one version with its value; ErrNotFound if
+	// the store has none such.
+	SecretVersion(ctx context.Context, instance, name, version string) (SecretVersion, error)
+	// LatestSecretVersion returns the newest version of the secret that
+	// came from source (e.g. SourceGenerated); ErrNotFound if none.
+	LatestSecretVersion(ctx context.Context, instance, name, source string) (SecretVersion, error)
+	// DeleteSecretVersions deletes every kept value of the instance's
+	// secrets (a purge); the instance need not exist.
+	DeleteSecretVersions(ctx context.Context, instance string) error
 
 	// Setting returns a setting's value; ErrNotFound if unset.
 	Setting(ctx context.Context, key string) (string, error)
