@@ -6,11 +6,14 @@
 package datadir
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // Errors, wrapped with %w.
@@ -104,4 +107,47 @@ func Prepare(dir string, euid int, log *slog.Logger) error {
 		}
 	}
 	return nil
+}
+
+// RunDir is where the daemon of dataDir puts what replicas receive but
+// must not outlive the machine or reach a backup of the data directory:
+// their secret files and secret environment values. It is memory-backed
+// where the system offers it: $XDG_RUNTIME_DIR/quai-<hash>, else
+// /dev/shm/quai-<uid>-<hash>, else a directory of os.TempDir(); <hash>
+// names the data directory, so two daemons never share one. Callers create
+// it with mode 0700 (MkdirRun).
+func RunDir(dataDir string, getenv func(string) string, euid int) string {
+	sum := sha256.Sum256([]byte(filepath.Clean(dataDir)))
+	h := hex.EncodeToString(sum[:])[:12]
+	if x := getenv("XDG_RUNTIME_DIR"); x != "" && filepath.IsAbs(x) && isDir(x) {
+		return filepath.Join(x, "quai-"+h)
+	}
+	if isDir("/dev/shm") {
+		return filepath.Join("/dev/shm", fmt.Sprintf("quai-%d-%s", euid, h))
+	}
+	return filepath.Join(os.TempDir(), fmt.Sprintf("quai-%d-%s", euid, h))
+}
+
+// MkdirRun creates the RunDir dir with mode (0700, or 0711 for a daemon
+// whose replicas run as other users and must pass through it), and refuses
+// a directory that another user owns or others may list or write: in a
+// shared /dev/shm anyone could have made it first.
+func MkdirRun(dir string, mode os.FileMode) error {
+	if err := os.Mkdir(dir, mode); err != nil && !errors.Is(err, os.ErrExist) {
+		return err
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || fi.Mode().Perm()&0o066 != 0 || (ok && int(st.Uid) != os.Geteuid()) {
+		return fmt.Errorf("run directory %s is not a private directory of this user (mode %v): remove it and try again", dir, fi.Mode())
+	}
+	return nil
+}
+
+func isDir(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.IsDir()
 }

@@ -153,9 +153,14 @@ type ReplicaSpec struct {
 	ProjectDir string
 	// Env is added to the service's environment (service discovery, PORT, ...).
 	Env map[string]string
-	// Secrets maps secret name to its value; runtimes expose them as files,
-	// never as environment values.
+	// Secrets maps secret name to its value; runtimes expose them as files.
 	Secrets map[string][]byte
+	// SecretEnv maps an environment variable to a secret's value
+	// (x-quai.secret_env). Runtimes set it in the replica's environment
+	// and never write it where quai keeps state (the data dir): the
+	// process runtime reads it from the memory-backed run dir at each
+	// (re)start.
+	SecretEnv map[string][]byte
 	// Labels are added to everything the runtime creates for the replica.
 	Labels map[string]string
 }
@@ -334,7 +339,8 @@ var ErrRolloutFailed = errors.New("rollout failed")
 type ApplyOptions struct {
 	// Release is the number recorded on what the runtime applies.
 	Release int
-	// Secrets maps a stack secret's name to its value; secrets without a
+	// Secrets maps a stack secret's name to its value (file secrets and
+	// those services receive through x-quai.secret_env); secrets without a
 	// value here must already exist in the cluster.
 	Secrets map[string][]byte
 	// DryRun validates every object with the cluster (server-side dry run)

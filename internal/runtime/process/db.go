@@ -340,7 +340,7 @@ func (r *Runtime) preparePostgres(ctx context.Context, svc *stack.Service, dir, 
 		err := initialise(data, cred, func(tmp string) error {
 			args := []string{initdb, "-D", tmp, "-U", pgUser, "-E", "UTF8", "--no-locale", "--auth-local=trust", "--auth-host=" + auth}
 			if pw != "" {
-				pwfile := filepath.Join(dir, runDir, pwFile)
+				pwfile := filepath.Join(spec.RunDir, pwFile)
 				if err := writeOwned(pwfile, []byte(pw+"\n"), cred); err != nil {
 					return err
 				}
@@ -436,7 +436,9 @@ func (r *Runtime) prepareMySQL(ctx context.Context, svc *stack.Service, dir, vol
 		}
 	}
 	sql.WriteString("FLUSH PRIVILEGES;\n")
-	initFile := filepath.Join(dir, runDir, "init.sql")
+	// The init file holds the passwords: it lives in the memory-backed
+	// run directory, not the data dir.
+	initFile := filepath.Join(spec.RunDir, "init.sql")
 	if err := writeOwned(initFile, []byte(sql.String()), cred); err != nil {
 		return err
 	}

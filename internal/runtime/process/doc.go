@@ -7,8 +7,15 @@
 //	instances/<slug>/replicas/<replica>/spec.json   what to run (written by the runtime)
 //	instances/<slug>/replicas/<replica>/state       supervisor state (written atomically by the supervisor)
 //	instances/<slug>/replicas/<replica>/logs/       app.log, app.log.1, ... (rotated by size)
-//	instances/<slug>/replicas/<replica>/secrets/    one 0600 file per secret
 //	instances/<slug>/volumes/<name>/                named volumes (and database data)
+//
+// Under Options.RunDir (memory-backed: datadir.RunDir), removed with the
+// replica, so no secret value is ever written to the data directory:
+//
+//	<slug>/<replica>/secrets/   one 0600 file per secret, the replica's user's
+//	<slug>/<replica>/env/       one 0600 file per x-quai.secret_env variable,
+//	                            added to the environment by the supervisor at
+//	                            each start (spec.json never holds them)
 //
 // A Handle's ID is the supervisor's pid and start time (from /proc), so a
 // recycled pid is never mistaken for the supervisor. A restarted daemon

@@ -22,7 +22,10 @@ const (
 	logsDir   = "logs"
 	appLog    = "app.log"
 	secretDir = "secrets"
-	runDir    = "run"
+	// secretEnvDir, in a replica's run directory, holds one file per
+	// secret environment variable.
+	secretEnvDir = "env"
+	runDir       = "run"
 )
 
 // specVersion is the layout version of spec.json and state.
@@ -59,8 +62,13 @@ type shimSpec struct {
 
 	Health healthSpec `json:"health"`
 	// Cleanup lists paths outside the replica directory that Remove deletes
-	// (a short unix socket directory).
+	// (a short unix socket directory, the replica's run directory).
 	Cleanup []string `json:"cleanup,omitempty"`
+	// RunDir is the replica's directory under Options.RunDir: its secret
+	// files (secrets/), the values of its secret environment variables
+	// (env/<VAR>, which the supervisor adds to Env at every start, so they
+	// are never written here) and a database's initialisation files.
+	RunDir string `json:"run_dir,omitempty"`
 }
 
 type specMeta struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/quai-dev/quai/internal/datadir"
 	"os"
 	"path/filepath"
 	"sort"
@@ -102,13 +103,11 @@ func (r *Runtime) prepare(ctx context.Context, rs runtime.ReplicaSpec, dir strin
 		}
 	}
 
-	secrets := filepath.Join(dir, secretDir)
-	if err := os.MkdirAll(secrets, 0o700); err != nil {
+	run, err := r.prepareRunDir(rs, cred, spec)
+	if err != nil {
 		return spec, err
 	}
-	if err := chownTo(secrets, cred); err != nil {
-		return spec, err
-	}
+	secrets := filepath.Join(run, secretDir)
 	if len(rs.Secrets) > 0 {
 		if err := checkReachable(secrets, cred); err != nil {
 			return spec, fmt.Errorf("service %s: %w", svc.Name, err)
@@ -126,6 +125,14 @@ func (r *Runtime) prepare(ctx context.Context, rs runtime.ReplicaSpec, dir strin
 			return spec, err
 		}
 		remap["/run/secrets/"+name] = p
+	}
+	for k, val := range rs.SecretEnv {
+		if !safeName(k) {
+			return spec, fmt.Errorf("secret environment variable %q cannot be a file name", k)
+		}
+		if err := fsutil.WriteFile(filepath.Join(run, secretEnvDir, k), val, 0o600); err != nil {
+			return spec, err
+		}
 	}
 
 	env := envMap(r.opts.BaseEnv)
@@ -178,7 +185,17 @@ func (r *Runtime) prepare(ctx context.Context, rs runtime.ReplicaSpec, dir strin
 	}
 
 	if kind != "" {
-		if err := r.prepareDB(ctx, kind, rs, dir, volumes, env, cred, spec); err != nil {
+		// A database reads its initial passwords from the environment
+		// (POSTGRES_PASSWORD...): secret values are there while it is
+		// prepared, and left out of the spec written to disk.
+		for k, v := range rs.SecretEnv {
+			env[k] = string(v)
+		}
+		err := r.prepareDB(ctx, kind, rs, dir, volumes, env, cred, spec)
+		for k := range rs.SecretEnv {
+			delete(env, k)
+		}
+		if err != nil {
 			return spec, err
 		}
 	} else {
@@ -195,6 +212,45 @@ func (r *Runtime) prepare(ctx context.Context, rs runtime.ReplicaSpec, dir strin
 		spec.Health = r.healthFor(svc, spec.Port)
 	}
 	return spec, nil
+}
+
+// prepareRunDir makes the replica's directory under Options.RunDir, empty:
+// secrets/ (0700, the replica's user's: its secret files) and env/ (0700,
+// the daemon's: the values of its secret environment variables, which the
+// supervisor reads at each start). Remove deletes it.
+func (r *Runtime) prepareRunDir(rs runtime.ReplicaSpec, cred *credential, spec *shimSpec) (string, error) {
+	// A replica running as another user passes through the run
+	// directories to reach its own secrets; it lists none of them.
+	mode := os.FileMode(0o700)
+	if cred != nil && cred.UID != uint32(os.Geteuid()) { //nolint:gosec // a uid fits in 32 bits
+		mode = 0o711
+	}
+	if err := datadir.MkdirRun(r.opts.RunDir, mode); err != nil {
+		return "", err
+	}
+	inst := filepath.Join(r.opts.RunDir, rs.Instance.Slug())
+	run := filepath.Join(inst, rs.Replica)
+	if err := os.RemoveAll(run); err != nil {
+		return "", err
+	}
+	for _, d := range []string{inst, run, filepath.Join(run, secretDir), filepath.Join(run, secretEnvDir)} {
+		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
+			return "", err
+		}
+		if err := os.Chmod(d, mode); err != nil {
+			return "", err
+		}
+	}
+	if err := os.Chmod(filepath.Join(run, secretEnvDir), 0o700); err != nil {
+		return "", err
+	}
+	spec.RunDir = run
+	spec.Cleanup = append(spec.Cleanup, run)
+	secrets := filepath.Join(run, secretDir)
+	if err := os.Chmod(secrets, 0o700); err != nil {
+		return "", err
+	}
+	return run, chownTo(secrets, cred)
 }
 
 func processEnv(svc *stack.Service) map[string]string {

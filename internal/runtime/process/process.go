@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/quai-dev/quai/internal/datadir"
 	"log/slog"
 	"net/http"
 	"os"
@@ -61,6 +62,10 @@ type Options struct {
 	// (default 3).
 	LogMaxSize int64
 	LogKeep    int
+	// RunDir holds each replica's secret files and secret environment
+	// values, apart from DataDir: memory-backed, gone at reboot, never in
+	// a backup of the data directory. Default datadir.RunDir(DataDir).
+	RunDir string
 }
 
 // PortRange is an inclusive range of TCP ports.
@@ -130,6 +135,9 @@ func New(opts Options) (*Runtime, error) {
 	}
 	if opts.BaseEnv == nil {
 		opts.BaseEnv = defaultBaseEnv(os.Environ())
+	}
+	if opts.RunDir == "" {
+		opts.RunDir = datadir.RunDir(opts.DataDir, os.Getenv, os.Geteuid())
 	}
 	if opts.HealthInterval <= 0 {
 		opts.HealthInterval = time.Second
@@ -583,6 +591,10 @@ func (r *Runtime) forget(dir string, spec *shimSpec) {
 func (r *Runtime) removeCleanup(spec *shimSpec) {
 	for _, p := range spec.Cleanup {
 		_ = os.RemoveAll(p)
+	}
+	if spec.RunDir != "" {
+		// The instance's run directory, once its last replica is gone.
+		_ = os.Remove(filepath.Dir(spec.RunDir))
 	}
 }
 

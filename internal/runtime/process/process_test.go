@@ -2,10 +2,13 @@ package process_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,6 +22,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/quai-dev/quai/internal/datadir"
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/runtime/process"
 	"github.com/quai-dev/quai/internal/runtime/runtimetest"
@@ -462,16 +466,33 @@ func TestSecretsVolumesAndEnvironment(t *testing.T) {
 		}
 	})
 	rs.Env = map[string]string{"FROM_SPEC": "spec"}
-	rs.Secrets = map[string][]byte{"api_key": []byte("k3y")}
+	rs.Secrets = map[string][]byte{"api_key": []byte("k3y-in-a-file")}
+	rs.SecretEnv = map[string][]byte{"APP_TOKEN": []byte("t0ken-in-the-env")}
 	h, err := rt.Start(context.Background(), rs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = rt.Remove(context.Background(), h) })
+	removed := false
+	t.Cleanup(func() {
+		if !removed {
+			_ = rt.Remove(context.Background(), h)
+		}
+	})
 	waitHealthy(t, rt, h)
 	env := func(name string) string { return httpGet(t, h, "/env?name="+name) }
 
+	if got := env("APP_TOKEN"); got != "t0ken-in-the-env" {
+		t.Errorf("APP_TOKEN (secret_env) = %q", got)
+	}
+	// No secret value is written to the data dir: the files live in the
+	// memory-backed run dir, and the supervisor reads the secret
+	// environment from there.
+	assertNotInTree(t, dataDir, "k3y-in-a-file", "t0ken-in-the-env")
 	secretsDir := env("QUAI_SECRETS_DIR")
+	runDir := datadir.RunDir(dataDir, os.Getenv, os.Geteuid())
+	if !strings.HasPrefix(secretsDir, runDir+"/") || strings.HasPrefix(secretsDir, dataDir) {
+		t.Errorf("QUAI_SECRETS_DIR = %s, want it under the run dir %s", secretsDir, runDir)
+	}
 	keyFile := filepath.Join(secretsDir, "api_key")
 	if got := env("API_KEY_FILE"); got != keyFile {
 		t.Errorf("API_KEY_FILE = %q, want %q", got, keyFile)
@@ -480,7 +501,7 @@ func TestSecretsVolumesAndEnvironment(t *testing.T) {
 		t.Errorf("TOKEN_PATH (/run/secrets/api_key) = %q, want it rewritten to %q", got, keyFile)
 	}
 	b, err := os.ReadFile(keyFile)
-	if err != nil || string(b) != "k3y" {
+	if err != nil || string(b) != "k3y-in-a-file" {
 		t.Errorf("secret file = %q, %v", b, err)
 	}
 	if fi, err := os.Stat(keyFile); err != nil || fi.Mode().Perm() != 0o600 {
@@ -503,6 +524,38 @@ func TestSecretsVolumesAndEnvironment(t *testing.T) {
 	}
 	if got := env(process.ShimEnv); got != "" {
 		t.Errorf("the supervisor's %s leaked into the app: %q", process.ShimEnv, got)
+	}
+	if err := rt.Remove(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	removed = true
+	if _, err := os.Stat(filepath.Dir(secretsDir)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the replica's run directory outlived it: %v", err)
+	}
+	_ = os.Remove(runDir)
+}
+
+// assertNotInTree fails when a file under dir holds one of values, or its
+// base64.
+func assertNotInTree(t *testing.T, dir string, values ...string) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil //nolint:nilerr // a socket or a file the app just removed
+		}
+		for _, v := range values {
+			if bytes.Contains(b, []byte(v)) || bytes.Contains(b, []byte(base64.StdEncoding.EncodeToString([]byte(v)))) {
+				t.Errorf("%s holds a secret value", p)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -169,10 +170,18 @@ func (s *supervisor) start() (*appProc, error) {
 		_ = outW.Close()
 		return nil, err
 	}
+	env, err := s.spec.environ()
+	if err != nil {
+		_ = outR.Close()
+		_ = outW.Close()
+		_ = errR.Close()
+		_ = errW.Close()
+		return nil, err
+	}
 	cmd := &exec.Cmd{
 		Path:   s.spec.Argv[0],
 		Args:   s.spec.Argv,
-		Env:    s.spec.Env,
+		Env:    env,
 		Dir:    s.spec.Dir,
 		Stdout: outW,
 		Stderr: errW,
@@ -246,4 +255,26 @@ func (s *supervisor) reap(a *appProc) {
 	for _, p := range a.pipes {
 		_ = p.Close()
 	}
+}
+
+// environ is the app's environment: Env, plus the secret environment
+// values read from the run directory (they are never in the spec file).
+func (sp *shimSpec) environ() ([]string, error) {
+	if sp.RunDir == "" {
+		return sp.Env, nil
+	}
+	dir := filepath.Join(sp.RunDir, secretEnvDir)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read the secret environment in %s: %w", dir, err)
+	}
+	env := slices.Clone(sp.Env)
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, fmt.Errorf("read the secret environment variable %s: %w", e.Name(), err)
+		}
+		env = append(env, e.Name()+"="+string(b))
+	}
+	return env, nil
 }

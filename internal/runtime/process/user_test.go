@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quai-dev/quai/internal/datadir"
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/stack"
 )
@@ -61,7 +62,7 @@ func TestUserIsHonoured(t *testing.T) {
 	if err != nil || code != 0 || out.String() != nobody.Uid+"\n"+nobody.HomeDir+"\n" {
 		t.Errorf("exec = %q, %d, %v; want nobody's uid and home", out.String(), code, err)
 	}
-	secrets := filepath.Join(dataDir, "instances", testID.Slug(), "replicas", "web-1", "secrets", "token")
+	secrets := filepath.Join(datadir.RunDir(dataDir, os.Getenv, os.Geteuid()), testID.Slug(), "web-1", "secrets", "token")
 	fi, err := os.Stat(secrets)
 	if err != nil {
 		t.Fatal(err)
