@@ -2,6 +2,8 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -80,6 +82,12 @@ func appMain(mode string) error {
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = fmt.Fprintf(w, "%s %s", mode, version)
+	})
+	// /secret shows fingerprints of what the replica received as the
+	// APP_TOKEN variable and the GEN_FILE file, never the values.
+	mux.HandleFunc("/secret", func(w http.ResponseWriter, _ *http.Request) {
+		file, _ := os.ReadFile(os.Getenv("GEN_FILE"))
+		_, _ = fmt.Fprintf(w, "%s %s", fingerprint([]byte(os.Getenv("APP_TOKEN"))), fingerprint(file))
 	})
 	mux.HandleFunc("/pid", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = fmt.Fprint(w, os.Getpid())
@@ -174,4 +182,11 @@ func missingMarks(dir, needs string) string {
 		}
 	}
 	return ""
+}
+
+// fingerprint is a short SHA-256 of a secret value, for comparing what a
+// replica received without showing it.
+func fingerprint(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:6])
 }

@@ -111,6 +111,9 @@ type Options struct {
 	StopGrace time.Duration
 	// PollInterval is how often replica health is checked while waiting (200ms).
 	PollInterval time.Duration
+	// Secrets opens the project's sealed secret files; nil when the daemon
+	// holds no keys (sealed secrets are then only generated).
+	Secrets SecretOpener
 }
 
 // Engine executes operations on instances. At most one operation runs per
@@ -121,6 +124,7 @@ type Engine struct {
 	strategies     map[string]strategy
 	defaultRuntime string
 	router         Router
+	secrets        SecretOpener
 	now            func() time.Time
 	log            *slog.Logger
 	healthTimeout  time.Duration
@@ -175,6 +179,7 @@ func New(opts Options) (*Engine, error) {
 		runtimes:       opts.Runtimes,
 		defaultRuntime: opts.DefaultRuntime,
 		router:         opts.Router,
+		secrets:        opts.Secrets,
 		now:            opts.Now,
 		log:            opts.Logger,
 		healthTimeout:  orDefault(opts.HealthTimeout, 2*time.Minute),

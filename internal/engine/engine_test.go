@@ -46,14 +46,26 @@ type harness struct {
 	client    *http.Client
 	// wrap, when set, stands between the engine and the process runtime.
 	wrap func(*process.Runtime) runtime.Runtime
+	// secrets, when set, opens the project's sealed secrets.
+	secrets SecretOpener
 }
 
 func newHarness(t *testing.T) *harness {
+	t.Helper()
+	return newHarnessWith(t, nil)
+}
+
+// newHarnessWith is newHarness with configure applied before the engine
+// starts.
+func newHarnessWith(t *testing.T, configure func(*harness)) *harness {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts real processes")
 	}
 	h := &harness{t: t, dataDir: t.TempDir(), projDir: t.TempDir()}
+	if configure != nil {
+		configure(h)
+	}
 	h.storePath = filepath.Join(t.TempDir(), "quai.db")
 	var err error
 	if h.store, err = store.Open(h.storePath); err != nil {
@@ -93,7 +105,7 @@ func (h *harness) start() {
 	h.eng, err = New(Options{
 		Store: h.store, Runtimes: map[string]runtime.Runtime{rt.Name(): rt}, Router: h.proxy,
 		HealthTimeout: 30 * time.Second, DrainTimeout: 5 * time.Second, StopGrace: 5 * time.Second,
-		PollInterval: 50 * time.Millisecond,
+		PollInterval: 50 * time.Millisecond, Secrets: h.secrets,
 	})
 	if err != nil {
 		t.Fatal(err)

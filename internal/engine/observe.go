@@ -172,6 +172,12 @@ func (e *Engine) Plan(ctx context.Context, m *stack.Model, runtimeName string) (
 	if m == nil {
 		return Plan{}, fmt.Errorf("plan: no model: %w", ErrInvalid)
 	}
+	// The plan Up makes folds the secret versions into the hashes: so
+	// must the plan the caller confirms.
+	m, err := e.resolveSealed(ctx, m)
+	if err != nil {
+		return Plan{}, err
+	}
 	s, err := e.observe(ctx, m.Identity.Name(), runtimeName, m)
 	if err != nil {
 		return Plan{}, err

@@ -48,6 +48,13 @@ func (e *Engine) Up(ctx context.Context, req UpRequest, emit Emitter) (Release, 
 		em.emit(Event{Kind: EventFailed, Error: err.Error()})
 		return Release{}, err
 	}
+	// Sealed secrets get their values and versions before anything
+	// changes: a secret without a value stops here.
+	m, err := e.resolveSealed(ctx, m)
+	if err != nil {
+		em.emit(Event{Kind: EventFailed, Error: err.Error()})
+		return Release{}, err
+	}
 	mj, err := json.Marshal(m)
 	if err != nil {
 		err = fmt.Errorf("encode model of %s: %w", name, err)
@@ -82,7 +89,7 @@ func (e *Engine) dryRun(ctx context.Context, m *stack.Model, mj []byte, rtName s
 				return toRelease(*s.active)
 			}
 			return Release{Instance: s.name, Number: p.Release, Status: ReleasePending, Created: e.now(), Runtime: s.rtName,
-				Model: m, Hashes: hashes(m), Images: images(m), Cause: "dry run"}, nil
+				Model: m, Hashes: hashes(m), Images: images(m), Secrets: m.SecretVersions, Cause: "dry run"}, nil
 		}
 	}
 	em.emit(Event{Kind: EventFailed, Error: err.Error()})
@@ -114,7 +121,7 @@ func toRelease(r store.Release) (Release, error) {
 		return Release{}, err
 	}
 	return Release{Instance: r.Instance, Number: r.Number, Status: ReleaseStatus(r.Status), Created: r.Created,
-		Runtime: r.Runtime, Model: m, Hashes: r.Hashes, Images: r.Images, Cause: r.Cause, Error: r.Error}, nil
+		Runtime: r.Runtime, Model: m, Hashes: r.Hashes, Images: r.Images, Secrets: r.Secrets, Cause: r.Cause, Error: r.Error}, nil
 }
 
 // deploy brings the locked instance to m (mj is its JSON as recorded):
@@ -153,7 +160,7 @@ func (e *Engine) deploy(op *operation, m *stack.Model, mj []byte, rtName, cause 
 		return Release{}, "", err
 	}
 	rec, err := e.store.CreateRelease(ctx, store.Release{Instance: name, Status: store.StatusPending, Created: e.now(),
-		Runtime: s.rtName, Model: mj, Resolved: m.Resolved, Hashes: hashes(m), Images: imgs, Cause: cause})
+		Runtime: s.rtName, Model: mj, Resolved: m.Resolved, Hashes: hashes(m), Images: imgs, Secrets: m.SecretVersions, Cause: cause})
 	if err != nil {
 		return Release{}, "", err
 	}
@@ -161,7 +168,7 @@ func (e *Engine) deploy(op *operation, m *stack.Model, mj []byte, rtName, cause 
 		return Release{}, "", err
 	}
 	rel := Release{Instance: name, Number: rec.Number, Status: ReleasePending, Created: rec.Created, Runtime: s.rtName,
-		Model: m, Hashes: rec.Hashes, Images: rec.Images, Cause: cause}
+		Model: m, Hashes: rec.Hashes, Images: rec.Images, Secrets: rec.Secrets, Cause: cause}
 	p.Release = rec.Number
 	if err = s.strategy.deploy(op, s, run, p, rec.Number); err != nil {
 		rel.Status, rel.Error = ReleaseFailed, err.Error()
@@ -406,6 +413,13 @@ func (e *Engine) remove(op *operation, purge bool) (string, error) {
 	}
 	if err := e.store.DeleteInstance(context.WithoutCancel(ctx), op.instance); err != nil {
 		return "", err
+	}
+	// Generated secrets outlive a removal, as the volumes whose data was
+	// made with them do; a purge takes both.
+	if purge {
+		if err := e.store.DeleteSecretVersions(context.WithoutCancel(ctx), op.instance); err != nil {
+			return "", err
+		}
 	}
 	op.deleted = true
 	return msg, nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"strings"
 	"time"
 
@@ -72,32 +71,36 @@ func replicaOK(st runtime.Status, job bool) bool {
 }
 
 // applySecrets resolves the values of the stack's secrets the engine can
-// read (files, the daemon's environment). Secrets it cannot read are left
-// to the runtime, which accepts one that already exists in the cluster and
-// otherwise says how to create it.
-func applySecrets(m *stack.Model) map[string][]byte {
+// read (sealed ones from the store, files, the daemon's environment).
+// Secrets it cannot read are left to the runtime, which accepts one that
+// already exists in the cluster and otherwise says how to create it.
+func applySecrets(ctx context.Context, e *Engine, m *stack.Model) (map[string][]byte, error) {
+	sealed, err := e.secretValues(ctx, m)
+	if err != nil {
+		return nil, err
+	}
 	out := map[string][]byte{}
 	for _, svc := range m.Services {
-		for _, name := range svc.Secrets {
-			one := &stack.Service{Name: svc.Name, Secrets: []string{name}}
-			if vals, err := resolveSecrets(m, one); err == nil {
-				maps.Copy(out, vals)
+		for _, name := range svc.SecretNames() {
+			if v, err := secretValue(m, svc, name, sealed); err == nil {
+				out[name] = v
 			}
 		}
 	}
-	return out
+	return out, nil
 }
 
 // applyOptions builds the runtime's options for one release; progress
 // lines become EventProgress of the given step.
-func applyOptions(op *operation, m *stack.Model, release int, step string) runtime.ApplyOptions {
+func applyOptions(op *operation, m *stack.Model, release int, step string) (runtime.ApplyOptions, error) {
+	secrets, err := applySecrets(op.ctx, op.e, m)
 	return runtime.ApplyOptions{
 		Release: release,
-		Secrets: applySecrets(m),
+		Secrets: secrets,
 		Emit: func(msg string) {
 			op.emit.emit(Event{Kind: EventProgress, Step: step, Message: msg})
 		},
-	}
+	}, err
 }
 
 // deploy hands release to the runtime and records the outcome. A rollout
@@ -107,7 +110,11 @@ func (d *declarativeStrategy) deploy(op *operation, s *snapshot, m *stack.Model,
 	e := d.e
 	ctx := op.ctx
 	op.emit.step("apply", "", "", fmt.Sprintf("applying release %d to %s and waiting for the rollout", release, s.rtName))
-	err := d.rt.Apply(ctx, m, applyOptions(op, m, release, "apply"))
+	opts, err := applyOptions(op, m, release, "apply")
+	if err != nil {
+		return err
+	}
+	err = d.rt.Apply(ctx, m, opts)
 	if err != nil {
 		if errors.Is(err, runtime.ErrRolloutFailed) {
 			err = fmt.Errorf("%w: %w", ErrUnhealthy, err)
@@ -157,7 +164,11 @@ func (d *declarativeStrategy) undo(op *operation, s *snapshot) {
 		return
 	}
 	op.emit.step("undo", "", "", fmt.Sprintf("re-applying release %d", s.active.Number))
-	if err := ap.Apply(ctx, s.activeModel, applyOptions(op, s.activeModel, s.active.Number, "undo")); err != nil {
+	opts, err := applyOptions(op, s.activeModel, s.active.Number, "undo")
+	if err == nil {
+		err = ap.Apply(ctx, s.activeModel, opts)
+	}
+	if err != nil {
 		op.emit.warn("", "", fmt.Sprintf("re-applying release %d failed: %v; `quai rollback %s --to %d` retries",
 			s.active.Number, err, s.name, s.active.Number))
 		return
@@ -169,7 +180,11 @@ func (d *declarativeStrategy) undo(op *operation, s *snapshot) {
 // anything (a server-side dry run on Kubernetes).
 func (d *declarativeStrategy) validate(ctx context.Context, m *stack.Model, em *emitter) error {
 	em.step("validate", "", "", "validating every object with the cluster (dry run)")
-	err := d.rt.Apply(ctx, m, runtime.ApplyOptions{DryRun: true, Secrets: applySecrets(m),
+	secrets, err := applySecrets(ctx, d.e, m)
+	if err != nil {
+		return err
+	}
+	err = d.rt.Apply(ctx, m, runtime.ApplyOptions{DryRun: true, Secrets: secrets,
 		Emit: func(msg string) { em.emit(Event{Kind: EventProgress, Step: "validate", Message: msg}) }})
 	if err != nil {
 		return fmt.Errorf("the cluster refuses %s: %w", m.Identity.Name(), err)

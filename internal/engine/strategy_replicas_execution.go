@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"maps"
 	"net"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -219,7 +218,11 @@ func (x *execution) startReplicas(ctx context.Context, svc *stack.Service, n int
 		_, idx, _ := parseReplica(h)
 		used[idx] = true
 	}
-	secrets, err := resolveSecrets(x.model, svc)
+	sealed, err := x.e.secretValues(ctx, x.model)
+	if err != nil {
+		return nil, err
+	}
+	secrets, secretEnv, err := secretsFor(x.model, svc, sealed)
 	if err != nil {
 		return nil, err
 	}
@@ -234,7 +237,7 @@ func (x *execution) startReplicas(ctx context.Context, svc *stack.Service, n int
 		name := x.replicaName(svc.Name, idx)
 		specs[i] = runtime.ReplicaSpec{
 			Instance: x.model.Identity, Service: svc, Release: x.release, Index: idx, Replica: name,
-			ProjectDir: x.model.Dir, Secrets: secrets,
+			ProjectDir: x.model.Dir, Secrets: secrets, SecretEnv: secretEnv,
 		}
 		if x.snap.obs.Discovery {
 			specs[i].Env = discoveryEnv(svc, x.addrs)
@@ -287,47 +290,6 @@ func completeHandle(h runtime.Handle, rtName string, id stack.Identity, svc *sta
 	}
 	h.Service, h.Replica, h.Release, h.Hash = svc.Name, name, release, svc.Hash
 	return h
-}
-
-// resolveSecrets reads the values of the secrets svc uses: from the file
-// (relative to the project directory) or the daemon's environment.
-func resolveSecrets(m *stack.Model, svc *stack.Service) (map[string][]byte, error) {
-	if len(svc.Secrets) == 0 {
-		return nil, nil
-	}
-	out := make(map[string][]byte, len(svc.Secrets))
-	for _, name := range svc.Secrets {
-		var sec *stack.Secret
-		for i := range m.Secrets {
-			if m.Secrets[i].Name == name {
-				sec = &m.Secrets[i]
-			}
-		}
-		switch {
-		case sec == nil:
-			return nil, fmt.Errorf("service %s uses secret %s, which the stack does not declare: %w", svc.Name, name, ErrInvalid)
-		case sec.File != "":
-			path, err := m.HostPath(sec.File)
-			if err != nil {
-				return nil, fmt.Errorf("secret %s: %w", sec.Name, err)
-			}
-			b, err := os.ReadFile(path)
-			if err != nil {
-				return nil, fmt.Errorf("service %s: secret %s: %w", svc.Name, name, err)
-			}
-			out[name] = b
-		case sec.Environment != "":
-			v, ok := os.LookupEnv(sec.Environment)
-			if !ok {
-				return nil, fmt.Errorf("service %s: secret %s: environment variable %s is not set in the daemon's environment: %w",
-					svc.Name, name, sec.Environment, ErrInvalid)
-			}
-			out[name] = []byte(v)
-		default:
-			return nil, fmt.Errorf("service %s: secret %s has neither a file nor an environment variable: %w", svc.Name, name, ErrInvalid)
-		}
-	}
-	return out, nil
 }
 
 // waitReady waits until every replica is healthy (a job: exited with 0),
@@ -625,13 +587,17 @@ func (x *execution) restartEarly(ctx context.Context) {
 			continue
 		}
 		release, idx, _ := parseReplica(h)
-		secrets, err := resolveSecrets(old, svc)
+		sealed, err := x.e.secretValues(ctx, old)
+		var secrets, secretEnv map[string][]byte
+		if err == nil {
+			secrets, secretEnv, err = secretsFor(old, svc, sealed)
+		}
 		if err != nil {
 			em.warn(h.Service, h.Replica, "cannot restart the previous replica: "+err.Error())
 			continue
 		}
 		spec := runtime.ReplicaSpec{Instance: old.Identity, Service: svc, Release: release, Index: idx, Replica: h.Replica,
-			ProjectDir: old.Dir, Secrets: secrets}
+			ProjectDir: old.Dir, Secrets: secrets, SecretEnv: secretEnv}
 		if x.snap.obs.Discovery {
 			spec.Env = discoveryEnv(svc, x.oldAddrs)
 			// The same port keeps the address the other services were

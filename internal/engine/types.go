@@ -78,6 +78,9 @@ type Release struct {
 	// Images maps service → image reference as deployed (digest-pinned where
 	// the runtime resolves digests).
 	Images map[string]string `json:"images,omitempty"`
+	// Secrets maps each sealed secret to the version of its value the
+	// release runs with; never a value.
+	Secrets map[string]string `json:"secrets,omitempty"`
 	// Cause says what made it: "up", "rollback to 3", ...
 	Cause string `json:"cause"`
 	Error string `json:"error,omitempty"`
