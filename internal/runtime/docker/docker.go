@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/quai-dev/quai/internal/datadir"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -37,10 +38,14 @@ type Options struct {
 	Host string
 	// Logger receives the runtime's diagnostics; default slog.Default().
 	Logger *slog.Logger
-	// StateDir holds what the runtime keeps on the daemon's host: secret
-	// files of local replicas and the record of images it pulled. Default
-	// $XDG_STATE_HOME/quai/docker (~/.local/state/quai/docker).
+	// StateDir holds what the runtime keeps on the daemon's host: the
+	// record of images it pulled. Default $XDG_STATE_HOME/quai/docker
+	// (~/.local/state/quai/docker).
 	StateDir string
+	// RunDir holds the secret files of local replicas, bind-mounted at
+	// /run/secrets: memory-backed, gone at reboot, never in a backup.
+	// Default datadir.RunDir(StateDir).
+	RunDir string
 	// PublishIP is the host address replica ports are published on and the
 	// host part of Handle.Address; default 127.0.0.1.
 	PublishIP string
@@ -122,6 +127,9 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	opts.StateDir = sd
 	if err := os.MkdirAll(sd, 0o700); err != nil {
 		return nil, fmt.Errorf("docker runtime: state directory: %w", err)
+	}
+	if opts.RunDir == "" {
+		opts.RunDir = datadir.RunDir(sd, os.Getenv, os.Geteuid())
 	}
 	pubIP := opts.PublishIP
 	if pubIP == "" {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -264,6 +265,7 @@ func TestHostConfigFromStack(t *testing.T) {
 	spec.Service.Secrets = []string{"value"}
 	spec.Service.Environment = map[string]string{"DATA_DIR": "/run/secrets", "PLAIN": "visible"}
 	spec.Secrets = map[string][]byte{"value": []byte("top-secret-value")}
+	spec.SecretEnv = map[string][]byte{"APP_TOKEN": []byte("env-secret-value")}
 	h := f.start(spec)
 	f.waitHealthy(h)
 
@@ -304,6 +306,9 @@ func TestHostConfigFromStack(t *testing.T) {
 			t.Errorf("a secret value is in the container's environment: %s", e)
 		}
 	}
+	if !slices.Contains(c.Config.Env, "APP_TOKEN=env-secret-value") {
+		t.Errorf("environment lacks the x-quai.secret_env variable APP_TOKEN")
+	}
 	if !slices.Contains(c.Config.Env, "PLAIN=visible") {
 		t.Errorf("environment %v lacks PLAIN=visible", c.Config.Env)
 	}
@@ -328,6 +333,17 @@ func TestHostConfigFromStack(t *testing.T) {
 	if _, err := os.Stat(dir); err != nil {
 		t.Fatalf("secrets dir: %v", err)
 	}
+	// The files are in the memory-backed run dir, not the state dir, and
+	// belong to the service's user alone when the daemon can give them.
+	if !strings.HasPrefix(dir, r.opts.RunDir+"/") || strings.HasPrefix(dir, r.opts.StateDir) {
+		t.Errorf("secrets dir %s is not under the run dir %s", dir, r.opts.RunDir)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "value")); err != nil {
+		t.Error(err)
+	} else if st := fi.Sys().(*syscall.Stat_t); os.Geteuid() == 0 && (fi.Mode().Perm() != 0o400 || st.Uid != 1234) {
+		t.Errorf("secret file mode %v owner %d, want 0400 and the service's user 1234", fi.Mode().Perm(), st.Uid)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(r.opts.RunDir) })
 	if err := r.Remove(context.Background(), h); err != nil {
 		t.Fatal(err)
 	}

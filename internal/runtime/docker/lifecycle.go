@@ -263,7 +263,7 @@ func (r *Runtime) orphans(ctx context.Context, rec Recorded) (Orphans, []string,
 			o.Networks = append(o.Networks, n.Name)
 		}
 	}
-	root := filepath.Join(r.opts.StateDir, "secrets")
+	root := r.secretsRoot()
 	slugs, err := os.ReadDir(root)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return o, nil, err

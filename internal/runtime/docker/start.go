@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/quai-dev/quai/internal/datadir"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -259,6 +260,12 @@ func (r *Runtime) containerConfig(spec runtime.ReplicaSpec, image string) (*cont
 	for k, v := range spec.Env {
 		env[k] = v
 	}
+	// x-quai.secret_env: the value is in the container's configuration,
+	// as any environment value; the engine passes it only when the stack
+	// asks for it by name.
+	for k, v := range spec.SecretEnv {
+		env[k] = string(v)
+	}
 	keys := make([]string, 0, len(env))
 	for k := range env {
 		keys = append(keys, k)
@@ -419,20 +426,31 @@ func (r *Runtime) ensureVolume(ctx context.Context, id stack.Identity, name stri
 	return full, nil
 }
 
+// secretsRoot holds the secret files of local replicas, one directory per
+// instance and replica.
+func (r *Runtime) secretsRoot() string { return filepath.Join(r.opts.RunDir, "secrets") }
+
 // secretsDir is where a local replica's secret files live.
 func (r *Runtime) secretsDir(id stack.Identity, replica string) string {
-	return filepath.Join(r.opts.StateDir, "secrets", id.Slug(), replica)
+	return filepath.Join(r.secretsRoot(), id.Slug(), replica)
 }
 
 // writeSecrets writes one file per secret and returns the read-only bind
-// mounts at /run/secrets/<name>. The directory is private to the daemon's
-// user; the files are readable by any user because the container's user
-// (often not root) must read them through the bind mount.
+// mounts at /run/secrets/<name>. The directories are private to the
+// daemon's user. A file is the container user's alone (0400) when the
+// service names it by number and the daemon may give files away;
+// otherwise it is readable by any user, because the container's user
+// (often not root, unknown before the image runs) must read it through
+// the bind mount, which ignores the directories above it.
 func (r *Runtime) writeSecrets(spec runtime.ReplicaSpec) ([]mount.Mount, error) {
+	if err := datadir.MkdirRun(r.opts.RunDir, 0o700); err != nil {
+		return nil, fmt.Errorf("secrets: %w", err)
+	}
 	dir := r.secretsDir(spec.Instance, spec.Replica)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("secrets: %w", err)
 	}
+	uid, gid, owned := numericUser(spec.Service.User)
 	names := make([]string, 0, len(spec.Secrets))
 	for n := range spec.Secrets {
 		names = append(names, n)
@@ -444,12 +462,37 @@ func (r *Runtime) writeSecrets(spec runtime.ReplicaSpec) ([]mount.Mount, error) 
 			return nil, fmt.Errorf("secret %q: a secret name must be a plain file name", n)
 		}
 		p := filepath.Join(dir, n)
-		if err := fsutil.WriteFile(p, spec.Secrets[n], 0o444); err != nil {
+		mode := os.FileMode(0o444)
+		if owned && os.Geteuid() == 0 {
+			mode = 0o400
+		}
+		if err := fsutil.WriteFile(p, spec.Secrets[n], mode); err != nil {
 			return nil, fmt.Errorf("secret %s: %w", n, err)
+		}
+		if mode == 0o400 {
+			if err := os.Chown(p, uid, gid); err != nil {
+				return nil, fmt.Errorf("secret %s: give it to the service's user %s: %w", n, spec.Service.User, err)
+			}
 		}
 		mounts = append(mounts, mount.Mount{Type: mount.TypeBind, Source: p, Target: secretsTarget + "/" + n, ReadOnly: true})
 	}
 	return mounts, nil
+}
+
+// numericUser parses a Compose `user:` of the form UID or UID:GID.
+func numericUser(u string) (uid, gid int, ok bool) {
+	us, gs, hasGroup := strings.Cut(u, ":")
+	uid, err := strconv.Atoi(us)
+	if err != nil || uid < 0 {
+		return 0, 0, false
+	}
+	gid = uid
+	if hasGroup {
+		if gid, err = strconv.Atoi(gs); err != nil || gid < 0 {
+			return 0, 0, false
+		}
+	}
+	return uid, gid, true
 }
 
 // copySecrets puts the secret files into a created container of a remote
