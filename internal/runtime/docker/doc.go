@@ -38,12 +38,13 @@
 // against Handle.Address, from a watcher started by Start, Reattach or the
 // first Inspect, so a reopened runtime keeps reporting health.
 //
-// Secrets are files, never environment values: on a local engine each is
-// written to Options.StateDir/secrets/<slug>/<replica>/<name> (directory
+// Secrets are files: on a local engine each is written to
+// Options.RunDir/secrets/<slug>/<replica>/<name> (memory-backed; directory
 // 0700, file readable by the container's user) and bind-mounted read-only
 // at /run/secrets/<name>; on a remote engine, whose file system the daemon
 // cannot write, they are copied into the container before it starts
-// (which needs a writable root file system).
+// (which needs a writable root file system). A secret reaches the
+// environment only when the stack asks for it by name (x-quai.secret_env).
 //
 // The restart policy defaults to on-failure, as on the process runtime.
 // Not yet handled: external volumes (a stack volume is always the
