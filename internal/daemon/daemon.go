@@ -197,6 +197,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	}
 	proc, err := process.New(process.Options{
 		DataDir:  filepath.Join(d.cfg.DataDir, "process"),
+		RunDir:   datadir.RunDir(d.cfg.DataDir, os.Getenv, os.Geteuid()),
 		ShimPath: d.cfg.ShimPath,
 		Logger:   d.log.With("runtime", "process"),
 	})

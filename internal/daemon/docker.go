@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/quai-dev/quai/internal/datadir"
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/runtime/docker"
 	"github.com/quai-dev/quai/internal/stack"
@@ -52,6 +54,7 @@ func newDockerRuntime(dataDir, daemonID, host, pool string, log *slog.Logger, re
 			NetworkPool: pool,
 			Logger:      log,
 			StateDir:    filepath.Join(dataDir, "docker"),
+			RunDir:      datadir.RunDir(dataDir, os.Getenv, os.Geteuid()),
 			DaemonID:    daemonID,
 		},
 		log:      log,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/quai-dev/quai/internal/datadir"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -22,6 +21,7 @@ import (
 	"github.com/docker/cli/cli/connhelper"
 	"github.com/moby/moby/client"
 
+	"github.com/quai-dev/quai/internal/datadir"
 	"github.com/quai-dev/quai/internal/runtime"
 )
 

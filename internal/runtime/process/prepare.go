@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/quai-dev/quai/internal/datadir"
 	"os"
 	"path/filepath"
 	"sort"
@@ -13,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/quai-dev/quai/internal/datadir"
 	"github.com/quai-dev/quai/internal/fsutil"
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/stack"
