@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,17 +24,28 @@ func newReleasesCmd(g *globals) *cobra.Command {
 	}
 }
 
+// secretVersions prints a release's sealed secrets as name@version (the
+// version's first 8 digits), by name: a changed version shows which
+// secret changed between two releases, never its value.
+func secretVersions(v map[string]string) string {
+	parts := make([]string, 0, len(v))
+	for _, name := range slices.Sorted(maps.Keys(v)) {
+		parts = append(parts, name+"@"+v[name][:min(8, len(v[name]))])
+	}
+	return strings.Join(parts, ",")
+}
+
 func (g *globals) printReleases(rels []wire.Release) error {
 	now := time.Now()
 	tw := newTable(g.stdout)
-	fprintln(tw, "RELEASE\tSTATUS\tCREATED\tRUNTIME\tCAUSE\tERROR")
+	fprintln(tw, "RELEASE\tSTATUS\tCREATED\tRUNTIME\tSECRETS\tCAUSE\tERROR")
 	for _, r := range rels {
 		mark := " "
 		if r.Status == wire.ReleaseActive {
 			mark = "*"
 		}
-		fprintf(tw, "%s%d\t%s\t%s\t%s\t%s\t%s\n", mark, r.Number, r.Status, ago(r.Created, now),
-			dash(r.Runtime), dash(r.Cause), dash(r.Error))
+		fprintf(tw, "%s%d\t%s\t%s\t%s\t%s\t%s\t%s\n", mark, r.Number, r.Status, ago(r.Created, now),
+			dash(r.Runtime), dash(secretVersions(r.Secrets)), dash(r.Cause), dash(r.Error))
 	}
 	return tw.Flush()
 }

@@ -83,6 +83,9 @@ type Config struct {
 	DockerNetworkPool string
 	// Kube configures the kubernetes runtime.
 	Kube KubeConfig
+	// Secrets opens projects' sealed secret files for the engine; nil
+	// leaves sealed secrets to generation only.
+	Secrets engine.SecretOpener
 }
 
 // Daemon is a running control plane.
@@ -231,6 +234,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		"proxy_connections", d.proxy.MaxConns(), "api_connections", apiMaxConns)
 	logExposure(d.log, d.proxy.HTTPAddr(), d.proxy.HTTPSAddr())
 	d.engine, err = engine.New(engine.Options{
+		Secrets:        d.cfg.Secrets,
 		Store:          d.store,
 		Runtimes:       d.runtimes,
 		DefaultRuntime: proc.Name(),

@@ -22,6 +22,7 @@ import (
 
 	"github.com/quai-dev/quai/internal/client"
 	"github.com/quai-dev/quai/internal/daemon"
+	"github.com/quai-dev/quai/internal/engine"
 	"github.com/quai-dev/quai/internal/runtime/process"
 	"github.com/quai-dev/quai/internal/runtime/runtimetest"
 )
@@ -66,6 +67,9 @@ type Options struct {
 	// Kube configures the kubernetes runtime; without a Kubeconfig the
 	// runtime is left out for the same reason.
 	Kube daemon.KubeConfig
+	// Secrets opens the projects' sealed secrets; nil for generated ones
+	// only.
+	Secrets engine.SecretOpener
 }
 
 func kubeConfig(c daemon.KubeConfig) daemon.KubeConfig {
@@ -120,6 +124,7 @@ func Start(t testing.TB, opts Options) *Daemon {
 		DrainTimeout:  opts.DrainTimeout,
 		DockerHost:    cmp.Or(opts.DockerHost, daemon.DockerOff),
 		Kube:          kubeConfig(opts.Kube),
+		Secrets:       opts.Secrets,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -344,9 +344,15 @@ func replicaCommand(ctx context.Context, spec *shimSpec, argv []string) (*exec.C
 	if err != nil {
 		return nil, err
 	}
+	// Health checks and exec see what the app sees, secret environment
+	// included (a health check may need the password).
+	full, err := spec.environ()
+	if err != nil {
+		return nil, err
+	}
 	cmd := exec.CommandContext(ctx, path, argv[1:]...)
 	cmd.Args[0] = argv[0]
-	cmd.Env = spec.Env
+	cmd.Env = full
 	cmd.Dir = spec.Dir
 	cmd.SysProcAttr = sysProcAttr(spec)
 	return cmd, nil

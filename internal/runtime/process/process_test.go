@@ -484,6 +484,10 @@ func TestSecretsVolumesAndEnvironment(t *testing.T) {
 	if got := env("APP_TOKEN"); got != "t0ken-in-the-env" {
 		t.Errorf("APP_TOKEN (secret_env) = %q", got)
 	}
+	var out strings.Builder
+	if code, err := rt.Exec(context.Background(), h, runtime.ExecOptions{Cmd: []string{"sh", "-c", "echo $APP_TOKEN"}, Stdout: &out, Stderr: &out}); err != nil || code != 0 || out.String() != "t0ken-in-the-env\n" {
+		t.Errorf("exec sees APP_TOKEN = %q (%d, %v), want the secret_env value", out.String(), code, err)
+	}
 	// No secret value is written to the data dir: the files live in the
 	// memory-backed run dir, and the supervisor reads the secret
 	// environment from there.
