@@ -1,0 +1,153 @@
+package e2etest
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/quai-dev/quai/internal/datadir"
+	"github.com/quai-dev/quai/internal/engine"
+)
+
+// Transcript keeps everything a test's verbs printed and the daemon
+// logged, so a scan can show none of it holds a secret value.
+type Transcript struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write implements io.Writer (the daemon's log writes here).
+func (tr *Transcript) Write(p []byte) (int, error) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return tr.buf.Write(p)
+}
+
+// Quai is MustQuai whose output is kept.
+func (tr *Transcript) Quai(t testing.TB, socket string, args ...string) string {
+	t.Helper()
+	out := MustQuai(t, socket, args...)
+	_, _ = tr.Write([]byte(out))
+	return out
+}
+
+// Bytes returns what was kept.
+func (tr *Transcript) Bytes() []byte {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return bytes.Clone(tr.buf.Bytes())
+}
+
+// encodings are the forms a value could be written in besides its own.
+func encodings(v []byte) map[string][]byte {
+	return map[string][]byte{
+		"as is":      v,
+		"base64":     []byte(base64.StdEncoding.EncodeToString(v)),
+		"base64 raw": []byte(base64.RawStdEncoding.EncodeToString(v)),
+		"base64 url": []byte(base64.RawURLEncoding.EncodeToString(v)),
+		"hex":        []byte(hex.EncodeToString(v)),
+	}
+}
+
+// ScanSecrets fails the test for every file under dataDir, and for the
+// transcript, that holds one of values as is, in base64 or in hex. It
+// returns how many files it read and their total size, for the report.
+func ScanSecrets(t testing.TB, dataDir string, transcript []byte, values ...[]byte) (files int, size int64) {
+	t.Helper()
+	check := func(where string, b []byte) {
+		for i, v := range values {
+			if len(v) < 8 {
+				t.Fatalf("secret value %d is too short (%d bytes) for a meaningful scan", i, len(v))
+			}
+			for enc, form := range encodings(v) {
+				if bytes.Contains(b, form) {
+					t.Errorf("%s holds secret value %d (%s)", where, i, enc)
+				}
+			}
+		}
+	}
+	err := filepath.WalkDir(dataDir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			if os.IsNotExist(err) {
+				return nil // removed while the walk ran
+			}
+			return err
+		}
+		files++
+		size += int64(len(b))
+		check(strings.TrimPrefix(p, dataDir+"/"), b)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("the transcript of the verbs, events and daemon log", transcript)
+	return files, size
+}
+
+// Sealed stands in for the project's sealed files (the daemon's
+// SecretOpener): the values they hold, changed by Set as `quai secrets set`
+// would.
+type Sealed struct {
+	mu     sync.Mutex
+	values map[string][]byte
+}
+
+// Set gives the sealed secret name a value.
+func (s *Sealed) Set(name string, value []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.values == nil {
+		s.values = map[string][]byte{}
+	}
+	s.values[name] = bytes.Clone(value)
+}
+
+// Open implements engine.SecretOpener.
+func (s *Sealed) Open(_, _, env string, names []string) (map[string]engine.OpenedSecret, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]engine.OpenedSecret{}
+	for _, n := range names {
+		if v, ok := s.values[n]; ok {
+			out[n] = engine.OpenedSecret{Value: bytes.Clone(v), Source: "secrets/" + env + ".yaml"}
+		}
+	}
+	return out, nil
+}
+
+// SealedOverlay is an environment overlay for the example that adds the
+// sealed secret api_token, given to the API as a file
+// (/run/secrets/api_token; API_TOKEN_FILE on the process runtime).
+const SealedOverlay = `
+secrets:
+  api_token:
+    external: true
+services:
+  api:
+    secrets: [api_token]
+`
+
+// RunFiles returns the files named name under the run directories of
+// dataDir's daemon (datadir.RunDir), where replicas' secrets live.
+func RunFiles(t testing.TB, dataDir, pattern string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(datadir.RunDir(dataDir, os.Getenv, os.Geteuid()), pattern))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
