@@ -125,6 +125,11 @@ type SecretRef struct {
 	// CertFile and KeyFile are a tls secret's sources, relative to the project.
 	CertFile string `json:"cert_file,omitempty"`
 	KeyFile  string `json:"key_file,omitempty"`
+	// Stack is the stack secret a generic secret holds.
+	Stack string `json:"-"`
+	// Sealed: the platform provides the value (a sealed or generated
+	// secret); quai creates the Secret when it deploys.
+	Sealed bool `json:"sealed,omitempty"`
 }
 
 // Command is a kubectl command line that creates the secret from its
@@ -137,6 +142,8 @@ func (s SecretRef) Command(namespace string) string {
 		return fmt.Sprintf("kubectl -n %s create secret generic %s --from-file=%s=%s", namespace, s.Name, s.Key, s.File)
 	case s.Environment != "":
 		return fmt.Sprintf("kubectl -n %s create secret generic %s --from-literal=%s=\"$%s\"", namespace, s.Name, s.Key, s.Environment)
+	case s.Sealed:
+		return "quai up (quai creates the Secret of a sealed secret from its value)"
 	default:
 		return fmt.Sprintf("kubectl -n %s create secret generic %s --from-file=%s=PATH", namespace, s.Name, s.Key)
 	}
@@ -715,6 +722,12 @@ func (r *kubeRenderer) podSpec(s *stack.Service, ports []containerPort) (corev1.
 	for _, k := range keys {
 		c.Env = append(c.Env, corev1.EnvVar{Name: k, Value: s.Environment[k]})
 	}
+	// x-quai.secret_env: the value stays in its Secret.
+	for _, k := range slices.Sorted(maps.Keys(s.SecretEnv)) {
+		ref := r.secretRef(s.SecretEnv[k])
+		c.Env = append(c.Env, corev1.EnvVar{Name: k, ValueFrom: &corev1.EnvVarSource{SecretKeyRef: &corev1.SecretKeySelector{
+			LocalObjectReference: corev1.LocalObjectReference{Name: ref.Name}, Key: ref.Key}}})
+	}
 	c.Resources = resources(s.Resources)
 	c.SecurityContext = r.securityContext(s)
 	c.ReadinessProbe, c.LivenessProbe = r.probes(s, ports)
@@ -805,11 +818,12 @@ func (r *kubeRenderer) podSpec(s *stack.Service, ports []containerPort) (corev1.
 
 // secretRef records (once) the Kubernetes Secret holding stack secret name.
 func (r *kubeRenderer) secretRef(name string) SecretRef {
-	ref := SecretRef{Name: dnsLabel(name), Type: "generic", Key: configMapKey(name)}
+	ref := SecretRef{Name: dnsLabel(name), Type: "generic", Key: configMapKey(name), Stack: name}
 	for _, sec := range r.m.Secrets {
 		if sec.Name == name {
 			ref.File = r.relToDir(sec.File)
 			ref.Environment = sec.Environment
+			ref.Sealed = sec.Sealed()
 		}
 	}
 	r.secrets[ref.Name] = ref

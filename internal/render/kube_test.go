@@ -366,3 +366,31 @@ func TestNames(t *testing.T) {
 		t.Errorf("namespace of the default org: %q", got)
 	}
 }
+
+// TestKubernetesSecretEnv: x-quai.secret_env becomes an environment
+// variable taken from the secret's Secret (secretKeyRef), never a value;
+// the sealed secret is listed for quai to create.
+func TestKubernetesSecretEnv(t *testing.T) {
+	m := &stack.Model{
+		Identity: stack.Identity{Project: "p", Env: "prod"},
+		Secrets:  []stack.Secret{{Name: "db_password", External: true}},
+		Services: []*stack.Service{
+			{Name: "db", Image: "postgres:16", Replicas: 1, SecretEnv: map[string]string{"POSTGRES_PASSWORD": "db_password"}},
+		},
+	}
+	ms := mustRender(t, m, KubeOptions{})
+	c := find[*appsv1.Deployment](t, ms, "Deployment", "db").Spec.Template.Spec.Containers[0]
+	var got *corev1.EnvVar
+	for i := range c.Env {
+		if c.Env[i].Name == "POSTGRES_PASSWORD" {
+			got = &c.Env[i]
+		}
+	}
+	if got == nil || got.Value != "" || got.ValueFrom == nil || got.ValueFrom.SecretKeyRef == nil ||
+		got.ValueFrom.SecretKeyRef.Name != "db-password" || got.ValueFrom.SecretKeyRef.Key != "db_password" {
+		t.Fatalf("POSTGRES_PASSWORD = %+v, want a secretKeyRef to db-password/db_password", got)
+	}
+	if len(ms.Secrets) != 1 || !ms.Secrets[0].Sealed || ms.Secrets[0].Stack != "db_password" {
+		t.Fatalf("secrets = %+v, want db_password, sealed", ms.Secrets)
+	}
+}

@@ -1,6 +1,7 @@
 package kube
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -274,7 +275,7 @@ func (r *Runtime) secrets(ctx context.Context, m *stack.Model, man *render.Manif
 				sec.Data[corev1.TLSPrivateKeyKey], err = readProjectFile(m, ref.KeyFile)
 			}
 		} else {
-			name := stackName[key{ref.Name, ref.Key}]
+			name := cmp.Or(ref.Stack, stackName[key{ref.Name, ref.Key}])
 			v, ok := opts.Secrets[name]
 			switch {
 			case ok:
