@@ -66,7 +66,10 @@ func (u *usersAPI) apply(m *stack.Model) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	t0 := time.Now()
-	err := u.r.Apply(ctx, m, runtime.ApplyOptions{Release: u.rel, Emit: func(msg string) { u.t.Logf("release %d: %s", u.rel, msg) }})
+	// The example's database password is a sealed secret: the engine
+	// resolves it and hands its value to the runtime, as here.
+	err := u.r.Apply(ctx, m, runtime.ApplyOptions{Release: u.rel, Secrets: map[string][]byte{"db_password": []byte("kube-e2e-db-password")},
+		Emit: func(msg string) { u.t.Logf("release %d: %s", u.rel, msg) }})
 	return time.Since(t0), err
 }
 
