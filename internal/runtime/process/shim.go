@@ -266,7 +266,10 @@ func (sp *shimSpec) environ() ([]string, error) {
 	dir := filepath.Join(sp.RunDir, secretEnvDir)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("read the secret environment in %s: %w", dir, err)
+		// The run directory is memory-backed: after a reboot the secrets
+		// are gone from it, and only the daemon can put them back.
+		return nil, fmt.Errorf("read the secret environment in %s: %w (after a reboot, `quai restart %s` gives the replica its secrets again)",
+			dir, err, sp.Meta.Instance.Name())
 	}
 	env := slices.Clone(sp.Env)
 	for _, e := range ents {
