@@ -65,12 +65,7 @@ func (e *Engine) resolveSealed(ctx context.Context, m *stack.Model) (*stack.Mode
 		}
 	}
 	if len(names) == 0 {
-		if m.SecretVersions == nil {
-			return m, nil
-		}
-		out := *m
-		out.SecretVersions = nil
-		return &out, nil
+		return withVersions(m, nil), nil
 	}
 	instance := m.Identity.Name()
 	org, env := m.Identity.OrgOrDefault(), m.Identity.Env
@@ -114,6 +109,13 @@ func (e *Engine) resolveSealed(ctx context.Context, m *stack.Model) (*stack.Mode
 	if len(missing) > 0 {
 		return nil, missingSecretsError(m, missing, e.secrets != nil)
 	}
+	return withVersions(m, versions), nil
+}
+
+// withVersions returns a copy of m that records versions, with the hash
+// of every service that receives a sealed secret folded with them (and
+// any hash folded before unfolded when it no longer receives one).
+func withVersions(m *stack.Model, versions map[string]string) *stack.Model {
 	out := *m
 	out.SecretVersions = versions
 	out.Services = make([]*stack.Service, len(m.Services))
@@ -121,11 +123,14 @@ func (e *Engine) resolveSealed(ctx context.Context, m *stack.Model) (*stack.Mode
 		out.Services[i] = s
 		if h := versionedHash(s, &out); h != s.Hash {
 			c := *s
-			c.Hash = h
+			c.Hash, c.LoadHash = h, cmp.Or(s.LoadHash, s.Hash)
+			if h == c.LoadHash {
+				c.LoadHash = ""
+			}
 			out.Services[i] = &c
 		}
 	}
-	return &out, nil
+	return &out
 }
 
 // missingSecretsError says where each missing sealed secret was looked for
@@ -150,12 +155,12 @@ func missingSecretsError(m *stack.Model, missing []string, canOpen bool) error {
 	return fmt.Errorf("%s: %s: %w", m.Identity.Name(), msg, ErrSecret)
 }
 
-// versionedHash is s's hash with the versions of the sealed secrets it
-// receives folded in; s.Hash when it receives none. A model whose hashes
-// already carry its versions (a stored release) is recognised by the
-// versions it records, so folding is never applied twice: the engine folds
-// only models that come from a client, which carry no versions.
+// versionedHash is the loader's hash of s (LoadHash, once folded) with
+// the versions of the sealed secrets it receives folded in; the loader's
+// hash when it receives none. Folding a model again (a stored release sent
+// back, as a promotion does) gives the same hash for the same versions.
 func versionedHash(s *stack.Service, m *stack.Model) string {
+	base := cmp.Or(s.LoadHash, s.Hash)
 	var parts []string
 	for _, name := range s.SecretNames() {
 		if v, ok := m.SecretVersions[name]; ok {
@@ -163,9 +168,9 @@ func versionedHash(s *stack.Service, m *stack.Model) string {
 		}
 	}
 	if len(parts) == 0 {
-		return s.Hash
+		return base
 	}
-	sum := sha256.Sum256([]byte(s.Hash + "\x00" + strings.Join(parts, "\x00")))
+	sum := sha256.Sum256([]byte(base + "\x00" + strings.Join(parts, "\x00")))
 	return hex.EncodeToString(sum[:])[:versionedHashLen]
 }
 

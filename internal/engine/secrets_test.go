@@ -221,3 +221,25 @@ func TestGenerateSecret(t *testing.T) {
 		})
 	}
 }
+
+// TestVersionedHashIdempotent: a model that already carries folded hashes
+// (a stored release sent back) folds to the same hashes for the same
+// versions, and to the loader's hash again without sealed secrets.
+func TestVersionedHashIdempotent(t *testing.T) {
+	m := &stack.Model{Secrets: []stack.Secret{{Name: "token", External: true}},
+		Services: []*stack.Service{{Name: "web", Hash: "0123456789ab", SecretEnv: map[string]string{"TOKEN": "token"}}}}
+	m.SecretVersions = map[string]string{"token": "00112233aabbccdd"}
+	once := versionedHash(m.Services[0], m)
+	if once == "0123456789ab" || len(once) != versionedHashLen {
+		t.Fatalf("folded hash %q", once)
+	}
+	folded := *m.Services[0]
+	folded.Hash, folded.LoadHash = once, "0123456789ab"
+	if twice := versionedHash(&folded, m); twice != once {
+		t.Errorf("folding a folded service gives %s, want %s", twice, once)
+	}
+	m.SecretVersions = nil
+	if h := versionedHash(&folded, m); h != "0123456789ab" {
+		t.Errorf("without versions: %s, want the loader's hash", h)
+	}
+}

@@ -20,7 +20,7 @@ const hashVersion = "quai-service-v2"
 // Service later recreates replicas when it changes unless it is cleared here.
 func serviceHash(s *Service, dir string) string {
 	h := *s
-	h.Replicas, h.Backup, h.Suppress, h.DependsOn, h.Size, h.Hash = 0, nil, nil, nil, "", ""
+	h.Replicas, h.Backup, h.Suppress, h.DependsOn, h.Size, h.Hash, h.LoadHash = 0, nil, nil, nil, "", "", ""
 	h.StopGracePeriod = 0
 	if s.Build != nil {
 		b := *s.Build

@@ -157,8 +157,12 @@ type Service struct {
 	Suppress []Suppression `json:"suppress,omitempty"`
 
 	// Hash is a stable content hash of everything that, when changed, requires
-	// the service's replicas to be recreated. Set by Load.
+	// the service's replicas to be recreated. Set by Load; the engine folds
+	// in the versions of the sealed secrets the service receives.
 	Hash string `json:"hash"`
+	// LoadHash is Hash as Load computed it, kept by the engine when it
+	// folds secret versions into Hash, so folding again starts from it.
+	LoadHash string `json:"load_hash,omitempty"`
 }
 
 // Build describes how an image is built from source.
