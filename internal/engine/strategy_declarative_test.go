@@ -3,6 +3,7 @@ package engine
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -32,6 +33,8 @@ type declarative struct {
 	health runtime.Health
 	// unreachable makes State fail as a cluster that cannot be reached.
 	unreachable bool
+	// secrets are the secret values of the last Apply.
+	secrets map[string][]byte
 }
 
 func (d *declarative) record(format string, args ...any) {
@@ -62,6 +65,7 @@ func (d *declarative) Apply(_ context.Context, m *stack.Model, opts runtime.Appl
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.record("apply %d %s", opts.Release, m.Service("web").Environment["VERSION"])
+	d.secrets = opts.Secrets
 	if opts.Emit != nil {
 		opts.Emit("web: 1/1 ready")
 	}
@@ -327,5 +331,49 @@ func TestDeclarativeRuntime(t *testing.T) {
 	}
 	if _, err := eng.Status(ctx, name); !errors.Is(err, ErrNotFound) {
 		t.Errorf("status after remove: %v, want not found", err)
+	}
+}
+
+// TestDeclarativeSealedSecrets: a declarative runtime receives the values
+// of sealed secrets the engine resolved (a generated one here), the same
+// value at every release, and never in the model.
+func TestDeclarativeSealedSecrets(t *testing.T) {
+	ctx := context.Background()
+	st, err := store.Open(filepath.Join(t.TempDir(), "quai.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	d := &declarative{}
+	eng, err := New(Options{Store: st, Runtimes: map[string]runtime.Runtime{"decl": d}, HTTPPort: 8080})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Close() })
+	sealed := func(version string) *stack.Model {
+		m := declModel(version)
+		m.Secrets = []stack.Secret{{Name: "db_password", External: true, Generate: &stack.Generate{Kind: stack.GenerateHex32}}}
+		m.Service("db").SecretEnv = map[string]string{"POSTGRES_PASSWORD": "db_password"}
+		return m
+	}
+	var values []string
+	for _, v := range []string{"1", "2"} {
+		rel, err := eng.Up(ctx, UpRequest{Model: sealed(v)}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.mu.Lock()
+		got := string(d.secrets["db_password"])
+		d.mu.Unlock()
+		if len(got) != 64 {
+			t.Fatalf("release %d: the runtime got a db_password of %d bytes, want the generated 64 hex digits", rel.Number, len(got))
+		}
+		if b, _ := json.Marshal(rel.Model); strings.Contains(string(b), got) {
+			t.Fatalf("release %d's model holds the value", rel.Number)
+		}
+		values = append(values, got)
+	}
+	if values[0] != values[1] {
+		t.Error("the generated value changed between releases")
 	}
 }
