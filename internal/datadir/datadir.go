@@ -129,7 +129,8 @@ func RunDir(dataDir string, getenv func(string) string, euid int) string {
 }
 
 // MkdirRun creates the RunDir dir with mode (0700, or 0711 for a daemon
-// whose replicas run as other users and must pass through it), and refuses
+// whose replicas run as other users and must pass through it), adds
+// mode's bits to an existing one, and refuses
 // a directory that another user owns or others may list or write: in a
 // shared /dev/shm anyone could have made it first.
 func MkdirRun(dir string, mode os.FileMode) error {
@@ -143,6 +144,11 @@ func MkdirRun(dir string, mode os.FileMode) error {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	if !fi.IsDir() || fi.Mode().Perm()&0o066 != 0 || (ok && int(st.Uid) != os.Geteuid()) {
 		return fmt.Errorf("run directory %s is not a private directory of this user (mode %v): remove it and try again", dir, fi.Mode())
+	}
+	// A directory made 0700 for one replica opens its search bits for a
+	// replica of another user.
+	if want := fi.Mode().Perm() | mode.Perm(); want != fi.Mode().Perm() {
+		return os.Chmod(dir, want)
 	}
 	return nil
 }

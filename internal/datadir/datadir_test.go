@@ -68,6 +68,12 @@ func TestRunDir(t *testing.T) {
 	if err := MkdirRun(dir, 0o700); err != nil {
 		t.Fatalf("an existing private run dir: %v", err)
 	}
+	if err := MkdirRun(dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o711 {
+		t.Fatalf("run dir opened for another user's replica: mode %v, %v; want 0711", fi.Mode(), err)
+	}
 	if err := os.Chmod(dir, 0o777); err != nil {
 		t.Fatal(err)
 	}

@@ -233,23 +233,22 @@ func (r *Runtime) prepareRunDir(rs runtime.ReplicaSpec, cred *credential, spec *
 	if err := os.RemoveAll(run); err != nil {
 		return "", err
 	}
-	for _, d := range []string{inst, run, filepath.Join(run, secretDir), filepath.Join(run, secretEnvDir)} {
-		if err := os.Mkdir(d, 0o700); err != nil && !errors.Is(err, os.ErrExist) {
-			return "", err
-		}
-		if err := os.Chmod(d, mode); err != nil {
-			return "", err
-		}
-	}
-	if err := os.Chmod(filepath.Join(run, secretEnvDir), 0o700); err != nil {
+	// The instance's directory, shared by its replicas, only ever gains
+	// search bits; the replica's own get exactly what it needs.
+	if err := datadir.MkdirRun(inst, mode); err != nil {
 		return "", err
+	}
+	secrets := filepath.Join(run, secretDir)
+	for d, m := range map[string]os.FileMode{run: mode, secrets: 0o700, filepath.Join(run, secretEnvDir): 0o700} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return "", err
+		}
+		if err := os.Chmod(d, m); err != nil {
+			return "", err
+		}
 	}
 	spec.RunDir = run
 	spec.Cleanup = append(spec.Cleanup, run)
-	secrets := filepath.Join(run, secretDir)
-	if err := os.Chmod(secrets, 0o700); err != nil {
-		return "", err
-	}
 	return run, chownTo(secrets, cred)
 }
 

@@ -30,6 +30,15 @@ func TestUserIsHonoured(t *testing.T) {
 	worldSearchable(t, dataDir)
 	killLeftovers(t, dataDir)
 	rt := newRuntime(t, dataDir, nil)
+	// A replica of the daemon's own user first makes the run directories
+	// private; nobody's replica must still reach its secrets through them.
+	first, err := rt.Start(context.Background(), runtime.ReplicaSpec{Instance: testID, Replica: "first-1", Index: 1, Release: 1, ProjectDir: "/",
+		Secrets: map[string][]byte{"own": []byte("x")},
+		Service: &stack.Service{Name: "first", Process: &stack.Process{Command: []string{"exec sleep 300"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Remove(context.Background(), first) })
 	rs := runtime.ReplicaSpec{Instance: testID, Replica: "web-1", Index: 1, Release: 1, ProjectDir: "/",
 		Secrets: map[string][]byte{"token": []byte("t0k")},
 		Service: &stack.Service{Name: "web", User: "nobody",
