@@ -70,6 +70,7 @@ func TestErrorStatuses(t *testing.T) {
 		{"not found sentinel", fmt.Errorf("release 9 of shop-dev: %w", engine.ErrNotFound), 404, wire.CodeNotFound, "quai ls", "release 9"},
 		{"busy", fmt.Errorf("shop-dev: %w", engine.ErrBusy), 409, wire.CodeBusy, "wait", "shop-dev"},
 		{"invalid stack", fmt.Errorf("plan: %w", loadErr), 400, wire.CodeInvalid, "quai lint", "compose.yaml:3:5"},
+		{"secret without a value", fmt.Errorf("shop-prod: secret db_password has no value: %w", engine.ErrSecret), 400, wire.CodeInvalid, "nothing was changed", "db_password"},
 		{"unsupported", fmt.Errorf("exec: %w", runtime.ErrUnsupported), 501, wire.CodeUnsupported, "--runtime", "exec"},
 		{"missing dependency", fmt.Errorf("postgres: %w", runtime.ErrMissingDependency), 424, wire.CodeMissingDependency, "install", "postgres"},
 		{"unavailable", fmt.Errorf("docker: %w", runtime.ErrUnavailable), 503, wire.CodeUnavailable, "running", "docker"},

@@ -79,6 +79,9 @@ func toError(err error) *Error {
 	case errors.Is(err, stack.ErrInvalid), errors.Is(err, stack.ErrNoComposeFile):
 		return &Error{Status: http.StatusBadRequest, Code: wire.CodeInvalid, Message: msg,
 			Hint: "fix the stack file; `quai lint` explains each problem"}
+	case errors.Is(err, engine.ErrSecret):
+		return &Error{Status: http.StatusBadRequest, Code: wire.CodeInvalid, Message: msg,
+			Hint: "nothing was changed; give the secret a value as the message says, then run `quai up` again"}
 	case errors.Is(err, engine.ErrInvalid):
 		return &Error{Status: http.StatusBadRequest, Code: wire.CodeInvalid, Message: msg}
 	default:
