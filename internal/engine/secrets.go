@@ -73,7 +73,7 @@ func (e *Engine) resolveSealed(ctx context.Context, m *stack.Model) (*stack.Mode
 	if e.secrets != nil {
 		var err error
 		if opened, err = e.secrets.Open(m.Dir, org, env, names); err != nil {
-			return nil, fmt.Errorf("%s: sealed secrets: %w: %w", instance, ErrSecret, err)
+			return nil, fmt.Errorf("%s: cannot open its sealed secrets: %w: %w", instance, err, ErrSecret)
 		}
 	}
 	versions := make(map[string]string, len(names))

@@ -129,6 +129,7 @@ func TestSealedSecretsLifecycle(t *testing.T) {
 		if !errors.Is(err, ErrSecret) {
 			t.Fatalf("%s: up = %v, want ErrSecret", b.name, err)
 		}
+		t.Logf("%s: refused: %v", b.name, err)
 		for _, w := range b.wants {
 			if !strings.Contains(err.Error(), w) {
 				t.Errorf("%s: the error does not say %q: %v", b.name, w, err)
