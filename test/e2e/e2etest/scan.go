@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 
@@ -72,14 +71,19 @@ func ScanSecrets(t testing.TB, dataDir string, transcript []byte, values ...[]by
 			}
 		}
 	}
-	err := filepath.WalkDir(dataDir, func(p string, d fs.DirEntry, err error) error {
+	root, err := os.OpenRoot(dataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = root.Close() }()
+	err = fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if !d.Type().IsRegular() {
 			return nil
 		}
-		b, err := os.ReadFile(p)
+		b, err := root.ReadFile(p)
 		if err != nil {
 			if os.IsNotExist(err) {
 				return nil // removed while the walk ran
@@ -88,7 +92,7 @@ func ScanSecrets(t testing.TB, dataDir string, transcript []byte, values ...[]by
 		}
 		files++
 		size += int64(len(b))
-		check(strings.TrimPrefix(p, dataDir+"/"), b)
+		check(p, b)
 		return nil
 	})
 	if err != nil {
