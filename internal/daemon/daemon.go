@@ -84,7 +84,7 @@ type Config struct {
 	// Kube configures the kubernetes runtime.
 	Kube KubeConfig
 	// Secrets opens projects' sealed secret files for the engine; nil
-	// leaves sealed secrets to generation only.
+	// uses the daemon's keyring (DATA_DIR/keys). Tests may stand in for it.
 	Secrets engine.SecretOpener
 }
 
@@ -233,8 +233,12 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	d.log.Debug("connection budgets", "open_files", fdCur, "open_files_hard", fdMax,
 		"proxy_connections", d.proxy.MaxConns(), "api_connections", apiMaxConns)
 	logExposure(d.log, d.proxy.HTTPAddr(), d.proxy.HTTPSAddr())
+	opener := d.cfg.Secrets
+	if opener == nil {
+		opener = sealedOpener{secrets.NewOpener(d.keys)}
+	}
 	d.engine, err = engine.New(engine.Options{
-		Secrets:        d.cfg.Secrets,
+		Secrets:        opener,
 		Store:          d.store,
 		Runtimes:       d.runtimes,
 		DefaultRuntime: proc.Name(),

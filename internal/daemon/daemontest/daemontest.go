@@ -67,8 +67,8 @@ type Options struct {
 	// Kube configures the kubernetes runtime; without a Kubeconfig the
 	// runtime is left out for the same reason.
 	Kube daemon.KubeConfig
-	// Secrets opens the projects' sealed secrets; nil for generated ones
-	// only.
+	// Secrets stands in for the daemon's keyring when it opens the
+	// projects' sealed secrets; nil uses the keyring.
 	Secrets engine.SecretOpener
 }
 
