@@ -20,7 +20,8 @@ import (
 const sealedInstance = "scan/users-api-dev"
 
 // TestSealedSecretsScan is the secrets scan on Docker: the example for org
-// scan with its generated database password and a sealed api_token;
+// scan with its generated database password and an api_token sealed with
+// `quai secrets set`;
 // install, rotate the token, update, roll back to the first release (its
 // token comes back from the store); then no file under the data dir, no
 // output of the verbs (events included), `quai config`, `quai releases
@@ -31,15 +32,14 @@ func TestSealedSecretsScan(t *testing.T) {
 	cli, host := engine(t)
 	dir := e2etest.Project(t, map[string]string{"orgs/scan/dev.yaml": e2etest.SealedOverlay})
 	e2etest.SetVersion(t, dir, "1")
-	sealed := &e2etest.Sealed{}
 	tok1, tok2 := []byte("first-docker-token-83be07c1"), []byte("second-docker-token-4d19a6f2")
-	sealed.Set("api_token", tok1)
 	var tr e2etest.Transcript
 	dataDir := t.TempDir()
 	d := daemontest.Start(t, daemontest.Options{DataDir: dataDir, DockerHost: host, HealthTimeout: 2 * time.Minute, DrainTimeout: 5 * time.Second,
-		Secrets: sealed, Logger: slog.New(slog.NewTextHandler(io.MultiWriter(&tr, os.Stderr), &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		Logger: slog.New(slog.NewTextHandler(io.MultiWriter(&tr, os.Stderr), &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	up := []string{"up", dir, "--org", "scan", "--env", "dev", "--runtime", "docker", "-y"}
 
+	tr.Seal(t, d.Socket, dir, "scan", "dev", "api_token", tok1)
 	tr.Quai(t, d.Socket, up...)
 	site := e2etest.NewSite(d.ProxyHTTPAddr(), siteHost)
 	alice := site.CreateUser(t, "alice") // the API reached PostgreSQL with the generated password
@@ -63,7 +63,7 @@ func TestSealedSecretsScan(t *testing.T) {
 	}
 	r1 := releasesJSON(t, &tr, d.Socket)[0]
 
-	sealed.Set("api_token", tok2)
+	tr.Seal(t, d.Socket, dir, "scan", "dev", "api_token", tok2)
 	tr.Quai(t, d.Socket, up...)
 	if r2 := releasesJSON(t, &tr, d.Socket)[0]; r2.Secrets["api_token"] == r1.Secrets["api_token"] || r2.Secrets["db_password"] != r1.Secrets["db_password"] {
 		t.Fatalf("after the rotation: release %d secrets %v, release %d %v", r2.Number, r2.Secrets, r1.Number, r1.Secrets)

@@ -113,10 +113,16 @@ func SetVersion(t testing.TB, dir, v string) {
 // and exit code.
 func Quai(t testing.TB, socket string, args ...string) (string, int) {
 	t.Helper()
+	return QuaiIn(t, socket, "", args...)
+}
+
+// QuaiIn is Quai with stdin (a secret's value for `quai secrets set`).
+func QuaiIn(t testing.TB, socket, stdin string, args ...string) (string, int) {
+	t.Helper()
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	code := cli.Run(ctx, append([]string{"--socket", socket}, args...), strings.NewReader(""), &out, &out)
+	code := cli.Run(ctx, append([]string{"--socket", socket}, args...), strings.NewReader(stdin), &out, &out)
 	return out.String(), code
 }
 

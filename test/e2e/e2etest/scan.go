@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/quai-dev/quai/internal/datadir"
-	"github.com/quai-dev/quai/internal/engine"
 )
 
 // Transcript keeps everything a test's verbs printed and the daemon
@@ -102,35 +101,15 @@ func ScanSecrets(t testing.TB, dataDir string, transcript []byte, values ...[]by
 	return files, size
 }
 
-// Sealed stands in for the project's sealed files (the daemon's
-// SecretOpener): the values they hold, changed by Set as `quai secrets set`
-// would.
-type Sealed struct {
-	mu     sync.Mutex
-	values map[string][]byte
-}
-
-// Set gives the sealed secret name a value.
-func (s *Sealed) Set(name string, value []byte) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.values == nil {
-		s.values = map[string][]byte{}
+// Seal sets the sealed secret name of the project in dir for (org, env)
+// with `quai secrets set`, the value on stdin, keeping the output.
+func (tr *Transcript) Seal(t testing.TB, socket, dir, org, env, name string, value []byte) {
+	t.Helper()
+	out, code := QuaiIn(t, socket, string(value)+"\n", "secrets", "set", dir, "--env", env, "--org", org, name)
+	_, _ = tr.Write([]byte(out))
+	if code != 0 {
+		t.Fatalf("quai secrets set %s: exit %d\n%s", name, code, out)
 	}
-	s.values[name] = bytes.Clone(value)
-}
-
-// Open implements engine.SecretOpener.
-func (s *Sealed) Open(_, _, env string, names []string) (map[string]engine.OpenedSecret, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := map[string]engine.OpenedSecret{}
-	for _, n := range names {
-		if v, ok := s.values[n]; ok {
-			out[n] = engine.OpenedSecret{Value: bytes.Clone(v), Source: "secrets/" + env + ".yaml"}
-		}
-	}
-	return out, nil
 }
 
 // SealedOverlay is an environment overlay for the example that adds the

@@ -16,8 +16,8 @@ import (
 const sealedInstance = "acme/users-api-dev"
 
 // TestSealedSecretsScan deploys the example for org acme with its
-// generated database password and a sealed api_token from the project's
-// (stand-in) sealed file: install, rotate the token, update, roll back to
+// generated database password and an api_token sealed with `quai secrets
+// set` in the project's orgs/acme/secrets/dev.yaml: install, rotate the token, update, roll back to
 // the first release (its token comes back from the store), then shows that
 // no file under the data dir (store, WAL, logs, replica directories), no
 // output of the verbs (events included), `quai config`, `quai releases
@@ -27,15 +27,14 @@ func TestSealedSecretsScan(t *testing.T) {
 	needPostgres(t)
 	dir := e2etest.Project(t, map[string]string{"orgs/acme/dev.yaml": e2etest.SealedOverlay})
 	e2etest.SetVersion(t, dir, "1")
-	sealed := &e2etest.Sealed{}
 	tok1, tok2 := []byte("first-api-token-0b7d2e91c4"), []byte("second-api-token-5fa83c60d1")
-	sealed.Set("api_token", tok1)
 	var tr e2etest.Transcript
 	dataDir := e2etest.DataDir(t)
 	d := daemontest.Start(t, daemontest.Options{DataDir: dataDir, HealthTimeout: 2 * time.Minute, DrainTimeout: 5 * time.Second,
-		Secrets: sealed, Logger: slog.New(slog.NewTextHandler(io.MultiWriter(&tr, os.Stderr), &slog.HandlerOptions{Level: slog.LevelDebug}))})
+		Logger: slog.New(slog.NewTextHandler(io.MultiWriter(&tr, os.Stderr), &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	up := []string{"up", dir, "--env", "dev", "--org", "acme", "-y"}
 
+	tr.Seal(t, d.Socket, dir, "acme", "dev", "api_token", tok1)
 	tr.Quai(t, d.Socket, up...)
 	site := e2etest.NewSite(d.ProxyHTTPAddr(), siteHost)
 	alice := site.CreateUser(t, "alice") // the API reached PostgreSQL with the generated password
@@ -49,7 +48,7 @@ func TestSealedSecretsScan(t *testing.T) {
 	r1 := releases(t, &tr, d.Socket)[0]
 
 	// Rotation: a new sealed value replaces the API; the password stays.
-	sealed.Set("api_token", tok2)
+	tr.Seal(t, d.Socket, dir, "acme", "dev", "api_token", tok2)
 	tr.Quai(t, d.Socket, up...)
 	r2 := releases(t, &tr, d.Socket)[0]
 	if r2.Secrets["api_token"] == r1.Secrets["api_token"] || r2.Secrets["db_password"] != r1.Secrets["db_password"] {
