@@ -57,6 +57,10 @@ const versionedHashLen = 12
 // model is m with SecretVersions set and the hash of every service that
 // receives a sealed secret changed with the versions it gets, so a new
 // value replaces the replicas that use it. m itself is not changed.
+//
+// Plan and Up both call it, before the instance is locked: a plan keeps a
+// value it generates too, so the plan a user confirms (its fingerprint)
+// is the one Up applies. Keeping a value changes nothing that runs.
 func (e *Engine) resolveSealed(ctx context.Context, m *stack.Model) (*stack.Model, error) {
 	var names []string
 	for _, s := range m.Secrets {
