@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what quai's tests need on a Debian machine: the database servers
 # (PostgreSQL, Redis, MariaDB) the process runtime runs from host binaries, a Docker Engine for the
-# docker runtime's tests (installed and started when missing), the age and
-# sops CLIs for the sealed-secrets tests. Idempotent; quick when everything
-# is present.
+# docker runtime's tests (installed and started when missing), an image
+# registry server (docker-registry), the age and sops CLIs for the
+# sealed-secrets tests. Idempotent; quick when everything is present.
 set -euo pipefail
 need=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
@@ -24,6 +24,9 @@ done
 # Sealed secrets: the SOPS codec's tests run the real age CLI (age-keygen
 # makes the identities `sops` reads from SOPS_AGE_KEY_FILE).
 command -v age-keygen >/dev/null 2>&1 || need+=(age)
+# Registry tests push to and pull from a real registry server (distribution
+# 2.8) that they start on loopback with TLS and basic auth.
+command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "deps: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2
