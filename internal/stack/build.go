@@ -33,6 +33,7 @@ func buildModel(p *types.Project, dir string, files []string, env, org string, c
 		positions: idx.keys,
 
 		AllowHostPaths: top.allow,
+		Registry:       top.registry,
 	}
 	if msg, hint := c.lim.over(limitServices, int64(len(p.Services))); msg != "" {
 		c.errf("services", hint, "the stack has too many services: %s", msg)

@@ -90,6 +90,8 @@ type Model struct {
 	AllowedRules []string `json:"allowed_rules,omitempty"`
 	// Sizes holds the size classes in effect (defaults merged with x-quai.sizes).
 	Sizes map[string]Size `json:"sizes,omitempty"`
+	// Registry is x-quai.registry, nil when the stack sets none.
+	Registry *Registry `json:"registry,omitempty"`
 
 	// Resolved is the fully merged and interpolated Compose document (YAML), as
 	// `docker compose config` would print it, for `quai config` and the

@@ -27,7 +27,7 @@ const DefaultHostPattern = "{project}.{env}.localhost"
 var DefaultRetention = Retention{KeepLast: 7}
 
 var (
-	topKeys       = []string{"allow_host_paths", "default_host", "project", "routes", "secrets", "sizes"}
+	topKeys       = []string{"allow_host_paths", "default_host", "project", "registry", "routes", "secrets", "sizes"}
 	serviceKeys   = []string{"backup", "health", "lint", "process", "replicas", "secret_env", "size"}
 	routeKeys     = []string{"cert", "host", "key", "path", "port", "service", "tls"}
 	sizeKeys      = []string{"cpus", "memory"}
@@ -70,6 +70,7 @@ type topLevel struct {
 	routes      []rawRoute
 	allow       []string
 	secrets     map[string]*Generate
+	registry    *Registry
 }
 
 // rawRoute is a route before its default host is applied and its target
@@ -118,6 +119,9 @@ func (c *checker) topLevel(v any) topLevel {
 	}
 	if sv, ok := m["secrets"]; ok {
 		t.secrets = c.secretExts(Extension+".secrets", sv)
+	}
+	if r, ok := m["registry"]; ok {
+		t.registry = c.registry(Extension+".registry", r)
 	}
 	return t
 }
