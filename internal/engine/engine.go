@@ -114,6 +114,10 @@ type Options struct {
 	// Secrets opens the project's sealed secret files; nil when the daemon
 	// holds no keys (sealed secrets are then only generated).
 	Secrets SecretOpener
+	// DockerConfigDir holds the config.json whose credentials images are
+	// pushed to a stack's x-quai.registry with; default DOCKER_CONFIG, else
+	// ~/.docker (see registry.ConfigDir).
+	DockerConfigDir string
 }
 
 // Engine executes operations on instances. At most one operation runs per
@@ -134,6 +138,7 @@ type Engine struct {
 	defaultHost    string
 	httpPort       int
 	httpsPort      int
+	dockerConfig   string
 	// owner marks this engine's operation records, so Recover can tell
 	// them from the stale records of a daemon that crashed.
 	owner string
@@ -189,6 +194,7 @@ func New(opts Options) (*Engine, error) {
 		defaultHost:    opts.DefaultHost,
 		httpPort:       opts.HTTPPort,
 		httpsPort:      opts.HTTPSPort,
+		dockerConfig:   opts.DockerConfigDir,
 		owner:          "engine-" + hex.EncodeToString(token[:]),
 		locks:          make(map[string]chan struct{}),
 		recoveringNow:  make(map[string]bool),

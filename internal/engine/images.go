@@ -3,9 +3,12 @@ package engine
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
+	"github.com/quai-dev/quai/internal/registry"
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/stack"
 	"github.com/quai-dev/quai/internal/store"
@@ -17,6 +20,20 @@ import (
 // context: a rollback, a restart or a scale-up then runs exactly what the
 // release ran, even if the tag moved or the source changed, and never
 // pulls or rebuilds.
+//
+// With x-quai.registry the pin is a registry reference instead,
+// repo@sha256:digest: built images are pushed to
+// <url>/<project>-<service> (tagged with the release number and the
+// stack's tag) and pulled ones keep the digest they were pulled by, so any
+// runtime, on any host, can run exactly that image.
+
+// isPinned reports whether ref names exactly one image: an image id or a
+// repo@sha256:digest reference.
+func isPinned(ref string) bool { return runtime.IsImageID(ref) || registry.IsPinned(ref) }
+
+// ReleaseTag is the tag a release's pushed images carry besides the
+// stack's own: "release-<n>".
+func ReleaseTag(n int) string { return "release-" + strconv.Itoa(n) }
 
 // pinModel returns a copy of m whose services run the image ids recorded
 // in images (build settings dropped); services without an id are shared
@@ -29,7 +46,7 @@ func pinModel(m *stack.Model, images map[string]string) *stack.Model {
 	out.Services = make([]*stack.Service, len(m.Services))
 	for i, svc := range m.Services {
 		out.Services[i] = svc
-		if id := images[svc.Name]; runtime.IsImageID(id) {
+		if id := images[svc.Name]; isPinned(id) {
 			c := *svc
 			c.Image, c.Build = id, nil
 			out.Services[i] = &c
@@ -55,14 +72,14 @@ func (e *Engine) prepareImages(op *operation, s *snapshot, m *stack.Model, p Pla
 	}
 	pins := map[string]string{}
 	for _, svc := range m.Services {
-		if runtime.IsImageID(svc.Image) && svc.Build == nil {
+		if isPinned(svc.Image) && svc.Build == nil {
 			pins[svc.Name] = svc.Image // a rollback's recorded image
 			continue
 		}
 		if s.activeModel == nil || s.obs.Declared[svc.Name] != svc.Hash {
 			continue
 		}
-		if act := s.activeModel.Service(svc.Name); act != nil && runtime.IsImageID(act.Image) {
+		if act := s.activeModel.Service(svc.Name); act != nil && isPinned(act.Image) {
 			pins[svc.Name] = act.Image
 		}
 	}
@@ -81,6 +98,14 @@ func (e *Engine) prepareImages(op *operation, s *snapshot, m *stack.Model, p Pla
 		id, err := e.prepareImage(op, im, run, svc)
 		if err != nil {
 			return nil, nil, err
+		}
+		switch {
+		case registry.IsPinned(svc.Image):
+			id = svc.Image
+		case m.Registry != nil:
+			if id, err = e.publishImage(op, im, m, m.Services[i], id, p.Release); err != nil {
+				return nil, nil, err
+			}
 		}
 		if svc.Image != id || svc.Build != nil {
 			c := *svc
@@ -115,6 +140,62 @@ func (e *Engine) prepareImage(op *operation, im runtime.ImageManager, m *stack.M
 	}
 	op.emit.stepDone("image", svc.Name, "", shortID(id))
 	return id, nil
+}
+
+// publishImage returns the registry reference a release pins for svc's
+// image (id on the engine): the digest it was pulled by, or, for an image
+// built here or only tagged locally, the digest of its push to the stack's
+// registry as <url>/<project>-<service>:release-<n> and :<the stack's tag>.
+// The push is a "push" step with the runtime's progress.
+func (e *Engine) publishImage(op *operation, im runtime.ImageManager, m *stack.Model, svc *stack.Service, id string, release int) (string, error) {
+	ip, ok := im.(runtime.ImagePusher)
+	if !ok {
+		return "", fmt.Errorf("service %s: %s is set, but the %s runtime cannot push images; remove the registry from the stack or deploy on a runtime that builds images (docker)",
+			svc.Name, registryWhere(m.Registry), e.runtimeNameOf(im))
+	}
+	if svc.Build == nil {
+		ref, err := ip.RepoDigest(op.ctx, svc.Image)
+		if err != nil {
+			return "", fmt.Errorf("service %s: image %s: %w", svc.Name, svc.Image, err)
+		}
+		if ref != "" {
+			return ref, nil
+		}
+	}
+	host := m.Registry.Host()
+	auth, err := registry.Lookup(e.dockerConfig, host)
+	if err != nil {
+		return "", fmt.Errorf("service %s: push to the registry %s (%s): %w", svc.Name, host, registryWhere(m.Registry), err)
+	}
+	repo := registry.Repository(m.Registry.URL, m.Identity.Project, svc.Name)
+	refs := []string{repo + ":" + ReleaseTag(release)}
+	if tag := registry.TagOf(svc.Image); tag != "" {
+		refs = append(refs, repo+":"+tag)
+	}
+	op.emit.step("push", svc.Name, "", "pushing the image to "+repo)
+	progress := func(msg string) {
+		op.emit.emit(Event{Kind: EventProgress, Step: "push", Service: svc.Name, Message: msg})
+	}
+	digest, err := ip.PushImage(op.ctx, id, refs, auth, progress)
+	if err != nil {
+		creds := "no credentials (anonymous)"
+		if !auth.Anonymous() {
+			creds = "the credentials of " + auth.ConfigFile
+		}
+		return "", fmt.Errorf("service %s: push to the registry %s with %s: %w; check them with `docker login %s` (DOCKER_CONFIG=%s), or fix %s",
+			svc.Name, host, creds, err, host, filepath.Dir(auth.ConfigFile), registryWhere(m.Registry))
+	}
+	ref := registry.Pinned(repo, digest)
+	op.emit.stepDone("push", svc.Name, "", ref)
+	return ref, nil
+}
+
+// registryWhere names a stack's registry setting and where it was written.
+func registryWhere(r *stack.Registry) string {
+	if r.Pos.IsZero() {
+		return "x-quai.registry " + r.URL
+	}
+	return "x-quai.registry " + r.URL + " at " + r.Pos.String()
 }
 
 // runtimeNameOf names a runtime for messages.

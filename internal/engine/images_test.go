@@ -61,7 +61,9 @@ type dockerHarness struct {
 	tags []string
 }
 
-func newDockerHarness(t *testing.T) *dockerHarness {
+// newDockerHarness starts the harness; configure, when given, adjusts the
+// runtime's and the engine's options before they are built.
+func newDockerHarness(t *testing.T, configure ...func(*docker.Options, *Options)) *dockerHarness {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("needs a Docker Engine")
@@ -70,7 +72,12 @@ func newDockerHarness(t *testing.T) *dockerHarness {
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	rt, err := docker.New(ctx, docker.Options{StateDir: t.TempDir(), Logger: quiet, HealthInterval: 100 * time.Millisecond})
+	dopts := docker.Options{StateDir: t.TempDir(), Logger: quiet, HealthInterval: 100 * time.Millisecond}
+	eopts := Options{HealthTimeout: time.Minute, StopGrace: 5 * time.Second, PollInterval: 50 * time.Millisecond}
+	for _, fn := range configure {
+		fn(&dopts, &eopts)
+	}
+	rt, err := docker.New(ctx, dopts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,8 +85,8 @@ func newDockerHarness(t *testing.T) *dockerHarness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng, err := New(Options{Store: st, Runtimes: map[string]runtime.Runtime{rt.Name(): rt}, HealthTimeout: time.Minute,
-		StopGrace: 5 * time.Second, PollInterval: 50 * time.Millisecond})
+	eopts.Store, eopts.Runtimes = st, map[string]runtime.Runtime{rt.Name(): rt}
+	eng, err := New(eopts)
 	if err != nil {
 		t.Fatal(err)
 	}

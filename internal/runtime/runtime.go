@@ -46,6 +46,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quai-dev/quai/internal/registry"
 	"github.com/quai-dev/quai/internal/stack"
 )
 
@@ -318,6 +319,24 @@ type ImageManager interface {
 	// entry of keep (image ids or references) names and no container
 	// uses, and returns them; with dryRun it only returns them.
 	PruneImages(ctx context.Context, keep []string, dryRun bool) ([]PrunedImage, error)
+}
+
+// ImagePusher is implemented by image runtimes that can push an image
+// they hold to a registry and tell the registry digest of an image they
+// pulled, so that a release pins repo@sha256:digest references which any
+// runtime can pull. The engine calls it after PrepareImage, for stacks that
+// set x-quai.registry, before anything of the release starts.
+type ImagePusher interface {
+	// PushImage tags the image id as each of refs (repository:tag, one
+	// repository) and pushes them with auth, reporting layers and bytes
+	// through progress (which may be nil). It returns the digest
+	// (sha256:...) of the manifest the registry stored. An error names the
+	// registry and what it answered.
+	PushImage(ctx context.Context, id string, refs []string, auth registry.Auth, progress func(msg string)) (string, error)
+	// RepoDigest returns the repo@sha256:digest reference under which the
+	// image ref was pulled from its own repository, or "" when the image
+	// came from no registry (built, or tagged locally).
+	RepoDigest(ctx context.Context, ref string) (string, error)
 }
 
 // PrunedImage is an image PruneImages removed, or would remove.
