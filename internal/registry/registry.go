@@ -84,17 +84,25 @@ func (a Auth) Header() string {
 	return base64.URLEncoding.EncodeToString(b)
 }
 
-// DockerConfigJSON is a config.json that holds only these credentials: the
-// content of a Kubernetes kubernetes.io/dockerconfigjson pull Secret.
-func (a Auth) DockerConfigJSON() []byte {
-	entry := map[string]string{
-		"username": a.Username, "password": a.Password,
-		"auth": base64.StdEncoding.EncodeToString([]byte(a.Username + ":" + a.Password)),
+// DockerConfigJSON is a config.json that holds only the given
+// credentials (anonymous ones are left out): the content of a Kubernetes
+// kubernetes.io/dockerconfigjson pull Secret.
+func DockerConfigJSON(auths ...Auth) []byte {
+	entries := map[string]any{}
+	for _, a := range auths {
+		if a.Anonymous() {
+			continue
+		}
+		entry := map[string]string{
+			"username": a.Username, "password": a.Password,
+			"auth": base64.StdEncoding.EncodeToString([]byte(a.Username + ":" + a.Password)),
+		}
+		if a.IdentityToken != "" {
+			entry["identitytoken"] = a.IdentityToken
+		}
+		entries[a.Host] = entry
 	}
-	if a.IdentityToken != "" {
-		entry["identitytoken"] = a.IdentityToken
-	}
-	b, _ := json.Marshal(map[string]any{"auths": map[string]any{a.Host: entry}})
+	b, _ := json.Marshal(map[string]any{"auths": entries})
 	return b
 }
 

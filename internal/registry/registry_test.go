@@ -101,8 +101,11 @@ func TestEncodings(t *testing.T) {
 	var cfg struct {
 		Auths map[string]struct{ Auth, Username, Password string } `json:"auths"`
 	}
-	if err := json.Unmarshal(a.DockerConfigJSON(), &cfg); err != nil {
+	if err := json.Unmarshal(DockerConfigJSON(a, Auth{Host: "anonymous.example.com"}), &cfg); err != nil {
 		t.Fatal(err)
+	}
+	if len(cfg.Auths) != 1 {
+		t.Errorf("dockerconfigjson has %d entries, want the one with credentials", len(cfg.Auths))
 	}
 	e := cfg.Auths["127.0.0.1:5000"]
 	if e.Username != "u" || e.Password != "p" || e.Auth != base64.StdEncoding.EncodeToString([]byte("u:p")) {

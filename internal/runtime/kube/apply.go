@@ -82,6 +82,13 @@ func (r *Runtime) Apply(ctx context.Context, m *stack.Model, opts runtime.ApplyO
 	if err != nil {
 		return err
 	}
+	pull, err := r.pullSecret(m, man)
+	if err != nil {
+		return err
+	}
+	if pull != nil {
+		secrets = append(secrets, pull)
+	}
 	objs := make([]render.KubeObject, 0, len(man.Objects)+len(secrets))
 	for _, o := range man.Objects {
 		objs = append(objs, o.Obj)

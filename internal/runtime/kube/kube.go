@@ -61,6 +61,10 @@ type Options struct {
 	Render render.KubeOptions
 	// RolloutTimeout bounds Apply's wait; default DefaultRolloutTimeout.
 	RolloutTimeout time.Duration
+	// DockerConfigDir holds the config.json whose credentials for the
+	// registries of a stack's images become the namespace's pull Secret;
+	// default DOCKER_CONFIG, else ~/.docker.
+	DockerConfigDir string
 }
 
 // Runtime is the Kubernetes runtime.
@@ -71,6 +75,8 @@ type Runtime struct {
 	mapper  *restmapper.DeferredDiscoveryRESTMapper
 	render  render.KubeOptions
 	timeout time.Duration
+	// dockerConfig is Options.DockerConfigDir.
+	dockerConfig string
 }
 
 // New connects to the cluster. It does not contact it: an unreachable
@@ -104,12 +110,13 @@ func New(opts Options) (*Runtime, error) {
 		timeout = DefaultRolloutTimeout
 	}
 	return &Runtime{
-		cfg:     cfg,
-		client:  client,
-		dyn:     dyn,
-		mapper:  restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
-		render:  opts.Render,
-		timeout: timeout,
+		cfg:          cfg,
+		client:       client,
+		dyn:          dyn,
+		mapper:       restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disc)),
+		render:       opts.Render,
+		timeout:      timeout,
+		dockerConfig: opts.DockerConfigDir,
 	}, nil
 }
 
