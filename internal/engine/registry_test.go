@@ -16,14 +16,15 @@ import (
 )
 
 // registryHarness is a docker harness whose stack pushes to a real
-// registry; the engine finds the credentials through DOCKER_CONFIG, the
-// runtime (which pulls) in the same directory.
+// registry; the engine (which pushes) and the runtime (which pulls) find
+// the credentials through DOCKER_CONFIG, as a daemon does. Each test has a
+// registry and a Docker config of its own, so a runtime that kept the
+// first DOCKER_CONFIG of the process would pull with stale credentials.
 func registryHarness(t *testing.T) (*dockerHarness, *registrytest.Registry) {
 	t.Helper()
 	reg := registrytest.Start(t, registrytest.Options{})
 	t.Setenv("DOCKER_CONFIG", reg.DockerConfig)
-	h := newDockerHarness(t, func(d *docker.Options, _ *Options) { d.DockerConfigDir = reg.DockerConfig })
-	return h, reg
+	return newDockerHarness(t), reg
 }
 
 // registryModel is h.model(version) pushing to reg; its service's image

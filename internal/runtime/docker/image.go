@@ -26,6 +26,7 @@ import (
 	"github.com/moby/patternmatcher/ignorefile"
 
 	"github.com/quai-dev/quai/internal/fsutil"
+	quaireg "github.com/quai-dev/quai/internal/registry"
 	"github.com/quai-dev/quai/internal/runtime"
 )
 
@@ -127,10 +128,9 @@ func (r *Runtime) pull(ctx context.Context, service, ref string) error {
 // docker CLI's configuration (config.json and credential helpers); none is
 // not an error, the registry may be public.
 func (r *Runtime) registryAuth(domain string) (string, error) {
-	dir := r.opts.DockerConfigDir
-	if dir == "" {
-		dir = config.Dir()
-	}
+	// registry.ConfigDir reads DOCKER_CONFIG at each call (config.Dir
+	// keeps the first answer for the process), as the push does.
+	dir := quaireg.ConfigDir(r.opts.DockerConfigDir)
 	cf, err := config.Load(dir)
 	if err != nil {
 		return "", fmt.Errorf("read docker credentials in %s: %w", dir, err)
