@@ -356,6 +356,22 @@ func allRules() []Rule {
 			Fix:         "services:\n  sync:\n    image: syncthing/syncthing:1.27\n    volumes: [\"data:/data\"]\nvolumes:\n  data: {}",
 			check:       checkAllowHostPaths,
 		},
+		{
+			ID: "QL034", Severity: SeverityWarning, Scope: ScopeNonDev,
+			Category:    CategorySecurity,
+			Title:       "insecure image registry",
+			Explanation: "A registry reached without a verified certificate (or without TLS) lets anyone on the path read the registry credentials quai pushes and pulls with; digest pins keep the images' content honest, not the credentials secret.",
+			Hint:        "give the registry a certificate the Docker Engine and the cluster trust (/etc/docker/certs.d/<host>/ca.crt, containerd certs.d) and remove `insecure: true`",
+			Example:     "x-quai:\n  registry: { url: registry.example.com:5000/shop, insecure: true }",
+			Fix:         "x-quai:\n  registry: { url: registry.example.com/shop }",
+			check:       checkInsecureRegistry,
+		},
+	}
+}
+
+func checkInsecureRegistry(c *checker) {
+	if r := c.m.Registry; r != nil && r.Insecure {
+		c.report("", c.m.Pos(stack.Extension+".registry.insecure"), "the image registry %s is marked insecure", r.URL)
 	}
 }
 

@@ -512,6 +512,23 @@ var ruleCases = map[string][]ruleCase{
 		}, want: []string{""}},
 		{name: "no allowance", model: func() *stack.Model { return newModel("prod", clean("web")) }},
 	},
+	"QL034": {
+		{name: "insecure registry", model: func() *stack.Model {
+			m := newModel("prod", clean("web"))
+			m.Registry = &stack.Registry{URL: "registry.example.com:5000/shop", Insecure: true}
+			return m
+		}, want: []string{""}},
+		{name: "verified registry", model: func() *stack.Model {
+			m := newModel("prod", clean("web"))
+			m.Registry = &stack.Registry{URL: "registry.example.com/shop"}
+			return m
+		}},
+		{name: "dev", model: func() *stack.Model {
+			m := newModel("dev", clean("web"))
+			m.Registry = &stack.Registry{URL: "127.0.0.1:5000", Insecure: true}
+			return m
+		}},
+	},
 }
 
 func TestRules(t *testing.T) {
