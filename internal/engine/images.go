@@ -88,11 +88,24 @@ func (e *Engine) prepareImages(op *operation, s *snapshot, m *stack.Model, p Pla
 	for i, svc := range run.Services {
 		switch actions[svc.Name] {
 		case ActionKeep, ActionRemove, "":
-			if id := pins[svc.Name]; id != "" {
-				out[svc.Name] = id
-			} else if m.Services[i].Image != "" {
-				out[svc.Name] = m.Services[i].Image
+			id := pins[svc.Name]
+			if id == "" {
+				if m.Services[i].Image != "" {
+					out[svc.Name] = m.Services[i].Image
+				}
+				continue
 			}
+			// A registry added to a running instance: what keeps running
+			// is published too, so the release pins registry references
+			// only (what another runtime can run). Nothing restarts.
+			if m.Registry != nil && runtime.IsImageID(id) && actions[svc.Name] == ActionKeep {
+				ref, err := e.publishImage(op, im, m, m.Services[i], id, p.Release)
+				if err != nil {
+					return nil, nil, err
+				}
+				id = ref
+			}
+			out[svc.Name] = id
 			continue
 		}
 		id, err := e.prepareImage(op, im, run, svc)

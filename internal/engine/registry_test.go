@@ -236,3 +236,45 @@ func TestRegistryPulledImageDigest(t *testing.T) {
 		t.Errorf("no pull among the events: %v", ev.list)
 	}
 }
+
+// TestRegistryAddedToRunningInstance: adding x-quai.registry to a running
+// instance publishes the images of the services it keeps, so the new
+// release pins registry references only, and restarts nothing.
+func TestRegistryAddedToRunningInstance(t *testing.T) {
+	h, reg := registryHarness(t)
+	ctx := context.Background()
+	m1 := registryModel(h, reg, "1", "v1")
+	m1.Registry = nil
+	rel1, err := h.eng.Up(ctx, UpRequest{Model: m1}, nil)
+	if err != nil {
+		t.Fatalf("up without a registry: %v", err)
+	}
+	if id := rel1.Images["app"]; registry.IsPinned(id) {
+		t.Fatalf("release 1 pins %s without a registry: want the engine's id", id)
+	}
+	before, err := h.st.Handles(ctx, h.id.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rel2, err := h.eng.Up(ctx, UpRequest{Model: registryModel(h, reg, "1", "v1")}, nil)
+	if err != nil {
+		t.Fatalf("up with a registry: %v", err)
+	}
+	pin := rel2.Images["app"]
+	h.tags = append(h.tags, pin)
+	repo, digest, ok := registry.SplitPinned(pin)
+	if !ok || rel2.Number == rel1.Number {
+		t.Fatalf("release %d pins %q: want a new release pinning a registry reference", rel2.Number, pin)
+	}
+	h.tags = append(h.tags, repo+":"+ReleaseTag(rel2.Number), repo+":v1")
+	if got, err := reg.ManifestDigest(ctx, strings.TrimPrefix(repo, reg.Host+"/"), ReleaseTag(rel2.Number)); err != nil || got != digest {
+		t.Errorf("the registry has %q (%v), the release pins %s", got, err, digest)
+	}
+	after, err := h.st.Handles(ctx, h.id.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != 1 || len(before) != 1 || after[0].Replica != before[0].Replica {
+		t.Errorf("replicas %v became %v: adding a registry restarts nothing", before, after)
+	}
+}
