@@ -8,6 +8,13 @@
 // removed at cleanup) and a Docker config directory holds its credentials
 // (config.json auths), so code under test finds them where the docker CLI
 // keeps them. It is test support: only tests import it.
+//
+// A push from Docker and a pull on the Kubernetes test cluster:
+//
+//	reg := registrytest.Start(t, registrytest.Options{})
+//	t.Setenv("DOCKER_CONFIG", reg.DockerConfig)   // quai reads the credentials there
+//	cluster.TrustRegistry(t, reg.Host, reg.CAPEM) // kubetest: containerd trusts the CA
+//	// and the stack sets x-quai.registry: { url: <reg.Host>/team }
 package registrytest
 
 import (
