@@ -35,7 +35,8 @@ func TestStart(t *testing.T) {
 			}
 		})
 	}
-	if _, err := http.Get("https://" + r.Host + "/v2/"); err == nil {
+	if resp, err := http.Get("https://" + r.Host + "/v2/"); err == nil {
+		_ = resp.Body.Close()
 		t.Error("a client without the run's CA trusted the registry's certificate")
 	}
 	b, err := os.ReadFile(filepath.Join(r.DockerConfig, "config.json"))

@@ -17,7 +17,7 @@ import (
 // PullSecretName is the kubernetes.io/dockerconfigjson Secret Apply keeps
 // in an instance's namespace when its images come from a registry that
 // needs credentials; every pod names it in imagePullSecrets.
-const PullSecretName = "quai-registry-auth"
+const PullSecretName = "quai-registry-auth" //nolint:gosec // a Secret's name, not a credential
 
 // pullSecret returns the pull Secret for the registries m's images come
 // from (x-quai.registry, and the host of every repo@sha256 pin), with the
