@@ -2,6 +2,7 @@ package kube_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,11 +68,15 @@ func TestPullFromRegistryByDigest(t *testing.T) {
 
 	// Run it on the cluster by digest.
 	c.TrustRegistry(t, reg.Host, reg.CAPEM)
-	r, err := kube.New(kube.Options{Config: c.Config, RolloutTimeout: 3 * time.Minute, DockerConfigDir: reg.DockerConfig})
-	if err != nil {
-		t.Fatal(err)
+	newKube := func(dockerConfig string) *kube.Runtime {
+		r, err := kube.New(kube.Options{Config: c.Config, RolloutTimeout: 3 * time.Minute, DockerConfigDir: dockerConfig})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = r.Close() })
+		return r
 	}
-	t.Cleanup(func() { _ = r.Close() })
+	r := newKube(reg.DockerConfig)
 	id := stack.Identity{Org: "default", Project: "regpull", Env: "test"}
 	svc := &stack.Service{Name: "web", Image: pinned, Expose: []int{8080}, Replicas: 1, HealthPath: "/healthz", Hash: "1"}
 	m := &stack.Model{Identity: id, Dir: dir, Services: []*stack.Service{svc}, Registry: &stack.Registry{URL: reg.Host + "/team"}}
@@ -83,7 +88,14 @@ func TestPullFromRegistryByDigest(t *testing.T) {
 		}
 		waitNamespacesGone(t, c, id.Project)
 	})
-	if err := r.Apply(ctx, m, runtime.ApplyOptions{Release: 1}); err != nil {
+	// Without credentials in the Docker config the registry refuses the
+	// cluster's pull: the Secret is what lets it in.
+	err = newKube(t.TempDir()).Apply(ctx, m, runtime.ApplyOptions{Release: 1})
+	if !errors.Is(err, runtime.ErrRolloutFailed) || !strings.Contains(err.Error(), "ErrImagePull") && !strings.Contains(err.Error(), "ImagePullBackOff") {
+		t.Fatalf("apply without registry credentials: %v; want a rollout failed on the image pull", err)
+	}
+	t.Logf("without credentials: %v", err)
+	if err := r.Apply(ctx, m, runtime.ApplyOptions{Release: 2}); err != nil {
 		t.Fatalf("apply: %v\nkubelet:\n%s", err, c.LogTail("kubelet", 30))
 	}
 
@@ -100,6 +112,9 @@ func TestPullFromRegistryByDigest(t *testing.T) {
 		t.Fatalf("pods: %v (%d)", err, len(pods.Items))
 	}
 	for _, p := range pods.Items {
+		if p.DeletionTimestamp != nil {
+			continue // the failed release's pod, on its way out
+		}
 		if ps := p.Spec.ImagePullSecrets; len(ps) != 1 || ps[0].Name != kube.PullSecretName {
 			t.Errorf("pod %s pulls with secrets %v: want %s", p.Name, ps, kube.PullSecretName)
 		}
