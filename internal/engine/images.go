@@ -59,8 +59,11 @@ func pinModel(m *stack.Model, images map[string]string) *stack.Model {
 // of available (built with `build:`, pulled, or an id checked), reporting
 // each as an "image" step with the runtime's progress, and returns the
 // release's image map and the model to execute, whose services run the
-// image ids. A service kept with the same spec keeps the id the active
-// release pinned. Runtimes without images get the stack's references.
+// pins: image ids, or with x-quai.registry repo@sha256:digest references
+// (publishImage). A repo@digest reference in the model (a rollback's, a
+// promotion's, or written in the stack) is run and recorded as it is. A
+// service kept with the same spec keeps the pin of the active release.
+// Runtimes without images get the stack's references.
 func (e *Engine) prepareImages(op *operation, s *snapshot, m *stack.Model, p Plan) (map[string]string, *stack.Model, error) {
 	im, ok := s.rt.(runtime.ImageManager)
 	if !ok {
