@@ -3,7 +3,8 @@
 # (PostgreSQL, Redis, MariaDB) the process runtime runs from host binaries, a Docker Engine for the
 # docker runtime's tests (installed and started when missing), an image
 # registry server (docker-registry), the age and sops CLIs for the
-# sealed-secrets tests. Idempotent; quick when everything is present.
+# sealed-secrets tests, the versitygw S3 server for the backup tests.
+# Idempotent; quick when everything is present.
 set -euo pipefail
 need=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
@@ -69,3 +70,9 @@ echo "deps: Kubernetes test cluster binaries"
 # the same kind of per-machine cache: a few minutes the first time.
 echo "deps: sops CLI"
 "$(dirname "$0")/../tools/sops/build.sh" | tail -n 1
+
+# The backup repository's S3 tests run a real S3 server on loopback:
+# versitygw (Apache-2.0, not in Debian), built from the Go module proxy into
+# the same per-machine cache: a few minutes the first time.
+echo "deps: versitygw S3 server"
+"$(dirname "$0")/../tools/versitygw/build.sh" | tail -n 1
