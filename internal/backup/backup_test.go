@@ -214,6 +214,30 @@ func TestStreamAndDirectoryRoundTrip(t *testing.T) {
 		if d.Stream || d.Files != 6 {
 			t.Errorf("directory snapshot = %+v; want 6 files", d)
 		}
+		// Unchanged files are not read again: the next snapshot of the
+		// series adds only its metadata.
+		d2 := snap(t, r, Source{Name: "uploads", Dir: src}, testTags("app"))
+		if d2.Added > 64<<10 {
+			t.Errorf("a second snapshot of an unchanged tree added %d bytes; want metadata only", d2.Added)
+		}
+		// The S3 keys never reach the disk (kopia's connection file names
+		// the storage this process opened instead).
+		if tgt.SecretKey != "" {
+			err := filepath.WalkDir(r.tmp, func(p string, e fs.DirEntry, err error) error {
+				if err != nil || e.IsDir() {
+					return err
+				}
+				b, err := os.ReadFile(p)
+				if err == nil && bytes.Contains(b, []byte(tgt.SecretKey)) {
+					t.Errorf("%s holds the S3 secret key", p)
+				}
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+
 		dst := filepath.Join(t.TempDir(), "restored")
 		// A file the snapshot lacks goes: the directory ends as the snapshot.
 		if err := os.MkdirAll(dst, 0o755); err != nil {
@@ -242,8 +266,8 @@ func TestStreamAndDirectoryRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(all) != 2 || all[0].ID != d.ID || all[1].ID != s.ID {
-			t.Errorf("List(org) = %v; want the directory then the stream snapshot", ids(all))
+		if len(all) != 3 || all[0].ID != d2.ID || all[1].ID != d.ID || all[2].ID != s.ID {
+			t.Errorf("List(org) = %v; want the directory snapshots then the stream snapshot", ids(all))
 		}
 		dbs, err := r.List(testCtx(t), map[string]string{"service": "db"})
 		if err != nil {

@@ -207,7 +207,7 @@ func (r *Repo) snapshotDir(ctx context.Context, w repo.RepositoryWriter, src Sou
 	if err != nil {
 		return nil, fmt.Errorf("backup: snapshot %s: directory %s: %w", src.Name, src.Dir, err)
 	}
-	previous, err := snapshot.FindPreviousManifests(ctx, r.kr, si, nil)
+	previous, err := snapshot.FindPreviousManifests(ctx, w, si, nil)
 	if err != nil {
 		return nil, fmt.Errorf("backup: snapshot %s: previous snapshots: %w", src.Name, err)
 	}
