@@ -170,7 +170,11 @@ func (r *Repo) snapshotStream(ctx context.Context, w repo.RepositoryWriter, src 
 	})
 	defer ow.Close()
 	p.files.Store(1)
-	if err := src.Stream(ctx, &countingWriter{w: ow, n: &p.bytes, ctx: ctx}); err != nil {
+	cw := &countingWriter{w: ow, n: &p.bytes, ctx: ctx, down: r.tgt.live.Down}
+	if err := src.Stream(ctx, cw); err != nil {
+		if errors.Is(err, ErrUnreachable) {
+			return nil, fmt.Errorf("backup: snapshot %s: %w", src.Name, err)
+		}
 		return nil, fmt.Errorf("backup: snapshot %s: the stream failed: %w", src.Name, err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -313,15 +317,21 @@ func fromManifest(m *snapshot.Manifest) Snapshot {
 	}
 }
 
-// countingWriter counts what a stream writes and stops it once ctx ends.
+// countingWriter counts what a stream writes and stops it once ctx ends or
+// the target is down (so that the dump stops too, rather than running to
+// its end into writes that cannot be stored).
 type countingWriter struct {
-	w   interface{ Write([]byte) (int, error) }
-	n   *atomic.Int64
-	ctx context.Context
+	w    interface{ Write([]byte) (int, error) }
+	n    *atomic.Int64
+	ctx  context.Context
+	down func(context.Context) error
 }
 
 func (c *countingWriter) Write(b []byte) (int, error) {
 	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := c.down(c.ctx); err != nil {
 		return 0, err
 	}
 	n, err := c.w.Write(b)

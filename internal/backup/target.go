@@ -135,6 +135,9 @@ func (t *target) reachable(ctx context.Context) error {
 		}
 		return fmt.Errorf("backup: %s: %w: %s does not answer (%v); check that the S3 endpoint is up and reachable from this host, the next run retries", t.display, ErrUnreachable, t.addr, err)
 	}
+	if t.live != nil {
+		t.live.setDown(nil) // back
+	}
 	return c.Close()
 }
 
@@ -248,10 +251,45 @@ func init() {
 // On S3, a call that runs longer than guardDelay is watched: when the
 // endpoint stops answering, the call is cancelled with ErrUnreachable
 // rather than left in kopia's and minio-go's nested retry loops.
+//
+// Once a call failed that way the storage is down: further calls fail at
+// once (kopia would otherwise retry every pending pack in turn) until a
+// probe, at most once per guardEvery, finds the endpoint back.
 type liveStorage struct {
 	blob.Storage
 	id    string
 	probe func(context.Context) error
+
+	mu        sync.Mutex
+	down      error
+	lastProbe time.Time
+}
+
+// Down is the error that put the storage down, or nil.
+func (l *liveStorage) Down(ctx context.Context) error {
+	if l.probe == nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.down == nil || time.Since(l.lastProbe) < guardEvery {
+		return l.down
+	}
+	l.lastProbe = time.Now()
+	if err := l.probe(ctx); err != nil {
+		if ctx.Err() == nil {
+			l.down = err
+		}
+		return err
+	}
+	l.down = nil
+	return nil
+}
+
+func (l *liveStorage) setDown(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.down, l.lastProbe = err, time.Now()
 }
 
 func (l *liveStorage) ConnectionInfo() blob.ConnectionInfo {
@@ -288,6 +326,9 @@ func (l *liveStorage) guard(ctx context.Context, op func(context.Context) error)
 	if l.probe == nil {
 		return op(ctx)
 	}
+	if err := l.Down(ctx); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	stop := make(chan struct{})
@@ -313,6 +354,7 @@ func (l *liveStorage) guard(ctx context.Context, op func(context.Context) error)
 	wg.Wait()
 	if err != nil {
 		if cause := context.Cause(ctx); errors.Is(cause, ErrUnreachable) {
+			l.setDown(cause)
 			return cause
 		}
 	}
