@@ -318,6 +318,18 @@ func TestDedupAfterOnePercentChange(t *testing.T) {
 	if err != nil || !bytes.Equal(got, v2) {
 		t.Fatalf("restoring the second snapshot: %v (equal: %v)", err, bytes.Equal(got, v2))
 	}
+	// A consumer that gives up early ends the restore with its error (the
+	// readers ahead of it stop).
+	giveUp := errors.New("pg_restore: out of disk space")
+	err = r.Restore(testCtx(t), second.ID, func(_ context.Context, rd io.Reader) error {
+		if _, err := io.CopyN(io.Discard, rd, 20<<20); err != nil {
+			return err
+		}
+		return giveUp
+	}, "")
+	if !errors.Is(err, giveUp) || errors.Is(err, ErrCorrupt) {
+		t.Errorf("a restore whose consumer fails: %v; want its error, not ErrCorrupt", err)
+	}
 }
 
 func TestWrongPassword(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"runtime"
 
 	"github.com/kopia/kopia/fs"
+	"github.com/kopia/kopia/repo/object"
 	"github.com/kopia/kopia/snapshot"
 	"github.com/kopia/kopia/snapshot/restore"
 	"github.com/kopia/kopia/snapshot/snapshotfs"
@@ -52,14 +53,12 @@ func (r *Repo) Restore(ctx context.Context, id string, stream func(ctx context.C
 }
 
 func (r *Repo) restoreStream(ctx context.Context, m *snapshot.Manifest, root fs.Entry, stream func(ctx context.Context, rd io.Reader) error) error {
-	f, ok := root.(fs.File)
-	if !ok {
+	if _, ok := root.(fs.File); !ok {
 		return r.corrupt(ctx, "restore", m, errors.New("the snapshot's root is not a file"))
 	}
-	rd, err := f.Open(ctx)
-	if err != nil {
-		return r.corrupt(ctx, "restore", m, err)
-	}
+	oid := m.RootEntry.ObjectID
+	open := func(ctx context.Context) (object.Reader, error) { return r.kr.OpenObject(ctx, oid) }
+	rd := readAhead(ctx, open, m.RootEntry.FileSize, runtime.GOMAXPROCS(0))
 	defer rd.Close()
 	cr := &checkedReader{r: rd}
 	serr := stream(ctx, cr)

@@ -35,8 +35,10 @@ const (
 	// change spread over a dump.
 	splitter = "DYNAMIC-1M-BUZHASH"
 	// compressor is applied per chunk; kopia keeps a chunk raw when it
-	// does not shrink.
-	compressor = "zstd-fastest"
+	// does not shrink. zstd's default level rather than its fastest: on
+	// SQL dumps the repository came out 3 % larger than restic's with the
+	// fastest, and snapshots were still well ahead of restic's.
+	compressor = "zstd"
 	// hash names chunks: keyed BLAKE3, so chunk IDs reveal nothing without
 	// the repository's keys.
 	hash = "BLAKE3-256-128"
