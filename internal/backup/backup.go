@@ -20,6 +20,7 @@ package backup
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/kopia/kopia/repo"
 	"github.com/kopia/kopia/repo/blob"
+	"github.com/kopia/kopia/repo/content"
 	"github.com/kopia/kopia/repo/format"
 	"github.com/kopia/kopia/repo/maintenance"
 	"github.com/kopia/kopia/snapshot/policy"
@@ -183,14 +185,24 @@ func connect(ctx context.Context, tg *target, st *liveStorage, password string) 
 	if err != nil {
 		return nil, fmt.Errorf("backup: open %s: %w", tg.display, err)
 	}
+	// The connection file kopia opens a repository from, written directly
+	// (repo.Connect would open the repository once more to check it): the
+	// storage by its live ID, the fixed client identity, and no cache, so
+	// that every read (Verify's above all) comes from the target.
 	cfg := filepath.Join(tmp, "repository.config")
-	opts := &repo.ConnectOptions{ClientOptions: repo.ClientOptions{Username: kopiaUser, Hostname: kopiaHost}}
-	if err := repo.Connect(ctx, cfg, st, password, opts); err != nil {
+	ci := st.ConnectionInfo()
+	lc := repo.LocalConfig{
+		Storage:       &ci,
+		Caching:       &content.CachingOptions{},
+		ClientOptions: repo.ClientOptions{Username: kopiaUser, Hostname: kopiaHost}.ApplyDefaults(ctx, "quai backups in "+tg.display),
+	}
+	b, err := json.Marshal(lc)
+	if err == nil {
+		err = os.WriteFile(cfg, b, 0o600)
+	}
+	if err != nil {
 		_ = os.RemoveAll(tmp)
-		if errors.Is(err, repo.ErrInvalidPassword) {
-			return nil, fmt.Errorf("backup: open %s: %w (use the password the repository was created with: `quai backup key export` on the old host)", tg.display, ErrWrongPassword)
-		}
-		return nil, tg.classify(ctx, fmt.Errorf("backup: open %s: %w", tg.display, err))
+		return nil, fmt.Errorf("backup: open %s: %w", tg.display, err)
 	}
 	kr, err := repo.Open(ctx, cfg, password, &repo.Options{
 		DisableRepositoryLog: true,
@@ -201,6 +213,9 @@ func connect(ctx context.Context, tg *target, st *liveStorage, password string) 
 	})
 	if err != nil {
 		_ = os.RemoveAll(tmp)
+		if errors.Is(err, repo.ErrInvalidPassword) {
+			return nil, fmt.Errorf("backup: open %s: %w (use the password the repository was created with: `quai backup key export` on the old host)", tg.display, ErrWrongPassword)
+		}
 		return nil, tg.classify(ctx, fmt.Errorf("backup: open %s: %w", tg.display, err))
 	}
 	dr, ok := kr.(repo.DirectRepository)
