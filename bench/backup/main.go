@@ -6,6 +6,8 @@
 //	backupbench gen    -dump FILE -tree DIR -dump-mib 700 -tree-mib 300 [-changed]
 //	backupbench backup -repo DIR -dump FILE -tree DIR
 //	backupbench restore -repo DIR -dump FILE -tree DIR
+//
+// -cpuprofile FILE profiles any of them.
 package main
 
 import (
@@ -17,6 +19,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"time"
 
 	"github.com/quai-dev/quai/internal/backup"
@@ -37,7 +40,19 @@ func main() {
 	dumpMiB := fl.Int("dump-mib", 700, "dump size (MiB)")
 	treeMiB := fl.Int("tree-mib", 300, "tree size (MiB)")
 	changed := fl.Bool("changed", false, "make the second version: about 1 % of rows and files changed")
+	cpuprofile := fl.String("cpuprofile", "", "write a CPU profile of the command to this file")
 	_ = fl.Parse(os.Args[2:])
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "backupbench:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var err error
 	switch os.Args[1] {
 	case "gen":
@@ -50,6 +65,7 @@ func main() {
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
 	if err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "backupbench:", err)
 		os.Exit(1)
 	}
