@@ -18,19 +18,26 @@ import (
 	"github.com/quai-dev/quai/internal/backup/s3test"
 )
 
-// The helper process: the test binary re-executed with QUAI_BACKUP_HELPER
-// set plays a daemon on another (or a crashed) host.
-func TestHelperProcess(t *testing.T) {
-	mode := os.Getenv("QUAI_BACKUP_HELPER")
-	if mode == "" {
-		t.Skip("run by the tests below as a child process")
+// TestMain makes the test binary, re-executed with QUAI_BACKUP_HELPER set,
+// play a daemon on another (or a crashed) host.
+func TestMain(m *testing.M) {
+	if mode := os.Getenv("QUAI_BACKUP_HELPER"); mode != "" {
+		if err := helperMain(mode); err != nil {
+			fmt.Fprintln(os.Stderr, "helper:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+func helperMain(mode string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	tgt := Target{URL: os.Getenv("QUAI_BACKUP_URL"), AccessKey: os.Getenv("QUAI_BACKUP_ACCESS"), SecretKey: os.Getenv("QUAI_BACKUP_SECRET")}
 	r, err := Open(ctx, tgt, []byte(os.Getenv("QUAI_BACKUP_PASSWORD")))
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer r.Close(ctx)
 	switch mode {
@@ -38,24 +45,25 @@ func TestHelperProcess(t *testing.T) {
 		// Only the target and the password: find the snapshot by its tags.
 		list, err := r.List(ctx, map[string]string{"instance": "shop-prod", "service": "db"})
 		if err != nil || len(list) == 0 {
-			t.Fatalf("List: %v, %d snapshots", err, len(list))
+			return fmt.Errorf("List: %v, %d snapshots", err, len(list))
 		}
 		h := sha256.New()
 		if err := r.Restore(ctx, list[0].ID, func(_ context.Context, rd io.Reader) error {
 			_, err := io.Copy(h, rd)
 			return err
 		}, ""); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		fmt.Printf("stream %s %s\n", list[0].ID, hex.EncodeToString(h.Sum(nil)))
 		dirs, err := r.List(ctx, map[string]string{"instance": "shop-prod", "service": "app"})
 		if err != nil || len(dirs) == 0 {
-			t.Fatalf("List: %v, %d snapshots", err, len(dirs))
+			return fmt.Errorf("List: %v, %d snapshots", err, len(dirs))
 		}
 		if err := r.Restore(ctx, dirs[0].ID, nil, os.Getenv("QUAI_BACKUP_DIR")); err != nil {
-			t.Fatal(err)
+			return err
 		}
 		fmt.Println("dir restored")
+		return nil
 	case "snapshot-forever":
 		mark := os.Getenv("QUAI_BACKUP_MARK")
 		_, err := r.Snapshot(ctx, Source{Name: "db.pgdump", Stream: func(ctx context.Context, w io.Writer) error {
@@ -77,14 +85,14 @@ func TestHelperProcess(t *testing.T) {
 				}
 			}
 		}}, testTags("db"), nil)
-		t.Fatalf("the snapshot was meant to be killed, it returned %v", err)
+		return fmt.Errorf("the snapshot was meant to be killed, it returned %v", err)
 	default:
-		t.Fatalf("unknown helper mode %q", mode)
+		return fmt.Errorf("unknown helper mode %q", mode)
 	}
 }
 
 func helper(t *testing.T, mode string, tgt Target, env ...string) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1", "-test.v")
+	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(),
 		"QUAI_BACKUP_HELPER="+mode,
 		"QUAI_BACKUP_URL="+tgt.URL,
