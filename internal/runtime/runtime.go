@@ -294,6 +294,25 @@ type Execer interface {
 	Exec(ctx context.Context, h Handle, opts ExecOptions) (int, error)
 }
 
+// PathCopier is implemented by runtimes that can read and write a
+// replica's files, for backups of its volumes and paths. Paths are as the
+// replica sees them (a mount target such as /var/lib/data). Tar streams
+// name their entries relative to the path ("a/b.txt"), never absolute and
+// never with "..".
+type PathCopier interface {
+	// CopyFrom writes the directory path of the replica, and everything
+	// under it, to w as a tar stream.
+	CopyFrom(ctx context.Context, h Handle, path string, w io.Writer) error
+	// CopyTo extracts the tar stream r into the directory path of the
+	// replica, creating it if needed and overwriting the files the stream
+	// holds; files it does not hold are left as they are.
+	CopyTo(ctx context.Context, h Handle, path string, r io.Reader) error
+	// HostPath returns the directory on the daemon's host that holds path
+	// of the replica, when there is one the daemon can read directly (the
+	// process runtime's volumes, a local Docker Engine's volumes).
+	HostPath(ctx context.Context, h Handle, path string) (string, bool)
+}
+
 // VolumeManager is implemented by runtimes that own the instance's volumes.
 type VolumeManager interface {
 	// Volumes lists the instance's volumes.

@@ -2,6 +2,7 @@ package process
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -369,6 +370,9 @@ func (r *Runtime) preparePostgres(ctx context.Context, svc *stack.Service, dir, 
 	// SIGINT is postgres' fast shutdown (as the official image's STOPSIGNAL):
 	// SIGTERM would wait for every client to disconnect.
 	spec.StopSignal = int(syscall.SIGINT)
+	// The client programs beside the server come first, so that pg_dump
+	// and psql run in the replica's environment match the server's version.
+	env["PATH"] = filepath.Dir(postgres) + string(os.PathListSeparator) + cmp.Or(env["PATH"], "/usr/sbin:/usr/bin:/sbin:/bin")
 	env["PGHOST"], env["PGPORT"], env["PGUSER"], env["PGDATABASE"], env["PGDATA"] = sock, port, pgUser, db, data
 	spec.Health.Kind = healthPostgres
 	if ready := filepath.Join(filepath.Dir(postgres), "pg_isready"); executable(ready) == nil {

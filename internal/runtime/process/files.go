@@ -69,6 +69,10 @@ type shimSpec struct {
 	// (env/<VAR>, which the supervisor adds to Env at every start, so they
 	// are never written here) and a database's initialisation files.
 	RunDir string `json:"run_dir,omitempty"`
+	// Mounts maps the targets of the service's volumes and tmpfs mounts to
+	// the host directories that stand in for them (bind mounts are not
+	// remapped), so that paths the stack names resolve on the host.
+	Mounts map[string]string `json:"mounts,omitempty"`
 }
 
 type specMeta struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -103,6 +104,7 @@ func (r *Runtime) prepare(ctx context.Context, rs runtime.ReplicaSpec, dir strin
 		}
 	}
 
+	spec.Mounts = maps.Clone(remap)
 	run, err := r.prepareRunDir(rs, cred, spec)
 	if err != nil {
 		return spec, err
