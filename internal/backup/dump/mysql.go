@@ -10,7 +10,10 @@ import (
 // account as the official images make it: root with MARIADB_ROOT_PASSWORD
 // (or MYSQL_, or their _FILE forms, or an allowed empty password), else
 // MARIADB_USER/MYSQL_USER with its password; the password goes to the
-// client in MYSQL_PWD, never on a command line. It picks the clients
+// client in MYSQL_PWD, never on a command line. The connection's
+// arguments are left in "$@", with the socket quai's process runtime names
+// in MYSQL_UNIX_PORT (which the clients' configuration files would
+// override). It picks the clients
 // beside the server: mariadb-dump and mariadb, else mysqldump and mysql.
 const myEnv = `pw=${MARIADB_ROOT_PASSWORD:-$MYSQL_ROOT_PASSWORD}
 f=${MARIADB_ROOT_PASSWORD_FILE:-$MYSQL_ROOT_PASSWORD_FILE}
@@ -26,6 +29,7 @@ if [ -z "$u" ]; then echo "no account to connect with: set MARIADB_ROOT_PASSWORD
 MYSQL_PWD=$pw
 export MYSQL_PWD
 db=${MARIADB_DATABASE:-$MYSQL_DATABASE}
+set -- -u "$u" ${MYSQL_UNIX_PORT:+"--socket=$MYSQL_UNIX_PORT"}
 if command -v mariadb-dump >/dev/null 2>&1; then dump=mariadb-dump; cli=mariadb; else dump=mysqldump; cli=mysql; fi
 `
 
@@ -37,23 +41,23 @@ type mysql struct{ base }
 // transaction, with routines and triggers; the dump drops and recreates
 // the database, so a restore leaves nothing made since.
 func (m *mysql) Dump(ctx context.Context, w io.Writer) error {
-	return m.dumpTo(ctx, "mariadb-dump", myEnv+`set -- --single-transaction --routines --triggers --hex-blob --add-drop-database -u "$u"
+	return m.dumpTo(ctx, "mariadb-dump", myEnv+`set -- "$@" --single-transaction --routines --triggers --hex-blob --add-drop-database
 if [ -n "$db" ]; then exec $dump "$@" --databases "$db"; fi
 exec $dump "$@" --all-databases`, w)
 }
 
 // Restore implements Dumper by piping the dump into the client.
 func (m *mysql) Restore(ctx context.Context, r io.Reader) error {
-	return m.run(ctx, ErrRestoreFailed, "mariadb restore", myEnv+`exec $cli -u "$u"`, nil, r, io.Discard)
+	return m.run(ctx, ErrRestoreFailed, "mariadb restore", myEnv+`exec $cli "$@"`, nil, r, io.Discard)
 }
 
 // myCounts builds, from information_schema, one query that counts the
 // rows of every base table (information_schema's own counts are estimates
 // for InnoDB), and runs it.
-var myCounts = `if [ -n "$db" ]; then set -- -D "$db"; where="table_schema = DATABASE()"; else where="table_schema NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')"; fi
-q=$($cli -u "$u" "$@" -N -B -e "SET SESSION group_concat_max_len = 1073741824; SELECT GROUP_CONCAT(CONCAT('SELECT ', QUOTE(CONCAT(table_schema, '.', table_name)), ', COUNT(*) FROM ', ` + myQuoted("table_schema") + `, '.', ` + myQuoted("table_name") + `) SEPARATOR ' UNION ALL ') FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND $where") || exit
+var myCounts = `if [ -n "$db" ]; then set -- "$@" -D "$db"; where="table_schema = DATABASE()"; else where="table_schema NOT IN ('mysql', 'information_schema', 'performance_schema', 'sys')"; fi
+q=$($cli "$@" -N -B -e "SET SESSION group_concat_max_len = 1073741824; SELECT GROUP_CONCAT(CONCAT('SELECT ', QUOTE(CONCAT(table_schema, '.', table_name)), ', COUNT(*) FROM ', ` + myQuoted("table_schema") + `, '.', ` + myQuoted("table_name") + `) SEPARATOR ' UNION ALL ') FROM information_schema.tables WHERE table_type = 'BASE TABLE' AND $where") || exit
 if [ -z "$q" ] || [ "$q" = NULL ]; then exit 0; fi
-exec $cli -u "$u" "$@" -N -B -e "$q"`
+exec $cli "$@" -N -B -e "$q"`
 
 // myQuoted is the SQL expression that quotes the identifier in column col
 // with backticks (CHAR(96), which neither Go's raw strings nor the shell's

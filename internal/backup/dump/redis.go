@@ -98,11 +98,19 @@ func isHex(b []byte) bool {
 // server replicates from it (a full synchronisation replaces all its data,
 // and it persists the result itself, RDB or AOF), then stops replicating
 // and the second server stops. Only sh builtins, redis-server and
-// redis-cli are used, which every Redis image has. $1 is the second
-// server's port on loopback.
+// redis-cli are used, which every Redis image has, and cat where there is
+// one: the pipe cat writes to belongs to the user the server runs as,
+// whereas the one the snapshot arrives on may not (the process runtime
+// runs Redis as its system user), and /dev/stdin is opened anew. $1 is the
+// second server's port on loopback.
 const redisRestore = redisEnv + `s=$1
 exec 3<&0
-redis-server --port "$s" --bind 127.0.0.1 --dir /dev --dbfilename stdin --save '' --appendonly no --daemonize no --logfile '' --loglevel warning 0<&3 3<&- >&2 &
+set -- --port "$s" --bind 127.0.0.1 --dir /dev --dbfilename stdin --save '' --appendonly no --daemonize no --logfile '' --loglevel warning
+if command -v cat >/dev/null 2>&1; then
+  cat 0<&3 3<&- | redis-server "$@" 3<&- >&2 &
+else
+  redis-server "$@" 0<&3 3<&- >&2 &
+fi
 src=$!
 exec 3<&- 0</dev/null
 trap 'redis-cli -p "$s" shutdown nosave >/dev/null 2>&1; kill $src 2>/dev/null; wait $src 2>/dev/null' EXIT

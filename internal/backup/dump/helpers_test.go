@@ -1,0 +1,218 @@
+package dump_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"maps"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/quai-dev/quai/internal/backup/dump"
+	"github.com/quai-dev/quai/internal/runtime"
+	"github.com/quai-dev/quai/internal/stack"
+)
+
+// ci reports whether the tests run in CI, where a missing tool fails.
+func ci() bool { return os.Getenv("CI") == "true" }
+
+func skipOrFail(t *testing.T, msg string) {
+	t.Helper()
+	if ci() {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
+// sh runs a shell script beside the service and returns its output,
+// failing the test when it fails.
+func sh(t *testing.T, ex dump.Exec, script string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var out, errb bytes.Buffer
+	code, err := ex(ctx, append([]string{"sh", "-c", script, "sh"}, args...), nil, &out, &errb)
+	if err != nil || code != 0 {
+		t.Fatalf("%s: exit %d, %v: %s", script, code, err, errb.String())
+	}
+	return strings.TrimSpace(out.String())
+}
+
+func pgSQL(t *testing.T, ex dump.Exec, q string) string {
+	t.Helper()
+	return sh(t, ex, `psql -X -q -A -t -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "$1"`, q)
+}
+
+func mariaSQL(t *testing.T, ex dump.Exec, q string) string {
+	t.Helper()
+	return sh(t, ex, `MYSQL_PWD=$MARIADB_ROOT_PASSWORD mariadb -uroot ${MYSQL_UNIX_PORT:+--socket=$MYSQL_UNIX_PORT} -N -B -D "$MARIADB_DATABASE" -e "$1"`, q)
+}
+
+func redisCmd(t *testing.T, ex dump.Exec, args ...string) string {
+	t.Helper()
+	return sh(t, ex, `exec redis-cli -p "${PORT:-6379}" "$@"`, args...)
+}
+
+// waitHealthy waits until replica h of rt passes its health check.
+func waitHealthy(t *testing.T, rt runtime.Runtime, h runtime.Handle) {
+	t.Helper()
+	rr, ok := rt.(runtime.ReplicaRunner)
+	if !ok {
+		return
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		st, err := rr.Inspect(context.Background(), h)
+		if err == nil && st.Healthy() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica %s is not healthy: %+v %v", h.Replica, st, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// dbCase is a database the round trip runs against.
+type dbCase struct {
+	kind string
+	// fill creates the data, change changes it after the dump, and state
+	// returns what must be the same after the restore as before the
+	// change (a digest of the contents).
+	fill, change func(t *testing.T, ex dump.Exec)
+	state        func(t *testing.T, ex dump.Exec) string
+	// tables are the counts Check must report.
+	tables map[string]int64
+	// magic is in the first 256 bytes of every good dump.
+	magic string
+}
+
+var pgCase = dbCase{
+	kind: stack.BackupPostgres,
+	fill: func(t *testing.T, ex dump.Exec) {
+		pgSQL(t, ex, `CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL);
+INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 1000) g;
+CREATE SCHEMA shop; CREATE TABLE shop."Orders" (id serial PRIMARY KEY, item int REFERENCES items(id));
+INSERT INTO shop."Orders" (item) VALUES (1), (2), (3)`)
+	},
+	change: func(t *testing.T, ex dump.Exec) {
+		pgSQL(t, ex, `DELETE FROM shop."Orders"; DELETE FROM items WHERE id > 500; UPDATE items SET name = 'changed'; DROP SCHEMA shop CASCADE`)
+	},
+	state: func(t *testing.T, ex dump.Exec) string {
+		return pgSQL(t, ex, `SELECT (SELECT md5(string_agg(id || name, ',' ORDER BY id)) FROM items) || CASE WHEN to_regclass('shop."Orders"') IS NULL THEN 'gone' ELSE (xpath('/row/s/text()', query_to_xml('SELECT string_agg(item::text, '','' ORDER BY id) AS s FROM shop."Orders"', false, true, '')))[1]::text END`)
+	},
+	tables: map[string]int64{"public.items": 1000, `shop.Orders`: 3},
+	magic:  "PGDMP",
+}
+
+var mariaCase = dbCase{
+	kind: stack.BackupMySQL,
+	fill: func(t *testing.T, ex dump.Exec) {
+		mariaSQL(t, ex, "CREATE TABLE items (id int PRIMARY KEY, name varchar(50) NOT NULL) ENGINE=InnoDB;"+
+			"INSERT INTO items SELECT seq, CONCAT('item ', seq) FROM seq_1_to_1000;"+
+			"CREATE TABLE `odd``name` (id int PRIMARY KEY, note text);"+
+			"INSERT INTO `odd``name` VALUES (1, 'a'), (2, 'b');"+
+			"CREATE TRIGGER upper_note BEFORE INSERT ON `odd``name` FOR EACH ROW SET NEW.note = UPPER(NEW.note)")
+	},
+	change: func(t *testing.T, ex dump.Exec) {
+		mariaSQL(t, ex, "DELETE FROM items WHERE id > 500; UPDATE items SET name = 'changed'; DELETE FROM `odd``name`; DROP TRIGGER upper_note; CREATE TABLE made_since (id int)")
+	},
+	state: func(t *testing.T, ex dump.Exec) string {
+		return mariaSQL(t, ex, "SELECT (SELECT MD5(GROUP_CONCAT(id, name ORDER BY id)) FROM items), (SELECT GROUP_CONCAT(note ORDER BY id) FROM `odd``name`),"+
+			" (SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()), (SELECT COUNT(*) FROM information_schema.triggers WHERE trigger_schema = DATABASE())")
+	},
+	tables: map[string]int64{"shop.items": 1000, "shop.odd`name": 2},
+	magic:  "-- MariaDB dump",
+}
+
+var redisCase = dbCase{
+	kind: stack.BackupRedis,
+	fill: func(t *testing.T, ex dump.Exec) {
+		sh(t, ex, `p=${PORT:-6379}; i=0; while [ $i -lt 200 ]; do echo "SET key:$i value-$i"; i=$((i+1)); done | redis-cli -p $p >/dev/null
+redis-cli -p $p rpush list a b c >/dev/null && redis-cli -p $p hset hash f1 v1 f2 v2 >/dev/null && redis-cli -p $p -n 2 set other 1 >/dev/null`)
+	},
+	change: func(t *testing.T, ex dump.Exec) {
+		redisCmd(t, ex, "flushall")
+		redisCmd(t, ex, "set", "made-since", "1")
+	},
+	state: func(t *testing.T, ex dump.Exec) string {
+		return redisCmd(t, ex, "get", "key:199") + redisCmd(t, ex, "lrange", "list", "0", "-1") + redisCmd(t, ex, "hget", "hash", "f2") +
+			redisCmd(t, ex, "exists", "made-since") + redisCmd(t, ex, "dbsize")
+	},
+	tables: map[string]int64{"db0": 202, "db2": 1},
+	magic:  "REDIS",
+}
+
+// roundTrip fills the database, checks it, dumps it, changes it, restores
+// the dump and checks that the data is as before.
+func roundTrip(t *testing.T, c dbCase, svc *stack.Service, ex dump.Exec, fs dump.PathAccess) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	d, err := dump.New(c.kind, svc, ex, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.fill(t, ex)
+	facts, err := d.Check(ctx)
+	if err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	if !maps.Equal(facts.Tables, c.tables) {
+		t.Errorf("check before the dump = %v, want %v", facts.Tables, c.tables)
+	}
+	before := c.state(t, ex)
+	var buf bytes.Buffer
+	if err := d.Dump(ctx, &buf); err != nil {
+		t.Fatalf("dump: %v", err)
+	}
+	if !bytes.Contains(buf.Bytes()[:min(buf.Len(), 256)], []byte(c.magic)) {
+		t.Fatalf("the dump (%d bytes) does not start with %q: %q", buf.Len(), c.magic, buf.Bytes()[:min(buf.Len(), 64)])
+	}
+	c.change(t, ex)
+	if changed := c.state(t, ex); changed == before {
+		t.Fatalf("the data did not change: %q", changed)
+	}
+	if err := d.Restore(ctx, bytes.NewReader(buf.Bytes())); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if after := c.state(t, ex); after != before {
+		t.Errorf("after the restore the data is %q, want %q as before", after, before)
+	}
+	facts, err = d.Check(ctx)
+	if err != nil {
+		t.Fatalf("check after the restore: %v", err)
+	}
+	if !maps.Equal(facts.Tables, c.tables) {
+		t.Errorf("check after the restore = %v, want %v", facts.Tables, c.tables)
+	}
+	return buf.Bytes()
+}
+
+// dumpFailsWhenDown checks that a dump of a database that is not running
+// fails with ErrDumpFailed, and that a check fails too.
+func dumpFailsWhenDown(t *testing.T, kind string, svc *stack.Service, ex dump.Exec, secrets ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	d, err := dump.New(kind, svc, ex, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	err = d.Dump(ctx, &buf)
+	if !errors.Is(err, dump.ErrDumpFailed) {
+		t.Fatalf("dump of a stopped database: %v, want ErrDumpFailed", err)
+	}
+	t.Logf("dump of a stopped database: %v", err)
+	if _, err := d.Check(ctx); !errors.Is(err, dump.ErrCheckFailed) {
+		t.Errorf("check of a stopped database: %v, want ErrCheckFailed", err)
+	}
+	for _, s := range secrets {
+		if strings.Contains(err.Error(), s) {
+			t.Errorf("the error shows a secret: %v", err)
+		}
+	}
+}

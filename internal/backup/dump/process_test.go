@@ -1,0 +1,215 @@
+package dump_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/quai-dev/quai/internal/backup/dump"
+	"github.com/quai-dev/quai/internal/runtime"
+	"github.com/quai-dev/quai/internal/runtime/process"
+	"github.com/quai-dev/quai/internal/stack"
+)
+
+func TestMain(m *testing.M) {
+	if process.IsShim() {
+		os.Exit(process.ShimMain())
+	}
+	os.Exit(m.Run())
+}
+
+// processReplica starts svc as one replica on a fresh process runtime and
+// returns the runtime, the replica and the Exec and PathAccess beside it.
+func processReplica(t *testing.T, svc *stack.Service) (*process.Runtime, runtime.Handle, dump.Exec, dump.PathAccess) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		skipOrFail(t, "database servers run as their system user, which needs a root daemon")
+	}
+	dataDir := t.TempDir()
+	for d := dataDir; d != os.TempDir() && d != "/" && d != "."; d = filepath.Dir(d) {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := process.New(process.Options{DataDir: dataDir, ShimPath: exe, HealthInterval: 200 * time.Millisecond,
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	h, err := rt.Start(ctx, runtime.ReplicaSpec{Instance: stack.Identity{Project: "bk", Env: "test"}, Service: svc, Replica: svc.Name + "-1", Index: 1, Release: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rt.Remove(context.Background(), h) })
+	waitHealthy(t, rt, h)
+	ex, err := dump.ExecIn(rt, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := dump.PathsOf(rt, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt, h, ex, fs
+}
+
+func needBinary(t *testing.T, paths ...string) {
+	t.Helper()
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			if _, err := exec.LookPath(filepath.Base(p)); err != nil {
+				skipOrFail(t, p+" is not installed: run scripts/deps.sh")
+			}
+		}
+	}
+}
+
+func pgService() *stack.Service {
+	return &stack.Service{Name: "db", Image: "postgres:15",
+		Environment: map[string]string{"POSTGRES_USER": "app", "POSTGRES_PASSWORD": "s3cret pw", "POSTGRES_DB": "appdb"},
+		Mounts:      []stack.Mount{{Type: stack.MountVolume, Source: "pgdata", Target: "/var/lib/postgresql/data"}}}
+}
+
+func mariadbService() *stack.Service {
+	return &stack.Service{Name: "db", Image: "mariadb:11", Environment: map[string]string{
+		"MARIADB_ROOT_PASSWORD": "r00t pw", "MARIADB_DATABASE": "shop", "MARIADB_USER": "shop", "MARIADB_PASSWORD": "it's secret"},
+		Mounts: []stack.Mount{{Type: stack.MountVolume, Source: "dbdata", Target: "/var/lib/mysql"}}}
+}
+
+func redisService() *stack.Service {
+	return &stack.Service{Name: "cache", Image: "redis:7",
+		Mounts: []stack.Mount{{Type: stack.MountVolume, Source: "cachedata", Target: "/data"}}}
+}
+
+func TestProcessPostgres(t *testing.T) {
+	needBinary(t, "/usr/lib/postgresql/15/bin/postgres", "/usr/lib/postgresql/15/bin/pg_dump")
+	svc := pgService()
+	rt, h, ex, _ := processReplica(t, svc)
+	if v := sh(t, ex, `pg_dump --version`); v == "" || !bytes.Contains([]byte(v), []byte(" 15.")) {
+		t.Errorf("pg_dump beside the server is %q, want version 15 as the server", v)
+	}
+	roundTrip(t, pgCase, svc, ex, nil)
+	if err := rt.Stop(context.Background(), h, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	dumpFailsWhenDown(t, stack.BackupPostgres, svc, ex, "s3cret pw")
+}
+
+func TestProcessMariaDB(t *testing.T) {
+	needBinary(t, "/usr/sbin/mariadbd", "/usr/bin/mariadb-dump")
+	svc := mariadbService()
+	rt, h, ex, _ := processReplica(t, svc)
+	roundTrip(t, mariaCase, svc, ex, nil)
+	if err := rt.Stop(context.Background(), h, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	dumpFailsWhenDown(t, stack.BackupMySQL, svc, ex, "r00t pw")
+}
+
+func TestProcessRedis(t *testing.T) {
+	needBinary(t, "/usr/bin/redis-server", "/usr/bin/redis-cli")
+	svc := redisService()
+	rt, h, ex, fs := processReplica(t, svc)
+	roundTrip(t, redisCase, svc, ex, fs)
+	// The restored data is the server's own again: it persists it.
+	redisCmd(t, ex, "save")
+	if err := rt.Stop(context.Background(), h, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	dumpFailsWhenDown(t, stack.BackupRedis, svc, ex)
+}
+
+// TestProcessFiles backs up a volume and a bind-mounted directory, changes
+// and removes files, restores, and compares every file's hash with the
+// ones Dump recorded and Check reports.
+func TestProcessFiles(t *testing.T) {
+	bind := t.TempDir()
+	svc := &stack.Service{Name: "web", Image: "busybox", Process: &stack.Process{Command: []string{"sleep", "600"}},
+		Mounts: []stack.Mount{{Type: stack.MountVolume, Source: "uploads", Target: "/srv/uploads"}, {Type: stack.MountBind, Source: bind, Target: "/srv/conf"}},
+		Backup: &stack.BackupPolicy{Kind: stack.BackupVolume}}
+	_, _, ex, fs := processReplica(t, svc)
+	host, ok := fs.HostPath("/srv/uploads")
+	if !ok || filepath.Base(host) != "uploads" {
+		t.Fatalf("HostPath(/srv/uploads) = %q, %v, want the volume's directory", host, ok)
+	}
+	if got, ok := fs.HostPath("/srv/conf/app.ini"); !ok || got != "/srv/conf/app.ini" {
+		t.Errorf("HostPath of a bind mount's file = %q, %v, want the path as is", got, ok)
+	}
+	write := func(p, content string) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16)
+	write(filepath.Join(host, "a.txt"), "alpha")
+	write(filepath.Join(host, "deep/er/b.bin"), string(big))
+	write(filepath.Join(bind, "app.ini"), "[app]\nname = x\n")
+	if err := os.Symlink("a.txt", filepath.Join(host, "link")); err != nil {
+		t.Fatal(err)
+	}
+	svc.Backup.Paths = []string{"/srv/uploads", "/srv/conf"}
+	// The bind mount's host directory stands for /srv/conf: back it up by
+	// its host path, which is what the replica sees on this runtime.
+	svc.Backup.Paths[1] = bind
+	sum := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+	want := map[string]string{
+		"/srv/uploads/a.txt": sum([]byte("alpha")), "/srv/uploads/deep/er/b.bin": sum(big), bind + "/app.ini": sum([]byte("[app]\nname = x\n")),
+	}
+
+	d, err := dump.New(stack.BackupVolume, svc, ex, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var buf bytes.Buffer
+	if err := d.Dump(ctx, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.(dump.Recorder).Recorded().Files; !maps.Equal(got, want) {
+		t.Errorf("recorded hashes = %v, want %v", got, want)
+	}
+	write(filepath.Join(host, "a.txt"), "changed")
+	if err := os.RemoveAll(filepath.Join(host, "deep")); err != nil {
+		t.Fatal(err)
+	}
+	write(filepath.Join(bind, "app.ini"), "gone")
+	if f, _ := d.Check(ctx); maps.Equal(f.Files, want) {
+		t.Fatal("the files did not change")
+	}
+	if err := d.Restore(ctx, bytes.NewReader(buf.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	f, err := d.Check(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(f.Files, want) {
+		t.Errorf("after the restore the hashes are %v, want %v", f.Files, want)
+	}
+	if fi, err := os.Stat(filepath.Join(host, "deep/er/b.bin")); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("the restored file: %v, %v, want mode 0640", fi, err)
+	}
+	if l, err := os.Readlink(filepath.Join(host, "link")); err != nil || l != "a.txt" {
+		t.Errorf("the restored symbolic link points at %q (%v), want a.txt", l, err)
+	}
+}
