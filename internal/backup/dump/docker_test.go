@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/quai-dev/quai/internal/backup/dump"
+	"github.com/quai-dev/quai/internal/backup/dump/dumptest"
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/runtime/docker"
 	"github.com/quai-dev/quai/internal/runtime/docker/dockertest"
@@ -97,11 +98,11 @@ func TestDockerPostgres(t *testing.T) {
 		Secrets:     []string{"db_password"}}
 	h, ex, _ := dockerReplica(t, rt, svc, map[string][]byte{"db_password": []byte("s3cret-pw")},
 		"sh", "-c", `psql -X -U app -d appdb -c "SELECT 1"`)
-	roundTrip(t, pgCase, svc, ex, nil)
+	dumptest.RoundTrip(t, dumptest.Postgres, svc, ex, nil)
 	if err := rt.Stop(context.Background(), h, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	dumpFailsWhenDown(t, stack.BackupPostgres, svc, ex, "s3cret-pw")
+	dumptest.DumpFailsWhenDown(t, stack.BackupPostgres, svc, ex, "s3cret-pw")
 }
 
 // redisImage is Redis from the host's packages, with no cat, no tar and no
@@ -120,11 +121,11 @@ func TestDockerRedis(t *testing.T) {
 	if code, _ := ex(context.Background(), []string{"cat", "/dev/null"}, nil, nil, nil); code == 0 {
 		t.Fatal("the image has cat: the restore without it is not tested")
 	}
-	roundTrip(t, redisCase, svc, ex, fs)
+	dumptest.RoundTrip(t, dumptest.Redis, svc, ex, fs)
 	if err := rt.Stop(context.Background(), h, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	dumpFailsWhenDown(t, stack.BackupRedis, svc, ex)
+	dumptest.DumpFailsWhenDown(t, stack.BackupRedis, svc, ex)
 }
 
 // TestDockerVolume backs up a volume of a container whose image has no tar
@@ -136,7 +137,7 @@ func TestDockerVolume(t *testing.T) {
 	svc := &stack.Service{Name: "files", Image: redisImage(t), Mounts: []stack.Mount{{Type: stack.MountVolume, Source: "uploads", Target: "/data"}},
 		Backup: &stack.BackupPolicy{Kind: stack.BackupVolume, Paths: []string{"/data"}}}
 	_, ex, fs := dockerReplica(t, rt, svc, nil, "redis-cli", "ping")
-	sh(t, ex, `i=0; while [ $i -lt 20 ]; do echo "file $i" > /data/f$i.txt; i=$((i+1)); done; echo nested > /data/nested.txt`)
+	dumptest.Sh(t, ex, `i=0; while [ $i -lt 20 ]; do echo "file $i" > /data/f$i.txt; i=$((i+1)); done; echo nested > /data/nested.txt`)
 	d, err := dump.New(stack.BackupVolume, svc, ex, fs)
 	if err != nil {
 		t.Fatal(err)
@@ -152,7 +153,7 @@ func TestDockerVolume(t *testing.T) {
 	if recorded["/data/f7.txt"] != hex.EncodeToString(sum[:]) || len(recorded) != 21 {
 		t.Fatalf("recorded hashes: %v", recorded)
 	}
-	sh(t, ex, `echo changed > /data/f7.txt; : > /data/nested.txt`)
+	dumptest.Sh(t, ex, `echo changed > /data/f7.txt; : > /data/nested.txt`)
 	if f, _ := d.Check(ctx); maps.Equal(f.Files, recorded) {
 		t.Fatal("the files did not change")
 	}

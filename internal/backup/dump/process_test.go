@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/quai-dev/quai/internal/backup/dump"
+	"github.com/quai-dev/quai/internal/backup/dump/dumptest"
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/runtime/process"
 	"github.com/quai-dev/quai/internal/stack"
@@ -31,7 +32,7 @@ func TestMain(m *testing.M) {
 func processReplica(t *testing.T, svc *stack.Service) (*process.Runtime, runtime.Handle, dump.Exec, dump.PathAccess) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		skipOrFail(t, "database servers run as their system user, which needs a root daemon")
+		dumptest.SkipOrFail(t, "database servers run as their system user, which needs a root daemon")
 	}
 	dataDir := t.TempDir()
 	for d := dataDir; d != os.TempDir() && d != "/" && d != "."; d = filepath.Dir(d) {
@@ -56,7 +57,7 @@ func processReplica(t *testing.T, svc *stack.Service) (*process.Runtime, runtime
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = rt.Remove(context.Background(), h) })
-	waitHealthy(t, rt, h)
+	dumptest.WaitHealthy(t, rt, h)
 	ex, err := dump.ExecIn(rt, h)
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +74,7 @@ func needBinary(t *testing.T, paths ...string) {
 	for _, p := range paths {
 		if _, err := os.Stat(p); err != nil {
 			if _, err := exec.LookPath(filepath.Base(p)); err != nil {
-				skipOrFail(t, p+" is not installed: run scripts/deps.sh")
+				dumptest.SkipOrFail(t, p+" is not installed: run scripts/deps.sh")
 			}
 		}
 	}
@@ -100,38 +101,38 @@ func TestProcessPostgres(t *testing.T) {
 	needBinary(t, "/usr/lib/postgresql/15/bin/postgres", "/usr/lib/postgresql/15/bin/pg_dump")
 	svc := pgService()
 	rt, h, ex, _ := processReplica(t, svc)
-	if v := sh(t, ex, `pg_dump --version`); v == "" || !bytes.Contains([]byte(v), []byte(" 15.")) {
+	if v := dumptest.Sh(t, ex, `pg_dump --version`); v == "" || !bytes.Contains([]byte(v), []byte(" 15.")) {
 		t.Errorf("pg_dump beside the server is %q, want version 15 as the server", v)
 	}
-	roundTrip(t, pgCase, svc, ex, nil)
+	dumptest.RoundTrip(t, dumptest.Postgres, svc, ex, nil)
 	if err := rt.Stop(context.Background(), h, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	dumpFailsWhenDown(t, stack.BackupPostgres, svc, ex, "s3cret pw")
+	dumptest.DumpFailsWhenDown(t, stack.BackupPostgres, svc, ex, "s3cret pw")
 }
 
 func TestProcessMariaDB(t *testing.T) {
 	needBinary(t, "/usr/sbin/mariadbd", "/usr/bin/mariadb-dump")
 	svc := mariadbService()
 	rt, h, ex, _ := processReplica(t, svc)
-	roundTrip(t, mariaCase, svc, ex, nil)
+	dumptest.RoundTrip(t, dumptest.MariaDB, svc, ex, nil)
 	if err := rt.Stop(context.Background(), h, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	dumpFailsWhenDown(t, stack.BackupMySQL, svc, ex, "r00t pw")
+	dumptest.DumpFailsWhenDown(t, stack.BackupMySQL, svc, ex, "r00t pw")
 }
 
 func TestProcessRedis(t *testing.T) {
 	needBinary(t, "/usr/bin/redis-server", "/usr/bin/redis-cli")
 	svc := redisService()
 	rt, h, ex, fs := processReplica(t, svc)
-	roundTrip(t, redisCase, svc, ex, fs)
+	dumptest.RoundTrip(t, dumptest.Redis, svc, ex, fs)
 	// The restored data is the server's own again: it persists it.
-	redisCmd(t, ex, "save")
+	dumptest.RedisCmd(t, ex, "save")
 	if err := rt.Stop(context.Background(), h, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	dumpFailsWhenDown(t, stack.BackupRedis, svc, ex)
+	dumptest.DumpFailsWhenDown(t, stack.BackupRedis, svc, ex)
 }
 
 // TestProcessFiles backs up a volume and a bind-mounted directory, changes

@@ -1,4 +1,7 @@
-package dump_test
+// Package dumptest is test support for backups of real databases: the
+// data each kind's round trip fills, changes and compares, and the round
+// trip itself, shared by the tests of every runtime.
+package dumptest
 
 import (
 	"bytes"
@@ -15,20 +18,21 @@ import (
 	"github.com/quai-dev/quai/internal/stack"
 )
 
-// ci reports whether the tests run in CI, where a missing tool fails.
-func ci() bool { return os.Getenv("CI") == "true" }
+// CI reports whether the tests run in CI, where a missing tool fails.
+func CI() bool { return os.Getenv("CI") == "true" }
 
-func skipOrFail(t *testing.T, msg string) {
+// SkipOrFail skips the test, or fails it in CI.
+func SkipOrFail(t *testing.T, msg string) {
 	t.Helper()
-	if ci() {
+	if CI() {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
 }
 
-// sh runs a shell script beside the service and returns its output,
+// Sh runs a shell script beside the service and returns its output,
 // failing the test when it fails.
-func sh(t *testing.T, ex dump.Exec, script string, args ...string) string {
+func Sh(t *testing.T, ex dump.Exec, script string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -40,23 +44,26 @@ func sh(t *testing.T, ex dump.Exec, script string, args ...string) string {
 	return strings.TrimSpace(out.String())
 }
 
-func pgSQL(t *testing.T, ex dump.Exec, q string) string {
+// PgSQL runs q with psql as the stack's user.
+func PgSQL(t *testing.T, ex dump.Exec, q string) string {
 	t.Helper()
-	return sh(t, ex, `psql -X -q -A -t -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "$1"`, q)
+	return Sh(t, ex, `psql -X -q -A -t -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c "$1"`, q)
 }
 
-func mariaSQL(t *testing.T, ex dump.Exec, q string) string {
+// MariaSQL runs q with mariadb as root in the stack's database.
+func MariaSQL(t *testing.T, ex dump.Exec, q string) string {
 	t.Helper()
-	return sh(t, ex, `MYSQL_PWD=$MARIADB_ROOT_PASSWORD mariadb -uroot ${MYSQL_UNIX_PORT:+--socket=$MYSQL_UNIX_PORT} -N -B -D "$MARIADB_DATABASE" -e "$1"`, q)
+	return Sh(t, ex, `MYSQL_PWD=$MARIADB_ROOT_PASSWORD mariadb -uroot ${MYSQL_UNIX_PORT:+--socket=$MYSQL_UNIX_PORT} -N -B -D "$MARIADB_DATABASE" -e "$1"`, q)
 }
 
-func redisCmd(t *testing.T, ex dump.Exec, args ...string) string {
+// RedisCmd runs redis-cli with args.
+func RedisCmd(t *testing.T, ex dump.Exec, args ...string) string {
 	t.Helper()
-	return sh(t, ex, `exec redis-cli -p "${PORT:-6379}" "$@"`, args...)
+	return Sh(t, ex, `exec redis-cli -p "${PORT:-6379}" "$@"`, args...)
 }
 
-// waitHealthy waits until replica h of rt passes its health check.
-func waitHealthy(t *testing.T, rt runtime.Runtime, h runtime.Handle) {
+// WaitHealthy waits until replica h of rt passes its health check.
+func WaitHealthy(t *testing.T, rt runtime.Runtime, h runtime.Handle) {
 	t.Helper()
 	rr, ok := rt.(runtime.ReplicaRunner)
 	if !ok {
@@ -75,8 +82,8 @@ func waitHealthy(t *testing.T, rt runtime.Runtime, h runtime.Handle) {
 	}
 }
 
-// dbCase is a database the round trip runs against.
-type dbCase struct {
+// Case is a database the round trip runs against.
+type Case struct {
 	kind string
 	// fill creates the data, change changes it after the dump, and state
 	// returns what must be the same after the restore as before the
@@ -89,65 +96,68 @@ type dbCase struct {
 	magic string
 }
 
-var pgCase = dbCase{
+// Postgres is a PostgreSQL database with two schemas and a quoted table name.
+var Postgres = Case{
 	kind: stack.BackupPostgres,
 	fill: func(t *testing.T, ex dump.Exec) {
-		pgSQL(t, ex, `CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL);
+		PgSQL(t, ex, `CREATE TABLE items (id int PRIMARY KEY, name text NOT NULL);
 INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 1000) g;
 CREATE SCHEMA shop; CREATE TABLE shop."Orders" (id serial PRIMARY KEY, item int REFERENCES items(id));
 INSERT INTO shop."Orders" (item) VALUES (1), (2), (3)`)
 	},
 	change: func(t *testing.T, ex dump.Exec) {
-		pgSQL(t, ex, `DELETE FROM shop."Orders"; DELETE FROM items WHERE id > 500; UPDATE items SET name = 'changed'; DROP SCHEMA shop CASCADE`)
+		PgSQL(t, ex, `DELETE FROM shop."Orders"; DELETE FROM items WHERE id > 500; UPDATE items SET name = 'changed'; DROP SCHEMA shop CASCADE`)
 	},
 	state: func(t *testing.T, ex dump.Exec) string {
-		return pgSQL(t, ex, `SELECT (SELECT md5(string_agg(id || name, ',' ORDER BY id)) FROM items) || CASE WHEN to_regclass('shop."Orders"') IS NULL THEN 'gone' ELSE (xpath('/row/s/text()', query_to_xml('SELECT string_agg(item::text, '','' ORDER BY id) AS s FROM shop."Orders"', false, true, '')))[1]::text END`)
+		return PgSQL(t, ex, `SELECT (SELECT md5(string_agg(id || name, ',' ORDER BY id)) FROM items) || CASE WHEN to_regclass('shop."Orders"') IS NULL THEN 'gone' ELSE (xpath('/row/s/text()', query_to_xml('SELECT string_agg(item::text, '','' ORDER BY id) AS s FROM shop."Orders"', false, true, '')))[1]::text END`)
 	},
 	tables: map[string]int64{"public.items": 1000, `shop.Orders`: 3},
 	magic:  "PGDMP",
 }
 
-var mariaCase = dbCase{
+// MariaDB is a MariaDB database with a quoted table name and a trigger.
+var MariaDB = Case{
 	kind: stack.BackupMySQL,
 	fill: func(t *testing.T, ex dump.Exec) {
-		mariaSQL(t, ex, "CREATE TABLE items (id int PRIMARY KEY, name varchar(50) NOT NULL) ENGINE=InnoDB;"+
+		MariaSQL(t, ex, "CREATE TABLE items (id int PRIMARY KEY, name varchar(50) NOT NULL) ENGINE=InnoDB;"+
 			"INSERT INTO items SELECT seq, CONCAT('item ', seq) FROM seq_1_to_1000;"+
 			"CREATE TABLE `odd``name` (id int PRIMARY KEY, note text);"+
 			"INSERT INTO `odd``name` VALUES (1, 'a'), (2, 'b');"+
 			"CREATE TRIGGER upper_note BEFORE INSERT ON `odd``name` FOR EACH ROW SET NEW.note = UPPER(NEW.note)")
 	},
 	change: func(t *testing.T, ex dump.Exec) {
-		mariaSQL(t, ex, "DELETE FROM items WHERE id > 500; UPDATE items SET name = 'changed'; DELETE FROM `odd``name`; DROP TRIGGER upper_note; CREATE TABLE made_since (id int)")
+		MariaSQL(t, ex, "DELETE FROM items WHERE id > 500; UPDATE items SET name = 'changed'; DELETE FROM `odd``name`; DROP TRIGGER upper_note; CREATE TABLE made_since (id int)")
 	},
 	state: func(t *testing.T, ex dump.Exec) string {
-		return mariaSQL(t, ex, "SELECT (SELECT MD5(GROUP_CONCAT(id, name ORDER BY id)) FROM items), (SELECT GROUP_CONCAT(note ORDER BY id) FROM `odd``name`),"+
+		return MariaSQL(t, ex, "SELECT (SELECT MD5(GROUP_CONCAT(id, name ORDER BY id)) FROM items), (SELECT GROUP_CONCAT(note ORDER BY id) FROM `odd``name`),"+
 			" (SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()), (SELECT COUNT(*) FROM information_schema.triggers WHERE trigger_schema = DATABASE())")
 	},
 	tables: map[string]int64{"shop.items": 1000, "shop.odd`name": 2},
 	magic:  "-- MariaDB dump",
 }
 
-var redisCase = dbCase{
+// Redis is a Redis server with strings, a list, a hash and two databases.
+var Redis = Case{
 	kind: stack.BackupRedis,
 	fill: func(t *testing.T, ex dump.Exec) {
-		sh(t, ex, `p=${PORT:-6379}; i=0; while [ $i -lt 200 ]; do echo "SET key:$i value-$i"; i=$((i+1)); done | redis-cli -p $p >/dev/null
+		Sh(t, ex, `p=${PORT:-6379}; i=0; while [ $i -lt 200 ]; do echo "SET key:$i value-$i"; i=$((i+1)); done | redis-cli -p $p >/dev/null
 redis-cli -p $p rpush list a b c >/dev/null && redis-cli -p $p hset hash f1 v1 f2 v2 >/dev/null && redis-cli -p $p -n 2 set other 1 >/dev/null`)
 	},
 	change: func(t *testing.T, ex dump.Exec) {
-		redisCmd(t, ex, "flushall")
-		redisCmd(t, ex, "set", "made-since", "1")
+		RedisCmd(t, ex, "flushall")
+		RedisCmd(t, ex, "set", "made-since", "1")
 	},
 	state: func(t *testing.T, ex dump.Exec) string {
-		return redisCmd(t, ex, "get", "key:199") + redisCmd(t, ex, "lrange", "list", "0", "-1") + redisCmd(t, ex, "hget", "hash", "f2") +
-			redisCmd(t, ex, "exists", "made-since") + redisCmd(t, ex, "dbsize")
+		return RedisCmd(t, ex, "get", "key:199") + RedisCmd(t, ex, "lrange", "list", "0", "-1") + RedisCmd(t, ex, "hget", "hash", "f2") +
+			RedisCmd(t, ex, "exists", "made-since") + RedisCmd(t, ex, "dbsize")
 	},
 	tables: map[string]int64{"db0": 202, "db2": 1},
 	magic:  "REDIS",
 }
 
-// roundTrip fills the database, checks it, dumps it, changes it, restores
+// RoundTrip fills the database, checks it, dumps it, changes it, restores
 // the dump and checks that the data is as before.
-func roundTrip(t *testing.T, c dbCase, svc *stack.Service, ex dump.Exec, fs dump.PathAccess) []byte {
+func RoundTrip(t *testing.T, c Case, svc *stack.Service, ex dump.Exec, fs dump.PathAccess) []byte {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -191,9 +201,9 @@ func roundTrip(t *testing.T, c dbCase, svc *stack.Service, ex dump.Exec, fs dump
 	return buf.Bytes()
 }
 
-// dumpFailsWhenDown checks that a dump of a database that is not running
+// DumpFailsWhenDown checks that a dump of a database that is not running
 // fails with ErrDumpFailed, and that a check fails too.
-func dumpFailsWhenDown(t *testing.T, kind string, svc *stack.Service, ex dump.Exec, secrets ...string) {
+func DumpFailsWhenDown(t *testing.T, kind string, svc *stack.Service, ex dump.Exec, secrets ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
