@@ -186,3 +186,54 @@ func TestDockerVolume(t *testing.T) {
 		t.Errorf("writing into a directory that does not exist: %v, want ErrNotFound", err)
 	}
 }
+
+// mariadbEntry initialises the data directory on first start as
+// mariadb-install-db does (the system tables' SQL through mariadbd
+// --bootstrap), then runs the server with the root password and database
+// of the environment, as the official image does.
+const mariadbEntry = `#!/bin/sh
+set -e
+d=/var/lib/mysql
+if [ ! -d $d/mysql ]; then
+  mariadbd --no-defaults --user=root --bootstrap --datadir=$d --basedir=/usr --log-warnings=0 --enforce-storage-engine="" --max_allowed_packet=8M --net_buffer_length=16K < /bootstrap.sql
+fi
+{
+  printf "ALTER USER 'root'@'localhost' IDENTIFIED BY '%s';\n" "$MARIADB_ROOT_PASSWORD"
+  [ -z "$MARIADB_DATABASE" ] || printf 'CREATE DATABASE IF NOT EXISTS %s;\n' "$MARIADB_DATABASE"
+} > /tmp/init.sql
+exec mariadbd --no-defaults --user=root --datadir=$d --basedir=/usr --socket=/run/mysqld/mysqld.sock --bind-address=0.0.0.0 --init-file=/tmp/init.sql --skip-name-resolve
+`
+
+// mariadbImage is MariaDB from the host's packages.
+func mariadbImage(t *testing.T) string {
+	t.Helper()
+	boot := []byte("create database if not exists mysql;\nuse mysql;\nSET @auth_root_socket=NULL;\n")
+	for _, f := range []string{"mysql_system_tables.sql", "mysql_performance_tables.sql", "mysql_system_tables_data.sql", "fill_help_tables.sql", "maria_add_gis_sp_bootstrap.sql", "mysql_sys_schema.sql"} {
+		b, err := os.ReadFile(filepath.Join("/usr/share/mysql", f))
+		if err != nil {
+			dumptest.SkipOrFail(t, "MariaDB's system tables are not installed ("+err.Error()+"): run scripts/deps.sh")
+		}
+		boot = append(boot, b...)
+	}
+	return dockertest.HostImage(t, dockertest.Engine(t), dockertest.HostImageSpec{
+		Name:     "mariadb",
+		Programs: []string{"/usr/sbin/mariadbd", "/usr/bin/mariadb", "/usr/bin/mariadb-dump"},
+		Trees:    []string{"/usr/share/mysql"},
+		Files:    map[string][]byte{"/entry.sh": []byte(mariadbEntry), "/bootstrap.sql": boot},
+		Dirs:     []string{"/var/lib/mysql", "/run/mysqld"},
+		Changes:  []string{"ENV PATH=/usr/sbin:/usr/bin:/bin", `CMD ["/entry.sh"]`, "EXPOSE 3306"},
+	})
+}
+
+func TestDockerMariaDB(t *testing.T) {
+	rt := dockerRuntime(t)
+	svc := &stack.Service{Name: "db", Image: mariadbImage(t),
+		Environment: map[string]string{"MARIADB_ROOT_PASSWORD": "r00t pw", "MARIADB_DATABASE": "shop"},
+		Mounts:      []stack.Mount{{Type: stack.MountVolume, Source: "dbdata", Target: "/var/lib/mysql"}}}
+	h, ex, _ := dockerReplica(t, rt, svc, nil, "sh", "-c", `MYSQL_PWD=$MARIADB_ROOT_PASSWORD mariadb -uroot -e "SELECT 1" shop`)
+	dumptest.RoundTrip(t, dumptest.MariaDB, svc, ex, nil)
+	if err := rt.Stop(context.Background(), h, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	dumptest.DumpFailsWhenDown(t, stack.BackupMySQL, svc, ex, "r00t pw")
+}
