@@ -38,11 +38,13 @@ if command -v mariadb-dump >/dev/null 2>&1; then dump=mariadb-dump; cli=mariadb;
 type mysql struct{ base }
 
 // Dump implements Dumper with mariadb-dump (mysqldump) in one consistent
-// transaction, with routines and triggers; the dump drops and recreates
-// the database, so a restore leaves nothing made since.
+// transaction, with routines and triggers. The dump of the service's
+// database drops and recreates it, so a restore leaves nothing made since;
+// a dump of every database does not drop them (that would drop the mysql
+// database and its accounts during the restore).
 func (m *mysql) Dump(ctx context.Context, w io.Writer) error {
-	return m.dumpTo(ctx, "mariadb-dump", myEnv+`set -- "$@" --single-transaction --routines --triggers --hex-blob --add-drop-database
-if [ -n "$db" ]; then exec $dump "$@" --databases "$db"; fi
+	return m.dumpTo(ctx, "mariadb-dump", myEnv+`set -- "$@" --single-transaction --routines --triggers --hex-blob
+if [ -n "$db" ]; then exec $dump "$@" --add-drop-database --databases "$db"; fi
 exec $dump "$@" --all-databases`, w)
 }
 

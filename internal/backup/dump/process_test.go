@@ -104,7 +104,8 @@ func TestProcessPostgres(t *testing.T) {
 	if v := dumptest.Sh(t, ex, `pg_dump --version`); v == "" || !bytes.Contains([]byte(v), []byte(" 15.")) {
 		t.Errorf("pg_dump beside the server is %q, want version 15 as the server", v)
 	}
-	dumptest.RoundTrip(t, dumptest.Postgres, svc, ex, nil)
+	good := dumptest.RoundTrip(t, dumptest.Postgres, svc, ex, nil)
+	dumptest.RestoreRefusesTruncated(t, dumptest.Postgres, svc, ex, nil, good)
 	if err := rt.Stop(context.Background(), h, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -126,7 +127,8 @@ func TestProcessRedis(t *testing.T) {
 	needBinary(t, "/usr/bin/redis-server", "/usr/bin/redis-cli")
 	svc := redisService()
 	rt, h, ex, fs := processReplica(t, svc)
-	dumptest.RoundTrip(t, dumptest.Redis, svc, ex, fs)
+	good := dumptest.RoundTrip(t, dumptest.Redis, svc, ex, fs)
+	dumptest.RestoreRefusesTruncated(t, dumptest.Redis, svc, ex, fs, good)
 	// The restored data is the server's own again: it persists it.
 	dumptest.RedisCmd(t, ex, "save")
 	if err := rt.Stop(context.Background(), h, 10*time.Second); err != nil {

@@ -116,7 +116,7 @@ exec 3<&- 0</dev/null
 trap 'redis-cli -p "$s" shutdown nosave >/dev/null 2>&1; kill $src 2>/dev/null; wait $src 2>/dev/null' EXIT
 i=0
 until [ "$(redis-cli -p "$s" ping 2>/dev/null)" = PONG ]; do
-  i=$((i+1)); if [ $i -gt 600 ] || ! kill -0 $src 2>/dev/null; then echo "the snapshot did not load: it is not a valid RDB file for this Redis version" >&2; exit 1; fi
+  i=$((i+1)); if [ $i -gt 600 ] || ! kill -0 $src 2>/dev/null; then echo "the second redis-server, which loads the snapshot, did not start on 127.0.0.1:$s: see its message above (a port in use: try again; a snapshot this Redis version cannot read: restore with the version that made it)" >&2; exit 1; fi
   redis-cli -p "$s" -i 0.1 -r 1 ping >/dev/null 2>&1
 done
 [ "$(redis-cli -p "$p" replicaof 127.0.0.1 "$s")" = OK ] || { echo "the server refused to replicate from the snapshot" >&2; exit 1; }

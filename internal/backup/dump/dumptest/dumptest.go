@@ -226,3 +226,26 @@ func DumpFailsWhenDown(t *testing.T, kind string, svc *stack.Service, ex dump.Ex
 		}
 	}
 }
+
+// RestoreRefusesTruncated restores the first half of a good dump, which
+// must fail with ErrRestoreFailed and leave the data as it was (for the
+// kinds whose restore is all or nothing: PostgreSQL's single transaction,
+// Redis' snapshot loaded before the server switches to it).
+func RestoreRefusesTruncated(t *testing.T, c Case, svc *stack.Service, ex dump.Exec, fs dump.PathAccess, good []byte) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	d, err := dump.New(c.kind, svc, ex, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := c.state(t, ex)
+	err = d.Restore(ctx, bytes.NewReader(good[:len(good)/2]))
+	if !errors.Is(err, dump.ErrRestoreFailed) {
+		t.Fatalf("restore of half a dump: %v, want ErrRestoreFailed", err)
+	}
+	t.Logf("restore of half a dump: %v", err)
+	if after := c.state(t, ex); after != before {
+		t.Errorf("after a failed restore the data is %q, want %q as before", after, before)
+	}
+}
