@@ -4,11 +4,9 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
-	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -63,14 +61,7 @@ func dockerReplica(t *testing.T, rt *docker.Runtime, svc *stack.Service, secrets
 	if err != nil {
 		t.Fatal(err)
 	}
-	ex, err := dump.ExecIn(rt, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs, err := dump.PathsOf(rt, h)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ex, fs := dumptest.Beside(t, rt, h)
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		var out bytes.Buffer
@@ -138,38 +129,13 @@ func TestDockerVolume(t *testing.T) {
 		Backup: &stack.BackupPolicy{Kind: stack.BackupVolume, Paths: []string{"/data"}}}
 	_, ex, fs := dockerReplica(t, rt, svc, nil, "redis-cli", "ping")
 	dumptest.Sh(t, ex, `i=0; while [ $i -lt 20 ]; do echo "file $i" > /data/f$i.txt; i=$((i+1)); done; echo nested > /data/nested.txt`)
-	d, err := dump.New(stack.BackupVolume, svc, ex, fs)
-	if err != nil {
-		t.Fatal(err)
+	want := map[string]string{"/data/nested.txt": dumptest.SHA256("nested\n")}
+	for i := range 20 {
+		want[fmt.Sprintf("/data/f%d.txt", i)] = dumptest.SHA256(fmt.Sprintf("file %d\n", i))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	dumptest.FilesRoundTrip(t, svc, ex, fs, want, func() { dumptest.Sh(t, ex, `echo changed > /data/f7.txt; : > /data/nested.txt`) })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var buf bytes.Buffer
-	if err := d.Dump(ctx, &buf); err != nil {
-		t.Fatal(err)
-	}
-	recorded := d.(dump.Recorder).Recorded().Files
-	sum := sha256.Sum256([]byte("file 7\n"))
-	if recorded["/data/f7.txt"] != hex.EncodeToString(sum[:]) || len(recorded) != 21 {
-		t.Fatalf("recorded hashes: %v", recorded)
-	}
-	dumptest.Sh(t, ex, `echo changed > /data/f7.txt; : > /data/nested.txt`)
-	if f, _ := d.Check(ctx); maps.Equal(f.Files, recorded) {
-		t.Fatal("the files did not change")
-	}
-	if err := d.Restore(ctx, bytes.NewReader(buf.Bytes())); err != nil {
-		t.Fatal(err)
-	}
-	f, err := d.Check(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// dump.rdb may appear as Redis saves; the backed-up files must match.
-	for p, want := range recorded {
-		if f.Files[p] != want {
-			t.Errorf("after the restore %s has hash %s, want %s", p, f.Files[p], want)
-		}
-	}
 	if os.Geteuid() == 0 {
 		host, ok := fs.HostPath("/data/f7.txt")
 		if !ok {

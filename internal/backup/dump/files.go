@@ -56,17 +56,24 @@ func newFiles(svc *stack.Service, fs PathAccess) *files {
 // last Dump, computed as it streamed.
 func (f *files) Recorded() Facts { return f.recorded }
 
-// each streams the tar of every path to fn, entries named relative to it.
-func (f *files) each(ctx context.Context, fn func(p string, tr *tar.Reader) error) error {
+// entries reads every path as a tar stream: start is called with the path
+// (if not nil), then fn with each entry under it, named relative to it,
+// whose content r holds.
+func (f *files) entries(ctx context.Context, start func(p string) error, fn func(p, rel string, hdr *tar.Header, r io.Reader) error) error {
 	if len(f.paths) == 0 {
 		return fmt.Errorf("service %s has no paths to back up: list them in x-quai.backup.paths or mount a volume", f.svc)
 	}
 	for _, p := range f.paths {
+		if start != nil {
+			if err := start(p); err != nil {
+				return err
+			}
+		}
 		pr, pw := io.Pipe()
 		done := make(chan error, 1)
 		go func() {
-			err := fn(p, tar.NewReader(pr))
-			// Whatever fn left unread is drained, so ReadTar finishes.
+			err := eachEntry(tar.NewReader(pr), func(rel string, hdr *tar.Header, r io.Reader) error { return fn(p, rel, hdr, r) })
+			// Whatever was left unread is drained, so ReadTar finishes.
 			_, _ = io.Copy(io.Discard, pr)
 			done <- err
 		}()
@@ -83,48 +90,62 @@ func (f *files) each(ctx context.Context, fn func(p string, tr *tar.Reader) erro
 	return nil
 }
 
+// eachEntry calls fn with every entry of tr but the root, by its clean
+// relative name.
+func eachEntry(tr *tar.Reader, fn func(rel string, hdr *tar.Header, r io.Reader) error) error {
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rel, err := fsutil.CleanTarName(hdr.Name)
+		if err != nil {
+			return err
+		}
+		if rel == "" {
+			continue
+		}
+		if err := fn(rel, hdr, tr); err != nil {
+			return err
+		}
+	}
+}
+
+// hashTo copies r to w and returns the hex SHA-256 of what it copied.
+func hashTo(w io.Writer, r io.Reader) (string, error) {
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(w, h), r); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
 // Dump implements Dumper: one tar stream of every path, hashing each file
 // on the way.
 func (f *files) Dump(ctx context.Context, w io.Writer) error {
 	tw := tar.NewWriter(w)
 	facts := Facts{Files: map[string]string{}}
-	err := f.each(ctx, func(p string, tr *tar.Reader) error {
-		root := strings.TrimPrefix(p, "/")
-		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: root + "/", Mode: 0o755,
-			PAXRecords: map[string]string{paxRoot: p}, Format: tar.FormatPAX}); err != nil {
+	start := func(p string) error {
+		return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeDir, Name: strings.TrimPrefix(p, "/") + "/", Mode: 0o755,
+			PAXRecords: map[string]string{paxRoot: p}, Format: tar.FormatPAX})
+	}
+	err := f.entries(ctx, start, func(p, rel string, hdr *tar.Header, r io.Reader) error {
+		hdr.Name = strings.TrimPrefix(path.Join(p, rel), "/")
+		if hdr.Typeflag == tar.TypeDir {
+			hdr.Name += "/"
+		}
+		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}
-		for {
-			hdr, err := tr.Next()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			rel, err := fsutil.CleanTarName(hdr.Name)
-			if err != nil {
-				return err
-			}
-			if rel == "" {
-				continue
-			}
-			hdr.Name = path.Join(root, rel)
-			if hdr.Typeflag == tar.TypeDir {
-				hdr.Name += "/"
-			}
-			if err := tw.WriteHeader(hdr); err != nil {
-				return err
-			}
-			if hdr.Typeflag != tar.TypeReg {
-				continue
-			}
-			h := sha256.New()
-			if _, err := io.Copy(io.MultiWriter(tw, h), tr); err != nil {
-				return err
-			}
-			facts.Files[path.Join(p, rel)] = hex.EncodeToString(h.Sum(nil))
+		if hdr.Typeflag != tar.TypeReg {
+			return nil
 		}
+		sum, err := hashTo(tw, r)
+		facts.Files[path.Join(p, rel)] = sum
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrDumpFailed, err)
@@ -219,28 +240,13 @@ func (f *files) Restore(ctx context.Context, r io.Reader) error {
 // paths.
 func (f *files) Check(ctx context.Context) (Facts, error) {
 	facts := Facts{Files: map[string]string{}}
-	err := f.each(ctx, func(p string, tr *tar.Reader) error {
-		for {
-			hdr, err := tr.Next()
-			if errors.Is(err, io.EOF) {
-				return nil
-			}
-			if err != nil {
-				return err
-			}
-			rel, err := fsutil.CleanTarName(hdr.Name)
-			if err != nil {
-				return err
-			}
-			if hdr.Typeflag != tar.TypeReg || rel == "" {
-				continue
-			}
-			h := sha256.New()
-			if _, err := io.Copy(h, tr); err != nil {
-				return err
-			}
-			facts.Files[path.Join(p, rel)] = hex.EncodeToString(h.Sum(nil))
+	err := f.entries(ctx, nil, func(p, rel string, hdr *tar.Header, r io.Reader) error {
+		if hdr.Typeflag != tar.TypeReg {
+			return nil
 		}
+		sum, err := hashTo(io.Discard, r)
+		facts.Files[path.Join(p, rel)] = sum
+		return err
 	})
 	if err != nil {
 		return Facts{}, fmt.Errorf("%w: %w", ErrCheckFailed, err)

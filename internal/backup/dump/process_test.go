@@ -3,10 +3,7 @@ package dump_test
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"log/slog"
-	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,14 +55,7 @@ func processReplica(t *testing.T, svc *stack.Service) (*process.Runtime, runtime
 	}
 	t.Cleanup(func() { _ = rt.Remove(context.Background(), h) })
 	dumptest.WaitHealthy(t, rt, h)
-	ex, err := dump.ExecIn(rt, h)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs, err := dump.PathsOf(rt, h)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ex, fs := dumptest.Beside(t, rt, h)
 	return rt, h, ex, fs
 }
 
@@ -173,42 +163,17 @@ func TestProcessFiles(t *testing.T) {
 	// The bind mount's host directory stands for /srv/conf: back it up by
 	// its host path, which is what the replica sees on this runtime.
 	svc.Backup.Paths[1] = bind
-	sum := func(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 	want := map[string]string{
-		"/srv/uploads/a.txt": sum([]byte("alpha")), "/srv/uploads/deep/er/b.bin": sum(big), bind + "/app.ini": sum([]byte("[app]\nname = x\n")),
+		"/srv/uploads/a.txt": dumptest.SHA256("alpha"), "/srv/uploads/deep/er/b.bin": dumptest.SHA256(string(big)), bind + "/app.ini": dumptest.SHA256("[app]\nname = x\n"),
 	}
 
-	d, err := dump.New(stack.BackupVolume, svc, ex, fs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var buf bytes.Buffer
-	if err := d.Dump(ctx, &buf); err != nil {
-		t.Fatal(err)
-	}
-	if got := d.(dump.Recorder).Recorded().Files; !maps.Equal(got, want) {
-		t.Errorf("recorded hashes = %v, want %v", got, want)
-	}
-	write(filepath.Join(host, "a.txt"), "changed")
-	if err := os.RemoveAll(filepath.Join(host, "deep")); err != nil {
-		t.Fatal(err)
-	}
-	write(filepath.Join(bind, "app.ini"), "gone")
-	if f, _ := d.Check(ctx); maps.Equal(f.Files, want) {
-		t.Fatal("the files did not change")
-	}
-	if err := d.Restore(ctx, bytes.NewReader(buf.Bytes())); err != nil {
-		t.Fatal(err)
-	}
-	f, err := d.Check(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !maps.Equal(f.Files, want) {
-		t.Errorf("after the restore the hashes are %v, want %v", f.Files, want)
-	}
+	dumptest.FilesRoundTrip(t, svc, ex, fs, want, func() {
+		write(filepath.Join(host, "a.txt"), "changed")
+		if err := os.RemoveAll(filepath.Join(host, "deep")); err != nil {
+			t.Fatal(err)
+		}
+		write(filepath.Join(bind, "app.ini"), "gone")
+	})
 	if fi, err := os.Stat(filepath.Join(host, "deep/er/b.bin")); err != nil || fi.Mode().Perm() != 0o640 {
 		t.Errorf("the restored file: %v, %v, want mode 0640", fi, err)
 	}

@@ -45,13 +45,13 @@ func (r *Runtime) CopyTo(ctx context.Context, h runtime.Handle, p string, rd io.
 
 func (r *Runtime) tar(ctx context.Context, h runtime.Handle, what, p string, cmd []string, stdin io.Reader, stdout io.Writer) error {
 	var stderr bytes.Buffer
-	code, err := r.Exec(ctx, h, runtime.ExecOptions{Cmd: cmd, Stdin: stdin, Stdout: stdout, Stderr: &limited{b: &stderr, n: 4096}})
+	code, err := r.Exec(ctx, h, runtime.ExecOptions{Cmd: cmd, Stdin: stdin, Stdout: stdout, Stderr: &stderr})
 	if err != nil {
 		return fmt.Errorf("%s %s of replica %s: %w", what, p, h.Replica, err)
 	}
 	if code != 0 {
 		return fmt.Errorf("%s %s of replica %s: tar in the pod exited with status %d (the image needs tar and sh): %s",
-			what, p, h.Replica, code, strings.TrimSpace(stderr.String()))
+			what, p, h.Replica, code, strings.TrimSpace(string(stderr.Bytes()[:min(stderr.Len(), 4096)])))
 	}
 	return nil
 }
@@ -59,18 +59,5 @@ func (r *Runtime) tar(ctx context.Context, h runtime.Handle, what, p string, cmd
 // HostPath implements runtime.PathCopier: a pod's files are on a node, not
 // on the daemon's host.
 func (r *Runtime) HostPath(context.Context, runtime.Handle, string) (string, bool) { return "", false }
-
-// limited keeps the first n bytes written to it.
-type limited struct {
-	b *bytes.Buffer
-	n int
-}
-
-func (l *limited) Write(p []byte) (int, error) {
-	if room := l.n - l.b.Len(); room > 0 {
-		l.b.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
-}
 
 var _ runtime.PathCopier = (*Runtime)(nil)

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quai-dev/quai/internal/backup/dump"
 	"github.com/quai-dev/quai/internal/backup/dump/dumptest"
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/runtime/kube"
@@ -57,10 +56,7 @@ func TestKubePostgres(t *testing.T) {
 	if err != nil || len(hs) != 1 {
 		t.Fatalf("replicas: %v, %v", hs, err)
 	}
-	ex, err := dump.ExecIn(r, hs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
+	ex, fs := dumptest.Beside(t, r, hs[0])
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		var out bytes.Buffer
@@ -76,10 +72,6 @@ func TestKubePostgres(t *testing.T) {
 	dumptest.RoundTrip(t, dumptest.Postgres, svc, ex, nil)
 
 	// The image has no tar: reading its files says what it needs.
-	fs, err := dump.PathsOf(r, hs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
 	if err := fs.ReadTar(ctx, "/var/lib/postgresql/data", &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "needs tar") {
 		t.Errorf("reading files of a pod without tar: %v, want an error saying the image needs tar", err)
 	}

@@ -6,6 +6,8 @@ package dumptest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"maps"
 	"os"
@@ -248,4 +250,60 @@ func RestoreRefusesTruncated(t *testing.T, c Case, svc *stack.Service, ex dump.E
 	if after := c.state(t, ex); after != before {
 		t.Errorf("after a failed restore the data is %q, want %q as before", after, before)
 	}
+}
+
+// FilesRoundTrip dumps a files backup of svc, checks that the hashes it
+// recorded are want, runs change, restores and checks that every file of
+// want is back with its content (files made since may stay).
+func FilesRoundTrip(t *testing.T, svc *stack.Service, ex dump.Exec, fs dump.PathAccess, want map[string]string, change func()) {
+	t.Helper()
+	d, err := dump.New(stack.BackupVolume, svc, ex, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var buf bytes.Buffer
+	if err := d.Dump(ctx, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if got := d.(dump.Recorder).Recorded().Files; !maps.Equal(got, want) {
+		t.Errorf("recorded hashes = %v, want %v", got, want)
+	}
+	change()
+	if f, _ := d.Check(ctx); maps.Equal(f.Files, want) {
+		t.Fatal("the files did not change")
+	}
+	if err := d.Restore(ctx, bytes.NewReader(buf.Bytes())); err != nil {
+		t.Fatal(err)
+	}
+	f, err := d.Check(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, h := range want {
+		if f.Files[p] != h {
+			t.Errorf("after the restore %s has hash %q, want %q", p, f.Files[p], h)
+		}
+	}
+}
+
+// SHA256 is the hex SHA-256 of s, as Facts.Files holds it.
+func SHA256(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// Beside returns the Exec and PathAccess of replica h of rt.
+func Beside(t *testing.T, rt runtime.Runtime, h runtime.Handle) (dump.Exec, dump.PathAccess) {
+	t.Helper()
+	ex, err := dump.ExecIn(rt, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := dump.PathsOf(rt, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ex, fs
 }

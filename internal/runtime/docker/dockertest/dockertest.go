@@ -303,28 +303,20 @@ func writeRootfs(w io.Writer, files []string, entry string) error {
 				return err
 			}
 		case fi.Mode()&fs.ModeSymlink != 0 && !strings.Contains(p, "/lib/x86_64") && !strings.HasPrefix(p, "/lib64"):
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
 			if err := parents(p); err != nil {
 				return err
 			}
-			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: target, ModTime: FixedTime}); err != nil {
+			if err := writeSymlink(tw, p); err != nil {
 				return err
 			}
 		default:
 			// Libraries are copied at the path the loader asks for, with
 			// their symbolic links resolved.
-			b, err := os.ReadFile(p)
+			b, mode, err := readResolved(p)
 			if err != nil {
 				return err
 			}
-			st, err := os.Stat(p)
-			if err != nil {
-				return err
-			}
-			if err := file(name, b, int64(st.Mode().Perm())); err != nil {
+			if err := file(name, b, mode); err != nil {
 				return err
 			}
 		}

@@ -187,26 +187,18 @@ func writeHostRootfs(w io.Writer, files []string, spec HostImageSpec) error {
 				return err
 			}
 		case fi.Mode()&fs.ModeSymlink != 0 && inTree:
-			target, err := os.Readlink(p)
-			if err != nil {
-				return err
-			}
 			if err := parents(p); err != nil {
 				return err
 			}
-			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: strings.TrimPrefix(p, "/"), Linkname: target, ModTime: FixedTime}); err != nil {
+			if err := writeSymlink(tw, p); err != nil {
 				return err
 			}
 		default:
-			b, err := os.ReadFile(p)
+			b, mode, err := readResolved(p)
 			if err != nil {
 				return err
 			}
-			st, err := os.Stat(p)
-			if err != nil {
-				return err
-			}
-			if err := file(p, b, int64(st.Mode().Perm())); err != nil {
+			if err := file(p, b, mode); err != nil {
 				return err
 			}
 		}
@@ -217,4 +209,27 @@ func writeHostRootfs(w io.Writer, files []string, spec HostImageSpec) error {
 		}
 	}
 	return tw.Close()
+}
+
+// writeSymlink writes the host's symbolic link p as it is.
+func writeSymlink(tw *tar.Writer, p string) error {
+	target, err := os.Readlink(p)
+	if err != nil {
+		return err
+	}
+	return tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: strings.TrimPrefix(p, "/"), Linkname: target, ModTime: FixedTime})
+}
+
+// readResolved returns the content and permissions of the file p names,
+// its symbolic links resolved.
+func readResolved(p string) ([]byte, int64, error) {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := os.Stat(p)
+	if err != nil {
+		return nil, 0, err
+	}
+	return b, int64(st.Mode().Perm()), nil
 }
