@@ -28,17 +28,16 @@ func (r *Runtime) HostPath(_ context.Context, h runtime.Handle, p string) (strin
 }
 
 // hostPath maps p through the longest mount target it is under.
+// Targets are cleaned first: a stack may write one with a trailing slash.
 func hostPath(mounts map[string]string, p string) string {
-	best := ""
-	for target := range mounts {
-		if (p == target || strings.HasPrefix(p, strings.TrimSuffix(target, "/")+"/")) && len(target) > len(best) {
-			best = target
+	best, host := "", p
+	for target, dir := range mounts {
+		t := path.Clean(target)
+		if (p == t || strings.HasPrefix(p, t+"/")) && len(t) > len(best) {
+			best, host = t, dir+strings.TrimPrefix(p, t)
 		}
 	}
-	if best == "" {
-		return p
-	}
-	return mounts[best] + strings.TrimPrefix(p, best)
+	return host
 }
 
 // CopyFrom implements runtime.PathCopier by reading the host directory
