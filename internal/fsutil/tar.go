@@ -20,13 +20,16 @@ var ErrUnsafePath = errors.New("tar entry outside the target directory")
 // WriteTar writes the directory dir and everything under it to w as a tar
 // stream whose entries are named relative to dir ("a/b.txt"), keeping
 // modes, owners, times and symbolic links. Sockets and devices are left out.
+// Files are opened within dir (os.Root), so a symbolic link swapped in
+// while it walks cannot make it read outside.
 func WriteTar(w io.Writer, dir string) error {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = root.Close() }()
 	tw := tar.NewWriter(w)
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, p)
+	err = fs.WalkDir(root.FS(), ".", func(rel string, d fs.DirEntry, err error) error {
 		if err != nil || rel == "." {
 			return err
 		}
@@ -39,7 +42,7 @@ func WriteTar(w io.Writer, dir string) error {
 		}
 		link := ""
 		if fi.Mode()&fs.ModeSymlink != 0 {
-			if link, err = os.Readlink(p); err != nil {
+			if link, err = root.Readlink(rel); err != nil {
 				return err
 			}
 		}
@@ -47,7 +50,7 @@ func WriteTar(w io.Writer, dir string) error {
 		if err != nil {
 			return err
 		}
-		hdr.Name = filepath.ToSlash(rel)
+		hdr.Name = rel
 		if fi.IsDir() {
 			hdr.Name += "/"
 		}
@@ -58,7 +61,7 @@ func WriteTar(w io.Writer, dir string) error {
 		if !fi.Mode().IsRegular() {
 			return nil
 		}
-		f, err := os.Open(p)
+		f, err := root.OpenFile(rel, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 		if err != nil {
 			return err
 		}
@@ -66,7 +69,7 @@ func WriteTar(w io.Writer, dir string) error {
 		// A file that grows while it is read is cut at its size in the
 		// header, which is what the tar format allows.
 		if _, err := io.CopyN(tw, f, hdr.Size); err != nil {
-			return fmt.Errorf("read %s: %w", p, err)
+			return fmt.Errorf("read %s: %w", filepath.Join(dir, rel), err)
 		}
 		return nil
 	})
@@ -149,7 +152,7 @@ func ExtractTar(r io.Reader, dir string) error {
 			if err != nil {
 				return err
 			}
-			_, err = io.Copy(f, tr)
+			_, err = io.Copy(f, tr) //nolint:gosec // a tar stream is not compressed: it holds no more than its size
 			if cerr := f.Close(); err == nil {
 				err = cerr
 			}
@@ -234,7 +237,7 @@ func RewriteTar(r io.Reader, w io.Writer, rename func(name string) (string, bool
 		if err := tw.WriteHeader(hdr); err != nil {
 			return err
 		}
-		if _, err := io.Copy(tw, tr); err != nil {
+		if _, err := io.Copy(tw, tr); err != nil { //nolint:gosec // a tar stream is not compressed: it holds no more than its size
 			return err
 		}
 	}

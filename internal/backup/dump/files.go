@@ -185,7 +185,10 @@ func (f *files) Restore(ctx context.Context, r io.Reader) error {
 	fail := func(err error) error {
 		if pw != nil {
 			_ = pw.CloseWithError(err)
-			<-done
+			// The writer's own error is the cause when it stopped first.
+			if werr := <-done; werr != nil {
+				err = werr
+			}
 		}
 		return fmt.Errorf("%w: service %s: %w", ErrRestoreFailed, f.svc, err)
 	}
@@ -229,7 +232,7 @@ func (f *files) Restore(ctx context.Context, r io.Reader) error {
 		if err := tw.WriteHeader(hdr); err != nil {
 			return fail(err)
 		}
-		if _, err := io.Copy(tw, tr); err != nil {
+		if _, err := io.Copy(tw, tr); err != nil { //nolint:gosec // a tar stream is not compressed: it holds no more than its size
 			return fail(err)
 		}
 	}

@@ -47,7 +47,7 @@ func (r *Runtime) tar(ctx context.Context, h runtime.Handle, what, p string, cmd
 	var stderr bytes.Buffer
 	code, err := r.Exec(ctx, h, runtime.ExecOptions{Cmd: cmd, Stdin: stdin, Stdout: stdout, Stderr: &stderr})
 	if err != nil {
-		return fmt.Errorf("%s %s of replica %s: %w", what, p, h.Replica, err)
+		return fmt.Errorf("%s %s of replica %s (files are copied by tar in the pod: the image needs tar and sh): %w", what, p, h.Replica, err)
 	}
 	if code != 0 {
 		return fmt.Errorf("%s %s of replica %s: tar in the pod exited with status %d (the image needs tar and sh): %s",

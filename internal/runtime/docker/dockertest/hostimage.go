@@ -57,7 +57,7 @@ func HostImage(t testing.TB, cli *client.Client, spec HostImageSpec) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	h := sha256.New()
-	fmt.Fprintf(h, "%q %q %q %q\n", spec.Programs, spec.Trees, spec.Dirs, spec.Changes)
+	_, _ = fmt.Fprintf(h, "%q %q %q %q\n", spec.Programs, spec.Trees, spec.Dirs, spec.Changes)
 	for _, p := range append([]string{"/bin/dash"}, spec.Programs...) {
 		b, err := os.ReadFile(p)
 		if err != nil {
@@ -66,7 +66,7 @@ func HostImage(t testing.TB, cli *client.Client, spec HostImageSpec) string {
 		h.Write(b)
 	}
 	for _, name := range slices.Sorted(maps.Keys(spec.Files)) {
-		fmt.Fprintf(h, "%s %x\n", name, sha256.Sum256(spec.Files[name]))
+		_, _ = fmt.Fprintf(h, "%s %x\n", name, sha256.Sum256(spec.Files[name]))
 	}
 	ref := "quai-test/" + spec.Name + ":host-" + hex.EncodeToString(h.Sum(nil))[:16]
 	if _, err := cli.ImageInspect(ctx, ref); err == nil {
