@@ -95,19 +95,20 @@ func CleanTarName(name string) (string, error) {
 
 // ExtractTar extracts the tar stream r into dir, creating dir if needed and
 // replacing the files the stream holds. Entries are never written outside
-// dir: names with ".." or absolute names fail with ErrUnsafePath, and a
-// symbolic link is never followed while extracting (an existing one is
-// replaced). Owners are kept when the process may set them.
+// dir: names with ".." or absolute names fail with ErrUnsafePath, as does
+// an entry below a symbolic link, and every file is opened within dir
+// (os.Root). Owners are kept when the process may set them.
 func ExtractTar(r io.Reader, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	tr := tar.NewReader(r)
-	type dirTime struct {
-		path string
-		hdr  *tar.Header
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
 	}
-	var dirs []dirTime
+	defer func() { _ = root.Close() }()
+	tr := tar.NewReader(r)
+	var dirs []*tar.Header
 	for {
 		hdr, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -123,56 +124,38 @@ func ExtractTar(r io.Reader, dir string) error {
 		if name == "" {
 			continue
 		}
-		p := filepath.Join(dir, filepath.FromSlash(name))
-		if err := noLinkOnTheWay(dir, filepath.Dir(p)); err != nil {
+		if err := noLinkOnTheWay(root, path.Dir(name)); err != nil {
 			return err
 		}
-		mode := os.FileMode(hdr.Mode).Perm()
+		hdr.Name = name
 		switch hdr.Typeflag {
 		case tar.TypeDir:
-			if fi, err := os.Lstat(p); err == nil && !fi.IsDir() {
-				if err := os.Remove(p); err != nil {
+			if fi, err := root.Lstat(name); err == nil && !fi.IsDir() {
+				if err := root.Remove(name); err != nil {
 					return err
 				}
 			}
-			if err := os.MkdirAll(p, 0o700); err != nil {
+			if err := root.MkdirAll(name, 0o700); err != nil {
 				return err
 			}
-			dirs = append(dirs, dirTime{p, hdr})
+			dirs = append(dirs, hdr)
 		case tar.TypeReg:
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				return err
-			}
-			if fi, err := os.Lstat(p); err == nil && !fi.Mode().IsRegular() {
-				if err := os.RemoveAll(p); err != nil {
-					return err
-				}
-			}
-			f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, mode)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(f, tr) //nolint:gosec // a tar stream is not compressed: it holds no more than its size
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
-			if err != nil {
-				return fmt.Errorf("write %s: %w", p, err)
-			}
-			if err := finish(p, hdr, mode); err != nil {
-				return err
+			if err := extractFile(root, hdr, tr); err != nil {
+				return fmt.Errorf("write %s: %w", filepath.Join(dir, name), err)
 			}
 		case tar.TypeSymlink:
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			if err := root.MkdirAll(path.Dir(name), 0o755); err != nil {
 				return err
 			}
-			if err := os.RemoveAll(p); err != nil {
+			if err := root.RemoveAll(name); err != nil {
 				return err
 			}
-			if err := os.Symlink(hdr.Linkname, p); err != nil {
+			if err := root.Symlink(hdr.Linkname, name); err != nil {
 				return err
 			}
-			_ = os.Lchown(p, hdr.Uid, hdr.Gid)
+			if os.Geteuid() == 0 {
+				_ = root.Lchown(name, hdr.Uid, hdr.Gid)
+			}
 		default:
 			// Hard links, devices and fifos are not what backups of
 			// application data hold; they are skipped.
@@ -181,30 +164,56 @@ func ExtractTar(r io.Reader, dir string) error {
 	// Directories get their modes and times last, once nothing more is
 	// written into them.
 	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := finish(dirs[i].path, dirs[i].hdr, os.FileMode(dirs[i].hdr.Mode).Perm()); err != nil {
+		if err := finish(root, dirs[i]); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func finish(p string, hdr *tar.Header, mode os.FileMode) error {
-	if os.Geteuid() == 0 {
-		_ = os.Lchown(p, hdr.Uid, hdr.Gid)
-	}
-	if err := os.Chmod(p, mode); err != nil {
+func extractFile(root *os.Root, hdr *tar.Header, r io.Reader) error {
+	if err := root.MkdirAll(path.Dir(hdr.Name), 0o755); err != nil {
 		return err
 	}
-	return os.Chtimes(p, hdr.ModTime, hdr.ModTime)
+	if fi, err := root.Lstat(hdr.Name); err == nil && !fi.Mode().IsRegular() {
+		if err := root.RemoveAll(hdr.Name); err != nil {
+			return err
+		}
+	}
+	f, err := root.OpenFile(hdr.Name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, os.FileMode(hdr.Mode).Perm())
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, r) //nolint:gosec // a tar stream is not compressed: it holds no more than its size
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	return finish(root, hdr)
 }
 
-// noLinkOnTheWay refuses to extract into a directory reached through a
-// symbolic link below root, which could point outside it.
-func noLinkOnTheWay(root, dir string) error {
-	for d := dir; len(d) > len(root); d = filepath.Dir(d) {
-		fi, err := os.Lstat(d)
+// finish gives an extracted file or directory its owner (when the process
+// may set it), mode and modification time.
+func finish(root *os.Root, hdr *tar.Header) error {
+	if os.Geteuid() == 0 {
+		_ = root.Lchown(hdr.Name, hdr.Uid, hdr.Gid)
+	}
+	if err := root.Chmod(hdr.Name, os.FileMode(hdr.Mode).Perm()); err != nil {
+		return err
+	}
+	return root.Chtimes(hdr.Name, hdr.ModTime, hdr.ModTime)
+}
+
+// noLinkOnTheWay refuses to extract below a symbolic link (dir and its
+// parents, relative to root): a link in the stream, or one already there,
+// could point anywhere.
+func noLinkOnTheWay(root *os.Root, dir string) error {
+	for d := dir; d != "." && d != "/"; d = path.Dir(d) {
+		fi, err := root.Lstat(d)
 		if err != nil {
-			if os.IsNotExist(err) {
+			if errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
 			return err
