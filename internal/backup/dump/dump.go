@@ -10,6 +10,20 @@
 // MARIADB_ROOT_PASSWORD, their _FILE forms...): quai never reads, passes on
 // or prints them. Everything streams: no dump is ever written to a
 // temporary file.
+//
+// What each kind needs beside the service:
+//   - postgres: sh, pg_dump, pg_restore and psql (the official image and
+//     quai's process runtime, which puts the server's own client programs
+//     first in PATH, have them); the database is POSTGRES_DB.
+//   - mysql: sh and mariadb-dump/mariadb (or mysqldump/mysql); the
+//     database is MARIADB_DATABASE or MYSQL_DATABASE, else every one.
+//   - redis: sh, redis-cli and redis-server; the server listens on PORT
+//     (the process runtime) or 6379, with REDIS_PASSWORD or REDISCLI_AUTH
+//     if it asks for one. A restore replicates from a second server loaded
+//     from the snapshot on a random loopback port, so it needs no restart,
+//     no DEBUG command and no file (see redisRestore).
+//   - volume, files: the runtime's runtime.PathCopier (Docker reads any
+//     image through its archive API; a Kubernetes pod needs tar and sh).
 package dump
 
 import (
