@@ -105,7 +105,7 @@ func isHex(b []byte) bool {
 // second server's port on loopback.
 const redisRestore = redisEnv + `s=$1
 exec 3<&0
-set -- --port "$s" --bind 127.0.0.1 --dir /dev --dbfilename stdin --save '' --appendonly no --daemonize no --logfile '' --loglevel warning
+set -- --port "$s" --bind 127.0.0.1 --dir /dev --dbfilename stdin --save '' --appendonly no --repl-diskless-sync-delay 0 --daemonize no --logfile '' --loglevel warning
 if command -v cat >/dev/null 2>&1; then
   cat 0<&3 3<&- | redis-server "$@" 3<&- >&2 &
 else
