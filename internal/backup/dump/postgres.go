@@ -25,9 +25,13 @@ fi
 // postgres dumps one database (POSTGRES_DB) in pg_dump's custom format.
 type postgres struct{ base }
 
-// Dump implements Dumper with pg_dump -Fc.
+// Dump implements Dumper with pg_dump -Fc -Z0: the custom format without
+// pg_dump's own compression, because the repository chunks, deduplicates
+// and compresses the stream itself, and a compressed dump changes
+// everywhere when one table does, so consecutive backups would share no
+// chunk.
 func (p *postgres) Dump(ctx context.Context, w io.Writer) error {
-	return p.dumpTo(ctx, "pg_dump", pgEnv+`exec pg_dump -Fc -U "$u" -d "$db"`, w)
+	return p.dumpTo(ctx, "pg_dump", pgEnv+`exec pg_dump -Fc -Z0 -U "$u" -d "$db"`, w)
 }
 
 // Restore implements Dumper with pg_restore --clean --if-exists in a single
