@@ -118,6 +118,8 @@ type Options struct {
 	// pushed to a stack's x-quai.registry with; default DOCKER_CONFIG, else
 	// ~/.docker (see registry.ConfigDir).
 	DockerConfigDir string
+	// Backup wires the backup operations; nil: they fail with ErrBackupsOff.
+	Backup *BackupOptions
 }
 
 // Engine executes operations on instances. At most one operation runs per
@@ -139,6 +141,7 @@ type Engine struct {
 	httpPort       int
 	httpsPort      int
 	dockerConfig   string
+	backup         *BackupOptions
 	// owner marks this engine's operation records, so Recover can tell
 	// them from the stale records of a daemon that crashed.
 	owner string
@@ -154,6 +157,8 @@ type Engine struct {
 	locks map[string]chan struct{}
 	// recoveringNow are the instances whose lock Recover holds.
 	recoveringNow map[string]bool
+	// drilling are the instances a drill runs for.
+	drilling map[string]bool
 	closed        bool
 	// ops tracks running operations; Close cancels and waits for them.
 	ops    sync.WaitGroup
@@ -195,6 +200,7 @@ func New(opts Options) (*Engine, error) {
 		httpPort:       opts.HTTPPort,
 		httpsPort:      opts.HTTPSPort,
 		dockerConfig:   opts.DockerConfigDir,
+		backup:         opts.Backup,
 		owner:          "engine-" + hex.EncodeToString(token[:]),
 		locks:          make(map[string]chan struct{}),
 		recoveringNow:  make(map[string]bool),

@@ -150,6 +150,7 @@ func (e *Engine) status(ctx context.Context, in store.Instance) (InstanceStatus,
 	default:
 		st.State = InstanceRunning
 	}
+	st.Backup = e.backupState(ctx, in.Name, m)
 	return st, nil
 }
 
@@ -404,22 +405,9 @@ func (e *Engine) Exec(ctx context.Context, instance, service string, opts runtim
 	if !ok {
 		return -1, fmt.Errorf("exec in %s: the %s runtime cannot run commands in replicas: %w", instance, rt.Name(), runtime.ErrUnsupported)
 	}
-	var pick *runtime.Handle
-	for i, h := range hs {
-		st, err := rt.Inspect(ctx, h)
-		if err != nil {
-			continue
-		}
-		if st.Healthy() {
-			pick = &hs[i]
-			break
-		}
-		if pick == nil && st.State == runtime.StateRunning {
-			pick = &hs[i]
-		}
-	}
-	if pick == nil {
+	pick, ok := pickReplica(ctx, rt, hs)
+	if !ok {
 		return -1, fmt.Errorf("exec in %s: no replica of %s is running: %w", instance, service, ErrNotFound)
 	}
-	return ex.Exec(ctx, *pick, opts)
+	return ex.Exec(ctx, pick, opts)
 }

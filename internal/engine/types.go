@@ -36,6 +36,7 @@ const (
 	EventWaiting  = wire.EventWaiting
 	EventDone     = wire.EventDone
 	EventFailed   = wire.EventFailed
+	EventError    = wire.EventError
 )
 
 // Actions.
@@ -116,6 +117,8 @@ type Instance struct {
 	Release  int            `json:"release"`
 	Updated  time.Time      `json:"updated"`
 	URLs     []string       `json:"urls,omitempty"`
+	// Backup is the instance's backup health, when it has backups.
+	Backup *wire.BackupState `json:"backup,omitempty"`
 }
 
 // InstanceStatus is `quai status`.

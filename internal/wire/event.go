@@ -18,6 +18,10 @@ const (
 	EventWaiting  EventKind = "waiting" // waiting for another operation on the instance
 	EventDone     EventKind = "done"
 	EventFailed   EventKind = "failed"
+	// EventError reports a problem that needs the operator and may have no
+	// operation of its own: a failed or missed backup, a failed verify or
+	// drill. It does not end a stream.
+	EventError EventKind = "error"
 )
 
 // Terminal reports whether k ends an operation's stream.
@@ -39,8 +43,10 @@ type Event struct {
 	Release int `json:"release,omitempty"`
 	// Text is the printable plan on EventPlan.
 	Text string `json:"text,omitempty"`
-	// Error is set on EventFailed: what failed and what to do.
+	// Error is set on EventFailed and EventError: what failed and what to do.
 	Error string `json:"error,omitempty"`
+	// Backup is the progress of a backup or restore on EventProgress.
+	Backup *BackupProgress `json:"backup,omitempty"`
 }
 
 // Emitter receives events; it must not block for long.

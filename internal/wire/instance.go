@@ -69,6 +69,8 @@ type Instance struct {
 	Release  int           `json:"release"`
 	Updated  time.Time     `json:"updated"`
 	URLs     []string      `json:"urls,omitempty"`
+	// Backup is the instance's backup health, when it has backups.
+	Backup *BackupState `json:"backup,omitempty"`
 }
 
 // InstanceStatus is `quai status`.
