@@ -159,7 +159,7 @@ type Engine struct {
 	recoveringNow map[string]bool
 	// drilling are the instances a drill runs for.
 	drilling map[string]bool
-	closed        bool
+	closed   bool
 	// ops tracks running operations; Close cancels and waits for them.
 	ops    sync.WaitGroup
 	cancel context.CancelFunc
