@@ -47,6 +47,8 @@ type Options struct {
 	Info wire.Info
 	// Keys serves /api/v1/secrets; nil answers 501 there.
 	Keys Keyring
+	// BackupAdmin holds the backup settings; nil: those routes answer 501.
+	BackupAdmin BackupAdmin
 }
 
 // Server serves the API; it is an http.Handler.
@@ -56,6 +58,8 @@ type Server struct {
 	info   wire.Info
 	keys   Keyring
 	mux    *http.ServeMux
+
+	backupAdmin BackupAdmin
 }
 
 // New returns a Server for opts.
@@ -64,7 +68,7 @@ func New(opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{engine: opts.Engine, log: log, info: opts.Info, keys: opts.Keys, mux: http.NewServeMux()}
+	s := &Server{engine: opts.Engine, log: log, info: opts.Info, keys: opts.Keys, mux: http.NewServeMux(), backupAdmin: opts.BackupAdmin}
 	s.routes()
 	return s
 }
@@ -90,6 +94,17 @@ func (s *Server) routes() {
 	m.HandleFunc("POST "+wire.Prefix+"/secrets/keys/import", s.handleSecretsImport)
 	m.HandleFunc("POST "+wire.Prefix+"/secrets/keys/retire", s.handleSecretsRetire)
 	m.HandleFunc("POST "+wire.Prefix+"/secrets/file", s.handleSecretsFile)
+	m.HandleFunc("POST "+wire.Prefix+"/instances/{name}/backup", s.handleBackup)
+	m.HandleFunc("POST "+wire.Prefix+"/instances/{name}/restore", s.handleRestore)
+	m.HandleFunc("POST "+wire.Prefix+"/instances/{name}/drill", s.handleDrill)
+	m.HandleFunc("POST "+wire.Prefix+"/clone", s.handleClone)
+	m.HandleFunc("GET "+wire.Prefix+"/backups", s.handleBackupList)
+	m.HandleFunc("POST "+wire.Prefix+"/backups/verify", s.handleVerify)
+	m.HandleFunc("POST "+wire.Prefix+"/backups/prune", s.handleBackupPrune)
+	m.HandleFunc("POST "+wire.Prefix+"/backups/system", s.handleSystemBackup)
+	m.HandleFunc("GET "+wire.Prefix+"/backups/targets/{org}", s.handleBackupTarget)
+	m.HandleFunc("PUT "+wire.Prefix+"/backups/targets/{org}", s.handleSetBackupTarget)
+	m.HandleFunc("GET "+wire.Prefix+"/backups/keys/{org}", s.handleBackupKey)
 	m.HandleFunc(wire.Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Status: http.StatusNotFound, Code: wire.CodeNotFound,
 			Message: "no such endpoint " + r.Method + " " + r.URL.Path,

@@ -62,6 +62,9 @@ func toError(err error) *Error {
 	case errors.Is(err, engine.ErrClosed):
 		return &Error{Status: http.StatusServiceUnavailable, Code: wire.CodeUnavailable, Message: msg,
 			Hint: "the daemon is shutting down; retry once it is back"}
+	case errors.Is(err, engine.ErrBackupsOff):
+		return &Error{Status: http.StatusServiceUnavailable, Code: wire.CodeUnavailable, Message: msg,
+			Hint: "the daemon log (DATA_DIR/daemon.log) says why the backup repository is not available"}
 	case errors.Is(err, engine.ErrBusy):
 		return &Error{Status: http.StatusConflict, Code: wire.CodeBusy, Message: msg,
 			Hint: "another operation is running on this instance; wait for it to finish and retry"}

@@ -23,5 +23,7 @@ func commands(g *globals) []*cobra.Command {
 		newConfigCmd(g),
 		newPruneCmd(g),
 		newSecretsCmd(g),
+		newBackupCmd(g),
+		newRestoreCmd(g),
 	}
 }

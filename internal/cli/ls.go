@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,11 +31,23 @@ func (g *globals) printInstances(list []wire.Instance) error {
 		return nil
 	}
 	now := time.Now()
-	tw := newTable(g.stdout)
-	fprintln(tw, "NAME\tSTATE\tRELEASE\tRUNTIME\tUPDATED\tURLS")
-	for _, in := range list {
-		fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", in.Name, in.State, strconv.Itoa(in.Release),
-			dash(in.Runtime), ago(in.Updated, now), dash(strings.Join(in.URLs, " ")))
+	// The backup column shows once an instance has backups.
+	withBackup := slices.ContainsFunc(list, func(in wire.Instance) bool { return in.Backup != nil })
+	header := []string{"NAME", "STATE", "RELEASE", "RUNTIME", "UPDATED", "URLS"}
+	if withBackup {
+		header = slices.Insert(header, 5, "BACKUP")
 	}
-	return tw.Flush()
+	rows, bad := [][]string{header}, []bool{false}
+	for _, in := range list {
+		row := []string{in.Name, string(in.State), strconv.Itoa(in.Release), dash(in.Runtime), ago(in.Updated, now), dash(strings.Join(in.URLs, " "))}
+		failing := false
+		if withBackup {
+			var b string
+			b, failing = backupSummary(in.Backup, now)
+			row = slices.Insert(row, 5, b)
+		}
+		rows, bad = append(rows, row), append(bad, failing)
+	}
+	g.writeRows(rows, bad)
+	return nil
 }

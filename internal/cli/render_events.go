@@ -93,6 +93,8 @@ func plainLine(ev wire.Event) string {
 		return doneLine(ev)
 	case wire.EventFailed:
 		return fmt.Sprintf("%s: failed: %s", prefix, firstNonEmpty(ev.Error, ev.Message))
+	case wire.EventError:
+		return fmt.Sprintf("%s: error: %s", prefix, firstNonEmpty(ev.Error, ev.Message))
 	}
 	return ""
 }
@@ -134,7 +136,7 @@ func (r *ttyRenderer) Event(ev wire.Event) {
 		fprintln(r.w, plainLine(ev))
 		r.keys, r.lines, r.drawn = nil, nil, 0
 		return
-	case wire.EventPlan, wire.EventWarning, wire.EventWaiting:
+	case wire.EventPlan, wire.EventWarning, wire.EventWaiting, wire.EventError:
 		r.above(plainLine(ev))
 		return
 	}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,16 @@ func printStatus(g *globals, st wire.InstanceStatus, now time.Time) {
 	}
 	if len(st.URLs) > 0 {
 		fprintf(w, "urls     %s\n", strings.Join(st.URLs, "  "))
+	}
+	if st.Backup != nil {
+		b, failing := backupSummary(st.Backup, now)
+		if failing && st.Backup.Last != nil && st.Backup.Last.Error != "" {
+			b += ": " + oneLine(st.Backup.Last.Error)
+		}
+		if st.Backup.Drill != nil && st.Backup.Drill.Error != "" && st.Backup.Drill.Status != wire.BackupDone {
+			b += "; drill: " + oneLine(st.Backup.Drill.Error)
+		}
+		fprintln(w, red("backup   "+b, failing && isTerminal(w) && os.Getenv("NO_COLOR") == ""))
 	}
 	fprintln(w)
 	// Runtimes with several machines (Kubernetes) say where each replica runs.

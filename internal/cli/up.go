@@ -31,6 +31,8 @@ type upOptions struct {
 	NoWait  bool
 	// Allow lists the lint rules whose error findings may be deployed.
 	Allow []string
+	// FromBackup installs a new instance on the data of these snapshots.
+	FromBackup []string
 }
 
 func (o *upOptions) flags(cmd *cobra.Command) {
@@ -42,6 +44,7 @@ func (o *upOptions) flags(cmd *cobra.Command) {
 	f.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
 	f.BoolVar(&o.NoWait, "no-wait", false, "fail at once when another operation runs on the instance, instead of waiting for it")
 	f.StringArrayVar(&o.Allow, "allow", nil, "deploy despite error findings of this lint rule, e.g. --allow QL033 (repeatable; recorded in the release)")
+	f.StringArrayVar(&o.FromBackup, "from-backup", nil, "install a new instance holding the data of this snapshot (repeatable, one per service; `quai backup ls` lists them)")
 }
 
 func newUpCmd(g *globals) *cobra.Command {
@@ -173,6 +176,9 @@ func (g *globals) deploy(ctx context.Context, o upOptions, mode deployMode) erro
 		upOpts.Fingerprint = plan.Fingerprint()
 	}
 	if _, err := g.runOperation(func(emit wire.Emitter) (wire.Event, error) {
+		if len(o.FromBackup) > 0 {
+			return c.Clone(ctx, payload, o.Runtime, o.FromBackup, g.skipPlan(emit))
+		}
 		return c.Up(ctx, payload, upOpts, g.skipPlan(emit))
 	}); err != nil {
 		return err

@@ -360,9 +360,27 @@ func (e *Engine) progress(em *emitter, step, service string) func(wire.BackupPro
 			return
 		}
 		last = now
-		em.emit(Event{Kind: EventProgress, Step: step, Service: service, Backup: &p,
-			Message: fmt.Sprintf("%s, %d files", humanBytes(p.Bytes), p.Files)})
+		em.emit(Event{Kind: EventProgress, Step: step, Service: service, Backup: &p, Message: progressText(p)})
 	}
+}
+
+// progressText is a progress line: "120.0 MiB, 42 files, 3.1 MiB added,
+// 40.0 MiB/s, ETA 3s".
+func progressText(p wire.BackupProgress) string {
+	parts := []string{humanBytes(p.Bytes)}
+	if p.Files > 0 {
+		parts = append(parts, fmt.Sprintf("%d files", p.Files))
+	}
+	if p.Added > 0 {
+		parts = append(parts, humanBytes(p.Added)+" added")
+	}
+	if p.Rate > 0 {
+		parts = append(parts, humanBytes(int64(p.Rate))+"/s")
+	}
+	if p.ETA > 0 {
+		parts = append(parts, "ETA "+p.ETA.Round(time.Second).String())
+	}
+	return strings.Join(parts, ", ")
 }
 
 func humanBytes(n int64) string {

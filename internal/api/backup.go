@@ -1,0 +1,232 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/quai-dev/quai/internal/engine"
+	"github.com/quai-dev/quai/internal/wire"
+)
+
+// Backups are the engine's backup operations; *engine.Engine implements
+// them. The API answers 501 when its engine does not.
+type Backups interface {
+	Backup(ctx context.Context, req engine.BackupRequest, emit engine.Emitter) ([]wire.BackupRun, error)
+	BackupList(ctx context.Context, instance string) (wire.BackupList, error)
+	Restore(ctx context.Context, req engine.RestoreRequest, emit engine.Emitter) error
+	Clone(ctx context.Context, req engine.CloneRequest, emit engine.Emitter) (engine.Release, error)
+	VerifyBackups(ctx context.Context, req engine.VerifyRequest, emit engine.Emitter) ([]wire.BackupRun, error)
+	PruneBackups(ctx context.Context, instance string, dryRun bool, emit engine.Emitter) ([]wire.BackupRun, error)
+	Drill(ctx context.Context, instance string, emit engine.Emitter) (wire.Drill, error)
+}
+
+// BackupAdmin is the daemon's side of backups: where each organization's
+// repository lives, its password, and copies of quai's own state.
+type BackupAdmin interface {
+	BackupTarget(ctx context.Context, org string) (wire.BackupTarget, error)
+	SetBackupTarget(ctx context.Context, t wire.BackupTarget) error
+	BackupKey(ctx context.Context, org string) (wire.BackupKey, error)
+	SystemBackup(ctx context.Context, dir string) (wire.SystemBackup, error)
+}
+
+func (s *Server) backups(w http.ResponseWriter) (Backups, bool) {
+	b, ok := s.engine.(Backups)
+	if !ok {
+		writeError(w, &Error{Status: http.StatusNotImplemented, Code: wire.CodeUnsupported,
+			Message: "this daemon cannot back up", Hint: "the CLI and the daemon may be different versions; restart the daemon"})
+	}
+	return b, ok
+}
+
+func (s *Server) admin(w http.ResponseWriter) (BackupAdmin, bool) {
+	if s.backupAdmin == nil {
+		writeError(w, &Error{Status: http.StatusNotImplemented, Code: wire.CodeUnsupported,
+			Message: "this daemon has no backup settings", Hint: "the CLI and the daemon may be different versions; restart the daemon"})
+	}
+	return s.backupAdmin, s.backupAdmin != nil
+}
+
+func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
+	var req wire.BackupRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	b, ok := s.backups(w)
+	if !ok {
+		return
+	}
+	name := r.PathValue("name")
+	s.stream(w, r, name, func(emit wire.Emitter) error {
+		_, err := b.Backup(r.Context(), engine.BackupRequest{Instance: name, Service: req.Service, Trigger: wire.TriggerManual}, emit)
+		return err
+	})
+}
+
+func (s *Server) handleBackupList(w http.ResponseWriter, r *http.Request) {
+	b, ok := s.backups(w)
+	if !ok {
+		return
+	}
+	list, err := b.BackupList(r.Context(), r.URL.Query().Get("instance"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, list)
+}
+
+func (s *Server) handleRestore(w http.ResponseWriter, r *http.Request) {
+	var req wire.RestoreRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if req.Snapshot == "" {
+		writeError(w, badRequest("name the snapshot to restore", "`quai backup ls INSTANCE` lists the snapshots"))
+		return
+	}
+	b, ok := s.backups(w)
+	if !ok {
+		return
+	}
+	name := r.PathValue("name")
+	s.stream(w, r, name, func(emit wire.Emitter) error {
+		return b.Restore(r.Context(), engine.RestoreRequest{Instance: name, Snapshot: req.Snapshot, Service: req.Service, Into: req.Into}, emit)
+	})
+}
+
+func (s *Server) handleDrill(w http.ResponseWriter, r *http.Request) {
+	b, ok := s.backups(w)
+	if !ok {
+		return
+	}
+	name := r.PathValue("name")
+	s.stream(w, r, name, func(emit wire.Emitter) error {
+		_, err := b.Drill(r.Context(), name, emit)
+		return err
+	})
+}
+
+func (s *Server) handleClone(w http.ResponseWriter, r *http.Request) {
+	var req wire.CloneRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	m, err := decodeModel(req.ModelPayload)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	b, ok := s.backups(w)
+	if !ok {
+		return
+	}
+	s.stream(w, r, m.Identity.Name(), func(emit wire.Emitter) error {
+		_, err := b.Clone(r.Context(), engine.CloneRequest{Model: m, Runtime: req.Runtime, Snapshots: req.Snapshots}, emit)
+		return err
+	})
+}
+
+func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
+	var req wire.VerifyRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if req.Percent < 0 || req.Percent > 100 {
+		writeError(w, badRequest("percent must be between 0 and 100", "e.g. --percent 10 re-reads a tenth of the data"))
+		return
+	}
+	b, ok := s.backups(w)
+	if !ok {
+		return
+	}
+	s.stream(w, r, req.Instance, func(emit wire.Emitter) error {
+		_, err := b.VerifyBackups(r.Context(), req, emit)
+		return err
+	})
+}
+
+func (s *Server) handleBackupPrune(w http.ResponseWriter, r *http.Request) {
+	var req wire.BackupPruneRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	b, ok := s.backups(w)
+	if !ok {
+		return
+	}
+	s.stream(w, r, req.Instance, func(emit wire.Emitter) error {
+		_, err := b.PruneBackups(r.Context(), req.Instance, req.DryRun, emit)
+		return err
+	})
+}
+
+func (s *Server) handleBackupTarget(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.admin(w)
+	if !ok {
+		return
+	}
+	t, err := a.BackupTarget(r.Context(), r.PathValue("org"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, t)
+}
+
+func (s *Server) handleSetBackupTarget(w http.ResponseWriter, r *http.Request) {
+	var t wire.BackupTarget
+	if err := decodeBody(w, r, &t); err != nil {
+		writeError(w, err)
+		return
+	}
+	t.Org = r.PathValue("org")
+	a, ok := s.admin(w)
+	if !ok {
+		return
+	}
+	if err := a.SetBackupTarget(r.Context(), t); err != nil {
+		writeError(w, err)
+		return
+	}
+	t.SecretKey = ""
+	writeJSON(w, t)
+}
+
+func (s *Server) handleBackupKey(w http.ResponseWriter, r *http.Request) {
+	a, ok := s.admin(w)
+	if !ok {
+		return
+	}
+	k, err := a.BackupKey(r.Context(), r.PathValue("org"))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	writeJSON(w, k)
+}
+
+func (s *Server) handleSystemBackup(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Dir string `json:"dir,omitempty"`
+	}
+	if err := decodeBody(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	a, ok := s.admin(w)
+	if !ok {
+		return
+	}
+	sb, err := a.SystemBackup(r.Context(), req.Dir)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, sb)
+}
