@@ -86,6 +86,8 @@ type Config struct {
 	// Secrets opens projects' sealed secret files for the engine; nil
 	// uses the daemon's keyring (DATA_DIR/keys). Tests may stand in for it.
 	Secrets engine.SecretOpener
+	// Backup tunes the backup scheduler.
+	Backup BackupConfig
 }
 
 // Daemon is a running control plane.
@@ -100,6 +102,8 @@ type Daemon struct {
 	runtimes map[string]runtime.Runtime
 	proxy    *proxy.Proxy
 	engine   *engine.Engine
+	backups  *backupSettings
+	sched    *scheduler
 	listener net.Listener
 	server   *http.Server
 	serveErr chan error
@@ -198,6 +202,14 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if d.id, err = daemonID(d.cfg.DataDir); err != nil {
 		return err
 	}
+	// No backup runs before this point: what is still marked running was
+	// cut by a daemon that stopped, and the next run starts afresh.
+	if n, err := d.store.InterruptBackupRuns(ctx, d.cfg.Now()); err != nil {
+		return err
+	} else if n > 0 {
+		d.warnings = append(d.warnings, fmt.Sprintf("%d backup run(s) or drill(s) were cut by a daemon that stopped; they are marked interrupted and run again on schedule", n))
+	}
+	d.backups = &backupSettings{dataDir: d.cfg.DataDir, store: d.store, key: key}
 	proc, err := process.New(process.Options{
 		DataDir:  filepath.Join(d.cfg.DataDir, "process"),
 		RunDir:   datadir.RunDir(d.cfg.DataDir, os.Getenv, os.Geteuid()),
@@ -250,6 +262,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		DefaultHost:    d.cfg.DefaultHost,
 		HTTPPort:       addrPort(d.proxy.HTTPAddr()),
 		HTTPSPort:      addrPort(d.proxy.HTTPSAddr()),
+		Backup:         d.backupOptions(),
 	})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
@@ -257,7 +270,14 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if err := d.engine.Recover(ctx); err != nil {
 		return fmt.Errorf("recover instances: %w", err)
 	}
-	return d.serve()
+	if err := d.serve(); err != nil {
+		return err
+	}
+	if !d.cfg.Backup.Off {
+		d.sched = newScheduler(d.engine, d.cfg.Backup, d.log.With("component", "backup"), d.cfg.Now, backupEvents(d.log.With("component", "backup")))
+		d.sched.start()
+	}
+	return nil
 }
 
 func (d *Daemon) serve() error {
@@ -285,9 +305,10 @@ func (d *Daemon) serve() error {
 	}
 	slices.Sort(names)
 	handler := api.New(api.Options{
-		Engine: d.engine,
-		Keys:   d.keys,
-		Logger: d.log.With("component", "api"),
+		Engine:      d.engine,
+		Keys:        d.keys,
+		BackupAdmin: d.backupAdmin(),
+		Logger:      d.log.With("component", "api"),
 		Info: wire.Info{
 			Version: version.Version, Commit: version.Commit, PID: os.Getpid(),
 			DataDir: d.cfg.DataDir, Socket: d.cfg.Socket,
@@ -352,6 +373,10 @@ func (d *Daemon) Shutdown(ctx context.Context) error {
 
 func (d *Daemon) close(ctx context.Context) error {
 	var errs []error
+	if d.sched != nil {
+		d.sched.stop()
+		d.sched = nil
+	}
 	if d.server != nil {
 		// Operations get a grace period to finish; streams that would never
 		// end on their own (log follows) are cancelled after it.

@@ -44,6 +44,8 @@ type Snapshot struct {
 	Size, Added int64
 	Files       int64
 	Incomplete  bool
+	// Dir: the snapshot holds a host directory (restore it into one), not a stream.
+	Dir bool
 }
 
 // BackupRepository is one organization's snapshot repository, open for
@@ -78,6 +80,13 @@ type Dumper interface {
 	Dump(ctx context.Context, w io.Writer) error
 	Restore(ctx context.Context, r io.Reader) error
 	Check(ctx context.Context) (Facts, error)
+}
+
+// Recorder is a Dumper that learns the facts of what it dumps while it
+// dumps (a files backup hashes each file it reads), so they need not be
+// read twice.
+type Recorder interface {
+	Recorded() (Facts, bool)
 }
 
 // HostDirDumper is a Dumper whose data is a host directory the daemon
@@ -303,14 +312,18 @@ func (e *Engine) dumpService(op *operation, b *BackupOptions, repo BackupReposit
 	if err != nil {
 		return Snapshot{}, Facts{}, err
 	}
-	before, berr := d.Check(ctx)
+	rec, records := d.(Recorder)
+	var before Facts
+	var berr error
+	if !records {
+		before, berr = d.Check(ctx)
+	}
 	src := BackupSource{Name: svc.Name + "." + kind, Stream: d.Dump}
 	tags := backupTags(m.Identity, op.instance, svc.Name, kind)
 	tags["trigger"] = trigger
 	if hd, ok := d.(HostDirDumper); ok {
 		if dir, ok := hd.HostDir(); ok {
 			src = BackupSource{Name: svc.Name + "." + kind, Dir: dir}
-			tags["source"] = "dir"
 		}
 	}
 	snap, err := repo.Snapshot(ctx, src, tags, e.progress(op.emit, "backup", svc.Name))
@@ -319,6 +332,11 @@ func (e *Engine) dumpService(op *operation, b *BackupOptions, repo BackupReposit
 	}
 	if snap.Incomplete {
 		return snap, Facts{}, fmt.Errorf("snapshot %s is incomplete", snap.ID)
+	}
+	if records {
+		if f, ok := rec.Recorded(); ok {
+			return snap, f, nil
+		}
 	}
 	after, aerr := d.Check(ctx)
 	if err := cmp.Or(berr, aerr); err != nil {
@@ -546,7 +564,7 @@ func (e *Engine) restoreService(op *operation, b *BackupOptions, repo BackupRepo
 	}
 	op.emit.step("restore", svc.Name, "", fmt.Sprintf("restoring snapshot %s into %s", snap.ID, svc.Name))
 	dir := ""
-	if snap.Tags["source"] == "dir" {
+	if snap.Dir {
 		hd, ok := d.(HostDirDumper)
 		if ok {
 			dir, ok = hd.HostDir()

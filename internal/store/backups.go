@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 )
 
@@ -333,4 +334,14 @@ func queryRows[T any](ctx context.Context, db *sql.DB, what, q string, args []an
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
+}
+
+// CopyTo writes a consistent copy of the database to path (which must not
+// exist) while the daemon runs, with VACUUM INTO: readers and writers go
+// on, and the copy is one point in time.
+func (s *SQLite) CopyTo(ctx context.Context, path string) error {
+	if _, err := s.db.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+		return fmt.Errorf("copy the store to %s: %w", path, err)
+	}
+	return os.Chmod(path, FileMode)
 }

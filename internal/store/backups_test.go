@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -97,5 +98,36 @@ func TestBackupRunsDrillsAndSchedule(t *testing.T) {
 	sts, err := s.ScheduleStates(ctx)
 	if err != nil || len(sts) != 1 || !sts[0].LastRun.Equal(t0.Add(time.Hour)) || !sts[0].LastSuccess.Equal(t0) {
 		t.Fatalf("ScheduleStates = %+v, %v", sts, err)
+	}
+}
+
+func TestCopyToIsAConsistentOpenableCopy(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(filepath.Join(dir, "quai.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	if _, err := s.BeginBackupRun(ctx, BackupRun{Instance: "a-prod", Service: "db", Kind: "postgres"}); err != nil {
+		t.Fatal(err)
+	}
+	cp := filepath.Join(dir, "copy.db")
+	if err := s.CopyTo(ctx, cp); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CopyTo(ctx, cp); err == nil {
+		t.Error("CopyTo overwrote an existing file")
+	}
+	c, err := Open(cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = c.Close() }()
+	if runs, err := c.BackupRuns(ctx, "", 0); err != nil || len(runs) != 1 {
+		t.Errorf("copy holds %d runs, %v; want 1", len(runs), err)
+	}
+	if fi, err := os.Stat(cp); err != nil || fi.Mode().Perm() != FileMode {
+		t.Errorf("copy mode = %v, %v; want %v", fi.Mode().Perm(), err, FileMode)
 	}
 }

@@ -1,0 +1,82 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/quai-dev/quai/internal/secrets"
+	"github.com/quai-dev/quai/internal/store"
+	"github.com/quai-dev/quai/internal/wire"
+)
+
+func TestBackupSettingsSealCredentialsAndPasswords(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	key, err := secrets.LoadOrCreateKey(filepath.Join(dir, "master.key"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.OpenWith(filepath.Join(dir, "state.db"), store.Options{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = st.Close() }()
+	b := &backupSettings{dataDir: dir, store: st, key: key}
+
+	def, err := b.target(ctx, "acme")
+	if err != nil || def.URL != "file://"+filepath.Join(dir, "backups", "acme") {
+		t.Fatalf("default target = %+v, %v", def, err)
+	}
+	const secret = "s3cr3t-key-value"
+	if err := b.setTarget(ctx, wire.BackupTarget{Org: "acme", URL: "s3://bk/acme?endpoint=127.0.0.1:7070", AccessKey: "AK", SecretKey: secret}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.setTarget(ctx, wire.BackupTarget{Org: "acme", URL: "ftp://x"}); err == nil {
+		t.Error("an ftp target was accepted")
+	}
+	got, err := b.target(ctx, "acme")
+	if err != nil || got.SecretKey != secret || got.AccessKey != "AK" {
+		t.Fatalf("target = %+v, %v", got, err)
+	}
+	if raw, _ := st.Setting(ctx, targetKey("acme")); strings.Contains(raw, secret) {
+		t.Errorf("the secret key is stored in the clear: %s", raw)
+	}
+	admin := &backupAdmin{settings: b, store: st, now: time.Now}
+	if shown, _ := admin.BackupTarget(ctx, "acme"); shown.SecretKey != "" {
+		t.Error("BackupTarget answers the secret key")
+	}
+
+	pw, err := b.password("acme")
+	if err != nil || len(pw) != 64 {
+		t.Fatalf("password = %d bytes, %v", len(pw), err)
+	}
+	again, err := b.password("acme")
+	if err != nil || !bytes.Equal(pw, again) {
+		t.Fatal("the password changed on its second use")
+	}
+	sealed, err := os.ReadFile(filepath.Join(dir, "keys", "backup-acme.sealed"))
+	if err != nil || bytes.Contains(sealed, pw) {
+		t.Fatalf("password file: %v; must exist and not hold the password in the clear", err)
+	}
+	k, err := admin.BackupKey(ctx, "acme")
+	if err != nil || k.Password != string(pw) || !strings.HasPrefix(k.Target, "s3://") {
+		t.Errorf("BackupKey = %+v, %v", k, err)
+	}
+
+	sb, err := admin.SystemBackup(ctx, filepath.Join(dir, "sys"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{filepath.Join(dir, "sys", "state.db"), filepath.Join(dir, "sys", "keys", "backup-acme.sealed")}
+	if strings.Join(sb.Files, ",") != strings.Join(want, ",") {
+		t.Errorf("system backup files = %v, want %v", sb.Files, want)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "sys", "master.key")); err == nil {
+		t.Error("the system backup holds the master key beside what it opens")
+	}
+}
