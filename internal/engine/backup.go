@@ -228,17 +228,32 @@ func (e *Engine) backupLocked(op *operation, b *BackupOptions, req BackupRequest
 	if err != nil {
 		return nil, err
 	}
+	trigger := cmp.Or(req.Trigger, wire.TriggerManual)
 	repo, err := b.Open(ctx, m.Identity.OrgOrDefault())
 	if err != nil {
+		// Each service's backup failed, and says so where runs are listed.
 		err = fmt.Errorf("open the backup repository of org %s: %w", m.Identity.OrgOrDefault(), err)
-		op.emit.alert("", err)
-		return nil, err
+		var runs []wire.BackupRun
+		for _, svc := range svcs {
+			run, rerr := b.Store.BeginBackupRun(ctx, store.BackupRun{Instance: op.instance, Org: m.Identity.OrgOrDefault(),
+				Service: svc.Name, Kind: svc.Backup.Kind, Trigger: trigger, Started: e.now()})
+			if rerr == nil {
+				run.Status, run.Error, run.Finished = store.RunFailed, err.Error(), e.now()
+				rerr = b.Store.FinishBackupRun(context.WithoutCancel(ctx), run)
+			}
+			if rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+			runs = append(runs, toWireRun(run))
+			op.emit.alert(svc.Name, fmt.Errorf("backup of %s of %s failed: %w", svc.Name, op.instance, err))
+		}
+		return runs, err
 	}
 	defer func() { _ = repo.Close(context.WithoutCancel(ctx)) }()
 	var runs []wire.BackupRun
 	var errs []error
 	for _, svc := range svcs {
-		run, err := e.snapshotService(op, b, repo, m, svc, svc.Backup.Kind, cmp.Or(req.Trigger, wire.TriggerManual))
+		run, err := e.snapshotService(op, b, repo, m, svc, svc.Backup.Kind, trigger)
 		runs = append(runs, run)
 		if err != nil {
 			errs = append(errs, err)

@@ -70,6 +70,9 @@ type Options struct {
 	// Secrets stands in for the daemon's keyring when it opens the
 	// projects' sealed secrets; nil uses the keyring.
 	Secrets engine.SecretOpener
+	// Backup tunes the backup scheduler; default off, so a test's
+	// instances are backed up only when it asks.
+	Backup *daemon.BackupConfig
 }
 
 func kubeConfig(c daemon.KubeConfig) daemon.KubeConfig {
@@ -125,6 +128,7 @@ func Start(t testing.TB, opts Options) *Daemon {
 		DockerHost:    cmp.Or(opts.DockerHost, daemon.DockerOff),
 		Kube:          kubeConfig(opts.Kube),
 		Secrets:       opts.Secrets,
+		Backup:        backupConfig(opts.Backup),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -179,4 +183,11 @@ type testWriter struct{ t testing.TB }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
+}
+
+func backupConfig(c *daemon.BackupConfig) daemon.BackupConfig {
+	if c == nil {
+		return daemon.BackupConfig{Off: true}
+	}
+	return *c
 }
