@@ -330,7 +330,8 @@ func (e *Engine) dumpService(op *operation, b *BackupOptions, repo BackupReposit
 	rec, records := d.(Recorder)
 	var before Facts
 	var berr error
-	if !records {
+	checked := !records
+	if checked {
 		before, berr = d.Check(ctx)
 	}
 	src := BackupSource{Name: svc.Name + "." + kind, Stream: d.Dump}
@@ -357,6 +358,9 @@ func (e *Engine) dumpService(op *operation, b *BackupOptions, repo BackupReposit
 	if err := cmp.Or(berr, aerr); err != nil {
 		op.emit.warn(svc.Name, "", "the check of "+svc.Name+" failed, so a drill has nothing to compare: "+err.Error())
 		return snap, Facts{}, nil
+	}
+	if !checked {
+		return snap, after, nil
 	}
 	return snap, stableFacts(before, after), nil
 }

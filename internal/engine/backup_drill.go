@@ -85,12 +85,11 @@ func (e *Engine) cloneFrom(ctx context.Context, b *BackupOptions, m *stack.Model
 // the whole stack, whose health checks run on the restored data.
 func (e *Engine) installWithData(ctx context.Context, b *BackupOptions, repo BackupRepository, m *stack.Model, rtName string, snaps map[string]Snapshot, em *emitter) (Release, error) {
 	name := m.Identity.Name()
-	sub := subEmitter(em)
 	data := dataModel(m, sortedKeys(snaps))
-	if _, err := e.Up(ctx, UpRequest{Model: data, Runtime: rtName, Cause: "install the data services to restore into"}, sub); err != nil {
+	if _, err := e.Up(ctx, UpRequest{Model: data, Runtime: rtName, Cause: "install the data services to restore into"}, subEmitter(em, "install")); err != nil {
 		return Release{}, fmt.Errorf("install the data services of %s: %w", name, err)
 	}
-	op, err := e.begin(ctx, name, "restore", false, e.emitter(sub, name))
+	op, err := e.begin(ctx, name, "restore", false, e.emitter(subEmitter(em, "restore"), name))
 	if err != nil {
 		return Release{}, err
 	}
@@ -104,7 +103,7 @@ func (e *Engine) installWithData(ctx context.Context, b *BackupOptions, repo Bac
 	if err != nil {
 		return Release{}, err
 	}
-	rel, err := e.Up(ctx, UpRequest{Model: m, Runtime: rtName, Cause: "install on restored data"}, sub)
+	rel, err := e.Up(ctx, UpRequest{Model: m, Runtime: rtName, Cause: "install on restored data"}, subEmitter(em, "start"))
 	if err != nil {
 		return rel, fmt.Errorf("%s holds the restored data but did not start on it: %w", name, err)
 	}
@@ -114,11 +113,11 @@ func (e *Engine) installWithData(ctx context.Context, b *BackupOptions, repo Bac
 // subEmitter forwards the events of an operation run as a step of another:
 // its done event becomes a step-done, its failed event is dropped (the
 // caller returns the error and ends the outer stream).
-func subEmitter(em *emitter) Emitter {
+func subEmitter(em *emitter, step string) Emitter {
 	return func(ev Event) {
 		switch ev.Kind {
 		case EventDone:
-			ev.Kind = EventStepDone
+			ev.Kind, ev.Step = EventStepDone, step
 		case EventFailed:
 			return
 		}
@@ -235,7 +234,7 @@ func (e *Engine) Drill(ctx context.Context, instance string, emit Emitter) (wire
 	// The throw-away copy goes whatever happened, volumes included.
 	if _, err := e.store.Instance(context.WithoutCancel(ctx), dm.Identity.Name()); err == nil {
 		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
-		if err := e.Remove(rctx, dm.Identity.Name(), true, subEmitter(em)); err != nil {
+		if err := e.Remove(rctx, dm.Identity.Name(), true, subEmitter(em, "remove")); err != nil {
 			report = append(report, "the drill instance "+dm.Identity.Name()+" could not be removed: "+err.Error())
 			em.warn("", "", fmt.Sprintf("remove it with `quai rm --purge %s`: %v", dm.Identity.Name(), err))
 		}
