@@ -105,6 +105,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET "+wire.Prefix+"/backups/targets/{org}", s.handleBackupTarget)
 	m.HandleFunc("PUT "+wire.Prefix+"/backups/targets/{org}", s.handleSetBackupTarget)
 	m.HandleFunc("GET "+wire.Prefix+"/backups/keys/{org}", s.handleBackupKey)
+	m.HandleFunc("PUT "+wire.Prefix+"/backups/keys/{org}", s.handleImportBackupKey)
 	m.HandleFunc(wire.Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Status: http.StatusNotFound, Code: wire.CodeNotFound,
 			Message: "no such endpoint " + r.Method + " " + r.URL.Path,

@@ -13,6 +13,7 @@ import (
 type Backups interface {
 	Backup(ctx context.Context, req engine.BackupRequest, emit engine.Emitter) ([]wire.BackupRun, error)
 	BackupList(ctx context.Context, instance string) (wire.BackupList, error)
+	RepositorySnapshots(ctx context.Context, org string) ([]wire.BackupRun, error)
 	Restore(ctx context.Context, req engine.RestoreRequest, emit engine.Emitter) error
 	Clone(ctx context.Context, req engine.CloneRequest, emit engine.Emitter) (engine.Release, error)
 	VerifyBackups(ctx context.Context, req engine.VerifyRequest, emit engine.Emitter) ([]wire.BackupRun, error)
@@ -26,6 +27,7 @@ type BackupAdmin interface {
 	BackupTarget(ctx context.Context, org string) (wire.BackupTarget, error)
 	SetBackupTarget(ctx context.Context, t wire.BackupTarget) error
 	BackupKey(ctx context.Context, org string) (wire.BackupKey, error)
+	ImportBackupKey(ctx context.Context, org string, k wire.BackupKeyImport) error
 	SystemBackup(ctx context.Context, dir string) (wire.SystemBackup, error)
 }
 
@@ -66,6 +68,15 @@ func (s *Server) handleBackup(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleBackupList(w http.ResponseWriter, r *http.Request) {
 	b, ok := s.backups(w)
 	if !ok {
+		return
+	}
+	if org := r.URL.Query().Get("org"); org != "" {
+		runs, err := b.RepositorySnapshots(r.Context(), org)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		writeJSON(w, wire.BackupList{Runs: runs, Drills: []wire.Drill{}})
 		return
 	}
 	list, err := b.BackupList(r.Context(), r.URL.Query().Get("instance"))
@@ -229,4 +240,25 @@ func (s *Server) handleSystemBackup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, sb)
+}
+
+func (s *Server) handleImportBackupKey(w http.ResponseWriter, r *http.Request) {
+	var k wire.BackupKeyImport
+	if err := decodeBody(w, r, &k); err != nil {
+		writeError(w, err)
+		return
+	}
+	if k.Password == "" {
+		writeError(w, badRequest("the password is empty", "pass the file `quai backup key export --out` wrote"))
+		return
+	}
+	a, ok := s.admin(w)
+	if !ok {
+		return
+	}
+	if err := a.ImportBackupKey(r.Context(), r.PathValue("org"), k); err != nil {
+		writeError(w, err)
+		return
+	}
+	writeJSON(w, struct{}{})
 }

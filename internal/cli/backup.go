@@ -55,15 +55,21 @@ Exit status: 0 when every snapshot was taken, 1 when any failed.`,
 }
 
 func newBackupLsCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var org string
+	cmd := &cobra.Command{
 		Use:   "ls [INSTANCE]",
 		Short: "List snapshots (and drills) of an instance, or of every instance",
 		Long: `ls lists backup runs newest first: snapshot id, service, kind, size, the
 bytes it added to the repository after deduplication, duration, status and
 when a verify last re-read it. Failed runs show in red, with their error.
-The last drills follow.`,
+The last drills follow.
+
+--org lists what the organization's repository holds instead, whether this
+daemon took the snapshots or not: on a new host, after quai backup key
+import and quai backup target set, it finds the old host's snapshots.`,
 		Example: `  quai backup ls shop-prod
-  quai backup ls --json | jq '.runs[] | select(.status != "done")'`,
+  quai backup ls --json | jq '.runs[] | select(.status != "done")'
+  quai backup ls --org acme`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
@@ -71,10 +77,18 @@ The last drills follow.`,
 			if len(args) == 1 {
 				instance = args[0]
 			}
-			return show(ctx, g, func(c *client.Client) (wire.BackupList, error) { return c.Backups(ctx, instance) },
-				func(l wire.BackupList) error { return g.printBackups(l, instance == "", time.Now()) })
+			get := func(c *client.Client) (wire.BackupList, error) { return c.Backups(ctx, instance) }
+			if org != "" {
+				if instance != "" {
+					return errors.New("give an instance or --org, not both")
+				}
+				get = func(c *client.Client) (wire.BackupList, error) { return c.RepositorySnapshots(ctx, org) }
+			}
+			return show(ctx, g, get, func(l wire.BackupList) error { return g.printBackups(l, instance == "", time.Now()) })
 		},
 	}
+	cmd.Flags().StringVar(&org, "org", "", "list the snapshots in this organization's repository")
+	return cmd
 }
 
 func (g *globals) printBackups(l wire.BackupList, withInstance bool, now time.Time) error {
@@ -238,7 +252,7 @@ Exit status: 0 when the drill passed, 1 when it failed.`,
 func newBackupKeyCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "key",
-		Short: "Export the repository password of an organization",
+		Short: "Export or import the repository password of an organization",
 	}
 	var org, out string
 	export := &cobra.Command{
@@ -278,7 +292,54 @@ it offline, e.g. in a password manager or a safe, never beside the backups.`,
 	}
 	export.Flags().StringVar(&org, "org", "", "organization (default \"default\")")
 	export.Flags().StringVarP(&out, "out", "o", "", "write to this file (mode 0600) instead of printing")
-	cmd.AddCommand(export)
+	var replace bool
+	imp := &cobra.Command{
+		Use:   "import FILE",
+		Short: "Give this daemon a repository password exported from another host",
+		Long: `import reads a file written by quai backup key export (or "-" for stdin) and
+records its password, sealed, for the organization, so this daemon opens the
+repository the other host wrote. Point the organization at that repository
+with quai backup target set, then list its snapshots with quai backup ls or
+install from one with quai up --from-backup. A different password this host
+already holds is kept unless --replace.`,
+		Example: `  quai backup key import --org acme acme-backup.key
+  quai backup target set --org acme s3://backups/acme?endpoint=s3.example.com
+  quai up ./shop --org acme --env prod --from-backup 4f2a9c`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			var b []byte
+			var err error
+			if args[0] == "-" {
+				b, err = io.ReadAll(io.LimitReader(g.stdin, 64<<10))
+			} else {
+				b, err = os.ReadFile(args[0])
+			}
+			if err != nil {
+				return fmt.Errorf("read the exported key: %w", err)
+			}
+			pw := ""
+			for line := range strings.Lines(string(b)) {
+				if v, ok := strings.CutPrefix(strings.TrimSpace(line), "password:"); ok {
+					pw = strings.TrimSpace(v)
+				}
+			}
+			if pw == "" {
+				return fmt.Errorf("%s holds no \"password:\" line; use the file quai backup key export --out wrote", args[0])
+			}
+			o := cmp.Or(org, "default")
+			return g.withClient(ctx, func(c *client.Client) error {
+				if err := c.ImportBackupKey(ctx, o, wire.BackupKeyImport{Password: pw, Replace: replace}); err != nil {
+					return err
+				}
+				fprintf(g.stdout, "imported the backup password of org %s; point it at the repository with: quai backup target set --org %s URL\n", o, o)
+				return nil
+			})
+		},
+	}
+	imp.Flags().StringVar(&org, "org", "", "organization (default \"default\")")
+	imp.Flags().BoolVar(&replace, "replace", false, "replace a different password this host holds (its snapshots become unreadable)")
+	cmd.AddCommand(export, imp)
 	return cmd
 }
 

@@ -21,7 +21,8 @@ func newRmCmd(g *globals) *cobra.Command {
 		Aliases: []string{"remove"},
 		Short:   "Remove an instance (its volumes and data too with --purge)",
 		Long: `rm stops and removes an instance and forgets its releases. Its volumes and
-data are kept unless --purge is given. rm asks for confirmation when a
+data are kept unless --purge is given; its backups are always kept (quai
+backup ls lists them, quai up --from-backup brings the data back). rm asks for confirmation when a
 terminal is attached (--purge: type the instance's name) and otherwise
 requires -y.`,
 		Args: cobra.ExactArgs(1),
@@ -56,7 +57,7 @@ requires -y.`,
 					return errors.New("canceled; nothing was removed")
 				}
 			default:
-				ans, err := g.ask(fmt.Sprintf("This deletes %s with its volumes and data; it cannot be undone.\nType the instance name to confirm: ", name))
+				ans, err := g.ask(fmt.Sprintf("This deletes %s with its volumes and data; it cannot be undone (its backups are kept).\nType the instance name to confirm: ", name))
 				if err != nil {
 					return err
 				}

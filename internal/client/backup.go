@@ -41,6 +41,13 @@ func (c *Client) Backups(ctx context.Context, instance string) (wire.BackupList,
 	return v, err
 }
 
+// RepositorySnapshots lists what an organization's repository holds.
+func (c *Client) RepositorySnapshots(ctx context.Context, org string) (wire.BackupList, error) {
+	var v wire.BackupList
+	err := c.getJSON(ctx, "/backups?"+url.Values{"org": {org}}.Encode(), &v)
+	return v, err
+}
+
 // VerifyBackups re-reads snapshots.
 func (c *Client) VerifyBackups(ctx context.Context, req wire.VerifyRequest, emit wire.Emitter) (wire.Event, error) {
 	return c.operation(ctx, http.MethodPost, "/backups/verify", nil, req, emit)
@@ -68,6 +75,12 @@ func (c *Client) BackupKey(ctx context.Context, org string) (wire.BackupKey, err
 	var v wire.BackupKey
 	err := c.getJSON(ctx, "/backups/keys/"+url.PathEscape(org), &v)
 	return v, err
+}
+
+// ImportBackupKey gives this daemon an organization's repository password
+// exported from another host.
+func (c *Client) ImportBackupKey(ctx context.Context, org string, k wire.BackupKeyImport) error {
+	return c.putJSON(ctx, http.MethodPut, "/backups/keys/"+url.PathEscape(org), k, nil)
 }
 
 // SystemBackup copies quai's own state (store and sealed keys) into dir

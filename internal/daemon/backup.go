@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -110,36 +111,78 @@ func (b *backupSettings) setTarget(ctx context.Context, t wire.BackupTarget) err
 
 func passwordAD(org string) []byte { return []byte("backup-password:" + org) }
 
+func passwordPath(dataDir, org string) string {
+	return filepath.Join(keysDir(dataDir), "backup-"+org+".sealed")
+}
+
 // password returns the organization's repository password, generating and
 // sealing it on first use (DATA_DIR/keys/backup-<org>.sealed).
 func (b *backupSettings) password(org string) ([]byte, error) {
-	path := filepath.Join(keysDir(b.dataDir), "backup-"+org+".sealed")
+	pw, _, err := b.passwordCreated(org)
+	return pw, err
+}
+
+// passwordCreated is password, also saying whether this call created it.
+func (b *backupSettings) passwordCreated(org string) ([]byte, bool, error) {
+	path := passwordPath(b.dataDir, org)
 	sealed, err := os.ReadFile(path)
 	if err == nil {
 		plain, err := b.key.Open(sealed, passwordAD(org))
 		if err != nil {
-			return nil, fmt.Errorf("backup password of org %s (%s) does not open with this host's master key: %w", org, path, err)
+			return nil, false, fmt.Errorf("backup password of org %s (%s) does not open with this host's master key: %w", org, path, err)
 		}
-		return plain, nil
+		return plain, false, nil
 	}
 	if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("read the backup password of org %s: %w", org, err)
+		return nil, false, fmt.Errorf("read the backup password of org %s: %w", org, err)
 	}
 	var raw [32]byte
 	if _, err := rand.Read(raw[:]); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	plain := []byte(hex.EncodeToString(raw[:]))
 	if err := os.MkdirAll(keysDir(b.dataDir), 0o700); err != nil {
-		return nil, fmt.Errorf("create %s: %w", keysDir(b.dataDir), err)
+		return nil, false, fmt.Errorf("create %s: %w", keysDir(b.dataDir), err)
 	}
 	// Of two first uses at once, one password wins and both use it.
 	if err := fsutil.CreateFile(path, b.key.Seal(plain, passwordAD(org)), 0o600); errors.Is(err, fs.ErrExist) {
-		return b.password(org)
+		return b.passwordCreated(org)
 	} else if err != nil {
-		return nil, fmt.Errorf("save the backup password of org %s: %w", org, err)
+		return nil, false, fmt.Errorf("save the backup password of org %s: %w", org, err)
 	}
-	return plain, nil
+	return plain, true, nil
+}
+
+// dropPassword deletes a password that never opened a repository (the
+// target holds one another host created), so importing that host's
+// password is not refused.
+func (b *backupSettings) dropPassword(org string) {
+	_ = os.Remove(passwordPath(b.dataDir, org))
+}
+
+// ErrKeyDiffers: an imported password differs from the one this host holds.
+var ErrKeyDiffers = errors.New("a different backup password is already set")
+
+// importPassword records an exported password for org, so a new host opens
+// the repository the old one wrote. A different password this host holds
+// is kept unless replace: it may be the only key to snapshots already taken.
+func (b *backupSettings) importPassword(org string, plain []byte, replace bool) error {
+	path := passwordPath(b.dataDir, org)
+	if _, err := os.Stat(path); err == nil && !replace {
+		have, err := b.password(org)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(have, plain) {
+			return fmt.Errorf("org %s: %w; it may be the only key to this host's snapshots: export it first, then import with --replace: %w",
+				org, ErrKeyDiffers, engine.ErrInvalid)
+		}
+		return nil
+	}
+	if err := os.MkdirAll(keysDir(b.dataDir), 0o700); err != nil {
+		return fmt.Errorf("create %s: %w", keysDir(b.dataDir), err)
+	}
+	return fsutil.WriteFile(path, b.key.Seal(plain, passwordAD(org)), 0o600)
 }
 
 // backupAdmin implements api.BackupAdmin.
@@ -177,6 +220,16 @@ func (a *backupAdmin) BackupKey(ctx context.Context, org string) (wire.BackupKey
 		return wire.BackupKey{}, err
 	}
 	return wire.BackupKey{Org: org, Target: t.URL, Password: string(pw)}, nil
+}
+
+func (a *backupAdmin) ImportBackupKey(_ context.Context, org string, k wire.BackupKeyImport) error {
+	if err := a.settings.importPassword(org, []byte(k.Password), k.Replace); err != nil {
+		return err
+	}
+	if a.onTarget != nil {
+		a.onTarget(org)
+	}
+	return nil
 }
 
 // SystemBackup copies the store (consistently, while the daemon runs) and
@@ -383,11 +436,12 @@ func (s *scheduler) watch(ctx context.Context) {
 
 // backupOptions wires the engine's backups to the store and the event sink.
 func (d *Daemon) backupOptions() *engine.BackupOptions {
-	return &engine.BackupOptions{
+	o := &engine.BackupOptions{
 		Store:         d.store,
 		Events:        backupEvents(d.log.With("component", "backup")),
 		DrillSchedule: d.cfg.Backup.DrillSchedule,
 	}
+	return o
 }
 
 func (d *Daemon) backupAdmin() *backupAdmin {

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -67,6 +68,27 @@ func TestBackupSettingsSealCredentialsAndPasswords(t *testing.T) {
 	if err != nil || k.Password != string(pw) || !strings.HasPrefix(k.Target, "s3://") {
 		t.Errorf("BackupKey = %+v, %v", k, err)
 	}
+
+	// An imported password never silently replaces a different one.
+	if err := admin.ImportBackupKey(ctx, "acme", wire.BackupKeyImport{Password: "other"}); !errors.Is(err, ErrKeyDiffers) {
+		t.Errorf("importing a different password: %v; want ErrKeyDiffers", err)
+	}
+	if err := admin.ImportBackupKey(ctx, "acme", wire.BackupKeyImport{Password: string(pw)}); err != nil {
+		t.Errorf("importing the same password: %v", err)
+	}
+	if err := admin.ImportBackupKey(ctx, "globex", wire.BackupKeyImport{Password: "exported"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := b.password("globex"); err != nil || string(got) != "exported" {
+		t.Errorf("imported password = %q, %v", got, err)
+	}
+	if err := admin.ImportBackupKey(ctx, "globex", wire.BackupKeyImport{Password: "newer", Replace: true}); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := b.password("globex"); string(got) != "newer" {
+		t.Errorf("replaced password = %q", got)
+	}
+	b.dropPassword("globex")
 
 	sb, err := admin.SystemBackup(ctx, filepath.Join(dir, "sys"))
 	if err != nil {

@@ -458,6 +458,36 @@ func (e *Engine) BackupList(ctx context.Context, instance string) (wire.BackupLi
 	return out, nil
 }
 
+// RepositorySnapshots lists the snapshots an organization's repository
+// holds, newest first, whether this daemon took them or not (a new host
+// restoring a lost one's backups).
+func (e *Engine) RepositorySnapshots(ctx context.Context, org string) ([]wire.BackupRun, error) {
+	b, err := e.backups()
+	if err != nil {
+		return nil, err
+	}
+	repo, err := b.Open(ctx, org)
+	if err != nil {
+		return nil, fmt.Errorf("open the backup repository of org %s: %w", org, err)
+	}
+	defer func() { _ = repo.Close(context.WithoutCancel(ctx)) }()
+	list, err := repo.List(ctx, map[string]string{"org": org})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]wire.BackupRun, 0, len(list))
+	for _, s := range list {
+		status := wire.BackupDone
+		if s.Incomplete {
+			status = wire.BackupInterrupted
+		}
+		out = append(out, wire.BackupRun{Instance: s.Tags["instance"], Service: s.Tags["service"], Kind: s.Tags["kind"],
+			Trigger: s.Tags["trigger"], Snapshot: s.ID, Status: status, Bytes: s.Size, Added: s.Added, Files: s.Files,
+			Duration: s.End.Sub(s.Start), Started: s.Start, Finished: s.End})
+	}
+	return out, nil
+}
+
 // findSnapshot finds a snapshot by ID (or a unique prefix of one) in an
 // organization's repository.
 func findSnapshot(ctx context.Context, repo BackupRepository, org, id string) (Snapshot, error) {

@@ -152,6 +152,14 @@ type BackupKey struct {
 	Password string `json:"password"`
 }
 
+// BackupKeyImport is the body of PUT /api/v1/backups/keys/{org}: a
+// password exported from another host, so this one opens its repository.
+type BackupKeyImport struct {
+	Password string `json:"password"`
+	// Replace allows replacing a different password this host holds.
+	Replace bool `json:"replace,omitempty"`
+}
+
 // SystemBackup is POST /api/v1/backups/system: a copy of quai's own state.
 type SystemBackup struct {
 	// Dir is where the copy was written (the store and the sealed keys).
