@@ -18,6 +18,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/quai-dev/quai/internal/datadir"
 	"github.com/quai-dev/quai/internal/engine"
 	"github.com/quai-dev/quai/internal/fsutil"
 	"github.com/quai-dev/quai/internal/secrets"
@@ -38,8 +39,10 @@ type BackupConfig struct {
 	DrillSchedule string
 }
 
-// keysDir holds the daemon's sealed keys, the backup repositories' passwords among them.
-func keysDir(dataDir string) string { return filepath.Join(dataDir, "keys") }
+// keysDir holds the daemon's sealed keys: the age keys of sealed secrets
+// in a directory per organization, and the backup repositories' passwords
+// beside them as backup-<org>.sealed.
+func keysDir(dataDir string) string { return datadir.KeysDir(dataDir) }
 
 // backupSettings keeps each organization's repository target in the store's
 // settings, its credentials and password sealed with the master key.
@@ -252,19 +255,26 @@ func (a *backupAdmin) SystemBackup(ctx context.Context, dir string) (wire.System
 	}
 	out.Files = append(out.Files, db)
 	keys := keysDir(a.settings.dataDir)
-	entries, err := os.ReadDir(keys)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return out, fmt.Errorf("system backup: read %s: %w", keys, err)
-	}
-	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			continue
+	err := filepath.WalkDir(keys, func(p string, e fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && p == keys {
+			return filepath.SkipDir
 		}
-		dst := filepath.Join(dir, "keys", e.Name())
-		if err := copyFile(filepath.Join(keys, e.Name()), dst); err != nil {
-			return out, fmt.Errorf("system backup: %w", err)
+		if err != nil || !e.Type().IsRegular() {
+			return err
+		}
+		rel, err := filepath.Rel(keys, p)
+		if err != nil {
+			return err
+		}
+		dst := filepath.Join(dir, "keys", rel)
+		if err := copyFile(p, dst); err != nil {
+			return err
 		}
 		out.Files = append(out.Files, dst)
+		return nil
+	})
+	if err != nil {
+		return out, fmt.Errorf("system backup: copy %s: %w", keys, err)
 	}
 	return out, nil
 }

@@ -90,11 +90,19 @@ func TestBackupSettingsSealCredentialsAndPasswords(t *testing.T) {
 	}
 	b.dropPassword("globex")
 
+	// The age keys of sealed secrets live in a directory per organization.
+	if err := os.MkdirAll(filepath.Join(dir, "keys", "acme", "prod"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "keys", "acme", "prod", "1.age"), []byte("sealed"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	sb, err := admin.SystemBackup(ctx, filepath.Join(dir, "sys"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{filepath.Join(dir, "sys", "state.db"), filepath.Join(dir, "sys", "keys", "backup-acme.sealed")}
+	want := []string{filepath.Join(dir, "sys", "state.db"), filepath.Join(dir, "sys", "keys", "acme", "prod", "1.age"),
+		filepath.Join(dir, "sys", "keys", "backup-acme.sealed")}
 	if strings.Join(sb.Files, ",") != strings.Join(want, ",") {
 		t.Errorf("system backup files = %v, want %v", sb.Files, want)
 	}
