@@ -451,9 +451,10 @@ func (d *Daemon) backupOptions() *engine.BackupOptions {
 		Events:        backupEvents(d.log.With("component", "backup")),
 		DrillSchedule: d.cfg.Backup.DrillSchedule,
 	}
+	d.wireRepos(o)
 	return o
 }
 
 func (d *Daemon) backupAdmin() *backupAdmin {
-	return &backupAdmin{settings: d.backups, store: d.store, now: d.cfg.Now}
+	return &backupAdmin{settings: d.backups, store: d.store, now: d.cfg.Now, onTarget: d.repos.forget}
 }

@@ -103,6 +103,7 @@ type Daemon struct {
 	proxy    *proxy.Proxy
 	engine   *engine.Engine
 	backups  *backupSettings
+	repos    *repos
 	sched    *scheduler
 	listener net.Listener
 	server   *http.Server
@@ -401,6 +402,12 @@ func (d *Daemon) close(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("close engine: %w", err))
 		}
 		d.engine = nil
+	}
+	if d.repos != nil {
+		if err := d.repos.close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		d.repos = nil
 	}
 	for name, rt := range d.runtimes {
 		if err := rt.Close(); err != nil {
