@@ -177,6 +177,9 @@ func TestBackupRestoreCloneAndDrillOnProcess(t *testing.T) {
 	if out := e2etest.MustQuai(t, d.Socket, "status", instance); !strings.Contains(out, "backup   failed") {
 		t.Errorf("quai status does not show the failed backup:\n%s", out)
 	}
+	if out := e2etest.MustQuai(t, d.Socket, "ls"); !strings.Contains(out, "BACKUP") || !strings.Contains(out, "failed") {
+		t.Errorf("quai ls does not show the failed backup:\n%s", out)
+	}
 	e2etest.MustQuai(t, d.Socket, "backup", "target", "set", "file://"+filepath.Join(d.DataDir, "backups", "default"))
 	e2etest.MustQuai(t, d.Socket, "backup", instance)
 	if st, _ := statusJSON(t, d.Socket); st.Backup == nil || st.Backup.Failing() {
