@@ -20,8 +20,8 @@ func TestVerbsStopWhenCanceled(t *testing.T) {
 		t.Run(args[0], func(t *testing.T) {
 			var out, errOut bytes.Buffer
 			code := Run(ctx, args, strings.NewReader(""), &out, &errOut)
-			if code != ExitError || !strings.Contains(errOut.String(), "context canceled") {
-				t.Errorf("exit %d, stderr %q; want exit %d and context canceled", code, errOut.String(), ExitError)
+			if code != ExitInterrupted || !strings.Contains(errOut.String(), "context canceled") {
+				t.Errorf("exit %d, stderr %q; want exit %d and context canceled", code, errOut.String(), ExitInterrupted)
 			}
 		})
 	}

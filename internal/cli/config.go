@@ -19,7 +19,7 @@ type configOptions struct {
 }
 
 func newConfigCmd(g *globals) *cobra.Command {
-	opts := configOptions{Dir: ".", Env: stack.DefaultEnv, Format: "yaml"}
+	opts := configOptions{Dir: ".", Format: "yaml"}
 	cmd := &cobra.Command{
 		Use:   "config [DIR]",
 		Short: "Print the resolved stack: overlays merged, variables interpolated",
@@ -31,31 +31,32 @@ and print the resulting Compose document, as docker compose config does.
 Exit status: 0 when the stack is valid, 2 when it cannot be loaded; every
 problem is then listed as file:line:column: key: message (hint: ...).`,
 		Example: `  quai config ./shop --env prod --org acme
-  quai config --format json | jq '.services | keys'`,
-		Args: cobra.MaximumNArgs(1),
+  quai config -e staging --format json | jq '.services | keys'`,
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: completeDirs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Dir = args[0]
 			}
 			if g.JSON {
 				if cmd.Flags().Changed("format") && opts.Format != "json" {
-					return fmt.Errorf("--json and --format %s disagree: use one of them", opts.Format)
+					return usageErrorf("--json and --format %s disagree: use one of them", opts.Format)
 				}
 				opts.Format = "json"
 			}
 			return runConfig(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), opts)
 		},
 	}
+	envFlag(g, cmd, &opts.Env)
+	orgFlag(g, cmd, &opts.Org)
 	f := cmd.Flags()
-	f.StringVar(&opts.Env, "env", opts.Env, "environment whose overlays are applied (envs/ENV.yaml)")
-	f.StringVar(&opts.Org, "org", "", "organization whose overlays are applied (orgs/ORG/); default: none")
 	f.StringVar(&opts.Format, "format", opts.Format, "output format: yaml or json")
 	return cmd
 }
 
 func runConfig(ctx context.Context, stdout, stderr io.Writer, opts configOptions) error {
 	if opts.Format != "yaml" && opts.Format != "json" {
-		return fmt.Errorf("unknown format %q: use yaml or json", opts.Format)
+		return usageErrorf("unknown format %q: use yaml or json", opts.Format)
 	}
 	m, err := loadStack(ctx, "config", stack.Options{Dir: opts.Dir, Env: opts.Env, Org: opts.Org})
 	if err != nil {

@@ -57,8 +57,8 @@ func TestConfigInvalidStack(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, out, errOut := runQuaiConfig(t, "config", dir)
-	if code != ExitError {
-		t.Fatalf("exit %d, want %d", code, ExitError)
+	if code != ExitUsage {
+		t.Fatalf("exit %d, want %d", code, ExitUsage)
 	}
 	if out != "" {
 		t.Errorf("nothing should be printed on stdout, got %q", out)
@@ -76,7 +76,7 @@ func TestConfigInvalidStack(t *testing.T) {
 }
 
 func TestConfigBadFormat(t *testing.T) {
-	if code, _, errOut := runQuaiConfig(t, "config", "../../testdata/stacks/django", "--format", "toml"); code != ExitError || !strings.Contains(errOut, "unknown format") {
+	if code, _, errOut := runQuaiConfig(t, "config", "../../testdata/stacks/django", "--format", "toml"); code != ExitUsage || !strings.Contains(errOut, "unknown format") {
 		t.Errorf("exit %d: %s", code, errOut)
 	}
 }

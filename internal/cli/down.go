@@ -14,7 +14,10 @@ func newDownCmd(g *globals) *cobra.Command {
 		Long: `down stops every replica of the instance and takes its routes off the
 proxy. Its releases, volumes and backups stay; quai up or quai rollback
 starts it again.`,
-		Args: cobra.ExactArgs(1),
+		Example: `  quai down shop-prod
+  quai --json down shop-dev`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeInstance(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			return g.operate(ctx, func(c *client.Client, emit wire.Emitter) (wire.Event, error) {

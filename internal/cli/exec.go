@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -29,17 +28,27 @@ func newExecCmd(g *globals) *cobra.Command {
 		Short: "Run a command in a replica of a service (a shell with -it)",
 		Long: `exec runs CMD in the environment of the service's first ready replica and
 exits with the command's exit code. -i attaches stdin, -t allocates a
-terminal; with -it and no command, it starts a shell.`,
-		Args: cobra.MinimumNArgs(2),
+terminal; with -it and no command, it starts a shell. -it needs a terminal
+on stdin; to pipe input, use -i alone.`,
+		Example: `  quai exec -it shop-dev web                       # a shell
+  quai exec shop-dev db -- psql -U app -c 'select 1'
+  quai exec -i shop-dev db -- psql -U app < dump.sql`,
+		Args:              cobra.MinimumNArgs(2),
+		ValidArgsFunction: g.completeInstance(true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			instance, service, argv := args[0], args[1], args[2:]
+			if o.Interactive && o.TTY && !isTerminal(g.stdin) {
+				// A terminal's line discipline over a pipe would wait for
+				// keys that never come.
+				return usageErrorf("exec -it needs a terminal on stdin, and stdin is not one: drop -t to pipe input, e.g. quai exec -i %s %s -- CMD < file", instance, service)
+			}
 			// With flags parsing stopped at INSTANCE, the "--" stays in args.
 			if len(argv) > 0 && argv[0] == "--" {
 				argv = argv[1:]
 			}
 			if len(argv) == 0 {
 				if !o.TTY {
-					return errors.New("exec needs a command: quai exec INSTANCE SERVICE -- CMD..., or -it for a shell")
+					return usageErrorf("exec needs a command: quai exec INSTANCE SERVICE -- CMD..., or -it for a shell")
 				}
 				argv = []string{defaultShell}
 			}

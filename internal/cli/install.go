@@ -10,7 +10,10 @@ func newInstallCmd(g *globals) *cobra.Command {
 		Long: `install is up for first installs: when the instance already exists and a
 terminal is attached, it asks whether to update it, reinstall it (remove it,
 keeping its data, then install) or cancel.`,
-		Args: cobra.MaximumNArgs(1),
+		Example: `  quai install ./shop --env prod
+  quai install ./shop -e dev -y`,
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: completeDirs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				o.Dir = args[0]
@@ -18,6 +21,6 @@ keeping its data, then install) or cancel.`,
 			return g.deploy(cmd.Context(), o, deployInstall)
 		},
 	}
-	o.flags(cmd)
+	o.flags(g, cmd)
 	return cmd
 }

@@ -69,8 +69,8 @@ func TestNoDaemonSaysHowToStartIt(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	r := run(t, nil, "ls", "--socket", filepath.Join(dir, "none.sock"))
-	if r.code != cli.ExitError || !strings.Contains(r.stderr, "is the quai daemon running? start it with `quai serve`") {
-		t.Fatalf("exit %d, stderr %q; want exit 2 and the hint", r.code, r.stderr)
+	if r.code != cli.ExitUnavailable || !strings.Contains(r.stderr, "is the quai daemon running? start it with `quai serve`") {
+		t.Fatalf("exit %d, stderr %q; want exit 4 and the hint", r.code, r.stderr)
 	}
 }
 
@@ -128,8 +128,8 @@ func TestInstanceLifecycle(t *testing.T) {
 
 	// An unknown instance is answered with the close match.
 	bad := run(t, d, "status", "shop-dve")
-	if bad.code != cli.ExitError || !strings.Contains(bad.stderr, "shop-dev") {
-		t.Errorf("status shop-dve: exit %d, stderr %q; want exit 2 suggesting shop-dev", bad.code, bad.stderr)
+	if bad.code != cli.ExitNotFound || !strings.Contains(bad.stderr, "shop-dev") {
+		t.Errorf("status shop-dve: exit %d, stderr %q; want exit 3 suggesting shop-dev", bad.code, bad.stderr)
 	}
 
 	logs := mustRun(t, d, "logs", "shop-dev", "web", "--tail", "50")
@@ -165,19 +165,19 @@ func TestInstanceLifecycle(t *testing.T) {
 	// A refused rollback is an error with its status's hint, printed once,
 	// not a failed operation.
 	typo := run(t, d, "rollback", "shop-dve")
-	if typo.code != cli.ExitError || !strings.Contains(typo.stderr, "error: ") || !strings.Contains(typo.stderr, "did you mean shop-dev?") {
-		t.Errorf("rollback shop-dve: exit %d, stderr %q; want exit 2 and \"did you mean shop-dev?\"", typo.code, typo.stderr)
+	if typo.code != cli.ExitNotFound || !strings.Contains(typo.stderr, "error: ") || !strings.Contains(typo.stderr, "did you mean shop-dev?") {
+		t.Errorf("rollback shop-dve: exit %d, stderr %q; want exit 3 and \"did you mean shop-dev?\"", typo.code, typo.stderr)
 	}
 	far := run(t, d, "rollback", "shop-dev", "--to", "99")
-	if far.code != cli.ExitError || !strings.Contains(far.stderr, "error: shop-dev has no release 99") || !strings.Contains(far.stderr, "`quai releases INSTANCE` lists the releases") {
-		t.Errorf("rollback --to 99: exit %d, stderr %q; want exit 2, the error and its hint", far.code, far.stderr)
+	if far.code != cli.ExitNotFound || !strings.Contains(far.stderr, "error: shop-dev has no release 99") || !strings.Contains(far.stderr, "`quai releases INSTANCE` lists the releases") {
+		t.Errorf("rollback --to 99: exit %d, stderr %q; want exit 3, the error and its hint", far.code, far.stderr)
 	}
 
 	mustRun(t, d, "restart", "shop-dev", "worker")
 
 	// rm refuses without -y when nobody can be asked, and keeps the instance.
 	rm := run(t, d, "rm", "shop-dev", "--purge")
-	if rm.code != cli.ExitError || !strings.Contains(rm.stderr, "-y") {
+	if rm.code != cli.ExitUsage || !strings.Contains(rm.stderr, "-y") {
 		t.Errorf("rm --purge without -y: exit %d stderr %q; want a refusal naming -y", rm.code, rm.stderr)
 	}
 	if !strings.Contains(mustRun(t, d, "ls").stdout, "shop-dev") {

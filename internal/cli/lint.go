@@ -24,7 +24,7 @@ type lintOptions struct {
 }
 
 func newLintCmd(g *globals) *cobra.Command {
-	opts := lintOptions{Dir: ".", Env: "dev", Format: string(lint.FormatText), FailOn: string(lint.SeverityError)}
+	opts := lintOptions{Dir: ".", Format: string(lint.FormatText), FailOn: string(lint.SeverityError)}
 	cmd := &cobra.Command{
 		Use:   "lint [DIR]",
 		Short: "Check a stack against security and reliability rules",
@@ -36,26 +36,27 @@ the stack cannot be loaded. Silence a rule for one service, with a reason, in
 its x-quai.lint.ignore list. The rules and their fixes: quai lint --rules, or
 docs/lint-rules.md.`,
 		Example: `  quai lint ./shop --env prod
-  quai lint --env staging --org acme --fail-on warning
+  quai lint -e staging --org acme --fail-on warning
   quai lint --format sarif > quai.sarif
   quai lint --rules`,
-		Args: cobra.MaximumNArgs(1),
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: completeDirs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Dir = args[0]
 			}
 			if g.JSON {
 				if cmd.Flags().Changed("format") && opts.Format != string(lint.FormatJSON) {
-					return fmt.Errorf("--json and --format %s disagree: use one of them", opts.Format)
+					return usageErrorf("--json and --format %s disagree: use one of them", opts.Format)
 				}
 				opts.Format = string(lint.FormatJSON)
 			}
 			return runLint(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), opts)
 		},
 	}
+	envFlag(g, cmd, &opts.Env)
+	orgFlag(g, cmd, &opts.Org)
 	f := cmd.Flags()
-	f.StringVar(&opts.Env, "env", opts.Env, "environment whose overlays are applied (envs/ENV.yaml)")
-	f.StringVar(&opts.Org, "org", "", "organization whose overlays are applied (orgs/ORG/); default: none")
 	f.StringVar(&opts.Format, "format", opts.Format, "output format: text, json or sarif")
 	f.StringVar(&opts.FailOn, "fail-on", opts.FailOn, "exit 1 when a finding is at least this severe: error, warning or info")
 	f.BoolVar(&opts.Rules, "rules", false, "list the rules instead of checking a stack")
@@ -65,7 +66,7 @@ docs/lint-rules.md.`,
 func runLint(ctx context.Context, stdout, stderr io.Writer, opts lintOptions) error {
 	format, err := lint.ParseFormat(opts.Format)
 	if err != nil {
-		return err
+		return &usageError{err}
 	}
 	if opts.Rules {
 		if format == lint.FormatText {
@@ -75,7 +76,7 @@ func runLint(ctx context.Context, stdout, stderr io.Writer, opts lintOptions) er
 	}
 	failOn, err := lint.ParseSeverity(opts.FailOn)
 	if err != nil {
-		return fmt.Errorf("--fail-on: %w", err)
+		return usageErrorf("--fail-on: %w", err)
 	}
 
 	m, err := loadStack(ctx, "lint", stack.Options{Dir: opts.Dir, Env: opts.Env, Org: opts.Org})
@@ -92,7 +93,7 @@ func runLint(ctx context.Context, stdout, stderr io.Writer, opts lintOptions) er
 		src = nil
 	}
 	findings := lint.Check(m, lint.Options{Sources: src})
-	if err := lint.Write(stdout, format, lint.Report{Findings: findings, Dir: m.Dir, ToolVersion: version.Version}); err != nil {
+	if err := lint.Write(stdout, format, lint.Report{Findings: findings, Dir: m.Dir, ToolVersion: version.Get().Version}); err != nil {
 		return fmt.Errorf("write lint report: %w", err)
 	}
 	if lint.Exceeds(findings, failOn) {

@@ -26,7 +26,11 @@ func newLogsCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "logs INSTANCE [SERVICE]",
 		Short: "Print an instance's logs, or one service's",
-		Args:  cobra.RangeArgs(1, 2),
+		Example: `  quai logs shop-prod
+  quai logs shop-prod web -f
+  quai logs shop-prod db --since 10m -n 100`,
+		Args:              cobra.RangeArgs(1, 2),
+		ValidArgsFunction: g.completeInstance(true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			opts := client.LogsOptions{Follow: o.Follow, Tail: o.Tail}
@@ -36,12 +40,12 @@ func newLogsCmd(g *globals) *cobra.Command {
 			if o.Since != "" {
 				t, err := parseSince(o.Since, time.Now())
 				if err != nil {
-					return err
+					return &usageError{err}
 				}
 				opts.Since = t
 			}
 			if o.Tail < 0 {
-				return fmt.Errorf("--tail %d: the line count cannot be negative", o.Tail)
+				return usageErrorf("--tail %d: the line count cannot be negative", o.Tail)
 			}
 			c, err := g.client(ctx)
 			if err != nil {

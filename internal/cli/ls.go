@@ -17,7 +17,9 @@ func newLsCmd(g *globals) *cobra.Command {
 		Use:     "ls",
 		Aliases: []string{"list"},
 		Short:   "List installed instances",
-		Args:    cobra.NoArgs,
+		Example: `  quai ls
+  quai ls --json | jq -r '.[].name'`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			return show(ctx, g, func(c *client.Client) ([]wire.Instance, error) { return c.Instances(ctx) }, g.printInstances)

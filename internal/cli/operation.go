@@ -44,13 +44,13 @@ func (g *globals) operate(ctx context.Context, op func(*client.Client, wire.Emit
 
 // runOperation renders the events of one streamed operation. A failed
 // operation has already been shown by the renderer, so it exits with
-// ExitError without printing the error again.
+// ExitFailed without printing the error again (but as JSON with --json).
 func (g *globals) runOperation(op func(wire.Emitter) (wire.Event, error)) (wire.Event, error) {
 	r := g.newRenderer()
 	ev, err := op(r.Event)
 	r.Close()
 	if errors.Is(err, client.ErrOperationFailed) {
-		return ev, withCode(ExitError, nil)
+		return ev, &exitError{code: ExitFailed, err: err, shown: true}
 	}
 	return ev, err
 }

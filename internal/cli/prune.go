@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -26,11 +25,13 @@ container uses, and says how much it freed. Images quai did not make are
 never touched. --dry-run lists them and removes nothing. prune shows the
 list and asks for confirmation when a terminal is attached, and otherwise
 requires -y.`,
+		Example: `  quai prune --dry-run
+  quai prune -y`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if !o.DryRun && !o.Yes && !g.interactive() {
-				return errors.New("prune deletes images for good: pass -y to confirm, or --dry-run to list them, when no terminal is attached")
+				return usageErrorf("prune deletes images for good: pass -y to confirm, or --dry-run to list them, when no terminal is attached")
 			}
 			c, err := g.client(ctx)
 			if err != nil {
@@ -53,7 +54,7 @@ requires -y.`,
 					return err
 				}
 				if !ok {
-					return errors.New("canceled; nothing was removed")
+					return declined("canceled; nothing was removed")
 				}
 			}
 			rep, err := c.Prune(ctx, o.DryRun)
@@ -63,8 +64,8 @@ requires -y.`,
 			return g.printPrune(rep)
 		},
 	}
-	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "list the images that would be removed and remove nothing")
-	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	dryRunFlag(cmd, &o.DryRun, "list the images that would be removed and remove nothing")
+	yesFlag(cmd, &o.Yes)
 	return cmd
 }
 

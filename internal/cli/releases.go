@@ -18,8 +18,9 @@ func newReleasesCmd(g *globals) *cobra.Command {
 		Short: "List an instance's releases, newest first",
 		Long: "List an instance's releases, newest first, with the sealed secret versions (names only) and the images each pins: with x-quai.registry a\n" +
 			"repo@sha256:digest reference any runtime can pull, otherwise the engine's image id or the stack's reference.",
-		Example: "  quai releases shop-prod\n  quai releases shop-prod --json",
-		Args:    cobra.ExactArgs(1),
+		Example:           "  quai releases shop-prod\n  quai releases shop-prod --json",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeInstance(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			return show(ctx, g, func(c *client.Client) ([]wire.Release, error) { return c.Releases(ctx, args[0]) }, g.printReleases)

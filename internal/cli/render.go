@@ -35,7 +35,7 @@ type renderOptions struct {
 }
 
 func newRenderCmd(g *globals) *cobra.Command {
-	opts := renderOptions{Dir: ".", Target: targetKubernetes, Env: stack.DefaultEnv}
+	opts := renderOptions{Dir: ".", Target: targetKubernetes}
 	cmd := &cobra.Command{
 		Use:   "render [DIR]",
 		Short: "Print the Kubernetes manifests or the Compose file of an instance",
@@ -59,9 +59,10 @@ equivalent, are printed on stderr.
 Exit status: 0 when rendered, 2 when the stack cannot be loaded or rendered.`,
 		Example: `  quai render ./shop --env prod | kubectl apply -f -
   quai render ./shop --env prod --org acme -o manifests/
-  quai render --target compose --env staging > compose.staging.yaml
+  quai render --target compose -e staging > compose.staging.yaml
   quai render --ingress-class traefik --cluster-issuer letsencrypt --storage-class fast`,
-		Args: cobra.MaximumNArgs(1),
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: completeDirs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Dir = args[0]
@@ -72,8 +73,9 @@ Exit status: 0 when rendered, 2 when the stack cannot be loaded or rendered.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Target, "target", opts.Target, "what to render: kubernetes or compose")
-	f.StringVar(&opts.Env, "env", opts.Env, "environment whose overlays are applied (envs/ENV.yaml)")
-	f.StringVar(&opts.Org, "org", "", "organization whose overlays are applied (orgs/ORG/); default: none")
+	_ = cmd.RegisterFlagCompletionFunc("target", cobra.FixedCompletions([]string{targetKubernetes, targetCompose}, cobra.ShellCompDirectiveNoFileComp))
+	envFlag(g, cmd, &opts.Env)
+	orgFlag(g, cmd, &opts.Org)
 	f.StringVarP(&opts.OutDir, "output", "o", "", "write one file per object into this directory instead of stdout")
 	f.StringVar(&opts.Kube.IngressClass, "ingress-class", render.DefaultIngressClass, "ingressClassName of the Ingresses")
 	f.StringVar(&opts.Kube.IngressNamespace, "ingress-namespace", render.DefaultIngressNamespace, "namespace of the ingress controller, admitted by the NetworkPolicies")
@@ -92,7 +94,7 @@ type renderedFile struct {
 
 func runRender(ctx context.Context, stdout, stderr io.Writer, opts renderOptions) error {
 	if opts.Target != targetKubernetes && opts.Target != targetCompose {
-		return fmt.Errorf("unknown --target %q: use kubernetes or compose", opts.Target)
+		return usageErrorf("unknown --target %q: use kubernetes or compose", opts.Target)
 	}
 	m, err := loadStack(ctx, "render", stack.Options{Dir: opts.Dir, Env: opts.Env, Org: opts.Org})
 	if err != nil {

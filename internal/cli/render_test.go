@@ -129,19 +129,19 @@ x-quai:
 		t.Fatal(err)
 	}
 	code, out, errOut := runQuaiRender(t, "render", bad)
-	if code != ExitError {
-		t.Errorf("invalid stack: exit %d, want %d", code, ExitError)
+	if code != ExitUsage {
+		t.Errorf("invalid stack: exit %d, want %d", code, ExitUsage)
 	}
 	if out != "" || !strings.Contains(errOut, "cannot load the stack") || !strings.Contains(errOut, "compose.yaml:") {
 		t.Errorf("stdout %q, stderr %q: want the loader's problems with positions", out, errOut)
 	}
 
 	code, _, errOut = runQuaiRender(t, "render", renderFixtureDjango, "--target", "helm")
-	if code != ExitError || !strings.Contains(errOut, "unknown --target") {
+	if code != ExitUsage || !strings.Contains(errOut, "unknown --target") {
 		t.Errorf("unknown target: exit %d, stderr %q", code, errOut)
 	}
 	code, _, errOut = runQuaiRender(t, "render", t.TempDir())
-	if code != ExitError || !strings.Contains(errOut, "no compose file") {
+	if code != ExitNotFound || !strings.Contains(errOut, "no compose file") {
 		t.Errorf("empty dir: exit %d, stderr %q", code, errOut)
 	}
 }

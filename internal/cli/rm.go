@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -25,15 +24,19 @@ data are kept unless --purge is given; its backups are always kept (quai
 backup ls lists them, quai up --from-backup brings the data back). rm asks for confirmation when a
 terminal is attached (--purge: type the instance's name) and otherwise
 requires -y.`,
-		Args: cobra.ExactArgs(1),
+		Example: `  quai rm shop-dev                 # asks, keeps volumes and data
+  quai rm shop-dev -y              # without a terminal
+  quai rm shop-dev --purge         # asks you to type shop-dev`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeInstance(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			name := args[0]
 			if !o.Yes && !g.interactive() {
 				if o.Purge {
-					return fmt.Errorf("rm --purge deletes %s with its volumes and data for good: pass -y to confirm when no terminal is attached", name)
+					return usageErrorf("rm --purge deletes %s with its volumes and data for good: pass -y to confirm when no terminal is attached", name)
 				}
-				return fmt.Errorf("rm stops %s and forgets its releases (its data is kept): pass -y to confirm when no terminal is attached", name)
+				return usageErrorf("rm stops %s and forgets its releases (its data is kept): pass -y to confirm when no terminal is attached", name)
 			}
 			c, err := g.client(ctx)
 			if err != nil {
@@ -54,15 +57,13 @@ requires -y.`,
 					return err
 				}
 				if !ok {
-					return errors.New("canceled; nothing was removed")
+					return declined("canceled; nothing was removed")
 				}
 			default:
-				ans, err := g.ask(fmt.Sprintf("This deletes %s with its volumes and data; it cannot be undone (its backups are kept).\nType the instance name to confirm: ", name))
-				if err != nil {
+				fprintf(g.stderr, "This deletes %s with its volumes and data; it cannot be undone (its backups are kept).\n", name)
+				if _, err := g.askUntil("Type the instance name to confirm: ", "the name did not match", "nothing was removed",
+					func(s string) bool { return s == name }); err != nil {
 					return err
-				}
-				if ans != name {
-					return errors.New("the name did not match; nothing was removed")
 				}
 			}
 			_, err = g.runOperation(func(emit wire.Emitter) (wire.Event, error) {
@@ -72,6 +73,6 @@ requires -y.`,
 		},
 	}
 	cmd.Flags().BoolVar(&o.Purge, "purge", false, "also delete the instance's volumes and data")
-	cmd.Flags().BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
+	yesFlag(cmd, &o.Yes)
 	return cmd
 }

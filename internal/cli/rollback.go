@@ -18,7 +18,10 @@ func newRollbackCmd(g *globals) *cobra.Command {
 		Short: "Return an instance to an earlier release (default: the previous one)",
 		Long: `rollback redeploys what an earlier release recorded, without rebuilding,
 with the same zero-downtime switchover as up. The result is a new release.`,
-		Args: cobra.ExactArgs(1),
+		Example: `  quai rollback shop-prod          # to the release before the active one
+  quai rollback shop-prod --to 3   # quai releases shop-prod lists them`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeInstance(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			return g.operate(ctx, func(c *client.Client, emit wire.Emitter) (wire.Event, error) {
@@ -27,5 +30,6 @@ with the same zero-downtime switchover as up. The result is a new release.`,
 		},
 	}
 	cmd.Flags().IntVar(&o.To, "to", 0, "release number to return to (default: the one before the active release)")
+	_ = cmd.RegisterFlagCompletionFunc("to", g.completeReleases)
 	return cmd
 }

@@ -10,42 +10,16 @@ package cli
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 
-	"github.com/quai-dev/quai/internal/datadir"
+	"github.com/quai-dev/quai/internal/version"
 )
-
-// Exit codes shared by every verb.
-const (
-	ExitOK       = 0
-	ExitFindings = 1 // the command ran and found problems (lint findings, failed checks)
-	ExitError    = 2 // the command could not do its job (bad stack file, daemon error)
-	ExitLocked   = 3 // serve: another quai daemon holds the data directory
-)
-
-// exitError carries an exit code out of a cobra RunE.
-type exitError struct {
-	code int
-	err  error
-}
-
-func (e *exitError) Error() string {
-	if e.err == nil {
-		return fmt.Sprintf("exit status %d", e.code)
-	}
-	return e.err.Error()
-}
-
-func (e *exitError) Unwrap() error { return e.err }
-
-// withCode makes a RunE error exit with code; a nil err exits silently.
-func withCode(code int, err error) error { return &exitError{code: code, err: err} }
 
 // globals are the flags every verb shares.
 type globals struct {
@@ -60,8 +34,8 @@ type globals struct {
 
 // Verb builds a command that lives outside this package, such as `quai
 // serve`, which links the daemon. It reads the shared flags (--json,
-// --data-dir, --socket) from its parent; an error it returns exits with
-// ExitError.
+// --data-dir, --socket) from its parent; an error it returns gets its exit
+// code like any verb's (see exitCode).
 type Verb func() *cobra.Command
 
 // Main runs quai with args and returns the process exit code.
@@ -74,35 +48,38 @@ func Main(args []string, verbs ...Verb) int {
 	return Run(ctx, args, os.Stdin, os.Stdout, os.Stderr, verbs...)
 }
 
+// Command returns quai's command tree with verbs added, as Run runs it, for
+// generating its reference (docs/cli.md, man pages) and checking it.
+func Command(verbs ...Verb) *cobra.Command {
+	return newTree(&globals{stdout: io.Discard, stderr: io.Discard, stdin: strings.NewReader("")}, verbs)
+}
+
 // Run is Main with explicit streams, for tests.
 func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, verbs ...Verb) int {
 	g := &globals{stdout: stdout, stderr: stderr, stdin: stdin}
-	root := newRootCmd(g)
-	for _, v := range verbs {
-		root.AddCommand(v())
-	}
+	root := newTree(g, verbs)
 	root.SetArgs(args)
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	err := root.ExecuteContext(ctx)
-	if err == nil {
-		return ExitOK
+	cmd, err := root.ExecuteContextC(ctx)
+	if err != nil && cmd == root && !errors.As(err, new(*usageError)) {
+		// The root runs nothing itself: what fails there is an unknown verb.
+		err = &usageError{err}
 	}
-	var ee *exitError
-	if errors.As(err, &ee) {
-		if ee.err != nil {
-			_, _ = fmt.Fprintf(stderr, "error: %v\n", ee.err)
-		}
-		return ee.code
+	return report(stderr, g.JSON, cmd, err, err != nil && interrupted(ctx))
+}
+
+// newTree is the root with every verb: this package's, those handed in, and
+// cobra's completion, each argument and flag error marked a usage error.
+func newTree(g *globals, verbs []Verb) *cobra.Command {
+	root := newRootCmd(g)
+	for _, v := range verbs {
+		root.AddCommand(v())
 	}
-	_, _ = fmt.Fprintf(stderr, "error: %v\n", err)
-	if errors.Is(err, datadir.ErrLocked) {
-		// From serve: a verb that started it waits for the daemon that holds
-		// the directory.
-		return ExitLocked
-	}
-	return ExitError
+	initCompletionCmd(root)
+	markUsageErrors(root)
+	return root
 }
 
 func newRootCmd(g *globals) *cobra.Command {
@@ -116,10 +93,15 @@ processes, a Docker Engine or Kubernetes.
 Start with:
   quai lint ./myproject --env prod     check a stack file
   quai up ./myproject --env dev        install or update an instance
-  quai ls                              list instances`,
+  quai ls                              list instances
+
+` + exitCodesHelp(),
+		Version:       version.Get().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// --version prints what `quai version` prints.
+	root.SetVersionTemplate("{{.Version}}\n")
 	root.PersistentFlags().BoolVar(&g.JSON, "json", false, "print machine-readable JSON")
 	root.PersistentFlags().StringVar(&g.DataDir, "data-dir", "", "quai's state directory (default $QUAI_DATA_DIR, $XDG_DATA_HOME/quai, or /var/lib/quai as root)")
 	root.PersistentFlags().StringVar(&g.Socket, "socket", "", "daemon socket (default DATA_DIR/quai.sock)")

@@ -17,7 +17,10 @@ func newStatusCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "status INSTANCE",
 		Short: "Show an instance's services, replicas, health, routes and release",
-		Args:  cobra.ExactArgs(1),
+		Example: `  quai status shop-prod
+  quai status shop-prod --json | jq '.services[].ready'`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: g.completeInstance(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			return show(ctx, g, func(c *client.Client) (wire.InstanceStatus, error) { return c.Status(ctx, args[0]) },
@@ -75,10 +78,7 @@ func printStatus(g *globals, st wire.InstanceStatus, now time.Time) {
 			if i > 0 {
 				svc, rd = "", ""
 			}
-			cpu := "-"
-			if r.Status.CPUPercent > 0 {
-				cpu = fmt.Sprintf("%.1f%%", r.Status.CPUPercent)
-			}
+			cpu := cpuText(r.Status)
 			health := string(r.Status.Health)
 			if r.Status.Message != "" && !r.Status.Healthy() {
 				health += " (" + r.Status.Message + ")"
@@ -88,4 +88,19 @@ func printStatus(g *globals, st wire.InstanceStatus, now time.Time) {
 		}
 	}
 	_ = tw.Flush()
+}
+
+// cpuText is a replica's CPU use with one decimal: "0.4%", "<0.1%" for a
+// trace, "0.0%" for an idle replica whose runtime measures it (it reports
+// its memory), "-" when the runtime does not say.
+func cpuText(st wire.ReplicaStatus) string {
+	switch p := st.CPUPercent; {
+	case p >= 0.05:
+		return fmt.Sprintf("%.1f%%", p)
+	case p > 0:
+		return "<0.1%"
+	case st.MemoryBytes > 0:
+		return "0.0%"
+	}
+	return "-"
 }

@@ -63,19 +63,52 @@ func readLine(r io.Reader) (string, error) {
 	}
 }
 
-// ask prints question and returns the answer line, trimmed.
+// maxAsks bounds how often a prompt asks again after an answer it cannot
+// use; then the user is taken to have declined.
+const maxAsks = 3
+
+// ask prints question and returns the answer line, trimmed. End of input
+// is a refusal.
 func (g *globals) ask(question string) (string, error) {
 	fprint(g.stderr, question)
 	line, err := readLine(g.stdin)
+	if errors.Is(err, io.EOF) {
+		fprintln(g.stderr)
+		return "", declined("no answer (end of input); nothing changed")
+	}
 	if err != nil {
 		return "", fmt.Errorf("read answer: %w", err)
 	}
 	return strings.TrimSpace(line), nil
 }
 
-// confirm asks a yes/no question; the default is no.
+// askUntil asks question until valid accepts the answer, saying retry after
+// each answer it does not, at most maxAsks times; then the user declined,
+// and nothing is the message of the returned error.
+func (g *globals) askUntil(question, retry, nothing string, valid func(string) bool) (string, error) {
+	for range maxAsks {
+		ans, err := g.ask(question)
+		if err != nil {
+			return "", err
+		}
+		if valid(ans) {
+			return ans, nil
+		}
+		fprintln(g.stderr, retry)
+	}
+	return "", declined(fmt.Sprintf("no valid answer after %d tries; %s", maxAsks, nothing))
+}
+
+// confirm asks a yes/no question; an empty answer is no, anything but
+// y/yes/n/no is asked again.
 func (g *globals) confirm(question string) (bool, error) {
-	ans, err := g.ask(question + " [y/N] ")
+	ans, err := g.askUntil(question+" [y/N] ", "please answer y or n", "nothing changed", func(s string) bool {
+		switch strings.ToLower(s) {
+		case "", "y", "yes", "n", "no":
+			return true
+		}
+		return false
+	})
 	if err != nil {
 		return false, err
 	}

@@ -149,8 +149,8 @@ func TestVerbsOnATerminal(t *testing.T) {
 
 	wait := term.start(d, "up", dir)
 	term.answer("Apply this plan to tty-dev? [y/N]", "n")
-	if code := wait(); code != cli.ExitError || !term.shows("canceled") {
-		t.Fatalf("up answered no: exit %d; want 2 and canceled", code)
+	if code := wait(); code != cli.ExitDeclined || !term.shows("canceled") {
+		t.Fatalf("up answered no: exit %d; want 5 and canceled", code)
 	}
 	if _, err := d.Client.Status(context.Background(), "tty-dev"); err == nil {
 		t.Fatal("up installed the instance after the user said no")
@@ -167,8 +167,8 @@ func TestVerbsOnATerminal(t *testing.T) {
 
 	wait = term.start(d, "install", dir)
 	term.answer("[c]ancel?", "c")
-	if code := wait(); code != cli.ExitError {
-		t.Errorf("install canceled: exit %d, want 2", code)
+	if code := wait(); code != cli.ExitDeclined {
+		t.Errorf("install canceled: exit %d, want 5", code)
 	}
 
 	// Without DIR, in a directory without a compose file (the test's own),
@@ -201,10 +201,17 @@ func TestVerbsOnATerminal(t *testing.T) {
 		t.Errorf("exec -it: exit %d; want 4 with the shell's output and the resized terminal's size 40 120", code)
 	}
 
+	// A wrong name is asked for again, three times at most.
 	wait = term.start(d, "rm", "tty-dev", "--purge")
-	term.answer("Type the instance name to confirm:", "tty-prod")
-	if code := wait(); code != cli.ExitError || !term.shows("did not match") {
-		t.Errorf("rm --purge with the wrong name: exit %d; want 2, nothing removed", code)
+	for range 3 {
+		term.answer("Type the instance name to confirm:", "tty-prod")
+		if !term.shows("did not match") {
+			t.Fatal("rm --purge with the wrong name does not say it did not match")
+		}
+		term.clear()
+	}
+	if code := wait(); code != cli.ExitDeclined || !term.shows("nothing was removed") {
+		t.Errorf("rm --purge with the wrong name three times: exit %d; want 5, nothing removed", code)
 	}
 	wait = term.start(d, "rm", "tty-dev", "--purge")
 	term.answer("Type the instance name to confirm:", "tty-dev")
@@ -242,8 +249,8 @@ func TestUpOnATerminalRefusesAChangedPlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	term.answer(prompt, "y")
-	if code := wait(); code != cli.ExitError || !term.shows("run `quai up` again") {
-		t.Fatalf("confirmed a stale plan: exit %d; want 2 and the advice to run quai up again", code)
+	if code := wait(); code != cli.ExitFailed || !term.shows("run `quai up` again") {
+		t.Fatalf("confirmed a stale plan: exit %d; want 1 and the advice to run quai up again", code)
 	}
 	if rels, err := d.Client.Releases(ctx, "race-dev"); err != nil || len(rels) != 1 {
 		t.Errorf("releases %d (%v); want only the other install's", len(rels), err)

@@ -35,13 +35,13 @@ type upOptions struct {
 	FromBackup []string
 }
 
-func (o *upOptions) flags(cmd *cobra.Command) {
+func (o *upOptions) flags(g *globals, cmd *cobra.Command) {
+	envFlag(g, cmd, &o.Env)
+	orgFlag(g, cmd, &o.Org)
+	runtimeFlag(cmd, &o.Runtime)
+	dryRunFlag(cmd, &o.DryRun, "print the plan and change nothing")
+	yesFlag(cmd, &o.Yes)
 	f := cmd.Flags()
-	f.StringVarP(&o.Env, "env", "e", "", "environment to deploy (loads envs/ENV.yaml; default dev)")
-	f.StringVar(&o.Org, "org", "", "organization (loads orgs/ORG/...; default \"default\")")
-	f.StringVar(&o.Runtime, "runtime", "", "runtime of a new instance: process (the default), docker or kubernetes; an existing instance keeps its own")
-	f.BoolVar(&o.DryRun, "dry-run", false, "print the plan and change nothing")
-	f.BoolVarP(&o.Yes, "yes", "y", false, "do not ask for confirmation")
 	f.BoolVar(&o.NoWait, "no-wait", false, "fail at once when another operation runs on the instance, instead of waiting for it")
 	f.StringArrayVar(&o.Allow, "allow", nil, "deploy despite error findings of this lint rule, e.g. --allow QL033 (repeatable; recorded in the release)")
 	f.StringArrayVar(&o.FromBackup, "from-backup", nil, "install a new instance holding the data of this snapshot (repeatable, one per service; `quai backup ls` lists them)")
@@ -55,7 +55,12 @@ func newUpCmd(g *globals) *cobra.Command {
 		Long: `up loads the stack in DIR (default: the current directory), shows what
 will change, asks for confirmation when a terminal is attached (unless -y),
 then deploys and prints the instance's URLs.`,
-		Args: cobra.MaximumNArgs(1),
+		Example: `  quai up                                 # the project in this directory, env dev
+  quai up ./shop --env prod --org acme    # with envs/prod.yaml and orgs/acme/ overlays
+  quai up ./shop -e staging --dry-run     # print the plan, change nothing
+  quai up ./shop -e prod -y --runtime docker`,
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: completeDirs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				o.Dir = args[0]
@@ -63,7 +68,7 @@ then deploys and prints the instance's URLs.`,
 			return g.deploy(cmd.Context(), o, deployUp)
 		},
 	}
-	o.flags(cmd)
+	o.flags(g, cmd)
 	return cmd
 }
 
@@ -117,7 +122,10 @@ func (g *globals) deploy(ctx context.Context, o upOptions, mode deployMode) erro
 
 	if mode == deployInstall && g.interactive() && !o.DryRun {
 		if _, err := c.Status(ctx, name); err == nil {
-			choice, err := g.ask(fmt.Sprintf("%s is already installed. [u]pdate it, [r]einstall it (remove, keeping data, then install), or [c]ancel? ", name))
+			choice, err := g.askUntil(fmt.Sprintf("%s is already installed. [u]pdate it, [r]einstall it (remove, keeping data, then install), or [c]ancel? ", name),
+				"please answer u, r or c", "nothing changed", func(s string) bool {
+					return slices.Contains([]string{"u", "update", "r", "reinstall", "c", "cancel"}, strings.ToLower(s))
+				})
 			if err != nil {
 				return err
 			}
@@ -133,8 +141,7 @@ func (g *globals) deploy(ctx context.Context, o upOptions, mode deployMode) erro
 				cause = "reinstall"
 				o.Yes = true
 			default:
-				fprintln(g.stderr, "canceled; nothing changed")
-				return withCode(ExitError, nil)
+				return declined("canceled; nothing changed")
 			}
 		} else if !errors.Is(err, client.ErrNotFound) {
 			return err
@@ -168,8 +175,7 @@ func (g *globals) deploy(ctx context.Context, o upOptions, mode deployMode) erro
 			return err
 		}
 		if !ok {
-			fprintln(g.stderr, "canceled; nothing changed")
-			return withCode(ExitError, nil)
+			return declined("canceled; nothing changed")
 		}
 		// The user agreed to this plan, not to whatever the daemon plans
 		// by the time the answer comes.
@@ -200,7 +206,7 @@ func (g *globals) deploy(ctx context.Context, o upOptions, mode deployMode) erro
 func lintGate(m *stack.Model, allow []string) error {
 	for _, id := range allow {
 		if _, ok := lint.Lookup(id); !ok {
-			return fmt.Errorf("--allow %s: no such lint rule; quai lint --rules lists them", id)
+			return usageErrorf("--allow %s: no such lint rule; quai lint --rules lists them", id)
 		}
 	}
 	src, err := lint.ReadSources(m)
@@ -218,7 +224,7 @@ func lintGate(m *stack.Model, allow []string) error {
 		return nil
 	}
 	var b strings.Builder
-	if err := lint.Write(&b, lint.FormatText, lint.Report{Findings: refused, Dir: m.Dir, ToolVersion: version.Version}); err != nil {
+	if err := lint.Write(&b, lint.FormatText, lint.Report{Findings: refused, Dir: m.Dir, ToolVersion: version.Get().Version}); err != nil {
 		return err
 	}
 	var flags []string
@@ -267,13 +273,14 @@ func (g *globals) pickProject(ctx context.Context, c *client.Client, o *upOption
 	for i, in := range list {
 		fprintf(g.stderr, "  %d) %-28s %s\n", i+1, in.Name, in.Dir)
 	}
-	ans, err := g.ask(fmt.Sprintf("Deploy which? [1-%d] ", len(list)))
-	if err != nil {
+	var n int
+	if _, err := g.askUntil(fmt.Sprintf("Deploy which? [1-%d] ", len(list)), fmt.Sprintf("please answer a number from 1 to %d", len(list)),
+		"nothing deployed", func(s string) bool {
+			var err error
+			n, err = strconv.Atoi(s)
+			return err == nil && n >= 1 && n <= len(list)
+		}); err != nil {
 		return err
-	}
-	n, err := strconv.Atoi(ans)
-	if err != nil || n < 1 || n > len(list) {
-		return fmt.Errorf("%q is not a number between 1 and %d", ans, len(list))
 	}
 	in := list[n-1]
 	o.Dir = in.Dir

@@ -32,11 +32,11 @@ func TestUpRefusesLintErrors(t *testing.T) {
 	t.Setenv("QUAI_NO_AUTOSTART", "1")
 	none := filepath.Join(t.TempDir(), "none.sock")
 	r := run(t, nil, "up", dir, "--env", "dev", "-y", "--socket", none)
-	if r.code != cli.ExitError || !strings.Contains(r.stderr, "QL008") || !strings.Contains(r.stderr, "--allow QL008") || !strings.Contains(r.stderr, "nothing was deployed") {
+	if r.code != cli.ExitFailed || !strings.Contains(r.stderr, "QL008") || !strings.Contains(r.stderr, "--allow QL008") || !strings.Contains(r.stderr, "nothing was deployed") {
 		t.Fatalf("exit %d, stderr %q; want exit 2 naming QL008 and --allow QL008", r.code, r.stderr)
 	}
 	r = run(t, nil, "up", dir, "--env", "dev", "-y", "--allow", "QL999", "--socket", none)
-	if r.code != cli.ExitError || !strings.Contains(r.stderr, "--allow QL999: no such lint rule") {
+	if r.code != cli.ExitUsage || !strings.Contains(r.stderr, "--allow QL999: no such lint rule") {
 		t.Fatalf("exit %d, stderr %q; want the unknown rule refused", r.code, r.stderr)
 	}
 

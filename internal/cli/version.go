@@ -1,10 +1,6 @@
 package cli
 
 import (
-	"encoding/json"
-	"fmt"
-	goruntime "runtime"
-
 	"github.com/spf13/cobra"
 
 	"github.com/quai-dev/quai/internal/version"
@@ -14,20 +10,19 @@ func newVersionCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print quai's version and commit",
-		Args:  cobra.NoArgs,
+		Long: `version prints the version and commit quai was built from, as the Makefile
+stamped them, or else as the Go toolchain recorded them (go install of a
+tag, go build in a checkout). quai --version prints the same line.`,
+		Example: `  quai version
+  quai version --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			v := struct {
-				Version string `json:"version"`
-				Commit  string `json:"commit"`
-				Go      string `json:"go"`
-			}{version.Version, version.Commit, goruntime.Version()}
+			b := version.Get()
 			if g.JSON {
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				enc.SetIndent("", "  ")
-				return enc.Encode(v)
+				return g.printJSON(b)
 			}
-			_, err := fmt.Fprintf(cmd.OutOrStdout(), "quai %s (commit %s, %s)\n", v.Version, v.Commit, v.Go)
-			return err
+			fprintln(g.stdout, b.String())
+			return nil
 		},
 	}
 }
