@@ -9,7 +9,7 @@ GOLANGCI_VERSION := v2.15.0
 GOLANGCI := $(shell $(GO) env GOPATH)/bin/golangci-lint
 FUZZTIME ?= 30s
 
-.PHONY: help build demo test unit lint fuzz bench clean deps
+.PHONY: help build demo test unit lint fuzz bench clean deps docs man
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -41,5 +41,11 @@ fuzz: ## run every fuzz target for FUZZTIME each
 bench: build ## print benchmark figures
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+docs: ## regenerate docs/cli.md from the commands' help
+	$(GO) run ./internal/clidocs/gen -md docs/cli.md
+
+man: ## write man pages into build/man (man -M build/man quai)
+	$(GO) run ./internal/clidocs/gen -man build/man
+
 clean:
-	rm -rf bin
+	rm -rf bin build

@@ -28,8 +28,8 @@ and organization — compose.yaml, then envs/ENV.yaml, orgs/ORG/common.yaml and
 orgs/ORG/ENV.yaml, interpolated with the environment and .env — validate it,
 and print the resulting Compose document, as docker compose config does.
 
-Exit status: 0 when the stack is valid, 2 when it cannot be loaded; every
-problem is then listed as file:line:column: key: message (hint: ...).`,
+Exit status: 0 when the stack is valid, 2 when it is not, every problem then
+listed as file:line:column: key: message (hint: ...); 3 when DIR has no stack.`,
 		Example: `  quai config ./shop --env prod --org acme
   quai config -e staging --format json | jq '.services | keys'`,
 		Args:              cobra.MaximumNArgs(1),

@@ -68,7 +68,7 @@ type ExitCode struct {
 // docs/cli.md print it.
 var ExitCodes = []ExitCode{
 	{ExitOK, "", "success"},
-	{ExitFailed, codeFailed + ", busy, plan_changed, …", "the command ran and failed (an operation failed, the daemon refused), or lint found problems at or above --fail-on"},
+	{ExitFailed, codeFailed + ", " + wire.CodeBusy + ", " + wire.CodePlanChanged + ", " + wire.CodeForbidden + ", " + wire.CodeUnsupported + ", " + wire.CodeInternal, "the command ran and failed (an operation failed, the daemon refused), or lint found problems at or above --fail-on"},
 	{ExitUsage, codeUsage + ", " + wire.CodeInvalid, "the command line (unknown verb or flag, wrong arguments) or the stack file is wrong; nothing was done"},
 	{ExitNotFound, wire.CodeNotFound + ", " + wire.CodeNoRelease, "no such instance, service, release or project directory"},
 	{ExitUnavailable, wire.CodeUnavailable + ", " + wire.CodeMissingDependency, "the daemon, or a runtime's engine or a binary it needs, cannot be reached"},

@@ -32,7 +32,7 @@ func newLintCmd(g *globals) *cobra.Command {
 and organization, as quai up would, and check it against quai's lint rules.
 
 Exit status: 0 when no finding is at or above --fail-on, 1 when one is, 2 when
-the stack cannot be loaded. Silence a rule for one service, with a reason, in
+the stack is invalid, 3 when DIR has no stack (quai --help lists every code). Silence a rule for one service, with a reason, in
 its x-quai.lint.ignore list. The rules and their fixes: quai lint --rules, or
 docs/lint-rules.md.`,
 		Example: `  quai lint ./shop --env prod

@@ -56,7 +56,8 @@ longer rendered are left in DIR. Secrets are referenced, never written: the
 kubectl commands that create them, and whatever has no faithful Kubernetes
 equivalent, are printed on stderr.
 
-Exit status: 0 when rendered, 2 when the stack cannot be loaded or rendered.`,
+Exit status: 0 when rendered, 2 when the stack is invalid, 3 when DIR has no
+stack, 1 when it cannot be rendered.`,
 		Example: `  quai render ./shop --env prod | kubectl apply -f -
   quai render ./shop --env prod --org acme -o manifests/
   quai render --target compose -e staging > compose.staging.yaml

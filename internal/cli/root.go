@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -67,7 +68,13 @@ func Run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		// The root runs nothing itself: what fails there is an unknown verb.
 		err = &usageError{err}
 	}
-	return report(stderr, g.JSON, cmd, err, err != nil && interrupted(ctx))
+	// An unknown verb fails before flags are parsed.
+	flags := args
+	if i := slices.Index(args, "--"); i >= 0 {
+		flags = args[:i]
+	}
+	asJSON := g.JSON || err != nil && slices.Contains(flags, "--json")
+	return report(stderr, asJSON, cmd, err, err != nil && interrupted(ctx))
 }
 
 // newTree is the root with every verb: this package's, those handed in, and

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -281,5 +282,10 @@ func TestSuggest(t *testing.T) {
 	}
 	if got := suggest("zzzzzzzz", known); len(got) != 0 {
 		t.Errorf("suggest(zzzzzzzz) = %v, want nothing", got)
+	}
+	// A service named both by the active release and by its replicas is
+	// suggested once.
+	if got := suggest("wbe", []string{"web", "database", "web"}); !slices.Equal(got, []string{"web"}) {
+		t.Errorf("suggest(wbe) among duplicates = %v, want [web]", got)
 	}
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"sort"
 	"strings"
 
@@ -8,8 +9,11 @@ import (
 )
 
 // suggest returns up to three known names close to name: those within a
-// small edit distance, or containing it, closest first.
+// small edit distance, or containing it, closest first, each once (callers
+// gather names from several places: a service of the active release that
+// also has replicas).
 func suggest(name string, known []string) []string {
+	known = slices.Compact(slices.Sorted(slices.Values(known)))
 	type cand struct {
 		name string
 		dist int

@@ -36,6 +36,10 @@ func Command() *cobra.Command {
 on a unix socket (DATA_DIR/quai.sock). Other verbs start it in the
 background when it is not running. SIGTERM or SIGINT stop it gracefully;
 running instances keep running and the next daemon re-attaches to them.`,
+		Example: `  quai serve                                    # proxy on :8080 and :8443
+  quai serve --http :80 --https :443            # as root or with CAP_NET_BIND_SERVICE
+  quai serve --http 127.0.0.1:8080 --https off  # this machine only, no TLS
+  quai serve --data-dir /srv/quai --log-level debug`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f := cmd.Flags()
