@@ -114,3 +114,21 @@ func TestReadLineLeavesTheRest(t *testing.T) {
 		t.Errorf("rest = %q; readLine consumed past the line", rest.String())
 	}
 }
+
+// TestCPUText: a replica using under 1 % of a CPU shows its use, not "-".
+func TestCPUText(t *testing.T) {
+	for _, tc := range []struct {
+		st   wire.ReplicaStatus
+		want string
+	}{
+		{wire.ReplicaStatus{CPUPercent: 0.4, MemoryBytes: 1 << 20}, "0.4%"},
+		{wire.ReplicaStatus{CPUPercent: 12.345}, "12.3%"},
+		{wire.ReplicaStatus{CPUPercent: 0.01, MemoryBytes: 1 << 20}, "<0.1%"},
+		{wire.ReplicaStatus{MemoryBytes: 1 << 20}, "0.0%"},
+		{wire.ReplicaStatus{}, "-"},
+	} {
+		if got := cpuText(tc.st); got != tc.want {
+			t.Errorf("cpuText(%+v) = %q, want %q", tc.st, got, tc.want)
+		}
+	}
+}

@@ -93,9 +93,38 @@ type watcher struct {
 	health   runtime.Health
 	msg      string
 	failures int
-	cpuTicks uint64
-	cpuAt    time.Time
-	cpuPct   float64
+	// cpu holds the samples of the app's CPU ticks over the last
+	// cpuWindow, oldest first.
+	cpu    []cpuSample
+	cpuPct float64
+}
+
+// cpuWindow is how far back a replica's CPU use is measured. The kernel
+// counts CPU time in clock ticks of 1/100 s: over one health interval (1 s)
+// an app using less than 1 % of a CPU mostly shows no tick, and so read as
+// idle; over 10 s the resolution is 0.1 %.
+const cpuWindow = 10 * time.Second
+
+// cpuSample is the app's CPU ticks at a time.
+type cpuSample struct {
+	ticks uint64
+	at    time.Time
+}
+
+// addCPU records a sample and sets cpuPct to the use since the oldest
+// sample of the window, in percent of one CPU; w.mu is held.
+func (w *watcher) addCPU(ticks uint64, now time.Time) {
+	if n := len(w.cpu); n > 0 && ticks < w.cpu[n-1].ticks {
+		w.cpu = w.cpu[:0] // a counter that went back: another process group
+	}
+	w.cpu = append(w.cpu, cpuSample{ticks, now})
+	for len(w.cpu) > 2 && now.Sub(w.cpu[1].at) >= cpuWindow {
+		w.cpu = w.cpu[1:]
+	}
+	first := w.cpu[0]
+	if el := now.Sub(first.at).Seconds(); el > 0 {
+		w.cpuPct = float64(ticks-first.ticks) / clockTicks / el * 100
+	}
 }
 
 func (r *Runtime) watch(dir string, spec *shimSpec) {
@@ -193,14 +222,9 @@ func (w *watcher) sample(st *shimState) {
 	if w.appPid != st.AppPid {
 		// A new app process (restarted): its health starts over.
 		w.appPid, w.health, w.failures, w.msg = st.AppPid, runtime.HealthStarting, 0, ""
-		w.cpuAt, w.cpuPct = time.Time{}, 0
+		w.cpu, w.cpuPct = nil, 0
 	}
-	if !w.cpuAt.IsZero() && ticks >= w.cpuTicks {
-		if el := now.Sub(w.cpuAt).Seconds(); el > 0 {
-			w.cpuPct = float64(ticks-w.cpuTicks) / clockTicks / el * 100
-		}
-	}
-	w.cpuTicks, w.cpuAt = ticks, now
+	w.addCPU(ticks, now)
 }
 
 func (w *watcher) check(ctx context.Context, spec *shimSpec, st *shimState) {

@@ -266,3 +266,26 @@ func TestAppUser(t *testing.T) {
 		})
 	}
 }
+
+// TestCPUUnderOnePercent: an app using 0.4 % of a CPU gets a tick every
+// 2.5 s; sampled every second it must read 0.4 %, not 0 most of the time.
+func TestCPUUnderOnePercent(t *testing.T) {
+	w := &watcher{}
+	start := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var readings []float64
+	for i := range 30 {
+		ticks := uint64(i * 2 / 5) // 0.4 ticks a second: 0.4 % of a CPU
+		w.addCPU(ticks, start.Add(time.Duration(i)*time.Second))
+		if i >= 10 {
+			readings = append(readings, w.cpuPct)
+		}
+	}
+	for _, pct := range readings {
+		if pct < 0.3 || pct > 0.5 {
+			t.Fatalf("readings %v: want about 0.4 %% once the window is full", readings)
+		}
+	}
+	if len(w.cpu) > 12 {
+		t.Errorf("%d samples kept; the window should hold about 10", len(w.cpu))
+	}
+}
