@@ -4,13 +4,13 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/quai-dev/quai/internal/cli"
 	"github.com/quai-dev/quai/internal/clidocs"
 	"github.com/quai-dev/quai/internal/daemon/serve"
+	"github.com/quai-dev/quai/internal/goldentest"
 )
 
 // clearEnv empties, for the test, the variables flags take defaults from.
@@ -37,29 +37,11 @@ func TestCLIReferenceIsCurrent(t *testing.T) {
 		t.Fatalf("%v: run `make docs`", err)
 	}
 	if !bytes.Equal(have, b.Bytes()) {
-		t.Fatalf("docs/cli.md is stale: run `make docs` and commit it\n%s", firstDiff(string(have), b.String()))
+		t.Fatalf("docs/cli.md is stale: run `make docs` and commit it\n%s", goldentest.FirstDiff(have, b.Bytes()))
 	}
 	for _, want := range []string{"## quai up", "## quai completion bash", "## quai serve", "## Exit status", "| 3 | `not_found`"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("the reference lacks %q", want)
 		}
 	}
-}
-
-// firstDiff shows the first line where have and want differ.
-func firstDiff(have, want string) string {
-	h, w := strings.Split(have, "\n"), strings.Split(want, "\n")
-	for i := range max(len(h), len(w)) {
-		var hl, wl string
-		if i < len(h) {
-			hl = h[i]
-		}
-		if i < len(w) {
-			wl = w[i]
-		}
-		if hl != wl {
-			return "line " + strconv.Itoa(i+1) + ":\n  docs/cli.md: " + hl + "\n  generated:   " + wl
-		}
-	}
-	return ""
 }

@@ -44,7 +44,7 @@ func Check(t testing.TB, path string, got []byte) {
 	if bytes.Equal(got, want) {
 		return
 	}
-	msg := firstDiff(want, got)
+	msg := FirstDiff(want, got)
 	if bytes.Count(got, []byte("\n")) <= wholeLines {
 		msg += fmt.Sprintf("\n--- got\n%s--- want\n%s", got, want)
 	}
@@ -74,8 +74,8 @@ func Stale(t testing.TB, pattern string, checked []string) {
 	}
 }
 
-// firstDiff names the first line where got and want differ.
-func firstDiff(want, got []byte) string {
+// FirstDiff names the first line where got and want differ.
+func FirstDiff(want, got []byte) string {
 	wl, gl := strings.Split(string(want), "\n"), strings.Split(string(got), "\n")
 	for i := range max(len(wl), len(gl)) {
 		var w, g string
