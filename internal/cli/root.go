@@ -5,6 +5,14 @@
 // the API or the daemon. `quai serve`, which runs the daemon, is handed in
 // by cmd/quai. It may load stacks (internal/stack) and lint and render them
 // client-side.
+//
+// Every verb behaves the same way, and tree_test.go holds new verbs to it:
+// an Example in its help; -e/--env, --org, --runtime and -y declared with
+// the helpers of flags.go; INSTANCE and SERVICE arguments completed from the
+// daemon (completion.go); errors returned, never printed, and their exit
+// code decided by exitCode (exit.go): a wrong command line is a
+// usageErrorf, a no at a prompt is declined, a failed operation returns what
+// runOperation returns, and the API's errors map by their code.
 package cli
 
 import (
