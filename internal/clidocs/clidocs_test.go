@@ -45,3 +45,21 @@ func TestCLIReferenceIsCurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestManPages: `make man` writes a page per verb, with its examples.
+func TestManPages(t *testing.T) {
+	clearEnv(t)
+	dir := t.TempDir()
+	if err := clidocs.Man(dir, cli.Command(serve.Command), "quai test"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "quai-up.1"))
+	if err != nil {
+		t.Fatalf("no page for quai up: %v", err)
+	}
+	for _, want := range []string{".TH \"QUAI\" \"1\"", "quai up ./shop --env prod", "EXAMPLE"} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("quai-up.1 lacks %q", want)
+		}
+	}
+}
