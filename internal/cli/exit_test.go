@@ -40,6 +40,7 @@ func TestExitCodes(t *testing.T) {
 		{"rollback of an unknown instance", []string{"rollback", "exits-dve"}, cli.ExitNotFound, []string{"did you mean exits-dev?"}},
 		{"logs of an unknown instance", []string{"logs", "exits-dve"}, cli.ExitNotFound, []string{"did you mean exits-dev?"}},
 		{"releases of an unknown instance", []string{"releases", "exits-dve"}, cli.ExitNotFound, []string{"did you mean exits-dev?"}},
+		{"exec in an unknown instance", []string{"exec", "exits-dve", "web", "--", "true"}, cli.ExitNotFound, []string{"did you mean exits-dev?"}},
 		{"logs of an unknown service", []string{"logs", "exits-dev", "wbe"}, cli.ExitNotFound, []string{`service "wbe" not found`, "did you mean web?"}},
 		{"restart of an unknown service", []string{"restart", "exits-dev", "wrker"}, cli.ExitNotFound, []string{"did you mean worker?"}},
 		{"rollback to a release that does not exist", []string{"rollback", "exits-dev", "--to", "42"}, cli.ExitNotFound, []string{"no release 42"}},
