@@ -49,33 +49,28 @@ func TestEveryVerbHasExamples(t *testing.T) {
 	}
 }
 
-// flagShape is what must agree between two flags of the same name.
+// flagShape is what must agree between two flags of the same name: the
+// letter and whether it takes a value (a --env of one value and a --env
+// given twice are the same flag to a user; a --env that is a switch is not).
 type flagShape struct {
-	shorthand, kind string
+	shorthand  string
+	takesValue bool
 }
 
-// shared are the flags spelled in flags.go; every verb that takes one
-// must declare it there, so its help text is the same everywhere too.
-var shared = map[string]bool{"env": true, "org": true, "runtime": true, "yes": true}
-
 // TestFlagsAreConsistent: a flag name means one thing across verbs: the
-// same shorthand (-e is --env everywhere, --env is -e everywhere), the same
-// type, and for the flags every verb shares, the same help. A verb taking an
-// INSTANCE completes it from the daemon.
+// same shorthand (-e is --env everywhere, --env is -e everywhere) and a
+// value or none. A verb taking an INSTANCE completes it from the daemon.
+// flags.go declares the flags many verbs share, so that they agree.
 func TestFlagsAreConsistent(t *testing.T) {
 	byName := map[string]flagShape{}
-	usage := map[string]string{}
 	where := map[string]string{}
 	byShort := map[string]string{}
 	for _, c := range verbs(t) {
 		c.LocalFlags().VisitAll(func(f *pflag.Flag) {
 			at := fmt.Sprintf("%s --%s", c.CommandPath(), f.Name)
-			shape := flagShape{f.Shorthand, f.Value.Type()}
+			shape := flagShape{f.Shorthand, f.NoOptDefVal == ""}
 			if prev, ok := byName[f.Name]; ok && prev != shape {
 				t.Errorf("%s is %+v but %s is %+v: one name, one meaning", at, shape, where[f.Name], prev)
-			}
-			if prev, ok := usage[f.Name]; ok && shared[f.Name] && prev != f.Usage {
-				t.Errorf("%s's help differs from %s's: declare it with the helper in flags.go", at, where[f.Name])
 			}
 			if f.Shorthand != "" {
 				if prev, ok := byShort[f.Shorthand]; ok && prev != f.Name {
@@ -84,14 +79,16 @@ func TestFlagsAreConsistent(t *testing.T) {
 				byShort[f.Shorthand] = f.Name
 			}
 			if _, ok := byName[f.Name]; !ok {
-				byName[f.Name], usage[f.Name], where[f.Name] = shape, f.Usage, at
+				byName[f.Name], where[f.Name] = shape, at
 			}
 		})
 		if strings.Contains(c.Use, "INSTANCE") && c.ValidArgsFunction == nil {
 			t.Errorf("%s takes an INSTANCE but does not complete it: set ValidArgsFunction", c.CommandPath())
 		}
 	}
-	if byName["env"].shorthand != "e" {
-		t.Errorf("--env is not -e")
+	for name, short := range map[string]string{"env": "e", "yes": "y", "org": "", "runtime": ""} {
+		if byName[name].shorthand != short {
+			t.Errorf("--%s's letter is %q, want %q", name, byName[name].shorthand, short)
+		}
 	}
 }
