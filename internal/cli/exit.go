@@ -59,22 +59,24 @@ const (
 // ExitCode is one row of the exit code table.
 type ExitCode struct {
 	Code int
-	// ErrorCode is the "code" of the JSON error printed under --json.
-	ErrorCode string
-	Meaning   string
+	// ErrorCodes are the "code"s of the JSON errors printed under --json
+	// with this exit code, the CLI's own first.
+	ErrorCodes []string
+	Meaning    string
 }
 
 // ExitCodes is the table of quai's exit codes, as the root's help and
 // docs/cli.md print it.
 var ExitCodes = []ExitCode{
-	{ExitOK, "", "success"},
-	{ExitFailed, codeFailed + ", " + wire.CodeBusy + ", " + wire.CodePlanChanged + ", " + wire.CodeForbidden + ", " + wire.CodeUnsupported + ", " + wire.CodeInternal, "the command ran and failed (an operation failed, the daemon refused), or lint found problems at or above --fail-on"},
-	{ExitUsage, codeUsage + ", " + wire.CodeInvalid, "the command line (unknown verb or flag, wrong arguments) or the stack file is wrong; nothing was done"},
-	{ExitNotFound, wire.CodeNotFound + ", " + wire.CodeNoRelease, "no such instance, service, release or project directory"},
-	{ExitUnavailable, wire.CodeUnavailable + ", " + wire.CodeMissingDependency, "the daemon, or a runtime's engine or a binary it needs, cannot be reached"},
-	{ExitDeclined, codeDeclined, "the answer at a prompt was no, or no valid answer came"},
-	{ExitLocked, codeLocked, "serve only: another quai daemon holds the data directory"},
-	{ExitInterrupted, wire.CodeCanceled, "interrupted by Ctrl-C or SIGTERM"},
+	{ExitOK, nil, "success"},
+	{ExitFailed, []string{codeFailed, wire.CodeBusy, wire.CodePlanChanged, wire.CodeForbidden, wire.CodeUnsupported, wire.CodeInternal},
+		"the command ran and failed (an operation failed, the daemon refused), or lint found problems at or above --fail-on"},
+	{ExitUsage, []string{codeUsage, wire.CodeInvalid}, "the command line (unknown verb or flag, wrong arguments) or the stack file is wrong; nothing was done"},
+	{ExitNotFound, []string{wire.CodeNotFound, wire.CodeNoRelease}, "no such instance, service, release or project directory"},
+	{ExitUnavailable, []string{wire.CodeUnavailable, wire.CodeMissingDependency}, "the daemon, or a runtime's engine or a binary it needs, cannot be reached"},
+	{ExitDeclined, []string{codeDeclined}, "the answer at a prompt was no, or no valid answer came"},
+	{ExitLocked, []string{codeLocked}, "serve only: another quai daemon holds the data directory"},
+	{ExitInterrupted, []string{wire.CodeCanceled}, "interrupted by Ctrl-C or SIGTERM"},
 }
 
 // exitCodesHelp is ExitCodes as a help section.
@@ -171,8 +173,8 @@ func exitCode(err error, interrupted bool) (int, string) {
 // codeFor is the JSON error code of an exit code a verb chose itself.
 func codeFor(code int) string {
 	for _, c := range ExitCodes {
-		if c.Code == code && c.ErrorCode != "" {
-			return strings.Fields(strings.ReplaceAll(c.ErrorCode, ",", ""))[0]
+		if c.Code == code && len(c.ErrorCodes) > 0 {
+			return c.ErrorCodes[0]
 		}
 	}
 	return codeFailed

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -69,7 +70,7 @@ func TestExitCodes(t *testing.T) {
 			if err := json.Unmarshal([]byte(js.stderr), &body); err != nil || body.Error.Code == "" || body.Error.Message == "" {
 				t.Errorf("with --json, stderr is not one JSON error with a code and a message: %v", err)
 			}
-			if want := codeOf(tc.code); !strings.Contains(want, body.Error.Code) {
+			if want := codeOf(tc.code); !slices.Contains(want, body.Error.Code) {
 				t.Errorf("JSON error code %q, want one of %q", body.Error.Code, want)
 			}
 		})
@@ -87,13 +88,13 @@ func projectWith(t *testing.T, compose string) string {
 }
 
 // codeOf is the JSON error codes the table of exit codes gives for code.
-func codeOf(code int) string {
+func codeOf(code int) []string {
 	for _, c := range cli.ExitCodes {
 		if c.Code == code {
-			return c.ErrorCode
+			return c.ErrorCodes
 		}
 	}
-	return ""
+	return nil
 }
 
 func TestExitCodeDaemonUnavailable(t *testing.T) {

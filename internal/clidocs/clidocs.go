@@ -46,8 +46,8 @@ func Markdown(w io.Writer, root *cobra.Command) error {
 	b.WriteString("| exit | JSON error code | meaning |\n| --- | --- | --- |\n")
 	for _, c := range cli.ExitCodes {
 		code := "-"
-		if c.ErrorCode != "" {
-			code = "`" + strings.ReplaceAll(c.ErrorCode, ", ", "`, `") + "`"
+		if len(c.ErrorCodes) > 0 {
+			code = "`" + strings.Join(c.ErrorCodes, "`, `") + "`"
 		}
 		fmt.Fprintf(&b, "| %d | %s | %s |\n", c.Code, code, c.Meaning)
 	}
