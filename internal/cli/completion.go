@@ -168,3 +168,29 @@ var completionExamples = map[string]string{
 	"fish":       `  quai completion fish > ~/.config/fish/completions/quai.fish`,
 	"powershell": `  quai completion powershell | Out-String | Invoke-Expression`,
 }
+
+// completeEverywhere gives every verb, those added by other files and
+// packages too, the completions its arguments and flags call for: instance
+// (and service) names for an INSTANCE (SERVICE) argument, environments for
+// --env, organizations for --org, runtimes for --runtime. A verb's own
+// completion is kept.
+func (g *globals) completeEverywhere(root *cobra.Command) {
+	flags := map[string]cobra.CompletionFunc{
+		"env":     g.completeEnvs,
+		"org":     g.completeOrgs,
+		"runtime": cobra.FixedCompletions(runtimeNames, cobra.ShellCompDirectiveNoFileComp),
+	}
+	walk(root, func(c *cobra.Command) {
+		if fields := strings.Fields(c.Use); c.ValidArgsFunction == nil && len(fields) > 1 && strings.Trim(fields[1], "[]") == "INSTANCE" {
+			c.ValidArgsFunction = g.completeInstance(len(fields) > 2 && strings.Trim(fields[2], "[]") == "SERVICE")
+		}
+		for name, fn := range flags {
+			if c.LocalFlags().Lookup(name) == nil {
+				continue
+			}
+			if _, ok := c.GetFlagCompletionFunc(name); !ok {
+				_ = c.RegisterFlagCompletionFunc(name, fn)
+			}
+		}
+	})
+}

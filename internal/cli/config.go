@@ -47,8 +47,8 @@ listed as file:line:column: key: message (hint: ...); 3 when DIR has no stack.`,
 			return runConfig(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), opts)
 		},
 	}
-	envFlag(g, cmd, &opts.Env)
-	orgFlag(g, cmd, &opts.Org)
+	envFlag(cmd, &opts.Env)
+	orgFlag(cmd, &opts.Org)
 	f := cmd.Flags()
 	f.StringVar(&opts.Format, "format", opts.Format, "output format: yaml or json")
 	return cmd

@@ -192,6 +192,8 @@ func TestCompletion(t *testing.T) {
 		{[]string{"up", dir, "--env"}, []string{"dev", "staging"}},
 		{[]string{"lint", dir, "-e"}, []string{"dev", "staging"}},
 		{[]string{"up", dir, "--runtime"}, []string{"process", "docker", "kubernetes"}},
+		// A verb declaring --env itself gets the same completion.
+		{[]string{"secrets", "ls", dir, "--env"}, []string{"dev", "staging"}},
 	} {
 		if got := complete(tc.args...); strings.Join(got, " ") != strings.Join(tc.want, " ") {
 			t.Errorf("quai %s <TAB> = %q, want %q", strings.Join(tc.args, " "), got, tc.want)

@@ -5,27 +5,25 @@ import (
 )
 
 // Flags more than one verb takes are declared here, so that they are
-// spelled, abbreviated, documented and completed the same on every verb;
-// TestFlagsAreConsistent holds every verb to it.
+// spelled, abbreviated and documented the same on every verb;
+// TestFlagsAreConsistent holds every verb to it, and completeEverywhere
+// completes them wherever they are declared.
 
 // envFlag declares -e/--env: the environment, whose overlay envs/ENV.yaml
 // is applied; "" is dev.
-func envFlag(g *globals, cmd *cobra.Command, p *string) {
+func envFlag(cmd *cobra.Command, p *string) {
 	cmd.Flags().StringVarP(p, "env", "e", "", "environment: applies envs/ENV.yaml (default dev)")
-	_ = cmd.RegisterFlagCompletionFunc("env", g.completeEnvs)
 }
 
 // orgFlag declares --org: the organization, whose overlays orgs/ORG/ are
 // applied; "" is the default organization.
-func orgFlag(g *globals, cmd *cobra.Command, p *string) {
+func orgFlag(cmd *cobra.Command, p *string) {
 	cmd.Flags().StringVar(p, "org", "", "organization: applies orgs/ORG/common.yaml and orgs/ORG/ENV.yaml (default \"default\", no overlay)")
-	_ = cmd.RegisterFlagCompletionFunc("org", g.completeOrgs)
 }
 
 // runtimeFlag declares --runtime: the runtime of a new instance.
 func runtimeFlag(cmd *cobra.Command, p *string) {
 	cmd.Flags().StringVar(p, "runtime", "", "runtime of a new instance: process (the default), docker or kubernetes; an existing instance keeps its own")
-	_ = cmd.RegisterFlagCompletionFunc("runtime", cobra.FixedCompletions(runtimeNames, cobra.ShellCompDirectiveNoFileComp))
 }
 
 // runtimeNames are the runtimes a daemon may offer.

@@ -21,6 +21,6 @@ keeping its data, then install) or cancel.`,
 			return g.deploy(cmd.Context(), o, deployInstall)
 		},
 	}
-	o.flags(g, cmd)
+	o.flags(cmd)
 	return cmd
 }

@@ -54,8 +54,8 @@ docs/lint-rules.md.`,
 			return runLint(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), opts)
 		},
 	}
-	envFlag(g, cmd, &opts.Env)
-	orgFlag(g, cmd, &opts.Org)
+	envFlag(cmd, &opts.Env)
+	orgFlag(cmd, &opts.Org)
 	f := cmd.Flags()
 	f.StringVar(&opts.Format, "format", opts.Format, "output format: text, json or sarif")
 	f.StringVar(&opts.FailOn, "fail-on", opts.FailOn, "exit 1 when a finding is at least this severe: error, warning or info")

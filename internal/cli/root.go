@@ -93,6 +93,7 @@ func newTree(g *globals, verbs []Verb) *cobra.Command {
 		root.AddCommand(v())
 	}
 	initCompletionCmd(root)
+	g.completeEverywhere(root)
 	markUsageErrors(root)
 	return root
 }

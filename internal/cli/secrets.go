@@ -72,7 +72,7 @@ func (f *secretsFile) flags(cmd *cobra.Command) {
 
 func (f *secretsFile) check() error {
 	if f.Env == "" {
-		return errors.New("--env is required: which environment's secrets, e.g. --env prod")
+		return usageErrorf("--env is required: which environment's secrets, e.g. --env prod")
 	}
 	return secrets.CheckScope(cmp.Or(f.Org, stack.DefaultOrg), f.Env)
 }

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
@@ -46,7 +45,7 @@ names only and never opens a file: values are not compared.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Dir = args[0]
 			if len(o.Envs) != 2 {
-				return errors.New("give two environments to compare: --env A --env B")
+				return usageErrorf("give two environments to compare: --env A --env B")
 			}
 			d := secretsDiff{A: o.Envs[0], B: o.Envs[1], Org: o.Org}
 			names := make([][]string, 2)

@@ -126,9 +126,9 @@ for tools that cannot ask for a passphrase. Treat it as the secrets it opens.`,
 			req := wire.SecretsExportRequest{Org: o.Org, Env: o.Env}
 			switch {
 			case o.Plain && o.PassphraseFile != "":
-				return errors.New("--plain writes no passphrase: drop --passphrase-file or --plain")
+				return usageErrorf("--plain writes no passphrase: drop --passphrase-file or --plain")
 			case o.Plain && o.Output == "":
-				return errors.New("--plain writes private keys in clear: give a file with -o, never a terminal or a pipe")
+				return usageErrorf("--plain writes private keys in clear: give a file with -o, never a terminal or a pipe")
 			case !o.Plain:
 				pass, err := g.passphrase(o.PassphraseFile, true)
 				if err != nil {
@@ -201,7 +201,7 @@ terminal, or reads it from --passphrase-file.`,
 			req := wire.SecretsImportRequest{Data: data, Org: o.Org, Env: o.Env}
 			if encryptedBundle(data) {
 				if fromStdin && o.PassphraseFile == "" {
-					return errors.New("the keys on stdin are encrypted: give --passphrase-file, or the file as an argument to be asked for the passphrase")
+					return usageErrorf("the keys on stdin are encrypted: give --passphrase-file, or the file as an argument to be asked for the passphrase")
 				}
 				if req.Passphrase, err = g.passphrase(o.PassphraseFile, false); err != nil {
 					return err
@@ -254,7 +254,7 @@ func (g *globals) passphrase(file string, confirm bool) (string, error) {
 		return line, nil
 	}
 	if !isTerminal(g.stdin) {
-		return "", errors.New("no terminal to ask for the passphrase: give --passphrase-file FILE")
+		return "", usageErrorf("no terminal to ask for the passphrase: give --passphrase-file FILE")
 	}
 	p, err := g.readSecret("passphrase", confirm, false)
 	if err != nil {
@@ -288,7 +288,7 @@ may still need it.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.Dir = args[0]
 			if o.Org == "" || o.Env == "" || o.Generation < 1 {
-				return errors.New("say which key: --org ORG --env ENV --generation N (`quai secrets key ls` lists them)")
+				return usageErrorf("say which key: --org ORG --env ENV --generation N (`quai secrets key ls` lists them)")
 			}
 			if err := secrets.CheckScope(o.Org, o.Env); err != nil {
 				return err

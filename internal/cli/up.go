@@ -35,9 +35,9 @@ type upOptions struct {
 	FromBackup []string
 }
 
-func (o *upOptions) flags(g *globals, cmd *cobra.Command) {
-	envFlag(g, cmd, &o.Env)
-	orgFlag(g, cmd, &o.Org)
+func (o *upOptions) flags(cmd *cobra.Command) {
+	envFlag(cmd, &o.Env)
+	orgFlag(cmd, &o.Org)
 	runtimeFlag(cmd, &o.Runtime)
 	dryRunFlag(cmd, &o.DryRun, "print the plan and change nothing")
 	yesFlag(cmd, &o.Yes)
@@ -68,7 +68,7 @@ then deploys and prints the instance's URLs.`,
 			return g.deploy(cmd.Context(), o, deployUp)
 		},
 	}
-	o.flags(g, cmd)
+	o.flags(cmd)
 	return cmd
 }
 
