@@ -69,7 +69,7 @@ type ExitCode struct {
 // docs/cli.md print it.
 var ExitCodes = []ExitCode{
 	{ExitOK, nil, "success"},
-	{ExitFailed, []string{codeFailed, wire.CodeBusy, wire.CodePlanChanged, wire.CodeForbidden, wire.CodeUnsupported, wire.CodeInternal},
+	{ExitFailed, []string{codeFailed, wire.CodeBusy, wire.CodePlanChanged, wire.CodeForbidden, wire.CodeUnsupported, wire.CodeKeyInUse, wire.CodeWrongPassphrase, wire.CodeInternal},
 		"the command ran and failed (an operation failed, the daemon refused), or lint found problems at or above --fail-on"},
 	{ExitUsage, []string{codeUsage, wire.CodeInvalid}, "the command line (unknown verb or flag, wrong arguments) or the stack file is wrong; nothing was done"},
 	{ExitNotFound, []string{wire.CodeNotFound, wire.CodeNoRelease}, "no such instance, service, release or project directory"},
