@@ -253,17 +253,19 @@ func newBackupKeyCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "key",
 		Short: "Export or import the repository password of an organization",
+		Example: `  quai backup key export --org acme -o acme-backup.key
+  quai backup key import --org acme acme-backup.key`,
 	}
 	var org, out string
 	export := &cobra.Command{
 		Use:   "export",
 		Short: "Print or save the repository password, to restore on another host",
-		Long: `export prints (or writes to --out, mode 0600) the password that encrypts the
+		Long: `export prints (or writes to --output, mode 0600) the password that encrypts the
 organization's backup repository, with the repository's target. With both,
 a new host restores from an S3 repository after this one is lost. Anyone who
 holds the password and can read the repository can read every backup: keep
 it offline, e.g. in a password manager or a safe, never beside the backups.`,
-		Example: `  quai backup key export --org acme --out acme-backup.key
+		Example: `  quai backup key export --org acme --output acme-backup.key
   quai backup key export --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -291,7 +293,7 @@ it offline, e.g. in a password manager or a safe, never beside the backups.`,
 		},
 	}
 	export.Flags().StringVar(&org, "org", "", "organization (default \"default\")")
-	export.Flags().StringVarP(&out, "out", "o", "", "write to this file (mode 0600) instead of printing")
+	export.Flags().StringVarP(&out, "output", "o", "", "write to this file (mode 0600) instead of printing")
 	var replace bool
 	imp := &cobra.Command{
 		Use:   "import FILE",
@@ -325,7 +327,7 @@ already holds is kept unless --replace.`,
 				}
 			}
 			if pw == "" {
-				return fmt.Errorf("%s holds no \"password:\" line; use the file quai backup key export --out wrote", args[0])
+				return fmt.Errorf("%s holds no \"password:\" line; use the file quai backup key export --output wrote", args[0])
 			}
 			o := cmp.Or(org, "default")
 			return g.withClient(ctx, func(c *client.Client) error {
@@ -347,6 +349,8 @@ func newBackupTargetCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "target",
 		Short: "Show or set where an organization's backup repository lives",
+		Example: `  quai backup target show --org acme
+  quai backup target set --org acme s3://backups/acme?endpoint=s3.example.com`,
 	}
 	var org string
 	showCmd := &cobra.Command{

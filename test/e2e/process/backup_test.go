@@ -377,7 +377,7 @@ func TestRestoreOnANewHostWithTheExportedKeyOnProcess(t *testing.T) {
 	e2etest.MustQuai(t, old.Socket, "backup", instance)
 	snap, _ := newestDone(backups(t, old.Socket, instance), "")
 	keyFile := filepath.Join(t.TempDir(), "default.key")
-	e2etest.MustQuai(t, old.Socket, "backup", "key", "export", "--out", keyFile)
+	e2etest.MustQuai(t, old.Socket, "backup", "key", "export", "--output", keyFile)
 	repoDir := filepath.Join(old.DataDir, "backups", "default")
 	old.Stop()
 
