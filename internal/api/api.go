@@ -29,6 +29,7 @@ type Engine interface {
 	Plan(ctx context.Context, m *stack.Model, runtimeName string) (engine.Plan, error)
 	Up(ctx context.Context, req engine.UpRequest, emit engine.Emitter) (engine.Release, error)
 	Rollback(ctx context.Context, instance string, to int, emit engine.Emitter) (engine.Release, error)
+	Promote(ctx context.Context, req engine.PromoteRequest, emit engine.Emitter) (engine.Release, error)
 	Restart(ctx context.Context, instance, service string, emit engine.Emitter) error
 	Down(ctx context.Context, instance string, emit engine.Emitter) error
 	Remove(ctx context.Context, instance string, purge bool, emit engine.Emitter) error
@@ -84,6 +85,7 @@ func (s *Server) routes() {
 	m.HandleFunc("DELETE "+wire.Prefix+"/instances/{name}", s.handleRemove)
 	m.HandleFunc("GET "+wire.Prefix+"/instances/{name}/releases", s.handleReleases)
 	m.HandleFunc("POST "+wire.Prefix+"/instances/{name}/rollback", s.handleRollback)
+	m.HandleFunc("POST "+wire.Prefix+"/instances/{name}/promote", s.handlePromote)
 	m.HandleFunc("POST "+wire.Prefix+"/instances/{name}/restart", s.handleRestart)
 	m.HandleFunc("POST "+wire.Prefix+"/instances/{name}/down", s.handleDown)
 	m.HandleFunc("GET "+wire.Prefix+"/instances/{name}/logs", s.handleLogs)

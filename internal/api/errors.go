@@ -59,6 +59,9 @@ func toError(err error) *Error {
 	case errors.Is(err, engine.ErrPlanChanged):
 		return &Error{Status: http.StatusConflict, Code: wire.CodePlanChanged, Message: msg,
 			Hint: "the instance changed since you saw the plan; run `quai up` again to see the new plan; nothing was changed"}
+	case errors.Is(err, engine.ErrRefused):
+		return &Error{Status: http.StatusPreconditionFailed, Code: wire.CodeRefused, Message: msg,
+			Hint: "each line names a promotion rule (x-quai.promotion in the target's stack) and how to satisfy it; nothing was changed"}
 	case errors.Is(err, engine.ErrClosed):
 		return &Error{Status: http.StatusServiceUnavailable, Code: wire.CodeUnavailable, Message: msg,
 			Hint: "the daemon is shutting down; retry once it is back"}

@@ -107,6 +107,38 @@ func (s *Server) handleReleases(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, rels)
 }
 
+// handlePromote streams a promotion to the instance in the path, which
+// must be the one the model describes.
+func (s *Server) handlePromote(w http.ResponseWriter, r *http.Request) {
+	var req wire.PromoteRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	m, err := decodeModel(req.ModelPayload)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	name := r.PathValue("name")
+	if m.Identity.Name() != name {
+		writeError(w, badRequest(fmt.Sprintf("the stack describes %s, not %s", m.Identity.Name(), name),
+			"promote to the instance the target's stack describes"))
+		return
+	}
+	if req.Source == "" {
+		writeError(w, badRequest("no source instance to promote from", "name it, e.g. {\"source\": \"shop-staging\"}"))
+		return
+	}
+	s.stream(w, r, name, func(emit wire.Emitter) error {
+		_, err := s.engine.Promote(r.Context(), engine.PromoteRequest{
+			Model: m, Source: req.Source, Release: req.Release, Runtime: req.Runtime,
+			DryRun: req.DryRun, NoWait: req.NoWait, Fingerprint: req.Fingerprint,
+		}, emit)
+		return err
+	})
+}
+
 func (s *Server) handleRollback(w http.ResponseWriter, r *http.Request) {
 	var req wire.RollbackRequest
 	if err := decodeBody(w, r, &req); err != nil {

@@ -39,6 +39,9 @@ var (
 	// ErrPlanChanged: up was refused because the daemon's plan is not the
 	// one the caller confirmed.
 	ErrPlanChanged = errors.New("the plan changed")
+	// ErrRefused: a promotion was refused by a rule of the target's
+	// x-quai.promotion; the message names each rule and how to satisfy it.
+	ErrRefused = errors.New("promotion refused")
 	// ErrOperationFailed: an operation's event stream ended with a failed event.
 	ErrOperationFailed = errors.New("operation failed")
 )
@@ -67,6 +70,8 @@ func (e *APIError) Is(target error) bool {
 		return e.Code == wire.CodeBusy
 	case ErrPlanChanged:
 		return e.Code == wire.CodePlanChanged
+	case ErrRefused:
+		return e.Code == wire.CodeRefused
 	case ErrInvalid:
 		return e.Status == http.StatusBadRequest
 	case ErrForbidden:
@@ -273,6 +278,30 @@ func (c *Client) Up(ctx context.Context, m wire.ModelPayload, opts UpOptions, em
 	req := wire.UpRequest{ModelPayload: m, Runtime: opts.Runtime,
 		DryRun: opts.DryRun, NoWait: opts.NoWait, Cause: opts.Cause, Fingerprint: opts.Fingerprint}
 	return c.operation(ctx, http.MethodPost, "/up", nil, req, emit)
+}
+
+// PromoteOptions are the options of Promote besides the target's model.
+type PromoteOptions struct {
+	// Source is the instance whose release is promoted.
+	Source string
+	// Release is the source's release; 0 means its active one.
+	Release int
+	Runtime string
+	DryRun  bool
+	NoWait  bool
+	// Fingerprint is the Plan.Fingerprint of the promotion plan the user
+	// confirmed, as in UpOptions.
+	Fingerprint string
+}
+
+// Promote deploys to the instance m describes the images of a release of
+// opts.Source, with m's configuration. With DryRun the stream carries the
+// plan and changes nothing. A refused rule is an *APIError matching
+// ErrRefused.
+func (c *Client) Promote(ctx context.Context, m wire.ModelPayload, target string, opts PromoteOptions, emit wire.Emitter) (wire.Event, error) {
+	req := wire.PromoteRequest{ModelPayload: m, Source: opts.Source, Release: opts.Release, Runtime: opts.Runtime,
+		DryRun: opts.DryRun, NoWait: opts.NoWait, Fingerprint: opts.Fingerprint}
+	return c.operation(ctx, http.MethodPost, instancePath(target, "/promote"), nil, req, emit)
 }
 
 // Rollback returns an instance to release to (0: the previous one).

@@ -120,6 +120,9 @@ type Options struct {
 	DockerConfigDir string
 	// Backup wires the backup operations; nil: they fail with ErrBackupsOff.
 	Backup *BackupOptions
+	// LastBackup tells when instances were last backed up, for the
+	// promotion rule backup_max_age; nil refuses that rule.
+	LastBackup BackupChecker
 }
 
 // Engine executes operations on instances. At most one operation runs per
@@ -142,6 +145,7 @@ type Engine struct {
 	httpsPort      int
 	dockerConfig   string
 	backup         *BackupOptions
+	lastBackup     BackupChecker
 	// owner marks this engine's operation records, so Recover can tell
 	// them from the stale records of a daemon that crashed.
 	owner string
@@ -201,6 +205,7 @@ func New(opts Options) (*Engine, error) {
 		httpsPort:      opts.HTTPSPort,
 		dockerConfig:   opts.DockerConfigDir,
 		backup:         opts.Backup,
+		lastBackup:     opts.LastBackup,
 		owner:          "engine-" + hex.EncodeToString(token[:]),
 		locks:          make(map[string]chan struct{}),
 		recoveringNow:  make(map[string]bool),
@@ -290,6 +295,9 @@ type operation struct {
 	deleted  bool // the instance (and this record) was removed
 	// fingerprint is the plan the caller confirmed; "" accepts any plan.
 	fingerprint string
+	// preface goes before the plan's text (a promotion's summary), and is
+	// covered by the fingerprint.
+	preface string
 }
 
 // checkPlan refuses a plan other than the one the caller confirmed.

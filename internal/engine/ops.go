@@ -40,29 +40,13 @@ func (e *Engine) Up(ctx context.Context, req UpRequest, emit Emitter) (Release, 
 	m := req.Model
 	name := m.Identity.Name()
 	em := e.emitter(emit, name)
-	// The model comes from a client: the files it names and what it asks
-	// for are checked here, before a release exists, since the daemon reads
-	// them with its rights and starts what it asks.
-	if err := cmp.Or(m.CheckHostPaths(), m.CheckLimits(stack.Limits{})); err != nil {
-		err = fmt.Errorf("up %s: %w: %w", name, ErrInvalid, err)
-		em.emit(Event{Kind: EventFailed, Error: err.Error()})
-		return Release{}, err
-	}
-	// Sealed secrets get their values and versions before anything
-	// changes: a secret without a value stops here.
-	m, err := e.resolveSealed(ctx, m)
+	m, mj, err := e.prepareModel(ctx, m)
 	if err != nil {
-		em.emit(Event{Kind: EventFailed, Error: err.Error()})
-		return Release{}, err
-	}
-	mj, err := json.Marshal(m)
-	if err != nil {
-		err = fmt.Errorf("encode model of %s: %w", name, err)
 		em.emit(Event{Kind: EventFailed, Error: err.Error()})
 		return Release{}, err
 	}
 	if req.DryRun {
-		return e.dryRun(ctx, m, mj, req.Runtime, em)
+		return e.dryRun(ctx, m, mj, req.Runtime, "", em)
 	}
 	op, err := e.begin(ctx, name, "up", req.NoWait, em)
 	if err != nil {
@@ -75,11 +59,36 @@ func (e *Engine) Up(ctx context.Context, req UpRequest, emit Emitter) (Release, 
 	return rel, err
 }
 
-func (e *Engine) dryRun(ctx context.Context, m *stack.Model, mj []byte, rtName string, em *emitter) (Release, error) {
+// prepareModel checks a model that comes from a client, gives its sealed
+// secrets their values and versions, and returns the model to deploy with
+// its JSON as a release records it. The files it names and what it asks
+// for are checked here, before a release exists, since the daemon reads
+// them with its rights and starts what it asks; a secret without a value
+// stops here, before anything changes.
+func (e *Engine) prepareModel(ctx context.Context, m *stack.Model) (*stack.Model, []byte, error) {
+	name := m.Identity.Name()
+	if err := cmp.Or(m.CheckHostPaths(), m.CheckLimits(stack.Limits{})); err != nil {
+		return nil, nil, fmt.Errorf("up %s: %w: %w", name, ErrInvalid, err)
+	}
+	m, err := e.resolveSealed(ctx, m)
+	if err != nil {
+		return nil, nil, err
+	}
+	mj, err := json.Marshal(m)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode model of %s: %w", name, err)
+	}
+	return m, mj, nil
+}
+
+// dryRun plans m without changing anything; preface goes before the plan's
+// text (a promotion's summary).
+func (e *Engine) dryRun(ctx context.Context, m *stack.Model, mj []byte, rtName, preface string, em *emitter) (Release, error) {
 	s, err := e.observe(ctx, m.Identity.Name(), rtName, m)
 	if err == nil {
 		var p Plan
 		if p, err = makePlan(s.obs, m, mj, e.defaultHost); err == nil {
+			p.Text = preface + p.Text
 			em.emit(Event{Kind: EventPlan, Text: p.Text, Release: p.Release})
 			err = s.strategy.validate(ctx, m, em)
 		}
@@ -136,6 +145,7 @@ func (e *Engine) deploy(op *operation, m *stack.Model, mj []byte, rtName, cause 
 	}
 	p, err := makePlan(s.obs, m, mj, e.defaultHost)
 	if err == nil {
+		p.Text = op.preface + p.Text
 		err = op.checkPlan(p)
 	}
 	if err != nil {

@@ -88,6 +88,9 @@ type Model struct {
 	// allowed (quai up --allow); the release records them, and the daemon
 	// honours AllowHostPaths only when RuleHostPaths is among them.
 	AllowedRules []string `json:"allowed_rules,omitempty"`
+	// Promotion is x-quai.promotion: what a promotion into this instance
+	// must satisfy; nil when the stack sets no rules.
+	Promotion *Promotion `json:"promotion,omitempty"`
 	// Sizes holds the size classes in effect (defaults merged with x-quai.sizes).
 	Sizes map[string]Size `json:"sizes,omitempty"`
 	// Registry is x-quai.registry, nil when the stack sets none.

@@ -27,7 +27,7 @@ const DefaultHostPattern = "{project}.{env}.localhost"
 var DefaultRetention = Retention{KeepLast: 7}
 
 var (
-	topKeys       = []string{"allow_host_paths", "default_host", "project", "registry", "routes", "secrets", "sizes"}
+	topKeys       = []string{"allow_host_paths", "default_host", "project", "promotion", "registry", "routes", "secrets", "sizes"}
 	serviceKeys   = []string{"backup", "health", "lint", "process", "replicas", "secret_env", "size"}
 	routeKeys     = []string{"cert", "host", "key", "path", "port", "service", "tls"}
 	sizeKeys      = []string{"cpus", "memory"}
@@ -69,6 +69,7 @@ type topLevel struct {
 	sizes       map[string]Size
 	routes      []rawRoute
 	allow       []string
+	promotion   *Promotion
 	secrets     map[string]*Generate
 	registry    *Registry
 }
@@ -116,6 +117,9 @@ func (c *checker) topLevel(v any) topLevel {
 	}
 	if a, ok := m["allow_host_paths"]; ok {
 		t.allow, _ = c.stringList(Extension+".allow_host_paths", a)
+	}
+	if p, ok := m["promotion"]; ok {
+		t.promotion = c.promotion(Extension+".promotion", p)
 	}
 	if sv, ok := m["secrets"]; ok {
 		t.secrets = c.secretExts(Extension+".secrets", sv)

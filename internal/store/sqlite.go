@@ -328,15 +328,15 @@ func (s *SQLite) CreateRelease(ctx context.Context, r Release) (Release, error) 
 	return r, nil
 }
 
-const releaseCols = `instance, number, status, created, runtime, model, resolved, hashes, images, cause, error, sealed, secrets`
+const releaseCols = `instance, number, status, created, runtime, model, resolved, hashes, images, cause, error, sealed, secrets, activated`
 
 func (s *SQLite) scanRelease(row interface{ Scan(...any) error }) (Release, error) {
 	var r Release
-	var created int64
+	var created, activated int64
 	var hashes, images, secretVersions string
 	var sealed bool
 	if err := row.Scan(&r.Instance, &r.Number, &r.Status, &created, &r.Runtime, &r.Model, &r.Resolved,
-		&hashes, &images, &r.Cause, &r.Error, &sealed, &secretVersions); err != nil {
+		&hashes, &images, &r.Cause, &r.Error, &sealed, &secretVersions, &activated); err != nil {
 		return Release{}, err
 	}
 	if err := json.Unmarshal([]byte(secretVersions), &r.Secrets); err != nil {
@@ -346,6 +346,9 @@ func (s *SQLite) scanRelease(row interface{ Scan(...any) error }) (Release, erro
 		r.Secrets = nil
 	}
 	r.Created = fromNano(created)
+	if activated != 0 {
+		r.Activated = fromNano(activated)
+	}
 	if err := json.Unmarshal([]byte(hashes), &r.Hashes); err != nil {
 		return Release{}, fmt.Errorf("release %s#%d hashes: %w", r.Instance, r.Number, err)
 	}
@@ -447,16 +450,16 @@ func (s *SQLite) SwitchRelease(ctx context.Context, sw Switch) error {
 			StatusSuperseded, sw.Instance, StatusActive); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE releases SET status = ? WHERE instance = ? AND number = ?`,
-			StatusActive, sw.Instance, sw.Release); err != nil {
+		at := sw.At
+		if at.IsZero() {
+			at = s.now()
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE releases SET status = ?, activated = ? WHERE instance = ? AND number = ?`,
+			StatusActive, unixNano(at), sw.Instance, sw.Release); err != nil {
 			return err
 		}
 		if err := replaceHandles(ctx, tx, sw.Instance, sw.Handles); err != nil {
 			return err
-		}
-		at := sw.At
-		if at.IsZero() {
-			at = s.now()
 		}
 		_, err = tx.ExecContext(ctx, `UPDATE instances SET updated = ?, stopped = 0 WHERE name = ?`, unixNano(at), sw.Instance)
 		return err

@@ -61,8 +61,8 @@ type Instance struct {
 	Updated time.Time
 }
 
-// Release is one numbered, immutable release. Only Status and Error change
-// after it is written.
+// Release is one numbered, immutable release. Only Status, Error and
+// Activated change after it is written.
 type Release struct {
 	Instance string
 	Number   int
@@ -80,6 +80,9 @@ type Release struct {
 	Secrets map[string]string
 	Cause   string
 	Error   string
+	// Activated is when the release last became active (its switch-over);
+	// zero if it never did.
+	Activated time.Time
 }
 
 // SecretVersion is one value of an instance's sealed secret. Value is

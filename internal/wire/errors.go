@@ -14,10 +14,12 @@ type ErrorDetail struct {
 
 // Error codes, stable for clients.
 const (
-	CodeNotFound          = "not_found"
-	CodeBusy              = "busy"
-	CodeNoRelease         = "no_release"
-	CodePlanChanged       = "plan_changed"
+	CodeNotFound    = "not_found"
+	CodeBusy        = "busy"
+	CodeNoRelease   = "no_release"
+	CodePlanChanged = "plan_changed"
+	// CodeRefused: a promotion rule does not hold; nothing was changed.
+	CodeRefused           = "refused"
 	CodeInvalid           = "invalid"
 	CodeForbidden         = "forbidden"
 	CodeUnsupported       = "unsupported"

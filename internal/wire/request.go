@@ -57,6 +57,23 @@ type UpRequest struct {
 	Fingerprint string `json:"fingerprint,omitempty"`
 }
 
+// PromoteRequest is the body of POST /api/v1/instances/{name}/promote:
+// deploy to the instance the model describes ({name}) the images of a
+// release of Source, with the model's own configuration.
+type PromoteRequest struct {
+	ModelPayload
+	// Source is the instance whose release is promoted.
+	Source string `json:"source"`
+	// Release is the source's release; 0 means its active one.
+	Release int    `json:"release,omitempty"`
+	Runtime string `json:"runtime,omitempty"`
+	DryRun  bool   `json:"dry_run,omitempty"`
+	NoWait  bool   `json:"no_wait,omitempty"`
+	// Fingerprint is Plan.Fingerprint of the promotion plan the user
+	// confirmed, as in UpRequest.
+	Fingerprint string `json:"fingerprint,omitempty"`
+}
+
 // RollbackRequest is the body of POST /api/v1/instances/{name}/rollback.
 type RollbackRequest struct {
 	// To is the release to return to; 0 means the one before the active release.

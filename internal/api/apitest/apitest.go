@@ -26,6 +26,7 @@ type Engine struct {
 	PlanFunc     func(ctx context.Context, m *stack.Model, runtimeName string) (engine.Plan, error)
 	UpFunc       func(ctx context.Context, req engine.UpRequest, emit engine.Emitter) (engine.Release, error)
 	RollbackFunc func(ctx context.Context, instance string, to int, emit engine.Emitter) (engine.Release, error)
+	PromoteFunc  func(ctx context.Context, req engine.PromoteRequest, emit engine.Emitter) (engine.Release, error)
 	RestartFunc  func(ctx context.Context, instance, service string, emit engine.Emitter) error
 	DownFunc     func(ctx context.Context, instance string, emit engine.Emitter) error
 	RemoveFunc   func(ctx context.Context, instance string, purge bool, emit engine.Emitter) error
@@ -60,6 +61,14 @@ func (e *Engine) Rollback(ctx context.Context, instance string, to int, emit eng
 		return engine.Release{}, errUnscripted
 	}
 	return e.RollbackFunc(ctx, instance, to, emit)
+}
+
+// Promote implements api.Engine.
+func (e *Engine) Promote(ctx context.Context, req engine.PromoteRequest, emit engine.Emitter) (engine.Release, error) {
+	if e.PromoteFunc == nil {
+		return engine.Release{}, errUnscripted
+	}
+	return e.PromoteFunc(ctx, req, emit)
 }
 
 // Restart implements api.Engine.
