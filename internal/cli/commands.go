@@ -15,6 +15,7 @@ func commands(g *globals) []*cobra.Command {
 		newExecCmd(g),
 		newReleasesCmd(g),
 		newRollbackCmd(g),
+		newPromoteCmd(g),
 		newRestartCmd(g),
 		newDownCmd(g),
 		newRmCmd(g),
