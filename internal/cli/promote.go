@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -162,7 +163,7 @@ func (g *globals) promote(ctx context.Context, o promoteOptions) error {
 		opts.Fingerprint = plan.Fingerprint
 	}
 	if _, err := g.runOperation(func(emit wire.Emitter) (wire.Event, error) {
-		return c.Promote(ctx, payload, target, opts, g.skipPlan(emit))
+		return c.Promote(ctx, payload, target, opts, g.skipShown(emit, plan.Warnings))
 	}); err != nil {
 		return err
 	}
@@ -175,6 +176,19 @@ func (g *globals) promote(ctx context.Context, o promoteOptions) error {
 	}
 	printURLs(g, st.Instance)
 	return nil
+}
+
+// skipShown drops the plan and the warnings the dry run already showed.
+func (g *globals) skipShown(emit wire.Emitter, warnings []string) wire.Emitter {
+	if g.JSON {
+		return emit
+	}
+	emit = g.skipPlan(emit)
+	return func(ev wire.Event) {
+		if ev.Kind != wire.EventWarning || !slices.Contains(warnings, ev.Message) {
+			emit(ev)
+		}
+	}
 }
 
 // promoteDir is the project directory: PROJECT when it is a directory (or

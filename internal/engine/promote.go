@@ -142,11 +142,27 @@ func (e *Engine) preparePromotion(ctx context.Context, req PromoteRequest, em *e
 
 	var refusals []string
 	refusals = append(refusals, e.checkRules(ctx, m.Promotion, srcInst, src, target)...)
-	pins, pinRefusals := promotionPins(m, srcInst, src, tgtRuntime)
-	refusals = append(refusals, pinRefusals...)
+	var pins map[string]string
+	var imageless bool
+	switch srcImages := e.runsImages(src.Runtime); {
+	case srcImages:
+		var pinRefusals []string
+		pins, pinRefusals = promotionPins(m, srcInst, src, tgtRuntime)
+		refusals = append(refusals, pinRefusals...)
+	case e.runsImages(tgtRuntime):
+		refusals = append(refusals, fmt.Sprintf("release %d of %s ran on the %s runtime, which runs no images, so there is none to deploy on %s; "+
+			"promote from an instance on an image runtime (docker, kubernetes), or deploy %s with `quai up`", src.Number, srcInst.Name, src.Runtime, tgtRuntime, target))
+	default:
+		imageless = true
+	}
 	if len(refusals) > 0 {
 		return nil, fmt.Errorf("promoting %s release %d to %s is refused:\n  - %s: %w",
 			srcInst.Name, src.Number, target, strings.Join(refusals, "\n  - "), ErrRefused)
+	}
+	if imageless {
+		em.emit(Event{Kind: EventWarning, Message: fmt.Sprintf(
+			"the %s runtime runs no images: %s runs the commands and files of its own project directory (%s), not a copy of what %s ran",
+			tgtRuntime, target, m.Dir, srcInst.Name)})
 	}
 	if p := m.Promotion; p != nil && p.RequireApproval {
 		em.emit(Event{Kind: EventWarning, Message: fmt.Sprintf(
@@ -298,6 +314,21 @@ func promotionPins(m *stack.Model, srcInst store.Instance, src store.Release, tg
 		}
 	}
 	return pins, out
+}
+
+// runsImages reports whether the named runtime runs images: it prepares
+// them (Docker) or applies them declaratively (Kubernetes). The process
+// runtime runs commands from the project directory instead. A runtime this
+// daemon does not have is taken to run images, which only makes the
+// promotion stricter.
+func (e *Engine) runsImages(name string) bool {
+	rt, ok := e.runtimes[name]
+	if !ok {
+		return true
+	}
+	_, images := rt.(runtime.ImageManager)
+	_, replicas := rt.(runtime.ReplicaRunner)
+	return images || !replicas
 }
 
 // isDigestRef reports whether ref names an image by registry digest

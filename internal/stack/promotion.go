@@ -48,7 +48,10 @@ func (c *checker) promotion(path string, v any) *Promotion {
 	}
 	if fv, ok := m["from"]; ok {
 		fp := path + ".from"
-		if envs, ok := c.stringList(fp, fv); ok {
+		if s, isStr := fv.(string); isStr {
+			c.errf(fp, fmt.Sprintf("write a list, e.g. from: [%s]", s), "must be a list of environments, got the string %q", s)
+			good = false
+		} else if envs, ok := c.stringList(fp, fv); ok {
 			for i, env := range envs {
 				if !nameRe.MatchString(env) {
 					c.errf(joinPath(fp, fmt.Sprint(i)), "environment names use lowercase letters, digits and dashes, e.g. staging", "invalid environment name %q", env)

@@ -90,7 +90,11 @@ func TestMigrateFromEveryVersion(t *testing.T) {
 			// Version 1 has instances, releases and handles.
 			putInstance(t, old, "shop-dev")
 			insertClearRelease(t, old, "shop-dev", 1, []byte(`{}`), nil)
-			if err := old.SwitchRelease(ctx, Switch{Instance: "shop-dev", Release: 1, Handles: []runtime.Handle{handle("shop-dev", "web-r1-1", 1)}}); err != nil {
+			// Activated as the old version did: its columns only.
+			if _, err := old.db.ExecContext(ctx, `UPDATE releases SET status = ? WHERE instance = ? AND number = 1`, StatusActive, "shop-dev"); err != nil {
+				t.Fatal(err)
+			}
+			if err := old.ReplaceHandles(ctx, "shop-dev", []runtime.Handle{handle("shop-dev", "web-r1-1", 1)}); err != nil {
 				t.Fatal(err)
 			}
 			if _, err := old.db.ExecContext(ctx, `SELECT 1 FROM operations`); n < 2 && err == nil {
@@ -109,8 +113,8 @@ func TestMigrateFromEveryVersion(t *testing.T) {
 				t.Fatalf("version after migration = %d, want %d", v, len(ms))
 			}
 			active, err := s.ActiveRelease(ctx, "shop-dev")
-			if err != nil || active.Number != 1 || string(active.Model) != `{}` {
-				t.Fatalf("active release after migration = %+v, %v", active, err)
+			if err != nil || active.Number != 1 || string(active.Model) != `{}` || !active.Activated.IsZero() {
+				t.Fatalf("active release after migration = %+v, %v (activated before the time was recorded: zero)", active, err)
 			}
 			hs, err := s.Handles(ctx, "shop-dev")
 			if err != nil || len(hs) != 1 || hs[0].Replica != "web-r1-1" {
@@ -326,6 +330,16 @@ func TestSwitchReleaseIsAtomic(t *testing.T) {
 	}
 	if !in.Updated.Equal(at.Add(time.Minute)) {
 		t.Fatalf("instance updated = %s, want the switch time", in.Updated)
+	}
+	// Each release keeps when it became active; a pending one has no time.
+	if !active.Activated.Equal(at.Add(time.Minute)) || !old.Activated.Equal(at) {
+		t.Fatalf("activated: release 2 %s, release 1 %s; want their switch times", active.Activated, old.Activated)
+	}
+	if r3, _ := s.CreateRelease(ctx, Release{Instance: "shop-dev", Model: []byte(`{}`)}); !r3.Activated.IsZero() {
+		t.Fatalf("a new release has an activation time: %s", r3.Activated)
+	}
+	if r3, _ := s.Release(ctx, "shop-dev", 3); !r3.Activated.IsZero() {
+		t.Fatalf("a pending release has an activation time: %s", r3.Activated)
 	}
 	if err := s.ReplaceHandles(ctx, "shop-dev", nil); err != nil {
 		t.Fatal(err)
