@@ -69,6 +69,8 @@ func TestErrorStatuses(t *testing.T) {
 			404, wire.CodeNotFound, "shop-dev, shop-prod", "shop-dve"},
 		{"not found sentinel", fmt.Errorf("release 9 of shop-dev: %w", engine.ErrNotFound), 404, wire.CodeNotFound, "quai ls", "release 9"},
 		{"busy", fmt.Errorf("shop-dev: %w", engine.ErrBusy), 409, wire.CodeBusy, "wait", "shop-dev"},
+		{"promotion refused", fmt.Errorf("promoting shop-staging release 3 to shop-prod is refused:\n  - min_healthy 10m0s (envs/prod.yaml:4:5): ...: %w", engine.ErrRefused),
+			412, wire.CodeRefused, "x-quai.promotion", "envs/prod.yaml:4:5"},
 		{"invalid stack", fmt.Errorf("plan: %w", loadErr), 400, wire.CodeInvalid, "quai lint", "compose.yaml:3:5"},
 		{"secret without a value", fmt.Errorf("shop-prod: secret db_password has no value: %w", engine.ErrSecret), 400, wire.CodeInvalid, "nothing was changed", "db_password"},
 		{"unsupported", fmt.Errorf("exec: %w", runtime.ErrUnsupported), 501, wire.CodeUnsupported, "--runtime", "exec"},

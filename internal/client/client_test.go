@@ -208,3 +208,47 @@ func TestExec(t *testing.T) {
 		t.Errorf("unknown service: err = %v, want not found listing the services", err)
 	}
 }
+
+// TestPromote: the request reaches the engine whole, for a target whose
+// name holds its organization; a refused rule is ErrRefused; a stack that
+// describes another instance than the path is refused before the engine.
+func TestPromote(t *testing.T) {
+	var got engine.PromoteRequest
+	c := serve(t, &apitest.Engine{
+		PromoteFunc: func(_ context.Context, req engine.PromoteRequest, emit engine.Emitter) (engine.Release, error) {
+			got = req
+			if req.Release == 9 {
+				return engine.Release{}, fmt.Errorf("from (envs/prod.yaml:3:5) allows promotions only from qa: %w", engine.ErrRefused)
+			}
+			emit(engine.Event{Kind: engine.EventPlan, Text: "promote acme/shop-staging release 2 to acme/shop-prod\n"})
+			emit(engine.Event{Kind: engine.EventDone, Release: 4})
+			return engine.Release{Number: 4}, nil
+		},
+	})
+	ctx := context.Background()
+	m := &stack.Model{Identity: stack.Identity{Org: "acme", Project: "shop", Env: "prod"}, Services: []*stack.Service{{Name: "web", Replicas: 1}}}
+	payload, err := wire.NewModelPayload(m, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := client.PromoteOptions{Source: "acme/shop-staging", Release: 2, DryRun: true, NoWait: true, Fingerprint: "sha256:ab"}
+	final, err := c.Promote(ctx, payload, "acme/shop-prod", opts, nil)
+	if err != nil || final.Release != 4 {
+		t.Fatalf("Promote = %+v, %v", final, err)
+	}
+	if got.Model.Identity.Name() != "acme/shop-prod" || got.Source != "acme/shop-staging" || got.Release != 2 || !got.DryRun || !got.NoWait || got.Fingerprint != "sha256:ab" {
+		t.Errorf("engine got %+v", got)
+	}
+
+	opts.Release = 9
+	_, err = c.Promote(ctx, payload, "acme/shop-prod", opts, nil)
+	if !errors.Is(err, client.ErrRefused) || !strings.Contains(err.Error(), "envs/prod.yaml:3:5") {
+		t.Errorf("refused promotion: %v; want ErrRefused naming the rule", err)
+	}
+
+	got = engine.PromoteRequest{}
+	_, err = c.Promote(ctx, payload, "acme/shop-dev", opts, nil)
+	if !errors.Is(err, client.ErrInvalid) || got.Source != "" {
+		t.Errorf("stack of acme/shop-prod sent to acme/shop-dev: %v (engine called: %v); want ErrInvalid before the engine", err, got.Source != "")
+	}
+}
