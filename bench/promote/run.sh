@@ -5,8 +5,9 @@
 # one replica with a new image. Each of ROUNDS rounds changes the build
 # context, deploys staging (a build, not measured), promotes staging to prod
 # (measured: the rules, the plan, the switch; nothing built), then runs
-# `up` of prod from the same context (measured: a cached build of what
-# staging built, the plan, the switch). Medians and their ratio.
+# `up` of prod from the same context (measured: a build of the same
+# sources, from Docker's layer cache, the plan, the switch). Medians and
+# their ratio.
 # Everything it deploys is removed at the end, with the images it built.
 #
 # Knobs (environment): ROUNDS (5), DOCKER_HOST.
@@ -81,7 +82,7 @@ COPY app /app
 COPY version /version
 ENTRYPOINT ["/app"]
 EOF2
-printf 'compose.yaml\nenvs\n' >"$proj/.dockerignore"
+printf 'compose.yaml\nenvs\n.env\n' >"$proj/.dockerignore"
 cat >"$proj/compose.yaml" <<'EOF2'
 x-quai:
   project: promobench
@@ -90,6 +91,8 @@ x-quai:
 services:
   web:
     build: .
+    environment:
+      VERSION: ${VERSION}
     expose: ["8080"]
     x-quai:
       health: { path: / }
@@ -116,15 +119,20 @@ timed() {
 
 echo "warm-up: staging and prod installed once"
 echo warm >"$proj/version"
+echo VERSION=warm >"$proj/.env"
 run "$q" up "$proj" --env staging --runtime docker -y
 run "$q" up "$proj" --env prod --runtime docker -y --allow QL016
 
 promote_times=() up_times=()
 for r in $(seq 1 "$rounds"); do
+  # A new version: new sources and a new VERSION, so staging's up builds
+  # and replaces (the service's settings changed), and so would prod's.
   echo "round $r" >"$proj/version"
+  echo "VERSION=round-$r" >"$proj/.env"
   run "$q" up "$proj" --env staging -y
   pt=$(timed "$q" promote "$proj" --from staging --to prod -y --allow QL016)
-  grep -q "promoted from\|runs release" "$work/cmd.log" || die "the promotion did not deploy"
+  "$q" releases promobench-prod | grep -q "promoted from promobench-staging release $((r + 1))" ||
+    die "round $r: prod's release is not the promotion of staging's release $((r + 1))"
   ut=$(timed "$q" up "$proj" --env prod -y --allow QL016)
   promote_times+=("$pt")
   up_times+=("$ut")
@@ -137,6 +145,6 @@ ratio=$(awk -v a="$pm" -v b="$um" 'BEGIN { printf "%.2f", a / b }')
 printf '\n%-55s %s\n' "measure" "value"
 printf '%-55s %s\n' "-------------------------------------------------------" "----------"
 printf '%-55s %ss (%s)\n' "quai promote --from staging --to prod -y, median" "$pm" "${promote_times[*]}"
-printf '%-55s %ss (%s)\n' "quai up --env prod -y (cached build), median" "$um" "${up_times[*]}"
+printf '%-55s %ss (%s)\n' "quai up --env prod -y (build from layer cache), median" "$um" "${up_times[*]}"
 printf '%-55s %s\n' "ratio promote / up" "$ratio"
 "$q" releases promobench-prod | head -4

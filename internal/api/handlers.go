@@ -37,13 +37,8 @@ func (s *Server) handleInfo(w http.ResponseWriter, _ *http.Request) { writeJSON(
 
 func (s *Server) handlePlan(w http.ResponseWriter, r *http.Request) {
 	var req wire.PlanRequest
-	if err := decodeBody(w, r, &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	m, err := decodeModel(req.ModelPayload)
-	if err != nil {
-		writeError(w, err)
+	m, ok := decodeModelRequest(w, r, &req, &req.ModelPayload)
+	if !ok {
 		return
 	}
 	p, err := s.engine.Plan(r.Context(), m, req.Runtime)
@@ -56,13 +51,8 @@ func (s *Server) handlePlan(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleUp(w http.ResponseWriter, r *http.Request) {
 	var req wire.UpRequest
-	if err := decodeBody(w, r, &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	m, err := decodeModel(req.ModelPayload)
-	if err != nil {
-		writeError(w, err)
+	m, ok := decodeModelRequest(w, r, &req, &req.ModelPayload)
+	if !ok {
 		return
 	}
 	s.stream(w, r, m.Identity.Name(), func(emit wire.Emitter) error {
@@ -111,13 +101,8 @@ func (s *Server) handleReleases(w http.ResponseWriter, r *http.Request) {
 // must be the one the model describes.
 func (s *Server) handlePromote(w http.ResponseWriter, r *http.Request) {
 	var req wire.PromoteRequest
-	if err := decodeBody(w, r, &req); err != nil {
-		writeError(w, err)
-		return
-	}
-	m, err := decodeModel(req.ModelPayload)
-	if err != nil {
-		writeError(w, err)
+	m, ok := decodeModelRequest(w, r, &req, &req.ModelPayload)
+	if !ok {
 		return
 	}
 	name := r.PathValue("name")

@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"encoding/json"
+	"net/http"
 
 	"github.com/quai-dev/quai/internal/stack"
 	"github.com/quai-dev/quai/internal/wire"
@@ -24,4 +25,20 @@ func decodeModel(p wire.ModelPayload) (*stack.Model, error) {
 	}
 	m.Resolved = p.Resolved
 	return &m, nil
+}
+
+// decodeModelRequest decodes a request body that carries a model (into
+// req, whose payload is the model's part) and the model; on failure it has
+// answered with the error.
+func decodeModelRequest(w http.ResponseWriter, r *http.Request, req any, payload *wire.ModelPayload) (*stack.Model, bool) {
+	if err := decodeBody(w, r, req); err != nil {
+		writeError(w, err)
+		return nil, false
+	}
+	m, err := decodeModel(*payload)
+	if err != nil {
+		writeError(w, err)
+		return nil, false
+	}
+	return m, true
 }

@@ -162,20 +162,9 @@ func (g *globals) promote(ctx context.Context, o promoteOptions) error {
 		// by the time the answer comes.
 		opts.Fingerprint = plan.Fingerprint
 	}
-	if _, err := g.runOperation(func(emit wire.Emitter) (wire.Event, error) {
+	return g.deployAndShow(ctx, c, target, func(emit wire.Emitter) (wire.Event, error) {
 		return c.Promote(ctx, payload, target, opts, g.skipShown(emit, plan.Warnings))
-	}); err != nil {
-		return err
-	}
-	if g.JSON {
-		return nil
-	}
-	st, err := c.Status(ctx, target)
-	if err != nil {
-		return err
-	}
-	printURLs(g, st.Instance)
-	return nil
+	})
 }
 
 // skipShown drops the plan and the warnings the dry run already showed.

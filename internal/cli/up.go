@@ -181,18 +181,24 @@ func (g *globals) deploy(ctx context.Context, o upOptions, mode deployMode) erro
 		// by the time the answer comes.
 		upOpts.Fingerprint = plan.Fingerprint()
 	}
-	if _, err := g.runOperation(func(emit wire.Emitter) (wire.Event, error) {
+	return g.deployAndShow(ctx, c, name, func(emit wire.Emitter) (wire.Event, error) {
 		if len(o.FromBackup) > 0 {
 			return c.Clone(ctx, payload, o.Runtime, o.FromBackup, g.skipPlan(emit))
 		}
 		return c.Up(ctx, payload, upOpts, g.skipPlan(emit))
-	}); err != nil {
+	})
+}
+
+// deployAndShow runs a deploying operation (up, promote) on instance and
+// prints where the instance answers afterwards.
+func (g *globals) deployAndShow(ctx context.Context, c *client.Client, instance string, op func(wire.Emitter) (wire.Event, error)) error {
+	if _, err := g.runOperation(op); err != nil {
 		return err
 	}
 	if g.JSON {
 		return nil
 	}
-	st, err := c.Status(ctx, name)
+	st, err := c.Status(ctx, instance)
 	if err != nil {
 		return err
 	}

@@ -109,7 +109,7 @@ const SourceGenerated = "generated"
 type Operation struct {
 	ID       int64
 	Instance string
-	// Kind is the verb: "up", "rollback", "restart", "down", "remove".
+	// Kind is the verb: "up", "rollback", "promote", "restart", "down", "remove".
 	Kind string
 	// Owner identifies the engine that runs it, so a restarted daemon can tell
 	// its own operations from stale ones.
