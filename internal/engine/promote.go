@@ -60,7 +60,6 @@ type BackupChecker interface {
 
 // promotion is a checked promotion, ready to plan and deploy.
 type promotion struct {
-	source  store.Release
 	model   *stack.Model // the target's model running the source's images
 	json    []byte
 	cause   string
@@ -177,7 +176,7 @@ func (e *Engine) preparePromotion(ctx context.Context, req PromoteRequest, em *e
 		}
 		old = pinModel(old, tgtActive.Images)
 	}
-	return &promotion{source: src, model: pinned,
+	return &promotion{model: pinned,
 		cause:   fmt.Sprintf("promoted from %s release %d", srcInst.Name, src.Number),
 		preface: promotionText(srcInst.Name, src.Number, target, old, pinned)}, nil
 }
