@@ -60,10 +60,15 @@ type BackupChecker interface {
 
 // promotion is a checked promotion, ready to plan and deploy.
 type promotion struct {
-	model   *stack.Model // the target's model running the source's images
-	json    []byte
-	cause   string
-	preface string // the promotion's part of the plan text
+	model *stack.Model // the target's model running the source's images
+	json  []byte       // model as the release records it
+	cause string
+	// old is the model of the target's active release (nil: none), with
+	// its images pinned, and oldSecrets its secret versions: what the
+	// plan's summary compares with.
+	old        *stack.Model
+	oldSecrets map[string]string
+	head       string // the summary's first line
 }
 
 // Promote deploys to req.Model's instance the images of a release of
@@ -89,14 +94,15 @@ func (e *Engine) Promote(ctx context.Context, req PromoteRequest, emit Emitter) 
 	if pr.model, pr.json, err = e.prepareModel(ctx, pr.model); err != nil {
 		return fail(err)
 	}
+	preface := pr.head + promotionText(pr.old, pr.oldSecrets, pr.model)
 	if req.DryRun {
-		return e.dryRun(ctx, pr.model, pr.json, req.Runtime, pr.preface, em)
+		return e.dryRun(ctx, pr.model, pr.json, req.Runtime, preface, em)
 	}
 	op, err := e.begin(ctx, target, "promote", req.NoWait, em)
 	if err != nil {
 		return fail(err)
 	}
-	op.fingerprint, op.preface = req.Fingerprint, pr.preface
+	op.fingerprint, op.preface = req.Fingerprint, preface
 	rel, msg, err := e.deploy(op, pr.model, pr.json, req.Runtime, pr.cause)
 	op.finish(err, rel.Number, msg)
 	return rel, err
@@ -176,9 +182,13 @@ func (e *Engine) preparePromotion(ctx context.Context, req PromoteRequest, em *e
 		}
 		old = pinModel(old, tgtActive.Images)
 	}
-	return &promotion{model: pinned,
-		cause:   fmt.Sprintf("promoted from %s release %d", srcInst.Name, src.Number),
-		preface: promotionText(srcInst.Name, src.Number, target, old, pinned)}, nil
+	pr := &promotion{model: pinned, old: old,
+		head:  fmt.Sprintf("promote %s release %d to %s\n", srcInst.Name, src.Number, target),
+		cause: fmt.Sprintf("promoted from %s release %d", srcInst.Name, src.Number)}
+	if tgtActive != nil {
+		pr.oldSecrets = tgtActive.Secrets
+	}
+	return pr, nil
 }
 
 // sourceRelease returns release n of the source (0: its active one), which
@@ -337,12 +347,14 @@ func isDigestRef(ref string) bool {
 	return ok && repo != "" && runtime.IsImageID(dgst)
 }
 
-// promotionText is the promotion's part of the plan: the source, then per
-// service the image change, the names of configuration keys that change
-// and the secrets it gains or loses — names only, never values.
-func promotionText(source string, number int, target string, old, m *stack.Model) string {
+// promotionText is the promotion's part of the plan after its first line:
+// per service the image change, the names of configuration keys that
+// change and of the secrets it receives that change (+ new, ~ another
+// version, - no longer received), never values. old is the target's
+// active model (nil: a first install) with oldSecrets its secret
+// versions; m the model to deploy, its secrets resolved.
+func promotionText(old *stack.Model, oldSecrets map[string]string, m *stack.Model) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "promote %s release %d to %s\n", source, number, target)
 	for _, svc := range m.Services {
 		var was *stack.Service
 		if old != nil {
@@ -357,19 +369,47 @@ func promotionText(source string, number int, target string, old, m *stack.Model
 		default:
 			lines = append(lines, "image "+imageLabel(svc.Image)+" (unchanged)")
 		}
+		var wasSecrets []string
 		if was != nil {
 			if ch := mapChanges(was.Environment, svc.Environment); ch != "" {
 				lines = append(lines, "config "+ch)
 			}
-			if ch := listChanges(was.Secrets, svc.Secrets); ch != "" {
-				lines = append(lines, "secrets "+ch)
-			}
-		} else if len(svc.Secrets) > 0 {
-			lines = append(lines, "secrets "+strings.Join(svc.Secrets, ", "))
+			wasSecrets = receivedSecrets(was)
+		}
+		if ch := secretChanges(wasSecrets, receivedSecrets(svc), oldSecrets, m.SecretVersions); ch != "" {
+			lines = append(lines, "secrets "+ch)
 		}
 		fmt.Fprintf(&b, "  %s: %s\n", svc.Name, strings.Join(lines, "; "))
 	}
 	return b.String()
+}
+
+// receivedSecrets lists, by name, the secrets a service receives as files
+// or in its environment.
+func receivedSecrets(svc *stack.Service) []string {
+	names := slices.Concat(svc.Secrets, slices.Collect(maps.Values(svc.SecretEnv)))
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// secretChanges names the secrets received now and not before (+), the
+// sealed ones whose version changes (~) and those no longer received (-).
+func secretChanges(was, now []string, wasVersions, nowVersions map[string]string) string {
+	var parts []string
+	for _, name := range now {
+		switch {
+		case !slices.Contains(was, name):
+			parts = append(parts, "+"+name)
+		case wasVersions[name] != nowVersions[name]:
+			parts = append(parts, "~"+name)
+		}
+	}
+	for _, name := range was {
+		if !slices.Contains(now, name) {
+			parts = append(parts, "-"+name)
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // imageLabel shortens an image id as the docker CLI does; references stay whole.
@@ -397,22 +437,6 @@ func mapChanges(was, now map[string]string) string {
 	for _, k := range slices.Sorted(maps.Keys(was)) {
 		if _, ok := now[k]; !ok {
 			parts = append(parts, "-"+k)
-		}
-	}
-	return strings.Join(parts, " ")
-}
-
-// listChanges names the entries added and removed between two lists.
-func listChanges(was, now []string) string {
-	var parts []string
-	for _, s := range now {
-		if !slices.Contains(was, s) {
-			parts = append(parts, "+"+s)
-		}
-	}
-	for _, s := range was {
-		if !slices.Contains(now, s) {
-			parts = append(parts, "-"+s)
 		}
 	}
 	return strings.Join(parts, " ")
