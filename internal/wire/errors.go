@@ -14,12 +14,10 @@ type ErrorDetail struct {
 
 // Error codes, stable for clients.
 const (
-	CodeNotFound    = "not_found"
-	CodeBusy        = "busy"
-	CodeNoRelease   = "no_release"
-	CodePlanChanged = "plan_changed"
-	// CodeRefused: a promotion rule does not hold; nothing was changed.
-	CodeRefused           = "refused"
+	CodeNotFound          = "not_found"
+	CodeBusy              = "busy"
+	CodeNoRelease         = "no_release"
+	CodePlanChanged       = "plan_changed"
 	CodeInvalid           = "invalid"
 	CodeForbidden         = "forbidden"
 	CodeUnsupported       = "unsupported"
@@ -31,4 +29,6 @@ const (
 	CodeKeyInUse = "key_in_use"
 	// CodeWrongPassphrase: a key bundle that does not open with the passphrase.
 	CodeWrongPassphrase = "wrong_passphrase"
+	// CodeRefused: a promotion rule does not hold; nothing was changed.
+	CodeRefused = "refused"
 )
