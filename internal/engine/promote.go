@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quai-dev/quai/internal/registry"
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/stack"
 	"github.com/quai-dev/quai/internal/store"
@@ -305,7 +306,7 @@ func promotionPins(m *stack.Model, srcInst store.Instance, src store.Release, tg
 	for _, svc := range m.Services {
 		ref, recorded := src.Images[svc.Name]
 		switch {
-		case isDigestRef(ref):
+		case registry.IsPinned(ref):
 			pins[svc.Name] = ref
 		case runtime.IsImageID(ref) && tgtRuntime == src.Runtime:
 			pins[svc.Name] = ref
@@ -338,13 +339,6 @@ func (e *Engine) runsImages(name string) bool {
 	_, images := rt.(runtime.ImageManager)
 	_, replicas := rt.(runtime.ReplicaRunner)
 	return images || !replicas
-}
-
-// isDigestRef reports whether ref names an image by registry digest
-// (repo@sha256:<64 hex>), which every runtime can pull and run.
-func isDigestRef(ref string) bool {
-	repo, dgst, ok := strings.Cut(ref, "@")
-	return ok && repo != "" && runtime.IsImageID(dgst)
 }
 
 // promotionText is the promotion's part of the plan after its first line:
