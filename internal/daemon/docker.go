@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/quai-dev/quai/internal/datadir"
+	"github.com/quai-dev/quai/internal/registry"
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/runtime/docker"
 	"github.com/quai-dev/quai/internal/stack"
@@ -251,6 +252,24 @@ func (d *dockerRuntime) PrepareImage(ctx context.Context, spec runtime.ReplicaSp
 	return rt.PrepareImage(ctx, spec, progress)
 }
 
+// PushImage implements runtime.ImagePusher.
+func (d *dockerRuntime) PushImage(ctx context.Context, id string, refs []string, auth registry.Auth, progress func(string)) (string, error) {
+	rt, err := d.connect(ctx)
+	if err != nil {
+		return "", err
+	}
+	return rt.PushImage(ctx, id, refs, auth, progress)
+}
+
+// RepoDigest implements runtime.ImagePusher.
+func (d *dockerRuntime) RepoDigest(ctx context.Context, ref string) (string, error) {
+	rt, err := d.connect(ctx)
+	if err != nil {
+		return "", err
+	}
+	return rt.RepoDigest(ctx, ref)
+}
+
 // PruneImages implements runtime.ImageManager.
 func (d *dockerRuntime) PruneImages(ctx context.Context, keep []string, dryRun bool) ([]runtime.PrunedImage, error) {
 	rt, err := d.connect(ctx)
@@ -267,6 +286,7 @@ var (
 	_ runtime.Execer        = (*dockerRuntime)(nil)
 	_ runtime.VolumeManager = (*dockerRuntime)(nil)
 	_ runtime.ImageManager  = (*dockerRuntime)(nil)
+	_ runtime.ImagePusher   = (*dockerRuntime)(nil)
 )
 
 // startDocker builds the docker runtime unless it is turned off, and
