@@ -64,17 +64,7 @@ services:
 	prodID := stack.Identity{Org: stack.DefaultOrg, Project: "promo", Env: "prod"}
 	ns := render.Namespace(prodID)
 	d := daemontest.Start(t, daemontest.Options{DockerHost: client.DefaultDockerHost, Kube: kubeConfig(c)})
-	t.Cleanup(func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		_ = c.Client.CoreV1().Namespaces().Delete(cctx, ns, metav1.DeleteOptions{})
-		for cctx.Err() == nil {
-			if _, err := c.Client.CoreV1().Namespaces().Get(cctx, ns, metav1.GetOptions{}); err != nil {
-				return
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
-	})
+	deleteNamespaceAtCleanup(t, c, ns)
 
 	e2etest.MustQuai(t, d.Socket, "up", dir, "--env", "staging", "--runtime", "docker", "-y")
 	staging := activeRelease(t, d, "promo-staging")

@@ -41,6 +41,23 @@ const (
 	siteHost  = "users-api.dev.localhost"
 )
 
+// deleteNamespaceAtCleanup deletes the namespace when the test ends and
+// waits until it is gone: whatever happened, later tests find the cluster
+// as it was.
+func deleteNamespaceAtCleanup(t *testing.T, c *kubetest.Cluster, ns string) {
+	t.Cleanup(func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		_ = c.Client.CoreV1().Namespaces().Delete(cctx, ns, metav1.DeleteOptions{})
+		for cctx.Err() == nil {
+			if _, err := c.Client.CoreV1().Namespaces().Get(cctx, ns, metav1.GetOptions{}); err != nil {
+				return
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	})
+}
+
 // eventually retries fn for up to a minute: a Service kube-proxy has not
 // programmed yet, or a connection to a pod that just left, fails once.
 func eventually(t *testing.T, what string, fn func() error) {
@@ -72,18 +89,7 @@ func TestUsersAPIOnKubernetes(t *testing.T) {
 
 	dataDir := t.TempDir()
 	d := daemontest.Start(t, daemontest.Options{DataDir: dataDir, Kube: kubeConfig(c), KeepInstances: true})
-	t.Cleanup(func() {
-		// Whatever happened, later tests find the cluster as it was.
-		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		_ = c.Client.CoreV1().Namespaces().Delete(cctx, namespace, metav1.DeleteOptions{})
-		for cctx.Err() == nil {
-			if _, err := c.Client.CoreV1().Namespaces().Get(cctx, namespace, metav1.GetOptions{}); err != nil {
-				return
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
-	})
+	deleteNamespaceAtCleanup(t, c, namespace)
 
 	// Install. The time from `quai up` to every pod ready is the figure
 	// the runtime is judged on.
