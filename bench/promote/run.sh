@@ -131,8 +131,12 @@ for r in $(seq 1 "$rounds"); do
   echo "VERSION=round-$r" >"$proj/.env"
   run "$q" up "$proj" --env staging -y
   pt=$(timed "$q" promote "$proj" --from staging --to prod -y --allow QL016)
-  "$q" releases promobench-prod | grep -q "promoted from promobench-staging release $((r + 1))" ||
-    die "round $r: prod's release is not the promotion of staging's release $((r + 1))"
+  want="promoted from promobench-staging release $("$q" releases promobench-staging | awk '/^\*/ { print substr($1, 2) }')"
+  "$q" releases promobench-prod | grep -q "$want" || {
+    "$q" releases promobench-staging >&2
+    "$q" releases promobench-prod >&2
+    die "round $r: prod's active release is not the promotion of staging's ($want)"
+  }
   ut=$(timed "$q" up "$proj" --env prod -y --allow QL016)
   promote_times+=("$pt")
   up_times+=("$ut")
