@@ -270,7 +270,7 @@ func (e *Engine) checkHealthy(ctx context.Context, p *stack.Promotion, srcInst s
 func (e *Engine) checkBackup(ctx context.Context, p *stack.Promotion, target string) string {
 	rule := fmt.Sprintf("backup_max_age %s (%s)", p.BackupMaxAge, where(p, "backup_max_age"))
 	if e.lastBackup == nil {
-		return rule + " needs a recent backup of " + target + ", but backups are not available yet in quai; remove backup_max_age from x-quai.promotion to promote without it"
+		return rule + " needs a recent backup of " + target + ", but promotions cannot check backups yet (this daemon gives them no backup ages); remove backup_max_age from x-quai.promotion to promote without it"
 	}
 	last, err := e.lastBackup.LastBackup(ctx, target)
 	switch {

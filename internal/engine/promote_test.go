@@ -226,7 +226,7 @@ func TestPromoteRefusals(t *testing.T) {
 		{"an old release without min_healthy", &stack.Promotion{From: []string{p.staging.Env}},
 			func(r *PromoteRequest) { r.Release = 1 }, nil},
 		{"backup_max_age", &stack.Promotion{From: []string{p.staging.Env}, BackupMaxAge: 24 * time.Hour, Where: at("backup_max_age")},
-			nil, []string{"backup_max_age 24h0m0s (envs/prod.yaml:7:5)", "backups are not available yet", "remove backup_max_age"}},
+			nil, []string{"backup_max_age 24h0m0s (envs/prod.yaml:7:5)", "promotions cannot check backups yet", "remove backup_max_age"}},
 		{"no such release", nil, func(r *PromoteRequest) { r.Release = 9 }, []string{"has no release 9"}},
 		{"to itself", nil, func(r *PromoteRequest) { r.Model = p.stagingModel("1") }, []string{"cannot be promoted to itself"}},
 	} {
