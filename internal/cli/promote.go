@@ -155,8 +155,7 @@ func (g *globals) promote(ctx context.Context, o promoteOptions) error {
 			return err
 		}
 		if !ok {
-			fprintln(g.stderr, "canceled; nothing changed")
-			return withCode(ExitError, nil)
+			return declined("canceled; nothing changed")
 		}
 		// The user agreed to this plan, not to whatever the daemon plans
 		// by the time the answer comes.
