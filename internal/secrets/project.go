@@ -118,7 +118,7 @@ func (p *Opener) open(projectDir, rel, forOrg, org, env string, data []byte, met
 	}
 	doc, err := sops.Decrypt(data, ids...)
 	if errors.Is(err, sops.ErrMAC) {
-		return nil, fmt.Errorf("%s: %w; the file was altered (a hand edit or a merge?): restore it from version control, or set its values again with `%s`",
+		return nil, fmt.Errorf("%s: %w; it was changed without its data key (a hand edit or a bad merge?); to set this value again: `%s`",
 			rel, err, SetCommand(projectDir, forOrg, env, name))
 	}
 	if err != nil {

@@ -31,7 +31,8 @@ var (
 	// ErrNotSOPS: the data has no sops metadata.
 	ErrNotSOPS = errors.New("not a SOPS file (no sops metadata): seal it with `quai secrets set` or `sops -e -i`")
 	// ErrMAC: a value, the MAC or lastmodified changed without the data key.
-	ErrMAC = errors.New("SOPS file fails its integrity check (MAC mismatch): it was changed by something that did not hold its data key (a hand edit or a bad merge); restore it from version control (git log -p on the file) and set the values again with `quai secrets set`")
+	// The callers, who know the file, say how to repair it.
+	ErrMAC = errors.New("SOPS file fails its integrity check (MAC mismatch)")
 	// ErrNoIdentity: none of the given age identities opens the data key.
 	ErrNoIdentity = errors.New("no available age identity opens this SOPS file")
 	// ErrFormat: the data is not a SOPS file quai can read or write.
