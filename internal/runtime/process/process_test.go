@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -121,21 +122,45 @@ func killLeftovers(t *testing.T, dataDir string) {
 				continue
 			}
 			var st struct {
-				ShimPid int `json:"shim_pid"`
-				AppPid  int `json:"app_pid"`
+				ShimPid   int    `json:"shim_pid"`
+				ShimStart uint64 `json:"shim_start"`
+				AppPid    int    `json:"app_pid"`
+				AppStart  uint64 `json:"app_start"`
 			}
 			if jsonUnmarshal(b, &st) != nil {
 				continue
 			}
-			if st.ShimPid > 0 && processExists(st.ShimPid) {
+			// A recorded pid is signalled only while it still names the
+			// process that was recorded: on a busy machine pids are reused
+			// within minutes, and a stale group id once killed an unrelated
+			// daemon that had become that group's leader.
+			if st.ShimPid > 0 && sameProcess(st.ShimPid, st.ShimStart) {
 				t.Errorf("supervisor %d of %s was still running at the end of the test", st.ShimPid, filepath.Dir(p))
 				_ = syscall.Kill(st.ShimPid, syscall.SIGKILL)
 			}
-			if st.AppPid > 0 {
+			if st.AppPid > 0 && sameProcess(st.AppPid, st.AppStart) {
 				_ = syscall.Kill(-st.AppPid, syscall.SIGKILL)
 			}
 		}
 	})
+}
+
+// sameProcess reports whether pid is alive and started at start (clock
+// ticks since boot, field 22 of /proc/PID/stat, as the runtime records it).
+func sameProcess(pid int, start uint64) bool {
+	b, err := os.ReadFile("/proc/" + itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return false
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 || f[0] == "Z" {
+		return false
+	}
+	return f[19] == strconv.FormatUint(start, 10)
 }
 
 func processExists(pid int) bool {
