@@ -13,8 +13,10 @@ set -euo pipefail
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 filter() { grep -Ev '^\s*(=== (RUN|PAUSE|CONT)|--- PASS)'; }
-mapfile -t e2e < <(go list ./internal/runtime/kube/... ./test/e2e/... 2>/dev/null | grep -v -e '/e2etest$' -e '/test/e2e/docker$' || true)
-mapfile -t rest < <(go list ./... | grep -v -e '/test/e2e/' -e '/internal/runtime/kube' || true; go list ./test/e2e/docker/... 2>/dev/null || true)
+# Packages whose tests start the Kubernetes test cluster: its runtime, the
+# end-to-end tests, and any other package named for it (…/dumpkube).
+mapfile -t e2e < <(go list ./internal/runtime/kube/... ./test/e2e/... 2>/dev/null | grep -v -e '/e2etest$' -e '/test/e2e/docker$' || true; go list ./... | grep -E '/[a-z]+kube$' | grep -v '/internal/runtime/kube' || true)
+mapfile -t rest < <(go list ./... | grep -v -e '/test/e2e/' -e '/internal/runtime/kube' -E -e '/[a-z]+kube$' || true; go list ./test/e2e/docker/... 2>/dev/null || true)
 set +e
 go test -race -count=1 -timeout 30m -v "${rest[@]}" 2>&1 | tee "$log" | filter
 status=${PIPESTATUS[0]}

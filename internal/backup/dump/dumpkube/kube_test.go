@@ -59,13 +59,15 @@ func TestKubePostgres(t *testing.T) {
 	ex, fs := dumptest.Beside(t, r, hs[0])
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
-		var out bytes.Buffer
-		code, err := ex(ctx, []string{"psql", "-X", "-U", "app", "-d", "appdb", "-c", "SELECT 1"}, nil, &out, &out)
+		// Two buffers: the exec stream copies stdout and stderr from two
+		// goroutines.
+		var out, errOut bytes.Buffer
+		code, err := ex(ctx, []string{"psql", "-X", "-U", "app", "-d", "appdb", "-c", "SELECT 1"}, nil, &out, &errOut)
 		if err == nil && code == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("PostgreSQL is not ready in the pod: %d %v %s", code, err, out.String())
+			t.Fatalf("PostgreSQL is not ready in the pod: %d %v %s%s", code, err, out.String(), errOut.String())
 		}
 		time.Sleep(300 * time.Millisecond)
 	}
