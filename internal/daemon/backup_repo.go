@@ -114,7 +114,13 @@ func (a repoAdapter) Restore(ctx context.Context, id string, stream func(ctx con
 	return a.r.Restore(ctx, id, stream, dir)
 }
 
+// Verify reads all of the snapshot's data back when percent is 0 (the
+// engine's "all"); the repository itself reads none then and only checks
+// that every chunk's pack is present.
 func (a repoAdapter) Verify(ctx context.Context, id string, percent float64) error {
+	if percent <= 0 {
+		percent = 100
+	}
 	_, err := a.r.Verify(ctx, id, percent)
 	return err
 }

@@ -584,6 +584,14 @@ func (e *Engine) restore(op *operation, b *BackupOptions, req RestoreRequest) (s
 	if svc == nil {
 		return "", fmt.Errorf("%s has no service %s to restore snapshot %s into: %w", op.instance, service, snap.ID, ErrInvalid)
 	}
+	// Read the whole snapshot back before anything is written: a damaged
+	// chunk is found only when it is read, and a restore that meets it
+	// part way would leave the service with part of the data.
+	op.emit.step("check", service, "", "reading snapshot "+snap.ID+" back before anything is changed")
+	if err := repo.Verify(ctx, snap.ID, 0); err != nil {
+		return "", fmt.Errorf("snapshot %s cannot be restored, so nothing was changed and %s of %s is as it was: %w", snap.ID, service, op.instance, err)
+	}
+	op.emit.stepDone("check", service, "", "snapshot "+snap.ID+" reads back whole")
 	if !req.NoSafety {
 		op.emit.step("safety", service, "", "taking a safety snapshot of "+service+" before the restore")
 		run, err := e.snapshotService(op, b, repo, s.activeModel, svc, kind, wire.TriggerSafety)

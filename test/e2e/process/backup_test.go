@@ -394,3 +394,56 @@ func TestRestoreOnANewHostWithTheExportedKeyOnProcess(t *testing.T) {
 	e2etest.MustQuai(t, d.Socket, "up", dir, "--env", "dev", "-y", "--from-backup", snap.Snapshot)
 	e2etest.NewSite(d.ProxyHTTPAddr(), siteHost).HasUser(t, alice, "installed from the old host's backup")
 }
+
+// TestCorruptSnapshotIsFoundAndRefusedOnProcess damages the chunks of a
+// snapshot in the local repository: verify (all of the data, by default)
+// fails naming the snapshot, and a restore of it refuses before it changes
+// anything, so the database keeps what it holds now.
+func TestCorruptSnapshotIsFoundAndRefusedOnProcess(t *testing.T) {
+	needPostgres(t)
+	dir := e2etest.Project(t, nil)
+	e2etest.SetVersion(t, dir, "1")
+	d := daemontest.Start(t, daemontest.Options{DataDir: e2etest.DataDir(t), HealthTimeout: 40 * time.Second})
+	e2etest.MustQuai(t, d.Socket, "up", dir, "--env", "dev", "-y")
+	site := e2etest.NewSite(d.ProxyHTTPAddr(), siteHost)
+	site.CreateUser(t, "alice")
+	e2etest.MustQuai(t, d.Socket, "backup", instance)
+	snap, ok := newestDone(backups(t, d.Socket, instance), wire.TriggerManual)
+	if !ok {
+		t.Fatal("no backup")
+	}
+	site.CreateUser(t, "bob")
+
+	// Flip bytes all through every pack: a single byte may land in a
+	// pack's random padding, which nothing reads.
+	packs, _ := filepath.Glob(filepath.Join(d.DataDir, "backups", "default", "p", "*", "*"))
+	if len(packs) == 0 {
+		t.Fatal("no pack files in the local repository")
+	}
+	for _, p := range packs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := 16; i < len(b); i += 97 {
+			b[i] ^= 0x5a
+		}
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	out, code := e2etest.Quai(t, d.Socket, "backup", "verify", instance)
+	t.Logf("quai backup verify:\n%s", out)
+	if code == 0 || !strings.Contains(out, snap.Snapshot) || !strings.Contains(out, "corrupt") {
+		t.Errorf("verify of a damaged snapshot: exit %d, want non-zero naming %s as corrupt:\n%s", code, snap.Snapshot, out)
+	}
+	out, code = e2etest.Quai(t, d.Socket, "restore", instance, "--snapshot", snap.Snapshot, "-y")
+	t.Logf("quai restore:\n%s", out)
+	if code == 0 || !strings.Contains(out, "nothing was changed") || !strings.Contains(out, snap.Snapshot) {
+		t.Errorf("restore of a damaged snapshot: exit %d, want a refusal naming %s that says nothing was changed:\n%s", code, snap.Snapshot, out)
+	}
+	if n := names(site.Users(t)); !slices.Equal(n, []string{"alice", "bob"}) {
+		t.Errorf("users after a refused restore: %v, want alice and bob as before", n)
+	}
+}
