@@ -527,3 +527,80 @@ func TestPruneKeepsWhatThePolicySays(t *testing.T) {
 		t.Errorf("Prune with an empty policy deleted %d: %v", len(d), err)
 	}
 }
+
+// TestForgetDeletesOneInstanceOnly: Forget deletes exactly the snapshots
+// of the instance its tags name, the space they took comes back, and
+// every other instance's snapshot still restores byte for byte.
+func TestForgetDeletesOneInstanceOnly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "repo")
+	r := open(t, Target{URL: "file://" + dir})
+	staging := func(service string) map[string]string {
+		tags := testTags(service)
+		tags["env"], tags["instance"] = "staging", "shop-staging"
+		return tags
+	}
+	kept := map[string][]byte{}
+	for i, tags := range []map[string]string{testTags("db"), testTags("app"), testTags("db")} {
+		data := randomBytes(uint64(i+1), 2<<20)
+		kept[snap(t, r, Source{Name: "db.pgdump", Stream: streamOf(data)}, tags).ID] = data
+	}
+	for i, svc := range []string{"db", "db", "app"} {
+		snap(t, r, Source{Name: "db.pgdump", Stream: streamOf(randomBytes(uint64(100+i), 4<<20))}, staging(svc))
+	}
+	before := treeSize(t, dir)
+
+	if _, err := r.Forget(testCtx(t), nil); !errors.Is(err, ErrNoTags) {
+		t.Fatalf("Forget(nil) = %v; want ErrNoTags", err)
+	}
+	deleted, err := r.Forget(testCtx(t), map[string]string{"org": "acme", "instance": "shop-staging"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(deleted) != 3 {
+		t.Errorf("Forget deleted %d snapshots; want the 3 of shop-staging", len(deleted))
+	}
+	for _, s := range deleted {
+		if s.Tags["instance"] != "shop-staging" {
+			t.Errorf("Forget deleted %s of %s", s.ID, s.Tags["instance"])
+		}
+	}
+	if left, err := r.List(testCtx(t), staging("db")); err != nil || len(left) != 0 {
+		t.Errorf("shop-staging after Forget: %v, %v; want none", ids(left), err)
+	}
+	all, err := r.List(testCtx(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != len(kept) {
+		t.Fatalf("%d snapshots left; want the %d of shop-prod", len(all), len(kept))
+	}
+	for id, want := range kept {
+		got, err := restoreBytes(t, r, id)
+		if err != nil || !bytes.Equal(got, want) {
+			t.Errorf("restore %s of shop-prod after Forget: %d bytes, %v; want its %d bytes", id, len(got), err, len(want))
+		}
+	}
+	// 12 MiB of incompressible data went: at least 10 MiB of it must leave
+	// the disk (kopia's own maintenance order would pack it with the kept
+	// data into one big pack and keep it).
+	if after := treeSize(t, dir); before-after < 10<<20 {
+		t.Errorf("repository %d bytes before, %d after Forget; want at least 10 MiB reclaimed", before, after)
+	}
+}
+
+func treeSize(t *testing.T, dir string) int64 {
+	t.Helper()
+	var n int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		fi, err := d.Info()
+		n += fi.Size()
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
