@@ -103,6 +103,7 @@ func (s *Server) routes() {
 	m.HandleFunc("GET "+wire.Prefix+"/backups", s.handleBackupList)
 	m.HandleFunc("POST "+wire.Prefix+"/backups/verify", s.handleVerify)
 	m.HandleFunc("POST "+wire.Prefix+"/backups/prune", s.handleBackupPrune)
+	m.HandleFunc("POST "+wire.Prefix+"/backups/forget", s.handleBackupForget)
 	m.HandleFunc("POST "+wire.Prefix+"/backups/system", s.handleSystemBackup)
 	m.HandleFunc("GET "+wire.Prefix+"/backups/targets/{org}", s.handleBackupTarget)
 	m.HandleFunc("PUT "+wire.Prefix+"/backups/targets/{org}", s.handleSetBackupTarget)

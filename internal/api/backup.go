@@ -18,6 +18,7 @@ type Backups interface {
 	Clone(ctx context.Context, req engine.CloneRequest, emit engine.Emitter) (engine.Release, error)
 	VerifyBackups(ctx context.Context, req engine.VerifyRequest, emit engine.Emitter) ([]wire.BackupRun, error)
 	PruneBackups(ctx context.Context, instance string, dryRun bool, emit engine.Emitter) ([]wire.BackupRun, error)
+	ForgetBackups(ctx context.Context, instance string, emit engine.Emitter) ([]wire.BackupRun, error)
 	Drill(ctx context.Context, instance string, emit engine.Emitter) (wire.Drill, error)
 }
 
@@ -172,6 +173,26 @@ func (s *Server) handleBackupPrune(w http.ResponseWriter, r *http.Request) {
 	}
 	s.stream(w, r, req.Instance, func(emit wire.Emitter) error {
 		_, err := b.PruneBackups(r.Context(), req.Instance, req.DryRun, emit)
+		return err
+	})
+}
+
+func (s *Server) handleBackupForget(w http.ResponseWriter, r *http.Request) {
+	var req wire.BackupForgetRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		writeError(w, err)
+		return
+	}
+	if req.Instance == "" {
+		writeError(w, badRequest("name the instance whose backups to delete", "`quai backup ls` lists the instances with backups"))
+		return
+	}
+	b, ok := s.backups(w)
+	if !ok {
+		return
+	}
+	s.stream(w, r, req.Instance, func(emit wire.Emitter) error {
+		_, err := b.ForgetBackups(r.Context(), req.Instance, emit)
 		return err
 	})
 }

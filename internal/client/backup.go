@@ -58,6 +58,12 @@ func (c *Client) PruneBackups(ctx context.Context, instance string, dryRun bool,
 	return c.operation(ctx, http.MethodPost, "/backups/prune", nil, wire.BackupPruneRequest{Instance: instance, DryRun: dryRun}, emit)
 }
 
+// ForgetBackups deletes every backup of an instance and its backup
+// history; it cannot be undone.
+func (c *Client) ForgetBackups(ctx context.Context, instance string, emit wire.Emitter) (wire.Event, error) {
+	return c.operation(ctx, http.MethodPost, "/backups/forget", nil, wire.BackupForgetRequest{Instance: instance}, emit)
+}
+
 // BackupTarget returns where an organization's repository lives.
 func (c *Client) BackupTarget(ctx context.Context, org string) (wire.BackupTarget, error) {
 	var v wire.BackupTarget

@@ -135,6 +135,15 @@ func (a repoAdapter) Prune(ctx context.Context, tags map[string]string, keep sta
 	return out, err
 }
 
+func (a repoAdapter) Forget(ctx context.Context, tags map[string]string) ([]engine.Snapshot, error) {
+	gone, err := a.r.Forget(ctx, tags)
+	out := make([]engine.Snapshot, 0, len(gone))
+	for _, s := range gone {
+		out = append(out, fromBackup(s))
+	}
+	return out, err
+}
+
 func (repoAdapter) Close(context.Context) error { return nil }
 
 // wireRepos connects the engine's backups to the organizations'

@@ -64,6 +64,9 @@ type BackupRepository interface {
 	// Prune deletes the snapshots matching tags that keep does not keep and
 	// returns them.
 	Prune(ctx context.Context, tags map[string]string, keep stack.Retention, now time.Time) ([]Snapshot, error)
+	// Forget deletes every snapshot whose tags include tags (never empty)
+	// and returns them.
+	Forget(ctx context.Context, tags map[string]string) ([]Snapshot, error)
 	Close(ctx context.Context) error
 }
 
@@ -957,3 +960,57 @@ func pickReplica(ctx context.Context, rt runtime.Runtime, hs []runtime.Handle) (
 
 // sortedKeys lists a map's keys in order.
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// ForgetBackups deletes every snapshot of an instance from its
+// organization's repository (reclaiming their space) and its backup runs,
+// drills and schedule state from the store, and returns the deleted
+// snapshots. It is what `rm --purge` runs when asked to take the backups
+// too; it works before or after the instance is removed, and never
+// touches another instance's snapshots.
+func (e *Engine) ForgetBackups(ctx context.Context, instance string, emit Emitter) ([]wire.BackupRun, error) {
+	em := e.backupEmitter(emit, instance)
+	b, err := e.backups()
+	if err != nil {
+		return nil, err
+	}
+	org := instanceOrg(instance)
+	if in, err := e.store.Instance(ctx, instance); err == nil {
+		org = in.Identity.OrgOrDefault()
+	}
+	em.step("forget", "", "", "deleting the backups of "+instance)
+	repo, err := b.Open(ctx, org)
+	if err != nil {
+		err = fmt.Errorf("open the backup repository of org %s (nothing was deleted): %w", org, err)
+		em.emit(Event{Kind: EventFailed, Error: err.Error()})
+		return nil, err
+	}
+	defer func() { _ = repo.Close(context.WithoutCancel(ctx)) }()
+	gone, err := repo.Forget(ctx, map[string]string{"org": org, "instance": instance})
+	if err != nil {
+		err = fmt.Errorf("delete the backups of %s (its backup history is kept; `quai backup ls %s` lists what is left): %w", instance, instance, err)
+		em.emit(Event{Kind: EventFailed, Error: err.Error()})
+		return nil, err
+	}
+	if err := b.Store.DeleteBackupHistory(context.WithoutCancel(ctx), instance); err != nil {
+		em.emit(Event{Kind: EventFailed, Error: err.Error()})
+		return nil, err
+	}
+	out := make([]wire.BackupRun, 0, len(gone))
+	var size int64
+	for _, s := range gone {
+		size += s.Size
+		out = append(out, wire.BackupRun{Instance: instance, Service: s.Tags["service"], Kind: s.Tags["kind"], Snapshot: s.ID,
+			Status: wire.BackupPruned, Bytes: s.Size, Started: s.Start, Finished: s.End, Duration: s.End.Sub(s.Start)})
+	}
+	em.emit(Event{Kind: EventDone, Message: fmt.Sprintf("deleted %d backup(s) (%s) of %s", len(gone), humanBytes(size), instance)})
+	return out, nil
+}
+
+// instanceOrg is the organization an instance name ("org/project-env", or
+// "project-env" in the default organization) belongs to.
+func instanceOrg(instance string) string {
+	if org, _, ok := strings.Cut(instance, "/"); ok {
+		return org
+	}
+	return stack.DefaultOrg
+}

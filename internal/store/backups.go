@@ -87,6 +87,9 @@ type BackupStore interface {
 	SetBackupVerified(ctx context.Context, snapshot string, at time.Time, errText string) error
 	// SetBackupPruned marks the runs of deleted snapshots pruned.
 	SetBackupPruned(ctx context.Context, snapshots []string) error
+	// DeleteBackupHistory deletes an instance's backup runs, drills and
+	// schedule state: its backups were deleted with it.
+	DeleteBackupHistory(ctx context.Context, instance string) error
 	// InterruptBackupRuns marks every run still running interrupted (called
 	// at daemon start, when no run can be in flight) and returns how many.
 	InterruptBackupRuns(ctx context.Context, at time.Time) (int, error)
@@ -210,6 +213,18 @@ func (s *SQLite) SetBackupPruned(ctx context.Context, snapshots []string) error 
 		for _, id := range snapshots {
 			if _, err := tx.ExecContext(ctx, `UPDATE backup_runs SET status = ? WHERE snapshot = ?`, RunPruned, id); err != nil {
 				return fmt.Errorf("record prune of snapshot %s: %w", id, err)
+			}
+		}
+		return nil
+	})
+}
+
+// DeleteBackupHistory implements BackupStore.
+func (s *SQLite) DeleteBackupHistory(ctx context.Context, instance string) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, table := range []string{"backup_runs", "backup_drills", "backup_schedule"} {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE instance = ?`, instance); err != nil {
+				return fmt.Errorf("delete the backup history of %s (%s): %w", instance, table, err)
 			}
 		}
 		return nil

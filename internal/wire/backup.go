@@ -127,6 +127,12 @@ type BackupPruneRequest struct {
 	DryRun   bool   `json:"dry_run,omitempty"`
 }
 
+// BackupForgetRequest is the body of POST /api/v1/backups/forget: delete
+// every backup of an instance (`quai rm --purge --purge-backups`).
+type BackupForgetRequest struct {
+	Instance string `json:"instance"`
+}
+
 // CloneRequest is the body of POST /api/v1/clone: install Model as a new
 // instance with the data of the snapshots (`quai up --from-backup`).
 type CloneRequest struct {
