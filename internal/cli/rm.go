@@ -1,16 +1,20 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/spf13/cobra"
 
+	"github.com/quai-dev/quai/internal/client"
 	"github.com/quai-dev/quai/internal/wire"
 )
 
 type rmOptions struct {
-	Purge bool
-	Yes   bool
+	Purge        bool
+	PurgeBackups bool
+	KeepBackups  bool
+	Yes          bool
 }
 
 func newRmCmd(g *globals) *cobra.Command {
@@ -20,18 +24,26 @@ func newRmCmd(g *globals) *cobra.Command {
 		Aliases: []string{"remove"},
 		Short:   "Remove an instance (its volumes and data too with --purge)",
 		Long: `rm stops and removes an instance and forgets its releases. Its volumes and
-data are kept unless --purge is given; its backups are always kept (quai
-backup ls lists them, quai up --from-backup brings the data back). rm asks for confirmation when a
+data are kept unless --purge is given. Its backups are kept unless rm --purge
+is also told to delete them: a terminal is asked separately (default no),
+scripts pass --purge-backups or --keep-backups; without either and without a
+terminal they are kept. Kept backups stay listed by quai backup ls, and quai
+up --from-backup brings the data back. rm asks for confirmation when a
 terminal is attached (--purge: type the instance's name) and otherwise
 requires -y.`,
-		Example: `  quai rm shop-dev                 # asks, keeps volumes and data
-  quai rm shop-dev -y              # without a terminal
-  quai rm shop-dev --purge         # asks you to type shop-dev`,
+		Example: `  quai rm shop-dev                                # asks, keeps volumes and data
+  quai rm shop-dev -y                             # without a terminal
+  quai rm shop-dev --purge                        # asks you to type shop-dev, then about its backups
+  quai rm shop-dev --purge --keep-backups -y      # scripts: data gone, backups kept
+  quai rm shop-dev --purge --purge-backups -y     # scripts: data and backups gone`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: g.completeInstance(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			name := args[0]
+			if o.PurgeBackups && !o.Purge {
+				return usageErrorf("--purge-backups deletes backups only with --purge; plain rm never deletes them")
+			}
 			if !o.Yes && !g.interactive() {
 				if o.Purge {
 					return usageErrorf("rm --purge deletes %s with its volumes and data for good: pass -y to confirm when no terminal is attached", name)
@@ -60,19 +72,89 @@ requires -y.`,
 					return declined("canceled; nothing was removed")
 				}
 			default:
-				fprintf(g.stderr, "This deletes %s with its volumes and data; it cannot be undone (its backups are kept).\n", name)
+				fprintf(g.stderr, "This deletes %s with its volumes and data; it cannot be undone (its backups are a separate question).\n", name)
 				if _, err := g.askUntil("Type the instance name to confirm: ", "the name did not match", "nothing was removed",
 					func(s string) bool { return s == name }); err != nil {
 					return err
 				}
 			}
-			_, err = g.runOperation(func(emit wire.Emitter) (wire.Event, error) {
+			var backups backupsOf
+			if o.Purge {
+				backups = instanceBackups(ctx, c, name)
+			}
+			deleteBackups, err := o.deleteBackups(g, name, backups)
+			if err != nil {
+				return err
+			}
+			if _, err = g.runOperation(func(emit wire.Emitter) (wire.Event, error) {
 				return c.Remove(ctx, name, o.Purge, emit)
-			})
-			return err
+			}); err != nil {
+				return err
+			}
+			switch {
+			case deleteBackups:
+				// After the removal, so a scheduled backup that ran meanwhile
+				// is deleted too.
+				_, err = g.runOperation(func(emit wire.Emitter) (wire.Event, error) {
+					return c.ForgetBackups(ctx, name, emit)
+				})
+				return err
+			case backups.count > 0 && !g.JSON:
+				fprintf(g.stderr, "%s of %s kept (`quai backup ls %s` lists them; `quai up --from-backup` restores them)\n", backups, name, name)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&o.Purge, "purge", false, "also delete the instance's volumes and data")
+	cmd.Flags().BoolVar(&o.PurgeBackups, "purge-backups", false, "with --purge: also delete the instance's backups, without asking")
+	cmd.Flags().BoolVar(&o.KeepBackups, "keep-backups", false, "with --purge: keep the instance's backups, without asking (the default)")
+	cmd.MarkFlagsMutuallyExclusive("purge-backups", "keep-backups")
 	yesFlag(cmd, &o.Yes)
 	return cmd
+}
+
+// deleteBackups decides whether rm also deletes the instance's backups:
+// only with --purge, then --purge-backups or --keep-backups when given,
+// otherwise a question (default no) when there are backups and rm may ask.
+func (o rmOptions) deleteBackups(g *globals, name string, b backupsOf) (bool, error) {
+	switch {
+	case !o.Purge || o.KeepBackups:
+		return false, nil
+	case o.PurgeBackups:
+		return true, nil
+	case b.count == 0 || o.Yes:
+		return false, nil
+	}
+	return g.confirm(fmt.Sprintf("Also delete %s of %s? This cannot be undone.", b, name))
+}
+
+// backupsOf is how many backups an instance has and their size.
+type backupsOf struct {
+	count int
+	bytes int64
+}
+
+func (b backupsOf) String() string {
+	noun := "backups"
+	if b.count == 1 {
+		noun = "backup"
+	}
+	return fmt.Sprintf("%d %s (%s)", b.count, noun, bytesHuman(b.bytes))
+}
+
+// instanceBackups counts the instance's backups the daemon knows of; none
+// when the daemon keeps no backups.
+func instanceBackups(ctx context.Context, c *client.Client, name string) backupsOf {
+	var b backupsOf
+	l, err := c.Backups(ctx, name)
+	if err != nil {
+		return b
+	}
+	for _, r := range l.Runs {
+		if r.Snapshot != "" && (r.Status == wire.BackupDone || r.Status == wire.BackupInterrupted) {
+			b.count++
+			b.bytes += r.Bytes
+		}
+	}
+	return b
 }

@@ -447,3 +447,82 @@ func TestCorruptSnapshotIsFoundAndRefusedOnProcess(t *testing.T) {
 		t.Errorf("users after a refused restore: %v, want alice and bob as before", n)
 	}
 }
+
+// repoSnapshots counts the snapshots of each instance the organization's
+// repository holds (`quai backup ls --org default --json`).
+func repoSnapshots(t *testing.T, socket string) map[string]int {
+	t.Helper()
+	out := e2etest.MustQuai(t, socket, "backup", "ls", "--org", "default", "--json")
+	var l wire.BackupList
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		t.Fatalf("quai backup ls --org default --json: %v\n%s", err, out)
+	}
+	n := map[string]int{}
+	for _, r := range l.Runs {
+		n[r.Instance]++
+	}
+	return n
+}
+
+// TestRmKeepsBackupsUnlessPurgeIsToldToDeleteThem: a plain rm never deletes
+// backups; rm --purge without a terminal and without a flag keeps them and
+// says so; rm --purge --purge-backups deletes exactly that instance's
+// snapshots and backup history, and another instance's backups still
+// restore.
+func TestRmKeepsBackupsUnlessPurgeIsToldToDeleteThem(t *testing.T) {
+	needPostgres(t)
+	dir := e2etest.Project(t, map[string]string{"envs/qa.yaml": plainRoutes})
+	e2etest.SetVersion(t, dir, "1")
+	d := daemontest.Start(t, daemontest.Options{DataDir: e2etest.DataDir(t), HealthTimeout: 40 * time.Second})
+	const other = "users-api-qa"
+	e2etest.MustQuai(t, d.Socket, "up", dir, "--env", "dev", "-y")
+	e2etest.MustQuai(t, d.Socket, "up", dir, "--env", "qa", "-y", "--allow", "QL011")
+	qa := e2etest.NewSite(d.ProxyHTTPAddr(), "users-api.qa.localhost")
+	carol := qa.CreateUser(t, "carol")
+	e2etest.MustQuai(t, d.Socket, "backup", instance)
+	e2etest.MustQuai(t, d.Socket, "backup", instance)
+	e2etest.MustQuai(t, d.Socket, "backup", other)
+	qaSnap, _ := newestDone(backups(t, d.Socket, other), "")
+	if n := repoSnapshots(t, d.Socket); n[instance] != 2 || n[other] != 1 {
+		t.Fatalf("snapshots per instance after three backups: %v", n)
+	}
+
+	if _, code := e2etest.Quai(t, d.Socket, "rm", instance, "--purge-backups", "-y"); code == 0 {
+		t.Error("rm --purge-backups without --purge went ahead")
+	}
+	e2etest.MustQuai(t, d.Socket, "rm", instance, "-y")
+	if n := repoSnapshots(t, d.Socket); n[instance] != 2 {
+		t.Errorf("after a plain rm the repository holds %d snapshots of %s; want its 2", n[instance], instance)
+	}
+	if _, ok := newestDone(backups(t, d.Socket, instance), ""); !ok {
+		t.Error("a plain rm dropped the backup history")
+	}
+
+	e2etest.MustQuai(t, d.Socket, "up", dir, "--env", "dev", "-y")
+	out := e2etest.MustQuai(t, d.Socket, "rm", instance, "--purge", "-y")
+	if !strings.Contains(out, "2 backups (") || !strings.Contains(out, "kept") {
+		t.Errorf("rm --purge -y without a terminal or flag said %q; want it to say the 2 backups are kept", out)
+	}
+	if n := repoSnapshots(t, d.Socket); n[instance] != 2 {
+		t.Errorf("after rm --purge -y the repository holds %d snapshots of %s; want its 2", n[instance], instance)
+	}
+
+	e2etest.MustQuai(t, d.Socket, "up", dir, "--env", "dev", "-y")
+	out = e2etest.MustQuai(t, d.Socket, "rm", instance, "--purge", "--purge-backups", "-y")
+	t.Logf("quai rm --purge --purge-backups:\n%s", out)
+	if !strings.Contains(out, "deleted 2 backup(s)") {
+		t.Errorf("rm --purge --purge-backups said %q; want it to count the 2 backups it deleted", out)
+	}
+	if n := repoSnapshots(t, d.Socket); n[instance] != 0 || n[other] != 1 {
+		t.Errorf("snapshots per instance after rm --purge --purge-backups of %s: %v; want none of it and 1 of %s", instance, n, other)
+	}
+	if l := backups(t, d.Socket, instance); len(l.Runs) != 0 {
+		t.Errorf("backup history of %s after its backups were deleted: %+v", instance, l.Runs)
+	}
+	qa.CreateUser(t, "dave")
+	e2etest.MustQuai(t, d.Socket, "restore", other, "--snapshot", qaSnap.Snapshot, "-y")
+	if n := names(qa.Users(t)); !slices.Equal(n, []string{"carol"}) {
+		t.Errorf("users of %s restored after another instance's backups were deleted: %v; want carol only", other, n)
+	}
+	qa.HasUser(t, carol, "restored")
+}
