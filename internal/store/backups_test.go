@@ -131,3 +131,40 @@ func TestCopyToIsAConsistentOpenableCopy(t *testing.T) {
 		t.Errorf("copy mode = %v, %v; want %v", fi.Mode().Perm(), err, FileMode)
 	}
 }
+
+// TestDeleteBackupHistoryTakesOneInstance: an instance's runs, drills and
+// schedule state go; another instance's stay.
+func TestDeleteBackupHistoryTakesOneInstance(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(filepath.Join(t.TempDir(), "quai.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	for _, inst := range []string{"shop-prod", "shop-dev"} {
+		if _, err := s.BeginBackupRun(ctx, BackupRun{Instance: inst, Service: "db", Kind: "postgres"}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.BeginDrill(ctx, Drill{Instance: inst, Name: inst + "-drill1"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.PutScheduleState(ctx, ScheduleState{Instance: inst, Service: "db", Job: "backup"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.DeleteBackupHistory(ctx, "shop-dev"); err != nil {
+		t.Fatal(err)
+	}
+	runs, err := s.BackupRuns(ctx, "", 0)
+	if err != nil || len(runs) != 1 || runs[0].Instance != "shop-prod" {
+		t.Errorf("runs after deleting shop-dev's history: %+v, %v; want shop-prod's", runs, err)
+	}
+	ds, err := s.Drills(ctx, "", 0)
+	if err != nil || len(ds) != 1 || ds[0].Instance != "shop-prod" {
+		t.Errorf("drills after deleting shop-dev's history: %+v, %v; want shop-prod's", ds, err)
+	}
+	sts, err := s.ScheduleStates(ctx)
+	if err != nil || len(sts) != 1 || sts[0].Instance != "shop-prod" {
+		t.Errorf("schedule states after deleting shop-dev's history: %+v, %v; want shop-prod's", sts, err)
+	}
+}
