@@ -1,11 +1,9 @@
 package kubee2e
 
 import (
-	"context"
 	"encoding/json"
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/quai-dev/quai/internal/daemon/daemontest"
 	"github.com/quai-dev/quai/internal/wire"
@@ -19,14 +17,8 @@ func TestBackupRestoreOnKubernetes(t *testing.T) {
 	c := shared.Require(t)
 	dir := e2etest.Project(t, nil)
 	c.UsersAPIImages(t, e2etest.ExampleDir(t), "1")
+	deleteNamespaceAtCleanup(t, c, namespace)
 	d := daemontest.Start(t, daemontest.Options{DataDir: e2etest.DataDir(t), Kube: kubeConfig(c)})
-	t.Cleanup(func() {
-		// rm --purge, so later tests find the cluster as it was.
-		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		_, _ = d.Client.Remove(cctx, instance, true, nil)
-		waitGone(t, c)
-	})
 	e2etest.SetVersion(t, dir, "1")
 	e2etest.MustQuai(t, d.Socket, "up", dir, "--org", "e2e", "--runtime", "kubernetes", "-y")
 	site := ingressSite(c)
