@@ -458,3 +458,31 @@ func (d *Daemon) backupOptions() *engine.BackupOptions {
 func (d *Daemon) backupAdmin() *backupAdmin {
 	return &backupAdmin{settings: d.backups, store: d.store, now: d.cfg.Now, onTarget: d.repos.forget}
 }
+
+// backupAges answers the promotion rule backup_max_age from the backup
+// history: an instance was backed up as of the oldest of its services'
+// newest completed backups (a safety snapshot counts: it is a backup like
+// any other), so every service with backups must be recent.
+type backupAges struct{ st store.BackupStore }
+
+// LastBackup implements engine.BackupChecker; zero when the instance has
+// no completed backup.
+func (a backupAges) LastBackup(ctx context.Context, instance string) (time.Time, error) {
+	runs, err := a.st.BackupRuns(ctx, instance, 0)
+	if err != nil {
+		return time.Time{}, err
+	}
+	newest := map[string]time.Time{}
+	for _, r := range runs {
+		if r.Status == store.RunDone && r.Started.After(newest[r.Service]) {
+			newest[r.Service] = r.Started
+		}
+	}
+	var oldest time.Time
+	for _, t := range newest {
+		if oldest.IsZero() || t.Before(oldest) {
+			oldest = t
+		}
+	}
+	return oldest, nil
+}

@@ -110,3 +110,45 @@ func TestBackupSettingsSealCredentialsAndPasswords(t *testing.T) {
 		t.Error("the system backup holds the master key beside what it opens")
 	}
 }
+
+// TestBackupAgesTakeEachServicesNewestBackup: the age the promotion rule
+// backup_max_age checks is the oldest of the services' newest completed
+// backups; failed runs and other instances do not count.
+func TestBackupAgesTakeEachServicesNewestBackup(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	key, err := secrets.LoadOrCreateKey(filepath.Join(dir, "master.key"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.OpenWith(filepath.Join(dir, "state.db"), store.Options{Key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = st.Close() }()
+	ages := backupAges{st}
+	if last, err := ages.LastBackup(ctx, "shop-prod"); err != nil || !last.IsZero() {
+		t.Fatalf("no backups: %v, %v; want zero", last, err)
+	}
+	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	run := func(instance, service, status string, started time.Time) {
+		t.Helper()
+		r, err := st.BeginBackupRun(ctx, store.BackupRun{Instance: instance, Org: "default", Service: service, Kind: "postgres", Trigger: "manual", Status: store.RunRunning, Started: started})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Status, r.Finished = status, started.Add(time.Minute)
+		if err := st.FinishBackupRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run("shop-prod", "db", store.RunDone, t0)
+	run("shop-prod", "db", store.RunDone, t0.Add(48*time.Hour))
+	run("shop-prod", "cache", store.RunDone, t0.Add(24*time.Hour))
+	run("shop-prod", "cache", store.RunFailed, t0.Add(72*time.Hour))
+	run("shop-staging", "db", store.RunDone, t0.Add(96*time.Hour))
+	last, err := ages.LastBackup(ctx, "shop-prod")
+	if err != nil || !last.Equal(t0.Add(24*time.Hour)) {
+		t.Errorf("LastBackup = %v, %v; want the cache's newest completed run, %v", last, err, t0.Add(24*time.Hour))
+	}
+}

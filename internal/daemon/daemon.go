@@ -264,6 +264,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		HTTPPort:       addrPort(d.proxy.HTTPAddr()),
 		HTTPSPort:      addrPort(d.proxy.HTTPSAddr()),
 		Backup:         d.backupOptions(),
+		LastBackup:     backupAges{d.store},
 	})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
