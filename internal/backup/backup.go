@@ -252,7 +252,7 @@ func (r *Repo) setMaintenanceOwner(ctx context.Context) error {
 func (r *Repo) Close(ctx context.Context) error {
 	r.closeOnce.Do(func() {
 		r.closeErr = r.kr.Close(ctx)
-		r.closeErr = errors.Join(r.closeErr, r.tgt.close(ctx), os.RemoveAll(r.tmp))
+		r.closeErr = errors.Join(r.closeErr, r.tgt.close(ctx), os.RemoveAll(r.tmp)) //nolint:gosec // r.tmp is the repository's own cache directory, made by Open
 	})
 	return r.closeErr
 }

@@ -39,13 +39,16 @@ func helperMain(mode string) error {
 	if err != nil {
 		return err
 	}
-	defer r.Close(ctx)
+	defer func() { _ = r.Close(ctx) }()
 	switch mode {
 	case "restore":
 		// Only the target and the password: find the snapshot by its tags.
 		list, err := r.List(ctx, map[string]string{"instance": "shop-prod", "service": "db"})
-		if err != nil || len(list) == 0 {
-			return fmt.Errorf("List: %v, %d snapshots", err, len(list))
+		if err != nil {
+			return fmt.Errorf("List: %w", err)
+		}
+		if len(list) == 0 {
+			return errors.New("List: no snapshots")
 		}
 		h := sha256.New()
 		if err := r.Restore(ctx, list[0].ID, func(_ context.Context, rd io.Reader) error {
@@ -56,8 +59,11 @@ func helperMain(mode string) error {
 		}
 		fmt.Printf("stream %s %s\n", list[0].ID, hex.EncodeToString(h.Sum(nil)))
 		dirs, err := r.List(ctx, map[string]string{"instance": "shop-prod", "service": "app"})
-		if err != nil || len(dirs) == 0 {
-			return fmt.Errorf("List: %v, %d snapshots", err, len(dirs))
+		if err != nil {
+			return fmt.Errorf("List: %w", err)
+		}
+		if len(dirs) == 0 {
+			return errors.New("List: no snapshots")
 		}
 		if err := r.Restore(ctx, dirs[0].ID, nil, os.Getenv("QUAI_BACKUP_DIR")); err != nil {
 			return err
@@ -85,7 +91,10 @@ func helperMain(mode string) error {
 				}
 			}
 		}}, testTags("db"), nil)
-		return fmt.Errorf("the snapshot was meant to be killed, it returned %v", err)
+		if err == nil {
+			return errors.New("the snapshot was meant to be killed, it returned")
+		}
+		return fmt.Errorf("the snapshot was meant to be killed, it returned %w", err)
 	default:
 		return fmt.Errorf("unknown helper mode %q", mode)
 	}

@@ -36,7 +36,7 @@ func readAhead(ctx context.Context, open func(context.Context) (object.Reader, e
 			var rd object.Reader
 			defer func() {
 				if rd != nil {
-					rd.Close()
+					_ = rd.Close() // a reader: nothing to lose
 				}
 			}()
 			for {
@@ -89,7 +89,7 @@ func readAhead(ctx context.Context, open func(context.Context) (object.Reader, e
 			}
 			<-window
 		}
-		pw.Close()
+		_ = pw.Close() // PipeWriter.Close always returns nil
 	}()
 	return &readAheadCloser{PipeReader: pr, cancel: cancel}
 }

@@ -59,7 +59,7 @@ func (r *Repo) restoreStream(ctx context.Context, m *snapshot.Manifest, root fs.
 	oid := m.RootEntry.ObjectID
 	open := func(ctx context.Context) (object.Reader, error) { return r.kr.OpenObject(ctx, oid) }
 	rd := readAhead(ctx, open, m.RootEntry.FileSize, runtime.GOMAXPROCS(0))
-	defer rd.Close()
+	defer func() { _ = rd.Close() }() // a reader: nothing to lose
 	cr := &checkedReader{r: rd}
 	serr := stream(ctx, cr)
 	if cr.err != nil {
@@ -72,7 +72,7 @@ func (r *Repo) restoreStream(ctx context.Context, m *snapshot.Manifest, root fs.
 }
 
 func (r *Repo) restoreDir(ctx context.Context, m *snapshot.Manifest, root fs.Entry, dir string) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil { //nolint:gosec // the restore directory is chosen by the daemon or its operator
 		return fmt.Errorf("backup: restore snapshot %s: %w", m.ID, err)
 	}
 	out := &restore.FilesystemOutput{
@@ -112,10 +112,10 @@ func (r *Repo) corrupt(ctx context.Context, what string, m *snapshot.Manifest, e
 		return r.tgt.classify(ctx, fmt.Errorf("backup: %s: snapshot %s: %w", what, m.ID, err))
 	}
 	if perr := r.tgt.reachable(context.WithoutCancel(ctx)); perr != nil {
-		return fmt.Errorf("%w (after: %v)", perr, err)
+		return fmt.Errorf("%w (after: %w)", perr, err)
 	}
 	s := fromManifest(m)
-	return fmt.Errorf("backup: %s: snapshot %s (%s, taken %s) in %s: %w: %v; restore an older snapshot (`quai backup ls`) and take a new backup",
+	return fmt.Errorf("backup: %s: snapshot %s (%s, taken %s) in %s: %w: %w; restore an older snapshot (`quai backup ls`) and take a new backup",
 		what, m.ID, s.Name, s.Start.UTC().Format("2006-01-02 15:04:05Z"), r.display, ErrCorrupt, err)
 }
 

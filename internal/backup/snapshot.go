@@ -129,7 +129,8 @@ func (r *Repo) Snapshot(ctx context.Context, src Source, tags map[string]string,
 	if err != nil {
 		return Snapshot{}, r.tgt.classify(ctx, fmt.Errorf("backup: snapshot %s: %w", src.Name, err))
 	}
-	defer w.Close(ctx)
+	// What is kept is flushed explicitly below; Close only ends the session.
+	defer func() { _ = w.Close(ctx) }()
 
 	si := sourceInfo(tags, src.Name)
 	var man *snapshot.Manifest
@@ -170,7 +171,8 @@ func (r *Repo) snapshotStream(ctx context.Context, w repo.RepositoryWriter, src 
 		Splitter:    splitter,
 		AsyncWrites: runtime.GOMAXPROCS(0),
 	})
-	defer ow.Close()
+	// Result below commits the object; Close only releases its buffers.
+	defer func() { _ = ow.Close() }()
 	p.files.Store(1)
 	cw := &countingWriter{w: ow, n: &p.bytes, ctx: ctx, down: r.tgt.live.Down}
 	if err := src.Stream(ctx, cw); err != nil {

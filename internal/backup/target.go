@@ -133,7 +133,7 @@ func (t *target) reachable(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		return fmt.Errorf("backup: %s: %w: %s does not answer (%v); check that the S3 endpoint is up and reachable from this host, the next run retries", t.display, ErrUnreachable, t.addr, err)
+		return fmt.Errorf("backup: %s: %w: %s does not answer (%w); check that the S3 endpoint is up and reachable from this host, the next run retries", t.display, ErrUnreachable, t.addr, err)
 	}
 	if t.live != nil {
 		t.live.setDown(nil) // back
@@ -148,7 +148,7 @@ func (t *target) classify(ctx context.Context, err error) error {
 		return err
 	}
 	if perr := t.reachable(context.WithoutCancel(ctx)); perr != nil {
-		return fmt.Errorf("%w (after: %v)", perr, err)
+		return fmt.Errorf("%w (after: %w)", perr, err)
 	}
 	return err
 }

@@ -74,7 +74,7 @@ func (r *Repo) check(ctx context.Context, what string, m *snapshot.Manifest, per
 			continue
 		}
 		seen[ci.PackBlobID] = true
-		if percent >= 100 || (percent > 0 && rand.Float64()*100 < percent) {
+		if percent >= 100 || (percent > 0 && rand.Float64()*100 < percent) { //nolint:gosec // a random sample of chunks to read back, not a secret
 			sample = append(sample, cid)
 		}
 	}

@@ -281,7 +281,7 @@ const killChildEnv = "QUAI_TEST_BACKUP_CHILD"
 func TestBackupAfterKill9MidBackupOnProcess(t *testing.T) {
 	if dataDir := os.Getenv(killChildEnv); dataDir != "" {
 		d := daemontest.Start(t, daemontest.Options{DataDir: dataDir, KeepInstances: true})
-		os.Stdout.WriteString("READY " + d.Socket + "\n")
+		_, _ = os.Stdout.WriteString("READY " + d.Socket + "\n")
 		_, _ = bufio.NewReader(os.Stdin).ReadString('\n') // killed before
 		return
 	}
