@@ -222,9 +222,13 @@ func (s *SQLite) SetBackupPruned(ctx context.Context, snapshots []string) error 
 // DeleteBackupHistory implements BackupStore.
 func (s *SQLite) DeleteBackupHistory(ctx context.Context, instance string) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		for _, table := range []string{"backup_runs", "backup_drills", "backup_schedule"} {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE instance = ?`, instance); err != nil {
-				return fmt.Errorf("delete the backup history of %s (%s): %w", instance, table, err)
+		for _, q := range []string{
+			`DELETE FROM backup_runs WHERE instance = ?`,
+			`DELETE FROM backup_drills WHERE instance = ?`,
+			`DELETE FROM backup_schedule WHERE instance = ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, instance); err != nil {
+				return fmt.Errorf("delete the backup history of %s (%s): %w", instance, q, err)
 			}
 		}
 		return nil
