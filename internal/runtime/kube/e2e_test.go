@@ -246,7 +246,10 @@ func TestUsersAPI(t *testing.T) {
 	}
 	// The missing image names a registry on loopback where nothing
 	// listens, so the pull fails at once and no traffic leaves the machine.
-	broken := u.model("3")
+	// Only api changes: a new APP_VERSION would also move web to a tag the
+	// cluster does not hold, whose pull goes to Docker Hub and may fail
+	// first, naming web.
+	broken := u.model("2")
 	broken.Service("api").Image = "127.0.0.1:1/users-api/api:3"
 	d, err = u.apply(broken)
 	close(stop)
