@@ -123,6 +123,11 @@ type Options struct {
 	// LastBackup tells when instances were last backed up, for the
 	// promotion rule backup_max_age; nil refuses that rule.
 	LastBackup BackupChecker
+	// Events observes every event of every operation, including those
+	// nobody watches (scheduled backups, drills, recovery): metrics record
+	// deploy durations and results from it, alerting turns EventFailed and
+	// EventError into notifications. It must not block; nil: none.
+	Events Emitter
 }
 
 // Engine executes operations on instances. At most one operation runs per
@@ -146,6 +151,7 @@ type Engine struct {
 	dockerConfig   string
 	backup         *BackupOptions
 	lastBackup     BackupChecker
+	events         Emitter
 	// owner marks this engine's operation records, so Recover can tell
 	// them from the stale records of a daemon that crashed.
 	owner string
@@ -206,6 +212,7 @@ func New(opts Options) (*Engine, error) {
 		dockerConfig:   opts.DockerConfigDir,
 		backup:         opts.Backup,
 		lastBackup:     opts.LastBackup,
+		events:         opts.Events,
 		owner:          "engine-" + hex.EncodeToString(token[:]),
 		locks:          make(map[string]chan struct{}),
 		recoveringNow:  make(map[string]bool),
@@ -409,6 +416,15 @@ type emitter struct {
 }
 
 func (e *Engine) emitter(fn Emitter, instance string) *emitter {
+	if obs := e.events; obs != nil {
+		watcher := fn
+		fn = func(ev Event) {
+			if watcher != nil {
+				watcher(ev)
+			}
+			obs(ev)
+		}
+	}
 	return &emitter{fn: fn, instance: instance, now: e.now}
 }
 
