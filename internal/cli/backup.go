@@ -518,6 +518,9 @@ func backupSummary(st *wire.BackupState, now time.Time) (string, bool) {
 	if len(st.Missed) > 0 {
 		parts = append(parts, "missed: "+strings.Join(st.Missed, ","))
 	}
+	if n := len(st.VerifyFailed); n > 0 {
+		parts = append(parts, fmt.Sprintf("verify FAILED: %d snapshot(s)", n))
+	}
 	if st.Drill != nil {
 		word := "passed"
 		if st.Drill.Status != wire.BackupDone {

@@ -25,6 +25,7 @@ func TestBackupSummarySaysWhatNeedsAttention(t *testing.T) {
 		{"missed", &wire.BackupState{Last: done, Missed: []string{"db"}}, "ok 3h ago, missed: db", true},
 		{"drill failed", &wire.BackupState{Last: done, Drill: &wire.Drill{Status: wire.BackupFailed, Started: now.Add(-2 * time.Hour)}},
 			"ok 3h ago, drill failed 2h ago", true},
+		{"verify failed", &wire.BackupState{Last: done, VerifyFailed: []string{"a1", "b2"}}, "ok 3h ago, verify FAILED: 2 snapshot(s)", true},
 		{"drill passed", &wire.BackupState{Last: done, Drill: &wire.Drill{Status: wire.BackupDone, Started: now.Add(-2 * time.Hour)}},
 			"ok 3h ago, drill passed 2h ago", false},
 	}

@@ -345,7 +345,13 @@ func (e *Engine) dumpService(op *operation, b *BackupOptions, repo BackupReposit
 			src = BackupSource{Name: svc.Name + "." + kind, Dir: dir}
 		}
 	}
-	snap, err := repo.Snapshot(ctx, src, tags, e.progress(op.emit, "backup", svc.Name))
+	progress := e.progress(op.emit, "backup", svc.Name)
+	if src.Dir == "" {
+		// A dump's size is unknown until it ends: the service's previous
+		// snapshot is the estimate its ETA is computed from.
+		progress = withExpected(progress, e.lastBackupSize(ctx, b, op.instance, svc.Name))
+	}
+	snap, err := repo.Snapshot(ctx, src, tags, progress)
 	if err != nil {
 		return Snapshot{}, Facts{}, err
 	}
@@ -392,6 +398,35 @@ func stableFacts(a, b Facts) Facts {
 
 // progress returns a repository progress callback that emits at most one
 // progress event a second.
+// lastBackupSize is the size of the service's newest successful
+// snapshot, 0 when it has none.
+func (e *Engine) lastBackupSize(ctx context.Context, b *BackupOptions, instance, service string) int64 {
+	runs, err := b.Store.BackupRuns(ctx, instance, 50)
+	if err != nil {
+		return 0
+	}
+	for _, r := range runs {
+		if r.Service == service && r.Status == store.RunDone && r.Bytes > 0 {
+			return r.Bytes
+		}
+	}
+	return 0
+}
+
+// withExpected fills in an ETA from an expected total where the
+// repository gave none; past the estimate there is none.
+func withExpected(progress func(wire.BackupProgress), expected int64) func(wire.BackupProgress) {
+	if expected <= 0 {
+		return progress
+	}
+	return func(p wire.BackupProgress) {
+		if p.ETA == 0 && p.Rate > 0 && expected > p.Bytes {
+			p.ETA = time.Duration(float64(expected-p.Bytes) / p.Rate * float64(time.Second))
+		}
+		progress(p)
+	}
+}
+
 func (e *Engine) progress(em *emitter, step, service string) func(wire.BackupProgress) {
 	var last time.Time
 	return func(p wire.BackupProgress) {
@@ -911,6 +946,11 @@ func (e *Engine) backupState(ctx context.Context, name string, m *stack.Model) *
 	}
 	drills, _ := e.backup.Store.Drills(ctx, name, 1)
 	var st wire.BackupState
+	for _, r := range runs {
+		if r.VerifyError != "" && r.Snapshot != "" && r.Status == store.RunDone {
+			st.VerifyFailed = append(st.VerifyFailed, r.Snapshot)
+		}
+	}
 	for i, r := range runs {
 		if r.Trigger == wire.TriggerSafety {
 			continue
@@ -931,7 +971,7 @@ func (e *Engine) backupState(ctx context.Context, name string, m *stack.Model) *
 	if m != nil {
 		st.Missed = e.missed(ctx, name, m)
 	}
-	if st.Last == nil && st.Drill == nil && len(st.Missed) == 0 && (m == nil || !slices.ContainsFunc(m.Services, func(s *stack.Service) bool { return s.Backup != nil })) {
+	if st.Last == nil && st.Drill == nil && len(st.Missed) == 0 && len(st.VerifyFailed) == 0 && (m == nil || !slices.ContainsFunc(m.Services, func(s *stack.Service) bool { return s.Backup != nil })) {
 		return nil
 	}
 	return &st

@@ -9,6 +9,7 @@ import (
 
 	"github.com/quai-dev/quai/internal/stack"
 	"github.com/quai-dev/quai/internal/store"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 func TestExpiredKeepsWhatRetentionSays(t *testing.T) {
@@ -143,4 +144,22 @@ type factsStore struct {
 
 func (f factsStore) BackupRunBySnapshot(_ context.Context, id string) (store.BackupRun, error) {
 	return store.BackupRun{Snapshot: id, Facts: f.facts}, nil
+}
+
+func TestDumpProgressGetsAnETAFromThePreviousSnapshot(t *testing.T) {
+	var got []wire.BackupProgress
+	rec := func(p wire.BackupProgress) { got = append(got, p) }
+	withExpected(rec, 300<<20)(wire.BackupProgress{Bytes: 100 << 20, Rate: 50 << 20})
+	withExpected(rec, 300<<20)(wire.BackupProgress{Bytes: 400 << 20, Rate: 50 << 20})
+	withExpected(rec, 0)(wire.BackupProgress{Bytes: 100 << 20, Rate: 50 << 20})
+	withExpected(rec, 300<<20)(wire.BackupProgress{Bytes: 100 << 20, Rate: 50 << 20, ETA: time.Second})
+	want := []time.Duration{4 * time.Second, 0, 0, time.Second}
+	for i, p := range got {
+		if p.ETA != want[i] {
+			t.Errorf("progress %d: ETA %v, want %v", i, p.ETA, want[i])
+		}
+	}
+	if !strings.Contains(progressText(got[0]), "ETA 4s") {
+		t.Errorf("progress line %q does not show the ETA", progressText(got[0]))
+	}
 }

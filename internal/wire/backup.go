@@ -76,17 +76,20 @@ type BackupState struct {
 	// Missed names the services whose scheduled backup has not succeeded
 	// within twice its interval.
 	Missed []string `json:"missed,omitempty"`
-	Drill  *Drill   `json:"drill,omitempty"`
+	// VerifyFailed lists the kept snapshots (of any trigger) whose last
+	// verify failed: they would not restore.
+	VerifyFailed []string `json:"verify_failed,omitempty"`
+	Drill        *Drill   `json:"drill,omitempty"`
 }
 
 // Failing reports whether the state needs attention: a failed last backup,
-// a missed one, or a failed drill.
+// a missed one, a snapshot that failed its verify, or a failed drill.
 func (s *BackupState) Failing() bool {
 	if s == nil {
 		return false
 	}
 	return (s.Last != nil && s.Last.Status != BackupDone && s.Last.Status != BackupRunning && s.Last.Status != BackupPruned) ||
-		len(s.Missed) > 0 || (s.Drill != nil && s.Drill.Status != BackupDone && s.Drill.Status != BackupRunning)
+		len(s.Missed) > 0 || len(s.VerifyFailed) > 0 || (s.Drill != nil && s.Drill.Status != BackupDone && s.Drill.Status != BackupRunning)
 }
 
 // BackupList is GET /api/v1/backups: runs and drills, newest first.

@@ -438,6 +438,13 @@ func TestCorruptSnapshotIsFoundAndRefusedOnProcess(t *testing.T) {
 	if code == 0 || !strings.Contains(out, snap.Snapshot) || !strings.Contains(out, "corrupt") {
 		t.Errorf("verify of a damaged snapshot: exit %d, want non-zero naming %s as corrupt:\n%s", code, snap.Snapshot, out)
 	}
+	// The failed verify is in status and ls, not only in backup ls.
+	if st, _ := statusJSON(t, d.Socket); st.Backup == nil || !slices.Contains(st.Backup.VerifyFailed, snap.Snapshot) || !st.Backup.Failing() {
+		t.Errorf("status after a failed verify: %+v; want failing, naming %s", st.Backup, snap.Snapshot)
+	}
+	if out := e2etest.MustQuai(t, d.Socket, "ls"); !strings.Contains(out, "verify FAILED") {
+		t.Errorf("quai ls after a failed verify does not say so:\n%s", out)
+	}
 	out, code = e2etest.Quai(t, d.Socket, "restore", instance, "--snapshot", snap.Snapshot, "-y")
 	t.Logf("quai restore:\n%s", out)
 	if code == 0 || !strings.Contains(out, "nothing was changed") || !strings.Contains(out, snap.Snapshot) {
