@@ -131,7 +131,7 @@ func bigTable(tb testing.TB) *table {
 			routes[inst] = append(routes[inst], r)
 		}
 	}
-	tbl, err := buildTable(routes, nil)
+	tbl, err := buildTable(routes, "", nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

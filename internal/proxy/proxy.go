@@ -122,7 +122,7 @@ func New(cfg Config) (*Proxy, error) {
 		perIP = DefaultMaxConnsPerIP
 	}
 	p.conns = newConnLimiter(maxConns, perIP, cmp.Or(cfg.PressureIdleTimeout, DefaultPressureIdleTimeout), cfg.Logger)
-	empty, _ := buildTable(nil, nil)
+	empty, _ := buildTable(nil, "", nil)
 	p.table.Store(empty)
 	if cfg.HTTPSAddr != "" {
 		if cfg.DataDir == "" {
@@ -341,7 +341,7 @@ func (p *Proxy) SetRoutes(instance string, routes []Route) error {
 		newCerts[key] = c
 		return c, nil
 	}
-	t, err := buildTable(next, loadCert)
+	t, err := buildTable(next, instance, loadCert)
 	if err != nil {
 		return err
 	}
@@ -374,7 +374,7 @@ func (p *Proxy) RemoveInstance(instance string) {
 		}
 		return loadKeyPair(certFile, keyFile)
 	}
-	t, err := buildTable(next, loadCert)
+	t, err := buildTable(next, "", loadCert)
 	if err != nil {
 		// Removing routes cannot create a conflict; keep serving the old
 		// table rather than half of a new one.

@@ -336,6 +336,12 @@ func TestSetRoutesValidation(t *testing.T) {
 			}
 		})
 	}
+	// The instance whose routes are refused is the one being set, even when
+	// its name sorts before the instance that serves the route.
+	err := p.SetRoutes("a-newcomer", []Route{{Host: "one.localhost", Targets: []string{b}}})
+	if want := `instance "a-newcomer": one.localhost/ is already routed by instance "one"`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("conflict error %v, want one saying %s", err, want)
+	}
 	// Replacing an instance's routes with a valid set works, and the other
 	// instance's routes are untouched.
 	mustSet(t, p, "two", Route{Host: "two.localhost", Targets: []string{b}})

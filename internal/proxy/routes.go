@@ -259,7 +259,10 @@ type routeKey struct{ host, path string }
 
 // buildTable validates the whole set of normalized routes and indexes them;
 // binding to targets happens only once the table is known to be valid.
-func buildTable(all map[string][]Route, loadCert func(instance, certFile, keyFile string) (*tls.Certificate, error)) (*table, error) {
+// newcomer is the instance whose routes are being set: it is checked last,
+// so that a conflict names it as the one that wants a route another
+// instance already serves, and not the other way round.
+func buildTable(all map[string][]Route, newcomer string, loadCert func(instance, certFile, keyFile string) (*tls.Certificate, error)) (*table, error) {
 	t := &table{
 		exact:     make(map[string]*hostRoutes),
 		wild:      make(map[string]*hostRoutes),
@@ -270,7 +273,12 @@ func buildTable(all map[string][]Route, loadCert func(instance, certFile, keyFil
 	for name := range all {
 		names = append(names, name)
 	}
-	sort.Strings(names)
+	sort.Slice(names, func(i, j int) bool {
+		if (names[i] == newcomer) != (names[j] == newcomer) {
+			return names[j] == newcomer
+		}
+		return names[i] < names[j]
+	})
 	var errs []error
 	certs := make(map[[3]string]*tls.Certificate)
 	for _, inst := range names {
