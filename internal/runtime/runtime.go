@@ -22,9 +22,10 @@
 //     runtime's own, and State is the truth about replicas.
 //
 // engine.New refuses a runtime that implements neither or both. Logs,
-// exec, volumes, images, rolling restarts and copying files for backups are
-// optional (Logger, InstanceLogger, Execer, VolumeManager, ImageManager,
-// Restarter, PathCopier), and
+// exec, volumes, images, rolling restarts, copying files for backups and
+// saying before anything starts what of a stack it will ignore, change or
+// refuse are optional (Logger, InstanceLogger, Execer, VolumeManager,
+// ImageManager, Restarter, PathCopier, Assessor), and
 // Capabilities must say which of Logs, Exec and Volumes it has. End the
 // implementation with compile-time checks of what it implements
 // (var _ runtime.ReplicaRunner = (*Runtime)(nil)), never stub a method with

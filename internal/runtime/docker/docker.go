@@ -321,6 +321,7 @@ var (
 	_ runtime.Logger        = (*Runtime)(nil)
 	_ runtime.Execer        = (*Runtime)(nil)
 	_ runtime.VolumeManager = (*Runtime)(nil)
+	_ runtime.Assessor      = (*Runtime)(nil)
 )
 
 // trimErr shortens multi-line engine messages for one-line errors.

@@ -34,8 +34,10 @@
 //     $QUAI_VOLUME_<NAME>) and environment values naming a volume or tmpfs
 //     mount target are rewritten to that directory; bind mounts are not
 //     remapped: the app sees the host's file system as is;
-//   - resource limits are recorded, not enforced; there is no network
-//     isolation;
+//   - resource limits are enforced with cgroup v2 where a root daemon can
+//     (cgroup.go), and otherwise ignored; Assess says which, and says
+//     what else of the stack the runtime ignores or refuses, for the plan;
+//     there is no network isolation;
 //   - the well-known database images (postgres, mysql, mariadb, redis) run
 //     from the host's server binaries; when the daemon runs as root they run
 //     as the matching system user (postgres, mysql, redis), which owns their

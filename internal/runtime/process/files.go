@@ -73,6 +73,9 @@ type shimSpec struct {
 	// the host directories that stand in for them (bind mounts are not
 	// remapped), so that paths the stack names resolve on the host.
 	Mounts map[string]string `json:"mounts,omitempty"`
+	// Cgroup is the cgroup v2 directory the app starts in, which holds its
+	// memory and cpu limits (cgroup.go); empty when it has none.
+	Cgroup string `json:"cgroup,omitempty"`
 }
 
 type specMeta struct {

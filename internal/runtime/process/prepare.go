@@ -68,6 +68,13 @@ func (r *Runtime) prepare(ctx context.Context, rs runtime.ReplicaSpec, dir strin
 		return spec, err
 	}
 
+	if spec.Cgroup, err = r.replicaCgroup(rs.Instance, rs.Replica, svc.Resources); err != nil {
+		return spec, err
+	}
+	if spec.Cgroup != "" {
+		spec.Cleanup = append(spec.Cleanup, spec.Cgroup)
+	}
+
 	// Mounts: target → host directory, for the environment rewrite.
 	remap := map[string]string{}
 	volEnv := map[string]string{}

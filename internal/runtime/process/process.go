@@ -97,6 +97,15 @@ type Runtime struct {
 	// which sweep leaves alone.
 	startMu  sync.Mutex
 	starting map[string]bool
+
+	// versionMu guards versions, the server binaries' versions Assess
+	// reports (see assess.go).
+	versionMu sync.Mutex
+	versions  map[string]binVersion
+
+	// cgroupOnce probes once whether limits can be enforced (cgroup.go).
+	cgroupOnce sync.Once
+	cgroup     cgroupSupport
 }
 
 // listedReplica is what List knows of a replica from its spec, valid while
@@ -224,7 +233,7 @@ func (r *Runtime) Name() string { return Name }
 
 // Capabilities implements runtime.Runtime.
 func (r *Runtime) Capabilities() runtime.Capabilities {
-	return runtime.Capabilities{Logs: true, Exec: true, Volumes: true}
+	return runtime.Capabilities{Logs: true, Exec: true, Volumes: true, Limits: r.cgroups().dir != ""}
 }
 
 func (r *Runtime) instanceDir(id stack.Identity) (string, error) {
@@ -761,4 +770,5 @@ var (
 	_ runtime.Logger        = (*Runtime)(nil)
 	_ runtime.Execer        = (*Runtime)(nil)
 	_ runtime.VolumeManager = (*Runtime)(nil)
+	_ runtime.Assessor      = (*Runtime)(nil)
 )

@@ -178,17 +178,29 @@ func (s *supervisor) start() (*appProc, error) {
 		_ = errW.Close()
 		return nil, err
 	}
+	attr := &syscall.SysProcAttr{Setpgid: true, Credential: s.spec.Credential.sys()}
+	if s.spec.Cgroup != "" {
+		// The app starts inside its cgroup (clone3 CLONE_INTO_CGROUP):
+		// its limits hold from its first instruction.
+		cg, err := os.Open(s.spec.Cgroup)
+		if err != nil {
+			_ = outR.Close()
+			_ = outW.Close()
+			_ = errR.Close()
+			_ = errW.Close()
+			return nil, fmt.Errorf("open the replica's cgroup: %w", err)
+		}
+		defer func() { _ = cg.Close() }()
+		attr.UseCgroupFD, attr.CgroupFD = true, int(cg.Fd())
+	}
 	cmd := &exec.Cmd{
-		Path:   s.spec.Argv[0],
-		Args:   s.spec.Argv,
-		Env:    env,
-		Dir:    s.spec.Dir,
-		Stdout: outW,
-		Stderr: errW,
-		SysProcAttr: &syscall.SysProcAttr{
-			Setpgid:    true,
-			Credential: s.spec.Credential.sys(),
-		},
+		Path:        s.spec.Argv[0],
+		Args:        s.spec.Argv,
+		Env:         env,
+		Dir:         s.spec.Dir,
+		Stdout:      outW,
+		Stderr:      errW,
+		SysProcAttr: attr,
 	}
 	err = cmd.Start()
 	_ = outW.Close()
