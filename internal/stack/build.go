@@ -290,8 +290,7 @@ func checkCycles(c *checker, m *Model) {
 // resolveRoutes applies default hosts, checks targets and duplicates, and
 // returns the valid routes sorted by host then path.
 func resolveRoutes(c *checker, m *Model, top topLevel) []Route {
-	pattern := cmp.Or(top.defaultHost, DefaultHostPattern)
-	defaultHost := strings.NewReplacer("{project}", m.Identity.Project, "{env}", m.Identity.Env, "{org}", m.Identity.Org).Replace(pattern)
+	defaultHost := ExpandHost(HostPattern(top.defaultHost, m.Identity), m.Identity)
 	names := make([]string, len(m.Services))
 	for i, s := range m.Services {
 		names[i] = s.Name
@@ -302,9 +301,6 @@ func resolveRoutes(c *checker, m *Model, top topLevel) []Route {
 		p := fmt.Sprintf("%s.routes.%d", Extension, r.index)
 		if !r.hostSet {
 			r.Host = defaultHost
-			if top.defaultHost == "" && pattern != DefaultHostPattern {
-				r.Host = ""
-			}
 		}
 		valid := r.valid
 		if r.Service != "" {

@@ -20,8 +20,32 @@ import (
 const Extension = "x-quai"
 
 // DefaultHostPattern is the host of routes that name none, when x-quai sets
-// no default_host.
+// no default_host, for instances of the default organization.
 const DefaultHostPattern = "{project}.{env}.localhost"
+
+// DefaultOrgHostPattern is the host of routes that name none, when x-quai
+// sets no default_host, for instances of any other organization: the org
+// keeps the instances of one project in several organizations apart.
+const DefaultOrgHostPattern = "{project}.{env}.{org}.localhost"
+
+// HostPattern is the pattern of the default host of id's routes: pattern
+// when set (x-quai.default_host), else DefaultHostPattern for the default
+// organization and DefaultOrgHostPattern for the others.
+func HostPattern(pattern string, id Identity) string {
+	switch {
+	case pattern != "":
+		return pattern
+	case id.OrgOrDefault() == DefaultOrg:
+		return DefaultHostPattern
+	}
+	return DefaultOrgHostPattern
+}
+
+// ExpandHost replaces the placeholders of a host pattern with id's
+// project, environment and organization.
+func ExpandHost(pattern string, id Identity) string {
+	return strings.NewReplacer("{project}", id.Project, "{env}", id.Env, "{org}", id.OrgOrDefault()).Replace(pattern)
+}
 
 // DefaultRetention applies to a backup policy that sets no retention.
 var DefaultRetention = Retention{KeepLast: 7}
