@@ -102,7 +102,7 @@ type Options struct {
 	// DrainTimeout bounds waiting for in-flight requests to old replicas (30s).
 	DrainTimeout time.Duration
 	// DefaultHost is the host pattern ({project}, {env}, {org}) for routes
-	// that name no host; stack.DefaultHostPattern when empty.
+	// that name no host; stack.HostPattern's default when empty.
 	DefaultHost string
 	// HTTPPort and HTTPSPort are where the proxy listens, so the URLs the
 	// engine reports are the ones that answer; 0 means 80 and 443.

@@ -109,7 +109,19 @@ func (e *Engine) observe(ctx context.Context, name, requestedRuntime string, wan
 	}
 	s.rt = s.strategy.runtime()
 	s.obs = observed{Instance: name, Next: 1, Declared: map[string]string{}, Replicas: map[string][]observedReplica{},
-		Stopped: s.inst.Stopped, Discovery: !s.rt.Capabilities().Isolation}
+		Stopped: s.inst.Stopped, Discovery: !s.rt.Capabilities().Isolation, Runtime: s.rtName}
+	if want != nil {
+		// What the runtime will not run as written, and the routes other
+		// instances serve, are known before anything starts.
+		if a, ok := s.rt.(runtime.Assessor); ok {
+			s.obs.Findings = a.Assess(want)
+		}
+		if s.strategy.proxied() {
+			if s.obs.Taken, err = e.takenRoutes(ctx, name); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if !s.exists {
 		if want == nil {
 			return s, nil
@@ -187,4 +199,37 @@ func (e *Engine) Plan(ctx context.Context, m *stack.Model, runtimeName string) (
 		return Plan{}, fmt.Errorf("encode model of %s: %w", m.Identity.Name(), err)
 	}
 	return makePlan(s.obs, m, mj, e.defaultHost)
+}
+
+// takenRoutes maps the routes that the other running instances serve
+// through quai's proxy (routeKey) to the instance serving each. Instances
+// that are down serve none: their routes were removed.
+func (e *Engine) takenRoutes(ctx context.Context, self string) (map[string]string, error) {
+	insts, err := e.store.Instances(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, in := range insts {
+		if in.Name == self || in.Stopped {
+			continue
+		}
+		if st, err := e.strategyFor(in.Runtime); err != nil || !st.proxied() {
+			continue
+		}
+		rel, err := e.store.ActiveRelease(ctx, in.Name)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return nil, err
+		}
+		m, err := decodeModel(rel)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range m.Routes {
+			out[routeKey(routeHost(r, m.Identity, e.defaultHost), routePath(r))] = in.Name
+		}
+	}
+	return out, nil
 }

@@ -90,7 +90,9 @@ func (e *Engine) dryRun(ctx context.Context, m *stack.Model, mj []byte, rtName, 
 		if p, err = makePlan(s.obs, m, mj, e.defaultHost); err == nil {
 			p.Text = preface + p.Text
 			em.emit(Event{Kind: EventPlan, Text: p.Text, Release: p.Release})
-			err = s.strategy.validate(ctx, m, em)
+			if err = refusal(p); err == nil {
+				err = s.strategy.validate(ctx, m, em)
+			}
 		}
 		if err == nil {
 			em.emit(Event{Kind: EventDone, Message: "dry run: nothing was changed"})
@@ -152,6 +154,11 @@ func (e *Engine) deploy(op *operation, m *stack.Model, mj []byte, rtName, cause 
 		return Release{}, "", err
 	}
 	op.emit.emit(Event{Kind: EventPlan, Text: p.Text, Release: p.Release})
+	if err := refusal(p); err != nil {
+		// Before a release or an instance is recorded: nothing is left
+		// behind.
+		return Release{}, "", err
+	}
 	if p.Empty() && s.active != nil {
 		rel, err := toRelease(*s.active)
 		return rel, fmt.Sprintf("%s is up to date at release %d", name, s.active.Number), err

@@ -2,14 +2,21 @@ package engine
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
 
+	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/stack"
+	"github.com/quai-dev/quai/internal/wire"
 )
+
+// ErrRouteConflict: a route of the plan is served by another instance; it
+// is an ErrInvalid (the stack must change), and nothing was started.
+var ErrRouteConflict = fmt.Errorf("route conflict: %w", ErrInvalid)
 
 // observed is what the engine found about an instance in the store and the
 // runtime. Together with the model it is the whole input of planning, so
@@ -35,6 +42,14 @@ type observed struct {
 	// per-instance networks), which change when replicas are replaced, so
 	// services that use a replaced service's address are replaced too.
 	Discovery bool
+	// Runtime is the name of the runtime the instance deploys on, and
+	// Findings what it said it will ignore, change or refuse of the model
+	// (runtime.Assessor), sorted.
+	Runtime  string
+	Findings []runtime.Finding
+	// Taken maps the routes (routeKey) that other instances serve
+	// through quai's proxy to the instance serving each.
+	Taken map[string]string
 }
 
 // observedReplica is one recorded replica as the runtime reported it.
@@ -178,6 +193,16 @@ func makePlan(obs observed, m *stack.Model, modelJSON []byte, defaultHost string
 			From: len(reps), To: 0, Reason: "no longer declared"})
 	}
 	p.Routes = routeLines(m, defaultHost)
+	p.Runtime = obs.Runtime
+	for _, f := range obs.Findings {
+		p.Findings = append(p.Findings, wire.RuntimeFinding{Service: f.Service, Setting: f.Setting, Verdict: string(f.Verdict), Message: f.Message, Missing: f.Missing})
+	}
+	for _, r := range m.Routes {
+		key := routeKey(routeHost(r, m.Identity, defaultHost), routePath(r))
+		if other, ok := obs.Taken[key]; ok && other != obs.Instance {
+			p.Conflicts = append(p.Conflicts, wire.RouteConflict{Route: key, Instance: other})
+		}
+	}
 	p.RoutesChanged = obs.Active > 0 && !slices.Equal(p.Routes, obs.Routes)
 	p.ModelChanged = obs.Active == 0 || obs.Stopped || !bytes.Equal(modelJSON, obs.Model)
 	if obs.Active > 0 && p.Empty() {
@@ -285,6 +310,7 @@ func planText(obs observed, p Plan) string {
 	if !p.Empty() && obs.Active > 0 && servicesUnchanged(p) {
 		b.WriteString("no replica changes; the new release records the changed settings\n")
 	}
+	writeFindings(&b, p)
 	// Trim the padding tabwriter leaves at line ends so golden files stay clean.
 	lines := strings.Split(b.String(), "\n")
 	for i, l := range lines {
@@ -300,4 +326,60 @@ func servicesUnchanged(p Plan) bool {
 		}
 	}
 	return true
+}
+
+// writeFindings adds to a plan's text what its runtime will not run as
+// written, and what stops the plan: the runtime's refusals and the routes
+// other instances serve.
+func writeFindings(b *strings.Builder, p Plan) {
+	if len(p.Findings) > 0 {
+		fmt.Fprintf(b, "the %s runtime will:\n", p.Runtime)
+		tw := tabwriter.NewWriter(b, 0, 0, 2, ' ', 0)
+		for _, f := range p.Findings {
+			_, _ = fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", f.Verdict, cmp.Or(f.Service, "-"), f.Setting, f.Message)
+		}
+		_ = tw.Flush()
+	}
+	for _, c := range p.Conflicts {
+		fmt.Fprintf(b, "route conflict: %s is already served by instance %s\n", c.Route, c.Instance)
+	}
+	if len(p.Conflicts) > 0 {
+		b.WriteString("  give this instance's routes hosts of their own: x-quai.routes[].host, or {org} in x-quai.default_host\n")
+	}
+	if p.Refused() {
+		b.WriteString("refused: nothing will be started\n")
+	}
+}
+
+// refusal is the error of a plan that cannot be executed (Plan.Refused),
+// naming each refused service and route; nil when it can be.
+func refusal(p Plan) error {
+	if !p.Refused() {
+		return nil
+	}
+	var refused []string
+	missing := true
+	for _, f := range p.Findings {
+		if f.Verdict == wire.VerdictRefuse {
+			refused = append(refused, fmt.Sprintf("service %s: %s", f.Service, f.Message))
+			missing = missing && f.Missing
+		}
+	}
+	if len(refused) > 0 {
+		sentinel := runtime.ErrUnsupported
+		if missing {
+			sentinel = runtime.ErrMissingDependency
+		}
+		return fmt.Errorf("%s: the %s runtime cannot run it, so nothing was started:\n  %s\n%w",
+			p.Instance, p.Runtime, strings.Join(refused, "\n  "), sentinel)
+	}
+	if len(p.Conflicts) > 0 {
+		var lines []string
+		for _, c := range p.Conflicts {
+			lines = append(lines, fmt.Sprintf("%s is already served by instance %s", c.Route, c.Instance))
+		}
+		return fmt.Errorf("%s: %w, so nothing was started:\n  %s\ngive the route a host of its own (x-quai.routes[].host, or {org} in x-quai.default_host), or remove the other instance",
+			p.Instance, ErrRouteConflict, strings.Join(lines, "\n  "))
+	}
+	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/quai-dev/quai/internal/goldentest"
+	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/stack"
 )
 
@@ -140,6 +141,49 @@ func TestPlanGolden(t *testing.T) {
 				return m
 			},
 			action: map[string]Action{"db": ActionKeep, "api": ActionKeep, "web": ActionKeep},
+		},
+		{
+			// What the process runtime says of the example's settings: the
+			// plan lists it, and nothing is refused.
+			name: "runtime-findings",
+			obs: func() observed {
+				return observed{Instance: "shop-dev", Next: 1, Discovery: true, Runtime: "process", Findings: []runtime.Finding{
+					{Service: "api", Setting: "cap_drop", Verdict: runtime.VerdictIgnore, Message: "the service runs as root, with every capability: set user: to a non-root user, which holds none"},
+					{Service: "api", Setting: "read_only", Verdict: runtime.VerdictIgnore, Message: "there is no read-only root file system without a container: the service may write wherever its user may"},
+					{Service: "db", Setting: "image", Verdict: runtime.VerdictChange, Message: "image postgres:16 is not run: the host's PostgreSQL 15.18 is (/usr/lib/postgresql/15/bin/postgres), not 16: data files may not move between the two; install PostgreSQL 16 or deploy with --runtime docker"},
+					{Service: "web", Setting: "deploy.resources.limits", Verdict: runtime.VerdictIgnore, Message: "limits (cpus 0.5, memory 256Mi) are not enforced: no cgroup v2 file system is mounted (this host runs cgroup v1 only)"},
+					{Service: "web", Setting: "ports", Verdict: runtime.VerdictChange, Message: "port 8080:80 is not published: each replica listens on 127.0.0.1:$PORT (a free port quai chooses); reach it through an x-quai route or quai exec"},
+				}}
+			},
+			model:  shopModel,
+			action: map[string]Action{"db": ActionCreate, "api": ActionCreate, "web": ActionCreate},
+		},
+		{
+			// An image-only service on the process runtime: the plan says
+			// so and is refused.
+			name: "runtime-refuses",
+			obs: func() observed {
+				return observed{Instance: "shop-dev", Next: 1, Discovery: true, Runtime: "process", Findings: []runtime.Finding{
+					{Service: "api", Setting: "x-quai.process.command", Verdict: runtime.VerdictRefuse, Message: "the process runtime runs no images, so it cannot run its build without x-quai.process.command"},
+					{Service: "db", Setting: "image", Verdict: runtime.VerdictChange, Message: "image postgres:16 is not run: the host's PostgreSQL 16.4 is (/usr/lib/postgresql/16/bin/postgres)"},
+				}}
+			},
+			model:  shopModel,
+			action: map[string]Action{"db": ActionCreate, "api": ActionCreate, "web": ActionCreate},
+		},
+		{
+			// Another org's instance of the project serves the same host.
+			name: "route-conflict",
+			obs: func() observed {
+				return observed{Instance: "acme/shop-dev", Next: 1, Discovery: true, Runtime: "process",
+					Taken: map[string]string{"shop.dev.localhost/": "shop-dev", "other.localhost/": "blog-dev"}}
+			},
+			model: func() *stack.Model {
+				m := shopModel()
+				m.Identity.Org = "acme"
+				return m
+			},
+			action: map[string]Action{"db": ActionCreate, "api": ActionCreate, "web": ActionCreate},
 		},
 	}
 	for _, tt := range tests {
@@ -287,5 +331,49 @@ func TestSuggest(t *testing.T) {
 	// suggested once.
 	if got := suggest("wbe", []string{"web", "database", "web"}); !slices.Equal(got, []string{"web"}) {
 		t.Errorf("suggest(wbe) among duplicates = %v, want [web]", got)
+	}
+}
+
+// TestPlanRefusal: a plan with a runtime's refusal or a route conflict is
+// refused with an error naming the service or the two instances the right
+// way round; the same plan without them is not.
+func TestPlanRefusal(t *testing.T) {
+	m := shopModel()
+	mj, _ := json.Marshal(m)
+	obs := observed{Instance: "shop-dev", Next: 1, Runtime: "process", Findings: []runtime.Finding{
+		{Service: "api", Setting: "x-quai.process.command", Verdict: runtime.VerdictRefuse, Message: "needs a command"}}}
+	p, err := makePlan(obs, m, mj, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = refusal(p)
+	if !errors.Is(err, runtime.ErrUnsupported) || !strings.Contains(err.Error(), "service api: needs a command") {
+		t.Errorf("refusal = %v, want ErrUnsupported naming service api", err)
+	}
+	obs.Findings[0].Missing = true
+	p, _ = makePlan(obs, m, mj, "")
+	if err := refusal(p); !errors.Is(err, runtime.ErrMissingDependency) {
+		t.Errorf("refusal for a missing binary = %v, want ErrMissingDependency", err)
+	}
+	obs.Findings[0].Verdict = runtime.VerdictIgnore
+	p, _ = makePlan(obs, m, mj, "")
+	if err := refusal(p); err != nil {
+		t.Errorf("a plan that only ignores settings is refused: %v", err)
+	}
+
+	m.Identity.Org = "acme"
+	obs = observed{Instance: m.Identity.Name(), Next: 1, Taken: map[string]string{"shop.dev.localhost/": "shop-dev"}}
+	p, _ = makePlan(obs, m, mj, "")
+	err = refusal(p)
+	if !errors.Is(err, ErrRouteConflict) || !errors.Is(err, ErrInvalid) {
+		t.Fatalf("route conflict: %v, want ErrRouteConflict", err)
+	}
+	if want := "acme/shop-dev: route conflict"; !strings.HasPrefix(err.Error(), want) || !strings.Contains(err.Error(), "shop.dev.localhost/ is already served by instance shop-dev") {
+		t.Errorf("route conflict error %q: want it to start with %q and name shop-dev as the instance serving the route", err, want)
+	}
+	// The instance's own routes are not a conflict.
+	obs.Taken = map[string]string{"shop.dev.localhost/": "acme/shop-dev"}
+	if p, _ = makePlan(obs, m, mj, ""); refusal(p) != nil {
+		t.Errorf("the instance's own route counted as a conflict: %v", refusal(p))
 	}
 }

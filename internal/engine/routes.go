@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"cmp"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -21,10 +22,17 @@ func routeHost(r stack.Route, id stack.Identity, pattern string) string {
 	if r.Host != "" {
 		return r.Host
 	}
-	if pattern == "" {
-		pattern = stack.DefaultHostPattern
+	return stack.ExpandHost(stack.HostPattern(pattern, id), id)
+}
+
+// routeKey is how the proxy tells routes apart: the host in lower case
+// without a trailing dot, and the path without a trailing slash.
+func routeKey(host, path string) string {
+	host = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(host)), ".")
+	if len(path) > 1 {
+		path = cmp.Or(strings.TrimRight(path, "/"), "/")
 	}
-	return strings.NewReplacer("{project}", id.Project, "{env}", id.Env, "{org}", id.OrgOrDefault()).Replace(pattern)
+	return host + cmp.Or(path, "/")
 }
 
 func routePath(r stack.Route) string {

@@ -45,8 +45,61 @@ type Plan struct {
 	// ModelChanged reports that the model differs from the active release's
 	// (routes, backup policy, replica counts...), so executing the plan
 	// records a new release even when every service is kept.
-	ModelChanged bool   `json:"model_changed,omitempty"`
-	Text         string `json:"text"`
+	ModelChanged bool `json:"model_changed,omitempty"`
+	// Runtime is the runtime the plan deploys on.
+	Runtime string `json:"runtime,omitempty"`
+	// Findings are what the runtime will ignore, change or refuse of the
+	// stack (the process runtime runs no containers), ordered by service.
+	Findings []RuntimeFinding `json:"findings,omitempty"`
+	// Conflicts are the routes another instance already serves.
+	Conflicts []RouteConflict `json:"conflicts,omitempty"`
+	Text      string          `json:"text"`
+}
+
+// Verdicts of a RuntimeFinding.
+const (
+	VerdictChange = "change" // takes effect differently than written
+	VerdictIgnore = "ignore" // has no effect on this runtime
+	VerdictRefuse = "refuse" // the runtime cannot run the service: nothing starts
+)
+
+// RuntimeFinding is what a runtime says about one setting of one service
+// before anything starts.
+type RuntimeFinding struct {
+	Service string `json:"service,omitempty"`
+	// Setting is the key as written in the service ("user", "ports").
+	Setting string `json:"setting"`
+	// Verdict is VerdictChange, VerdictIgnore or VerdictRefuse.
+	Verdict string `json:"verdict"`
+	Message string `json:"message"`
+	// Missing marks a refusal for something the host lacks (a server binary).
+	Missing bool `json:"missing,omitempty"`
+}
+
+// RouteConflict is a route of the plan that another instance serves.
+type RouteConflict struct {
+	// Route is host and path ("shop.dev.localhost/api").
+	Route string `json:"route"`
+	// Instance is the instance that serves it now.
+	Instance string `json:"instance"`
+}
+
+// Refused reports whether the plan cannot be executed: a runtime refuses a
+// service, or a route is another instance's. Executing it is refused
+// before anything starts. A plan that changes nothing is never refused.
+func (p Plan) Refused() bool {
+	if p.Empty() {
+		return false
+	}
+	if len(p.Conflicts) > 0 {
+		return true
+	}
+	for _, f := range p.Findings {
+		if f.Verdict == VerdictRefuse {
+			return true
+		}
+	}
+	return false
 }
 
 // Empty reports whether executing the plan would change nothing: every
