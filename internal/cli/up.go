@@ -158,12 +158,15 @@ func (g *globals) deploy(ctx context.Context, o upOptions, mode deployMode) erro
 	if err != nil {
 		return err
 	}
-	if o.DryRun {
+	if o.DryRun || plan.Refused() {
 		if g.JSON {
-			return g.printJSON(plan)
+			if err := g.printJSON(plan); err != nil {
+				return err
+			}
+		} else {
+			fprint(g.stdout, ensureNewline(plan.Text))
 		}
-		fprint(g.stdout, ensureNewline(plan.Text))
-		return nil
+		return planRefusal(plan)
 	}
 	if !g.JSON {
 		fprint(g.stdout, ensureNewline(plan.Text))
@@ -311,4 +314,23 @@ func (g *globals) printJSON(v any) error {
 	enc := json.NewEncoder(g.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// planRefusal is the error of a plan the daemon would refuse (the runtime
+// cannot run a service, a route is another instance's), said before
+// anything starts; nil for a plan that can run.
+func planRefusal(p wire.Plan) error {
+	if !p.Refused() {
+		return nil
+	}
+	var why []string
+	for _, f := range p.Findings {
+		if f.Verdict == wire.VerdictRefuse {
+			why = append(why, fmt.Sprintf("the %s runtime cannot run service %s (%s)", p.Runtime, f.Service, f.Setting))
+		}
+	}
+	for _, c := range p.Conflicts {
+		why = append(why, fmt.Sprintf("route %s is already served by instance %s", c.Route, c.Instance))
+	}
+	return withCode(ExitFailed, fmt.Errorf("%s: nothing was started: %s; the plan above says why and what to do", p.Instance, strings.Join(why, "; ")))
 }

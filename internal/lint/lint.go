@@ -152,6 +152,26 @@ type Options struct {
 	// ("hunter2") from a reference ("${DB_PASSWORD}"); without it every value
 	// is treated as literal.
 	Sources *Sources
+	// Runtime is what the runtime RuntimeName said it will ignore, change
+	// or refuse of the stack (the daemon's plan for it), which rules
+	// QL035 and QL036 report; nil checks no runtime.
+	Runtime     []RuntimeNote
+	RuntimeName string
+}
+
+// RuntimeRefuse is the verdict of a RuntimeNote for a service the runtime
+// cannot run; "ignore" and "change" are the others.
+const RuntimeRefuse = "refuse"
+
+// RuntimeNote is what a runtime says of one setting of one service: a
+// finding of the plan (wire.RuntimeFinding), as lint reports it.
+type RuntimeNote struct {
+	Service string
+	// Setting is the service's key ("read_only", "x-quai.process.command").
+	Setting string
+	// Verdict is "ignore", "change" or RuntimeRefuse.
+	Verdict string
+	Message string
 }
 
 // Rules returns every rule, ordered by ID. The slice is fresh; callers may

@@ -366,6 +366,60 @@ func allRules() []Rule {
 			Fix:         "x-quai:\n  registry: { url: registry.example.com/shop }",
 			check:       checkInsecureRegistry,
 		},
+		{
+			ID: RuleRuntimeIgnores, Severity: SeverityWarning, Scope: ScopeAll,
+			Category:    CategoryReliability,
+			Title:       "setting the runtime ignores or changes",
+			Explanation: "A setting the runtime does not honour as written gives a false sense of safety: a read_only or cap_drop that protects nothing, a limit that is not enforced, a postgres:16 that runs as the host's PostgreSQL 15.",
+			Hint:        "deploy with a runtime that honours the setting (--runtime docker), or accept the difference and suppress with the reason",
+			Example:     "# quai lint --runtime process\nservices:\n  api:\n    image: example/api:1\n    read_only: true\n    x-quai:\n      process: { command: [./bin/api] }",
+			Fix:         "# quai lint --runtime docker\nservices:\n  api:\n    image: example/api:1\n    read_only: true",
+			Notes:       "Checked only with `quai lint --runtime RUNTIME`, which asks the daemon what that runtime will do with the stack on its host: the same list `quai up` and `quai up --dry-run` print under the plan. The process runtime, for instance, has no containers: it ignores read_only, cap_drop and cap_add (a non-root `user:` holds no capabilities anyway), network_mode, pid and ipc; enforces limits only where cgroup v2 delegates memory and cpu; binds no published port; and runs postgres, mysql, mariadb and redis images from the host's servers, whose versions it names. docs/runtimes.md lists what each runtime supports.",
+			check:       checkRuntime(RuleRuntimeIgnores, false),
+		},
+		{
+			ID: RuleRuntimeRefuses, Severity: SeverityError, Scope: ScopeAll,
+			Category:    CategoryReliability,
+			Title:       "service the runtime cannot run",
+			Explanation: "The runtime cannot run the service at all (an image without x-quai.process.command on the process runtime, a user: the daemon cannot switch to, a database server the host lacks); quai up refuses the deploy before anything starts.",
+			Hint:        "do what the message says (add x-quai.process.command, install the server), or deploy with another runtime",
+			Example:     "# quai lint --runtime process\nservices:\n  cache:\n    image: valkey/valkey:8",
+			Fix:         "# quai lint --runtime process\nservices:\n  cache:\n    image: valkey/valkey:8\n    x-quai:\n      process: { command: [valkey-server, --port, \"$PORT\"] }",
+			Notes:       "Checked only with `quai lint --runtime RUNTIME` (see QL035).",
+			check:       checkRuntime(RuleRuntimeRefuses, true),
+		},
+	}
+}
+
+// IDs of the rules that report what a runtime said of the stack
+// (Options.Runtime).
+const (
+	RuleRuntimeIgnores = "QL035"
+	RuleRuntimeRefuses = "QL036"
+)
+
+// checkRuntime reports the runtime's findings: its refusals, or the rest.
+func checkRuntime(id string, refusals bool) func(*checker) {
+	return func(c *checker) {
+		for _, n := range c.opts.Runtime {
+			if (n.Verdict == RuntimeRefuse) != refusals {
+				continue
+			}
+			var pos stack.Position
+			if n.Service != "" {
+				pos = c.pos(n.Service, n.Setting)
+			}
+			switch {
+			case refusals && n.Service != "":
+				c.report(n.Service, pos, "the %s runtime cannot run service %q (%s): %s", c.opts.RuntimeName, n.Service, n.Setting, n.Message)
+			case refusals:
+				c.report("", pos, "the %s runtime cannot run the stack (%s): %s", c.opts.RuntimeName, n.Setting, n.Message)
+			case n.Service != "":
+				c.report(n.Service, pos, "the %s runtime will %s %s of service %q: %s", c.opts.RuntimeName, n.Verdict, n.Setting, n.Service, n.Message)
+			default:
+				c.report("", pos, "the %s runtime will %s %s: %s", c.opts.RuntimeName, n.Verdict, n.Setting, n.Message)
+			}
+		}
 	}
 }
 

@@ -75,6 +75,8 @@ type ruleCase struct {
 	// want lists the services the rule must report, in order; empty means
 	// the rule must report nothing.
 	want []string
+	// runtime is what the process runtime said of the stack (lint --runtime).
+	runtime []RuntimeNote
 }
 
 // ruleCases holds, for every non-meta rule, at least one case the rule
@@ -529,6 +531,25 @@ var ruleCases = map[string][]ruleCase{
 			return m
 		}},
 	},
+	RuleRuntimeIgnores: {
+		{name: "ignored and changed settings", model: func() *stack.Model { return newModel("prod", clean("web"), cleanDB("db"), clean("cache")) },
+			runtime: []RuntimeNote{
+				{Service: "web", Setting: "read_only", Verdict: "ignore", Message: "no read-only root file system"},
+				{Service: "db", Setting: "image", Verdict: "change", Message: "the host's PostgreSQL 15.18 runs"},
+				{Service: "cache", Setting: "x-quai.process.command", Verdict: RuntimeRefuse, Message: "needs a command"},
+			}, want: []string{"web", "db"}},
+		{name: "no runtime asked", model: func() *stack.Model { return newModel("prod", clean("web"), cleanDB("db"), clean("cache")) }},
+	},
+	RuleRuntimeRefuses: {
+		{name: "refused service", model: func() *stack.Model { return newModel("prod", clean("web"), cleanDB("db"), clean("cache")) },
+			runtime: []RuntimeNote{
+				{Service: "web", Setting: "read_only", Verdict: "ignore", Message: "no read-only root file system"},
+				{Service: "db", Setting: "image", Verdict: "change", Message: "the host's PostgreSQL 15.18 runs"},
+				{Service: "cache", Setting: "x-quai.process.command", Verdict: RuntimeRefuse, Message: "needs a command"},
+			}, want: []string{"cache"}},
+		{name: "nothing refused", model: func() *stack.Model { return newModel("prod", clean("web"), cleanDB("db"), clean("cache")) },
+			runtime: []RuntimeNote{{Service: "web", Setting: "read_only", Verdict: "ignore", Message: "no read-only root file system"}}},
+	},
 }
 
 func TestRules(t *testing.T) {
@@ -537,7 +558,8 @@ func TestRules(t *testing.T) {
 			t.Run(id+"/"+tc.name, func(t *testing.T) {
 				m := tc.model()
 				var got []string
-				for _, f := range Check(m, Options{}) {
+				opts := Options{Runtime: tc.runtime, RuntimeName: "process"}
+				for _, f := range Check(m, opts) {
 					if f.Rule == id {
 						got = append(got, f.Service)
 						if f.Message == "" || f.Hint == "" || f.File == "" {
@@ -546,7 +568,7 @@ func TestRules(t *testing.T) {
 					}
 				}
 				if !slices.Equal(got, tc.want) {
-					t.Errorf("%s reported %v, want %v\nall findings:\n%s", id, got, tc.want, textOf(t, Check(m, Options{})))
+					t.Errorf("%s reported %v, want %v\nall findings:\n%s", id, got, tc.want, textOf(t, Check(m, opts)))
 				}
 			})
 		}
