@@ -17,8 +17,9 @@ import (
 )
 
 func newBackupCmd(g *globals) *cobra.Command {
+	var p projectFlags
 	cmd := &cobra.Command{
-		Use:   "backup INSTANCE [SERVICE]",
+		Use:   "backup [INSTANCE] [SERVICE]",
 		Short: "Back up an instance's data now, and manage its backups",
 		Long: `backup snapshots the data of every service of INSTANCE that declares
 x-quai.backup (or of SERVICE) into the organization's repository: database
@@ -31,24 +32,30 @@ stack's retention, and drills them weekly. A failed or missed backup and a
 failed verify or drill is an error event and shows in red in quai ls and
 quai status.
 
+In a project folder INSTANCE may be left out: the instance is the one the
+project deploys for -e/--env and --org, and a single argument naming one of
+its services is that service.
+
 Exit status: 0 when every snapshot was taken, 1 when any failed.`,
 		Example: `  quai backup shop-prod              back up every service with x-quai.backup
   quai backup shop-prod db           back up one service
   quai backup ls shop-prod           list its snapshots
   quai restore shop-prod --snapshot 4f2a9c db
-  quai backup drill shop-prod        prove the newest snapshots restore`,
-		Args: cobra.RangeArgs(1, 2),
+  quai backup drill shop-prod        prove the newest snapshots restore
+  quai backup -e prod db             in a project folder: db of its prod instance`,
+		Args: cobra.MaximumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			service := ""
-			if len(args) == 2 {
-				service = args[1]
+			t, service, err := resolveInstanceService(ctx, "backup", args, p)
+			if err != nil {
+				return err
 			}
-			return g.operate(ctx, func(c *client.Client, emit wire.Emitter) (wire.Event, error) {
-				return c.Backup(ctx, args[0], service, emit)
-			})
+			return t.explain(g.operate(ctx, func(c *client.Client, emit wire.Emitter) (wire.Event, error) {
+				return c.Backup(ctx, t.Name, service, emit)
+			}))
 		},
 	}
+	p.flags(cmd)
 	cmd.AddCommand(newBackupLsCmd(g), newBackupVerifyCmd(g), newBackupPruneCmd(g), newBackupDrillCmd(g),
 		newBackupKeyCmd(g), newBackupTargetCmd(g), newBackupSystemCmd(g))
 	return cmd

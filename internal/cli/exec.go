@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/signal"
@@ -16,6 +17,7 @@ import (
 type execOptions struct {
 	Interactive bool
 	TTY         bool
+	projectFlags
 }
 
 // defaultShell is what `quai exec -it INSTANCE SERVICE` runs.
@@ -24,19 +26,28 @@ const defaultShell = "/bin/sh"
 func newExecCmd(g *globals) *cobra.Command {
 	var o execOptions
 	cmd := &cobra.Command{
-		Use:   "exec [-it] INSTANCE SERVICE [-- CMD...]",
+		Use:   "exec [-it] [INSTANCE] SERVICE [-- CMD...]",
 		Short: "Run a command in a replica of a service (a shell with -it)",
 		Long: `exec runs CMD in the environment of the service's first ready replica and
 exits with the command's exit code. -i attaches stdin, -t allocates a
 terminal; with -it and no command, it starts a shell. -it needs a terminal
-on stdin; to pipe input, use -i alone.`,
+on stdin; to pipe input, use -i alone.
+
+In a project folder INSTANCE may be left out when SERVICE is one of the
+project's services: the instance is the one the project deploys for
+-e/--env and --org (flags go before SERVICE).`,
 		Example: `  quai exec -it shop-dev web                       # a shell
   quai exec shop-dev db -- psql -U app -c 'select 1'
-  quai exec -i shop-dev db -- psql -U app < dump.sql`,
-		Args:              cobra.MinimumNArgs(2),
+  quai exec -i shop-dev db -- psql -U app < dump.sql
+  quai exec -e prod db -- psql -U app              # in a project folder: db of its prod instance`,
+		Args:              cobra.MinimumNArgs(1),
 		ValidArgsFunction: g.completeInstance(true),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			instance, service, argv := args[0], args[1], args[2:]
+			t, service, argv, err := execTarget(cmd.Context(), args, o.projectFlags)
+			if err != nil {
+				return err
+			}
+			instance := t.Name
 			if o.Interactive && o.TTY && !isTerminal(g.stdin) {
 				// A terminal's line discipline over a pipe would wait for
 				// keys that never come.
@@ -52,14 +63,32 @@ on stdin; to pipe input, use -i alone.`,
 				}
 				argv = []string{defaultShell}
 			}
-			return g.exec(cmd, instance, service, argv, o)
+			return t.explain(g.exec(cmd, instance, service, argv, o))
 		},
 	}
+	o.projectFlags.flags(cmd)
 	// Everything after SERVICE belongs to the command, flags included.
 	cmd.Flags().SetInterspersed(false)
 	cmd.Flags().BoolVarP(&o.Interactive, "interactive", "i", false, "attach stdin")
 	cmd.Flags().BoolVarP(&o.TTY, "tty", "t", false, "allocate a terminal")
 	return cmd
+}
+
+// execTarget reads exec's arguments: INSTANCE SERVICE [CMD...], or, in a
+// project folder, SERVICE [CMD...] when SERVICE is one of the project's.
+func execTarget(ctx context.Context, args []string, p projectFlags) (target, string, []string, error) {
+	if args[0] != "--" {
+		if pr, ok := currentProject(ctx, p); ok && pr.hasService(args[0]) {
+			return target{Name: pr.instance(), project: &pr}, args[0], args[1:], nil
+		}
+	}
+	if len(args) < 2 || args[1] == "--" || args[0] == "--" {
+		if _, ok := findProject("."); ok {
+			return target{}, "", nil, usageErrorf("exec needs SERVICE: quai exec SERVICE -- CMD in a project folder (SERVICE one of its services), or quai exec INSTANCE SERVICE -- CMD")
+		}
+		return target{}, "", nil, usageErrorf("exec needs INSTANCE and SERVICE: quai exec INSTANCE SERVICE -- CMD... (quai ls lists the instances), or run it in a project folder with SERVICE alone")
+	}
+	return target{Name: args[0]}, args[1], args[2:], nil
 }
 
 func (g *globals) exec(cmd *cobra.Command, instance, service string, argv []string, o execOptions) error {

@@ -19,24 +19,32 @@ type logsOptions struct {
 	Follow bool
 	Since  string
 	Tail   int
+	projectFlags
 }
 
 func newLogsCmd(g *globals) *cobra.Command {
 	var o logsOptions
 	cmd := &cobra.Command{
-		Use:   "logs INSTANCE [SERVICE]",
+		Use:   "logs [INSTANCE] [SERVICE]",
 		Short: "Print an instance's logs, or one service's",
+		Long: `logs prints the logs of INSTANCE, or of one of its services.
+
+In a project folder INSTANCE may be left out: the instance is the one the
+project deploys for -e/--env and --org, and a single argument naming one of
+its services is that service (quai logs web, as docker compose logs web).`,
 		Example: `  quai logs shop-prod
   quai logs shop-prod web -f
-  quai logs shop-prod db --since 10m -n 100`,
-		Args:              cobra.RangeArgs(1, 2),
+  quai logs shop-prod db --since 10m -n 100
+  quai logs web -f                 # in a project folder: web of its dev instance`,
+		Args:              cobra.MaximumNArgs(2),
 		ValidArgsFunction: g.completeInstance(true),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			opts := client.LogsOptions{Follow: o.Follow, Tail: o.Tail}
-			if len(args) == 2 {
-				opts.Service = args[1]
+			t, service, err := resolveInstanceService(ctx, "logs", args, o.projectFlags)
+			if err != nil {
+				return err
 			}
+			opts := client.LogsOptions{Follow: o.Follow, Tail: o.Tail, Service: service}
 			if o.Since != "" {
 				t, err := parseSince(o.Since, time.Now())
 				if err != nil {
@@ -52,14 +60,14 @@ func newLogsCmd(g *globals) *cobra.Command {
 				return err
 			}
 			defer c.Close()
-			rc, err := c.Logs(ctx, args[0], opts)
+			rc, err := c.Logs(ctx, t.Name, opts)
 			if err != nil {
-				return err
+				return t.explain(err)
 			}
 			defer func() { _ = rc.Close() }()
 			err = g.copyLogs(rc)
 			if err != nil && ctx.Err() == nil {
-				return fmt.Errorf("logs of %s: %w", args[0], err)
+				return fmt.Errorf("logs of %s: %w", t.Name, err)
 			}
 			return nil
 		},
@@ -68,6 +76,7 @@ func newLogsCmd(g *globals) *cobra.Command {
 	f.BoolVarP(&o.Follow, "follow", "f", false, "keep printing new lines")
 	f.StringVar(&o.Since, "since", "", "only lines since a duration ago (10m, 2h) or a time (RFC 3339)")
 	f.IntVarP(&o.Tail, "tail", "n", 0, "only the last N lines (0: all)")
+	o.projectFlags.flags(cmd)
 	return cmd
 }
 

@@ -43,7 +43,8 @@ rebuilt nor pulled by tag — with the target's own stack: its environment's
 overlay, its organization's overlay, its configuration and secrets, loaded as
 "quai up --env TO" would load them.
 
-PROJECT is a project directory (default: the current directory) or the name
+PROJECT is a project directory (default: the project around the current
+directory, searched upwards like quai up) or the name
 of a project whose source instance is installed, whose recorded directory is
 then used.
 
@@ -184,6 +185,10 @@ func (g *globals) skipShown(emit wire.Emitter, warnings []string) wire.Emitter {
 // source instance of the project named PROJECT.
 func promoteDir(ctx context.Context, c *client.Client, o promoteOptions) (string, error) {
 	if o.Project == "" {
+		// The project around the current directory, as for up.
+		if dir, ok := findProject("."); ok {
+			return dir, nil
+		}
 		return ".", nil
 	}
 	if fi, err := os.Stat(o.Project); err == nil && fi.IsDir() {

@@ -13,19 +13,27 @@ import (
 )
 
 func newReleasesCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "releases INSTANCE",
+	var p projectFlags
+	cmd := &cobra.Command{
+		Use:   "releases [INSTANCE]",
 		Short: "List an instance's releases, newest first",
 		Long: "List an instance's releases, newest first, with the sealed secret versions (names only) and the images each pins: with x-quai.registry a\n" +
-			"repo@sha256:digest reference any runtime can pull, otherwise the engine's image id or the stack's reference.",
-		Example:           "  quai releases shop-prod\n  quai releases shop-prod --json",
-		Args:              cobra.ExactArgs(1),
+			"repo@sha256:digest reference any runtime can pull, otherwise the engine's image id or the stack's reference.\n\n" +
+			"Without INSTANCE it lists those of the instance the project around the current directory deploys for -e/--env and --org.",
+		Example:           "  quai releases shop-prod\n  quai releases shop-prod --json\n  quai releases -e prod            # in a project folder: its prod instance",
+		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: g.completeInstance(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			return show(ctx, g, func(c *client.Client) ([]wire.Release, error) { return c.Releases(ctx, args[0]) }, g.printReleases)
+			t, err := resolveInstance(ctx, "releases", firstArg(args), p)
+			if err != nil {
+				return err
+			}
+			return t.explain(show(ctx, g, func(c *client.Client) ([]wire.Release, error) { return c.Releases(ctx, t.Name) }, g.printReleases))
 		},
 	}
+	p.flags(cmd)
+	return cmd
 }
 
 // secretVersions prints a release's sealed secrets as name@version (the

@@ -14,22 +14,32 @@ import (
 )
 
 func newStatusCmd(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "status INSTANCE",
+	var p projectFlags
+	cmd := &cobra.Command{
+		Use:   "status [INSTANCE]",
 		Short: "Show an instance's services, replicas, health, routes and release",
-		Example: `  quai status shop-prod
+		Long: `status shows INSTANCE; without it, the instance the project around the
+current directory deploys for -e/--env and --org (as quai up names it).`,
+		Example: `  quai status                      # in a project folder: its dev instance
+  quai status -e prod              # its prod instance
   quai status shop-prod --json | jq '.services[].ready'`,
-		Args:              cobra.ExactArgs(1),
+		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: g.completeInstance(false),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			return show(ctx, g, func(c *client.Client) (wire.InstanceStatus, error) { return c.Status(ctx, args[0]) },
+			t, err := resolveInstance(ctx, "status", firstArg(args), p)
+			if err != nil {
+				return err
+			}
+			return t.explain(show(ctx, g, func(c *client.Client) (wire.InstanceStatus, error) { return c.Status(ctx, t.Name) },
 				func(st wire.InstanceStatus) error {
 					printStatus(g, st, time.Now())
 					return nil
-				})
+				}))
 		},
 	}
+	p.flags(cmd)
+	return cmd
 }
 
 func printStatus(g *globals, st wire.InstanceStatus, now time.Time) {

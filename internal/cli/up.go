@@ -50,15 +50,25 @@ func (o *upOptions) flags(cmd *cobra.Command) {
 func newUpCmd(g *globals) *cobra.Command {
 	var o upOptions
 	cmd := &cobra.Command{
-		Use:   "up [DIR]",
+		Use:   "up [DIR | INSTANCE]",
 		Short: "Install or update an instance from a project directory",
-		Long: `up loads the stack in DIR (default: the current directory), shows what
-will change, asks for confirmation when a terminal is attached (unless -y),
-then deploys and prints the instance's URLs.`,
-		Example: `  quai up                                 # the project in this directory, env dev
+		Long: `up loads the stack in DIR, shows what will change, asks for confirmation
+when a terminal is attached (unless -y), then deploys and prints the
+instance's URLs.
+
+Without DIR it deploys the project around the current directory: the
+nearest folder, from here upwards, holding compose.yaml (or compose.yml,
+docker-compose.yml, docker-compose.yaml), as docker compose finds it. An
+installed INSTANCE instead of DIR deploys that instance's project folder
+again with its environment and organization.
+
+A downed instance whose stack did not change starts its release again, as
+quai start does, without a new release.`,
+		Example: `  quai up                                 # the project around this directory, env dev
   quai up ./shop --env prod --org acme    # with envs/prod.yaml and orgs/acme/ overlays
   quai up ./shop -e staging --dry-run     # print the plan, change nothing
-  quai up ./shop -e prod -y --runtime docker`,
+  quai up ./shop -e prod -y --runtime docker
+  quai up shop-prod                       # the installed instance's project, env and org`,
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: completeDirs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -92,9 +102,12 @@ func hasComposeFile(dir string) bool {
 // stream the deploy, print the URLs.
 func (g *globals) deploy(ctx context.Context, o upOptions, mode deployMode) error {
 	var c *client.Client
-	if o.Dir == "" {
+	switch {
+	case o.Dir == "":
 		o.Dir = "."
-		if !hasComposeFile(".") && g.interactive() {
+		if dir, ok := findProject("."); ok {
+			o.Dir = dir
+		} else if g.interactive() {
 			var err error
 			if c, err = g.client(ctx); err != nil {
 				return err
@@ -102,6 +115,14 @@ func (g *globals) deploy(ctx context.Context, o upOptions, mode deployMode) erro
 			if err := g.pickProject(ctx, c, &o); err != nil {
 				return err
 			}
+		}
+	case !isDir(o.Dir):
+		var err error
+		if c, err = g.client(ctx); err != nil {
+			return err
+		}
+		if err := instanceProject(ctx, c, &o); err != nil {
+			return err
 		}
 	}
 	m, err := loadStack(ctx, "up", stack.Options{Dir: o.Dir, Env: o.Env, Org: o.Org})
@@ -297,6 +318,35 @@ func (g *globals) pickProject(ctx context.Context, c *client.Client, o *upOption
 		o.Env = in.Identity.Env
 	}
 	if o.Org == "" && in.Identity.Org != stack.DefaultOrg {
+		o.Org = in.Identity.Org
+	}
+	return nil
+}
+
+// instanceProject reads `up NAME` where NAME is no folder: the installed
+// instance NAME's recorded project folder, environment and organization.
+func instanceProject(ctx context.Context, c *client.Client, o *upOptions) error {
+	st, err := c.Status(ctx, o.Dir)
+	if errors.Is(err, client.ErrNotFound) {
+		return &wrappedError{
+			msg: fmt.Sprintf("%s is neither a folder nor an installed instance (%v): pass the project folder, e.g. quai up ./myproject --env dev, or an instance quai ls lists",
+				o.Dir, err),
+			err: err,
+		}
+	}
+	if err != nil {
+		return err
+	}
+	in := st.Instance
+	if o.Env != "" && o.Env != in.Identity.Env || o.Org != "" && o.Org != in.Identity.Org {
+		return usageErrorf("%s is the instance of env %s, org %s: drop -e/--env and --org, or pass its project folder (%s) to deploy another instance of it",
+			in.Name, in.Identity.Env, in.Identity.Org, in.Dir)
+	}
+	if !isDir(in.Dir) {
+		return fmt.Errorf("%s was deployed from %s, which is no folder any more: pass the project folder, e.g. quai up ./myproject -e %s", in.Name, in.Dir, in.Identity.Env)
+	}
+	o.Dir, o.Env = in.Dir, in.Identity.Env
+	if in.Identity.Org != stack.DefaultOrg {
 		o.Org = in.Identity.Org
 	}
 	return nil

@@ -163,6 +163,14 @@ func (e *Engine) deploy(op *operation, m *stack.Model, mj []byte, rtName, cause 
 		rel, err := toRelease(*s.active)
 		return rel, fmt.Sprintf("%s is up to date at release %d", name, s.active.Number), err
 	}
+	if s.inst.Stopped && s.active != nil && p.Release == s.active.Number {
+		// Down and unchanged: its release starts again, as `quai start` does.
+		if err := e.startActive(op, s, p); err != nil {
+			return Release{}, "", err
+		}
+		rel, err := toRelease(*s.active)
+		return rel, fmt.Sprintf("%s runs release %d again", name, s.active.Number), err
+	}
 	defer e.holdImages()()
 	imgs, run, err := e.prepareImages(op, s, m, p)
 	if err != nil {
@@ -175,6 +183,12 @@ func (e *Engine) deploy(op *operation, m *stack.Model, mj []byte, rtName, cause 
 	}
 	if err := e.store.PutInstance(ctx, inst); err != nil {
 		return Release{}, "", err
+	}
+	if !s.exists {
+		// The volumes a removal kept, if any, are this instance's again.
+		if err := e.store.DeleteRemovedInstance(ctx, name); err != nil {
+			return Release{}, "", err
+		}
 	}
 	rec, err := e.store.CreateRelease(ctx, store.Release{Instance: name, Status: store.StatusPending, Created: e.now(),
 		Runtime: s.rtName, Model: mj, Resolved: m.Resolved, Hashes: hashes(m), Images: imgs, Secrets: m.SecretVersions, Cause: cause})
@@ -405,6 +419,17 @@ func (e *Engine) stopInstance(ctx context.Context, op *operation, inst store.Ins
 // records. Volumes and data stay unless purge is set.
 func (e *Engine) Remove(ctx context.Context, instance string, purge bool, emit Emitter) error {
 	em := e.emitter(emit, instance)
+	if _, err := e.store.Instance(ctx, instance); errors.Is(err, store.ErrNotFound) {
+		if r, ok := e.removedInstance(ctx, instance); ok {
+			if purge {
+				return e.purgeRemoved(ctx, instance, em)
+			}
+			err := fmt.Errorf("%s was removed %s and its volumes kept: `quai rm --purge %s` deletes them, `quai volumes ls` lists them: %w",
+				instance, r.Removed.Format("2006-01-02 15:04"), instance, ErrNotFound)
+			em.emit(Event{Kind: EventFailed, Error: err.Error()})
+			return err
+		}
+	}
 	op, err := e.beginExisting(ctx, instance, "remove", em)
 	if err != nil {
 		return err
@@ -429,6 +454,9 @@ func (e *Engine) remove(op *operation, purge bool) (string, error) {
 		return "", err
 	}
 	if err := e.store.DeleteInstance(context.WithoutCancel(ctx), op.instance); err != nil {
+		return "", err
+	}
+	if err := e.keepRemoved(context.WithoutCancel(ctx), st, inst, purge); err != nil {
 		return "", err
 	}
 	// Generated secrets outlive a removal, as the volumes whose data was

@@ -204,8 +204,11 @@ func makePlan(obs observed, m *stack.Model, modelJSON []byte, defaultHost string
 		}
 	}
 	p.RoutesChanged = obs.Active > 0 && !slices.Equal(p.Routes, obs.Routes)
-	p.ModelChanged = obs.Active == 0 || obs.Stopped || !bytes.Equal(modelJSON, obs.Model)
-	if obs.Active > 0 && p.Empty() {
+	// A downed instance whose model did not change starts its active
+	// release again rather than recording a copy of it.
+	restart := obs.Stopped && obs.Active > 0 && bytes.Equal(modelJSON, obs.Model)
+	p.ModelChanged = obs.Active == 0 || obs.Stopped && !restart || !bytes.Equal(modelJSON, obs.Model)
+	if obs.Active > 0 && p.Empty() || restart {
 		p.Release = obs.Active
 	}
 	p.Text = planText(obs, p)
@@ -264,6 +267,8 @@ func planText(obs observed, p Plan) string {
 	switch {
 	case obs.Active == 0:
 		fmt.Fprintf(&b, "%s: install as release %d\n", p.Instance, p.Release)
+	case obs.Stopped && p.Release == obs.Active:
+		fmt.Fprintf(&b, "%s: is down; start release %d again\n", p.Instance, obs.Active)
 	case p.Empty():
 		fmt.Fprintf(&b, "%s: up to date at release %d\n", p.Instance, obs.Active)
 	default:

@@ -38,6 +38,10 @@ type strategy interface {
 	// restart replaces the replicas of one service ("" = every service)
 	// of the active release m, without a new release.
 	restart(op *operation, s *snapshot, m *stack.Model, service string) error
+	// start starts the active release of a downed instance again (s is its
+	// snapshot, p the plan that starts its services), as it ran: no new
+	// release, no build, no pull. On failure the instance stays down.
+	start(op *operation, s *snapshot, p Plan) error
 	// down stops every replica of the instance, keeping its records.
 	down(op *operation, inst store.Instance) error
 	// remove deletes everything the runtime holds of the instance (volumes

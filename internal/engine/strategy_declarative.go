@@ -230,6 +230,25 @@ func (d *declarativeStrategy) down(op *operation, inst store.Instance) error {
 	return nil
 }
 
+// start applies the active release again and waits for the rollout; a
+// failure scales the instance back to zero.
+func (d *declarativeStrategy) start(op *operation, s *snapshot, _ Plan) error {
+	op.emit.step("apply", "", "", fmt.Sprintf("applying release %d to %s again and waiting for the rollout", s.active.Number, s.rtName))
+	opts, err := applyOptions(op, s.activeModel, s.active.Number, "apply")
+	if err == nil {
+		err = d.rt.Apply(op.ctx, s.activeModel, opts)
+	}
+	if err != nil {
+		if errors.Is(err, runtime.ErrRolloutFailed) {
+			err = fmt.Errorf("%w: %w", ErrUnhealthy, err)
+		}
+		d.undo(op, s)
+		return err
+	}
+	op.emit.stepDone("apply", "", "", "")
+	return nil
+}
+
 // restart replaces the replicas of one service ("" = every service)
 // through the runtime's rolling restart; no release is created.
 func (d *declarativeStrategy) restart(op *operation, s *snapshot, m *stack.Model, service string) error {

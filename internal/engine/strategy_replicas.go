@@ -89,6 +89,12 @@ func (r *replicaStrategy) restart(op *operation, s *snapshot, m *stack.Model, se
 	return e.newExecution(op, s, r.rt, m, p, s.active.Number, false).run()
 }
 
+// start runs the plan that starts every service of the active release
+// again, within that release; a failure stops what it started.
+func (r *replicaStrategy) start(op *operation, s *snapshot, p Plan) error {
+	return r.e.newExecution(op, s, r.rt, s.activeModel, p, s.active.Number, false).run()
+}
+
 // down takes the routes away, drains, and stops and removes every replica.
 func (r *replicaStrategy) down(op *operation, inst store.Instance) error {
 	return r.e.stopInstance(op.ctx, op, inst, r.rt)

@@ -324,6 +324,15 @@ type VolumeManager interface {
 	RemoveVolumes(ctx context.Context, id stack.Identity) error
 }
 
+// VolumeSizer is implemented by volume managers that can tell how much
+// space each of an instance's volumes takes, so that a purge says what it
+// deletes.
+type VolumeSizer interface {
+	// VolumeSizes maps the instance's volumes (as Volumes names them) to
+	// their size in bytes; a volume it cannot measure is left out.
+	VolumeSizes(ctx context.Context, id stack.Identity) (map[string]int64, error)
+}
+
 // ImageManager is implemented by runtimes that run replicas from images
 // they build or pull (Docker), so that a release pins the images it ran and
 // a rollback starts them again without rebuilding or pulling.

@@ -61,6 +61,18 @@ type Instance struct {
 	Updated time.Time
 }
 
+// RemovedInstance is an instance removed without a purge whose runtime
+// kept its volumes: enough to find them again (by identity, on its
+// runtime) and delete them later.
+type RemovedInstance struct {
+	Name     string
+	Identity stack.Identity
+	Runtime  string
+	// Dir is the project directory of the instance's last deploy.
+	Dir     string
+	Removed time.Time
+}
+
 // Release is one numbered, immutable release. Only Status, Error and
 // Activated change after it is written.
 type Release struct {
@@ -190,6 +202,16 @@ type Store interface {
 	// DeleteSecretVersions deletes every kept value of the instance's
 	// secrets (a purge); the instance need not exist.
 	DeleteSecretVersions(ctx context.Context, instance string) error
+
+	// PutRemovedInstance records (or replaces) a removed instance whose
+	// volumes were kept.
+	PutRemovedInstance(ctx context.Context, r RemovedInstance) error
+	// RemovedInstances lists the removed instances whose volumes were
+	// kept, by name.
+	RemovedInstances(ctx context.Context) ([]RemovedInstance, error)
+	// DeleteRemovedInstance forgets a removed instance (its volumes were
+	// deleted); forgetting an unknown name is not an error.
+	DeleteRemovedInstance(ctx context.Context, name string) error
 
 	// Setting returns a setting's value; ErrNotFound if unset.
 	Setting(ctx context.Context, key string) (string, error)

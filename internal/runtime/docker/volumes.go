@@ -7,6 +7,7 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
 
+	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/stack"
 )
 
@@ -41,3 +42,26 @@ func (r *Runtime) RemoveVolumes(ctx context.Context, id stack.Identity) error {
 	}
 	return nil
 }
+
+// VolumeSizes implements runtime.VolumeSizer from the engine's disk usage
+// report; volumes whose size the engine does not know (a volume driver
+// other than local) are left out.
+func (r *Runtime) VolumeSizes(ctx context.Context, id stack.Identity) (map[string]int64, error) {
+	names, err := r.Volumes(ctx, id)
+	if err != nil || len(names) == 0 {
+		return nil, err
+	}
+	du, err := r.cli.DiskUsage(ctx, client.DiskUsageOptions{Volumes: true, Verbose: true})
+	if err != nil {
+		return nil, r.wrap("measure the volumes of "+id.Name(), err)
+	}
+	out := map[string]int64{}
+	for _, v := range du.Volumes.Items {
+		if slices.Contains(names, v.Name) && v.UsageData != nil && v.UsageData.Size >= 0 {
+			out[v.Name] = v.UsageData.Size
+		}
+	}
+	return out, nil
+}
+
+var _ runtime.VolumeSizer = (*Runtime)(nil)

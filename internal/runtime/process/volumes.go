@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"syscall"
 
+	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/stack"
 )
 
@@ -114,3 +116,41 @@ func removeTree(root string) []error {
 	remove(root)
 	return errs
 }
+
+// VolumeSizes implements runtime.VolumeSizer: the bytes of the regular
+// files under each volume directory (links are not followed).
+func (r *Runtime) VolumeSizes(ctx context.Context, id stack.Identity) (map[string]int64, error) {
+	names, err := r.Volumes(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	inst, err := r.instanceDir(id)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int64, len(names))
+	for _, n := range names {
+		var size int64
+		err := filepath.WalkDir(filepath.Join(inst, "volumes", n), func(_ string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil //nolint:nilerr // an unreadable entry is left out of the sum, not a failure
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if d.Type().IsRegular() {
+				if fi, err := d.Info(); err == nil {
+					size += fi.Size()
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		out[n] = size
+	}
+	return out, nil
+}
+
+var _ runtime.VolumeSizer = (*Runtime)(nil)
