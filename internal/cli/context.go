@@ -114,11 +114,32 @@ func (t target) explain(err error) error {
 	if env == "" {
 		env = stack.DefaultEnv
 	}
-	return &wrappedError{
-		msg: fmt.Sprintf("%v\nthe project in %s deploys %s for env %s: quai up installs it there, or pass another -e/--env, --org or INSTANCE",
-			err, t.project.Dir, t.Name, env),
+	return &explainedError{
+		msg: fmt.Sprintf("%s; the project in %s deploys %s for env %s: quai up installs it there, or pass another -e/--env, --org or INSTANCE",
+			apiMessage(err), t.project.Dir, t.Name, env),
 		err: err,
 	}
+}
+
+// explainedError is an error of the daemon told in a verb's terms: it is
+// printed with msg in place of the API's message, keeping the API's hint
+// and code.
+type explainedError struct {
+	msg string
+	err error
+}
+
+func (e *explainedError) Error() string { return e.msg }
+func (e *explainedError) Unwrap() error { return e.err }
+
+// apiMessage is the daemon's message of err without its hint, or err's
+// text.
+func apiMessage(err error) string {
+	var ae *client.APIError
+	if errors.As(err, &ae) {
+		return ae.Message
+	}
+	return err.Error()
 }
 
 // resolveInstance returns the instance a verb acts on: name when given,

@@ -162,7 +162,7 @@ func exitCode(err error, interrupted bool) (int, string) {
 			return ExitUnavailable, ae.Code
 		}
 		return ExitFailed, ae.Code
-	case errors.Is(err, stack.ErrNoComposeFile), errors.Is(err, fs.ErrNotExist):
+	case errors.Is(err, client.ErrNotFound), errors.Is(err, stack.ErrNoComposeFile), errors.Is(err, fs.ErrNotExist):
 		return ExitNotFound, wire.CodeNotFound
 	case errors.Is(err, stack.ErrInvalid):
 		return ExitUsage, wire.CodeInvalid
@@ -201,6 +201,10 @@ func report(stderr io.Writer, asJSON bool, cmd *cobra.Command, err error, interr
 	var ae *client.APIError
 	if errors.As(err, &ae) {
 		msg, hint = ae.Message, ae.Hint
+		var xe *explainedError
+		if errors.As(err, &xe) {
+			msg = xe.msg
+		}
 	}
 	if code == ExitUsage && errors.As(err, new(*usageError)) && cmd != nil {
 		hint = fmt.Sprintf("`%s --help` shows how to use it", cmd.CommandPath())

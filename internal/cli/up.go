@@ -328,9 +328,9 @@ func (g *globals) pickProject(ctx context.Context, c *client.Client, o *upOption
 func instanceProject(ctx context.Context, c *client.Client, o *upOptions) error {
 	st, err := c.Status(ctx, o.Dir)
 	if errors.Is(err, client.ErrNotFound) {
-		return &wrappedError{
-			msg: fmt.Sprintf("%s is neither a folder nor an installed instance (%v): pass the project folder, e.g. quai up ./myproject --env dev, or an instance quai ls lists",
-				o.Dir, err),
+		return &explainedError{
+			msg: fmt.Sprintf("%s is neither a folder nor an installed instance (%s): pass the project folder, e.g. quai up ./myproject --env dev, or an instance quai ls lists",
+				o.Dir, apiMessage(err)),
 			err: err,
 		}
 	}

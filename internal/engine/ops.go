@@ -317,7 +317,7 @@ func (e *Engine) restart(op *operation, service string) error {
 		return err
 	}
 	if s.inst.Stopped {
-		return fmt.Errorf("%s is down; `quai up` or `quai rollback` starts it: %w", op.instance, ErrInvalid)
+		return fmt.Errorf("%s is down; `quai start %s` brings it back: %w", op.instance, op.instance, ErrInvalid)
 	}
 	if s.active == nil {
 		return fmt.Errorf("%s has no active release to restart: %w", op.instance, ErrNoRelease)
@@ -326,7 +326,7 @@ func (e *Engine) restart(op *operation, service string) error {
 }
 
 // Down stops every replica and removes the instance's routes, keeping its
-// releases, volumes and data; `up` or `rollback` starts it again.
+// releases, volumes and data; `start` (or an unchanged `up`) starts it again.
 func (e *Engine) Down(ctx context.Context, instance string, emit Emitter) error {
 	em := e.emitter(emit, instance)
 	op, err := e.beginExisting(ctx, instance, "down", em)
