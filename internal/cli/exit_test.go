@@ -28,7 +28,8 @@ func TestExitCodes(t *testing.T) {
 		stderr []string
 	}{
 		{"unknown verb", []string{"bogus"}, cli.ExitUsage, []string{`unknown command "bogus"`, "`quai --help`"}},
-		{"missing argument", []string{"down"}, cli.ExitUsage, []string{"accepts 1 arg(s), received 0", "`quai down --help`"}},
+		{"missing argument", []string{"down"}, cli.ExitUsage, []string{"quai down needs an INSTANCE here", "`quai down --help`"}},
+		{"too many arguments", []string{"status", "a", "b"}, cli.ExitUsage, []string{"accepts at most 1 arg(s), received 2", "`quai status --help`"}},
 		{"unknown flag", []string{"status", "exits-dev", "--bogus"}, cli.ExitUsage, []string{"unknown flag: --bogus"}},
 		{"bad flag value", []string{"logs", "exits-dev", "--tail", "-1"}, cli.ExitUsage, []string{"cannot be negative"}},
 		{"rm without a terminal or -y", []string{"rm", "exits-dev"}, cli.ExitUsage, []string{"pass -y"}},

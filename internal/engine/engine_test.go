@@ -553,9 +553,10 @@ func TestEngineLifecycle(t *testing.T) {
 			if st, _ := h.eng.Status(ctx, name); st.State != InstanceStopped {
 				t.Fatalf("state after down = %s", st.State)
 			}
+			// Unchanged, the downed instance starts its release again.
 			rel := h.up(t, "c", nil)
-			if rel.Number != 17 {
-				t.Fatalf("up after down made release %d, want 17", rel.Number)
+			if rel.Number != 16 {
+				t.Fatalf("up after down made release %d, want 16 again", rel.Number)
 			}
 			if got := h.mustGet(t, "/"); got != "web c" {
 				t.Fatalf("GET / = %q", got)
@@ -570,10 +571,10 @@ func TestEngineLifecycle(t *testing.T) {
 			if p.Services[1].Action != ActionScale || p.Services[0].Action != ActionKeep {
 				t.Fatalf("plan:\n%s", p.Text)
 			}
-			if rel := h.up(t, "c", three); rel.Number != 18 {
+			if rel := h.up(t, "c", three); rel.Number != 17 {
 				t.Fatalf("scale up made release %d", rel.Number)
 			}
-			if got := handleNames(t, h.store, name); !slices.Equal(got, []string{"backend-r17-1", "web-r17-1", "web-r17-2", "web-r18-3"}) {
+			if got := handleNames(t, h.store, name); !slices.Equal(got, []string{"backend-r16-1", "web-r16-1", "web-r16-2", "web-r17-3"}) {
 				t.Fatalf("replicas after scaling up = %v", got)
 			}
 			pids := map[string]bool{}
@@ -584,7 +585,7 @@ func TestEngineLifecycle(t *testing.T) {
 				t.Fatalf("%d replicas answered, want 3", len(pids))
 			}
 			h.up(t, "c", nil)
-			if got := handleNames(t, h.store, name); !slices.Equal(got, []string{"backend-r17-1", "web-r17-1", "web-r17-2"}) {
+			if got := handleNames(t, h.store, name); !slices.Equal(got, []string{"backend-r16-1", "web-r16-1", "web-r16-2"}) {
 				t.Fatalf("replicas after scaling down = %v", got)
 			}
 		}},
@@ -599,8 +600,8 @@ func TestEngineLifecycle(t *testing.T) {
 			if p.Services[0].Action != ActionReplace || p.Services[1].Action != ActionReplace || p.Services[1].FromHash != p.Services[1].ToHash {
 				t.Fatalf("plan:\n%s", p.Text)
 			}
-			if rel := h.up(t, "c", b2); rel.Number != 20 {
-				t.Fatalf("release %d, want 20", rel.Number)
+			if rel := h.up(t, "c", b2); rel.Number != 19 {
+				t.Fatalf("release %d, want 19", rel.Number)
 			}
 			if got, want := h.mustGet(t, "/backend"), fmt.Sprintf("backend starts=%d", before+1); got != want {
 				t.Fatalf("GET /backend = %q, want %q", got, want)
@@ -614,8 +615,8 @@ func TestEngineLifecycle(t *testing.T) {
 				m.Service("backend").Environment["VERSION"] = "b2"
 				m.Service("backend").Environment["HEALTH_FAIL"] = "1"
 			})}, nil)
-			if !errors.Is(err, ErrUnhealthy) || !strings.Contains(err.Error(), "backend-r21-1") {
-				t.Fatalf("err = %v, want ErrUnhealthy naming backend-r21-1", err)
+			if !errors.Is(err, ErrUnhealthy) || !strings.Contains(err.Error(), "backend-r20-1") {
+				t.Fatalf("err = %v, want ErrUnhealthy naming backend-r20-1", err)
 			}
 			// The old backend (stopped first: it owns the volume) runs again
 			// at its old address, so the web replicas still reach it.
@@ -625,11 +626,11 @@ func TestEngineLifecycle(t *testing.T) {
 			if got := h.mustGet(t, "/"); got != "web c" {
 				t.Fatalf("GET / = %q", got)
 			}
-			if got := handleNames(t, h.store, name); !slices.Equal(got, []string{"backend-r20-1", "web-r20-1", "web-r20-2"}) {
+			if got := handleNames(t, h.store, name); !slices.Equal(got, []string{"backend-r19-1", "web-r19-1", "web-r19-2"}) {
 				t.Fatalf("replicas = %v", got)
 			}
 			st, err := h.eng.Status(ctx, name)
-			if err != nil || st.State != InstanceRunning || st.Release != 20 {
+			if err != nil || st.State != InstanceRunning || st.Release != 19 {
 				t.Fatalf("status = %s at %d, %v", st.State, st.Release, err)
 			}
 		}},

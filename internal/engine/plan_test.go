@@ -121,7 +121,8 @@ func TestPlanGolden(t *testing.T) {
 			action: map[string]Action{"db": ActionKeep, "api": ActionKeep, "web": ActionRecreate},
 		},
 		{
-			// After `down` nothing runs: every service starts again.
+			// After `down` nothing runs: every service of the same
+			// release starts again.
 			name: "recreate-after-down",
 			obs: func() observed {
 				obs := running(shopModel())
@@ -130,6 +131,22 @@ func TestPlanGolden(t *testing.T) {
 				return obs
 			},
 			model:  shopModel,
+			action: map[string]Action{"db": ActionRecreate, "api": ActionRecreate, "web": ActionRecreate},
+		},
+		{
+			// After `down`, a changed stack is a new release.
+			name: "changed-after-down",
+			obs: func() observed {
+				obs := running(shopModel())
+				obs.Replicas = map[string][]observedReplica{}
+				obs.Stopped = true
+				return obs
+			},
+			model: func() *stack.Model {
+				m := shopModel()
+				m.Routes[0].Host = ""
+				return m
+			},
 			action: map[string]Action{"db": ActionRecreate, "api": ActionRecreate, "web": ActionRecreate},
 		},
 		{

@@ -15,6 +15,7 @@ import (
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/stack"
 	"github.com/quai-dev/quai/internal/store"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 // declarative is a stand-in for a declarative runtime (the Kubernetes
@@ -130,7 +131,13 @@ func (d *declarative) Volumes(context.Context, stack.Identity) ([]string, error)
 	return slices.Clone(d.volumes), nil
 }
 
-func (d *declarative) RemoveVolumes(context.Context, stack.Identity) error { return nil }
+func (d *declarative) RemoveVolumes(context.Context, stack.Identity) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.record("remove volumes")
+	d.volumes = nil
+	return nil
+}
 
 func (d *declarative) Restart(_ context.Context, _ *stack.Model, services []string, _ func(string)) error {
 	d.mu.Lock()
@@ -282,17 +289,31 @@ func TestDeclarativeRuntime(t *testing.T) {
 		t.Errorf("restart called %v", c)
 	}
 
-	// Down scales to zero; up brings the same release back as a new one.
+	// Down scales to zero; start applies the active release again, with
+	// no new release.
 	if err := eng.Down(ctx, name, nil); err != nil {
 		t.Fatal(err)
 	}
 	if status, err = eng.Status(ctx, name); err != nil || status.State != InstanceStopped || len(status.URLs) != 0 {
 		t.Errorf("status after down: %+v, %v", status, err)
 	}
-	if rel, _, err = up("v1", EventDone); err != nil || rel.Number != 5 {
+	if rel, err = eng.Start(ctx, name, nil); err != nil || rel.Number != 4 {
+		t.Fatalf("start after down: %+v, %v", rel, err)
+	}
+	if c := d.takeCalls(); !slices.Equal(c, []string{"down", "apply 4 v1"}) {
+		t.Errorf("down then start called %v", c)
+	}
+	if status, err = eng.Status(ctx, name); err != nil || status.State != InstanceRunning || status.Release != 4 {
+		t.Errorf("status after start: %+v, %v", status, err)
+	}
+	// So does an up of the unchanged stack.
+	if err := eng.Down(ctx, name, nil); err != nil {
+		t.Fatal(err)
+	}
+	if rel, _, err = up("v1", EventDone); err != nil || rel.Number != 4 {
 		t.Fatalf("up after down: %+v, %v", rel, err)
 	}
-	if c := d.takeCalls(); !slices.Equal(c, []string{"down", "apply 5 v1"}) {
+	if c := d.takeCalls(); !slices.Equal(c, []string{"down", "apply 4 v1"}) {
 		t.Errorf("down then up called %v", c)
 	}
 
@@ -304,10 +325,10 @@ func TestDeclarativeRuntime(t *testing.T) {
 	if _, _, err = up("v4", EventFailed); !errors.Is(err, runtime.ErrRolloutFailed) {
 		t.Fatalf("failed up of a down instance: %v", err)
 	}
-	if c := d.takeCalls(); !slices.Equal(c, []string{"down", "apply 6 v4", "down"}) {
+	if c := d.takeCalls(); !slices.Equal(c, []string{"down", "apply 5 v4", "down"}) {
 		t.Errorf("a failed up of a down instance called %v, want it scaled to zero again", c)
 	}
-	if rel, _, err = up("v1", EventDone); err != nil || rel.Number != 7 {
+	if rel, _, err = up("v1", EventDone); err != nil || rel.Number != 4 {
 		t.Fatalf("up after the failed one: %+v, %v", rel, err)
 	}
 	d.takeCalls()
@@ -331,6 +352,30 @@ func TestDeclarativeRuntime(t *testing.T) {
 	}
 	if _, err := eng.Status(ctx, name); !errors.Is(err, ErrNotFound) {
 		t.Errorf("status after remove: %v, want not found", err)
+	}
+
+	// The kept volumes stay listed and a purge of the removed instance
+	// deletes them.
+	vl, err := eng.Volumes(ctx, "")
+	if err != nil || len(vl.Volumes) != 1 || vl.Volumes[0].Name != "db-data" || vl.Volumes[0].State != wire.VolumeKept {
+		t.Fatalf("volumes after remove: %+v, %v; want db-data kept", vl, err)
+	}
+	if err := eng.Remove(ctx, name, false, nil); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "rm --purge") {
+		t.Errorf("remove of a removed instance: %v, want not found pointing at rm --purge", err)
+	}
+	var purge events
+	if err := eng.Remove(ctx, name, true, purge.emit); err != nil {
+		t.Fatalf("purge of the removed instance: %v", err)
+	}
+	purge.checkTerminal(t, EventDone)
+	if c := d.takeCalls(); !slices.Equal(c, []string{"remove volumes"}) {
+		t.Errorf("purge of the removed instance called %v", c)
+	}
+	if vl, err = eng.Volumes(ctx, ""); err != nil || len(vl.Volumes) != 0 {
+		t.Errorf("volumes after the purge: %+v, %v; want none", vl, err)
+	}
+	if err := eng.Remove(ctx, name, true, nil); !errors.Is(err, ErrNotFound) {
+		t.Errorf("purge of nothing left: %v, want not found", err)
 	}
 }
 
