@@ -66,7 +66,7 @@ project's services: the instance is the one the project deploys for
 			return t.explain(g.exec(cmd, instance, service, argv, o))
 		},
 	}
-	o.projectFlags.flags(cmd)
+	o.flags(cmd)
 	// Everything after SERVICE belongs to the command, flags included.
 	cmd.Flags().SetInterspersed(false)
 	cmd.Flags().BoolVarP(&o.Interactive, "interactive", "i", false, "attach stdin")

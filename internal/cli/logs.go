@@ -76,7 +76,7 @@ its services is that service (quai logs web, as docker compose logs web).`,
 	f.BoolVarP(&o.Follow, "follow", "f", false, "keep printing new lines")
 	f.StringVar(&o.Since, "since", "", "only lines since a duration ago (10m, 2h) or a time (RFC 3339)")
 	f.IntVarP(&o.Tail, "tail", "n", 0, "only the last N lines (0: all)")
-	o.projectFlags.flags(cmd)
+	o.flags(cmd)
 	return cmd
 }
 

@@ -61,7 +61,7 @@ instance the project around the current directory deploys for -e/--env and
 	cmd.Flags().BoolVar(&o.KeepBackups, "keep-backups", false, "with --purge: keep the instance's backups, without asking (the default)")
 	cmd.MarkFlagsMutuallyExclusive("purge-backups", "keep-backups")
 	yesFlag(cmd, &o.Yes)
-	o.projectFlags.flags(cmd)
+	o.flags(cmd)
 	return cmd
 }
 
@@ -205,7 +205,7 @@ func (r removal) purgeText(name string) string {
 		case v.Bytes > 0:
 			size = bytesHuman(v.Bytes)
 		}
-		fmt.Fprintf(tw, "  volume %s\t%s\t(%s runtime)\n", v.Name, size, v.Runtime)
+		fprintf(tw, "  volume %s\t%s\t(%s runtime)\n", v.Name, size, v.Runtime)
 	}
 	_ = tw.Flush()
 	b.WriteString("  the secret values quai generated for it, if any\n")

@@ -38,7 +38,7 @@ directory deploys for -e/--env and --org.`,
 			}))
 		},
 	}
-	o.projectFlags.flags(cmd)
+	o.flags(cmd)
 	cmd.Flags().IntVar(&o.To, "to", 0, "release number to return to (default: the one before the active release)")
 	_ = cmd.RegisterFlagCompletionFunc("to", g.completeReleases)
 	return cmd
