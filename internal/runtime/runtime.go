@@ -265,16 +265,42 @@ type ReplicaRunner interface {
 // LogOptions selects log lines.
 type LogOptions struct {
 	Follow bool
-	Since  time.Time
+	// Since and Until, when set, keep the lines recorded at or after Since
+	// and before Until.
+	Since time.Time
+	Until time.Time
 	// Tail is the number of last lines to show; 0 means all.
 	Tail int
+	// Timestamps starts every line with the time the runtime recorded it,
+	// in RFC 3339 with nanoseconds, and a space (as `docker logs -t`); the
+	// engine asks for them to merge replicas in time order.
+	Timestamps bool
+	// Grep keeps the lines matching this regular expression (RE2 syntax).
+	// The engine applies it, before Tail, and hands Loggers the options
+	// without it, so a Logger never sees it set.
+	Grep string
 }
 
 // Logger is implemented by runtimes that capture replica output.
 type Logger interface {
 	// Logs streams the replica's combined stdout/stderr, one line per line.
+	// It also reads the handles KeptLogs returns.
 	Logs(ctx context.Context, h Handle, opts LogOptions) (io.ReadCloser, error)
 }
+
+// LogKeeper is implemented by Loggers that keep a replica's logs after the
+// replica was removed (a restart, a new release), within a size limit per
+// service, so that `quai logs` still shows what came before.
+type LogKeeper interface {
+	// KeptLogs returns a handle for each removed replica of the instance
+	// whose logs are still kept (Instance, Service, Replica and Release
+	// set), for Logs to read. Replicas that exist are not in it.
+	KeptLogs(ctx context.Context, id stack.Identity) ([]Handle, error)
+}
+
+// HealthUserAgent is the User-Agent of the HTTP health probes quai makes,
+// so that an app can tell them apart (and leave them out of its access log).
+const HealthUserAgent = "quai-health"
 
 // ExecOptions describes a command to run inside a replica.
 type ExecOptions struct {

@@ -19,8 +19,10 @@ const (
 	stateFile = "state"     // written by the supervisor on every change
 	stopFile  = "stop.json" // written by the runtime just before it signals a stop
 	shimLog   = "supervisor.log"
-	logsDir   = "logs"
-	appLog    = "app.log"
+	// legacyLogsDir/legacyAppLog is where replicas started by an older
+	// quai write their output; see logs.go for where it goes now.
+	legacyLogsDir = "logs"
+	legacyAppLog  = "app.log"
 	secretDir = "secrets"
 	// secretEnvDir, in a replica's run directory, holds one file per
 	// secret environment variable.
@@ -59,6 +61,10 @@ type shimSpec struct {
 	BackoffMax time.Duration `json:"backoff_max"`
 	LogMaxSize int64         `json:"log_max_size"`
 	LogKeep    int           `json:"log_keep"`
+	// LogPath is the replica's current log file, outside its directory
+	// (see logs.go); empty in specs of an older quai, which logged to
+	// logs/app.log in the replica directory.
+	LogPath string `json:"log_path,omitempty"`
 
 	Health healthSpec `json:"health"`
 	// Cleanup lists paths outside the replica directory that Remove deletes

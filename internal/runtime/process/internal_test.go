@@ -1,17 +1,13 @@
 package process
 
 import (
-	"context"
-	"fmt"
 	"os"
 	"os/user"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/stack"
 )
 
@@ -107,64 +103,6 @@ func TestParseProcStat(t *testing.T) {
 	}
 	if alive(os.Getpid(), self.StartTime+1) {
 		t.Error("a pid with another start time counts as alive: a recycled pid would be mistaken")
-	}
-}
-
-func TestRotatorKeepsNFilesAndLogsReadsThemInOrder(t *testing.T) {
-	dir := t.TempDir()
-	if err := os.MkdirAll(filepath.Join(dir, logsDir), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	r, err := openRotator(filepath.Join(dir, logsDir, appLog), 400, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 40 {
-		r.writeLine('o', fmt.Appendf(nil, "line %02d", i))
-	}
-	if err := r.Close(); err != nil {
-		t.Fatal(err)
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, logsDir, "*"))
-	if len(files) != 3 {
-		t.Fatalf("log files = %v, want app.log and 2 rotated", files)
-	}
-	for _, f := range files {
-		if fi, _ := os.Stat(f); fi.Size() > 400 {
-			t.Errorf("%s is %d bytes, over the 400 limit", f, fi.Size())
-		}
-	}
-	var buf strings.Builder
-	if err := streamLogs(context.Background(), dir, runtime.LogOptions{}, &buf); err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
-	if lines[len(lines)-1] != "line 39" || !slices.IsSorted(lines) {
-		t.Errorf("logs across rotated files are not in order or lack the last line:\n%s", buf.String())
-	}
-	buf.Reset()
-	if err := streamLogs(context.Background(), dir, runtime.LogOptions{Tail: 3}, &buf); err != nil {
-		t.Fatal(err)
-	}
-	if buf.String() != "line 37\nline 38\nline 39\n" {
-		t.Errorf("tail 3 = %q", buf.String())
-	}
-}
-
-func TestLogsSince(t *testing.T) {
-	dir := t.TempDir()
-	_ = os.MkdirAll(filepath.Join(dir, logsDir), 0o755)
-	content := "2026-01-01T10:00:00.000000000Z o old\n2026-01-01T12:00:00.000000000Z e new\nnot a stored line\n"
-	if err := os.WriteFile(filepath.Join(dir, logsDir, appLog), []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var buf strings.Builder
-	since := time.Date(2026, 1, 1, 11, 0, 0, 0, time.UTC)
-	if err := streamLogs(context.Background(), dir, runtime.LogOptions{Since: since}, &buf); err != nil {
-		t.Fatal(err)
-	}
-	if buf.String() != "new\nnot a stored line\n" {
-		t.Errorf("since = %q", buf.String())
 	}
 }
 

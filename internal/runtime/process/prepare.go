@@ -16,6 +16,7 @@ import (
 	"github.com/quai-dev/quai/internal/datadir"
 	"github.com/quai-dev/quai/internal/fsutil"
 	"github.com/quai-dev/quai/internal/runtime"
+	"github.com/quai-dev/quai/internal/runtime/logfile"
 	"github.com/quai-dev/quai/internal/stack"
 )
 
@@ -34,6 +35,9 @@ func (r *Runtime) prepare(ctx context.Context, rs runtime.ReplicaSpec, dir strin
 		BackoffMax: r.opts.BackoffMax,
 		LogMaxSize: r.opts.LogMaxSize,
 		LogKeep:    r.opts.LogKeep,
+	}
+	if sd, err := r.serviceLogDir(rs.Instance, svc.Name); err == nil {
+		spec.LogPath = logfile.Path(sd, rs.Replica)
 	}
 	var err error
 	if spec.Restart, err = parseRestart(svc.Restart); err != nil {

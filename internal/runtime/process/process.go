@@ -323,7 +323,7 @@ func (r *Runtime) Start(ctx context.Context, rs runtime.ReplicaSpec) (runtime.Ha
 	if err := os.RemoveAll(dir); err != nil {
 		return runtime.Handle{}, fmt.Errorf("start %s: clear the old replica directory: %w", where, err)
 	}
-	for _, d := range []string{dir, filepath.Join(dir, logsDir), filepath.Join(dir, runDir)} {
+	for _, d := range []string{dir, filepath.Join(dir, runDir)} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return runtime.Handle{}, fmt.Errorf("start %s: %w", where, err)
 		}
@@ -579,6 +579,13 @@ func (r *Runtime) Remove(ctx context.Context, h runtime.Handle) error {
 		return fmt.Errorf("remove replica %s of %s: %w", h.Replica, h.Instance, err)
 	}
 	r.forget(dir, spec)
+	// The replica's logs stay, within the service's budget for removed
+	// replicas.
+	service := h.Service
+	if spec != nil {
+		service = spec.Meta.Service
+	}
+	r.pruneLogs(h.Instance, service)
 	// Drop directories left empty; os.Remove fails harmlessly on others.
 	replicas := filepath.Dir(dir)
 	_ = os.Remove(replicas)

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/quai-dev/quai/internal/runtime/logfile"
 )
 
 // ShimEnv is the environment variable that turns the quai binary into a
@@ -54,7 +56,7 @@ type supervisor struct {
 	dir  string
 	spec *shimSpec
 	st   shimState
-	logs *rotator
+	logs *logfile.Writer
 }
 
 func supervise(dir string) error {
@@ -84,10 +86,11 @@ func supervise(dir string) error {
 	if err := s.save(); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(dir, logsDir), 0o750); err != nil {
-		return err
+	logPath := spec.LogPath
+	if logPath == "" {
+		logPath = filepath.Join(dir, legacyLogsDir, legacyAppLog)
 	}
-	s.logs, err = openRotator(filepath.Join(dir, logsDir, appLog), spec.LogMaxSize, spec.LogKeep)
+	s.logs, err = logfile.Open(logPath, logfile.Limits{MaxSize: spec.LogMaxSize, Keep: spec.LogKeep})
 	if err != nil {
 		return err
 	}
@@ -212,8 +215,8 @@ func (s *supervisor) start() (*appProc, error) {
 	}
 	a := &appProc{cmd: cmd, pgid: cmd.Process.Pid, started: time.Now(), done: make(chan struct{}), pipes: []*os.File{outR, errR}}
 	a.readers.Add(2)
-	go func() { defer a.readers.Done(); s.logs.copyLines('o', outR) }()
-	go func() { defer a.readers.Done(); s.logs.copyLines('e', errR) }()
+	go func() { defer a.readers.Done(); s.logs.CopyLines('o', outR) }()
+	go func() { defer a.readers.Done(); s.logs.CopyLines('e', errR) }()
 	go func() { _ = cmd.Wait(); close(a.done) }()
 
 	st, err := readProcStat(cmd.Process.Pid)
