@@ -54,6 +54,16 @@ type Options struct {
 	Progress func(service, msg string)
 	// HealthInterval is how often HTTP health paths are probed; default 1s.
 	HealthInterval time.Duration
+	// HealthyInterval is how often a replica that is healthy and passed its
+	// last probe is probed again; default 5 × HealthInterval. Probing every
+	// second would write some 60 lines a minute to an app's access log.
+	HealthyInterval time.Duration
+	// LogMaxSize and LogKeep rotate each container's output: at LogMaxSize
+	// bytes (default 10 MiB), keeping LogKeep old files (default 3). The
+	// output of removed containers is kept within the same bound per
+	// service (see logs.go).
+	LogMaxSize int64
+	LogKeep    int
 	// DockerConfigDir is where registry credentials are read from (the
 	// docker CLI's config.json and credential helpers); default the docker
 	// CLI's own (DOCKER_CONFIG or ~/.docker).
@@ -106,6 +116,15 @@ func New(ctx context.Context, opts Options) (*Runtime, error) {
 	}
 	if opts.HealthInterval <= 0 {
 		opts.HealthInterval = time.Second
+	}
+	if opts.LogMaxSize <= 0 {
+		opts.LogMaxSize = 10 << 20
+	}
+	if opts.LogKeep <= 0 {
+		opts.LogKeep = 3
+	}
+	if opts.HealthyInterval <= 0 {
+		opts.HealthyInterval = 5 * opts.HealthInterval
 	}
 	if opts.NetworkPool == "" {
 		opts.NetworkPool = DefaultNetworkPool

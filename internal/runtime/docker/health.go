@@ -135,8 +135,13 @@ func (r *Runtime) runWatcher(ctx context.Context, w *watcher, id, addr, path str
 		// Probe often until this run passed once, so a deploy waits for the
 		// replica, not for the interval; then at the configured pace.
 		wait := r.opts.HealthInterval
-		if !passedRun && wait > startProbeInterval {
-			wait = startProbeInterval
+		switch {
+		case !passedRun:
+			wait = min(wait, startProbeInterval)
+		case fails == 0:
+			// A replica that passed its last probe is probed at a slower
+			// pace; one that failed one is probed again soon.
+			wait = r.opts.HealthyInterval
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -165,6 +170,7 @@ func probe(ctx context.Context, hc *http.Client, url string) (ok bool, msg strin
 	if err != nil {
 		return false, err.Error(), false
 	}
+	req.Header.Set("User-Agent", runtime.HealthUserAgent)
 	resp, err := hc.Do(req)
 	if err != nil {
 		return false, fmt.Sprintf("GET %s: %v", url, err), false

@@ -56,6 +56,7 @@ func (r *Runtime) Remove(ctx context.Context, h runtime.Handle) error {
 		return err
 	default:
 		r.unwatch(c.ID)
+		r.archiveLogs(ctx, h, c.ID, c.Config != nil && c.Config.Tty)
 		if _, err := r.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
 			return r.wrap("remove replica "+h.Replica, err)
 		}

@@ -317,6 +317,7 @@ func (r *Runtime) hostConfig(ctx context.Context, spec runtime.ReplicaSpec) (*co
 		return nil, err
 	}
 	hc := &container.HostConfig{
+		LogConfig:      r.logConfig(),
 		RestartPolicy:  rp,
 		Privileged:     svc.Privileged,
 		ReadonlyRootfs: svc.ReadOnly,

@@ -2,6 +2,7 @@ package docker
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -39,6 +40,9 @@ func (r *Runtime) RemoveVolumes(ctx context.Context, id stack.Identity) error {
 		if _, err := r.cli.VolumeRemove(ctx, n, client.VolumeRemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
 			return r.wrap("remove volume "+n+" of "+id.Name(), err)
 		}
+	}
+	if err := r.removeArchivedLogs(id); err != nil {
+		return fmt.Errorf("purge %s: remove its kept logs: %w", id.Name(), err)
 	}
 	return nil
 }

@@ -23,7 +23,7 @@ const (
 	// quai write their output; see logs.go for where it goes now.
 	legacyLogsDir = "logs"
 	legacyAppLog  = "app.log"
-	secretDir = "secrets"
+	secretDir     = "secrets"
 	// secretEnvDir, in a replica's run directory, holds one file per
 	// secret environment variable.
 	secretEnvDir = "env"

@@ -36,16 +36,19 @@ type healthSpec struct {
 	Timeout     time.Duration `json:"timeout,omitempty"`
 	Retries     int           `json:"retries,omitempty"`
 	StartPeriod time.Duration `json:"start_period,omitempty"`
+	// Healthy, when set, is the interval between checks of a replica that
+	// is healthy and passed its last check (Interval is used otherwise).
+	Healthy time.Duration `json:"healthy,omitempty"`
 }
 
 // healthFor picks the check of an app replica: the x-quai HTTP path when
 // set, else the Compose healthcheck command, else none.
 func (r *Runtime) healthFor(svc *stack.Service, port int) healthSpec {
 	hc := svc.Healthcheck
-	h := healthSpec{Interval: r.opts.HealthInterval, Timeout: 5 * time.Second, Retries: 3}
+	h := healthSpec{Interval: r.opts.HealthInterval, Healthy: r.opts.HealthyInterval, Timeout: 5 * time.Second, Retries: 3}
 	if hc != nil {
 		if hc.Interval > 0 {
-			h.Interval = hc.Interval
+			h.Interval, h.Healthy = hc.Interval, hc.Interval
 		}
 		if hc.Timeout > 0 {
 			h.Timeout = hc.Timeout
@@ -194,11 +197,17 @@ func (w *watcher) run(ctx context.Context, r *Runtime, dir string, spec *shimSpe
 				w.check(ctx, spec, st)
 			}
 			w.mu.Lock()
-			if w.health != runtime.HealthHealthy && wait > startProbeInterval {
+			switch {
+			case w.health != runtime.HealthHealthy:
 				// Check often until the replica is first healthy, so a deploy
 				// waits for the replica, not for an interval (a Compose
 				// interval is 30s by default).
-				wait = startProbeInterval
+				wait = min(wait, startProbeInterval)
+			case w.failures > 0:
+				// A healthy replica that failed a check is checked again
+				// soon, so that it is taken out in a few intervals.
+			case h.Healthy > 0:
+				wait = h.Healthy
 			}
 			w.mu.Unlock()
 		} else if wait > r.opts.HealthInterval {
@@ -272,6 +281,7 @@ func probe(ctx context.Context, httpc *http.Client, spec *shimSpec) error {
 		if err != nil {
 			return err
 		}
+		req.Header.Set("User-Agent", runtime.HealthUserAgent)
 		resp, err := httpc.Do(req)
 		if err != nil {
 			return err

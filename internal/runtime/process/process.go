@@ -51,6 +51,11 @@ type Options struct {
 	// HealthInterval is how often HTTP health checks run, and the most time
 	// between checks until a replica is first healthy; default 1s.
 	HealthInterval time.Duration
+	// HealthyInterval is how often a replica that is healthy and passed its
+	// last check is checked again, unless its service sets a healthcheck
+	// interval; default 5 × HealthInterval. Checking every second would
+	// write some 60 lines a minute to an app's access log.
+	HealthyInterval time.Duration
 	// StopGrace is the grace period a supervisor grants when it is signalled
 	// by something other than Stop (a host shutdown); default 10s.
 	StopGrace time.Duration
@@ -150,6 +155,9 @@ func New(opts Options) (*Runtime, error) {
 	}
 	if opts.HealthInterval <= 0 {
 		opts.HealthInterval = time.Second
+	}
+	if opts.HealthyInterval <= 0 {
+		opts.HealthyInterval = 5 * opts.HealthInterval
 	}
 	if opts.StopGrace <= 0 {
 		opts.StopGrace = 10 * time.Second
