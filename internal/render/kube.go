@@ -953,7 +953,11 @@ func (r *kubeRenderer) probes(s *stack.Service, ports []containerPort) (readines
 		} else {
 			port = ports[0].port
 		}
-		ph.HTTPGet = &corev1.HTTPGetAction{Path: s.HealthPath, Port: intstr.FromInt32(int32(port))}
+		// The kubelet's probes say who they are as quai's own do
+		// (runtime.HealthUserAgent), so an app can leave them out of its
+		// access log.
+		ph.HTTPGet = &corev1.HTTPGetAction{Path: s.HealthPath, Port: intstr.FromInt32(int32(port)),
+			HTTPHeaders: []corev1.HTTPHeader{{Name: "User-Agent", Value: "quai-health"}}}
 	case hc != nil && len(hc.Test) > 1 && strings.EqualFold(hc.Test[0], "CMD"):
 		ph.Exec = &corev1.ExecAction{Command: slices.Clone(hc.Test[1:])}
 	case hc != nil && len(hc.Test) > 1 && strings.EqualFold(hc.Test[0], "CMD-SHELL"):

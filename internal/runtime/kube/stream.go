@@ -19,7 +19,9 @@ import (
 )
 
 func podLogOptions(opts runtime.LogOptions) *corev1.PodLogOptions {
-	o := &corev1.PodLogOptions{Follow: opts.Follow}
+	// Until is left to the engine, which filters every runtime's lines by
+	// their time: the API has no such option.
+	o := &corev1.PodLogOptions{Follow: opts.Follow, Timestamps: opts.Timestamps}
 	if opts.Tail > 0 {
 		n := int64(opts.Tail)
 		o.TailLines = &n
