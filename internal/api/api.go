@@ -36,7 +36,8 @@ type Engine interface {
 	List(ctx context.Context) ([]engine.Instance, error)
 	Status(ctx context.Context, instance string) (engine.InstanceStatus, error)
 	Releases(ctx context.Context, instance string) ([]engine.Release, error)
-	Logs(ctx context.Context, instance, service string, opts runtime.LogOptions) (io.ReadCloser, error)
+	// Logs streams wire.LogLine values as JSON, one a line.
+	Logs(ctx context.Context, instance string, services []string, opts runtime.LogOptions) (io.ReadCloser, error)
 	Exec(ctx context.Context, instance, service string, opts runtime.ExecOptions) (int, error)
 }
 

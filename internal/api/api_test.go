@@ -9,8 +9,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/quai-dev/quai/internal/api"
 	"github.com/quai-dev/quai/internal/api/apitest"
@@ -342,12 +344,13 @@ func TestStreamKeepsTheEnginesEnd(t *testing.T) {
 func TestLogsStreamAndOptions(t *testing.T) {
 	pr, pw := io.Pipe()
 	var gotOpts runtime.LogOptions
-	var gotService string
-	srv := newServer(t, &apitest.Engine{LogsFunc: func(_ context.Context, _ string, service string, opts runtime.LogOptions) (io.ReadCloser, error) {
-		gotOpts, gotService = opts, service
+	var gotServices []string
+	srv := newServer(t, &apitest.Engine{LogsFunc: func(_ context.Context, _ string, services []string, opts runtime.LogOptions) (io.ReadCloser, error) {
+		gotOpts, gotServices = opts, services
 		return pr, nil
 	}})
-	resp, err := http.Get(srv.URL + "/api/v1/instances/shop-dev/logs?service=web&follow=true&tail=5&since=2025-01-02T03:04:05Z")
+	resp, err := http.Get(srv.URL + "/api/v1/instances/shop-dev/logs?service=web&service=db&follow=true&tail=5&since=2025-01-02T03:04:05Z" +
+		"&until=2025-01-02T04:00:00Z&grep=err&timestamps=true")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -355,16 +358,42 @@ func TestLogsStreamAndOptions(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
-	if _, err := pw.Write([]byte("web-1 hello\n")); err != nil {
+	if _, err := pw.Write([]byte(`{"time":"2025-01-02T03:30:00.5Z","service":"web","replica":"web-r1-1","line":"hello err"}` + "\n")); err != nil {
 		t.Fatal(err)
 	}
 	// Read the line while the log stays open: it was flushed.
 	line, err := bufio.NewReader(resp.Body).ReadString('\n')
-	if err != nil || line != "web-1 hello\n" {
+	if err != nil || line != "web-r1-1 | 2025-01-02T03:30:00.5Z hello err\n" {
 		t.Fatalf("line = %q, %v", line, err)
 	}
 	_ = pw.Close()
-	if gotService != "web" || !gotOpts.Follow || gotOpts.Tail != 5 || gotOpts.Since.Format("2006-01-02T15:04:05Z07:00") != "2025-01-02T03:04:05Z" {
-		t.Errorf("engine got service %q opts %+v", gotService, gotOpts)
+	if !slices.Equal(gotServices, []string{"web", "db"}) || !gotOpts.Follow || gotOpts.Tail != 5 || !gotOpts.Timestamps || gotOpts.Grep != "err" ||
+		gotOpts.Since.Format(time.RFC3339) != "2025-01-02T03:04:05Z" || gotOpts.Until.Format(time.RFC3339) != "2025-01-02T04:00:00Z" {
+		t.Errorf("engine got services %q opts %+v", gotServices, gotOpts)
+	}
+
+	// format=json passes the engine's lines on as they are.
+	want := `{"time":"2025-01-02T03:30:00.5Z","service":"web","replica":"web-r1-1","line":"x"}` + "\n"
+	srv = newServer(t, &apitest.Engine{LogsFunc: func(context.Context, string, []string, runtime.LogOptions) (io.ReadCloser, error) {
+		return io.NopCloser(strings.NewReader(want)), nil
+	}})
+	resp, err = http.Get(srv.URL + "/api/v1/instances/shop-dev/logs?format=json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if string(b) != want || resp.Header.Get("Content-Type") != "application/x-ndjson" {
+		t.Errorf("format=json: %q (%s)", b, resp.Header.Get("Content-Type"))
+	}
+	for _, bad := range []string{"format=yaml", "until=yesterday", "timestamps=maybe"} {
+		resp, err = http.Get(srv.URL + "/api/v1/instances/shop-dev/logs?" + bad)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400", bad, resp.StatusCode)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/quai-dev/quai/internal/engine"
@@ -170,29 +172,21 @@ func (s *Server) handleRemove(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	follow, err := boolParam(r, wire.LogsFollow)
+	opts, err := logOptions(r)
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	opts := runtime.LogOptions{Follow: follow}
-	if v := q.Get(wire.LogsSince); v != "" {
-		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
-			writeError(w, badRequest(fmt.Sprintf("since=%q is not an RFC 3339 time", v), "e.g. 2025-01-02T15:04:05Z"))
-			return
-		}
-		opts.Since = t
+	asJSON := false
+	switch f := q.Get(wire.LogsFormat); f {
+	case "", "text":
+	case wire.LogsFormatJSON:
+		asJSON = true
+	default:
+		writeError(w, badRequest(fmt.Sprintf("format=%q is not a log format", f), "use format=text or format=json"))
+		return
 	}
-	if v := q.Get(wire.LogsTail); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			writeError(w, badRequest(fmt.Sprintf("tail=%q is not a line count", v), "e.g. tail=100"))
-			return
-		}
-		opts.Tail = n
-	}
-	rc, err := s.engine.Logs(r.Context(), r.PathValue("name"), q.Get(wire.LogsService), opts)
+	rc, err := s.engine.Logs(r.Context(), r.PathValue("name"), q[wire.LogsService], opts)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -202,23 +196,91 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) {
 	// whether or not the runtime's reader watches the context.
 	stop := context.AfterFunc(r.Context(), func() { _ = rc.Close() })
 	defer stop()
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if asJSON {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+	} else {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	fw := &flushWriter{w: w, rc: http.NewResponseController(w)}
 	_ = fw.flush()
-	buf := make([]byte, 32<<10)
-	for {
-		n, rerr := rc.Read(buf)
-		if n > 0 {
-			if _, werr := fw.Write(buf[:n]); werr != nil {
+	if asJSON {
+		buf := make([]byte, 32<<10)
+		for {
+			n, rerr := rc.Read(buf)
+			if n > 0 {
+				if _, werr := fw.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if rerr != nil {
 				return
 			}
 		}
-		if rerr != nil {
+	}
+	// Text: "<replica> | [<time> ]<line>", flushed when no more is ready.
+	dec := json.NewDecoder(rc)
+	bw := bufio.NewWriter(w)
+	for {
+		var l wire.LogLine
+		if err := dec.Decode(&l); err != nil {
+			_ = bw.Flush()
+			_ = fw.flush()
 			return
 		}
+		_, _ = bw.WriteString(l.Replica)
+		_, _ = bw.WriteString(" | ")
+		if opts.Timestamps && !l.Time.IsZero() {
+			_, _ = bw.WriteString(l.Time.UTC().Format(time.RFC3339Nano))
+			_ = bw.WriteByte(' ')
+		}
+		_, _ = bw.WriteString(l.Line)
+		_ = bw.WriteByte('\n')
+		if !decoderBuffered(dec) {
+			if bw.Flush() != nil || fw.flush() != nil {
+				return
+			}
+		}
 	}
+}
+
+// decoderBuffered reports whether the decoder holds more input than the
+// value it returned, so that a batch of lines goes out in one write.
+func decoderBuffered(dec *json.Decoder) bool {
+	b, _ := io.ReadAll(io.LimitReader(dec.Buffered(), 2))
+	return len(strings.TrimSpace(string(b))) > 0
+}
+
+// logOptions reads the query parameters of GET .../logs.
+func logOptions(r *http.Request) (runtime.LogOptions, error) {
+	q := r.URL.Query()
+	var opts runtime.LogOptions
+	var err error
+	if opts.Follow, err = boolParam(r, wire.LogsFollow); err != nil {
+		return opts, err
+	}
+	if opts.Timestamps, err = boolParam(r, wire.LogsTimestamps); err != nil {
+		return opts, err
+	}
+	for name, dst := range map[string]*time.Time{wire.LogsSince: &opts.Since, wire.LogsUntil: &opts.Until} {
+		if v := q.Get(name); v != "" {
+			t, err := time.Parse(time.RFC3339Nano, v)
+			if err != nil {
+				return opts, badRequest(fmt.Sprintf("%s=%q is not an RFC 3339 time", name, v), "e.g. 2025-01-02T15:04:05Z")
+			}
+			*dst = t
+		}
+	}
+	if v := q.Get(wire.LogsTail); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			return opts, badRequest(fmt.Sprintf("tail=%q is not a line count", v), "e.g. tail=100")
+		}
+		opts.Tail = n
+	}
+	opts.Grep = q.Get(wire.LogsGrep)
+	return opts, nil
 }
 
 func boolParam(r *http.Request, name string) (bool, error) {

@@ -95,7 +95,7 @@ func TestParseSince(t *testing.T) {
 		{"yesterday", time.Time{}, false},
 	}
 	for _, tt := range tests {
-		got, err := parseSince(tt.in, now)
+		got, err := parseLogTime("--since", tt.in, now)
 		if (err == nil) != tt.ok || (tt.ok && !got.Equal(tt.want)) {
 			t.Errorf("parseSince(%q) = %v, %v; want %v ok=%v", tt.in, got, err, tt.want, tt.ok)
 		}

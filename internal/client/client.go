@@ -371,31 +371,86 @@ func ReadEvents(r io.Reader, emit wire.Emitter) (wire.Event, error) {
 
 // LogsOptions select log lines.
 type LogsOptions struct {
-	Service string
-	Follow  bool
-	Since   time.Time
-	Tail    int
+	// Service and Services name the services whose logs to read; none
+	// means every service.
+	Service  string
+	Services []string
+	Follow   bool
+	// Since and Until select lines by time (Until excluded).
+	Since time.Time
+	Until time.Time
+	// Tail keeps the last lines of each replica; 0 means all.
+	Tail int
+	// Timestamps puts each line's time before it (text only).
+	Timestamps bool
+	// Grep keeps the lines matching a regular expression (RE2 syntax).
+	Grep string
 }
 
-// Logs streams an instance's (or one service's) log lines; close the reader
-// to stop following.
-func (c *Client) Logs(ctx context.Context, instance string, opts LogsOptions) (io.ReadCloser, error) {
+func (o LogsOptions) query() url.Values {
 	q := url.Values{}
-	if opts.Service != "" {
-		q.Set(wire.LogsService, opts.Service)
+	if o.Service != "" {
+		q.Add(wire.LogsService, o.Service)
 	}
-	if opts.Follow {
+	for _, s := range o.Services {
+		q.Add(wire.LogsService, s)
+	}
+	if o.Follow {
 		q.Set(wire.LogsFollow, "true")
 	}
-	if !opts.Since.IsZero() {
-		q.Set(wire.LogsSince, opts.Since.UTC().Format(time.RFC3339Nano))
+	if !o.Since.IsZero() {
+		q.Set(wire.LogsSince, o.Since.UTC().Format(time.RFC3339Nano))
 	}
-	if opts.Tail > 0 {
-		q.Set(wire.LogsTail, strconv.Itoa(opts.Tail))
+	if !o.Until.IsZero() {
+		q.Set(wire.LogsUntil, o.Until.UTC().Format(time.RFC3339Nano))
 	}
-	resp, err := c.do(ctx, http.MethodGet, instancePath(instance, "/logs"), q, nil)
+	if o.Tail > 0 {
+		q.Set(wire.LogsTail, strconv.Itoa(o.Tail))
+	}
+	if o.Timestamps {
+		q.Set(wire.LogsTimestamps, "true")
+	}
+	if o.Grep != "" {
+		q.Set(wire.LogsGrep, o.Grep)
+	}
+	return q
+}
+
+// Logs streams an instance's (or some services') log lines as text,
+// "<replica> | [<time> ]<line>", merged in time order; close the reader to
+// stop following.
+func (c *Client) Logs(ctx context.Context, instance string, opts LogsOptions) (io.ReadCloser, error) {
+	resp, err := c.do(ctx, http.MethodGet, instancePath(instance, "/logs"), opts.query(), nil)
 	if err != nil {
 		return nil, err
 	}
 	return resp.Body, nil
 }
+
+// LogLines streams an instance's (or some services') log lines as values,
+// merged in time order; close it to stop following.
+func (c *Client) LogLines(ctx context.Context, instance string, opts LogsOptions) (*LogLines, error) {
+	q := opts.query()
+	q.Set(wire.LogsFormat, wire.LogsFormatJSON)
+	resp, err := c.do(ctx, http.MethodGet, instancePath(instance, "/logs"), q, nil)
+	if err != nil {
+		return nil, err
+	}
+	return &LogLines{body: resp.Body, dec: json.NewDecoder(resp.Body)}, nil
+}
+
+// LogLines is a stream of log lines.
+type LogLines struct {
+	body io.ReadCloser
+	dec  *json.Decoder
+}
+
+// Next returns the next line; io.EOF at the end of the stream.
+func (l *LogLines) Next() (wire.LogLine, error) {
+	var line wire.LogLine
+	err := l.dec.Decode(&line)
+	return line, err
+}
+
+// Close ends the stream.
+func (l *LogLines) Close() error { return l.body.Close() }

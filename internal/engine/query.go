@@ -1,16 +1,11 @@
 package engine
 
 import (
-	"bufio"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"sort"
 	"strconv"
-	"strings"
-	"sync"
 
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/stack"
@@ -284,111 +279,6 @@ func (e *Engine) replicasOf(ctx context.Context, instance, service string) (runt
 		return nil, nil, &NotFoundError{Kind: "service", Name: service, Suggestions: suggest(service, names)}
 	}
 	return rt, groups[service], nil
-}
-
-// Logs streams the output of every replica of a service ("" = every
-// service). With several replicas each line is prefixed "replica | ";
-// without Follow the replicas come one after the other, with Follow their
-// lines interleave as they come.
-func (e *Engine) Logs(ctx context.Context, instance, service string, opts runtime.LogOptions) (io.ReadCloser, error) {
-	rt, hs, err := e.replicasOf(ctx, instance, service)
-	if err != nil {
-		return nil, err
-	}
-	lg, ok := rt.(runtime.Logger)
-	if !ok {
-		return nil, fmt.Errorf("logs of %s: the %s runtime does not capture output: %w", instance, rt.Name(), runtime.ErrUnsupported)
-	}
-	if len(hs) == 0 {
-		return io.NopCloser(strings.NewReader("")), nil
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	readers := make([]io.ReadCloser, 0, len(hs))
-	for _, h := range hs {
-		rc, err := lg.Logs(ctx, h, opts)
-		if err != nil {
-			cancel()
-			for _, r := range readers {
-				_ = r.Close()
-			}
-			return nil, fmt.Errorf("logs of replica %s: %w", h.Replica, err)
-		}
-		readers = append(readers, rc)
-	}
-	if len(hs) == 1 {
-		return &logStream{Reader: readers[0], closers: readers, cancel: cancel}, nil
-	}
-	pr, pw := io.Pipe()
-	ls := &logStream{Reader: pr, closers: append(readers, pr), cancel: cancel}
-	copyLines := func(w io.Writer, mu *sync.Mutex, prefix string, r io.Reader) error {
-		br := bufio.NewReader(r)
-		for {
-			line, err := br.ReadString('\n')
-			if line != "" {
-				if !strings.HasSuffix(line, "\n") {
-					line += "\n"
-				}
-				mu.Lock()
-				_, werr := io.WriteString(w, prefix+line)
-				mu.Unlock()
-				if werr != nil {
-					return werr
-				}
-			}
-			if err != nil {
-				if errors.Is(err, io.EOF) {
-					return nil
-				}
-				return err
-			}
-		}
-	}
-	var mu sync.Mutex
-	go func() {
-		var err error
-		if opts.Follow {
-			var wg sync.WaitGroup
-			errs := make([]error, len(hs))
-			for i, h := range hs {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					errs[i] = copyLines(pw, &mu, h.Replica+" | ", readers[i])
-				}()
-			}
-			wg.Wait()
-			err = errors.Join(errs...)
-		} else {
-			for i, h := range hs {
-				if err = copyLines(pw, &mu, h.Replica+" | ", readers[i]); err != nil {
-					break
-				}
-			}
-		}
-		_ = pw.CloseWithError(err)
-	}()
-	return ls, nil
-}
-
-// logStream closes every replica's stream and stops following on Close.
-type logStream struct {
-	io.Reader
-	closers []io.ReadCloser
-	cancel  context.CancelFunc
-	once    sync.Once
-}
-
-func (l *logStream) Close() error {
-	var err error
-	l.once.Do(func() {
-		l.cancel()
-		var errs []error
-		for _, c := range l.closers {
-			errs = append(errs, c.Close())
-		}
-		err = errors.Join(errs...)
-	})
-	return err
 }
 
 // Exec runs a command in the first healthy replica of the service (the

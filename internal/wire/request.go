@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // Info describes the daemon answering on the socket.
@@ -97,8 +98,26 @@ const RemovePurge = "purge"
 
 // Query parameters of GET .../logs.
 const (
-	LogsService = "service"
-	LogsFollow  = "follow"
-	LogsSince   = "since" // RFC 3339
-	LogsTail    = "tail"
+	LogsService    = "service" // repeated for several services
+	LogsFollow     = "follow"
+	LogsSince      = "since" // RFC 3339
+	LogsUntil      = "until" // RFC 3339
+	LogsTail       = "tail"  // per replica
+	LogsTimestamps = "timestamps"
+	LogsGrep       = "grep" // RE2 regular expression
+	// LogsFormat is "text" (the default: "<replica> | [<time> ]<line>") or
+	// LogsFormatJSON (one LogLine per line).
+	LogsFormat     = "format"
+	LogsFormatJSON = "json"
 )
+
+// LogLine is one line of an instance's logs, as GET .../logs streams them
+// with format=json: one JSON object per line, merged across replicas in
+// time order (lines that arrive while following come as they arrive).
+type LogLine struct {
+	// Time is when the runtime recorded the line; zero when unknown.
+	Time    time.Time `json:"time,omitzero"`
+	Service string    `json:"service"`
+	Replica string    `json:"replica"`
+	Line    string    `json:"line"`
+}

@@ -33,7 +33,7 @@ type Engine struct {
 	ListFunc     func(ctx context.Context) ([]engine.Instance, error)
 	StatusFunc   func(ctx context.Context, instance string) (engine.InstanceStatus, error)
 	ReleasesFunc func(ctx context.Context, instance string) ([]engine.Release, error)
-	LogsFunc     func(ctx context.Context, instance, service string, opts runtime.LogOptions) (io.ReadCloser, error)
+	LogsFunc     func(ctx context.Context, instance string, services []string, opts runtime.LogOptions) (io.ReadCloser, error)
 	ExecFunc     func(ctx context.Context, instance, service string, opts runtime.ExecOptions) (int, error)
 }
 
@@ -120,11 +120,11 @@ func (e *Engine) Releases(ctx context.Context, instance string) ([]engine.Releas
 }
 
 // Logs implements api.Engine.
-func (e *Engine) Logs(ctx context.Context, instance, service string, opts runtime.LogOptions) (io.ReadCloser, error) {
+func (e *Engine) Logs(ctx context.Context, instance string, services []string, opts runtime.LogOptions) (io.ReadCloser, error) {
 	if e.LogsFunc == nil {
 		return nil, errUnscripted
 	}
-	return e.LogsFunc(ctx, instance, service, opts)
+	return e.LogsFunc(ctx, instance, services, opts)
 }
 
 // Exec implements api.Engine.

@@ -84,7 +84,8 @@ func (r *Runtime) Logs(ctx context.Context, h runtime.Handle, opts runtime.LogOp
 		lo.Since = dockerTime(opts.Since)
 	}
 	if !opts.Until.IsZero() {
-		lo.Until = dockerTime(opts.Until)
+		// The engine's until includes a line of that very time.
+		lo.Until = dockerTime(opts.Until.Add(-time.Nanosecond))
 	}
 	rc, err := r.cli.ContainerLogs(ctx, c.ID, lo)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -627,13 +628,25 @@ func TestLogRotationThroughTheSupervisor(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = rt.Remove(context.Background(), h) })
 	waitHealthy(t, rt, h)
-	for i := range 60 {
-		httpGet(t, h, "/log?msg=rotation-line-"+itoa(i))
+	writeLogLines(t, rt, h, "rotation-line-", 60)
+	files, _ := filepath.Glob(filepath.Join(dataDir, "instances", testID.Slug(), "logs", "web", "web-1.log*"))
+	if len(files) != 3 {
+		t.Errorf("log files = %v, want web-1.log, web-1.log.1 and web-1.log.2", files)
 	}
+}
+
+// writeLogLines makes the replica print n lines prefix<i> and waits until
+// its logs show the last one.
+func writeLogLines(t *testing.T, rt runtime.Runtime, h runtime.Handle, prefix string, n int) {
+	t.Helper()
+	for i := range n {
+		httpGet(t, h, "/log?msg="+prefix+itoa(i))
+	}
+	last := prefix + itoa(n-1)
 	var got string
 	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(got, "rotation-line-59") {
-		rc, err := rt.Logs(context.Background(), h, runtime.LogOptions{Tail: 2})
+	for !strings.Contains(got, last) {
+		rc, err := rt.(runtime.Logger).Logs(context.Background(), h, runtime.LogOptions{Tail: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -641,13 +654,85 @@ func TestLogRotationThroughTheSupervisor(t *testing.T) {
 		_ = rc.Close()
 		got = string(b)
 		if time.Now().After(deadline) {
-			t.Fatalf("last log lines = %q, want rotation-line-59", got)
+			t.Fatalf("last log lines = %q, want %s", got, last)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	files, _ := filepath.Glob(filepath.Join(dataDir, "instances", testID.Slug(), "replicas", "web-1", "logs", "app.log*"))
-	if len(files) != 3 {
-		t.Errorf("log files = %v, want app.log, app.log.1 and app.log.2", files)
+}
+
+// TestLogsOutliveReplicasWithinABound replaces a replica again and again
+// (as restarts and releases do), each writing more than its rotation
+// keeps: the removed replicas' logs stay readable, and the service's log
+// files stay within the bound, the running replica's share plus one
+// replica's worth for the removed ones.
+func TestLogsOutliveReplicasWithinABound(t *testing.T) {
+	dataDir := t.TempDir()
+	killLeftovers(t, dataDir)
+	const maxSize, keep = 2048, 2
+	rt := newRuntime(t, dataDir, func(o *process.Options) { o.LogMaxSize = maxSize; o.LogKeep = keep })
+	ctx := context.Background()
+	var h runtime.Handle
+	const rounds = 5
+	for i := 1; i <= rounds; i++ {
+		var err error
+		if h, err = rt.Start(ctx, appSpec(testExecutable(t), "web-r"+itoa(i)+"-1", nil)); err != nil {
+			t.Fatal(err)
+		}
+		waitHealthy(t, rt, h)
+		writeLogLines(t, rt, h, "round-"+itoa(i)+"-line-", 100)
+		if i < rounds {
+			if err := rt.Remove(ctx, h); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	t.Cleanup(func() { _ = rt.Remove(context.Background(), h) })
+
+	dir := filepath.Join(dataDir, "instances", testID.Slug(), "logs", "web")
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var total int64
+	var names []string
+	for _, e := range ents {
+		fi, _ := e.Info()
+		total += fi.Size()
+		names = append(names, e.Name())
+	}
+	bound := int64(2 * maxSize * (keep + 1))
+	t.Logf("%d replicas wrote %d lines each; the service's log files take %d bytes (bound %d): %v", rounds, 100, total, bound, names)
+	if total > bound {
+		t.Errorf("the service's logs take %d bytes, over %d: %v", total, bound, names)
+	}
+	kept, err := rt.KeptLogs(ctx, testID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keptNames []string
+	for _, k := range kept {
+		keptNames = append(keptNames, k.Replica)
+		if k.Service != "web" || k.Release != atoi(strings.TrimPrefix(strings.TrimSuffix(k.Replica, "-1"), "web-r")) {
+			t.Errorf("kept handle %+v: want service web and the release of its name", k)
+		}
+	}
+	if !slices.Contains(keptNames, "web-r4-1") || slices.Contains(keptNames, "web-r5-1") || slices.Contains(keptNames, "web-r1-1") {
+		t.Errorf("kept logs of %v: want the newest removed replica, not the running one nor the oldest", keptNames)
+	}
+	// A removed replica's lines, with the running one's, after a restart of
+	// the runtime (a daemon restart) too.
+	rt2 := newRuntime(t, dataDir, nil)
+	for _, r := range []runtime.Handle{{Instance: testID, Service: "web", Replica: "web-r4-1"}, h} {
+		// The removed one's last line says it was stopped.
+		rc, err := rt2.Logs(ctx, r, runtime.LogOptions{Tail: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		_ = rc.Close()
+		if want := "round-" + strings.TrimSuffix(strings.TrimPrefix(r.Replica, "web-r"), "-1") + "-line-99\n"; !strings.Contains(string(b), want) {
+			t.Errorf("last lines of %s = %q, want %q among them", r.Replica, b, want)
+		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -47,6 +48,7 @@ const (
 //	/          "ok pid=<pid>"
 //	/pid       the process id and start time ("<pid>-<unix nanos>"), unique per start
 //	/healthz   200, or 503 when UNHEALTHY=1
+//	/health-agent  the User-Agent of the last request to /healthz
 //	/crash     answers, then exits with code 3
 //	/log?msg=  prints msg to stdout
 //	/write?value=, /read   a file "value" in $DATA_DIR
@@ -118,7 +120,17 @@ func appServer() int {
 	mux.HandleFunc("/pid", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = fmt.Fprintf(w, "%d-%d", os.Getpid(), started)
 	})
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+	var agentMu sync.Mutex
+	var agent string
+	mux.HandleFunc("/health-agent", func(w http.ResponseWriter, _ *http.Request) {
+		agentMu.Lock()
+		defer agentMu.Unlock()
+		_, _ = fmt.Fprint(w, agent)
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		agentMu.Lock()
+		agent = r.UserAgent()
+		agentMu.Unlock()
 		if os.Getenv("UNHEALTHY") == "1" {
 			http.Error(w, "unhealthy on purpose", http.StatusServiceUnavailable)
 			return

@@ -414,6 +414,66 @@ func testLogs(t *testing.T, s *suite) {
 	h := s.start(app{healthPath: "/healthz"})
 	s.waitHealthy(h)
 	checkLogs(t, s.runtime(), h)
+	checkLogTimes(t, s.runtime(), h)
+	// The runtime's health probes say who they are, to the app itself.
+	if ua := s.mustGet(h, "/health-agent"); ua != runtime.HealthUserAgent {
+		t.Errorf("the app saw health probes with User-Agent %q, want %q", ua, runtime.HealthUserAgent)
+	}
+	// A runtime that keeps logs shows a removed replica's lines.
+	keeper, ok := s.runtime().(runtime.LogKeeper)
+	if !ok {
+		return
+	}
+	if err := s.runner().Remove(context.Background(), h); err != nil {
+		t.Fatal(err)
+	}
+	s.hs = slices.DeleteFunc(s.hs, func(x runtime.Handle) bool { return x.Replica == h.Replica })
+	kept, err := keeper.KeptLogs(context.Background(), h.Instance)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(kept, func(k runtime.Handle) bool { return k.Replica == h.Replica })
+	if i < 0 {
+		t.Fatalf("kept logs %+v lack the removed replica %s", kept, h.Replica)
+	}
+	if k := kept[i]; k.Service != h.Service || k.Instance.Slug() != h.Instance.Slug() {
+		t.Errorf("kept handle %+v does not name the replica's service and instance", k)
+	}
+	if l := readLogs(t, s.runtime(), kept[i], runtime.LogOptions{}); !strings.Contains(l, "second-line") || !strings.Contains(l, StartedMark) {
+		t.Errorf("the removed replica's kept logs lack its lines:\n%s", l)
+	}
+}
+
+// checkLogTimes checks Timestamps and Until on a replica whose logs hold
+// StartedMark and, later, second-line (see checkLogs).
+func checkLogTimes(t *testing.T, rt runtime.Runtime, h runtime.Handle) {
+	t.Helper()
+	var second time.Time
+	var prev time.Time
+	for _, line := range strings.Split(strings.TrimSpace(readLogs(t, rt, h, runtime.LogOptions{Timestamps: true})), "\n") {
+		ts, text, _ := strings.Cut(line, " ")
+		at, err := time.Parse(time.RFC3339Nano, ts)
+		if err != nil {
+			t.Fatalf("with Timestamps, line %q does not start with an RFC 3339 time: %v", line, err)
+		}
+		if at.Before(prev) {
+			t.Errorf("line %q is older than the one before it (%s)", line, prev)
+		}
+		prev = at
+		if text == "second-line" && second.IsZero() {
+			second = at
+		}
+	}
+	if second.IsZero() {
+		t.Fatal("no second-line among the timestamped lines")
+	}
+	before := readLogs(t, rt, h, runtime.LogOptions{Until: second})
+	if strings.Contains(before, "second-line") || !strings.Contains(before, StartedMark) {
+		t.Errorf("logs until second-line's time = %q, want what came before it only", before)
+	}
+	if from := readLogs(t, rt, h, runtime.LogOptions{Since: second}); !strings.HasPrefix(from, "second-line\n") {
+		t.Errorf("logs since second-line's time = %q, want it first", from)
+	}
 }
 
 // checkLogs checks a serving replica's logs: both streams, new lines, tail,
