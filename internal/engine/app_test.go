@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -66,7 +67,17 @@ func appMain(mode string) error {
 	}
 	mux := http.NewServeMux()
 	var healthyOnce sync.Once
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+	var agent atomic.Value
+	agent.Store("")
+	mux.HandleFunc("/health-agent", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = fmt.Fprint(w, agent.Load())
+	})
+	// /say prints msg on stdout.
+	mux.HandleFunc("/say", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Println(r.URL.Query().Get("msg"))
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		agent.Store(r.UserAgent())
 		if os.Getenv("HEALTH_FAIL") == "1" {
 			http.Error(w, "failing on purpose", http.StatusServiceUnavailable)
 			return

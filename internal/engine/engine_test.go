@@ -1,7 +1,6 @@
 package engine
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -25,6 +24,7 @@ import (
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/runtime/process"
 	"github.com/quai-dev/quai/internal/stack"
+	"github.com/quai-dev/quai/internal/wire"
 	"github.com/quai-dev/quai/internal/store"
 )
 
@@ -361,37 +361,29 @@ func TestEngineLifecycle(t *testing.T) {
 			}
 		}},
 		{"logs-and-exec", func(t *testing.T) {
-			rc, err := h.eng.Logs(ctx, name, "web", runtime.LogOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			b, err := io.ReadAll(rc)
-			_ = rc.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
+			lines := logLines(t, h.eng, name, []string{"web"}, runtime.LogOptions{})
 			for _, want := range []string{"web-r1-1 | web v1 listening on", "web-r1-2 | web v1 listening on"} {
-				if !strings.Contains(string(b), want) {
-					t.Errorf("logs lack %q:\n%s", want, b)
+				if !slices.ContainsFunc(lines, func(l wire.LogLine) bool { return strings.HasPrefix(l.Replica+" | "+l.Line, want) }) {
+					t.Errorf("logs lack %q:\n%v", want, lines)
 				}
 			}
 			// Following every service interleaves the replicas' lines as
 			// they come and ends when closed.
-			rc, err = h.eng.Logs(ctx, name, "", runtime.LogOptions{Follow: true})
+			rc, err := h.eng.Logs(ctx, name, nil, runtime.LogOptions{Follow: true})
 			if err != nil {
 				t.Fatal(err)
 			}
 			seen := map[string]bool{}
-			lines := bufio.NewScanner(rc)
-			for len(seen) < 3 && lines.Scan() {
-				if prefix, _, ok := strings.Cut(lines.Text(), " | "); ok {
-					seen[prefix] = true
+			dec := json.NewDecoder(rc)
+			for len(seen) < 3 {
+				var l wire.LogLine
+				if err := dec.Decode(&l); err != nil {
+					break
 				}
+				seen[l.Replica] = true
 			}
 			if err := rc.Close(); err != nil {
 				t.Fatal(err)
-			}
-			for lines.Scan() { // drains what was buffered, then ends
 			}
 			if !seen["backend-r1-1"] || !seen["web-r1-1"] || !seen["web-r1-2"] {
 				t.Fatalf("following logs saw replicas %v", seen)
@@ -402,7 +394,7 @@ func TestEngineLifecycle(t *testing.T) {
 				t.Fatalf("exec: code %d, out %q, err %v", code, out.String(), err)
 			}
 			var nf *NotFoundError
-			if _, err := h.eng.Logs(ctx, name, "wbe", runtime.LogOptions{}); !errors.As(err, &nf) || !slices.Contains(nf.Suggestions, "web") {
+			if _, err := h.eng.Logs(ctx, name, []string{"wbe"}, runtime.LogOptions{}); !errors.As(err, &nf) || !slices.Contains(nf.Suggestions, "web") {
 				t.Fatalf("logs of an unknown service: %v", err)
 			}
 		}},
