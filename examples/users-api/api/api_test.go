@@ -368,3 +368,33 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+// TestAccessLogLeavesOutPassingQuaiProbes: quai's health probes (one a
+// second while a replica starts, then every few seconds) stay out of the
+// access log unless they fail; other requests are logged.
+func TestAccessLogLeavesOutPassingQuaiProbes(t *testing.T) {
+	var logs bytes.Buffer
+	var logMu sync.Mutex
+	s := &server{log: slog.New(slog.NewJSONHandler(&lockedWriter{w: &logs, mu: &logMu}, nil))}
+	failing := false
+	h := s.logRequests(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if failing {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	get := func(path, agent string) {
+		r := httptest.NewRequest(http.MethodGet, path, nil)
+		r.Header.Set("User-Agent", agent)
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	get("/healthz", "quai-health")
+	get("/api/users", "curl/8")
+	failing = true
+	get("/healthz", "quai-health")
+	logMu.Lock()
+	defer logMu.Unlock()
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"path":"/api/users"`) || !strings.Contains(lines[1], `"status":503`) {
+		t.Errorf("access log:\n%s\nwant the request to /api/users and the failing probe only", logs.String())
+	}
+}

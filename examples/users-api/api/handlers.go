@@ -196,6 +196,9 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 	writeJSON(w, status, map[string]string{"error": msg})
 }
 
+// healthProbeAgent is the User-Agent of quai's health probes.
+const healthProbeAgent = "quai-health"
+
 // statusRecorder remembers the status a handler wrote, for the access log.
 type statusRecorder struct {
 	http.ResponseWriter
@@ -212,8 +215,12 @@ func (s *server) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
-		// Health probes arrive every few seconds; logging them at debug keeps
-		// the log readable.
+		// quai's health probes say who they are: the ones that pass are left
+		// out of the access log (a failing one is logged, and healthz says
+		// why); other health checks that pass are logged at debug.
+		if r.UserAgent() == healthProbeAgent && rec.status < 400 {
+			return
+		}
 		level := slog.LevelInfo
 		if r.URL.Path == "/healthz" && rec.status == http.StatusOK {
 			level = slog.LevelDebug
