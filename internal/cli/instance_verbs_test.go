@@ -136,6 +136,38 @@ func TestInstanceLifecycle(t *testing.T) {
 	if !strings.Contains(logs.stdout, runtimetest.StartedMark) {
 		t.Errorf("logs lack the app's start line")
 	}
+	// Every service's lines, merged in time order, prefixed with the
+	// replica (padded as Compose does; no colours off a terminal).
+	logs = mustRun(t, d, "logs", "shop-dev", "--timestamps", "--grep", runtimetest.StartedMark+"|"+runtimetest.StderrMark)
+	prefixes := map[string]bool{}
+	var prev time.Time
+	for _, line := range strings.Split(strings.TrimSpace(logs.stdout), "\n") {
+		prefix, rest, ok := strings.Cut(line, " | ")
+		ts, _, _ := strings.Cut(rest, " ")
+		at, err := time.Parse(time.RFC3339Nano, ts)
+		if !ok || err != nil || strings.Contains(line, "\x1b[") {
+			t.Fatalf("logs --timestamps line %q: want \"<replica> | <time> <line>\" without colours", line)
+		}
+		if at.Before(prev) {
+			t.Errorf("line %q comes after a later one: the logs are not merged in time order", line)
+		}
+		prev = at
+		prefixes[prefix] = true
+	}
+	if !prefixes["web-r1-1   "] || !prefixes["worker-r1-1"] || len(prefixes) != 2 {
+		t.Errorf("logs of every service have the prefixes %v, want web-r1-1 padded and worker-r1-1:\n%s", prefixes, logs.stdout)
+	}
+	var last []wire.LogLine
+	for _, l := range strings.Split(strings.TrimSpace(mustRun(t, d, "logs", "shop-dev", "worker", "web", "-n", "1", "--json").stdout), "\n") {
+		var ll wire.LogLine
+		if err := json.Unmarshal([]byte(l), &ll); err != nil {
+			t.Fatalf("logs --json line %q: %v", l, err)
+		}
+		last = append(last, ll)
+	}
+	if len(last) != 2 || last[0].Time.After(last[1].Time) || last[0].Service == last[1].Service {
+		t.Errorf("logs --tail 1 of two services = %+v, want one line of each, in time order", last)
+	}
 
 	exe, err := os.Executable()
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"hash/fnv"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -88,6 +89,17 @@ running replicas write them.`,
 			defer func() { _ = lines.Close() }()
 			p := &logPrinter{w: bufio.NewWriter(g.stdout), json: g.JSON, timestamps: o.Timestamps, prefix: !o.NoPrefix,
 				color: !o.NoColor && isTerminal(g.stdout) && os.Getenv("NO_COLOR") == ""}
+			// Prefixes line up from the first line on the running replicas'
+			// names; a longer one (a removed replica's) widens them.
+			if st, err := c.Status(ctx, args[0]); err == nil && p.prefix && !p.json {
+				for _, svc := range st.Services {
+					for _, r := range svc.Replicas {
+						if len(args) == 1 || slices.Contains(args[1:], svc.Service) {
+							p.width = max(p.width, len(r.Replica))
+						}
+					}
+				}
+			}
 			err = p.print(lines)
 			if err != nil && ctx.Err() == nil {
 				return fmt.Errorf("logs of %s: %w", t.Name, err)

@@ -432,7 +432,7 @@ func (c *Client) Logs(ctx context.Context, instance string, opts LogsOptions) (i
 func (c *Client) LogLines(ctx context.Context, instance string, opts LogsOptions) (*LogLines, error) {
 	q := opts.query()
 	q.Set(wire.LogsFormat, wire.LogsFormatJSON)
-	resp, err := c.do(ctx, http.MethodGet, instancePath(instance, "/logs"), q, nil)
+	resp, err := c.do(ctx, http.MethodGet, instancePath(instance, "/logs"), q, nil) //nolint:bodyclose // LogLines.Close closes it
 	if err != nil {
 		return nil, err
 	}

@@ -24,8 +24,8 @@ import (
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/runtime/process"
 	"github.com/quai-dev/quai/internal/stack"
-	"github.com/quai-dev/quai/internal/wire"
 	"github.com/quai-dev/quai/internal/store"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 const appHost = "app.test.localhost"

@@ -39,7 +39,7 @@ func (e *Engine) Logs(ctx context.Context, instance string, services []string, o
 	if opts.Grep != "" {
 		re, err := regexp.Compile(opts.Grep)
 		if err != nil {
-			return nil, fmt.Errorf("logs of %s: --grep %q is not a regular expression (RE2 syntax, e.g. 'error|panic'): %v: %w", instance, opts.Grep, err, ErrInvalid)
+			return nil, fmt.Errorf("logs of %s: --grep %q is not a regular expression (RE2 syntax, e.g. 'error|panic'): %w: %w", instance, opts.Grep, err, ErrInvalid)
 		}
 		grep = re
 	}

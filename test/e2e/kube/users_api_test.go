@@ -210,7 +210,8 @@ func TestUsersAPIOnKubernetes(t *testing.T) {
 
 	// Logs of every replica, prefixed with the pod; exec in the database.
 	logs := e2etest.MustQuai(t, d.Socket, "logs", instance, "--tail", "200")
-	if !strings.Contains(logs, "db-0 | ") || !strings.Contains(logs, "ready to accept connections") {
+	// The prefix is padded to the widest replica name, as Compose does.
+	if !regexp.MustCompile(`(?m)^db-0 +\| .*ready to accept connections`).MatchString(logs) {
 		t.Errorf("logs lack the database's prefixed lines:\n%s", logs)
 	}
 	out = e2etest.MustQuai(t, d.Socket, "exec", instance, "db", "--", "pg_isready", "-U", "app", "-d", "users")
