@@ -363,7 +363,7 @@ func TestLogsStreamAndOptions(t *testing.T) {
 	}
 	// Read the line while the log stays open: it was flushed.
 	line, err := bufio.NewReader(resp.Body).ReadString('\n')
-	if err != nil || line != "web-r1-1 | 2025-01-02T03:30:00.5Z hello err\n" {
+	if err != nil || line != "web-r1-1 | 2025-01-02T03:30:00.500000000Z hello err\n" {
 		t.Fatalf("line = %q, %v", line, err)
 	}
 	_ = pw.Close()

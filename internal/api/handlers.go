@@ -232,7 +232,7 @@ func (s *Server) handleLogs(w http.ResponseWriter, r *http.Request) {
 		_, _ = bw.WriteString(l.Replica)
 		_, _ = bw.WriteString(" | ")
 		if opts.Timestamps && !l.Time.IsZero() {
-			_, _ = bw.WriteString(l.Time.UTC().Format(time.RFC3339Nano))
+			_, _ = bw.WriteString(l.Time.UTC().Format("2006-01-02T15:04:05.000000000Z07:00"))
 			_ = bw.WriteByte(' ')
 		}
 		_, _ = bw.WriteString(l.Line)

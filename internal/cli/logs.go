@@ -136,6 +136,10 @@ type logPrinter struct {
 	width      int
 }
 
+// logTimeLayout is RFC 3339 with a fixed nine-digit fraction, so that the
+// lines' text lines up.
+const logTimeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
 // logColors are the ANSI colours of prefixes, as Compose picks them.
 var logColors = [...]string{"36", "33", "32", "35", "34", "31", "96", "93", "92", "95", "94", "91"}
 
@@ -214,7 +218,7 @@ func (p *logPrinter) line(l wire.LogLine) {
 		}
 	}
 	if p.timestamps && !l.Time.IsZero() {
-		_, _ = p.w.WriteString(l.Time.Local().Format(time.RFC3339Nano))
+		_, _ = p.w.WriteString(l.Time.Local().Format(logTimeLayout))
 		_ = p.w.WriteByte(' ')
 	}
 	_, _ = p.w.WriteString(l.Line)
