@@ -52,7 +52,7 @@ before now (10m, 2h) or a time (RFC 3339). With -f, lines keep coming as the
 running replicas write them.`,
 		Example: `  quai logs shop-prod
   quai logs shop-prod web worker -f
-  quai logs shop-prod db --since 10m -n 100 -t
+  quai logs shop-prod db --since 10m -n 100 --timestamps
   quai logs shop-prod --since 2h --grep 'panic|Traceback'
   quai logs web -f                 # in a project folder: web of its dev instance`,
 		Args:              cobra.ArbitraryArgs,
@@ -112,7 +112,7 @@ running replicas write them.`,
 	f.StringVar(&o.Since, "since", "", "only lines since a duration ago (10m, 2h) or a time (RFC 3339)")
 	f.StringVar(&o.Until, "until", "", "only lines before a duration ago (10m, 2h) or a time (RFC 3339)")
 	f.IntVarP(&o.Tail, "tail", "n", 0, "only the last N lines of each replica (0: all)")
-	f.BoolVarP(&o.Timestamps, "timestamps", "t", false, "show when each line was written")
+	f.BoolVar(&o.Timestamps, "timestamps", false, "show when each line was written")
 	f.StringVar(&o.Grep, "grep", "", "only lines matching a regular expression (RE2 syntax)")
 	f.BoolVar(&o.NoPrefix, "no-log-prefix", false, "do not prefix lines with their replica")
 	f.BoolVar(&o.NoColor, "no-color", false, "no colours (also NO_COLOR)")
