@@ -35,6 +35,7 @@ func buildModel(p *types.Project, dir string, files []string, env, org string, c
 		AllowHostPaths: top.allow,
 		Registry:       top.registry,
 		Promotion:      top.promotion,
+		Alerts:         top.alerts,
 	}
 	if msg, hint := c.lim.over(limitServices, int64(len(p.Services))); msg != "" {
 		c.errf("services", hint, "the stack has too many services: %s", msg)

@@ -95,6 +95,8 @@ type Model struct {
 	Sizes map[string]Size `json:"sizes,omitempty"`
 	// Registry is x-quai.registry, nil when the stack sets none.
 	Registry *Registry `json:"registry,omitempty"`
+	// Alerts is x-quai.alerts, nil when the stack sets none.
+	Alerts *Alerts `json:"alerts,omitempty"`
 
 	// Resolved is the fully merged and interpolated Compose document (YAML), as
 	// `docker compose config` would print it, for `quai config` and the

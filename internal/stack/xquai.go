@@ -51,7 +51,7 @@ func ExpandHost(pattern string, id Identity) string {
 var DefaultRetention = Retention{KeepLast: 7}
 
 var (
-	topKeys       = []string{"allow_host_paths", "default_host", "project", "promotion", "registry", "routes", "secrets", "sizes"}
+	topKeys       = []string{"alerts", "allow_host_paths", "default_host", "project", "promotion", "registry", "routes", "secrets", "sizes"}
 	serviceKeys   = []string{"backup", "health", "lint", "process", "replicas", "secret_env", "size"}
 	routeKeys     = []string{"cert", "host", "key", "path", "port", "service", "tls"}
 	sizeKeys      = []string{"cpus", "memory"}
@@ -96,6 +96,7 @@ type topLevel struct {
 	promotion   *Promotion
 	secrets     map[string]*Generate
 	registry    *Registry
+	alerts      *Alerts
 }
 
 // rawRoute is a route before its default host is applied and its target
@@ -150,6 +151,9 @@ func (c *checker) topLevel(v any) topLevel {
 	}
 	if r, ok := m["registry"]; ok {
 		t.registry = c.registry(Extension+".registry", r)
+	}
+	if a, ok := m["alerts"]; ok {
+		t.alerts = c.alerts(Extension+".alerts", a)
 	}
 	return t
 }

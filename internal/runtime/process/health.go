@@ -87,6 +87,7 @@ func (r *Runtime) healthFor(svc *stack.Service, port int) healthSpec {
 // watcher runs one replica's health checks in the daemon and samples its
 // CPU use.
 type watcher struct {
+	spec   *shimSpec
 	httpc  *http.Client
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -137,8 +138,11 @@ func (r *Runtime) watch(dir string, spec *shimSpec) {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &watcher{httpc: r.httpc, cancel: cancel, done: make(chan struct{}), health: runtime.HealthStarting}
+	w := &watcher{spec: spec, httpc: r.httpc, cancel: cancel, done: make(chan struct{}), health: runtime.HealthStarting}
 	r.watchers[dir] = w
+	if r.events != nil {
+		r.events.add(dir, spec)
+	}
 	go w.run(ctx, r, dir, spec)
 }
 
@@ -146,6 +150,9 @@ func (r *Runtime) unwatch(dir string) {
 	r.mu.Lock()
 	w := r.watchers[dir]
 	delete(r.watchers, dir)
+	if r.events != nil {
+		r.events.remove(dir)
+	}
 	r.mu.Unlock()
 	if w != nil {
 		w.stop()

@@ -84,6 +84,8 @@ type Runtime struct {
 	mu       sync.Mutex
 	watchers map[string]*watcher // by replica directory
 	closed   bool
+	// events reports replica exits once WatchReplicas was called (watch.go).
+	events *replicaEvents
 
 	// httpc makes HTTP health checks without keeping connections open,
 	// which would hold up an app's graceful shutdown.
@@ -775,6 +777,10 @@ func (r *Runtime) Close() error {
 	for dir, w := range r.watchers {
 		w.stop()
 		delete(r.watchers, dir)
+	}
+	if r.events != nil {
+		r.events.close()
+		r.events = nil
 	}
 	return nil
 }
