@@ -69,7 +69,7 @@ type ServiceState struct {
 // ReplicaState is one replica of a polled instance.
 type ReplicaState struct {
 	Name   string
-	Status wire.ReplicaStatus
+	Status runtime.Status
 }
 
 // InstanceSource lists the instances and their replicas (the daemon adapts
@@ -368,7 +368,7 @@ func (e *Evaluator) pollInstances(_ context.Context, now time.Time, insts []Inst
 					Summary: fmt.Sprintf("service %s of %s has no ready replica (0/%d)", svc.Name, in.Name, svc.Desired)})
 			}
 			for _, r := range svc.Replicas {
-				if r.Status.Health == wire.HealthUnhealthy && r.Status.State == wire.StateRunning {
+				if r.Status.Health == runtime.HealthUnhealthy && r.Status.State == runtime.StateRunning {
 					holding = append(holding, Signal{Instance: in.Name, Org: in.Org, Rule: RuleUnhealthy, Subject: r.Name,
 						Summary: fmt.Sprintf("replica %s of %s is unhealthy", r.Name, svc.Name), Detail: r.Status.Message})
 				}

@@ -51,6 +51,8 @@ type Options struct {
 	Keys Keyring
 	// BackupAdmin holds the backup settings; nil: those routes answer 501.
 	BackupAdmin BackupAdmin
+	// Alerts serves /api/v1/alerts; nil answers 501 there.
+	Alerts Alerts
 }
 
 // Server serves the API; it is an http.Handler.
@@ -62,6 +64,7 @@ type Server struct {
 	mux    *http.ServeMux
 
 	backupAdmin BackupAdmin
+	alerts      Alerts
 }
 
 // New returns a Server for opts.
@@ -71,7 +74,11 @@ func New(opts Options) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{engine: opts.Engine, log: log, info: opts.Info, keys: opts.Keys, mux: http.NewServeMux(), backupAdmin: opts.BackupAdmin}
+	if opts.Alerts != nil {
+		s.alerts = opts.Alerts
+	}
 	s.routes()
+	s.alertRoutes()
 	return s
 }
 

@@ -28,5 +28,6 @@ func commands(g *globals) []*cobra.Command {
 		newSecretsCmd(g),
 		newBackupCmd(g),
 		newRestoreCmd(g),
+		newAlertsCmd(g),
 	}
 }

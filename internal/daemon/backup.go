@@ -295,14 +295,17 @@ func copyFile(src, dst string) error {
 	return fsutil.WriteFile(dst, b, 0o600)
 }
 
-// backupEvents is the sink of every backup event: until notifications
-// exist, errors go to the daemon log, where an operator's log alerting
-// finds them.
-func backupEvents(log *slog.Logger) engine.Emitter {
+// backupEvents is the sink of every backup event: errors go to the daemon
+// log, and to alert (the alert evaluator), when set, for events that reach
+// no engine sink (the scheduler's missed backups).
+func backupEvents(log *slog.Logger, alert engine.Emitter) engine.Emitter {
 	return func(ev engine.Event) {
 		switch ev.Kind {
 		case engine.EventError:
 			log.Error("backup alert", "instance", ev.Instance, "service", ev.Service, "err", ev.Error)
+			if alert != nil {
+				alert(ev) // the scheduler's own (missed backups) reach no engine sink
+			}
 		case engine.EventFailed:
 			log.Warn("backup operation failed", "instance", ev.Instance, "err", ev.Error)
 		case engine.EventDone:
@@ -448,7 +451,8 @@ func (s *scheduler) watch(ctx context.Context) {
 func (d *Daemon) backupOptions() *engine.BackupOptions {
 	o := &engine.BackupOptions{
 		Store:         d.store,
-		Events:        backupEvents(d.log.With("component", "backup")),
+		// These events reach engine.Options.Events (d.observe) too.
+		Events:        backupEvents(d.log.With("component", "backup"), nil),
 		DrillSchedule: d.cfg.Backup.DrillSchedule,
 	}
 	d.wireRepos(o)

@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/quai-dev/quai/internal/alert"
 	"github.com/quai-dev/quai/internal/api"
 	"github.com/quai-dev/quai/internal/datadir"
 	"github.com/quai-dev/quai/internal/engine"
@@ -88,6 +89,13 @@ type Config struct {
 	Secrets engine.SecretOpener
 	// Backup tunes the backup scheduler.
 	Backup BackupConfig
+	// AlertsConfig is the daemon's alert rules file (quai serve
+	// --alerts-config); empty means the defaults. AlertMetrics feeds the
+	// 5xx, latency and disk rules (the metrics collector); nil turns them
+	// off. AlertPollInterval is how often alert rules poll (10s).
+	AlertsConfig      string
+	AlertMetrics      alert.MetricSource
+	AlertPollInterval time.Duration
 }
 
 // Daemon is a running control plane.
@@ -105,6 +113,7 @@ type Daemon struct {
 	backups  *backupSettings
 	repos    *repos
 	sched    *scheduler
+	alerts   *alert.Evaluator
 	listener net.Listener
 	server   *http.Server
 	serveErr chan error
@@ -246,6 +255,9 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	d.log.Debug("connection budgets", "open_files", fdCur, "open_files_hard", fdMax,
 		"proxy_connections", d.proxy.MaxConns(), "api_connections", apiMaxConns)
 	logExposure(d.log, d.proxy.HTTPAddr(), d.proxy.HTTPSAddr())
+	if d.alerts, err = d.newAlerts(key); err != nil {
+		return err
+	}
 	opener := d.cfg.Secrets
 	if opener == nil {
 		opener = sealedOpener{secrets.NewOpener(d.keys)}
@@ -265,6 +277,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		HTTPSPort:      addrPort(d.proxy.HTTPSAddr()),
 		Backup:         d.backupOptions(),
 		LastBackup:     backupAges{d.store},
+		Events:         d.observe,
 	})
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
@@ -275,8 +288,11 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if err := d.serve(); err != nil {
 		return err
 	}
+	if err := d.alerts.Start(context.Background()); err != nil {
+		return err
+	}
 	if !d.cfg.Backup.Off {
-		d.sched = newScheduler(d.engine, d.cfg.Backup, d.log.With("component", "backup"), d.cfg.Now, backupEvents(d.log.With("component", "backup")))
+		d.sched = newScheduler(d.engine, d.cfg.Backup, d.log.With("component", "backup"), d.cfg.Now, backupEvents(d.log.With("component", "backup"), d.observe))
 		d.sched.start()
 	}
 	return nil
@@ -310,6 +326,7 @@ func (d *Daemon) serve() error {
 		Engine:      d.engine,
 		Keys:        d.keys,
 		BackupAdmin: d.backupAdmin(),
+		Alerts:      d.alerts,
 		Logger:      d.log.With("component", "api"),
 		Info: wire.Info{
 			Version: version.Version, Commit: version.Commit, PID: os.Getpid(),
@@ -378,6 +395,9 @@ func (d *Daemon) close(ctx context.Context) error {
 	if d.sched != nil {
 		d.sched.stop()
 		d.sched = nil
+	}
+	if d.alerts != nil {
+		d.alerts.Close()
 	}
 	if d.server != nil {
 		// Operations get a grace period to finish; streams that would never

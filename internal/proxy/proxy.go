@@ -99,6 +99,10 @@ type Proxy struct {
 	magic      *certmagic.Config
 	acme       *certmagic.ACMEIssuer
 	magicCache *certmagic.Cache
+
+	// certFailures holds the last ACME failure by host (certs.go).
+	certMu       sync.Mutex
+	certFailures map[string]string
 }
 
 // New checks cfg and prepares a proxy; with HTTPS on it loads or creates

@@ -242,6 +242,7 @@ func (p *Proxy) newCertmagic(httpPort, httpsPort int) {
 		Storage:  &certmagic.FileStorage{Path: filepath.Join(p.cfg.DataDir, "acme")},
 		OnDemand: &certmagic.OnDemandConfig{DecisionFunc: p.allowACME},
 		Logger:   logger,
+		OnEvent:  p.onCertEvent,
 	})
 	ca := cmp.Or(p.cfg.ACMEDirectory, certmagic.LetsEncryptProductionCA)
 	issuer := certmagic.NewACMEIssuer(cfg, certmagic.ACMEIssuer{

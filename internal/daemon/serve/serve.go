@@ -22,6 +22,7 @@ type options struct {
 	MaxConns          int
 	MaxConnsPerIP     int
 	Kube              daemon.KubeConfig
+	AlertsConfig      string
 }
 
 // Command returns the `quai serve` command. It reads the CLI's shared
@@ -70,6 +71,7 @@ running instances keep running and the next daemon re-attaches to them.`,
 				ProxyMaxConns:      o.MaxConns,
 				ProxyMaxConnsPerIP: o.MaxConnsPerIP,
 				Kube:               o.Kube,
+				AlertsConfig:       o.AlertsConfig,
 				Logger:             log,
 			})
 			if err != nil {
@@ -93,6 +95,7 @@ running instances keep running and the next daemon re-attaches to them.`,
 	f.StringVar(&o.Kube.StorageClass, "kube-storage-class", envOr("QUAI_KUBE_STORAGE_CLASS", ""), "storageClassName of volume claims (default the cluster's default class; $QUAI_KUBE_STORAGE_CLASS)")
 	f.DurationVar(&o.Kube.RolloutTimeout, "kube-rollout-timeout", 0, "how long quai up waits for a rollout on kubernetes (default 5m)")
 	f.BoolVar(&o.Kube.Off, "no-kubernetes", false, "leave the kubernetes runtime out")
+	f.StringVar(&o.AlertsConfig, "alerts-config", envOr("QUAI_ALERTS_CONFIG", ""), "YAML file of alert rule defaults, in the syntax of x-quai.alerts (docs/alerts.md; $QUAI_ALERTS_CONFIG)")
 	return cmd
 }
 
