@@ -64,6 +64,16 @@ var rules = []rule{
 			"told and know nothing of releases, routes or the daemon",
 	},
 	{
+		from: []string{"./internal/alert"},
+		deny: []string{
+			"./internal/engine", "./internal/store", "./internal/proxy", "./internal/api",
+			"./internal/daemon/...", "./internal/cli/...", "./internal/client",
+			"./internal/runtime/process", "./internal/runtime/docker", "./internal/runtime/kube",
+		},
+		why: "alerting reads the engine, the runtimes, the proxy and the metrics through the small " +
+			"interfaces it declares (InstanceSource, ReplicaWatcher, CertSource, MetricSource); the daemon wires them",
+	},
+	{
 		from:   []string{"./..."},
 		except: []string{"./internal/stack/..."},
 		deny:   []string{"github.com/compose-spec/compose-go/..."},

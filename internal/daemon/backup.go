@@ -450,7 +450,7 @@ func (s *scheduler) watch(ctx context.Context) {
 // backupOptions wires the engine's backups to the store and the event sink.
 func (d *Daemon) backupOptions() *engine.BackupOptions {
 	o := &engine.BackupOptions{
-		Store:         d.store,
+		Store: d.store,
 		// These events reach engine.Options.Events (d.observe) too.
 		Events:        backupEvents(d.log.With("component", "backup"), nil),
 		DrillSchedule: d.cfg.Backup.DrillSchedule,
