@@ -10,7 +10,7 @@ import (
 )
 
 func newAlertsChannelCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{
+	cmd := &cobra.Command{ //nolint:gosec // G101: the example URL holds placeholders, not a credential
 		Use:   "channel",
 		Short: "Manage notification channels: webhook, Slack, Discord, Telegram, Teams, ntfy, e-mail",
 		Long: `channel manages where alert notifications go. A channel is global (every
@@ -19,7 +19,7 @@ alerts). Its URL holds tokens: the daemon keeps it sealed with its master key
 and shows it masked.`,
 		Example: `  quai alerts channel add ops https://hooks.example.com/quai
   quai alerts channel add chat https://hooks.slack.com/services/T0/B0/XXXX --org acme
-  quai alerts channel add mail 'smtp://user:pass@mail.example.com:587/?from=quai@example.com&to=ops@example.com&auth=Plain'
+  quai alerts channel add mail 'smtp://USER:PASSWORD@mail.example.com:587/?from=quai@example.com&to=ops@example.com&auth=Plain'
   quai alerts channel ls
   quai alerts channel rm chat`,
 		Args: cobra.NoArgs,

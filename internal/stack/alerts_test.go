@@ -20,7 +20,7 @@ func TestAlerts(t *testing.T) {
 			"    rules:\n      error_rate: { threshold: 2%, window: 10m, min_requests: 100 }\n      latency: { threshold: 800ms }\n" +
 			"      restart_loop: { threshold: 5 }\n      cert_expiry: { threshold: 21d, severity: critical }\n      deploy_failed: off\n",
 		"envs/prod.yaml": "x-quai:\n  alerts:\n    rules:\n      unhealthy: { for: 5m }\n",
-		"envs/bad.yaml": "x-quai:\n  alerts:\n    repaet: 1h\n    rules:\n      crashh: off\n      disk: { threshold: 120% }\n      latency: { threshold: fast }\n",
+		"envs/bad.yaml":  "x-quai:\n  alerts:\n    repaet: 1h\n    rules:\n      crashh: off\n      disk: { threshold: 120% }\n      latency: { threshold: fast }\n",
 	}
 	for name, body := range files {
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
