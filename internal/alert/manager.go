@@ -85,6 +85,11 @@ func (m *Manager) fire(now time.Time, s Signal) bool {
 	k := s.key()
 	delete(m.pending, k)
 	if a, ok := m.active[k]; ok {
+		if s.Detail != "" && s.Detail == a.Detail && now.Sub(a.Updated) < time.Second {
+			// The same event through two sinks (a backup error reaches
+			// the engine's observer and the backup sink): counted once.
+			return false
+		}
 		a.Updated, a.Count = now, a.Count+1
 		if s.Summary != "" {
 			a.Summary = s.Summary

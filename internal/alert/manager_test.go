@@ -206,3 +206,14 @@ func TestClassifyBackupError(t *testing.T) {
 		}
 	}
 }
+
+func TestSameEventTwiceCountsOnce(t *testing.T) {
+	m, c := newTestManager()
+	s := Signal{Instance: "shop", Rule: RuleBackupFailed, Subject: "db", Summary: "backup of db of shop failed", Detail: "backup of db of shop failed: disk full"}
+	m.Fire(c.now(), s)
+	m.Fire(c.add(time.Millisecond), s)
+	m.Fire(c.add(time.Hour), s)
+	if a := m.List(c.now(), false).Active; len(a) != 1 || a[0].Count != 2 {
+		t.Errorf("active %+v: want one alert seen twice", a)
+	}
+}
