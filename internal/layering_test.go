@@ -50,6 +50,12 @@ var rules = []rule{
 			"a third-party module joins this list only if it is small and daemon-free",
 	},
 	{
+		from: []string{"./internal/loadtest"},
+		only: []string{"std", "./internal/wire"},
+		why: "the load tester is a library of its own: the CLI runs it and feeds it the instance " +
+			"status it watches; it links no daemon code",
+	},
+	{
 		from: []string{"./internal/wire"},
 		only: []string{"std"},
 		why:  "the API's vocabulary is a leaf that both the API and its clients import",

@@ -29,5 +29,6 @@ func commands(g *globals) []*cobra.Command {
 		newBackupCmd(g),
 		newRestoreCmd(g),
 		newAlertsCmd(g),
+		newLoadtestCmd(g),
 	}
 }

@@ -40,8 +40,24 @@ func CheckLoopback(ctx context.Context, addr string) error {
 	}
 	for _, ip := range ips {
 		if !ip.IsLoopback() && !ip.IsUnspecified() {
-			return fmt.Errorf("%w: %s resolves to %s, which is not this machine's loopback", ErrExternal, host, ip)
+			return &ExternalError{Host: host, IP: ip}
 		}
 	}
 	return nil
 }
+
+// ExternalError says which address of a host is not this machine's.
+type ExternalError struct {
+	Host string
+	IP   net.IP
+}
+
+func (e *ExternalError) Error() string {
+	if e.Host == e.IP.String() {
+		return e.Host + " is not this machine's loopback address"
+	}
+	return fmt.Sprintf("%s resolves to %s, not to this machine's loopback", e.Host, e.IP)
+}
+
+// Is makes errors.Is(err, ErrExternal) hold.
+func (e *ExternalError) Is(target error) bool { return target == ErrExternal }
