@@ -18,9 +18,9 @@ import (
 // atomics.
 type runner struct {
 	o       *Options
-	req     []byte        // HTTP/1.1: the request as written
-	head    bool          // HEAD: answers have no body
-	tls     *tls.Config   // https
+	req     []byte      // HTTP/1.1: the request as written
+	head    bool        // HEAD: answers have no body
+	tls     *tls.Config // https
 	h2      *http.Transport
 	samples *samples
 	t0      time.Time // the run's start (warm-up's, when there is one)
