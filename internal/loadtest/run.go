@@ -125,6 +125,11 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	wg.Wait()
 	finished := time.Now()
+	if r.period > 0 && o.Duration > 0 && !r.stop.Load() && (o.Requests == 0 || r.next.Load() < o.Requests) && finished.Before(r.end) {
+		// The open model's last request was due before the end; the
+		// measured window is the whole duration all the same.
+		finished = r.end
+	}
 	close(progressDone)
 	progressWG.Wait()
 	for _, c := range clients {
