@@ -3,6 +3,7 @@ package loadtest
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -199,9 +200,9 @@ func (h *h1conn) chunks() (int64, error) {
 // is read through (the headers that matter here are short).
 func (h *h1conn) line() ([]byte, error) {
 	line, err := h.br.ReadSlice('\n')
-	if err == bufio.ErrBufferFull {
+	if errors.Is(err, bufio.ErrBufferFull) {
 		n := len(line)
-		for err == bufio.ErrBufferFull {
+		for errors.Is(err, bufio.ErrBufferFull) {
 			line, err = h.br.ReadSlice('\n')
 			n += len(line)
 		}
@@ -218,7 +219,7 @@ func (h *h1conn) line() ([]byte, error) {
 
 // unexpected turns an EOF in the middle of an answer into io.ErrUnexpectedEOF.
 func unexpected(err error) error {
-	if err == io.EOF {
+	if errors.Is(err, io.EOF) {
 		return io.ErrUnexpectedEOF
 	}
 	return err
