@@ -91,18 +91,21 @@ var rules = []rule{
 		from:   []string{"./cmd/...", "./internal/..."},
 		except: []string{"./internal/.../*test/..."},
 		deny:   []string{"testing", "./.../*test/..."},
-		why:    "test helpers live in _test.go files and *test packages, never in the binary",
+		// internal/loadtest is `quai loadtest`, not a test helper.
+		allow: []string{"./internal/loadtest"},
+		why:   "test helpers live in _test.go files and *test packages, never in the binary",
 	},
 }
 
 // A rule says what the module's packages matching from (minus except) must
-// not reach: any package matching deny, or, when only is set, any package
-// matching none of only. A direct rule checks each package's own imports,
+// not reach: any package matching deny (unless it matches allow), or, when
+// only is set, any package matching none of only. A direct rule checks each package's own imports,
 // its tests' included, instead of what it reaches.
 type rule struct {
 	from   []string
 	except []string
 	deny   []string
+	allow  []string
 	only   []string
 	direct bool
 	why    string
@@ -355,7 +358,7 @@ func (g *graph) forbidden(r rule, path string) bool {
 	if r.only != nil {
 		return !g.matchesAny(path, r.only)
 	}
-	return g.matchesAny(path, r.deny)
+	return g.matchesAny(path, r.deny) && !g.matchesAny(path, r.allow)
 }
 
 // violations lists what subject reaches against r, each forbidden package
