@@ -10,6 +10,7 @@
 #     connections for the same duration (one wrk thread), medians of the
 #     rounds, quai's ratio (< 1: quai measures less, i.e. adds less of its
 #     own time to what it measures).
+# Also the load generators' CPU time for the same requests (user + system).
 # h2load prints no percentiles, so the latency comparison is with wrk.
 #
 #   bench/loadtest/run.sh
@@ -29,6 +30,7 @@ need=()
 command -v h2load >/dev/null || need+=(nghttp2-client)
 command -v wrk >/dev/null || need+=(wrk)
 command -v jq >/dev/null || need+=(jq)
+[[ -x /usr/bin/time ]] || need+=(time)
 if ((${#need[@]})); then
   echo "installing ${need[*]}" >&2
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=900 "${need[@]}" >/dev/null
@@ -47,7 +49,11 @@ GOMAXPROCS=1 taskset -c "$TARGET_CPU" "$tmp/target" -addr "127.0.0.1:$port" -siz
 pid=$!
 for _ in $(seq 50); do curl -fso /dev/null "$url" && break; sleep 0.1; done
 
-load() { taskset -c "$LOAD_CPU" "$@"; }
+# The load generator's CPU time (user + system) of its last run goes to
+# $tmp/cpu: on a shared machine it is steadier than req/s, and says how much
+# of the load core the tool itself needs.
+load() { /usr/bin/time -f '%U %S' -o "$tmp/cpu" taskset -c "$LOAD_CPU" "$@"; }
+cpu() { awk '{ print $1 + $2 }' "$tmp/cpu"; }
 # quai's own data directory, so that it never starts or asks a daemon.
 export QUAI_DATA_DIR=$tmp/data QUAI_NO_AUTOSTART=1
 quai_rps() { load "$tmp/quai" loadtest "$url" -c "$CLIENTS" -n "$REQUESTS" --json "$@" | jq -r .requests_per_second; }
@@ -67,15 +73,17 @@ median() { sort -g | awk '{ a[NR] = $1 } END { print (NR % 2 ? a[(NR + 1) / 2] :
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
 echo "target: Go net/http on CPU $TARGET_CPU, $SIZE-byte answers; load on CPU $LOAD_CPU; $CLIENTS clients, $REQUESTS requests, $ROUNDS rounds" >&2
-declare -A rps last
+declare -A rps last cpus
 for round in $(seq "$ROUNDS"); do
   # Alternate which tool goes first, so neither always gets the warmer target.
   if ((round % 2)); then order="quai h2load"; else order="h2load quai"; fi
   for tool in $order; do
     if [[ $tool == quai ]]; then
-      last[quai_h1]=$(quai_rps); last[quai_h2]=$(quai_rps --h2)
+      last[quai_h1]=$(quai_rps); cpus[quai_h1]+="$(cpu) "
+      last[quai_h2]=$(quai_rps --h2); cpus[quai_h2]+="$(cpu) "
     else
-      last[h2load_h1]=$(h2load_rps --h1); last[h2load_h2]=$(h2load_rps)
+      last[h2load_h1]=$(h2load_rps --h1); cpus[h2load_h1]+="$(cpu) "
+      last[h2load_h2]=$(h2load_rps); cpus[h2load_h2]+="$(cpu) "
     fi
   done
   for k in "${!last[@]}"; do rps[$k]+="${last[$k]} "; done
@@ -87,11 +95,18 @@ for round in $(seq "$ROUNDS"); do
 done
 
 med() { tr ' ' '\n' <<<"${rps[$1]}" | grep . | median; }
+medcpu() { tr ' ' '\n' <<<"${cpus[$1]}" | grep . | median; }
 printf '\n%-28s %12s %12s %8s\n' "req/s (median of $ROUNDS)" "quai" "h2load" "ratio"
 for p in h1 h2; do
   q=$(med "quai_$p"); h=$(med "h2load_$p")
   label=$([[ $p == h1 ]] && echo "HTTP/1.1" || echo "HTTP/2 (h2c)")
   printf '%-28s %12.0f %12.0f %7sx\n' "$label" "$q" "$h" "$(ratio "$q" "$h")"
+done
+printf '\n%-28s %12s %12s %8s\n' "CPU s of the load generator" "quai" "h2load" "ratio"
+for p in h1 h2; do
+  q=$(medcpu "quai_$p"); h=$(medcpu "h2load_$p")
+  label=$([[ $p == h1 ]] && echo "HTTP/1.1" || echo "HTTP/2 (h2c)")
+  printf '%-28s %12.2f %12.2f %7sx\n' "$label, $REQUESTS req" "$q" "$h" "$(ratio "$q" "$h")"
 done
 printf '\n%-28s %12s %12s %8s\n' "latency ms (median of $ROUNDS)" "quai" "wrk" "ratio"
 for i in 1 2 3; do

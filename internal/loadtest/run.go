@@ -5,9 +5,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -45,6 +47,12 @@ type client struct {
 	br   *bufio.Reader
 	cc   *http.ClientConn // HTTP/2
 	buf  []byte           // HTTP/2: for discarding bodies
+	req  *http.Request    // HTTP/2: the request, reused
+
+	// HTTP/2: when the request in flight started (0: none), and whether
+	// the watchdog closed the connection because it took too long.
+	inFlight atomic.Int64
+	timedOut atomic.Bool
 
 	codes    []StatusCount
 	errs     [7]int64
@@ -122,6 +130,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	var progressWG sync.WaitGroup
 	if o.Progress != nil {
 		progressWG.Go(func() { r.progress(clients, progressDone) })
+	}
+	if r.h2 != nil {
+		progressWG.Go(func() { r.watchdog(clients, progressDone) })
 	}
 	wg.Wait()
 	finished := time.Now()
@@ -357,36 +368,56 @@ func (c *client) doH1() (int, error) {
 
 func (c *client) doH2() (int, error) {
 	o := c.r.o
-	ctx, cancel := context.WithTimeout(c.r.ctx, o.Timeout)
-	defer cancel()
-	req := &http.Request{
-		Method:     o.Method,
-		URL:        o.URL,
-		Proto:      "HTTP/2.0",
-		ProtoMajor: 2,
-		Header:     o.Header,
-		Host:       cmpOr(o.Header.Get("Host"), o.URL.Host),
-	}
-	if len(o.Body) > 0 {
-		req.Body = io.NopCloser(bytes.NewReader(o.Body))
-		req.ContentLength = int64(len(o.Body))
-	}
-	req = req.WithContext(ctx)
-	resp, err := c.cc.RoundTrip(req)
-	if err != nil {
-		c.closeConn()
-		return 0, err
-	}
-	if c.buf == nil {
+	if c.req == nil {
+		// One request per client, used again once the last answer's body
+		// is closed, as net/http allows.
+		c.req = &http.Request{
+			Method: o.Method, URL: o.URL, Proto: "HTTP/2.0", ProtoMajor: 2,
+			Header: o.Header, Host: cmpOr(o.Header.Get("Host"), o.URL.Host),
+		}
 		c.buf = make([]byte, 32<<10)
 	}
-	_, err = io.CopyBuffer(io.Discard, onlyReader{resp.Body}, c.buf)
-	_ = resp.Body.Close()
+	if len(o.Body) > 0 {
+		c.req.Body = io.NopCloser(bytes.NewReader(o.Body))
+		c.req.ContentLength = int64(len(o.Body))
+	}
+	// The watchdog, not a context per request, enforces the timeout: a
+	// context and its timer per request cost more than the request.
+	c.inFlight.Store(time.Now().UnixNano())
+	resp, err := c.cc.RoundTrip(c.req)
+	if err == nil {
+		_, err = io.CopyBuffer(io.Discard, onlyReader{resp.Body}, c.buf)
+		_ = resp.Body.Close()
+	}
+	c.inFlight.Store(0)
+	if c.timedOut.Swap(false) {
+		err = fmt.Errorf("no answer within %s: %w", o.Timeout, os.ErrDeadlineExceeded)
+	}
 	if err != nil {
 		c.closeConn()
 		return 0, err
 	}
 	return resp.StatusCode, nil
+}
+
+// watchdog closes the HTTP/2 connections whose request has outlasted the
+// timeout, until done closes.
+func (r *runner) watchdog(clients []*client, done <-chan struct{}) {
+	t := time.NewTicker(min(r.o.Timeout/10, 100*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-t.C:
+			for _, c := range clients {
+				if s := c.inFlight.Load(); s != 0 && now.UnixNano()-s > int64(r.o.Timeout) {
+					c.timedOut.Store(true)
+					c.closeConn()
+				}
+			}
+		}
+	}
 }
 
 // onlyReader hides a body's WriterTo so io.CopyBuffer uses the buffer.
