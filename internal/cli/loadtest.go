@@ -485,13 +485,15 @@ func printInstanceFigures(w io.Writer, in *loadtest.InstanceReport) {
 		if s.LimitMilliCPU > 0 || s.LimitMemory > 0 {
 			limits = fmt.Sprintf("%s CPU/%s", strconv.FormatFloat(float64(s.LimitMilliCPU)/1000, 'f', -1, 64), bytesHuman(s.LimitMemory))
 		}
+		// Limits are per replica; the figures add the replicas up.
+		n := float64(max(s.Replicas, 1))
 		cpu := fmt.Sprintf("%.1f%%", s.CPUPeak)
 		if s.LimitMilliCPU > 0 {
-			cpu += fmt.Sprintf(" (%.0f%% of limit)", s.CPUPeak*1000/float64(s.LimitMilliCPU))
+			cpu += fmt.Sprintf(" (%.0f%% of limit)", s.CPUPeak*1000/(float64(s.LimitMilliCPU)*n))
 		}
 		mem := bytesHuman(s.MemoryPeak)
 		if s.LimitMemory > 0 && s.MemoryPeak > 0 {
-			mem += fmt.Sprintf(" (%.0f%%)", 100*float64(s.MemoryPeak)/float64(s.LimitMemory))
+			mem += fmt.Sprintf(" (%.0f%%)", 100*float64(s.MemoryPeak)/(float64(s.LimitMemory)*n))
 		}
 		fivexx := "-"
 		if s.Routed {
