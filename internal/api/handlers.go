@@ -280,6 +280,13 @@ func logOptions(r *http.Request) (runtime.LogOptions, error) {
 		opts.Tail = n
 	}
 	opts.Grep = q.Get(wire.LogsGrep)
+	if v := q.Get(wire.LogsRelease); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			return opts, badRequest(fmt.Sprintf("release=%q is not a release number", v), "e.g. release=3 (see quai releases)")
+		}
+		opts.Release = n
+	}
 	return opts, nil
 }
 

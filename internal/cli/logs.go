@@ -28,6 +28,8 @@ type logsOptions struct {
 	Grep       string
 	NoPrefix   bool
 	NoColor    bool
+	// Release reads one release's replicas, a failed one's included.
+	Release int
 	projectFlags
 }
 
@@ -54,7 +56,8 @@ running replicas write them.`,
   quai logs shop-prod web worker -f
   quai logs shop-prod db --since 10m -n 100 --timestamps
   quai logs shop-prod --since 2h --grep 'panic|Traceback'
-  quai logs web -f                 # in a project folder: web of its dev instance`,
+  quai logs web -f                 # in a project folder: web of its dev instance
+  quai logs shop-prod --release 7  # the replicas of failed release 7`,
 		Args:              cobra.ArbitraryArgs,
 		ValidArgsFunction: g.completeInstance(true),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -64,7 +67,7 @@ running replicas write them.`,
 				return err
 			}
 			now := time.Now()
-			opts := client.LogsOptions{Services: services, Follow: o.Follow, Tail: o.Tail, Timestamps: o.Timestamps, Grep: o.Grep}
+			opts := client.LogsOptions{Services: services, Follow: o.Follow, Tail: o.Tail, Timestamps: o.Timestamps, Grep: o.Grep, Release: o.Release}
 			if opts.Since, err = parseLogTime("--since", o.Since, now); err != nil {
 				return &usageError{err}
 			}
@@ -73,6 +76,9 @@ running replicas write them.`,
 			}
 			if !opts.Since.IsZero() && !opts.Until.IsZero() && !opts.Since.Before(opts.Until) {
 				return usageErrorf("--since %s is not before --until %s: no line can match", o.Since, o.Until)
+			}
+			if o.Release < 0 {
+				return usageErrorf("--release %d: a release number is 1 or more (see quai releases)", o.Release)
 			}
 			if o.Tail < 0 {
 				return usageErrorf("--tail %d: the line count cannot be negative", o.Tail)
@@ -116,6 +122,7 @@ running replicas write them.`,
 	f.StringVar(&o.Grep, "grep", "", "only lines matching a regular expression (RE2 syntax)")
 	f.BoolVar(&o.NoPrefix, "no-log-prefix", false, "do not prefix lines with their replica")
 	f.BoolVar(&o.NoColor, "no-color", false, "no colours (also NO_COLOR)")
+	f.IntVar(&o.Release, "release", 0, "only release N's replicas, those a failed release kept included (until the next successful release or prune)")
 	o.flags(cmd)
 	return cmd
 }

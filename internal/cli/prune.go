@@ -18,10 +18,11 @@ func newPruneCmd(g *globals) *cobra.Command {
 	var o pruneOptions
 	cmd := &cobra.Command{
 		Use:   "prune",
-		Short: "Remove the images quai built or pulled that no kept release uses",
-		Long: `prune removes, on the runtimes that keep images (docker), the images quai
-built or pulled that no release a rollback may start references and no
-container uses, and says how much it freed. Images quai did not make are
+		Short: "Remove failed releases' replicas and the images no kept release uses",
+		Long: `prune removes the stopped replicas that failed releases keep for their logs
+(quai logs INSTANCE --release N), then, on the runtimes that keep images
+(docker), the images quai built or pulled that no release a rollback may
+start references and no container uses, and says how much it freed. Images quai did not make are
 never touched. --dry-run lists them and removes nothing. prune shows the
 list and asks for confirmation when a terminal is attached, and otherwise
 requires -y.`,
@@ -43,13 +44,20 @@ requires -y.`,
 				if err != nil {
 					return err
 				}
-				if len(rep.Images) == 0 {
+				if len(rep.Images) == 0 && len(rep.FailedReplicas) == 0 {
 					return g.printPrune(rep)
+				}
+				if len(rep.FailedReplicas) > 0 {
+					fprintf(g.stdout, "stopped replicas of failed releases: %s\n", strings.Join(rep.FailedReplicas, ", "))
 				}
 				if err := g.printPruneTable(rep); err != nil {
 					return err
 				}
-				ok, err := g.confirm(fmt.Sprintf("Remove these %d image(s) (%s)?", len(rep.Images), bytesHuman(rep.Bytes)))
+				question := fmt.Sprintf("Remove these %d image(s) (%s)?", len(rep.Images), bytesHuman(rep.Bytes))
+				if n := len(rep.FailedReplicas); n > 0 {
+					question = fmt.Sprintf("Remove these %d image(s) (%s) and %d stopped replica(s) of failed releases?", len(rep.Images), bytesHuman(rep.Bytes), n)
+				}
+				ok, err := g.confirm(question)
 				if err != nil {
 					return err
 				}
@@ -82,6 +90,10 @@ func (g *globals) printPrune(rep wire.PruneReport) error {
 	verb, freed := "removed", "freed"
 	if rep.DryRun {
 		verb, freed = "would remove", "would free"
+	}
+	if len(rep.FailedReplicas) > 0 {
+		fprintf(g.stdout, "%s %d stopped replica(s) of failed releases, with their logs: %s\n",
+			verb, len(rep.FailedReplicas), strings.Join(rep.FailedReplicas, ", "))
 	}
 	size := bytesHuman(rep.Bytes)
 	if rep.Bytes <= 0 {

@@ -385,6 +385,9 @@ type LogsOptions struct {
 	Timestamps bool
 	// Grep keeps the lines matching a regular expression (RE2 syntax).
 	Grep string
+	// Release selects one release's replicas, those a failed release
+	// left included (0: every release's).
+	Release int
 }
 
 func (o LogsOptions) query() url.Values {
@@ -412,6 +415,9 @@ func (o LogsOptions) query() url.Values {
 	}
 	if o.Grep != "" {
 		q.Set(wire.LogsGrep, o.Grep)
+	}
+	if o.Release > 0 {
+		q.Set(wire.LogsRelease, strconv.Itoa(o.Release))
 	}
 	return q
 }

@@ -71,6 +71,9 @@ type Config struct {
 	// means the engine's defaults.
 	HealthTimeout time.Duration
 	DrainTimeout  time.Duration
+	// CrashLimit is how often a new replica may crash before its deploy
+	// fails at once; zero means the engine's default (3).
+	CrashLimit int
 	// DefaultHost is the host pattern of routes that name none; empty means
 	// the engine's default.
 	DefaultHost string
@@ -272,6 +275,7 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		Logger:         d.log.With("component", "engine"),
 		HealthTimeout:  d.cfg.HealthTimeout,
 		DrainTimeout:   d.cfg.DrainTimeout,
+		CrashLimit:     d.cfg.CrashLimit,
 		DefaultHost:    d.cfg.DefaultHost,
 		HTTPPort:       addrPort(d.proxy.HTTPAddr()),
 		HTTPSPort:      addrPort(d.proxy.HTTPSAddr()),

@@ -14,6 +14,7 @@
 package engine
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -99,6 +100,9 @@ type Options struct {
 	Logger *slog.Logger
 	// HealthTimeout is how long new replicas have to become healthy (2m).
 	HealthTimeout time.Duration
+	// CrashLimit is how many times a new replica may crash before the
+	// deploy fails at once instead of waiting out HealthTimeout (3).
+	CrashLimit int
 	// DrainTimeout bounds waiting for in-flight requests to old replicas (30s).
 	DrainTimeout time.Duration
 	// DefaultHost is the host pattern ({project}, {env}, {org}) for routes
@@ -142,6 +146,7 @@ type Engine struct {
 	now            func() time.Time
 	log            *slog.Logger
 	healthTimeout  time.Duration
+	crashLimit     int
 	drainTimeout   time.Duration
 	stopGrace      time.Duration
 	pollInterval   time.Duration
@@ -203,6 +208,7 @@ func New(opts Options) (*Engine, error) {
 		now:            opts.Now,
 		log:            opts.Logger,
 		healthTimeout:  orDefault(opts.HealthTimeout, 2*time.Minute),
+		crashLimit:     cmp.Or(max(opts.CrashLimit, 0), defaultCrashLimit),
 		drainTimeout:   orDefault(opts.DrainTimeout, 30*time.Second),
 		stopGrace:      orDefault(opts.StopGrace, 10*time.Second),
 		pollInterval:   orDefault(opts.PollInterval, 200*time.Millisecond),

@@ -480,8 +480,29 @@ func TestEngineLifecycle(t *testing.T) {
 			if rels[1].Number != 13 || rels[1].Status != ReleaseActive {
 				t.Fatalf("release 13 = %s, want still active", rels[1].Status)
 			}
-			if listed, _ := h.rt.List(ctx, appID); len(listed) != 3 {
-				t.Fatalf("the failed replicas were not removed: the runtime has %d", len(listed))
+			// The failed replicas stay, stopped, for their logs, until
+			// the next successful release (concurrent-up, whose removal
+			// down-and-up sees).
+			kept, err := h.eng.store.KeptHandles(ctx, name)
+			if err != nil || len(kept) != 2 {
+				t.Fatalf("kept replicas of the failed release: %d, %v; want its 2", len(kept), err)
+			}
+			for _, k := range kept {
+				if st, err := h.rt.Inspect(ctx, k); k.Release != 14 || err != nil || st.State == runtime.StateRunning {
+					t.Errorf("kept replica %s (release %d): %+v, %v; want release 14, stopped", k.Replica, k.Release, st, err)
+				}
+			}
+			if listed, _ := h.rt.List(ctx, appID); len(listed) != 5 {
+				t.Fatalf("the runtime has %d replicas; want the 3 serving and the 2 kept", len(listed))
+			}
+			var failed *Event
+			for _, e := range ev.list {
+				if e.Kind == EventStepFailed {
+					failed = &e
+				}
+			}
+			if failed == nil || !strings.HasPrefix(failed.Replica, "web-r14-") || !strings.Contains(failed.Message, "503") {
+				t.Errorf("step-failed event: %+v; want the failing replica and its health check's 503", failed)
 			}
 		}},
 		{"concurrent-up", func(t *testing.T) {
@@ -688,8 +709,14 @@ func TestEngineLifecycle(t *testing.T) {
 					t.Fatal("the orphan replica was not removed")
 				}
 			}
-			if len(listed) != 3 {
-				t.Fatalf("the runtime has %d replicas after recovery, want 3", len(listed))
+			// The replica the failed dependency update left is kept for
+			// its logs, not taken for an orphan.
+			kept, err := h.store.KeptHandles(ctx, name)
+			if err != nil || len(kept) != 1 || !slices.ContainsFunc(listed, func(l runtime.Handle) bool { return l.Replica == kept[0].Replica }) {
+				t.Fatalf("kept replicas after recovery: %+v, %v; want the failed release's one, still there", kept, err)
+			}
+			if len(listed) != 4 {
+				t.Fatalf("the runtime has %d replicas after recovery, want 3 and the kept one", len(listed))
 			}
 			// No stale lock: an operation that must not wait goes through.
 			rel, err := h.eng.Up(ctx, UpRequest{Model: h.appModel("c", func(m *stack.Model) {

@@ -246,6 +246,9 @@ type PruneReport struct {
 	Bytes int64 `json:"bytes"`
 	// Kept is how many image references the releases keep.
 	Kept int `json:"kept"`
+	// FailedReplicas are the replicas failed releases kept for their logs
+	// that prune removed (instance/replica), before the images they ran.
+	FailedReplicas []string `json:"failed_replicas,omitempty"`
 }
 
 // Prune removes, on every runtime that keeps images, the images quai built
@@ -253,6 +256,8 @@ type PruneReport struct {
 // pending: the ones rollback may start) and no container uses. With dryRun
 // it removes nothing and reports what it would remove. Deploys wait while
 // it runs, so an image built for a release not yet recorded is not taken.
+// It first removes the stopped replicas that failed releases kept for
+// their logs (on every replica runtime).
 func (e *Engine) Prune(ctx context.Context, dryRun bool) (PruneReport, error) {
 	e.mu.Lock()
 	if e.closed {
@@ -267,11 +272,17 @@ func (e *Engine) Prune(ctx context.Context, dryRun bool) (PruneReport, error) {
 		e.images.Lock()
 		defer e.images.Unlock()
 	}
+	// The stopped replicas of failed releases go first: their containers
+	// would hold the images.
+	failed, err := e.pruneKept(ctx, dryRun)
+	if err != nil {
+		return PruneReport{}, err
+	}
 	keep, err := e.keptImages(ctx)
 	if err != nil {
 		return PruneReport{}, err
 	}
-	rep := PruneReport{DryRun: dryRun, Images: []PrunedImage{}, Kept: len(keep)}
+	rep := PruneReport{DryRun: dryRun, Images: []PrunedImage{}, Kept: len(keep), FailedReplicas: failed}
 	for _, name := range runtimeNames(e.runtimes) {
 		im, ok := e.runtimes[name].(runtime.ImageManager)
 		if !ok {

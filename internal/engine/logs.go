@@ -43,7 +43,7 @@ func (e *Engine) Logs(ctx context.Context, instance string, services []string, o
 		}
 		grep = re
 	}
-	lg, sources, err := e.logSources(ctx, instance, services)
+	lg, sources, err := e.logSources(ctx, instance, services, opts.Release)
 	if err != nil {
 		return nil, err
 	}
@@ -81,8 +81,10 @@ func (e *Engine) Logs(ctx context.Context, instance string, services []string, o
 	return &logStream{PipeReader: pr, cancel: cancel}, nil
 }
 
-// logSources lists what Logs reads for the named services (all when none).
-func (e *Engine) logSources(ctx context.Context, instance string, services []string) (runtime.Logger, []logSource, error) {
+// logSources lists what Logs reads for the named services (all when none),
+// the replicas failed releases kept included; with release > 0 only that
+// release's replicas.
+func (e *Engine) logSources(ctx context.Context, instance string, services []string, release int) (runtime.Logger, []logSource, error) {
 	in, err := e.instance(ctx, instance)
 	if err != nil {
 		return nil, nil, err
@@ -104,6 +106,16 @@ func (e *Engine) logSources(ctx context.Context, instance string, services []str
 	if k, ok := rt.(runtime.LogKeeper); ok {
 		if removed, err = k.KeptLogs(ctx, in.Identity); err != nil {
 			return nil, nil, fmt.Errorf("logs of %s: %w", instance, err)
+		}
+	}
+	failed, err := e.failedLogSources(ctx, in, st)
+	if err != nil {
+		return nil, nil, fmt.Errorf("logs of %s: %w", instance, err)
+	}
+	removed = append(removed, failed...)
+	if release > 0 {
+		if handles, removed, err = e.ofRelease(ctx, instance, release, handles, removed); err != nil {
+			return nil, nil, err
 		}
 	}
 	live, gone := byService(handles), byService(removed)

@@ -193,6 +193,14 @@ func (r *replicaStrategy) recover(ctx context.Context, inst store.Instance) (gon
 			e.log.Error("cannot restore routes", "instance", inst.Name, "err", err)
 		}
 	}
+	// The replicas of failed releases are kept for their logs.
+	if kept, err := e.store.KeptHandles(ctx, inst.Name); err == nil {
+		for _, h := range kept {
+			known[h.Replica] = true
+		}
+	} else {
+		return gone, err
+	}
 	listed, err := rt.List(ctx, inst.Identity)
 	if err != nil {
 		return gone, fmt.Errorf("list replicas: %w", err)

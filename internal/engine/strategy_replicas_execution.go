@@ -91,6 +91,10 @@ func (x *execution) run() error {
 		return x.fail(err)
 	}
 	x.retireOld(ctx)
+	if x.newRelease {
+		// A successful release ends the wait of failed ones for a reader.
+		x.e.discardKept(context.WithoutCancel(ctx), x.snap.name, x.rt, x.op.emit)
+	}
 	return nil
 }
 
@@ -293,17 +297,19 @@ func completeHandle(h runtime.Handle, rtName string, id stack.Identity, svc *sta
 }
 
 // waitReady waits until every replica is healthy (a job: exited with 0),
-// within the health timeout. The error names the replica that was not and
-// its last health message.
+// within the health timeout. A replica that crashed crashLimit times, or
+// exited for good, fails at once rather than at the timeout. The error (a
+// *replicaFailure) names the replica that was not ready and why.
 func (x *execution) waitReady(ctx context.Context, svc *stack.Service, hs []runtime.Handle) error {
 	job := x.jobs[svc.Name]
 	what := "healthy"
 	if job {
 		what = "completed"
 	}
-	x.op.emit.step("health", svc.Name, "", "waiting for "+strconv.Itoa(len(hs))+" replica(s) to be "+what)
 	deadline := time.NewTimer(x.e.healthTimeout)
 	defer deadline.Stop()
+	x.op.emit.emit(Event{Kind: EventStep, Step: "health", Service: svc.Name, Deadline: x.e.now().Add(x.e.healthTimeout),
+		Message: "waiting for " + strconv.Itoa(len(hs)) + " replica(s) to be " + what})
 	tick := time.NewTicker(x.e.pollInterval)
 	defer tick.Stop()
 	lastReady := -1
@@ -319,10 +325,15 @@ func (x *execution) waitReady(ctx context.Context, svc *stack.Service, hs []runt
 				ready++
 				continue
 			case err == nil && job && st.State == runtime.StateExited:
-				return fmt.Errorf("service %s: job replica %s exited with code %d: %s: %w", svc.Name, h.Replica, st.ExitCode, describe(st, nil), ErrUnhealthy)
+				return &replicaFailure{handle: h, reason: "exited with " + exitReason(st.ExitCode, st.Message),
+					err: fmt.Errorf("service %s: job replica %s exited with code %d: %s: %w", svc.Name, h.Replica, st.ExitCode, describe(st, nil), ErrUnhealthy)}
 			case err == nil && !job && st.Healthy():
 				ready++
 				continue
+			case err == nil && !job && (crashes(st) >= x.e.crashLimit || st.State == runtime.StateExited):
+				reason := failureReason(st, nil)
+				return &replicaFailure{handle: h, reason: reason,
+					err: fmt.Errorf("service %s: replica %s %s: %w", svc.Name, h.Replica, reason, ErrUnhealthy)}
 			}
 			if bad.Replica == "" {
 				bad, badStatus, badErr = h, st, err
@@ -341,8 +352,9 @@ func (x *execution) waitReady(ctx context.Context, svc *stack.Service, hs []runt
 		case <-ctx.Done():
 			return fmt.Errorf("service %s: waiting for replica %s: %w", svc.Name, bad.Replica, ctx.Err())
 		case <-deadline.C:
-			return fmt.Errorf("service %s: replica %s did not become %s within %s: %s: %w",
-				svc.Name, bad.Replica, what, x.e.healthTimeout, describe(badStatus, badErr), ErrUnhealthy)
+			return &replicaFailure{handle: bad, reason: fmt.Sprintf("not %s within %s: %s", what, x.e.healthTimeout, failureReason(badStatus, badErr)),
+				err: fmt.Errorf("service %s: replica %s did not become %s within %s: %s: %w",
+					svc.Name, bad.Replica, what, x.e.healthTimeout, describe(badStatus, badErr), ErrUnhealthy)}
 		case <-tick.C:
 		}
 	}
@@ -550,7 +562,19 @@ func (x *execution) fail(cause error) error {
 			em.warn("", "", "restoring the previous routes failed: "+err.Error())
 		}
 	}
-	if len(x.started) > 0 {
+	var rf *replicaFailure
+	if errors.As(cause, &rf) && rf.handle.Replica != "" {
+		x.report(ctx, rf)
+	}
+	switch {
+	case len(x.started) == 0:
+	case x.newRelease:
+		// The failed release's replicas stay, stopped, with their logs.
+		x.keepFailed(ctx)
+		if rf != nil {
+			cause = fmt.Errorf("%w (its logs: quai logs %s --release %d)", cause, x.snap.name, x.release)
+		}
+	default:
 		em.step("undo", "", "", fmt.Sprintf("stopping %d new replica(s)", len(x.started)))
 		_ = x.e.stopAll(ctx, x.rt, x.started, x.model, em, true)
 		x.e.removeAll(ctx, x.rt, x.started, em)

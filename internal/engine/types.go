@@ -32,11 +32,13 @@ const (
 	EventStep     = wire.EventStep
 	EventProgress = wire.EventProgress
 	EventStepDone = wire.EventStepDone
-	EventWarning  = wire.EventWarning
-	EventWaiting  = wire.EventWaiting
-	EventDone     = wire.EventDone
-	EventFailed   = wire.EventFailed
-	EventError    = wire.EventError
+	// EventStepFailed reports the replica that failed a step.
+	EventStepFailed = wire.EventStepFailed
+	EventWarning    = wire.EventWarning
+	EventWaiting    = wire.EventWaiting
+	EventDone       = wire.EventDone
+	EventFailed     = wire.EventFailed
+	EventError      = wire.EventError
 )
 
 // Actions.

@@ -193,8 +193,12 @@ const (
 
 // Status is what Inspect reports about one replica.
 type Status struct {
-	State    State     `json:"state"`
-	Health   Health    `json:"health"`
+	State  State  `json:"state"`
+	Health Health `json:"health"`
+	// Restarts counts the restarts the runtime made or decided: one that
+	// waits out its backoff counts already (as Docker's RestartCount), so
+	// that the crashes of a replica are Restarts, plus one when it exited
+	// for good.
 	Restarts int       `json:"restarts"`
 	Started  time.Time `json:"started,omitzero"`
 	ExitCode int       `json:"exit_code,omitempty"`
@@ -279,6 +283,8 @@ type LogOptions struct {
 	// The engine applies it, before Tail, and hands Loggers the options
 	// without it, so a Logger never sees it set.
 	Grep string
+	// Release selects the replicas of one release, a failed one's kept replicas included (0: the running ones); the engine reads it, runtimes ignore it.
+	Release int
 }
 
 // Logger is implemented by runtimes that capture replica output.

@@ -177,6 +177,16 @@ type Store interface {
 	Handles(ctx context.Context, instance string) ([]runtime.Handle, error)
 	// ReplaceHandles replaces the instance's handles in one transaction.
 	ReplaceHandles(ctx context.Context, instance string, handles []runtime.Handle) error
+	// KeepHandles records replicas of a failed release that stay (stopped,
+	// with their logs and exit state) until the next successful release or
+	// a prune; a replica already kept is recorded again.
+	KeepHandles(ctx context.Context, instance string, handles []runtime.Handle) error
+	// KeptHandles returns the kept replicas of the instance, oldest release
+	// first.
+	KeptHandles(ctx context.Context, instance string) ([]runtime.Handle, error)
+	// ForgetKeptHandles deletes the records of the named kept replicas;
+	// names that are not kept are ignored.
+	ForgetKeptHandles(ctx context.Context, instance string, replicas []string) error
 
 	// BeginOperation records a running operation and returns it with its
 	// ID; ErrConflict (wrapping a description of the running one) if another

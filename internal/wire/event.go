@@ -14,10 +14,14 @@ const (
 	EventStep     EventKind = "step"     // a step started (Step, Service, Replica)
 	EventProgress EventKind = "progress" // progress within a step (Message, Current/Total)
 	EventStepDone EventKind = "step-done"
-	EventWarning  EventKind = "warning"
-	EventWaiting  EventKind = "waiting" // waiting for another operation on the instance
-	EventDone     EventKind = "done"
-	EventFailed   EventKind = "failed"
+	// EventStepFailed: a step failed for a service or replica (Message
+	// says why; Text holds the failing replica's last log lines). The
+	// operation's own outcome still comes as EventFailed.
+	EventStepFailed EventKind = "step-failed"
+	EventWarning    EventKind = "warning"
+	EventWaiting    EventKind = "waiting" // waiting for another operation on the instance
+	EventDone       EventKind = "done"
+	EventFailed     EventKind = "failed"
 	// EventError reports a problem that needs the operator and may have no
 	// operation of its own: a failed or missed backup, a failed verify or
 	// drill. It does not end a stream.
@@ -41,8 +45,12 @@ type Event struct {
 	Total    int       `json:"total,omitempty"`
 	// Release is set on EventDone/EventFailed of operations that made one.
 	Release int `json:"release,omitempty"`
-	// Text is the printable plan on EventPlan.
+	// Text is the printable plan on EventPlan, and the failing replica's
+	// last log lines on EventStepFailed.
 	Text string `json:"text,omitempty"`
+	// Deadline is when a step that waits (health) gives up, on its
+	// EventStep, so that a live view can show the time left.
+	Deadline time.Time `json:"deadline,omitzero"`
 	// Error is set on EventFailed and EventError: what failed and what to do.
 	Error string `json:"error,omitempty"`
 	// Backup is the progress of a backup or restore on EventProgress.

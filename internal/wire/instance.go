@@ -160,4 +160,7 @@ type PruneReport struct {
 	Bytes int64 `json:"bytes"`
 	// Kept is how many image references the releases keep.
 	Kept int `json:"kept"`
+	// FailedReplicas are the replicas failed releases kept for their logs
+	// that prune removed (instance/replica).
+	FailedReplicas []string `json:"failed_replicas,omitempty"`
 }

@@ -109,6 +109,7 @@ const (
 	// LogsFormatJSON (one LogLine per line).
 	LogsFormat     = "format"
 	LogsFormatJSON = "json"
+	LogsRelease    = "release" // one release's replicas, a failed one's included
 )
 
 // LogLine is one line of an instance's logs, as GET .../logs streams them

@@ -6,6 +6,7 @@ package serve
 import (
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +24,8 @@ type options struct {
 	MaxConnsPerIP     int
 	Kube              daemon.KubeConfig
 	AlertsConfig      string
+	HealthTimeout     time.Duration
+	CrashLimit        int
 }
 
 // Command returns the `quai serve` command. It reads the CLI's shared
@@ -72,6 +75,8 @@ running instances keep running and the next daemon re-attaches to them.`,
 				ProxyMaxConnsPerIP: o.MaxConnsPerIP,
 				Kube:               o.Kube,
 				AlertsConfig:       o.AlertsConfig,
+				HealthTimeout:      o.HealthTimeout,
+				CrashLimit:         o.CrashLimit,
 				Logger:             log,
 			})
 			if err != nil {
@@ -85,6 +90,8 @@ running instances keep running and the next daemon re-attaches to them.`,
 	f.StringVar(&o.HTTPS, "https", envOr("QUAI_HTTPS", daemon.DefaultHTTPSAddr), "proxy HTTPS listen address; the default binds every interface, 127.0.0.1:8443 this machine only; \"off\" disables it ($QUAI_HTTPS)")
 	f.IntVar(&o.MaxConns, "max-conns", 0, "most client connections the proxy holds (default from the open files limit: half of what a quarter kept for the daemon leaves)")
 	f.IntVar(&o.MaxConnsPerIP, "max-conns-per-ip", 0, "most client connections the proxy holds from one address, an IPv6 /64 counting as one (default 256; -1 for no limit, e.g. behind a load balancer)")
+	f.DurationVar(&o.HealthTimeout, "health-timeout", 0, "how long quai up waits for new replicas to become healthy on process and docker (default 2m)")
+	f.IntVar(&o.CrashLimit, "crash-limit", 0, "how many crashes of a new replica fail quai up at once, without waiting for --health-timeout (default 3)")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.DockerHost, "docker-host", "", "Docker Engine of the docker runtime: unix://, tcp:// or ssh:// (default $DOCKER_HOST, else the local socket; \"off\" leaves the runtime out)")
 	f.StringVar(&o.DockerNetworkPool, "docker-network-pool", envOr("QUAI_DOCKER_NETWORK_POOL", ""), "IPv4 range instance networks get /26 subnets from once the Docker Engine's own address pools are used up (default 10.213.0.0/16; $QUAI_DOCKER_NETWORK_POOL)")

@@ -69,7 +69,9 @@ func (r *Runtime) Inspect(ctx context.Context, h runtime.Handle) (runtime.Status
 	case container.StateRunning, container.StatePaused:
 		st.State = runtime.StateRunning
 	case container.StateRestarting:
+		// Waiting out the backoff after a crash, whose code it keeps.
 		st.State = runtime.StateStarting
+		st.ExitCode = s.ExitCode
 	case container.StateCreated:
 		st.State = runtime.StateStopped
 	default:

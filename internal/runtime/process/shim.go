@@ -122,6 +122,9 @@ func supervise(dir string) error {
 			return s.save()
 		}
 		backoff = nextBackoff(backoff, spec.BackoffMin, spec.BackoffMax, ran)
+		// A restart counts from when it is decided, as Docker's
+		// RestartCount does, so a crash is seen as soon as it happens.
+		s.st.Restarts++
 		s.st.Phase = phaseRestarting
 		s.st.Message = fmt.Sprintf("exited with code %d; restarting in %s", code, backoff)
 		_ = s.save()
@@ -133,7 +136,6 @@ func supervise(dir string) error {
 			s.st.Phase, s.st.Message = phaseStopped, "stopped"
 			return s.save()
 		}
-		s.st.Restarts++
 	}
 }
 

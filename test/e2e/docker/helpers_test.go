@@ -31,11 +31,15 @@ func engine(t *testing.T) (*client.Client, string) {
 	cli := dockertest.Engine(t)
 	pg := dockertest.PostgresImage(t, cli)
 	dockertest.TagImage(t, cli, pg, "postgres:15")
-	host := os.Getenv("DOCKER_HOST")
-	if host == "" {
-		host = client.DefaultDockerHost
+	return cli, engineHost()
+}
+
+// engineHost is the Docker Engine's address for the daemon.
+func engineHost() string {
+	if host := os.Getenv("DOCKER_HOST"); host != "" {
+		return host
 	}
-	return cli, host
+	return client.DefaultDockerHost
 }
 
 // containers lists the instance's containers: id → started-at, by the
