@@ -44,6 +44,7 @@ shop-dev: done, release 2
 func TestTTYRendererRewritesServiceLines(t *testing.T) {
 	var b bytes.Buffer
 	r := &ttyRenderer{w: &b}
+	defer r.Close()
 	for _, ev := range sampleEvents {
 		r.Event(ev)
 	}
@@ -130,5 +131,44 @@ func TestCPUText(t *testing.T) {
 		if got := cpuText(tc.st); got != tc.want {
 			t.Errorf("cpuText(%+v) = %q, want %q", tc.st, got, tc.want)
 		}
+	}
+}
+
+// TestTTYRendererShowsTimesAndFailures: a waiting step shows its elapsed
+// time and the time left to its deadline, a finished one ✔ and how long it
+// took, a failed one ✘ with the reason, and the failing replica's last log
+// lines print above the live block.
+func TestTTYRendererShowsTimesAndFailures(t *testing.T) {
+	var b bytes.Buffer
+	now := time.Date(2026, 1, 2, 15, 0, 0, 0, time.UTC)
+	r := &ttyRenderer{w: &b, now: func() time.Time { return now }}
+	defer r.Close()
+	r.Event(wire.Event{Kind: wire.EventStep, Instance: "shop-dev", Service: "api", Step: "health", Message: "waiting for 1 replica(s) to be healthy",
+		Deadline: now.Add(2 * time.Minute)})
+	r.Event(wire.Event{Kind: wire.EventStep, Instance: "shop-dev", Service: "web", Step: "health", Deadline: now.Add(2 * time.Minute)})
+	now = now.Add(3 * time.Second)
+	r.Event(wire.Event{Kind: wire.EventStepDone, Instance: "shop-dev", Service: "web", Step: "health"})
+	r.redraw()
+	out := b.String()
+	for _, want := range []string{"… api              health: waiting for 1 replica(s) to be healthy  3s, 1m57s left", "✔ web              health done  (3s)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("live block lacks %q:\n%s", want, out)
+		}
+	}
+	now = now.Add(1500 * time.Millisecond)
+	r.Event(wire.Event{Kind: wire.EventStepFailed, Instance: "shop-dev", Service: "api", Replica: "api-r2-1", Step: "health",
+		Message: "crashed 3 times, last with exit code 1", Text: "Traceback (most recent call last):\nModuleNotFoundError: No module named 'flask'\n"})
+	r.Event(wire.Event{Kind: wire.EventFailed, Instance: "shop-dev", Error: "release 2 failed"})
+	out = b.String()
+	for _, want := range []string{
+		"shop-dev api-r2-1: health failed: crashed 3 times, last with exit code 1\nshop-dev api-r2-1: last log lines:\n  | Traceback (most recent call last):\n  | ModuleNotFoundError: No module named 'flask'\n",
+		"✘ api              api-r2-1 health failed: crashed 3 times, last with exit code 1  (4.5s)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if !strings.HasSuffix(out, "shop-dev: failed: release 2 failed\n") {
+		t.Errorf("output does not end with the outcome: %q", out)
 	}
 }
