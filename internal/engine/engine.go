@@ -113,7 +113,7 @@ type Options struct {
 	HTTPPort, HTTPSPort int
 	// StopGrace is how long a replica may take to stop before it is killed (10s).
 	StopGrace time.Duration
-	// PollInterval is how often replica health is checked while waiting (200ms).
+	// PollInterval is how often replica health is checked while waiting (100ms).
 	PollInterval time.Duration
 	// Secrets opens the project's sealed secret files; nil when the daemon
 	// holds no keys (sealed secrets are then only generated).
@@ -211,7 +211,7 @@ func New(opts Options) (*Engine, error) {
 		crashLimit:     cmp.Or(max(opts.CrashLimit, 0), defaultCrashLimit),
 		drainTimeout:   orDefault(opts.DrainTimeout, 30*time.Second),
 		stopGrace:      orDefault(opts.StopGrace, 10*time.Second),
-		pollInterval:   orDefault(opts.PollInterval, 200*time.Millisecond),
+		pollInterval:   orDefault(opts.PollInterval, 100*time.Millisecond),
 		defaultHost:    opts.DefaultHost,
 		httpPort:       opts.HTTPPort,
 		httpsPort:      opts.HTTPSPort,

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/quai-dev/quai/internal/registry"
 	"github.com/quai-dev/quai/internal/runtime"
@@ -88,6 +89,7 @@ func (e *Engine) prepareImages(op *operation, s *snapshot, m *stack.Model, p Pla
 	}
 	run := pinModel(m, pins)
 	out := make(map[string]string, len(m.Services))
+	var todo []int // the services whose image is prepared
 	for i, svc := range run.Services {
 		switch actions[svc.Name] {
 		case ActionKeep, ActionRemove, "":
@@ -111,18 +113,35 @@ func (e *Engine) prepareImages(op *operation, s *snapshot, m *stack.Model, p Pla
 			out[svc.Name] = id
 			continue
 		}
-		id, err := e.prepareImage(op, im, run, svc)
-		if err != nil {
-			return nil, nil, err
-		}
-		switch {
-		case registry.IsPinned(svc.Image):
-			id = svc.Image
-		case m.Registry != nil:
-			if id, err = e.publishImage(op, im, m, m.Services[i], id, p.Release); err != nil {
-				return nil, nil, err
+		todo = append(todo, i)
+	}
+	// The images are independent: they are built, pulled and published
+	// side by side; the first failure in service order is reported.
+	ids := make([]string, len(run.Services))
+	errs := make([]error, len(run.Services))
+	var wg sync.WaitGroup
+	for _, i := range todo {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			svc := run.Services[i]
+			id, err := e.prepareImage(op, im, run, svc)
+			switch {
+			case err != nil:
+			case registry.IsPinned(svc.Image):
+				id = svc.Image
+			case m.Registry != nil:
+				id, err = e.publishImage(op, im, m, m.Services[i], id, p.Release)
 			}
+			ids[i], errs[i] = id, err
+		}()
+	}
+	wg.Wait()
+	for _, i := range todo {
+		if errs[i] != nil {
+			return nil, nil, errs[i]
 		}
+		svc, id := run.Services[i], ids[i]
 		if svc.Image != id || svc.Build != nil {
 			c := *svc
 			c.Image, c.Build = id, nil

@@ -116,6 +116,10 @@ func (d *declarativeStrategy) deploy(op *operation, s *snapshot, m *stack.Model,
 	}
 	err = d.rt.Apply(ctx, m, opts)
 	if err != nil {
+		if rf := (*runtime.ReplicaFailure)(nil); errors.As(err, &rf) {
+			op.emit.emit(Event{Kind: EventStepFailed, Step: "rollout", Service: rf.Service, Replica: rf.Replica,
+				Message: rf.Reason, Text: rf.Logs})
+		}
 		if errors.Is(err, runtime.ErrRolloutFailed) {
 			err = fmt.Errorf("%w: %w", ErrUnhealthy, err)
 		}

@@ -1,6 +1,7 @@
 package docker
 
 import (
+	"archive/tar"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -194,11 +195,12 @@ func (r *Runtime) BuildImage(ctx context.Context, b BuildSpec) (Built, error) {
 		return Built{}, err
 	}
 	excludes = trimBuildFiles(excludes, b.Dockerfile)
-	tarball, sum, err := tarContext(b.Context, excludes, b)
+	// The context is read twice when it must be built, and once when an
+	// image of its content exists: no copy of it is written.
+	sum, err := contextSum(b.Context, excludes, b)
 	if err != nil {
 		return Built{}, err
 	}
-	defer func() { _ = os.Remove(tarball) }()
 	ref := b.Repository + ":" + sum[:16]
 
 	l := r.buildLock(ref)
@@ -207,7 +209,7 @@ func (r *Runtime) BuildImage(ctx context.Context, b BuildSpec) (Built, error) {
 	if ins, err := r.cli.ImageInspect(ctx, ref); err == nil {
 		return Built{Ref: ref, ID: ins.ID, Cached: true}, nil
 	}
-	f, err := os.Open(tarball)
+	f, err := contextTar(b.Context, excludes)
 	if err != nil {
 		return Built{}, err
 	}
@@ -298,32 +300,45 @@ func trimBuildFiles(excludes []string, dockerfile string) []string {
 	return excludes
 }
 
-// tarContext writes the build context to a temporary file and returns it
-// with a hash of its content and of the build settings.
-func tarContext(dir string, excludes []string, b BuildSpec) (string, string, error) {
-	if _, err := os.Stat(filepath.Join(dir, b.Dockerfile)); err != nil {
-		return "", "", fmt.Errorf("build context %s: %w", dir, err)
-	}
+// contextTar streams the build context as the builder receives it.
+func contextTar(dir string, excludes []string) (io.ReadCloser, error) {
 	rc, err := archive.TarWithOptions(dir, &archive.TarOptions{
 		ExcludePatterns: excludes, ChownOpts: &archive.ChownOpts{UID: 0, GID: 0},
 	})
 	if err != nil {
-		return "", "", fmt.Errorf("build context %s: %w", dir, err)
+		return nil, fmt.Errorf("build context %s: %w", dir, err)
+	}
+	return rc, nil
+}
+
+// contextSum hashes the build context as the builder receives it, every
+// entry's name, type, mode, owner, link and content but not its times (a
+// file written again with the same content, by a checkout or a generated
+// .env, makes no new image), then the Dockerfile, the target and the
+// arguments.
+func contextSum(dir string, excludes []string, b BuildSpec) (string, error) {
+	if _, err := os.Stat(filepath.Join(dir, b.Dockerfile)); err != nil {
+		return "", fmt.Errorf("build context %s: %w", dir, err)
+	}
+	rc, err := contextTar(dir, excludes)
+	if err != nil {
+		return "", err
 	}
 	defer func() { _ = rc.Close() }()
-	f, err := os.CreateTemp("", "quai-build-*.tar")
-	if err != nil {
-		return "", "", err
-	}
 	h := sha256.New()
-	if _, err := io.Copy(io.MultiWriter(f, h), rc); err != nil {
-		_ = f.Close()
-		_ = os.Remove(f.Name())
-		return "", "", fmt.Errorf("build context %s: %w", dir, err)
-	}
-	if err := f.Close(); err != nil {
-		_ = os.Remove(f.Name())
-		return "", "", err
+	tr := tar.NewReader(rc)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return "", fmt.Errorf("build context %s: %w", dir, err)
+		}
+		_, _ = fmt.Fprintf(h, "%s\x00%c\x00%o\x00%d:%d\x00%s\x00%d\x00", hdr.Name, hdr.Typeflag, hdr.Mode, hdr.Uid, hdr.Gid, hdr.Linkname, hdr.Size)
+		if _, err := io.Copy(h, tr); err != nil {
+			return "", fmt.Errorf("build context %s: %w", dir, err)
+		}
 	}
 	keys := make([]string, 0, len(b.Args))
 	for k := range b.Args {
@@ -334,7 +349,7 @@ func tarContext(dir string, excludes []string, b BuildSpec) (string, string, err
 	for _, k := range keys {
 		_, _ = fmt.Fprintf(h, "\x00arg:%s=%s", k, b.Args[k])
 	}
-	return f.Name(), hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // pulledRecord lists the images the runtime pulled, so Prune removes those

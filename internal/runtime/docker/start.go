@@ -3,6 +3,7 @@ package docker
 import (
 	"archive/tar"
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -244,6 +245,13 @@ func firstPort(s *stack.Service) int {
 	return 0
 }
 
+// Docker's healthcheck defaults, for a check that sets no interval or
+// retries.
+const (
+	dockerDefaultInterval = 30 * time.Second
+	dockerDefaultRetries  = 3
+)
+
 func healthStart(s *stack.Service) time.Duration {
 	if s.Healthcheck != nil && s.Healthcheck.StartPeriod > 0 {
 		return s.Healthcheck.StartPeriod
@@ -293,6 +301,16 @@ func (r *Runtime) containerConfig(spec runtime.ReplicaSpec, image string) (*cont
 	if hc := svc.Healthcheck; hc != nil {
 		cfg.Healthcheck = &container.HealthConfig{
 			Test: hc.Test, Interval: hc.Interval, Timeout: hc.Timeout, Retries: hc.Retries, StartPeriod: hc.StartPeriod,
+		}
+		if hc.StartPeriod == 0 {
+			// Probe often while the replica starts, so a deploy (and the
+			// services that wait for this one) waits for the replica, not
+			// for the next interval: during the time the check allows
+			// (interval × retries) Docker probes every startProbeInterval
+			// and the replica is healthy at its first pass; failures then
+			// do not count, as in any start period.
+			cfg.Healthcheck.StartPeriod = cmp.Or(hc.Interval, dockerDefaultInterval) * time.Duration(cmp.Or(hc.Retries, dockerDefaultRetries))
+			cfg.Healthcheck.StartInterval = startProbeInterval * 2
 		}
 		if hc.Disable {
 			cfg.Healthcheck = &container.HealthConfig{Test: []string{"NONE"}}

@@ -198,8 +198,10 @@ func (r *Runtime) checkPods(ctx context.Context, m *stack.Model, ns string, w wo
 			if ev := r.lastWarning(ctx, ns, p.Name); ev != "" && !strings.Contains(msg, ev) {
 				msg += " (" + ev + ")"
 			}
-			return fmt.Errorf("%w: instance %s, service %s: pod %s: %s: %s; the previous version keeps serving: fix the stack and apply again, or roll back",
+			err := fmt.Errorf("%w: instance %s, service %s: pod %s: %s: %s; the previous version keeps serving: fix the stack and apply again, or roll back",
 				runtime.ErrRolloutFailed, m.Identity, w.service, p.Name, reason, msg)
+			return &runtime.ReplicaFailure{Service: w.service, Replica: p.Name, Reason: reason + ": " + msg,
+				Logs: r.failedLogs(ctx, p), Err: err}
 		}
 	}
 	return nil
@@ -233,6 +235,34 @@ func podProblem(p *corev1.Pod) (reason, msg string) {
 	}
 	return "", ""
 }
+
+// failedLogLines is how many of a failing pod's last log lines a failed
+// rollout reports.
+const failedLogLines = 20
+
+// failedLogs returns the last log lines of the pod's failing container:
+// of its previous run when it crashed (CrashLoopBackOff), else of the
+// current one; "" when it has none (an image that cannot be pulled).
+func (r *Runtime) failedLogs(ctx context.Context, p *corev1.Pod) string {
+	for _, cs := range slices.Concat(p.Status.InitContainerStatuses, p.Status.ContainerStatuses) {
+		previous := cs.LastTerminationState.Terminated != nil
+		if !previous && cs.State.Terminated == nil {
+			continue
+		}
+		tail := int64(failedLogLines)
+		lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		b, err := r.client.CoreV1().Pods(p.Namespace).GetLogs(p.Name, &corev1.PodLogOptions{
+			Container: cs.Name, Previous: previous, TailLines: &tail, LimitBytes: ptrTo(int64(16 << 10)),
+		}).DoRaw(lctx)
+		cancel()
+		if err == nil && len(b) > 0 {
+			return string(b)
+		}
+	}
+	return ""
+}
+
+func ptrTo[T any](v T) *T { return &v }
 
 // lastWarning is the newest Warning event about a pod.
 func (r *Runtime) lastWarning(ctx context.Context, ns, pod string) string {
