@@ -336,7 +336,7 @@ func contextSum(dir string, excludes []string, b BuildSpec) (string, error) {
 			return "", fmt.Errorf("build context %s: %w", dir, err)
 		}
 		_, _ = fmt.Fprintf(h, "%s\x00%c\x00%o\x00%d:%d\x00%s\x00%d\x00", hdr.Name, hdr.Typeflag, hdr.Mode, hdr.Uid, hdr.Gid, hdr.Linkname, hdr.Size)
-		if _, err := io.Copy(h, tr); err != nil {
+		if _, err := io.Copy(h, tr); err != nil { //nolint:gosec // an uncompressed tar of the project directory quai reads anyway, not untrusted input
 			return "", fmt.Errorf("build context %s: %w", dir, err)
 		}
 	}
