@@ -2,9 +2,10 @@
 # Crash-loop benchmark: the time from `quai up` of a service that crashes at
 # every start (it prints a Python traceback and exits 1) until `quai up`
 # fails, with the traceback in its output (a warning says when it lacks
-# it), on the process runtime and, when a Docker Engine answers, on Docker. A fresh install each round; medians
-# of ROUNDS rounds. The deploy's health timeout is the daemon's default
-# (2m): the figure shows whether up waits for it or fails on the crashes.
+# it), on the process runtime and, when a Docker Engine answers, on Docker.
+# A fresh install each round; medians of ROUNDS rounds. The deploy's health
+# timeout is the daemon's default (2m): the figure shows whether up waits
+# for it or fails on the crashes.
 #
 # Knobs (environment): ROUNDS (5), QUAI (the binary; default bin/quai,
 # built), DOCKER=0 to skip Docker. It runs its own daemon (own data
