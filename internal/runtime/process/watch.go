@@ -177,7 +177,9 @@ func (e *replicaEvents) changed(dir string) {
 			kind = runtime.ReplicaExited
 		}
 	case phaseRunning:
-		if st.Restarts > prev.restarts {
+		// Restarts counts a restart from when it is decided (phase
+		// restarting); a replaced supervisor counts one as it starts.
+		if prev.phase == phaseRestarting || st.Restarts > prev.restarts {
 			kind = runtime.ReplicaRestarted
 		}
 	}
