@@ -71,7 +71,17 @@ func TestCrashLoopFailsUpWithItsTracebackOnDocker(t *testing.T) {
 	dockertest.GoBuildStatic(t, filepath.Dir(filepath.Dir(e2etest.ExampleDir(t))), "./internal/runtime/runtimetest/testapp", filepath.Join(dir, "testapp"))
 	d := daemontest.Start(t, daemontest.Options{DockerHost: host, HealthTimeout: 10 * time.Minute})
 	t.Cleanup(func() {
-		_, _ = engineCli.ImageRemove(context.Background(), "quai-e2e/crashd:test", client.ImageRemoveOptions{Force: true})
+		// The stack's tag and the tags quai built it under.
+		ctx := context.Background()
+		refs := []string{"quai-e2e/crashd:test"}
+		if list, err := engineCli.ImageList(ctx, client.ImageListOptions{Filters: client.Filters{}.Add("reference", "quai-default-crashd-dev-web")}); err == nil {
+			for _, im := range list.Items {
+				refs = append(refs, im.RepoTags...)
+			}
+		}
+		for _, ref := range refs {
+			_, _ = engineCli.ImageRemove(ctx, ref, client.ImageRemoveOptions{Force: true})
+		}
 	})
 	const inst = "crashd-dev"
 
