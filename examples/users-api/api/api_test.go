@@ -289,9 +289,12 @@ func TestShutdownFinishesInFlightRequests(t *testing.T) {
 	}
 	defer func() { _ = conn.Close() }()
 	_, _ = fmt.Fprintf(conn, "POST /api/users HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body[:10])
-	// The server accepts connections in order: once a later request is
-	// answered, the first connection is in the server's hands, and shutdown
-	// must wait for it.
+	// The server accepts connections in order: once a request on a later
+	// connection is answered, the first connection is in the server's hands,
+	// and shutdown must wait for it. The later connection must be new: the
+	// client would otherwise reuse waitHealthy's, accepted before the first,
+	// and under load the first could still be unaccepted at shutdown.
+	http.DefaultClient.CloseIdleConnections()
 	var v map[string]string
 	if r := call(t, "GET", "http://"+addr+"/api/version", "", &v); r.StatusCode != 200 || v["version"] != "9" {
 		t.Fatalf("version: status %d, %v", r.StatusCode, v)
