@@ -12,6 +12,7 @@ import (
 
 	"github.com/quai-dev/quai/internal/datadir"
 	"github.com/quai-dev/quai/internal/runtime"
+	"github.com/quai-dev/quai/internal/runtime/logfile"
 	"github.com/quai-dev/quai/internal/stack"
 )
 
@@ -51,7 +52,7 @@ func TestUserIsHonoured(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = rt.Remove(context.Background(), h) })
 
-	log := filepath.Join(dataDir, "instances", testID.Slug(), "replicas", "web-1", "logs", "app.log")
+	log := logfile.Path(filepath.Join(dataDir, "instances", testID.Slug(), "logs", "web"), "web-1")
 	want := "uid=" + nobody.Uid + " gid=" + nobody.Gid + " groups=" + nobody.Gid + " home=" + nobody.HomeDir + " user=nobody token=t0k"
 	deadline := time.Now().Add(30 * time.Second)
 	for {
