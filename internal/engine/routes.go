@@ -56,7 +56,7 @@ func buildRoutes(m *stack.Model, handles map[string][]runtime.Handle, pattern st
 			}
 		}
 		sort.Strings(targets)
-		rt := Route{Host: routeHost(r, m.Identity, pattern), Path: routePath(r), Targets: targets, TLS: string(r.TLS)}
+		rt := Route{Host: routeHost(r, m.Identity, pattern), Path: routePath(r), Targets: targets, TLS: string(r.TLS), Service: r.Service}
 		if r.TLS == stack.TLSCustom {
 			rt.CertFile, rt.KeyFile = projectPath(m.Dir, r.CertFile), projectPath(m.Dir, r.KeyFile)
 		}

@@ -151,3 +151,38 @@ func TestMatchDoesNotAllocate(t *testing.T) {
 	allocs = testing.AllocsPerRun(100, func() { _ = tbl.matchBytes(host, path) })
 	expect(t, "allocations per lookup from bytes", allocs, 0)
 }
+
+// BenchmarkProxyStats is BenchmarkProxy's quai case with the per-route
+// request statistics on and off: the ns/op ratio is what they cost.
+func BenchmarkProxyStats(b *testing.B) {
+	be := staticBackend(b)
+	for _, tc := range []struct {
+		name    string
+		noStats bool
+	}{{"off", true}, {"on", false}, {"off2", true}, {"on2", false}} {
+		p := startProxyConfig(b, Config{HTTPAddr: "127.0.0.1:0", NoStats: tc.noStats})
+		mustSet(b, p, "bench", Route{Host: "bench.localhost", Targets: []string{addr(be)}})
+		b.Run(tc.name, func(b *testing.B) {
+			c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1024}}
+			req, err := http.NewRequest("GET", "http://"+p.HTTPAddr()+"/index.html", nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			req.Host = "bench.localhost"
+			b.ReportAllocs()
+			b.SetParallelism(8)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					resp, err := c.Do(req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					_ = resp.Body.Close()
+				}
+			})
+		})
+	}
+}

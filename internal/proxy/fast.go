@@ -383,7 +383,8 @@ func (p *Proxy) fastRoute(r *fastRequest) *route {
 func (p *Proxy) fastForward(fc *fastConn, r *fastRequest, rt *route) bool {
 	var start time.Time
 	logging := p.log != nil && p.log.Enabled(context.Background(), slog.LevelInfo)
-	if logging {
+	stats := rt.stats
+	if logging || stats != nil {
 		start = time.Now()
 	}
 	// A body that fits in the buffer with the head is read in place and
@@ -412,6 +413,7 @@ func (p *Proxy) fastForward(fc *fastConn, r *fastRequest, rt *route) bool {
 	var tried [maxAttempts]*target
 	n := 0
 	fresh := false
+	calls := 0
 	for {
 		if !fresh {
 			if n == attempts {
@@ -426,7 +428,14 @@ func (p *Proxy) fastForward(fc *fastConn, r *fastRequest, rt *route) bool {
 		}
 		t := res.target
 		var err error
+		if calls > 0 {
+			res.retries++
+		}
+		calls++
 		res.status, res.written, keep, err = p.fastRoundTrip(fc, r, t, body, &consumed, fresh)
+		if err != nil && res.status == 0 {
+			res.failed++
+		}
 		retry, reused := retryable(err, replayable)
 		fresh = retry && reused && !fresh
 		if !fresh {
@@ -442,6 +451,10 @@ func (p *Proxy) fastForward(fc *fastConn, r *fastRequest, rt *route) bool {
 	}
 	if consumed > 0 {
 		_, _ = fc.br.Discard(consumed)
+	}
+	if stats != nil {
+		stats.observe(res.status, time.Since(start), r.contentLength, res.written)
+		stats.attempts(res.retries, res.failed)
 	}
 	if logging {
 		p.log.LogAttrs(context.Background(), slog.LevelInfo, "request",

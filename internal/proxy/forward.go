@@ -49,6 +49,9 @@ type result struct {
 	target  *target
 	// truncated: the response header went out but the body broke off.
 	truncated bool
+	// retries counts attempts beyond the first, failed the attempts that
+	// did not reach their target (for the route's statistics).
+	retries, failed int
 }
 
 // forward proxies one plain (non-upgrade) request to the route's targets.
@@ -84,6 +87,7 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rt *route) resul
 	n := 0
 	var res result
 	fresh := false
+	calls := 0
 	for {
 		if !fresh {
 			if n == attempts {
@@ -98,7 +102,14 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rt *route) resul
 		}
 		t := res.target
 		var err error
+		if calls > 0 {
+			res.retries++
+		}
+		calls++
 		res.status, res.written, err = p.roundTrip(w, r, t, body, fresh)
+		if err != nil && res.status == 0 && !errors.Is(err, errClientBody) {
+			res.failed++
+		}
 		retry, reused := retryable(err, replayable)
 		// A reused connection the upstream had just closed says nothing
 		// about the target: try it once more on a new connection, still

@@ -67,6 +67,9 @@ type Config struct {
 	// once more than 3/4 of MaxConns are open (until under half); zero
 	// means DefaultPressureIdleTimeout.
 	PressureIdleTimeout time.Duration
+	// NoStats turns off the per-route request statistics (Stats); only
+	// for measuring what they cost.
+	NoStats bool
 }
 
 // Proxy is quai's reverse proxy. Its methods are safe for concurrent use.
@@ -86,6 +89,11 @@ type Proxy struct {
 	routes  map[string][]Route
 	certs   map[string]map[[2]string]*tls.Certificate
 	targets map[string]*target
+	// stats are the routes' request counters (stats.go), kept across
+	// table swaps.
+	stats map[statsKey]*routeStats
+	// unrouted counts requests no route matched.
+	unrouted atomic.Uint64
 
 	started     bool
 	httpSrv     *http.Server
@@ -116,6 +124,7 @@ func New(cfg Config) (*Proxy, error) {
 		routes:         make(map[string][]Route),
 		certs:          make(map[string]map[[2]string]*tls.Certificate),
 		targets:        make(map[string]*target),
+		stats:          make(map[statsKey]*routeStats),
 	}
 	maxConns := cfg.MaxConns
 	if maxConns <= 0 {
@@ -396,8 +405,21 @@ func (p *Proxy) RemoveInstance(instance string) {
 // no route names any more. p.mu is held.
 func (p *Proxy) install(t *table) {
 	used := make(map[string]bool)
-	for _, rts := range t.instances {
+	var stats map[statsKey]*routeStats
+	if !p.cfg.NoStats {
+		stats = make(map[statsKey]*routeStats, len(p.stats))
+	}
+	for inst, rts := range t.instances {
 		for _, rt := range rts {
+			if stats != nil {
+				k := statsKey{inst, rt.Host, rt.Path}
+				s := p.stats[k]
+				if s == nil {
+					s = &routeStats{}
+				}
+				stats[k] = s
+				rt.stats = s
+			}
 			rt.targets = make([]*target, len(rt.Targets))
 			for i, addr := range rt.Targets {
 				tg := p.targets[addr]
@@ -411,6 +433,9 @@ func (p *Proxy) install(t *table) {
 				rt.targets[i] = tg
 			}
 		}
+	}
+	if stats != nil {
+		p.stats = stats
 	}
 	p.table.Store(t)
 	for addr, tg := range p.targets {
@@ -488,23 +513,37 @@ func (p *Proxy) Snapshot() map[string][]Route {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var start time.Time
 	logging := p.log != nil && p.log.Enabled(r.Context(), slog.LevelInfo)
-	if logging {
+	if logging || !p.cfg.NoStats {
 		start = time.Now()
 	}
 	host := canonicalHost(r.Host)
 	rt := p.table.Load().match(host, r.URL.Path)
 	var res result
+	upgrade := false
 	switch {
 	case r.TLS == nil && p.acme != nil && strings.HasPrefix(r.URL.Path, acmeChallengePath) && p.acme.HandleHTTPChallenge(w, r):
 		res.status = http.StatusOK
+		rt = nil
 	case rt == nil:
+		p.unrouted.Add(1)
 		res.status = p.plainError(w, http.StatusNotFound, "quai: no route for host %q\n", host)
 	case r.TLS == nil && p.httpsLn != nil && rt.TLS != TLSOff && !isLocalName(host) && net.ParseIP(host) == nil:
 		res.status = p.redirect(w, r, host)
 	case isUpgrade(r):
+		upgrade = true
 		res = p.serveUpgrade(w, r, rt)
 	default:
 		res = p.forward(w, r, rt)
+	}
+	if rt != nil && rt.stats != nil {
+		in := r.ContentLength
+		if upgrade {
+			// A tunnel's lifetime is not a request latency.
+			rt.stats.observeStatus(res.status)
+		} else {
+			rt.stats.observe(res.status, time.Since(start), in, res.written)
+		}
+		rt.stats.attempts(res.retries, res.failed)
 	}
 	if logging {
 		p.accessLog(r, host, res, start)

@@ -44,6 +44,9 @@ type Route struct {
 	TLS     string   // "auto" (default) | "off" | "custom"
 	// CertFile and KeyFile are PEM files, for TLS "custom" only.
 	CertFile, KeyFile string
+	// Service names the service behind the route, as a label of its
+	// request statistics (Stats); routing does not use it.
+	Service string
 }
 
 // route is a validated Route bound to its live targets.
@@ -55,6 +58,7 @@ type route struct {
 	targets  []*target
 	rr       *rrCounter
 	cert     *tls.Certificate // TLS custom only
+	stats    *routeStats      // nil with Config.NoStats
 }
 
 // rrCounter is separate from route so the hot counter sits on its own
