@@ -74,7 +74,8 @@ func (c *Collector) Series(ctx context.Context, instance, service string, since 
 	to := c.now()
 	from := to.Add(-since)
 	match := L("instance", instance, "service", service)
-	series, step, err := c.hist.Query(ctx, Query{Match: match, From: from, To: to, MaxPoints: points})
+	// The newest row is stamped with the last tick's time, which is now.
+	series, step, err := c.hist.Query(ctx, Query{Match: match, From: from, To: to.Add(time.Second), MaxPoints: points})
 	if err != nil {
 		return wire.MetricsSeries{}, err
 	}
@@ -95,7 +96,7 @@ func (c *Collector) Series(ctx context.Context, instance, service string, since 
 				byT[p.T.Unix()] = p
 			}
 			st := int64(step / time.Second)
-			for t := from.Unix() / st * st; t < to.Unix(); t += st {
+			for t := from.Unix() / st * st; t <= to.Unix(); t += st {
 				p, ok := byT[t]
 				wp := wire.Point{T: time.Unix(t, 0)}
 				if ok {
