@@ -53,6 +53,8 @@ type Options struct {
 	BackupAdmin BackupAdmin
 	// Alerts serves /api/v1/alerts; nil answers 501 there.
 	Alerts Alerts
+	// Metrics serves /api/v1/metrics; nil: those routes answer 501.
+	Metrics MetricsReader
 }
 
 // Server serves the API; it is an http.Handler.
@@ -65,6 +67,7 @@ type Server struct {
 
 	backupAdmin BackupAdmin
 	alerts      Alerts
+	metrics     MetricsReader
 }
 
 // New returns a Server for opts.
@@ -73,7 +76,7 @@ func New(opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{engine: opts.Engine, log: log, info: opts.Info, keys: opts.Keys, mux: http.NewServeMux(), backupAdmin: opts.BackupAdmin}
+	s := &Server{engine: opts.Engine, log: log, info: opts.Info, keys: opts.Keys, mux: http.NewServeMux(), backupAdmin: opts.BackupAdmin, metrics: opts.Metrics}
 	if opts.Alerts != nil {
 		s.alerts = opts.Alerts
 	}
@@ -120,6 +123,8 @@ func (s *Server) routes() {
 	m.HandleFunc("PUT "+wire.Prefix+"/backups/targets/{org}", s.handleSetBackupTarget)
 	m.HandleFunc("GET "+wire.Prefix+"/backups/keys/{org}", s.handleBackupKey)
 	m.HandleFunc("PUT "+wire.Prefix+"/backups/keys/{org}", s.handleImportBackupKey)
+	m.HandleFunc("GET "+wire.Prefix+"/metrics/top", s.handleMetricsTop)
+	m.HandleFunc("GET "+wire.Prefix+"/metrics/series", s.handleMetricsSeries)
 	m.HandleFunc(wire.Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Status: http.StatusNotFound, Code: wire.CodeNotFound,
 			Message: "no such endpoint " + r.Method + " " + r.URL.Path,

@@ -43,7 +43,7 @@ func (d *Daemon) newAlerts(key *secrets.Key) (*alert.Evaluator, error) {
 		Sealer:    key,
 		Instances: &engineInstances{d: d, models: map[string]cachedAlerts{}},
 		Watchers:  watchers,
-		Metrics:   d.cfg.AlertMetrics,
+		Metrics:   d.alertMetricSource(),
 		Certs:     proxyCerts{d},
 		Notifier:  &alert.Notifier{},
 		Now:       d.cfg.Now,
@@ -63,6 +63,9 @@ func (d *Daemon) newAlerts(key *secrets.Key) (*alert.Evaluator, error) {
 // observe receives every engine event (engine.Options.Events) and hands it
 // to the daemon's subscribers; it must not block.
 func (d *Daemon) observe(ev engine.Event) {
+	if c := d.collector; c != nil {
+		c.Observe(ev)
+	}
 	if a := d.alerts; a != nil {
 		a.Observe(ev)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/quai-dev/quai/internal/api"
 	"github.com/quai-dev/quai/internal/datadir"
 	"github.com/quai-dev/quai/internal/engine"
+	"github.com/quai-dev/quai/internal/metrics"
 	"github.com/quai-dev/quai/internal/proxy"
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/runtime/process"
@@ -99,6 +100,9 @@ type Config struct {
 	AlertsConfig      string
 	AlertMetrics      alert.MetricSource
 	AlertPollInterval time.Duration
+	// Metrics configures metrics collection, history and the Prometheus
+	// listener (metrics.go).
+	Metrics MetricsConfig
 }
 
 // Daemon is a running control plane.
@@ -119,7 +123,13 @@ type Daemon struct {
 	alerts   *alert.Evaluator
 	listener net.Listener
 	server   *http.Server
-	serveErr chan error
+	// collector samples metrics (metrics.go); history is its store and
+	// metricsSrv the Prometheus listener, when asked for.
+	collector  *metrics.Collector
+	history    *metrics.History
+	metricsSrv *http.Server
+	metricsLn  net.Listener
+	serveErr   chan error
 	// warnings are reported by GET /info (see api.Info.Warnings).
 	warnings []string
 
@@ -286,12 +296,16 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("engine: %w", err)
 	}
+	if err := d.startMetrics(); err != nil {
+		return err
+	}
 	if err := d.engine.Recover(ctx); err != nil {
 		return fmt.Errorf("recover instances: %w", err)
 	}
 	if err := d.serve(); err != nil {
 		return err
 	}
+	d.collector.Start()
 	if err := d.alerts.Start(context.Background()); err != nil {
 		return err
 	}
@@ -331,6 +345,7 @@ func (d *Daemon) serve() error {
 		Keys:        d.keys,
 		BackupAdmin: d.backupAdmin(),
 		Alerts:      d.alerts,
+		Metrics:     metricsAPI{d.collector},
 		Logger:      d.log.With("component", "api"),
 		Info: wire.Info{
 			Version: version.Version, Commit: version.Commit, PID: os.Getpid(),
@@ -421,6 +436,9 @@ func (d *Daemon) close(ctx context.Context) error {
 		}
 	} else if d.listener != nil {
 		_ = d.listener.Close()
+	}
+	if err := d.stopMetrics(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	if d.engine != nil {
 		if err := d.engine.Close(); err != nil {

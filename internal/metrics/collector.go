@@ -27,16 +27,16 @@ type ProxySource interface {
 	Stats() []proxy.RouteStats
 	OpenConns() int
 	Unrouted() uint64
-	Certificates() []proxy.CertInfo
+	Certificates() []proxy.CertStatus
 }
 
 // Instance is one instance as the collector polls it.
 type Instance struct {
-	Name                string
-	Org, Project, Env   string
-	Runtime             string
-	State               string
-	Services            []Service
+	Name              string
+	Org, Project, Env string
+	Runtime           string
+	State             string
+	Services          []Service
 	// Release is the active release number.
 	Release int
 }

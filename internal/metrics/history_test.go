@@ -195,4 +195,5 @@ func TestQuantile(t *testing.T) {
 		t.Fatal("p95 of nothing")
 	}
 }
+
 const proxyBuckets = proxy.NumLatencyBuckets

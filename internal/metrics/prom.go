@@ -123,6 +123,9 @@ func (p promCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(dOpenConns, float64(px.OpenConns()))
 		counter(dUnrouted, float64(px.Unrouted()))
 		for _, ci := range px.Certificates() {
+			if ci.NotAfter.IsZero() {
+				continue // not obtained yet
+			}
 			gauge(dCert, float64(ci.NotAfter.Unix()), ci.Host, ci.Source)
 		}
 	}

@@ -107,6 +107,13 @@ type Model struct {
 	positions map[string]Position
 }
 
+// MetricsEndpoint is where a service serves Prometheus metrics: Path on
+// Port of each replica; a zero Port means the replica's own address.
+type MetricsEndpoint struct {
+	Port int    `json:"port,omitempty"`
+	Path string `json:"path"`
+}
+
 // Service is one Compose service with its x-quai settings applied.
 type Service struct {
 	Name  string `json:"name"`
@@ -160,6 +167,9 @@ type Service struct {
 	HealthPath string `json:"health_path,omitempty"`
 	// Backup is the service's backup policy, if any.
 	Backup *BackupPolicy `json:"backup,omitempty"`
+	// Metrics is the app's Prometheus endpoint quai scrapes
+	// (x-quai.metrics), if any.
+	Metrics *MetricsEndpoint `json:"metrics,omitempty"`
 	// Suppress lists lint rules silenced for this service, with the reason.
 	Suppress []Suppression `json:"suppress,omitempty"`
 

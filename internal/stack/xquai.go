@@ -52,10 +52,11 @@ var DefaultRetention = Retention{KeepLast: 7}
 
 var (
 	topKeys       = []string{"alerts", "allow_host_paths", "default_host", "project", "promotion", "registry", "routes", "secrets", "sizes"}
-	serviceKeys   = []string{"backup", "health", "lint", "process", "replicas", "secret_env", "size"}
+	serviceKeys   = []string{"backup", "health", "lint", "metrics", "process", "replicas", "secret_env", "size"}
 	routeKeys     = []string{"cert", "host", "key", "path", "port", "service", "tls"}
 	sizeKeys      = []string{"cpus", "memory"}
 	healthKeys    = []string{"path"}
+	metricsKeys   = []string{"path", "port"}
 	processKeys   = []string{"command", "dir", "env"}
 	backupKeys    = []string{"kind", "paths", "retention", "schedule"}
 	retentionKeys = []string{"keep_daily", "keep_last", "keep_monthly", "keep_weekly"}
@@ -395,6 +396,7 @@ type serviceExt struct {
 	backup    *BackupPolicy
 	suppress  []Suppression
 	secretEnv map[string]string
+	metrics   *MetricsEndpoint
 }
 
 func (c *checker) service(name string, v any, sizes map[string]Size, dir string) serviceExt {
@@ -442,6 +444,10 @@ func (c *checker) service(name string, v any, sizes map[string]Size, dir string)
 			}
 		}
 	}
+	// x-quai.metrics (the metrics part of issue 12).
+	if mv, ok := m["metrics"]; ok {
+		x.metrics = c.metricsEndpoint(base+".metrics", mv)
+	}
 	if pv, ok := m["process"]; ok {
 		x.process = c.process(base+".process", pv, dir)
 	}
@@ -455,6 +461,36 @@ func (c *checker) service(name string, v any, sizes map[string]Size, dir string)
 		x.secretEnv = c.secretEnv(base+".secret_env", sv)
 	}
 	return x
+}
+
+// metricsEndpoint decodes x-quai.metrics: {path, port}, the app's
+// Prometheus endpoint that quai scrapes.
+func (c *checker) metricsEndpoint(path string, v any) *MetricsEndpoint {
+	m, ok := c.mapping(path, v)
+	if !ok {
+		return nil
+	}
+	c.keys(path, m, metricsKeys, nil)
+	e := &MetricsEndpoint{Path: "/metrics"}
+	if pv, ok := m["path"]; ok {
+		if s, ok := c.str(path+".path", pv); ok {
+			if strings.HasPrefix(s, "/") {
+				e.Path = s
+			} else {
+				c.errf(path+".path", fmt.Sprintf("e.g. /%s", s), "metrics path %q must start with /", s)
+			}
+		}
+	}
+	if pv, ok := m["port"]; ok {
+		if n, ok := c.integer(path+".port", pv); ok {
+			if n < 1 || n > 65535 {
+				c.errf(path+".port", "leave it out to use the service's own port", "metrics port %d is not between 1 and 65535", n)
+			} else {
+				e.Port = n
+			}
+		}
+	}
+	return e
 }
 
 func (c *checker) process(path string, v any, dir string) *Process {

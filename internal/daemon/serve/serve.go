@@ -26,6 +26,7 @@ type options struct {
 	AlertsConfig      string
 	HealthTimeout     time.Duration
 	CrashLimit        int
+	Metrics           daemon.MetricsConfig
 }
 
 // Command returns the `quai serve` command. It reads the CLI's shared
@@ -43,7 +44,8 @@ running instances keep running and the next daemon re-attaches to them.`,
 		Example: `  quai serve                                    # proxy on :8080 and :8443
   quai serve --http :80 --https :443            # as root or with CAP_NET_BIND_SERVICE
   quai serve --http 127.0.0.1:8080 --https off  # this machine only, no TLS
-  quai serve --data-dir /srv/quai --log-level debug`,
+  quai serve --data-dir /srv/quai --log-level debug
+  quai serve --metrics 127.0.0.1:9100 --history-retention 720h  # Prometheus scrape target, 30 days of history`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f := cmd.Flags()
@@ -77,6 +79,7 @@ running instances keep running and the next daemon re-attaches to them.`,
 				AlertsConfig:       o.AlertsConfig,
 				HealthTimeout:      o.HealthTimeout,
 				CrashLimit:         o.CrashLimit,
+				Metrics:            o.Metrics,
 				Logger:             log,
 			})
 			if err != nil {
@@ -103,6 +106,9 @@ running instances keep running and the next daemon re-attaches to them.`,
 	f.DurationVar(&o.Kube.RolloutTimeout, "kube-rollout-timeout", 0, "how long quai up waits for a rollout on kubernetes (default 5m)")
 	f.BoolVar(&o.Kube.Off, "no-kubernetes", false, "leave the kubernetes runtime out")
 	f.StringVar(&o.AlertsConfig, "alerts-config", envOr("QUAI_ALERTS_CONFIG", ""), "YAML file of alert rule defaults, in the syntax of x-quai.alerts (docs/alerts.md; $QUAI_ALERTS_CONFIG)")
+	f.StringVar(&o.Metrics.Addr, "metrics", envOr("QUAI_METRICS", ""), "serve Prometheus metrics on this address, e.g. 127.0.0.1:9100 (default none; $QUAI_METRICS)")
+	f.DurationVar(&o.Metrics.Retention, "history-retention", 0, "how long the metrics history keeps its coarsest (hourly) points; finer tiers keep at most 1 day (10 s) and 1 week (1 min) (default 2160h, 90 days)")
+	f.BoolVar(&o.Metrics.HistoryOff, "no-history", false, "keep no metrics history (DATA_DIR/metrics.db): quai metrics then fails, quai top and --metrics still work")
 	return cmd
 }
 
