@@ -30,5 +30,7 @@ func commands(g *globals) []*cobra.Command {
 		newRestoreCmd(g),
 		newAlertsCmd(g),
 		newLoadtestCmd(g),
+		newTopCmd(g),
+		newMetricsCmd(g),
 	}
 }

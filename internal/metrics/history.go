@@ -217,8 +217,8 @@ type Sample struct {
 }
 
 // Append stores samples taken at ts in the finest tier, in one
-// transaction; ts is rounded down to the tier's step, and a second append
-// for the same step replaces the first.
+// transaction; ts is rounded down to the tier's step, and samples that
+// land in a step that already has a row are folded into it.
 func (h *History) Append(ctx context.Context, ts time.Time, samples []Sample) error {
 	step := int64(h.tiers[0].Step / time.Second)
 	sec := ts.Unix() / step * step
@@ -229,7 +229,11 @@ func (h *History) Append(ctx context.Context, ts time.Time, samples []Sample) er
 		return fmt.Errorf("metrics history: %w", err)
 	}
 	defer func() { _ = tx.Rollback() }()
-	ins, err := tx.PrepareContext(ctx, `INSERT OR REPLACE INTO `+h.tiers[0].Name+` (series_id, ts, sum, count) VALUES (?, ?, ?, 1)`)
+	// A second sample in the same step (a collector sampling faster than
+	// the finest tier) is folded into the row, as a rollup would.
+	ins, err := tx.PrepareContext(ctx, `INSERT INTO `+h.tiers[0].Name+` (series_id, ts, sum, count) VALUES (?1, ?2, ?3, 1)
+		ON CONFLICT (series_id, ts) DO UPDATE SET min = min(coalesce(min, sum), excluded.sum), max = max(coalesce(max, sum), excluded.sum),
+		sum = sum + excluded.sum, count = count + 1`)
 	if err != nil {
 		return fmt.Errorf("metrics history: %w", err)
 	}
@@ -370,7 +374,8 @@ type Series struct {
 }
 
 // Query selects series by name (empty: every name) and labels (every
-// label given must match) between From and To.
+// label given must match) with rows stamped from From to To, both
+// included.
 type Query struct {
 	Names    []string
 	Match    Labels
@@ -432,7 +437,7 @@ func (h *History) Query(ctx context.Context, q Query) ([]Series, time.Duration, 
 	stepSec := int64(step / time.Second)
 	for _, id := range ids {
 		rows, err := h.db.QueryContext(ctx, `SELECT ts / ?1 * ?1, min(coalesce(min, sum)), max(coalesce(max, sum)), sum(sum), sum(count)
-			FROM `+tier.Name+` WHERE series_id = ?2 AND ts >= ?3 AND ts < ?4 GROUP BY ts / ?1 ORDER BY 1`,
+			FROM `+tier.Name+` WHERE series_id = ?2 AND ts >= ?3 AND ts <= ?4 GROUP BY ts / ?1 ORDER BY 1`,
 			stepSec, id, q.From.Unix()/stepSec*stepSec, q.To.Unix())
 		if err != nil {
 			return nil, 0, fmt.Errorf("metrics history: %w", err)

@@ -197,3 +197,28 @@ func TestQuantile(t *testing.T) {
 }
 
 const proxyBuckets = proxy.NumLatencyBuckets
+
+// TestHistoryFoldsSamplesOfOneStep samples three times within one raw
+// step, as a collector faster than the finest tier does.
+func TestHistoryFoldsSamplesOfOneStep(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	h := openTestHistory(t, &now, nil)
+	for i, v := range []float64{4, 1, 7} {
+		if err := h.Append(ctx, now.Add(time.Duration(i)*time.Second), []Sample{
+			{Name: MMemory, Value: v}, {Name: MRequests, Value: v, Delta: true},
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, _, err := h.Query(ctx, Query{From: now.Add(-time.Minute), To: now.Add(time.Minute)})
+	if err != nil || len(s) != 2 {
+		t.Fatalf("%v %+v", err, s)
+	}
+	for _, ser := range s {
+		p := ser.Points[0]
+		if len(ser.Points) != 1 || p.Min != 1 || p.Max != 7 || p.Sum != 12 || p.Count != 3 {
+			t.Errorf("%s: %+v, want one row of min 1 max 7 sum 12 count 3", ser.Name, ser.Points)
+		}
+	}
+}

@@ -74,8 +74,7 @@ func (c *Collector) Series(ctx context.Context, instance, service string, since 
 	to := c.now()
 	from := to.Add(-since)
 	match := L("instance", instance, "service", service)
-	// The newest row is stamped with the last tick's time, which is now.
-	series, step, err := c.hist.Query(ctx, Query{Match: match, From: from, To: to.Add(time.Second), MaxPoints: points})
+	series, step, err := c.hist.Query(ctx, Query{Match: match, From: from, To: to, MaxPoints: points})
 	if err != nil {
 		return wire.MetricsSeries{}, err
 	}

@@ -44,7 +44,7 @@ func (c *Collector) RequestStats(instance string, window time.Duration) (request
 	series, _, err := c.hist.Query(ctx, Query{
 		Names: []string{MRequests, MResponses5xx, MLatencyP95},
 		Match: L("instance", instance),
-		From:  now.Add(-window), To: now.Add(time.Second), MaxPoints: 1,
+		From:  now.Add(-window), To: now, MaxPoints: 1,
 	})
 	if err != nil || len(series) == 0 {
 		return 0, 0, 0, found

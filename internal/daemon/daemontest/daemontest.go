@@ -73,6 +73,9 @@ type Options struct {
 	// Backup tunes the backup scheduler; default off, so a test's
 	// instances are backed up only when it asks.
 	Backup *daemon.BackupConfig
+	// Metrics configures metrics collection; default the daemon's
+	// (history on, no Prometheus listener).
+	Metrics daemon.MetricsConfig
 }
 
 func kubeConfig(c daemon.KubeConfig) daemon.KubeConfig {
@@ -129,6 +132,7 @@ func Start(t testing.TB, opts Options) *Daemon {
 		Kube:          kubeConfig(opts.Kube),
 		Secrets:       opts.Secrets,
 		Backup:        backupConfig(opts.Backup),
+		Metrics:       opts.Metrics,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -26,6 +26,9 @@ type App struct {
 	// service reads with env_file.
 	Secret  string
 	EnvFile string
+	// Metrics declares the web service's Prometheus endpoint
+	// (x-quai.metrics), which the test app serves at /metrics.
+	Metrics bool
 }
 
 // AppProject writes a project for app into a new temporary directory and
@@ -42,7 +45,10 @@ func AppProject(t testing.TB, app App) string {
 		app.Replicas = 1
 	}
 	app.Version = cmp.Or(app.Version, "1")
-	var envFile, secret string
+	var envFile, secret, metrics string
+	if app.Metrics {
+		metrics = "\n      metrics: { path: /metrics }"
+	}
 	if app.EnvFile != "" {
 		envFile = "\n    env_file: [app.env]"
 	}
@@ -66,10 +72,10 @@ services:
     expose: [8080]
     x-quai:
       replicas: %d
-      health: { path: /healthz }
+      health: { path: /healthz }%s
       process:
         command: [%q]
-`, app.Project, envFile, app.Version, secret, app.Replicas, exe)
+`, app.Project, envFile, app.Version, secret, app.Replicas, metrics, exe)
 	if app.Worker {
 		fmt.Fprintf(&b, `  worker:
     image: quai-test-app

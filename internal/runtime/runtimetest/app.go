@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"sync/atomic"
 	"time"
 )
 
@@ -111,8 +112,18 @@ func appServer() int {
 	}
 	dataDir := filepath.Clean(os.Getenv("DATA_DIR"))
 	mux := http.NewServeMux()
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+	var served atomic.Int64
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		if r.URL.Query().Get("status") == "500" {
+			http.Error(w, "failing on request", http.StatusInternalServerError)
+			return
+		}
 		_, _ = fmt.Fprintf(w, "ok pid=%d\n", os.Getpid())
+	})
+	// A Prometheus endpoint, as an app declaring x-quai.metrics serves.
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = fmt.Fprintf(w, "# TYPE testapp_requests_total counter\ntestapp_requests_total %d\n# TYPE testapp_up gauge\ntestapp_up 1\n", served.Load())
 	})
 	// A container's app is always pid 1, so the pid alone does not tell a
 	// restarted app from the same one: the start time does.
