@@ -3,7 +3,7 @@
 // comparison, net/http/httputil.ReverseProxy) with one route to it.
 //
 //	proxybench backend -addr 127.0.0.1:18080
-//	proxybench proxy -addr 127.0.0.1:18081 -target 127.0.0.1:18080 [-impl quai|httputil] [-log]
+//	proxybench proxy -addr 127.0.0.1:18081 -target 127.0.0.1:18080 [-impl quai|httputil] [-log] [-nostats]
 package main
 
 import (
@@ -77,6 +77,7 @@ func runProxy(args []string) error {
 	host := fs.String("host", "bench.localhost", "routed host")
 	impl := fs.String("impl", "quai", "quai or httputil")
 	accessLog := fs.Bool("log", false, "write the access log to stderr")
+	noStats := fs.Bool("nostats", false, "turn off the per-route request statistics (to measure what they cost)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the proxy to this file")
 	_ = fs.Parse(args)
 	if *cpuProfile != "" {
@@ -105,7 +106,7 @@ func runProxy(args []string) error {
 	default:
 		return fmt.Errorf("unknown -impl %q", *impl)
 	}
-	cfg := proxy.Config{HTTPAddr: *addr}
+	cfg := proxy.Config{HTTPAddr: *addr, NoStats: *noStats}
 	if *accessLog {
 		cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}

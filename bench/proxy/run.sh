@@ -43,6 +43,7 @@ haproxy_port=$((BASE_PORT + 3))
 caddy_port=$((BASE_PORT + 4))
 httputil_port=$((BASE_PORT + 5))
 quailog_port=$((BASE_PORT + 6))
+quainostats_port=$((BASE_PORT + 7))
 backend=127.0.0.1:$backend_port
 
 go build -trimpath -o "$tmp/proxybench" ./bench/proxy
@@ -54,6 +55,7 @@ pin="taskset -c $PROXY_CORE"
 $pin "$tmp/proxybench" backend -addr "$backend" & pids+=($!); backend_pid=$!
 $pin "$tmp/proxybench" proxy -addr 127.0.0.1:$quai_port -target "$backend" & pids+=($!); quai_pid=$!
 $pin "$tmp/proxybench" proxy -addr 127.0.0.1:$quailog_port -target "$backend" -log 2>/dev/null & pids+=($!); quailog_pid=$!
+$pin "$tmp/proxybench" proxy -addr 127.0.0.1:$quainostats_port -target "$backend" -nostats & pids+=($!); quainostats_pid=$!
 $pin "$tmp/proxybench" proxy -impl httputil -addr 127.0.0.1:$httputil_port -target "$backend" & pids+=($!); httputil_pid=$!
 
 mkdir -p "$tmp/nginx"
@@ -118,9 +120,11 @@ http://:$caddy_port {
 CONF
 XDG_DATA_HOME=$tmp XDG_CONFIG_HOME=$tmp $pin caddy run --config "$tmp/Caddyfile" --adapter caddyfile >"$tmp/caddy.log" 2>&1 & pids+=($!); caddy_pid=$!
 
-names=(direct quai quai+log nginx haproxy caddy httputil)
-ports=($backend_port $quai_port $quailog_port $nginx_port $haproxy_port $caddy_port $httputil_port)
-procs=($backend_pid $quai_pid $quailog_pid $nginx_pid $haproxy_pid $caddy_pid $httputil_pid)
+# quai-nostats is quai with its per-route request statistics off: quai
+# against it is what the metrics cost.
+names=(direct quai quai-nostats quai+log nginx haproxy caddy httputil)
+ports=($backend_port $quai_port $quainostats_port $quailog_port $nginx_port $haproxy_port $caddy_port $httputil_port)
+procs=($backend_pid $quai_pid $quainostats_pid $quailog_pid $nginx_pid $haproxy_pid $caddy_pid $httputil_pid)
 
 # cpu_ticks prints the user+system clock ticks of a process and its
 # children (nginx's worker): CPU per request does not depend on what else

@@ -74,6 +74,12 @@ var (
 	dHistSeries = desc("quai_metrics_history_series", "Series in the metrics history.", nil)
 )
 
+// descs are every fixed metric the listener exposes (the dashboard test
+// checks docs/grafana-dashboard.json against them).
+var descs = []*prometheus.Desc{
+	dRequests, dDuration, dBytesOut, dBytesIn, dUpErrors, dRetries, dInFlight, dTargets, dOpenConns, dUnrouted, dCPU, dMem, dRestarts, dRunning, dHealthy, dHealth, dUptime, dDesired, dReady, dInstUp, dInstState, dRelease, dDeploys, dDeployDur, dDeployLast, dBackupOK, dBackupStat, dBackupSize, dBackupDur, dDrillOK, dDrillTime, dCert, dHostCPU, dHostMemU, dHostMemT, dHostLoad, dHostDiskU, dHostDiskT, dScrape, dHistSize, dHistSeries,
+}
+
 // promCollector adapts the Collector to client_golang; it is unchecked
 // (Describe sends nothing) because app metrics come and go.
 type promCollector struct{ c *Collector }

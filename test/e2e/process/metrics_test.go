@@ -198,4 +198,3 @@ func promValue(f *dto.MetricFamily, want string) (float64, bool) {
 	}
 	return 0, false
 }
-
