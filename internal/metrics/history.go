@@ -132,6 +132,8 @@ func OpenHistory(path string, o HistoryOptions) (*History, error) {
 	q.Set("_txlock", "immediate")
 	// Freed pages go back to the file system as retention deletes rows.
 	q.Add("_pragma", "auto_vacuum(incremental)")
+	// Roll-ups group in memory: they are small, and need no temp files.
+	q.Add("_pragma", "temp_store(memory)")
 	dsn := (&url.URL{Scheme: "file", Path: path}).String() + "?" + q.Encode()
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
@@ -154,6 +156,10 @@ func OpenHistory(path string, o HistoryOptions) (*History, error) {
 	}
 	return h, nil
 }
+
+// tierSQL puts a tier's table name (checked by validName when the history
+// opened) into a statement.
+func tierSQL(t Tier, q string) string { return strings.ReplaceAll(q, "{tier}", t.Name) }
 
 func validName(s string) bool {
 	if s == "" {
@@ -231,9 +237,9 @@ func (h *History) Append(ctx context.Context, ts time.Time, samples []Sample) er
 	defer func() { _ = tx.Rollback() }()
 	// A second sample in the same step (a collector sampling faster than
 	// the finest tier) is folded into the row, as a rollup would.
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO `+h.tiers[0].Name+` (series_id, ts, sum, count) VALUES (?1, ?2, ?3, 1)
+	ins, err := tx.PrepareContext(ctx, tierSQL(h.tiers[0], `INSERT INTO {tier} (series_id, ts, sum, count) VALUES (?1, ?2, ?3, 1)
 		ON CONFLICT (series_id, ts) DO UPDATE SET min = min(coalesce(min, sum), excluded.sum), max = max(coalesce(max, sum), excluded.sum),
-		sum = sum + excluded.sum, count = count + 1`)
+		sum = sum + excluded.sum, count = count + 1`))
 	if err != nil {
 		return fmt.Errorf("metrics history: %w", err)
 	}
@@ -309,7 +315,7 @@ func (h *History) Rollup(ctx context.Context, now time.Time) error {
 	}
 	for _, t := range h.tiers {
 		cut := now.Add(-t.Keep).Unix()
-		if _, err := h.db.ExecContext(ctx, `DELETE FROM `+t.Name+` WHERE ts < ?`, cut); err != nil {
+		if _, err := h.db.ExecContext(ctx, tierSQL(t, `DELETE FROM {tier} WHERE ts < ?`), cut); err != nil {
 			return fmt.Errorf("metrics history: retention of %s: %w", t.Name, err)
 		}
 	}
@@ -347,9 +353,10 @@ func (h *History) rollupTier(ctx context.Context, from, to Tier, now time.Time) 
 	}
 	defer func() { _ = tx.Rollback() }()
 	// Raw rows leave min and max NULL: they equal sum there.
-	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO `+to.Name+` (series_id, ts, min, max, sum, count)
+	q := strings.NewReplacer("{to}", to.Name, "{from}", from.Name).Replace(`INSERT OR REPLACE INTO {to} (series_id, ts, min, max, sum, count)
 		SELECT series_id, ts / ?1 * ?1, min(coalesce(min, sum)), max(coalesce(max, sum)), sum(sum), sum(count)
-		FROM `+from.Name+` WHERE ts >= ?2 AND ts < ?3 GROUP BY series_id, ts / ?1`, step, start, end); err != nil {
+		FROM {from} WHERE ts >= ?2 AND ts < ?3 GROUP BY series_id, ts / ?1`)
+	if _, err := tx.ExecContext(ctx, q, step, start, end); err != nil {
 		return err
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO rollup (tier, done) VALUES (?, ?) ON CONFLICT (tier) DO UPDATE SET done = excluded.done`, to.Name, end); err != nil {
@@ -436,8 +443,8 @@ func (h *History) Query(ctx context.Context, q Query) ([]Series, time.Duration, 
 	var out []Series
 	stepSec := int64(step / time.Second)
 	for _, id := range ids {
-		rows, err := h.db.QueryContext(ctx, `SELECT ts / ?1 * ?1, min(coalesce(min, sum)), max(coalesce(max, sum)), sum(sum), sum(count)
-			FROM `+tier.Name+` WHERE series_id = ?2 AND ts >= ?3 AND ts <= ?4 GROUP BY ts / ?1 ORDER BY 1`,
+		rows, err := h.db.QueryContext(ctx, tierSQL(*tier, `SELECT ts / ?1 * ?1, min(coalesce(min, sum)), max(coalesce(max, sum)), sum(sum), sum(count)
+			FROM {tier} WHERE series_id = ?2 AND ts >= ?3 AND ts <= ?4 GROUP BY ts / ?1 ORDER BY 1`),
 			stepSec, id, q.From.Unix()/stepSec*stepSec, q.To.Unix())
 		if err != nil {
 			return nil, 0, fmt.Errorf("metrics history: %w", err)

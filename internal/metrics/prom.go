@@ -282,7 +282,8 @@ func (c *Collector) collectApps(ch chan<- prometheus.Metric, inst func(string) [
 func sanitize(n string) string {
 	b := []byte(n)
 	for i, ch := range b {
-		if !(ch == '_' || ch == ':' || ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' && i > 0) {
+		ok := ch == '_' || ch == ':' || ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' && i > 0
+		if !ok {
 			b[i] = '_'
 		}
 	}

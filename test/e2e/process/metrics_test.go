@@ -58,7 +58,7 @@ func TestMetricsOnProcess(t *testing.T) {
 	// The history, through the CLI: the rate points times the step add up
 	// to the requests sent.
 	var series wire.MetricsSeries
-	totals := map[string]float64{}
+	var totals map[string]float64
 	deadline := time.Now().Add(45 * time.Second)
 	for {
 		out := e2etest.MustQuai(t, d.Socket, "metrics", instance, "web", "--since", "10m", "--json")
