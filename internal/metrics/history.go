@@ -315,7 +315,7 @@ func (h *History) Rollup(ctx context.Context, now time.Time) error {
 	}
 	for _, t := range h.tiers {
 		cut := now.Add(-t.Keep).Unix()
-		if _, err := h.db.ExecContext(ctx, tierSQL(t, `DELETE FROM {tier} WHERE ts < ?`), cut); err != nil {
+		if _, err := h.db.ExecContext(ctx, tierSQL(t, `DELETE FROM {tier} WHERE series_id IN (SELECT id FROM series) AND ts < ?`), cut); err != nil {
 			return fmt.Errorf("metrics history: retention of %s: %w", t.Name, err)
 		}
 	}
@@ -353,9 +353,12 @@ func (h *History) rollupTier(ctx context.Context, from, to Tier, now time.Time) 
 	}
 	defer func() { _ = tx.Rollback() }()
 	// Raw rows leave min and max NULL: they equal sum there.
+	// Rows are keyed by (series_id, ts), so a time range is read one
+	// series at a time (CROSS JOIN keeps series as the outer loop): a
+	// range seek per series rather than a scan of the whole tier.
 	q := strings.NewReplacer("{to}", to.Name, "{from}", from.Name).Replace(`INSERT OR REPLACE INTO {to} (series_id, ts, min, max, sum, count)
-		SELECT series_id, ts / ?1 * ?1, min(coalesce(min, sum)), max(coalesce(max, sum)), sum(sum), sum(count)
-		FROM {from} WHERE ts >= ?2 AND ts < ?3 GROUP BY series_id, ts / ?1`)
+		SELECT r.series_id, r.ts / ?1 * ?1, min(coalesce(r.min, r.sum)), max(coalesce(r.max, r.sum)), sum(r.sum), sum(r.count)
+		FROM series s CROSS JOIN {from} r ON r.series_id = s.id WHERE r.ts >= ?2 AND r.ts < ?3 GROUP BY r.series_id, r.ts / ?1`)
 	if _, err := tx.ExecContext(ctx, q, step, start, end); err != nil {
 		return err
 	}
