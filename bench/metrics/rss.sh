@@ -58,7 +58,7 @@ done
 # A request a second to every instance while the collector samples.
 end=$((SECONDS + SETTLE))
 while [ $SECONDS -lt $end ]; do
-  for i in $(seq "$INSTANCES"); do curl -fsS -o /dev/null -H "Host: rss$i.dev.localhost" "http://$HTTP/" || true; done
+  for i in $(seq "$INSTANCES"); do curl -s -o /dev/null -H "Host: rss$i.dev.localhost" "http://$HTTP/" || true; done
   sleep 1
 done
 loaded=$(rss)
