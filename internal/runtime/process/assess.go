@@ -2,7 +2,9 @@ package process
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,13 +26,13 @@ import (
 func (r *Runtime) Assess(m *stack.Model) []runtime.Finding {
 	var out []runtime.Finding
 	for _, svc := range m.Services {
-		out = append(out, r.assessService(svc)...)
+		out = append(out, r.assessService(m.Dir, svc)...)
 	}
 	runtime.SortFindings(out)
 	return out
 }
 
-func (r *Runtime) assessService(svc *stack.Service) []runtime.Finding {
+func (r *Runtime) assessService(projectDir string, svc *stack.Service) []runtime.Finding {
 	var out []runtime.Finding
 	add := func(v runtime.Verdict, setting, format string, a ...any) {
 		out = append(out, runtime.Finding{Service: svc.Name, Setting: setting, Verdict: v, Message: fmt.Sprintf(format, a...)})
@@ -72,6 +74,10 @@ func (r *Runtime) assessService(svc *stack.Service) []runtime.Finding {
 			return out
 		}
 		cred = c
+		if err := commandInProject(projectDir, svc.Process); err != nil {
+			add(runtime.VerdictRefuse, "x-quai.process.command", "%v: build it first (the project's README or Makefile says how), then run the command again", err)
+			return out
+		}
 		if len(svc.Command) > 0 || len(svc.Entrypoint) > 0 {
 			add(runtime.VerdictIgnore, "command", "the image's entrypoint and command are not run: x-quai.process.command (%s) is", strings.Join(svc.Process.Command, " "))
 		}
@@ -268,4 +274,30 @@ func (r *Runtime) serverVersion(bin string) (ver, full string) {
 	}
 	r.versions[bin] = v
 	return v.ver, v.full
+}
+
+// commandInProject checks a command given as a path in the project (such
+// as ./bin/api, which a build makes) before anything starts; commands
+// found through PATH or run by a shell are checked when the replica starts.
+func commandInProject(projectDir string, p *stack.Process) error {
+	argv := commandArgv(p.Command)
+	name := argv[0]
+	if projectDir == "" || len(argv) != len(p.Command) || !strings.Contains(name, "/") || filepath.IsAbs(name) {
+		return nil
+	}
+	dir := projectDir
+	if p.Dir != "" {
+		dir = p.Dir
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(projectDir, dir)
+		}
+	}
+	path := filepath.Join(dir, name)
+	if err := executable(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			err = errors.New("no such file")
+		}
+		return fmt.Errorf("command %s (%s) cannot run: %w", name, path, err)
+	}
+	return nil
 }

@@ -184,3 +184,34 @@ func osExec(name string, args ...string) (string, error) {
 	b, err := exec.Command(name, args...).Output()
 	return string(b), err
 }
+
+// TestAssessRefusesACommandTheProjectHasNotBuilt: a command given as a path
+// in the project (./bin/api, made by a build) that is not there yet is
+// refused at plan time, naming the path and what to do; one that is there
+// is not.
+func TestAssessRefusesACommandTheProjectHasNotBuilt(t *testing.T) {
+	rt := newRuntime(t, t.TempDir(), nil)
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bin", "web"), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := &stack.Model{Identity: testID, Dir: dir, Services: []*stack.Service{
+		{Name: "api", Process: &stack.Process{Command: []string{"./bin/api"}}},
+		{Name: "web", Process: &stack.Process{Command: []string{"./bin/web"}}},
+		{Name: "sub", Process: &stack.Process{Command: []string{"../bin/web"}, Dir: "bin"}},
+		{Name: "shell", Process: &stack.Process{Command: []string{"exec ./bin/none --flag"}}},
+	}}
+	got := verdicts(rt.Assess(m))
+	f := got["api x-quai.process.command"]
+	if f.Verdict != runtime.VerdictRefuse || !strings.Contains(f.Message, filepath.Join(dir, "bin", "api")) || !strings.Contains(f.Message, "build it first") {
+		t.Errorf("a missing ./bin/api: %+v, want a refusal naming the path and the build", f)
+	}
+	for _, svc := range []string{"web", "sub", "shell"} {
+		if f, ok := got[svc+" x-quai.process.command"]; ok {
+			t.Errorf("%s: refused although its command is there (or run by a shell): %+v", svc, f)
+		}
+	}
+}
