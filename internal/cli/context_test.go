@@ -50,6 +50,14 @@ func TestProjectContextFromASubfolder(t *testing.T) {
 	if logs := mustRun(t, d, "logs", "web", "--tail", "20"); !strings.Contains(logs.stdout, runtimetest.StartedMark) {
 		t.Errorf("logs web from a subfolder lacks the app's start line")
 	}
+	// No argument: every service of the project's instance, prefixed by
+	// replica; several arguments naming services: those services.
+	if logs := mustRun(t, d, "logs", "--tail", "5"); !strings.Contains(logs.stdout, "web-r1-1") || !strings.Contains(logs.stdout, "worker-r1-1") {
+		t.Errorf("logs from a subfolder without arguments lacks a service:\n%s", logs.stdout)
+	}
+	if logs := mustRun(t, d, "logs", "web", "worker", "--tail", "5"); !strings.Contains(logs.stdout, "web-r1-1 ") || !strings.Contains(logs.stdout, "worker-r1-1 |") {
+		t.Errorf("logs web worker from a subfolder lacks a service or the aligned prefix:\n%s", logs.stdout)
+	}
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

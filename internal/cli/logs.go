@@ -97,10 +97,10 @@ running replicas write them.`,
 				color: !o.NoColor && isTerminal(g.stdout) && os.Getenv("NO_COLOR") == ""}
 			// Prefixes line up from the first line on the running replicas'
 			// names; a longer one (a removed replica's) widens them.
-			if st, err := c.Status(ctx, args[0]); err == nil && p.prefix && !p.json {
+			if st, err := c.Status(ctx, t.Name); err == nil && p.prefix && !p.json {
 				for _, svc := range st.Services {
 					for _, r := range svc.Replicas {
-						if len(args) == 1 || slices.Contains(args[1:], svc.Service) {
+						if len(services) == 0 || slices.Contains(services, svc.Service) {
 							p.width = max(p.width, len(r.Replica))
 						}
 					}
