@@ -175,9 +175,11 @@ func New(o Options) *Collector {
 
 // Start samples once, then every Interval until Stop.
 func (c *Collector) Start() {
-	c.stop = make(chan struct{})
-	c.done = make(chan struct{})
-	go c.loop()
+	stop, done := make(chan struct{}), make(chan struct{})
+	c.stop, c.done = stop, done
+	// The loop gets its channels, not the fields: Stop clears c.stop while
+	// the loop's watcher may still be selecting on it.
+	go c.loop(stop, done)
 }
 
 // Stop ends the sampling and waits for a tick in progress.
@@ -190,13 +192,13 @@ func (c *Collector) Stop() {
 	c.stop = nil
 }
 
-func (c *Collector) loop() {
-	defer close(c.done)
+func (c *Collector) loop(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
 		select {
-		case <-c.stop:
+		case <-stop:
 			cancel()
 		case <-ctx.Done():
 		}
@@ -208,7 +210,7 @@ func (c *Collector) loop() {
 		wait := now.Truncate(c.opts.Interval).Add(c.opts.Interval).Sub(now)
 		t := time.NewTimer(wait)
 		select {
-		case <-c.stop:
+		case <-stop:
 			t.Stop()
 			return
 		case <-t.C:

@@ -229,3 +229,15 @@ func TestDeployEvents(t *testing.T) {
 		t.Fatalf("deploys = %+v", dc)
 	}
 }
+
+// TestStartStopRepeatedly stops the sampling while its first tick may still
+// run, again and again: under -race this caught the loop's watcher reading
+// the stop channel field that Stop clears (seen in the daemon's tests).
+func TestStartStopRepeatedly(t *testing.T) {
+	c := New(Options{Interval: time.Millisecond, DiskPaths: []string{t.TempDir()}})
+	for range 20 {
+		c.Start()
+		c.Stop()
+	}
+	c.Stop() // a second Stop is harmless
+}
