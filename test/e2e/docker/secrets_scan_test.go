@@ -41,7 +41,7 @@ func TestSealedSecretsScan(t *testing.T) {
 
 	tr.Seal(t, d.Socket, dir, "scan", "dev", "api_token", tok1)
 	tr.Quai(t, d.Socket, up...)
-	site := e2etest.NewSite(d.ProxyHTTPAddr(), siteHost)
+	site := e2etest.NewSite(d.ProxyHTTPAddr(), "users-api.dev.scan.localhost")
 	alice := site.CreateUser(t, "alice") // the API reached PostgreSQL with the generated password
 	pw := containerEnv(t, cli, "db", "POSTGRES_PASSWORD")
 	if got := containerEnv(t, cli, "api", "PGPASSWORD"); got != pw || len(pw) != 32 {

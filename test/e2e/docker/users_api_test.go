@@ -18,7 +18,9 @@ import (
 
 const (
 	instance = "e2e/users-api-dev"
-	siteHost = "users-api.dev.localhost"
+	// siteHost is the default host of org e2e's instance
+	// ({project}.{env}.{org}.localhost for an org other than the default).
+	siteHost = "users-api.dev.e2e.localhost"
 )
 
 // TestUsersAPIOnDocker deploys the example with `quai up --runtime docker`

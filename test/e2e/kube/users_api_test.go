@@ -38,7 +38,7 @@ func TestMain(m *testing.M) {
 const (
 	instance  = "e2e/users-api-dev"
 	namespace = "e2e-users-api-dev"
-	siteHost  = "users-api.dev.localhost"
+	siteHost  = "users-api.dev.e2e.localhost" // org e2e's default host
 )
 
 // deleteNamespaceAtCleanup deletes the namespace when the test ends and

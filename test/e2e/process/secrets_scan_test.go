@@ -36,7 +36,7 @@ func TestSealedSecretsScan(t *testing.T) {
 
 	tr.Seal(t, d.Socket, dir, "acme", "dev", "api_token", tok1)
 	tr.Quai(t, d.Socket, up...)
-	site := e2etest.NewSite(d.ProxyHTTPAddr(), siteHost)
+	site := e2etest.NewSite(d.ProxyHTTPAddr(), "users-api.dev.acme.localhost")
 	alice := site.CreateUser(t, "alice") // the API reached PostgreSQL with the generated password
 	pw := runFile(t, dataDir, "acme-users-api-dev/db-*/env/POSTGRES_PASSWORD")
 	if got := runFile(t, dataDir, "acme-users-api-dev/api-*/env/PGPASSWORD"); string(got) != string(pw) || len(pw) != 32 {
