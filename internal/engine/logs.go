@@ -322,8 +322,12 @@ func (m *logMerge) read(ctx context.Context, h runtime.Handle, r io.Reader, tail
 		s, err := br.ReadString('\n')
 		if s != "" {
 			t, text := splitStamp(strings.TrimRight(s, "\r\n"))
-			if t.IsZero() {
-				t = prev // a line without a time goes with the one before
+			// A line without a time goes with the one before, and so does
+			// one stamped before it: a runtime stamps stdout and stderr
+			// apart (Docker's json-file does), and the merge needs each
+			// replica's lines in time order.
+			if t.IsZero() || t.Before(prev) {
+				t = prev
 			}
 			prev = t
 			if m.keep(t, text, &after) {

@@ -69,6 +69,11 @@ type Writer struct {
 	lim  Limits
 	f    *os.File
 	size int64
+	// last is the newest time written: stdout and stderr are read by two
+	// goroutines, so a line can reach the lock after a later-stamped one;
+	// it is written with that later time, so a file's times never go back
+	// (readers merge files assuming each is in order).
+	last time.Time
 }
 
 // Open opens (creating it and its directory) the current file at path for
@@ -107,6 +112,12 @@ func (w *Writer) WriteLine(stream byte, text []byte) {
 // push the current file past MaxSize. Write errors are dropped: a full
 // disk must not stop the app whose output this is.
 func (w *Writer) WriteLineAt(t time.Time, stream byte, text []byte) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if t.Before(w.last) {
+		t = w.last
+	}
+	w.last = t
 	var b bytes.Buffer
 	b.Grow(len(TimeLayout) + 4 + len(text))
 	b.WriteString(t.UTC().Format(TimeLayout))
@@ -115,8 +126,6 @@ func (w *Writer) WriteLineAt(t time.Time, stream byte, text []byte) {
 	b.WriteByte(' ')
 	b.Write(text)
 	b.WriteByte('\n')
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	if w.lim.MaxSize > 0 && w.size > 0 && w.size+int64(b.Len()) > w.lim.MaxSize {
 		w.rotate()
 	}

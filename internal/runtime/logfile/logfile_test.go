@@ -195,3 +195,25 @@ func TestReplicaOf(t *testing.T) {
 		}
 	}
 }
+
+// TestWriterTimesNeverGoBack: stdout and stderr reach the writer from two
+// goroutines, so a line stamped earlier can arrive after a later one; the
+// file keeps arrival order and its times never go back, which the merge
+// of several replicas' files relies on (seen: a stderr line 8µs "before"
+// the stdout line written ahead of it).
+func TestWriterTimesNeverGoBack(t *testing.T) {
+	path := Path(t.TempDir(), "web-r1-1")
+	w, err := Open(path, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 1, 1, 12, 0, 0, 10_000, time.UTC)
+	w.WriteLineAt(at, 'o', []byte("started"))
+	w.WriteLineAt(at.Add(-8*time.Microsecond), 'e', []byte("hello on stderr"))
+	w.WriteLineAt(at.Add(time.Second), 'o', []byte("later"))
+	got := readAll(t, path, runtime.LogOptions{Timestamps: true})
+	want := "2026-01-01T12:00:00.000010000Z started\n2026-01-01T12:00:00.000010000Z hello on stderr\n2026-01-01T12:00:01.000010000Z later\n"
+	if got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
