@@ -55,6 +55,9 @@ type Options struct {
 	Alerts Alerts
 	// Metrics serves /api/v1/metrics; nil: those routes answer 501.
 	Metrics MetricsReader
+	// Authn authenticates requests served by RemoteHandler (the network
+	// listener); nil: the network listener answers every request with 401.
+	Authn Authenticator
 }
 
 // Server serves the API; it is an http.Handler.
@@ -68,6 +71,7 @@ type Server struct {
 	backupAdmin BackupAdmin
 	alerts      Alerts
 	metrics     MetricsReader
+	authn       Authenticator
 }
 
 // New returns a Server for opts.
@@ -76,7 +80,7 @@ func New(opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{engine: opts.Engine, log: log, info: opts.Info, keys: opts.Keys, mux: http.NewServeMux(), backupAdmin: opts.BackupAdmin, metrics: opts.Metrics}
+	s := &Server{engine: opts.Engine, log: log, info: opts.Info, keys: opts.Keys, mux: http.NewServeMux(), backupAdmin: opts.BackupAdmin, metrics: opts.Metrics, authn: opts.Authn}
 	if opts.Alerts != nil {
 		s.alerts = opts.Alerts
 	}

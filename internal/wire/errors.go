@@ -31,4 +31,7 @@ const (
 	CodeWrongPassphrase = "wrong_passphrase"
 	// CodeRefused: a promotion rule does not hold; nothing was changed.
 	CodeRefused = "refused"
+	// CodeUnauthenticated: no credentials, or ones that are unknown,
+	// expired or revoked (401).
+	CodeUnauthenticated = "unauthenticated"
 )
