@@ -198,7 +198,7 @@ func (s *metricSources) instances(ctx context.Context) ([]metrics.Instance, erro
 		for _, sv := range st.Services {
 			ms := metrics.Service{Name: sv.Service, Desired: sv.Desired}
 			if e := ends[sv.Service]; e != nil {
-				ms.MetricsPort, ms.MetricsPath = e.Port, e.Path
+				ms.MetricsPath = e.Path
 			}
 			for _, r := range sv.Replicas {
 				ms.Replicas = append(ms.Replicas, metrics.Replica{Name: r.Replica, Address: r.Address, Status: r.Status})
@@ -234,7 +234,11 @@ func (s *metricSources) endpoints(ctx context.Context, instance string, release 
 	for _, r := range rels {
 		if r.Number == release && r.Model != nil {
 			for _, sv := range r.Model.Services {
-				if sv.Metrics != nil {
+				// A port other than the one the replica's address reaches
+				// would be a port of the host (another instance's, or a
+				// host service's), never the replica's: not scraped, and
+				// the plan said so (the runtimes' Assess).
+				if sv.Metrics != nil && sv.MetricsNotScraped() == "" {
 					m.metrics[sv.Name] = sv.Metrics
 				}
 			}

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -113,9 +112,6 @@ func scrapeURL(s *Service, r Replica) (string, error) {
 	host, port, err := net.SplitHostPort(r.Address)
 	if err != nil {
 		return "", fmt.Errorf("replica address %q: %w", r.Address, err)
-	}
-	if s.MetricsPort > 0 {
-		port = strconv.Itoa(s.MetricsPort)
 	}
 	path := s.MetricsPath
 	if !strings.HasPrefix(path, "/") {

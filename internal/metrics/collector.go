@@ -47,9 +47,10 @@ type Service struct {
 	Desired  int
 	Routed   bool
 	Replicas []Replica
-	// MetricsPort and MetricsPath are the service's x-quai.metrics; an
-	// empty path means it declares none.
-	MetricsPort int
+	// MetricsPath is the path of the service's x-quai.metrics, scraped at
+	// each replica's address (never at another port: on the process and
+	// Docker runtimes that would be a port of the host); empty means it
+	// declares none.
 	MetricsPath string
 }
 

@@ -3,6 +3,7 @@ package stack
 import (
 	"cmp"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -105,6 +106,35 @@ type Model struct {
 
 	// positions maps key paths to where they were written; see Pos.
 	positions map[string]Position
+}
+
+// ServedPort is the container port a replica's address reaches (the
+// proxy's target, and where quai scrapes /metrics): the first TCP ports:
+// target, else the first expose: entry; 0 if the service declares none.
+func (s *Service) ServedPort() int {
+	for _, p := range s.Ports {
+		if p.Protocol == "" || strings.EqualFold(p.Protocol, "tcp") {
+			return p.Target
+		}
+	}
+	if len(s.Expose) > 0 {
+		return s.Expose[0]
+	}
+	return 0
+}
+
+// MetricsNotScraped says why quai does not scrape a service's
+// x-quai.metrics on a runtime that gives each replica one address (the
+// process and Docker runtimes): a metrics port other than the port that
+// address reaches would name a port of the host, not of the replica, and
+// is never scraped. Empty: the endpoint is scraped at the replica's
+// address.
+func (s *Service) MetricsNotScraped() string {
+	if s.Metrics == nil || s.Metrics.Port == 0 || s.Metrics.Port == s.ServedPort() {
+		return ""
+	}
+	return fmt.Sprintf("metrics port %d is not scraped: quai reaches each replica at one address, the one its proxy uses (container port %d); serve %s on that port or leave x-quai.metrics.port out",
+		s.Metrics.Port, s.ServedPort(), s.Metrics.Path)
 }
 
 // MetricsEndpoint is where a service serves Prometheus metrics: Path on

@@ -23,6 +23,9 @@ func (r *Runtime) Assess(m *stack.Model) []runtime.Finding {
 			out = append(out, runtime.Finding{Service: svc.Name, Setting: "ports", Verdict: runtime.VerdictChange,
 				Message: fmt.Sprintf("port %s:%d is not published on host port %s: quai's proxy reaches container port %d of every replica through a host port it chooses; reach it through an x-quai route", p.Published, p.Target, p.Published, p.Target)})
 		}
+		if why := svc.MetricsNotScraped(); why != "" {
+			out = append(out, runtime.Finding{Service: svc.Name, Setting: stack.Extension + ".metrics.port", Verdict: runtime.VerdictIgnore, Message: why})
+		}
 	}
 	runtime.SortFindings(out)
 	return out

@@ -97,7 +97,7 @@ func (r *Runtime) Start(ctx context.Context, spec runtime.ReplicaSpec) (runtime.
 	} else {
 		hostCfg.NetworkMode = container.NetworkMode(svc.NetworkMode)
 	}
-	port := firstPort(svc)
+	port := svc.ServedPort()
 	if port > 0 && isolated {
 		p, ok := network.PortFrom(uint16(port), network.TCP)
 		if !ok {
@@ -229,20 +229,6 @@ func (r *Runtime) advertiseIP() string {
 		return "127.0.0.1"
 	}
 	return r.pubIP
-}
-
-// firstPort is the container port the proxy reaches: the first ports:
-// target, else the first expose: entry.
-func firstPort(s *stack.Service) int {
-	for _, p := range s.Ports {
-		if p.Protocol == "" || strings.EqualFold(p.Protocol, "tcp") {
-			return p.Target
-		}
-	}
-	if len(s.Expose) > 0 {
-		return s.Expose[0]
-	}
-	return 0
 }
 
 // Docker's healthcheck defaults, for a check that sets no interval or

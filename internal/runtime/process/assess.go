@@ -123,6 +123,9 @@ func (r *Runtime) assessService(projectDir string, svc *stack.Service) []runtime
 			add(runtime.VerdictIgnore, "volumes", "the mount at %s is not read-only: the service sees a directory it may write", mt.Target)
 		}
 	}
+	if why := svc.MetricsNotScraped(); why != "" {
+		add(runtime.VerdictIgnore, stack.Extension+".metrics.port", "%s", why)
+	}
 	return out
 }
 

@@ -38,8 +38,11 @@ func TestAssess(t *testing.T) {
 		{Name: "ghost", User: "no-such-user-here", Process: cmd},
 		{Name: "api", ReadOnly: true, CapDrop: []string{"ALL"}, CapAdd: []string{"NET_ADMIN"}, NetworkMode: "host",
 			Ports:     []stack.Port{{Target: 80, Published: "8080"}, {Target: 81}},
-			Resources: stack.Resources{MilliCPU: 500, MemoryBytes: 256 << 20}, Process: cmd},
-		{Name: "plain", Process: cmd},
+			Resources: stack.Resources{MilliCPU: 500, MemoryBytes: 256 << 20}, Process: cmd,
+			// A metrics port other than the replica's own would name a
+			// port of the host (another instance's): never scraped.
+			Metrics: &stack.MetricsEndpoint{Port: 9100, Path: "/metrics"}},
+		{Name: "plain", Process: cmd, Ports: []stack.Port{{Target: 8080}}, Metrics: &stack.MetricsEndpoint{Port: 8080, Path: "/metrics"}},
 	}}
 	got := verdicts(rt.Assess(m))
 	for key, want := range map[string]runtime.Verdict{
@@ -50,6 +53,7 @@ func TestAssess(t *testing.T) {
 		"api cap_add":                  runtime.VerdictIgnore,
 		"api network_mode":             runtime.VerdictIgnore,
 		"api ports":                    runtime.VerdictChange,
+		"api x-quai.metrics.port":      runtime.VerdictIgnore,
 	} {
 		if got[key].Verdict != want {
 			t.Errorf("%s: %+v, want verdict %s", key, got[key], want)
@@ -57,6 +61,9 @@ func TestAssess(t *testing.T) {
 	}
 	if f := got["cache x-quai.process.command"]; !strings.Contains(f.Message, "valkey/valkey:8") || !strings.Contains(f.Message, "--runtime docker") {
 		t.Errorf("the refusal of an image-only service does not name the image and the way out: %q", f.Message)
+	}
+	if f := got["api x-quai.metrics.port"]; !strings.Contains(f.Message, "9100") || !strings.Contains(f.Message, "container port 80") {
+		t.Errorf("the unscraped metrics port finding does not name both ports: %q", f.Message)
 	}
 	if f := got["api ports"]; !strings.Contains(f.Message, "8080:80") {
 		t.Errorf("the published port finding does not name the port: %q", f.Message)
