@@ -35,7 +35,7 @@ func (r *kubeRenderer) bindMount(s *stack.Service, mt stack.Mount, pod *corev1.P
 			HostPath: &corev1.HostPathVolumeSource{Path: mt.Source},
 		}})
 		c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: name, MountPath: mt.Target, ReadOnly: mt.ReadOnly})
-		r.warnf("service %s bind-mounts host path %s: rendered as a hostPath volume, which only works where every node has that path", s.Name, mt.Source)
+		r.warnf(s.Name, "volumes", verdictChange, "service %s bind-mounts host path %s: rendered as a hostPath volume, which only works where every node has that path", s.Name, mt.Source)
 		return nil
 	}
 
@@ -47,7 +47,7 @@ func (r *kubeRenderer) bindMount(s *stack.Service, mt stack.Mount, pod *corev1.P
 		return nil
 	}
 	if !mt.ReadOnly {
-		r.warnf("service %s bind-mounts %s read-write: rendered read-only from ConfigMap %s; writes need a volume", s.Name, rel, cmName)
+		r.warnf(s.Name, "volumes", verdictChange, "service %s bind-mounts %s read-write: rendered read-only from ConfigMap %s; writes need a volume", s.Name, rel, cmName)
 	}
 	key := "configmap:" + cmName
 	name, seen := volByKey[key]
@@ -78,7 +78,7 @@ func (r *kubeRenderer) configMapFor(s *stack.Service, source, rel string) (name 
 	}
 	fi, err := os.Stat(source)
 	if err != nil {
-		r.warnf("service %s bind-mounts %s, which cannot be read (%v): rendered as an empty directory", s.Name, rel, err)
+		r.warnf(s.Name, "volumes", verdictChange, "service %s bind-mounts %s, which cannot be read (%v): rendered as an empty directory", s.Name, rel, err)
 		return "", false, false
 	}
 	data, binary := map[string]string{}, map[string][]byte{}
@@ -86,7 +86,7 @@ func (r *kubeRenderer) configMapFor(s *stack.Service, source, rel string) (name 
 	addFile := func(p, key string) bool {
 		b, err := os.ReadFile(p)
 		if err != nil {
-			r.warnf("service %s bind-mounts %s, which cannot be read (%v): rendered as an empty directory", s.Name, rel, err)
+			r.warnf(s.Name, "volumes", verdictChange, "service %s bind-mounts %s, which cannot be read (%v): rendered as an empty directory", s.Name, rel, err)
 			return false
 		}
 		total += len(b)
@@ -101,7 +101,7 @@ func (r *kubeRenderer) configMapFor(s *stack.Service, source, rel string) (name 
 		isDir = true
 		entries, err := os.ReadDir(source)
 		if err != nil {
-			r.warnf("service %s bind-mounts %s, which cannot be read (%v): rendered as an empty directory", s.Name, rel, err)
+			r.warnf(s.Name, "volumes", verdictChange, "service %s bind-mounts %s, which cannot be read (%v): rendered as an empty directory", s.Name, rel, err)
 			return "", false, false
 		}
 		var skipped []string
@@ -116,13 +116,13 @@ func (r *kubeRenderer) configMapFor(s *stack.Service, source, rel string) (name 
 		}
 		if len(skipped) > 0 {
 			slices.Sort(skipped)
-			r.warnf("service %s bind-mounts directory %s: only its top-level files go into a ConfigMap; left out: %s", s.Name, rel, strings.Join(skipped, ", "))
+			r.warnf(s.Name, "volumes", verdictChange, "service %s bind-mounts directory %s: only its top-level files go into a ConfigMap; left out: %s", s.Name, rel, strings.Join(skipped, ", "))
 		}
 	} else if !addFile(source, configMapKey(path.Base(rel))) {
 		return "", false, false
 	}
 	if total > maxConfigMapBytes {
-		r.warnf("service %s bind-mounts %s (%d bytes), too large for a ConfigMap: rendered as an empty directory; bake it into the image", s.Name, rel, total)
+		r.warnf(s.Name, "volumes", verdictChange, "service %s bind-mounts %s (%d bytes), too large for a ConfigMap: rendered as an empty directory; bake it into the image", s.Name, rel, total)
 		return "", false, false
 	}
 

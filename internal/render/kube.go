@@ -162,6 +162,10 @@ type Manifests struct {
 	// Warnings say what of the stack has no faithful Kubernetes equivalent
 	// and how it was rendered instead, sorted.
 	Warnings []string
+	// Findings are the Warnings about a setting of the stack, by service
+	// and setting (a warning that changes nothing of what was asked, such
+	// as an external volume that must exist, has none).
+	Findings []Finding
 }
 
 // kindOrder is the apply order: namespaces and policies before anything
@@ -240,8 +244,30 @@ func (r *kubeRenderer) add(kind string, obj KubeObject) {
 	r.out.Objects = append(r.out.Objects, Object{Kind: kind, Name: obj.GetName(), Obj: obj})
 }
 
-func (r *kubeRenderer) warnf(format string, args ...any) {
-	r.out.Warnings = append(r.out.Warnings, fmt.Sprintf(format, args...))
+// Verdicts of a Finding, as the runtime contract names them.
+const (
+	verdictChange = "change"
+	verdictIgnore = "ignore"
+)
+
+// Finding is a Warning about one setting of one service, for the
+// Kubernetes runtime's plan-time assessment: Verdict is "change" (rendered
+// differently than written) or "ignore" (not rendered).
+type Finding struct {
+	Service string
+	Setting string
+	Verdict string
+	Message string
+}
+
+// warnf records a warning; with a setting it is also a Finding of service
+// (empty: the stack as a whole).
+func (r *kubeRenderer) warnf(service, setting, verdict, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	r.out.Warnings = append(r.out.Warnings, msg)
+	if setting != "" {
+		r.out.Findings = append(r.out.Findings, Finding{Service: service, Setting: setting, Verdict: verdict, Message: msg})
+	}
 }
 
 func (r *kubeRenderer) render() error {
@@ -530,7 +556,7 @@ func (r *kubeRenderer) sharedClaims() {
 			continue
 		}
 		if r.isExternal(n) {
-			r.warnf("volume %s is external: the PersistentVolumeClaim %s must already exist in namespace %s", n, dnsLabel(n), r.ns)
+			r.warnf("", "", "", "volume %s is external: the PersistentVolumeClaim %s must already exist in namespace %s", n, dnsLabel(n), r.ns)
 			continue
 		}
 		users := r.volumeUsers[n]
@@ -544,7 +570,7 @@ func (r *kubeRenderer) sharedClaims() {
 			}
 			who = "by " + strings.Join(names, ", ")
 		}
-		r.warnf("volume %s is shared %s: rendered as one ReadWriteMany claim; the storage class must support ReadWriteMany", n, who)
+		r.warnf("", "volumes", verdictChange, "volume %s is shared %s: rendered as one ReadWriteMany claim; the storage class must support ReadWriteMany", n, who)
 		r.add("PersistentVolumeClaim", &corev1.PersistentVolumeClaim{
 			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "PersistentVolumeClaim"},
 			ObjectMeta: r.meta(dnsLabel(n), "", r.instanceHash),
@@ -578,7 +604,7 @@ func (r *kubeRenderer) service(s *stack.Service) error {
 	}
 	for _, p := range s.Ports {
 		if p.Published != "" {
-			r.warnf("service %s publishes port %s on the host: not rendered; reach it through its Service or a route", s.Name, p.Published)
+			r.warnf(s.Name, "ports", verdictChange, "service %s publishes port %s on the host: not rendered; reach it through its Service or a route", s.Name, p.Published)
 		}
 	}
 
@@ -699,9 +725,9 @@ func (r *kubeRenderer) podSpec(s *stack.Service, ports []containerPort) (corev1.
 			return corev1.PodSpec{}, nil, fmt.Errorf("%w: service %s has neither image nor build; add an image", ErrInvalidModel, s.Name)
 		}
 		image = r.m.Identity.Project + "-" + s.Name
-		r.warnf("service %s is built from source without an image name: rendered as image %s, which must be built and pushed to a registry the cluster can pull from", s.Name, image)
+		r.warnf(s.Name, "build", verdictChange, "service %s is built from source without an image name: rendered as image %s, which must be built and pushed to a registry the cluster can pull from", s.Name, image)
 	} else if s.Build != nil {
-		r.warnf("service %s is built from source: the image %s must be built and pushed to a registry the cluster can pull from", s.Name, image)
+		r.warnf(s.Name, "build", verdictChange, "service %s is built from source: the image %s must be built and pushed to a registry the cluster can pull from", s.Name, image)
 	}
 
 	c := corev1.Container{
@@ -746,7 +772,7 @@ func (r *kubeRenderer) podSpec(s *stack.Service, ports []containerPort) (corev1.
 		pod.TerminationGracePeriodSeconds = ptr(int64(seconds(s.StopGracePeriod, 0)))
 	}
 	if s.NetworkMode != "" && s.NetworkMode != "host" && s.NetworkMode != "bridge" && s.NetworkMode != "default" {
-		r.warnf("service %s uses network_mode %s: not rendered; pods share the namespace network", s.Name, s.NetworkMode)
+		r.warnf(s.Name, "network_mode", verdictIgnore, "service %s uses network_mode %s: not rendered; pods share the namespace network", s.Name, s.NetworkMode)
 	}
 
 	used := map[string]bool{}
@@ -767,7 +793,7 @@ func (r *kubeRenderer) podSpec(s *stack.Service, ports []containerPort) (corev1.
 				name := volName("anon-" + mt.Target)
 				pod.Volumes = append(pod.Volumes, corev1.Volume{Name: name, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
 				c.VolumeMounts = append(c.VolumeMounts, corev1.VolumeMount{Name: name, MountPath: mt.Target, ReadOnly: mt.ReadOnly})
-				r.warnf("service %s has an anonymous volume at %s: rendered as an emptyDir, lost when the pod goes", s.Name, mt.Target)
+				r.warnf(s.Name, "volumes", verdictChange, "service %s has an anonymous volume at %s: rendered as an emptyDir, lost when the pod goes", s.Name, mt.Target)
 				continue
 			}
 			key := "volume:" + mt.Source
@@ -883,7 +909,7 @@ func (r *kubeRenderer) securityContext(s *stack.Service) *corev1.SecurityContext
 			sc.RunAsUser = ptr(int64(0))
 			set = true
 		} else {
-			r.warnf("service %s runs as user %q: Kubernetes needs a numeric uid, so the image's default user is kept", s.Name, s.User)
+			r.warnf(s.Name, "user", verdictIgnore, "service %s runs as user %q: Kubernetes needs a numeric uid, so the image's default user is kept", s.Name, s.User)
 		}
 		if group != "" {
 			if gid, err := strconv.ParseInt(group, 10, 64); err == nil {
@@ -1027,7 +1053,7 @@ func (r *kubeRenderer) ingresses() {
 		switch {
 		case rt.TLS == stack.TLSOff:
 		case rt.Host == "":
-			r.warnf("route %s to %s has no host: rendered without TLS", rt.Path, rt.Service)
+			r.warnf(rt.Service, stack.Extension + ".routes", verdictChange, "route %s to %s has no host: rendered without TLS", rt.Path, rt.Service)
 		case rt.TLS == stack.TLSCustom:
 			ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{rt.Host}, SecretName: tlsSecret}}
 			r.secrets[tlsSecret] = SecretRef{Name: tlsSecret, Type: "tls", CertFile: r.relToDir(rt.CertFile), KeyFile: r.relToDir(rt.KeyFile)}
