@@ -1053,7 +1053,7 @@ func (r *kubeRenderer) ingresses() {
 		switch {
 		case rt.TLS == stack.TLSOff:
 		case rt.Host == "":
-			r.warnf(rt.Service, stack.Extension + ".routes", verdictChange, "route %s to %s has no host: rendered without TLS", rt.Path, rt.Service)
+			r.warnf(rt.Service, stack.Extension+".routes", verdictChange, "route %s to %s has no host: rendered without TLS", rt.Path, rt.Service)
 		case rt.TLS == stack.TLSCustom:
 			ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{rt.Host}, SecretName: tlsSecret}}
 			r.secrets[tlsSecret] = SecretRef{Name: tlsSecret, Type: "tls", CertFile: r.relToDir(rt.CertFile), KeyFile: r.relToDir(rt.KeyFile)}
