@@ -76,3 +76,9 @@ echo "deps: sops CLI"
 # the same per-machine cache: a few minutes the first time.
 echo "deps: versitygw S3 server"
 "$(dirname "$0")/../tools/versitygw/build.sh" | tail -n 1
+
+# The proxy's ACME tests run a real ACME server on loopback: Pebble and its
+# challenge test server (MPL-2.0, not in Debian), built from the Go module
+# proxy into the same per-machine cache.
+echo "deps: pebble ACME test server"
+"$(dirname "$0")/../tools/pebble/build.sh" | tail -n 1

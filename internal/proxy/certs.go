@@ -54,6 +54,15 @@ func (p *Proxy) Certificates() []CertStatus {
 			}
 			p.certMu.Lock()
 			cs.RenewError = p.certFailures[host]
+			if suffix, wild := strings.CutPrefix(host, "*"); wild && cs.RenewError == "" {
+				// Names under a wildcard route: the last failure of one.
+				for name, msg := range p.certFailures {
+					if strings.HasSuffix(name, suffix) && strings.Count(name, ".") == strings.Count(host, ".") {
+						cs.RenewError = msg
+						break
+					}
+				}
+			}
 			p.certMu.Unlock()
 		default:
 			return
@@ -77,16 +86,15 @@ func (p *Proxy) onCertEvent(_ context.Context, event string, data map[string]any
 	if name == "" {
 		return nil
 	}
-	p.certMu.Lock()
-	defer p.certMu.Unlock()
 	switch event {
 	case "cert_failed":
-		if p.certFailures == nil {
-			p.certFailures = map[string]string{}
+		err, ok := data["error"].(error)
+		if !ok {
+			err = fmt.Errorf("%v", data["error"])
 		}
-		p.certFailures[name] = fmt.Sprint(data["error"])
+		p.recordCertFailure(name, err)
 	case "cert_obtained":
-		delete(p.certFailures, name)
+		p.clearCertFailure(name)
 	}
 	return nil
 }

@@ -19,6 +19,9 @@ func startProxy(t testing.TB, dataDir string) *Proxy {
 	cfg := Config{HTTPAddr: "127.0.0.1:0", DataDir: dataDir}
 	if dataDir != "" {
 		cfg.HTTPSAddr = "127.0.0.1:0"
+		// Routes of real domains with tls auto start ACME at once: at a
+		// CA nothing answers, never Let's Encrypt's.
+		cfg.ACMEDirectory = "https://127.0.0.1:1/directory"
 	}
 	return startProxyConfig(t, cfg)
 }

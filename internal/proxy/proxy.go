@@ -41,10 +41,14 @@ type Config struct {
 	HTTPAddr, HTTPSAddr string
 	// DataDir holds the local CA, issued certificates and ACME storage.
 	DataDir string
-	// ACMEEmail is the ACME account contact; ACMEDirectory overrides the
-	// CA's directory URL (Let's Encrypt production by default), e.g. for a
-	// test CA such as pebble.
+	// ACMEEmail is the ACME account contact (may be empty); ACMEDirectory
+	// is the CA: ACMEProduction (the default), ACMEStaging or the https URL
+	// of an ACME directory, e.g. a test CA such as Pebble.
 	ACMEEmail, ACMEDirectory string
+	// ACMERenewCheck is how often ACME certificates are checked for
+	// renewal; zero means certmagic's default (10 minutes). Tests with
+	// short-lived certificates shorten it.
+	ACMERenewCheck time.Duration
 	// ACMERoots, when set, are the roots trusted for the ACME directory's
 	// own HTTPS endpoint (a test CA).
 	ACMERoots *x509.CertPool
@@ -104,13 +108,25 @@ type Proxy struct {
 	fast        *fastServer
 	serveWG     sync.WaitGroup
 
-	magic      *certmagic.Config
-	acme       *certmagic.ACMEIssuer
-	magicCache *certmagic.Cache
+	// ACME (acme.go): magic manages exact hosts' certificates,
+	// magicOnDemand obtains those of names under wildcard routes.
+	magic         *certmagic.Config
+	magicOnDemand *certmagic.Config
+	acme          *certmagic.ACMEIssuer
+	magicCache    *certmagic.Cache
+	acmeCtx       context.Context
+	acmeStop      context.CancelFunc
+	acmeManaged   map[string]context.CancelFunc // by exact host; p.mu
 
 	// certFailures holds the last ACME failure by host (certs.go).
 	certMu       sync.Mutex
 	certFailures map[string]string
+	// failing counts certFailures' entries, so that redirects check them
+	// only when there are some.
+	failing atomic.Int32
+	// acmeOnly restricts ACME to one challenge type ("http-01" or
+	// "tls-alpn-01"): for tests of each.
+	acmeOnly string
 }
 
 // New checks cfg and prepares a proxy; with HTTPS on it loads or creates
@@ -140,6 +156,9 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.HTTPSAddr != "" {
 		if cfg.DataDir == "" {
 			return nil, ErrNoDataDir
+		}
+		if _, err := ACMEDirectoryURL(cfg.ACMEDirectory); err != nil {
+			return nil, err
 		}
 		ca, err := loadOrCreateCA(cfg.DataDir)
 		if err != nil {
@@ -192,6 +211,7 @@ func (p *Proxy) Start() error {
 			httpPort = p.httpLn.Addr().(*net.TCPAddr).Port
 		}
 		p.newCertmagic(httpPort, httpsPort)
+		p.manageACME(p.table.Load())
 	}
 	p.started = true
 	if p.httpLn != nil {
@@ -303,6 +323,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	}
 	p.serveWG.Wait()
 	if p.magicCache != nil {
+		p.acmeStop()
 		p.magicCache.Stop()
 	}
 	return errors.Join(errs...)
@@ -438,6 +459,7 @@ func (p *Proxy) install(t *table) {
 		p.stats = stats
 	}
 	p.table.Store(t)
+	p.manageACME(t)
 	for addr, tg := range p.targets {
 		if used[addr] {
 			continue
@@ -527,7 +549,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case rt == nil:
 		p.unrouted.Add(1)
 		res.status = p.plainError(w, http.StatusNotFound, "quai: no route for host %q\n", host)
-	case r.TLS == nil && p.httpsLn != nil && rt.TLS != TLSOff && !isLocalName(host) && net.ParseIP(host) == nil:
+	case r.TLS == nil && p.httpsLn != nil && rt.TLS != TLSOff && !isLocalName(host) && net.ParseIP(host) == nil && !p.noCertificate(host):
 		res.status = p.redirect(w, r, host)
 	case isUpgrade(r):
 		upgrade = true

@@ -1,8 +1,6 @@
 package proxy
 
 import (
-	"cmp"
-	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -19,8 +17,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/caddyserver/certmagic"
 
 	"github.com/quai-dev/quai/internal/fsutil"
 )
@@ -212,50 +208,14 @@ func (p *Proxy) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 			return p.ca.leaf(name)
 		}
 		if p.magic != nil && net.ParseIP(name) == nil {
-			return p.magic.GetCertificate(hello)
+			// Exact hosts have certificates obtained ahead (acme.go);
+			// names under a wildcard route get theirs on demand.
+			if p.table.Load().exact[name] != nil {
+				return p.magic.GetCertificate(hello)
+			}
+			return p.magicOnDemand.GetCertificate(hello)
 		}
 	}
 	return nil, fmt.Errorf("%w: %s is served without TLS", ErrNoCertificate, name)
 }
 
-// allowACME is certmagic's on-demand decision: only routed real domains
-// with tls auto get a certificate, so nobody can make quai request
-// certificates for names it does not serve.
-func (p *Proxy) allowACME(_ context.Context, name string) error {
-	h, routed := p.table.Load().hostTLS(name)
-	if !routed || h.tls != TLSAuto || isLocalName(name) || net.ParseIP(name) != nil {
-		return fmt.Errorf("%w: %s is not routed with tls auto", ErrNoCertificate, name)
-	}
-	return nil
-}
-
-// newCertmagic sets up ACME with on-demand issuance for routed hosts,
-// storing accounts and certificates under dataDir.
-func (p *Proxy) newCertmagic(httpPort, httpsPort int) {
-	logger := newZapLogger(p.log)
-	var cfg *certmagic.Config
-	cache := certmagic.NewCache(certmagic.CacheOptions{
-		GetConfigForCert: func(certmagic.Certificate) (*certmagic.Config, error) { return cfg, nil },
-		Logger:           logger,
-	})
-	cfg = certmagic.New(cache, certmagic.Config{
-		Storage:  &certmagic.FileStorage{Path: filepath.Join(p.cfg.DataDir, "acme")},
-		OnDemand: &certmagic.OnDemandConfig{DecisionFunc: p.allowACME},
-		Logger:   logger,
-		OnEvent:  p.onCertEvent,
-	})
-	ca := cmp.Or(p.cfg.ACMEDirectory, certmagic.LetsEncryptProductionCA)
-	issuer := certmagic.NewACMEIssuer(cfg, certmagic.ACMEIssuer{
-		CA:     ca,
-		Email:  p.cfg.ACMEEmail,
-		Agreed: true,
-		// The challenge solvers find these ports taken by the proxy
-		// itself, which answers challenges through the same storage.
-		AltHTTPPort:    httpPort,
-		AltTLSALPNPort: httpsPort,
-		TrustedRoots:   p.cfg.ACMERoots,
-		Logger:         logger,
-	})
-	cfg.Issuers = []certmagic.Issuer{issuer}
-	p.magic, p.acme, p.magicCache = cfg, issuer, cache
-}
