@@ -246,6 +246,17 @@ func explainACMEError(host string, err error) string {
 			typ = typ[:j]
 		}
 	}
+	// CAs file some failures under a broader type (Pebble reports an
+	// unreachable challenge port as unauthorized): the detail tells.
+	lower := strings.ToLower(detail)
+	switch {
+	case typ == acme.ProblemTypeRateLimited:
+	case strings.Contains(lower, "dns problem") || strings.Contains(lower, "nxdomain") || strings.Contains(lower, "no valid a records"):
+		typ = acme.ProblemTypeDNS
+	case strings.Contains(lower, "failed to connect") || strings.Contains(lower, "connection refused") ||
+		strings.Contains(lower, "timeout") || strings.Contains(lower, "no route to host"):
+		typ = acme.ProblemTypeConnection
+	}
 	switch typ {
 	case acme.ProblemTypeRateLimited:
 		return fmt.Sprintf("the CA rate-limited certificate requests for %s (%s): quai retries later on its own; "+
