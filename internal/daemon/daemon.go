@@ -61,6 +61,10 @@ type Config struct {
 	// the proxy's defaults, derived from the file descriptor limit.
 	ProxyMaxConns      int
 	ProxyMaxConnsPerIP int
+	// ACMEEmail is the ACME account's contact; ACMECA the CA of routes
+	// with tls auto: proxy.ACMEProduction (default), proxy.ACMEStaging or
+	// a directory URL (see proxy.Config).
+	ACMEEmail, ACMECA string
 	// ShimPath is the executable the process runtime supervises replicas
 	// with; default the running executable.
 	ShimPath string
@@ -258,6 +262,8 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		Logger:        d.log.With("component", "proxy"),
 		MaxConns:      d.cfg.ProxyMaxConns,
 		MaxConnsPerIP: d.cfg.ProxyMaxConnsPerIP,
+		ACMEEmail:     d.cfg.ACMEEmail,
+		ACMEDirectory: d.cfg.ACMECA,
 	})
 	if err != nil {
 		return fmt.Errorf("proxy: %w", err)

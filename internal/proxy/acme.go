@@ -93,12 +93,12 @@ func (p *Proxy) newCertmagic(httpPort, httpsPort int) {
 		Agreed: true,
 		// The challenge solvers find these ports taken by the proxy
 		// itself, which answers challenges through the same storage.
-		AltHTTPPort:          httpPort,
-		AltTLSALPNPort:       httpsPort,
+		AltHTTPPort:             httpPort,
+		AltTLSALPNPort:          httpsPort,
 		DisableHTTPChallenge:    httpPort == 0 || p.acmeOnly == acme.ChallengeTypeTLSALPN01,
 		DisableTLSALPNChallenge: p.acmeOnly == acme.ChallengeTypeHTTP01,
-		TrustedRoots:         p.cfg.ACMERoots,
-		Logger:               logger,
+		TrustedRoots:            p.cfg.ACMERoots,
+		Logger:                  logger,
 	}
 	p.acme = certmagic.NewACMEIssuer(managed, tmpl)
 	managed.Issuers = []certmagic.Issuer{p.acme}

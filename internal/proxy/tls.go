@@ -218,4 +218,3 @@ func (p *Proxy) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 	}
 	return nil, fmt.Errorf("%w: %s is served without TLS", ErrNoCertificate, name)
 }
-

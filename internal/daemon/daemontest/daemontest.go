@@ -121,10 +121,13 @@ func Start(t testing.TB, opts Options) *Daemon {
 		log = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	d, err := daemon.New(daemon.Config{
-		DataDir:       dataDir,
-		Socket:        filepath.Join(sockDir, "quai.sock"),
-		HTTPAddr:      "127.0.0.1:0",
-		HTTPSAddr:     "127.0.0.1:0",
+		DataDir:   dataDir,
+		Socket:    filepath.Join(sockDir, "quai.sock"),
+		HTTPAddr:  "127.0.0.1:0",
+		HTTPSAddr: "127.0.0.1:0",
+		// Routes of real domains start ACME at once: at a CA nothing
+		// answers, never Let's Encrypt's.
+		ACMECA:        "https://127.0.0.1:1/directory",
 		Logger:        log,
 		HealthTimeout: opts.HealthTimeout,
 		DrainTimeout:  opts.DrainTimeout,

@@ -17,6 +17,8 @@ import (
 type options struct {
 	HTTP              string
 	HTTPS             string
+	ACMEEmail         string
+	ACMECA            string
 	LogLevel          string
 	DockerHost        string
 	DockerNetworkPool string
@@ -43,6 +45,7 @@ background when it is not running. SIGTERM or SIGINT stop it gracefully;
 running instances keep running and the next daemon re-attaches to them.`,
 		Example: `  quai serve                                    # proxy on :8080 and :8443
   quai serve --http :80 --https :443            # as root or with CAP_NET_BIND_SERVICE
+  quai serve --http :80 --https :443 --acme-email ops@example.com --acme-ca staging  # try certificates first
   quai serve --http 127.0.0.1:8080 --https off  # this machine only, no TLS
   quai serve --data-dir /srv/quai --log-level debug
   quai serve --metrics 127.0.0.1:9100 --history-retention 720h  # Prometheus scrape target, 30 days of history`,
@@ -71,6 +74,8 @@ running instances keep running and the next daemon re-attaches to them.`,
 				Socket:             socket,
 				HTTPAddr:           o.HTTP,
 				HTTPSAddr:          o.HTTPS,
+				ACMEEmail:          o.ACMEEmail,
+				ACMECA:             o.ACMECA,
 				DockerHost:         o.DockerHost,
 				DockerNetworkPool:  o.DockerNetworkPool,
 				ProxyMaxConns:      o.MaxConns,
@@ -91,6 +96,8 @@ running instances keep running and the next daemon re-attaches to them.`,
 	f := cmd.Flags()
 	f.StringVar(&o.HTTP, "http", envOr("QUAI_HTTP", daemon.DefaultHTTPAddr), "proxy HTTP listen address; the default binds every interface, 127.0.0.1:8080 this machine only; \"off\" disables it ($QUAI_HTTP)")
 	f.StringVar(&o.HTTPS, "https", envOr("QUAI_HTTPS", daemon.DefaultHTTPSAddr), "proxy HTTPS listen address; the default binds every interface, 127.0.0.1:8443 this machine only; \"off\" disables it ($QUAI_HTTPS)")
+	f.StringVar(&o.ACMEEmail, "acme-email", envOr("QUAI_ACME_EMAIL", ""), "contact address of the ACME account that obtains certificates for routes with tls: auto ($QUAI_ACME_EMAIL)")
+	f.StringVar(&o.ACMECA, "acme-ca", envOr("QUAI_ACME_CA", "production"), "ACME CA of routes with tls: auto: production (Let's Encrypt), staging (Let's Encrypt's, untrusted certificates, generous rate limits) or a directory URL ($QUAI_ACME_CA)")
 	f.IntVar(&o.MaxConns, "max-conns", 0, "most client connections the proxy holds (default from the open files limit: half of what a quarter kept for the daemon leaves)")
 	f.IntVar(&o.MaxConnsPerIP, "max-conns-per-ip", 0, "most client connections the proxy holds from one address, an IPv6 /64 counting as one (default 256; -1 for no limit, e.g. behind a load balancer)")
 	f.DurationVar(&o.HealthTimeout, "health-timeout", 0, "how long quai up waits for new replicas to become healthy on process and docker (default 2m)")
