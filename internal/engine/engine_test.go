@@ -328,7 +328,23 @@ func TestEngineLifecycle(t *testing.T) {
 			if p.Release != 1 || len(p.Services) != 2 || p.Services[0].Service != "backend" || p.Services[0].Action != ActionCreate {
 				t.Fatalf("plan of a new instance:\n%s", p.Text)
 			}
-			rel := h.up(t, "v1", nil)
+			// While the first release deploys, its host answers the
+			// proxy's 503 page, not 404.
+			during := 0
+			var ev0 events
+			rel, err := h.eng.Up(ctx, UpRequest{Model: h.appModel("v1", nil)}, func(e Event) {
+				if e.Kind == EventStep && e.Step == "health" && e.Service == "web" && during == 0 {
+					during, _, _ = h.get("/")
+				}
+				ev0.emit(e)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ev0.checkTerminal(t, EventDone)
+			if during != http.StatusServiceUnavailable {
+				t.Errorf("while the first release deployed the proxy answered %d, want 503", during)
+			}
 			if rel.Number != 1 || rel.Status != ReleaseActive {
 				t.Fatalf("release = %d %s, want 1 active", rel.Number, rel.Status)
 			}
@@ -557,8 +573,10 @@ func TestEngineLifecycle(t *testing.T) {
 				t.Fatal(err)
 			}
 			ev.checkTerminal(t, EventDone)
-			if code, _, _ := h.get("/"); code != http.StatusNotFound {
-				t.Fatalf("after down the proxy answered %d, want 404 (no route)", code)
+			// The hosts stay routed, without targets: the proxy's 503
+			// page, not 404.
+			if code, _, _ := h.get("/"); code != http.StatusServiceUnavailable {
+				t.Fatalf("after down the proxy answered %d, want 503 (routed, no healthy target)", code)
 			}
 			if listed, _ := h.rt.List(ctx, appID); len(listed) != 0 {
 				t.Fatalf("after down %d replicas remain", len(listed))

@@ -355,16 +355,28 @@ func (e *Engine) down(op *operation) error {
 	return e.store.PutInstance(ctx, inst)
 }
 
-// stopInstance takes the instance's routes away, drains, then stops and
-// removes its replicas, dependents before what they depend on. Replicas
-// that would not stop stay recorded so a retry finds them.
-func (e *Engine) stopInstance(ctx context.Context, op *operation, inst store.Instance, rt runtime.ReplicaRunner) error {
+// stopInstance takes the instance's routes away (park: leaves them without
+// targets, so the proxy answers 503 rather than 404 for a stopped instance),
+// drains, then stops and removes its replicas, dependents before what they
+// depend on. Replicas that would not stop stay recorded so a retry finds
+// them.
+func (e *Engine) stopInstance(ctx context.Context, op *operation, inst store.Instance, rt runtime.ReplicaRunner, park bool) error {
 	handles, err := e.store.Handles(ctx, inst.Name)
 	if err != nil {
 		return err
 	}
 	if e.router != nil {
-		e.router.RemoveInstance(inst.Name)
+		parked := false
+		if park {
+			if active, err := e.store.ActiveRelease(ctx, inst.Name); err == nil {
+				if m, err := decodeModel(active); err == nil {
+					parked = e.parkRoutes(inst.Name, m, op.emit)
+				}
+			}
+		}
+		if !parked {
+			e.router.RemoveInstance(inst.Name)
+		}
 		all := map[string]bool{}
 		for _, h := range handles {
 			all[h.Address] = true

@@ -72,6 +72,22 @@ func projectPath(dir, p string) string {
 	return filepath.Join(dir, p)
 }
 
+// parkRoutes gives the router m's routes without targets: the proxy
+// answers their hosts with its 503 page (the instance is stopped, or
+// deploying its first release) instead of 404, and keeps them reserved.
+// It reports whether the router took them.
+func (e *Engine) parkRoutes(instance string, m *stack.Model, em *emitter) bool {
+	routes := buildRoutes(m, nil, e.defaultHost)
+	if e.router == nil || len(routes) == 0 {
+		return false
+	}
+	if err := e.router.SetRoutes(instance, routes); err != nil {
+		em.warn("", "", "the proxy refused the routes of the instance without replicas (its hosts answer 404 meanwhile): "+err.Error())
+		return false
+	}
+	return true
+}
+
 // routeTargets returns the addresses the routes send traffic to.
 func routeTargets(routes []Route) map[string]bool {
 	out := map[string]bool{}

@@ -97,14 +97,14 @@ func (r *replicaStrategy) start(op *operation, s *snapshot, p Plan) error {
 
 // down takes the routes away, drains, and stops and removes every replica.
 func (r *replicaStrategy) down(op *operation, inst store.Instance) error {
-	return r.e.stopInstance(op.ctx, op, inst, r.rt)
+	return r.e.stopInstance(op.ctx, op, inst, r.rt, true)
 }
 
 // remove stops the instance's replicas, those no store remembers too, and
 // deletes its volumes with purge.
 func (r *replicaStrategy) remove(op *operation, inst store.Instance, purge bool) (string, error) {
 	e, rt, ctx := r.e, r.rt, op.ctx
-	if err := e.stopInstance(ctx, op, inst, rt); err != nil {
+	if err := e.stopInstance(ctx, op, inst, rt, false); err != nil {
 		return "", err
 	}
 	// Replicas no store remembers (a deploy interrupted by a crash) go too.

@@ -81,6 +81,11 @@ func (e *Engine) newExecution(op *operation, s *snapshot, rt runtime.ReplicaRunn
 // run executes the plan; on error before the switch everything is undone.
 func (x *execution) run() error {
 	ctx := x.op.ctx
+	if x.newRelease && x.snap.activeModel == nil {
+		// A first release: its hosts answer the proxy's 503 page, not
+		// 404, until its replicas are healthy.
+		x.e.parkRoutes(x.snap.name, x.model, x.op.emit)
+	}
 	if err := x.services(ctx); err != nil {
 		return x.fail(err)
 	}

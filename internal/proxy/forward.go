@@ -57,7 +57,7 @@ type result struct {
 // forward proxies one plain (non-upgrade) request to the route's targets.
 func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rt *route) result {
 	if len(rt.targets) == 0 {
-		return result{status: p.plainError(w, http.StatusServiceUnavailable, "quai: no healthy target for %s%s\n", rt.Host, rt.Path)}
+		return result{status: p.unavailable(w, r, canonicalHost(r.Host))}
 	}
 	var body []byte
 	replayable := idempotent(r.Method)

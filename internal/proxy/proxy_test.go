@@ -60,10 +60,58 @@ func TestRouting(t *testing.T) {
 
 func TestNoTarget503(t *testing.T) {
 	p := startProxy(t, "")
-	mustSet(t, p, "a", Route{Host: "a.localhost"})
-	status, body, _ := get(t, newClient(), p.HTTPAddr(), "a.localhost", "/")
-	expect(t, "status", status, 503)
-	expect(t, "body", body, "quai: no healthy target for a.localhost/\n")
+	mustSet(t, p, "a", Route{Host: "a.localhost"}, Route{Host: "*.w.localhost"})
+	c := newClient()
+	// A browser gets a small page, the host in it escaped.
+	for _, host := range []string{"a.localhost", "x.w.localhost", "A.localhost"} {
+		status, body, h := get(t, c, p.HTTPAddr(), host, "/some/page")
+		expect(t, host+" status", status, http.StatusServiceUnavailable)
+		expect(t, host+" content type", h.Get("Content-Type"), "text/html; charset=utf-8")
+		expect(t, host+" retry-after", h.Get("Retry-After"), "5")
+		want := "<title>" + strings.ToLower(host) + " is temporarily unavailable</title>"
+		if !strings.Contains(body, want) || !strings.HasPrefix(body, "<!doctype html>") {
+			t.Errorf("%s: the page does not say %q:\n%s", host, want, body)
+		}
+	}
+	// A client asking for JSON gets the one JSON error shape.
+	req, _ := http.NewRequest(http.MethodGet, "http://"+p.HTTPAddr()+"/api/items", nil)
+	req.Host = "a.localhost"
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var e struct {
+		Error struct{ Code, Message, Hint string }
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, "json status", resp.StatusCode, http.StatusServiceUnavailable)
+	expect(t, "json content type", resp.Header.Get("Content-Type"), "application/json")
+	expect(t, "json retry-after", resp.Header.Get("Retry-After"), "5")
+	expect(t, "json code", e.Error.Code, "unavailable")
+	if !strings.Contains(e.Error.Message, "a.localhost is temporarily unavailable") {
+		t.Errorf("json message %q", e.Error.Message)
+	}
+	// A host nobody routes stays 404.
+	status, body, _ := get(t, c, p.HTTPAddr(), "nobody.localhost", "/")
+	expect(t, "unknown host status", status, http.StatusNotFound)
+	expect(t, "unknown host body", body, "quai: no route for host \"nobody.localhost\"\n")
+}
+
+func TestWantsJSON(t *testing.T) {
+	for accept, want := range map[string]bool{
+		"":                         false,
+		"*/*":                      false,
+		"application/json":         true,
+		"application/problem+json": true,
+		"text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8": false,
+		"application/json, text/html;q=0.1":                               false,
+	} {
+		expect(t, "wantsJSON("+accept+")", wantsJSON(accept), want)
+	}
 }
 
 func TestRoundRobin(t *testing.T) {

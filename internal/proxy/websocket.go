@@ -26,7 +26,7 @@ func isUpgrade(r *http.Request) bool {
 // closes or Drain cuts them.
 func (p *Proxy) serveUpgrade(w http.ResponseWriter, r *http.Request, rt *route) result {
 	if len(rt.targets) == 0 {
-		return result{status: p.plainError(w, http.StatusServiceUnavailable, "quai: no healthy target for %s%s\n", rt.Host, rt.Path)}
+		return result{status: p.unavailable(w, r, canonicalHost(r.Host))}
 	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {
