@@ -61,6 +61,10 @@ func printStatus(g *globals, st wire.InstanceStatus, now time.Time) {
 		}
 		fprintln(w, red("backup   "+b, failing && isTerminal(w) && os.Getenv("NO_COLOR") == ""))
 	}
+	for _, c := range st.Certificates {
+		line, failing := certLine(c, now)
+		fprintln(w, red("tls      "+line, failing && isTerminal(w) && os.Getenv("NO_COLOR") == ""))
+	}
 	fprintln(w)
 	// Runtimes with several machines (Kubernetes) say where each replica runs.
 	withNode := false
@@ -113,4 +117,30 @@ func cpuText(st wire.ReplicaStatus) string {
 		return "0.0%"
 	}
 	return "-"
+}
+
+// certLine is one certificate in a status report, and whether it needs the
+// user: no certificate, or one that fails to renew.
+func certLine(c wire.CertificateState, now time.Time) (string, bool) {
+	line := c.Host + "  " + c.Source
+	switch {
+	case c.NotAfter.IsZero() && c.Error != "":
+		return line + "  no certificate: " + strings.Join(strings.Fields(c.Error), " "), true
+	case c.NotAfter.IsZero():
+		return line + "  obtaining a certificate", false
+	}
+	left := c.NotAfter.Sub(now)
+	expiry := "expires " + c.NotAfter.UTC().Format("2006-01-02")
+	switch {
+	case left <= 0:
+		expiry = "expired " + c.NotAfter.UTC().Format("2006-01-02")
+	case left < 48*time.Hour:
+		expiry += fmt.Sprintf(" (in %dh)", int(left.Hours()))
+	default:
+		expiry += fmt.Sprintf(" (in %dd)", int(left.Hours()/24))
+	}
+	if c.Error != "" {
+		return line + "  " + expiry + "; renewal failing: " + strings.Join(strings.Fields(c.Error), " "), true
+	}
+	return line + "  " + expiry, left <= 0
 }

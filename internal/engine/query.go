@@ -7,9 +7,11 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/quai-dev/quai/internal/proxy"
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/stack"
 	"github.com/quai-dev/quai/internal/store"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 // busy reports whether an operation of this engine runs on the instance;
@@ -146,7 +148,30 @@ func (e *Engine) status(ctx context.Context, in store.Instance) (InstanceStatus,
 		st.State = InstanceRunning
 	}
 	st.Backup = e.backupState(ctx, in.Name, m)
+	st.Certificates = e.certificates(in.Name)
 	return st, nil
+}
+
+// certReporter is a Router that reports the certificates it serves: the
+// proxy.
+type certReporter interface {
+	Certificates() []proxy.CertStatus
+}
+
+// certificates are the instance's certificates as the router serves them,
+// with the last ACME failure's explanation.
+func (e *Engine) certificates(instance string) []wire.CertificateState {
+	cr, ok := e.router.(certReporter)
+	if !ok {
+		return nil
+	}
+	var out []wire.CertificateState
+	for _, c := range cr.Certificates() {
+		if c.Instance == instance {
+			out = append(out, wire.CertificateState{Host: c.Host, Source: c.Source, NotAfter: c.NotAfter, Error: c.RenewError})
+		}
+	}
+	return out
 }
 
 // starting reports a replica that runs or is being started and has not

@@ -126,5 +126,6 @@ type Instance struct {
 // InstanceStatus is `quai status`.
 type InstanceStatus struct {
 	Instance
-	Services []ServiceStatus `json:"services"`
+	Services     []ServiceStatus         `json:"services"`
+	Certificates []wire.CertificateState `json:"certificates,omitempty"`
 }

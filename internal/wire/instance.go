@@ -77,6 +77,23 @@ type Instance struct {
 type InstanceStatus struct {
 	Instance
 	Services []ServiceStatus `json:"services"`
+	// Certificates are those of the instance's routed hosts with TLS from
+	// ACME or files (not quai's local CA for *.localhost).
+	Certificates []CertificateState `json:"certificates,omitempty"`
+}
+
+// CertificateState is the certificate of one routed host.
+type CertificateState struct {
+	// Host is the routed host (a pattern for wildcard routes).
+	Host string `json:"host"`
+	// Source is "acme" or "custom" (files).
+	Source string `json:"source"`
+	// NotAfter is the expiry; zero while an ACME certificate was never
+	// obtained.
+	NotAfter time.Time `json:"not_after,omitzero"`
+	// Error is the last failure to obtain or renew the certificate: what
+	// happened and what to do; empty once one succeeded.
+	Error string `json:"error,omitempty"`
 }
 
 // ServiceStatus is one service in a status report.
