@@ -4,6 +4,7 @@
 //
 //	proxybench backend -addr 127.0.0.1:18080
 //	proxybench proxy -addr 127.0.0.1:18081 -target 127.0.0.1:18080 [-impl quai|httputil] [-log] [-nostats]
+//	proxybench proxy -https 127.0.0.1:18443 -cert c.pem -key k.pem -host localhost -target 127.0.0.1:18080  # quai over TLS (tls.sh)
 package main
 
 import (
@@ -79,6 +80,9 @@ func runProxy(args []string) error {
 	accessLog := fs.Bool("log", false, "write the access log to stderr")
 	noStats := fs.Bool("nostats", false, "turn off the per-route request statistics (to measure what they cost)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the proxy to this file")
+	httpsAddr := fs.String("https", "", "HTTPS listen address (quai only; -addr \"\" leaves plain HTTP off)")
+	certFile := fs.String("cert", "", "PEM certificate of the HTTPS route")
+	keyFile := fs.String("key", "", "PEM key of the HTTPS route")
 	_ = fs.Parse(args)
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -107,6 +111,16 @@ func runProxy(args []string) error {
 		return fmt.Errorf("unknown -impl %q", *impl)
 	}
 	cfg := proxy.Config{HTTPAddr: *addr, NoStats: *noStats}
+	route := proxy.Route{Host: *host, Targets: []string{*target}}
+	if *httpsAddr != "" {
+		dir, err := os.MkdirTemp("", "proxybench-")
+		if err != nil {
+			return err
+		}
+		defer func() { _ = os.RemoveAll(dir) }()
+		cfg.HTTPSAddr, cfg.DataDir = *httpsAddr, dir
+		route.TLS, route.CertFile, route.KeyFile = proxy.TLSCustom, *certFile, *keyFile
+	}
 	if *accessLog {
 		cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
@@ -114,7 +128,7 @@ func runProxy(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := p.SetRoutes("bench", []proxy.Route{{Host: *host, Targets: []string{*target}}}); err != nil {
+	if err := p.SetRoutes("bench", []proxy.Route{route}); err != nil {
 		return err
 	}
 	if err := p.Start(); err != nil {

@@ -188,9 +188,11 @@ func (p *Proxy) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, er
 	if p.magic != nil && len(hello.SupportedProtos) == 1 && hello.SupportedProtos[0] == acmeALPN {
 		return p.magic.GetCertificate(hello)
 	}
-	if name == "" {
+	if _, routed := p.table.Load().hostTLS(name); name == "" || !routed && net.ParseIP(name) != nil {
 		// No SNI: a client that dialled an address, such as curl on
-		// 127.0.0.1; the localhost certificate is the honest answer.
+		// 127.0.0.1; the localhost certificate is the honest answer. Some
+		// clients (wrk) send the address as the name, which RFC 6066
+		// forbids: the same.
 		name = "localhost"
 		if _, routed := p.table.Load().hostTLS(name); !routed {
 			return nil, fmt.Errorf("%w: the client sent no server name", ErrNoCertificate)

@@ -226,3 +226,21 @@ func TestNewNeedsDataDirForHTTPS(t *testing.T) {
 		t.Fatalf("New without a data directory: %v", err)
 	}
 }
+
+func TestAddressAsServerNameGetsLocalhost(t *testing.T) {
+	p := startProxy(t, t.TempDir())
+	mustSet(t, p, "site", Route{Host: "localhost"})
+	// wrk sends the address it dialled as the server name.
+	for _, name := range []string{"", "127.0.0.1", "::1"} {
+		c, err := p.getCertificate(&tls.ClientHelloInfo{ServerName: name})
+		if err != nil {
+			t.Fatalf("server name %q: %v", name, err)
+		}
+		if err := c.Leaf.VerifyHostname("localhost"); err != nil {
+			t.Errorf("server name %q: %v", name, err)
+		}
+	}
+	if _, err := p.getCertificate(&tls.ClientHelloInfo{ServerName: "other.example.com"}); !errors.Is(err, ErrNoCertificate) {
+		t.Errorf("an unrouted name: %v", err)
+	}
+}
