@@ -9,9 +9,28 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/certmagic"
 	"github.com/mholt/acmez/v3/acme"
+	"golang.org/x/time/rate"
+)
+
+// New names under wildcard routes get certificates on demand at most
+// onDemandBurst at once, then one every onDemandEvery: a client inventing
+// names under a wildcard cannot make quai exhaust the CA's rate limits.
+const (
+	onDemandBurst = 10
+	onDemandEvery = time.Minute
+)
+
+// A failed attempt to obtain an exact host's certificate is retried after
+// acmeRetryFirst, then after twice as long each time, up to acmeRetryMax:
+// few enough failures an hour to stay under Let's Encrypt's limit on
+// failed validations.
+const (
+	acmeRetryFirst = 5 * time.Minute
+	acmeRetryMax   = 12 * time.Hour
 )
 
 // Names of ACME directories for Config.ACMEDirectory and the daemon's
@@ -106,6 +125,8 @@ func (p *Proxy) newCertmagic(httpPort, httpsPort int) {
 	p.magic, p.magicOnDemand, p.magicCache = managed, onDemand, cache
 	p.acmeCtx, p.acmeStop = context.WithCancel(context.Background())
 	p.acmeManaged = make(map[string]context.CancelFunc)
+	p.onDemandSeen = make(map[string]bool)
+	p.onDemandLimit = rate.NewLimiter(rate.Every(onDemandEvery), onDemandBurst)
 }
 
 // manageACME starts managing the certificates of exact hosts t routes with
@@ -135,20 +156,42 @@ func (p *Proxy) manageACME(t *table) {
 		}
 		ctx, stop := context.WithCancel(p.acmeCtx)
 		p.acmeManaged[host] = stop
-		// Asynchronous: it loads a stored certificate or obtains one in
-		// the background, retrying with backoff; failures reach
-		// onCertEvent.
-		if err := p.magic.ManageAsync(ctx, []string{host}); err != nil {
-			p.recordCertFailure(host, err)
+		p.acmeWG.Add(1)
+		go p.obtain(ctx, host)
+	}
+}
+
+// obtain loads host's certificate from storage or obtains it, retrying
+// with backoff until it has one or ctx ends; from then on the cache's
+// maintenance renews it. Failures reach Certificates through onCertEvent.
+// (certmagic's ManageAsync retries too, but in goroutines nobody can wait
+// for: Shutdown waits for these.)
+func (p *Proxy) obtain(ctx context.Context, host string) {
+	defer p.acmeWG.Done()
+	delay := acmeRetryFirst
+	for {
+		err := p.magic.ManageSync(ctx, []string{host})
+		if err == nil || ctx.Err() != nil {
+			return
 		}
+		p.recordCertFailure(host, err)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		delay = min(2*delay, acmeRetryMax)
 	}
 }
 
 // allowOnDemand is certmagic's on-demand decision: only names a wildcard
 // route serves with tls auto get a certificate during a handshake, so
-// nobody can make quai request certificates for names it does not route.
-// Exact hosts are not on demand: theirs are obtained ahead.
-func (p *Proxy) allowOnDemand(_ context.Context, name string) error {
+// nobody can make quai request certificates for names it does not route,
+// and new ones at a bounded rate. Exact hosts are not on demand: theirs are
+// obtained ahead.
+func (p *Proxy) allowOnDemand(ctx context.Context, name string) error {
 	t := p.table.Load()
 	if !acmeName(name) || t.exact[name] != nil {
 		return fmt.Errorf("%w: %s is not routed by a wildcard route with tls auto", ErrNoCertificate, name)
@@ -157,6 +200,18 @@ func (p *Proxy) allowOnDemand(_ context.Context, name string) error {
 	if wild == nil || wild.tls != TLSAuto {
 		return fmt.Errorf("%w: %s is not routed by a wildcard route with tls auto", ErrNoCertificate, name)
 	}
+	p.onDemandMu.Lock()
+	defer p.onDemandMu.Unlock()
+	if p.onDemandSeen[name] {
+		return nil
+	}
+	// A certificate stored before a restart is no new name.
+	stored := p.acme != nil && p.magicOnDemand.Storage.Exists(ctx, certmagic.StorageKeys.SiteCert(p.acme.IssuerKey(), name))
+	if !stored && !p.onDemandLimit.Allow() {
+		return fmt.Errorf("%w: too many new names under wildcard routes (%d at once, then one every %s); %s gets its certificate later",
+			ErrNoCertificate, onDemandBurst, onDemandEvery, name)
+	}
+	p.onDemandSeen[name] = true
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/certmagic"
+	"golang.org/x/time/rate"
 )
 
 // Default listen addresses; the daemon's flags start from these.
@@ -117,6 +118,12 @@ type Proxy struct {
 	acmeCtx       context.Context
 	acmeStop      context.CancelFunc
 	acmeManaged   map[string]context.CancelFunc // by exact host; p.mu
+	acmeWG        sync.WaitGroup                // obtain goroutines
+	// onDemandSeen are names under wildcard routes allowed a certificate;
+	// onDemandLimit bounds how fast new ones are (acme.go).
+	onDemandMu    sync.Mutex
+	onDemandSeen  map[string]bool
+	onDemandLimit *rate.Limiter
 
 	// certFailures holds the last ACME failure by host (certs.go).
 	certMu       sync.Mutex
@@ -324,6 +331,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.serveWG.Wait()
 	if p.magicCache != nil {
 		p.acmeStop()
+		p.acmeWG.Wait()
 		p.magicCache.Stop()
 	}
 	return errors.Join(errs...)

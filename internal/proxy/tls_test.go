@@ -11,12 +11,14 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -242,5 +244,25 @@ func TestAddressAsServerNameGetsLocalhost(t *testing.T) {
 	}
 	if _, err := p.getCertificate(&tls.ClientHelloInfo{ServerName: "other.example.com"}); !errors.Is(err, ErrNoCertificate) {
 		t.Errorf("an unrouted name: %v", err)
+	}
+}
+
+func TestACMEOnDemandRateOfNewNames(t *testing.T) {
+	p := startProxy(t, t.TempDir())
+	mustSet(t, p, "saas", Route{Host: "*.apps.example.com"})
+	ctx := context.Background()
+	for i := range onDemandBurst {
+		if err := p.allowOnDemand(ctx, fmt.Sprintf("t%d.apps.example.com", i)); err != nil {
+			t.Fatalf("new name %d of the burst: %v", i, err)
+		}
+	}
+	err := p.allowOnDemand(ctx, "one-too-many.apps.example.com")
+	if !errors.Is(err, ErrNoCertificate) || !strings.Contains(err.Error(), "too many new names") {
+		t.Errorf("a name beyond the burst: %v", err)
+	}
+	// Names already allowed stay allowed (renewals, handshakes after the
+	// first).
+	if err := p.allowOnDemand(ctx, "t0.apps.example.com"); err != nil {
+		t.Errorf("a name allowed before: %v", err)
 	}
 }
