@@ -27,14 +27,9 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+# shellcheck source=bench/proxy/lib.sh
+. bench/proxy/lib.sh
+bench_setup
 
 backend_port=$BASE_PORT
 quai_port=$((BASE_PORT + 1))
@@ -58,34 +53,7 @@ $pin "$tmp/proxybench" proxy -addr 127.0.0.1:$quailog_port -target "$backend" -l
 $pin "$tmp/proxybench" proxy -addr 127.0.0.1:$quainostats_port -target "$backend" -nostats & pids+=($!); quainostats_pid=$!
 $pin "$tmp/proxybench" proxy -impl httputil -addr 127.0.0.1:$httputil_port -target "$backend" & pids+=($!); httputil_pid=$!
 
-mkdir -p "$tmp/nginx"
-cat > "$tmp/nginx/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $tmp/nginx/body;
-  proxy_temp_path $tmp/nginx/proxy;
-  fastcgi_temp_path $tmp/nginx/fastcgi;
-  uwsgi_temp_path $tmp/nginx/uwsgi;
-  scgi_temp_path $tmp/nginx/scgi;
-  upstream backend { server $backend; keepalive 256; }
-  server {
-    listen 127.0.0.1:$nginx_port;
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host \$host;
-      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto \$scheme;
-    }
-  }
-}
-CONF
+nginx_conf "127.0.0.1:$nginx_port" "$backend"
 $pin nginx -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log" & pids+=($!); nginx_pid=$!
 
 cat > "$tmp/haproxy.cfg" <<CONF
@@ -126,16 +94,6 @@ names=(direct quai quai-nostats quai+log nginx haproxy caddy httputil)
 ports=($backend_port $quai_port $quainostats_port $quailog_port $nginx_port $haproxy_port $caddy_port $httputil_port)
 procs=($backend_pid $quai_pid $quainostats_pid $quailog_pid $nginx_pid $haproxy_pid $caddy_pid $httputil_pid)
 
-# cpu_ticks prints the user+system clock ticks of a process and its
-# children (nginx's worker): CPU per request does not depend on what else
-# the machine runs, unlike req/s.
-cpu_ticks() {
-  local total=0 p
-  for p in $1 $(pgrep -P "$1" || true); do
-    total=$((total + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
-  done
-  echo "$total"
-}
 hz=$(getconf CLK_TCK)
 
 # ONLY="quai nginx" measures a subset (nginx is kept: it is the reference).
@@ -158,8 +116,6 @@ for port in "${ports[@]}"; do
   exit 1
 done
 
-# to_ms converts a wrk latency such as 812.00us, 1.52ms or 1.01s.
-to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'; }
 
 run_wrk() { # name port duration
   taskset -c "$WRK_CORE" wrk -t1 -c"$CONNS" -d"$3" --latency -H 'Host: bench.localhost' "http://127.0.0.1:$2/"
@@ -187,7 +143,6 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 col() { awk -v n="$1" -v c="$2" '$1 == n { print $c }' "$results" | median; }
 
 nginx_rps=$(col nginx 2)

@@ -17,14 +17,9 @@ WRK_CORE=${WRK_CORE:-1}
 BASE_PORT=${BASE_PORT:-18180}
 
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+# shellcheck source=bench/proxy/lib.sh
+. bench/proxy/lib.sh
+bench_setup
 
 backend=127.0.0.1:$BASE_PORT
 on_port=$((BASE_PORT + 1))
@@ -57,7 +52,6 @@ for round in $(seq "$ROUNDS"); do
     printf 'round %d  stats %-3s %10s req/s\n' "$round" "$which" "$rps" >&2
   done
 done
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 on=$(awk '$1 == "on" { print $2 }' "$tmp/r" | median)
 off=$(awk '$1 == "off" { print $2 }' "$tmp/r" | median)
 echo

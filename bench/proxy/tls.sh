@@ -38,14 +38,9 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq "${need[@]}" >/dev/null
 fi
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
+# shellcheck source=bench/proxy/lib.sh
+. bench/proxy/lib.sh
+bench_setup
 
 backend_port=$BASE_PORT
 quai_port=$((BASE_PORT + 1))
@@ -67,40 +62,12 @@ $pin "$tmp/proxybench" backend -addr "$backend" & pids+=($!)
 $pin "$tmp/proxybench" proxy -addr "" -https 127.0.0.1:$quai_port -host localhost -cert "$tmp/cert.pem" -key "$tmp/key.pem" \
   -target "$backend" & pids+=($!); quai_pid=$!
 
-mkdir -p "$tmp/nginx"
-cat > "$tmp/nginx/nginx.conf" <<CONF
-worker_processes 1;
-daemon off;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $tmp/nginx/body;
-  proxy_temp_path $tmp/nginx/proxy;
-  fastcgi_temp_path $tmp/nginx/fastcgi;
-  uwsgi_temp_path $tmp/nginx/uwsgi;
-  scgi_temp_path $tmp/nginx/scgi;
-  upstream backend { server $backend; keepalive 256; }
-  server {
-    listen 127.0.0.1:$nginx_port ssl http2;
-    ssl_certificate $tmp/cert.pem;
+nginx_conf "127.0.0.1:$nginx_port ssl http2" "$backend" "    ssl_certificate $tmp/cert.pem;
     ssl_certificate_key $tmp/key.pem;
     ssl_protocols TLSv1.2 TLSv1.3;
     ssl_session_cache shared:SSL:10m;
     http2_max_concurrent_streams 128;
-    keepalive_requests 100000;
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host \$host;
-      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto \$scheme;
-    }
-  }
-}
-CONF
+    keepalive_requests 100000;"
 $pin nginx -c "$tmp/nginx/nginx.conf" -e "$tmp/nginx/error.log" & pids+=($!); nginx_pid=$!
 
 cat > "$tmp/haproxy.cfg" <<CONF
@@ -141,15 +108,7 @@ for port in "${ports[@]}"; do
   [ "$proto" = 2 ] || { echo "127.0.0.1:$port does not speak HTTP/2 (got $proto)" >&2; exit 1; }
 done
 
-cpu_ticks() {
-  local total=0 p
-  for p in $1 $(pgrep -P "$1" || true); do
-    total=$((total + $(awk '{ print $14 + $15 }' "/proc/$p/stat")))
-  done
-  echo "$total"
-}
 hz=$(getconf CLK_TCK)
-to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'; }
 
 # measure prints "rps p50_ms p99_ms requests" (p50 is h2load's mean for h2,
 # p99 is - there: h2load gives no percentiles of request times).
@@ -196,7 +155,6 @@ for round in $(seq "$ROUNDS"); do
   done
 done
 
-median() { sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
 col() { awk -v m="$1" -v n="$2" -v c="$3" '$1 == m && $2 == n && $c != "-" { print $c }' "$results" | median; }
 
 echo
@@ -209,7 +167,8 @@ for m in $MEASURES; do
   for n in "${names[@]}"; do
     rps=$(col "$m" "$n" 3); p50=$(col "$m" "$n" 4); p99=$(col "$m" "$n" 5); cpu=$(col "$m" "$n" 6)
     awk -v m="$m" -v n="$n" -v r="$rps" -v a="$p50" -v b="$p99" -v c="$cpu" -v nr="$nr" -v np="$np" \
-      'BEGIN { pr = (b == "-" || np == "-") ? "-" : sprintf("%.2f", b / np);
-               printf "%-6s %-8s %10.0f %9.3f %9s %11s %10.2f %10s\n", m, n, r, a, b, c, r / nr, pr }'
+      'BEGIN { pr = (b == "-" || np == "-" || np == 0) ? "-" : sprintf("%.2f", b / np);
+               rr = (nr == "-" || nr == 0) ? "-" : sprintf("%.2f", r / nr);
+               printf "%-6s %-8s %10.0f %9.3f %9s %11s %10s %10s\n", m, n, r, a, b, c, rr, pr }'
   done
 done
