@@ -3,9 +3,11 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/quai-dev/quai/internal/alert"
+	"github.com/quai-dev/quai/internal/auth"
 	"github.com/quai-dev/quai/internal/wire"
 )
 
@@ -22,14 +24,25 @@ type Alerts interface {
 }
 
 func (s *Server) alertRoutes() {
-	m := s.mux
-	m.HandleFunc("GET "+wire.Prefix+"/alerts", s.withAlerts(func(a Alerts, w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, a.List(r.URL.Query().Get("history") == "1"))
+	s.handle("GET "+wire.Prefix+"/alerts", "alerts", s.withAlerts(func(a Alerts, w http.ResponseWriter, r *http.Request) {
+		list := a.List(r.URL.Query().Get("history") == "1")
+		visible, err := s.visibleFilter(r, "alerts")
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		list.Active = keep(list.Active, func(x wire.Alert) bool { return visible(x.Instance) })
+		list.History = keep(list.History, func(x wire.Alert) bool { return visible(x.Instance) })
+		list.Silences = keep(list.Silences, func(x wire.AlertSilence) bool { return visible(x.Instance) })
+		writeJSON(w, list)
 	}))
-	m.HandleFunc("POST "+wire.Prefix+"/alerts/silences", s.withAlerts(func(a Alerts, w http.ResponseWriter, r *http.Request) {
+	s.handle("POST "+wire.Prefix+"/alerts/silences", "silence", s.withAlerts(func(a Alerts, w http.ResponseWriter, r *http.Request) {
 		var req wire.SilenceRequest
 		if err := decodeBody(w, r, &req); err != nil {
 			writeError(w, err)
+			return
+		}
+		if !s.authorizeInstance(w, r, "silence", req.Instance) {
 			return
 		}
 		sil, err := a.Silence(req)
@@ -39,17 +52,29 @@ func (s *Server) alertRoutes() {
 		}
 		writeJSON(w, sil)
 	}))
-	m.HandleFunc("DELETE "+wire.Prefix+"/alerts/silences/{id}", s.withAlerts(func(a Alerts, w http.ResponseWriter, r *http.Request) {
-		if err := a.Unsilence(r.PathValue("id")); err != nil {
+	s.handle("DELETE "+wire.Prefix+"/alerts/silences/{id}", "silence", s.withAlerts(func(a Alerts, w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if p := auth.FromContext(r.Context()); !p.Local {
+			// A silence the caller cannot see answers as one that does not exist.
+			instance := silenceInstance(a, id)
+			if instance == "" || !s.silenceVisible(r, instance) {
+				writeError(w, alertError(fmt.Errorf("silence %s: %w", id, alert.ErrNotFound)))
+				return
+			}
+			if !s.authorizeInstance(w, r, "silence", instance) {
+				return
+			}
+		}
+		if err := a.Unsilence(id); err != nil {
 			writeError(w, alertError(err))
 			return
 		}
 		writeJSON(w, struct{}{})
 	}))
-	m.HandleFunc("GET "+wire.Prefix+"/alerts/channels", s.withAlerts(func(a Alerts, w http.ResponseWriter, _ *http.Request) {
+	s.handle("GET "+wire.Prefix+"/alerts/channels", "alerts.channels", s.withAlerts(func(a Alerts, w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, a.Channels())
 	}))
-	m.HandleFunc("POST "+wire.Prefix+"/alerts/channels", s.withAlerts(func(a Alerts, w http.ResponseWriter, r *http.Request) {
+	s.handle("POST "+wire.Prefix+"/alerts/channels", "alerts.channels", s.withAlerts(func(a Alerts, w http.ResponseWriter, r *http.Request) {
 		var req wire.ChannelRequest
 		if err := decodeBody(w, r, &req); err != nil {
 			writeError(w, err)
@@ -62,14 +87,14 @@ func (s *Server) alertRoutes() {
 		}
 		writeJSON(w, out)
 	}))
-	m.HandleFunc("DELETE "+wire.Prefix+"/alerts/channels/{name}", s.withAlerts(func(a Alerts, w http.ResponseWriter, r *http.Request) {
+	s.handle("DELETE "+wire.Prefix+"/alerts/channels/{name}", "alerts.channels", s.withAlerts(func(a Alerts, w http.ResponseWriter, r *http.Request) {
 		if err := a.RemoveChannel(r.PathValue("name")); err != nil {
 			writeError(w, alertError(err))
 			return
 		}
 		writeJSON(w, struct{}{})
 	}))
-	m.HandleFunc("POST "+wire.Prefix+"/alerts/channels/{name}/test", s.withAlerts(func(a Alerts, w http.ResponseWriter, r *http.Request) {
+	s.handle("POST "+wire.Prefix+"/alerts/channels/{name}/test", "alerts.channels", s.withAlerts(func(a Alerts, w http.ResponseWriter, r *http.Request) {
 		res, err := a.TestChannel(r.Context(), r.PathValue("name"))
 		if err != nil {
 			writeError(w, alertError(err))
@@ -103,4 +128,20 @@ func alertError(err error) error {
 	}
 	return &Error{Status: http.StatusBadGateway, Code: wire.CodeUnavailable, Message: err.Error(),
 		Hint: "the channel's receiver refused or could not be reached; check its URL with `quai alerts channel ls`"}
+}
+
+// silenceVisible reports whether the request's principal may read the
+// silenced instance.
+func (s *Server) silenceVisible(r *http.Request, instance string) bool {
+	visible, err := s.visibleFilter(r, "alerts")
+	return err == nil && visible(instance)
+}
+
+func silenceInstance(a Alerts, id string) string {
+	for _, sil := range a.List(false).Silences {
+		if sil.ID == id {
+			return sil.Instance
+		}
+	}
+	return ""
 }

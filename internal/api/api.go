@@ -58,6 +58,13 @@ type Options struct {
 	// Authn authenticates requests served by RemoteHandler (the network
 	// listener); nil: the network listener answers every request with 401.
 	Authn Authenticator
+	// Accounts serves users, tokens, organizations, the audit log and
+	// deploy hooks, and records the audit log; nil: those routes answer
+	// 501 and nothing is audited.
+	Accounts Accounts
+	// Directory resolves instance names to identities for authorization;
+	// default the engine when it implements it.
+	Directory Directory
 }
 
 // Server serves the API; it is an http.Handler.
@@ -72,6 +79,9 @@ type Server struct {
 	alerts      Alerts
 	metrics     MetricsReader
 	authn       Authenticator
+	accounts    Accounts
+	dir         Directory
+	routeList   []Route
 }
 
 // New returns a Server for opts.
@@ -80,55 +90,59 @@ func New(opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{engine: opts.Engine, log: log, info: opts.Info, keys: opts.Keys, mux: http.NewServeMux(), backupAdmin: opts.BackupAdmin, metrics: opts.Metrics, authn: opts.Authn}
+	s := &Server{engine: opts.Engine, log: log, info: opts.Info, keys: opts.Keys, mux: http.NewServeMux(), backupAdmin: opts.BackupAdmin, metrics: opts.Metrics, authn: opts.Authn, accounts: opts.Accounts, dir: opts.Directory}
 	if opts.Alerts != nil {
 		s.alerts = opts.Alerts
 	}
+	if s.dir == nil {
+		s.dir, _ = opts.Engine.(Directory)
+	}
 	s.routes()
 	s.alertRoutes()
+	s.accountRoutes()
 	return s
 }
 
 func (s *Server) routes() {
 	m := s.mux
-	m.HandleFunc("GET "+wire.Prefix+"/info", s.handleInfo)
-	m.HandleFunc("POST "+wire.Prefix+"/plan", s.handlePlan)
-	m.HandleFunc("POST "+wire.Prefix+"/up", s.handleUp)
-	m.HandleFunc("GET "+wire.Prefix+"/instances", s.handleList)
-	m.HandleFunc("GET "+wire.Prefix+"/instances/{name}", s.handleStatus)
-	m.HandleFunc("GET "+wire.Prefix+"/instances/{name}/status", s.handleStatus)
-	m.HandleFunc("DELETE "+wire.Prefix+"/instances/{name}", s.handleRemove)
-	m.HandleFunc("GET "+wire.Prefix+"/instances/{name}/releases", s.handleReleases)
-	m.HandleFunc("POST "+wire.Prefix+"/instances/{name}/rollback", s.handleRollback)
-	m.HandleFunc("POST "+wire.Prefix+"/instances/{name}/promote", s.handlePromote)
-	m.HandleFunc("POST "+wire.Prefix+"/instances/{name}/restart", s.handleRestart)
-	m.HandleFunc("POST "+wire.Prefix+"/instances/{name}/down", s.handleDown)
-	m.HandleFunc("POST "+wire.Prefix+"/instances/{name}/start", s.handleStart)
-	m.HandleFunc("GET "+wire.Prefix+"/volumes", s.handleVolumes)
-	m.HandleFunc("DELETE "+wire.Prefix+"/volumes/{name}", s.handlePurgeVolumes)
-	m.HandleFunc("GET "+wire.Prefix+"/instances/{name}/logs", s.handleLogs)
-	m.HandleFunc("POST "+wire.Prefix+"/instances/{name}/exec", s.handleExec)
-	m.HandleFunc("POST "+wire.Prefix+"/prune", s.handlePrune)
-	m.HandleFunc("GET "+wire.Prefix+"/secrets/keys", s.handleSecretKeys)
-	m.HandleFunc("POST "+wire.Prefix+"/secrets/keys/export", s.handleSecretsExport)
-	m.HandleFunc("POST "+wire.Prefix+"/secrets/keys/import", s.handleSecretsImport)
-	m.HandleFunc("POST "+wire.Prefix+"/secrets/keys/retire", s.handleSecretsRetire)
-	m.HandleFunc("POST "+wire.Prefix+"/secrets/file", s.handleSecretsFile)
-	m.HandleFunc("POST "+wire.Prefix+"/instances/{name}/backup", s.handleBackup)
-	m.HandleFunc("POST "+wire.Prefix+"/instances/{name}/restore", s.handleRestore)
-	m.HandleFunc("POST "+wire.Prefix+"/instances/{name}/drill", s.handleDrill)
-	m.HandleFunc("POST "+wire.Prefix+"/clone", s.handleClone)
-	m.HandleFunc("GET "+wire.Prefix+"/backups", s.handleBackupList)
-	m.HandleFunc("POST "+wire.Prefix+"/backups/verify", s.handleVerify)
-	m.HandleFunc("POST "+wire.Prefix+"/backups/prune", s.handleBackupPrune)
-	m.HandleFunc("POST "+wire.Prefix+"/backups/forget", s.handleBackupForget)
-	m.HandleFunc("POST "+wire.Prefix+"/backups/system", s.handleSystemBackup)
-	m.HandleFunc("GET "+wire.Prefix+"/backups/targets/{org}", s.handleBackupTarget)
-	m.HandleFunc("PUT "+wire.Prefix+"/backups/targets/{org}", s.handleSetBackupTarget)
-	m.HandleFunc("GET "+wire.Prefix+"/backups/keys/{org}", s.handleBackupKey)
-	m.HandleFunc("PUT "+wire.Prefix+"/backups/keys/{org}", s.handleImportBackupKey)
-	m.HandleFunc("GET "+wire.Prefix+"/metrics/top", s.handleMetricsTop)
-	m.HandleFunc("GET "+wire.Prefix+"/metrics/series", s.handleMetricsSeries)
+	s.handle("GET "+wire.Prefix+"/info", "info", s.handleInfo)
+	s.handle("POST "+wire.Prefix+"/plan", "plan", s.handlePlan)
+	s.handle("POST "+wire.Prefix+"/up", "up", s.handleUp)
+	s.handle("GET "+wire.Prefix+"/instances", "ls", s.handleList)
+	s.handle("GET "+wire.Prefix+"/instances/{name}", "status", s.handleStatus)
+	s.handle("GET "+wire.Prefix+"/instances/{name}/status", "status", s.handleStatus)
+	s.handle("DELETE "+wire.Prefix+"/instances/{name}", "rm", s.handleRemove)
+	s.handle("GET "+wire.Prefix+"/instances/{name}/releases", "releases", s.handleReleases)
+	s.handle("POST "+wire.Prefix+"/instances/{name}/rollback", "rollback", s.handleRollback)
+	s.handle("POST "+wire.Prefix+"/instances/{name}/promote", "promote", s.handlePromote)
+	s.handle("POST "+wire.Prefix+"/instances/{name}/restart", "restart", s.handleRestart)
+	s.handle("POST "+wire.Prefix+"/instances/{name}/down", "down", s.handleDown)
+	s.handle("POST "+wire.Prefix+"/instances/{name}/start", "start", s.handleStart)
+	s.handle("GET "+wire.Prefix+"/volumes", "volumes", s.handleVolumes)
+	s.handle("DELETE "+wire.Prefix+"/volumes/{name}", "volumes.rm", s.handlePurgeVolumes)
+	s.handle("GET "+wire.Prefix+"/instances/{name}/logs", "logs", s.handleLogs)
+	s.handle("POST "+wire.Prefix+"/instances/{name}/exec", "exec", s.handleExec)
+	s.handle("POST "+wire.Prefix+"/prune", "prune", s.handlePrune)
+	s.handle("GET "+wire.Prefix+"/secrets/keys", "secrets.keys", s.handleSecretKeys)
+	s.handle("POST "+wire.Prefix+"/secrets/keys/export", "secrets.admin", s.handleSecretsExport)
+	s.handle("POST "+wire.Prefix+"/secrets/keys/import", "secrets.admin", s.handleSecretsImport)
+	s.handle("POST "+wire.Prefix+"/secrets/keys/retire", "secrets.admin", s.handleSecretsRetire)
+	s.handle("POST "+wire.Prefix+"/secrets/file", "secrets.set", s.handleSecretsFile)
+	s.handle("POST "+wire.Prefix+"/instances/{name}/backup", "backup", s.handleBackup)
+	s.handle("POST "+wire.Prefix+"/instances/{name}/restore", "restore", s.handleRestore)
+	s.handle("POST "+wire.Prefix+"/instances/{name}/drill", "drill", s.handleDrill)
+	s.handle("POST "+wire.Prefix+"/clone", "clone", s.handleClone)
+	s.handle("GET "+wire.Prefix+"/backups", "backups", s.handleBackupList)
+	s.handle("POST "+wire.Prefix+"/backups/verify", "verify", s.handleVerify)
+	s.handle("POST "+wire.Prefix+"/backups/prune", "backups.prune", s.handleBackupPrune)
+	s.handle("POST "+wire.Prefix+"/backups/forget", "backups.forget", s.handleBackupForget)
+	s.handle("POST "+wire.Prefix+"/backups/system", "system.backup", s.handleSystemBackup)
+	s.handle("GET "+wire.Prefix+"/backups/targets/{org}", "backups.settings", s.handleBackupTarget)
+	s.handle("PUT "+wire.Prefix+"/backups/targets/{org}", "backups.settings", s.handleSetBackupTarget)
+	s.handle("GET "+wire.Prefix+"/backups/keys/{org}", "backups.settings", s.handleBackupKey)
+	s.handle("PUT "+wire.Prefix+"/backups/keys/{org}", "backups.settings", s.handleImportBackupKey)
+	s.handle("GET "+wire.Prefix+"/metrics/top", "metrics", s.handleMetricsTop)
+	s.handle("GET "+wire.Prefix+"/metrics/series", "metrics", s.handleMetricsSeries)
 	m.HandleFunc(wire.Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Status: http.StatusNotFound, Code: wire.CodeNotFound,
 			Message: "no such endpoint " + r.Method + " " + r.URL.Path,

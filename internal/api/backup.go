@@ -72,6 +72,9 @@ func (s *Server) handleBackupList(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if org := r.URL.Query().Get("org"); org != "" {
+		if !s.authorizeOrg(w, r, "backups", org) {
+			return
+		}
 		runs, err := b.RepositorySnapshots(r.Context(), org)
 		if err != nil {
 			writeError(w, err)
@@ -80,10 +83,23 @@ func (s *Server) handleBackupList(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, wire.BackupList{Runs: runs, Drills: []wire.Drill{}})
 		return
 	}
-	list, err := b.BackupList(r.Context(), r.URL.Query().Get("instance"))
+	instance := r.URL.Query().Get("instance")
+	if instance != "" && !s.authorizeInstance(w, r, "backups", instance) {
+		return
+	}
+	list, err := b.BackupList(r.Context(), instance)
 	if err != nil {
 		writeError(w, err)
 		return
+	}
+	if instance == "" {
+		visible, err := s.visibleFilter(r, "backups")
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		list.Runs = keep(list.Runs, func(x wire.BackupRun) bool { return visible(x.Instance) })
+		list.Drills = keep(list.Drills, func(x wire.Drill) bool { return visible(x.Instance) })
 	}
 	writeJSON(w, list)
 }
@@ -131,6 +147,9 @@ func (s *Server) handleClone(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
+	if !s.authorizeIdentity(w, r, "clone", m.Identity, m.Identity.Name()) {
+		return
+	}
 	b, ok := s.backups(w)
 	if !ok {
 		return
@@ -151,6 +170,9 @@ func (s *Server) handleVerify(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("percent must be between 0 and 100", "e.g. --percent 10 re-reads a tenth of the data"))
 		return
 	}
+	if !s.authorizeInstanceOrHost(w, r, "verify", req.Instance) {
+		return
+	}
 	b, ok := s.backups(w)
 	if !ok {
 		return
@@ -165,6 +187,9 @@ func (s *Server) handleBackupPrune(w http.ResponseWriter, r *http.Request) {
 	var req wire.BackupPruneRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, err)
+		return
+	}
+	if !s.authorizeInstanceOrHost(w, r, "backups.prune", req.Instance) {
 		return
 	}
 	b, ok := s.backups(w)
@@ -185,6 +210,9 @@ func (s *Server) handleBackupForget(w http.ResponseWriter, r *http.Request) {
 	}
 	if req.Instance == "" {
 		writeError(w, badRequest("name the instance whose backups to delete", "`quai backup ls` lists the instances with backups"))
+		return
+	}
+	if !s.authorizeInstance(w, r, "backups.forget", req.Instance) {
 		return
 	}
 	b, ok := s.backups(w)

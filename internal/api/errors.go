@@ -38,6 +38,9 @@ func toError(err error) *Error {
 	if se, ok := secretsError(err); ok {
 		return se
 	}
+	if ae, ok := authError(err); ok {
+		return ae
+	}
 	msg := err.Error()
 	var nf *engine.NotFoundError
 	switch {

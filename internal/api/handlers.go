@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quai-dev/quai/internal/auth"
 	"github.com/quai-dev/quai/internal/engine"
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/wire"
@@ -35,12 +36,20 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-func (s *Server) handleInfo(w http.ResponseWriter, _ *http.Request) { writeJSON(w, s.info) }
+// handleInfo describes the daemon; where it keeps its files and its pid
+// are the host's business, shown only to those who administer it.
+func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
+	info := s.info
+	if !auth.FromContext(r.Context()).HostAdmin() {
+		info.PID, info.DataDir, info.Socket, info.Warnings = 0, "", "", nil
+	}
+	writeJSON(w, info)
+}
 
 func (s *Server) handlePlan(w http.ResponseWriter, r *http.Request) {
 	var req wire.PlanRequest
 	m, ok := decodeModelRequest(w, r, &req, &req.ModelPayload)
-	if !ok {
+	if !ok || !s.authorizeIdentity(w, r, "plan", m.Identity, m.Identity.Name()) {
 		return
 	}
 	p, err := s.engine.Plan(r.Context(), m, req.Runtime)
@@ -54,7 +63,7 @@ func (s *Server) handlePlan(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleUp(w http.ResponseWriter, r *http.Request) {
 	var req wire.UpRequest
 	m, ok := decodeModelRequest(w, r, &req, &req.ModelPayload)
-	if !ok {
+	if !ok || !s.authorizeIdentity(w, r, "up", m.Identity, m.Identity.Name()) {
 		return
 	}
 	s.stream(w, r, m.Identity.Name(), func(emit wire.Emitter) error {
@@ -117,6 +126,13 @@ func (s *Server) handlePromote(w http.ResponseWriter, r *http.Request) {
 		writeError(w, badRequest("no source instance to promote from", "name it, e.g. {\"source\": \"shop-staging\"}"))
 		return
 	}
+	// The source's releases must be readable: a promotion copies them.
+	n := noteOf(r.Context())
+	target := *n
+	if !s.authorizeInstance(w, r, "releases", req.Source) {
+		return
+	}
+	*n = target
 	s.stream(w, r, name, func(emit wire.Emitter) error {
 		_, err := s.engine.Promote(r.Context(), engine.PromoteRequest{
 			Model: m, Source: req.Source, Release: req.Release, Runtime: req.Runtime,

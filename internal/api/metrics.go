@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/quai-dev/quai/internal/auth"
 	"github.com/quai-dev/quai/internal/engine"
 	"github.com/quai-dev/quai/internal/wire"
 )
@@ -31,11 +32,21 @@ func (s *Server) metricsOff(w http.ResponseWriter) bool {
 	return true
 }
 
-func (s *Server) handleMetricsTop(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) handleMetricsTop(w http.ResponseWriter, r *http.Request) {
 	if s.metricsOff(w) {
 		return
 	}
-	writeJSON(w, s.metrics.Top())
+	top := s.metrics.Top()
+	visible, err := s.visibleFilter(r, "metrics")
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	top.Rows = keep(top.Rows, func(x wire.TopRow) bool { return visible(x.Instance) })
+	if !auth.FromContext(r.Context()).HostAdmin() {
+		top.Host = wire.HostMetrics{}
+	}
+	writeJSON(w, top)
 }
 
 func (s *Server) handleMetricsSeries(w http.ResponseWriter, r *http.Request) {
@@ -46,6 +57,9 @@ func (s *Server) handleMetricsSeries(w http.ResponseWriter, r *http.Request) {
 	instance, service := q.Get("instance"), q.Get("service")
 	if instance == "" {
 		writeError(w, badRequest("the instance is missing", "name one: quai metrics INSTANCE [SERVICE]"))
+		return
+	}
+	if !s.authorizeInstance(w, r, "metrics", instance) {
 		return
 	}
 	since := 6 * time.Hour

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/quai-dev/quai/internal/auth"
 	"github.com/quai-dev/quai/internal/secrets"
 	"github.com/quai-dev/quai/internal/secrets/sops"
 	"github.com/quai-dev/quai/internal/wire"
@@ -22,8 +23,9 @@ type Keyring interface {
 }
 
 // withKeyring serves a secrets call: it decodes a Req (none for GET),
-// hands it to do with the keyring and answers with what do returns.
-func withKeyring[Req any](s *Server, w http.ResponseWriter, r *http.Request, do func(Keyring, Req) (any, error)) {
+// checks with allow that the request's principal may make it, hands it to
+// do with the keyring and answers with what do returns.
+func withKeyring[Req any](s *Server, w http.ResponseWriter, r *http.Request, allow func(Req) bool, do func(Keyring, Req) (any, error)) {
 	if s.keys == nil {
 		writeError(w, &Error{Status: http.StatusNotImplemented, Code: wire.CodeUnsupported,
 			Message: "this daemon holds no secret keys", Hint: "the CLI and the daemon may be different versions; restart the daemon"})
@@ -36,6 +38,9 @@ func withKeyring[Req any](s *Server, w http.ResponseWriter, r *http.Request, do 
 			return
 		}
 	}
+	if !allow(req) {
+		return
+	}
 	out, err := do(s.keys, req)
 	if err != nil {
 		writeError(w, err)
@@ -45,14 +50,32 @@ func withKeyring[Req any](s *Server, w http.ResponseWriter, r *http.Request, do 
 }
 
 func (s *Server) handleSecretKeys(w http.ResponseWriter, r *http.Request) {
-	withKeyring(s, w, r, func(kr Keyring, _ struct{}) (any, error) {
-		keys, err := kr.Keys(r.URL.Query().Get(wire.SecretKeysOrg), r.URL.Query().Get(wire.SecretKeysEnv))
+	org, env := r.URL.Query().Get(wire.SecretKeysOrg), r.URL.Query().Get(wire.SecretKeysEnv)
+	allow := func(struct{}) bool { return s.authorizeKeys(w, r, "secrets.keys", org, env) }
+	withKeyring(s, w, r, allow, func(kr Keyring, _ struct{}) (any, error) {
+		keys, err := kr.Keys(org, env)
 		return wireKeys(keys), err
 	})
 }
 
 func (s *Server) handleSecretsFile(w http.ResponseWriter, r *http.Request) {
-	withKeyring(s, w, r, func(kr Keyring, req wire.SecretsFileRequest) (any, error) {
+	allow := func(req wire.SecretsFileRequest) bool {
+		orgs := append(append(append([]string{}, req.SealFor...), req.AddOrgs...), req.RemoveOrgs...)
+		if req.Org != "" {
+			orgs = append(orgs, req.Org)
+		} else if len(req.Sealed) > 0 && !auth.FromContext(r.Context()).HostAdmin() {
+			// Which organizations' keys open an existing base file is known
+			// only once opened: refuse rather than open it for anyone.
+			return requireHost(w, r, "secrets.set", "a base secrets file (secrets/ENV.yaml); use the organization's own file (--org)")
+		}
+		for _, org := range orgs {
+			if !s.authorizeKeys(w, r, "secrets.set", org, req.Env) {
+				return false
+			}
+		}
+		return true
+	}
+	withKeyring(s, w, r, allow, func(kr Keyring, req wire.SecretsFileRequest) (any, error) {
 		res, err := kr.Change(secrets.FileChange{
 			Org: req.Org, Env: req.Env, Sealed: req.Sealed, SealFor: req.SealFor, Recipients: req.Recipients,
 			Set: req.Set, Delete: req.Delete,
@@ -81,7 +104,8 @@ func (s *Server) handleSecretsFile(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleSecretsExport(w http.ResponseWriter, r *http.Request) {
-	withKeyring(s, w, r, func(kr Keyring, req wire.SecretsExportRequest) (any, error) {
+	allow := func(req wire.SecretsExportRequest) bool { return s.authorizeKeys(w, r, "secrets.admin", req.Org, req.Env) }
+	withKeyring(s, w, r, allow, func(kr Keyring, req wire.SecretsExportRequest) (any, error) {
 		data, keys, err := kr.Export(req.Org, req.Env, req.Passphrase)
 		if err != nil {
 			return nil, err
@@ -92,14 +116,19 @@ func (s *Server) handleSecretsExport(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleSecretsImport(w http.ResponseWriter, r *http.Request) {
-	withKeyring(s, w, r, func(kr Keyring, req wire.SecretsImportRequest) (any, error) {
+	// A bundle places its keys itself, in any organization.
+	allow := func(wire.SecretsImportRequest) bool {
+		return requireHost(w, r, "secrets.admin", "a key bundle (it may hold any organization's keys)")
+	}
+	withKeyring(s, w, r, allow, func(kr Keyring, req wire.SecretsImportRequest) (any, error) {
 		res, err := kr.Import(req.Data, req.Passphrase, req.Org, req.Env)
 		return wire.SecretsImport{Imported: wireKeys(res.Imported), Present: wireKeys(res.Present)}, err
 	})
 }
 
 func (s *Server) handleSecretsRetire(w http.ResponseWriter, r *http.Request) {
-	withKeyring(s, w, r, func(kr Keyring, req wire.SecretsRetireRequest) (any, error) {
+	allow := func(req wire.SecretsRetireRequest) bool { return s.authorizeKeys(w, r, "secrets.admin", req.Org, req.Env) }
+	withKeyring(s, w, r, allow, func(kr Keyring, req wire.SecretsRetireRequest) (any, error) {
 		files := make(map[string][]byte, len(req.Files))
 		for _, f := range req.Files {
 			files[f.Path] = f.Sealed
@@ -140,4 +169,16 @@ func secretsError(err error) (*Error, bool) {
 			Hint: "restore the file from version control, or remove it and set its values again with `quai secrets set`"}, true
 	}
 	return nil, false
+}
+
+// authorizeKeys authorizes a on an organization's keys for env ("" =
+// every environment); an empty org means every organization's: the host's.
+func (s *Server) authorizeKeys(w http.ResponseWriter, r *http.Request, a auth.Action, org, env string) bool {
+	if org == "" {
+		if auth.FromContext(r.Context()).HostAdmin() {
+			return true
+		}
+		return requireHost(w, r, a, "every organization's keys; name one with --org")
+	}
+	return s.authorizeOrgEnv(w, r, a, org, env)
 }

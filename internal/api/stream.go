@@ -70,6 +70,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, instance string,
 	es.mu.Lock()
 	defer es.mu.Unlock()
 	es.closed = true
+	if n := noteOf(r.Context()); err != nil {
+		n.result = "failed: " + err.Error()
+	} else {
+		n.result = "done"
+	}
 	switch {
 	case err != nil && !es.started:
 		s.log.Info("operation refused", "method", r.Method, "path", r.URL.Path, "err", err)

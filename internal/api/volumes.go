@@ -1,10 +1,13 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"net/http"
 
+	"github.com/quai-dev/quai/internal/auth"
 	"github.com/quai-dev/quai/internal/engine"
+	"github.com/quai-dev/quai/internal/stack"
 	"github.com/quai-dev/quai/internal/wire"
 )
 
@@ -45,10 +48,19 @@ func (s *Server) handleVolumes(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	list, err := l.Volumes(r.Context(), r.URL.Query().Get(wire.VolumesInstance))
+	instance := r.URL.Query().Get(wire.VolumesInstance)
+	if instance != "" && !s.authorizeInstance(w, r, "volumes", instance) {
+		return
+	}
+	list, err := l.Volumes(r.Context(), instance)
 	if err != nil {
 		writeError(w, err)
 		return
+	}
+	if p := auth.FromContext(r.Context()); !p.Local {
+		list.Volumes = keep(list.Volumes, func(v wire.Volume) bool {
+			return p.Can("volumes", auth.Target{Org: cmp.Or(v.Identity.Org, stack.DefaultOrg), Project: v.Identity.Project, Env: v.Identity.Env})
+		})
 	}
 	writeJSON(w, list)
 }

@@ -305,3 +305,22 @@ func FromContext(ctx context.Context) *Principal {
 
 // ScopeAllows reports whether p's token scope lets it do a at all.
 func (p *Principal) ScopeAllows(a Action) bool { return p.Local || p.Scope.allows(a) }
+
+// Errors of the accounts, wrapped with %w.
+var (
+	// ErrNotFound: no such user, token, hook or organization (or one the
+	// caller may not see).
+	ErrNotFound = errors.New("not found")
+	// ErrExists: the name is taken.
+	ErrExists = errors.New("already exists")
+)
+
+// ThrottledError refuses an attempt made too soon after failed ones.
+type ThrottledError struct {
+	What       string
+	RetryAfter time.Duration
+}
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("too many failed attempts: %s is throttled", e.What)
+}

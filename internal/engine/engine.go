@@ -281,14 +281,8 @@ func (e *Engine) strategyFor(name string) (strategy, error) {
 // instance returns the stored instance, or a *NotFoundError with close matches.
 func (e *Engine) instance(ctx context.Context, name string) (store.Instance, error) {
 	in, err := e.store.Instance(ctx, name)
-	if errors.Is(err, store.ErrNotFound) {
-		var names []string
-		if list, lerr := e.store.Instances(ctx); lerr == nil {
-			for _, i := range list {
-				names = append(names, i.Name)
-			}
-		}
-		return store.Instance{}, &NotFoundError{Kind: "instance", Name: name, Suggestions: suggest(name, names)}
+	if errors.Is(err, store.ErrNotFound) || (err == nil && !visibleIn(ctx)(in.Identity)) {
+		return store.Instance{}, e.NotFound(ctx, name)
 	}
 	return in, err
 }

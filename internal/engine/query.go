@@ -29,7 +29,11 @@ func (e *Engine) List(ctx context.Context) ([]Instance, error) {
 		return nil, err
 	}
 	out := make([]Instance, 0, len(list))
+	visible := visibleIn(ctx)
 	for _, in := range list {
+		if !visible(in.Identity) {
+			continue
+		}
 		st, err := e.status(ctx, in)
 		if err != nil {
 			return nil, err

@@ -118,14 +118,19 @@ func (e *Engine) purge(op *operation) (string, error) {
 // with kept volumes, with the close matches of both.
 func (e *Engine) notFound(ctx context.Context, name string) error {
 	var names []string
+	visible := visibleIn(ctx)
 	if list, err := e.store.Instances(ctx); err == nil {
 		for _, i := range list {
-			names = append(names, i.Name)
+			if visible(i.Identity) {
+				names = append(names, i.Name)
+			}
 		}
 	}
 	if list, err := e.store.RemovedInstances(ctx); err == nil {
 		for _, r := range list {
-			names = append(names, r.Name)
+			if visible(r.Identity) {
+				names = append(names, r.Name)
+			}
 		}
 	}
 	return &NotFoundError{Kind: "instance", Name: name, Suggestions: suggest(name, names)}

@@ -76,6 +76,7 @@ type Hook struct {
 	Instance  string
 	Org       string
 	Action    string
+	Source    string
 	Secret    []byte
 	CreatedBy string
 	Created   time.Time
@@ -407,8 +408,8 @@ func (s *SQLite) PutHook(ctx context.Context, h Hook) error {
 	if created.IsZero() {
 		created = s.now()
 	}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO hooks(id, instance, org, action, secret, created_by, created) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		h.ID, h.Instance, h.Org, h.Action, s.key.Seal(h.Secret, hookAD(h.ID)), h.CreatedBy, unixNano(created))
+	_, err := s.db.ExecContext(ctx, `INSERT INTO hooks(id, instance, org, action, source, secret, created_by, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		h.ID, h.Instance, h.Org, h.Action, h.Source, s.key.Seal(h.Secret, hookAD(h.ID)), h.CreatedBy, unixNano(created))
 	if isConstraint(err) {
 		return fmt.Errorf("create hook %s: %w", h.ID, ErrConflict)
 	}
@@ -421,7 +422,7 @@ func (s *SQLite) PutHook(ctx context.Context, h Hook) error {
 func scanHook(row interface{ Scan(...any) error }) (Hook, error) {
 	var h Hook
 	var created, used int64
-	if err := row.Scan(&h.ID, &h.Instance, &h.Org, &h.Action, &h.Secret, &h.CreatedBy, &created, &used); err != nil {
+	if err := row.Scan(&h.ID, &h.Instance, &h.Org, &h.Action, &h.Source, &h.Secret, &h.CreatedBy, &created, &used); err != nil {
 		return h, err
 	}
 	h.Created, h.LastUsed = fromNano(created), fromNano(used)
@@ -430,7 +431,7 @@ func scanHook(row interface{ Scan(...any) error }) (Hook, error) {
 
 // Hook implements AccountStore.
 func (s *SQLite) Hook(ctx context.Context, id string) (Hook, error) {
-	h, err := scanHook(s.db.QueryRowContext(ctx, `SELECT id, instance, org, action, secret, created_by, created, last_used FROM hooks WHERE id = ?`, id))
+	h, err := scanHook(s.db.QueryRowContext(ctx, `SELECT id, instance, org, action, source, secret, created_by, created, last_used FROM hooks WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return h, fmt.Errorf("hook %s: %w", id, ErrNotFound)
 	}
@@ -445,7 +446,7 @@ func (s *SQLite) Hook(ctx context.Context, id string) (Hook, error) {
 
 // Hooks implements AccountStore.
 func (s *SQLite) Hooks(ctx context.Context) ([]Hook, error) {
-	hs, err := queryRows(ctx, s.db, "list hooks", `SELECT id, instance, org, action, secret, created_by, created, last_used FROM hooks ORDER BY id`, nil, scanHook)
+	hs, err := queryRows(ctx, s.db, "list hooks", `SELECT id, instance, org, action, source, secret, created_by, created, last_used FROM hooks ORDER BY id`, nil, scanHook)
 	for i := range hs {
 		hs[i].Secret = nil
 	}

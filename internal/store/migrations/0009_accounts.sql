@@ -66,6 +66,8 @@ CREATE TABLE hooks (
     instance   TEXT NOT NULL,
     org        TEXT NOT NULL,
     action     TEXT NOT NULL,
+    -- the instance a promote hook promotes from
+    source     TEXT NOT NULL DEFAULT '',
     secret     BLOB NOT NULL,
     created_by TEXT NOT NULL,
     created    INTEGER NOT NULL,
