@@ -32,5 +32,11 @@ func commands(g *globals) []*cobra.Command {
 		newLoadtestCmd(g),
 		newTopCmd(g),
 		newMetricsCmd(g),
+		newUserCmd(g),
+		newTokenCmd(g),
+		newOrgCmd(g),
+		newAuditCmd(g),
+		newHookCmd(g),
+		newWhoAmICmd(g),
 	}
 }

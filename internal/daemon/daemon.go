@@ -24,6 +24,7 @@ import (
 
 	"github.com/quai-dev/quai/internal/alert"
 	"github.com/quai-dev/quai/internal/api"
+	"github.com/quai-dev/quai/internal/auth/accounts"
 	"github.com/quai-dev/quai/internal/datadir"
 	"github.com/quai-dev/quai/internal/engine"
 	"github.com/quai-dev/quai/internal/metrics"
@@ -127,6 +128,8 @@ type Daemon struct {
 	alerts   *alert.Evaluator
 	listener net.Listener
 	server   *http.Server
+	// api serves the socket and, behind tokens, the network (RemoteHandler).
+	api *api.Server
 	// collector samples metrics (metrics.go); history is its store and
 	// metricsSrv the Prometheus listener, when asked for.
 	collector  *metrics.Collector
@@ -346,7 +349,13 @@ func (d *Daemon) serve() error {
 		names = append(names, n)
 	}
 	slices.Sort(names)
+	acc, err := accounts.New(d.store, accounts.Options{})
+	if err != nil {
+		return fmt.Errorf("accounts: %w", err)
+	}
 	handler := api.New(api.Options{
+		Authn:       acc,
+		Accounts:    acc,
 		Engine:      d.engine,
 		Keys:        d.keys,
 		BackupAdmin: d.backupAdmin(),
@@ -360,6 +369,7 @@ func (d *Daemon) serve() error {
 			Warnings: slices.Clone(d.warnings),
 		},
 	})
+	d.api = handler
 	base, cancel := context.WithCancel(context.Background())
 	d.cancel = cancel
 	srv := &http.Server{
@@ -494,3 +504,7 @@ func addrPort(addr string) int {
 	n, _ := strconv.Atoi(port)
 	return n
 }
+
+// RemoteHandler is the API as the network listener serves it: every
+// request authenticated with a token and authorized by its user's roles.
+func (d *Daemon) RemoteHandler() http.Handler { return d.api.RemoteHandler() }
