@@ -714,7 +714,10 @@ func (s *Server) handleHookCall(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Status: http.StatusNotImplemented, Code: wire.CodeUnsupported, Message: "this daemon cannot run deploy hooks"})
 		return
 	}
-	iid, err := s.dir.Identity(r.Context(), h.Instance)
+	// The signature proved the call; the hook's instance (and a promote
+	// hook's source) are looked up as the daemon sees them.
+	all := engine.WithVisibility(r.Context(), nil)
+	iid, err := s.dir.Identity(all, h.Instance)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -724,9 +727,20 @@ func (s *Server) handleHookCall(w http.ResponseWriter, r *http.Request) {
 		act = "promote"
 	}
 	hp := &auth.Principal{User: "hook " + h.ID, TokenName: "hook " + h.ID,
-		Grants: []auth.Grant{{Org: iid.OrgOrDefault(), Project: iid.Project, Env: iid.Env, Role: auth.RoleMember}},
-		Scope:  auth.Scope{Org: iid.OrgOrDefault(), Project: iid.Project, Env: iid.Env, Actions: []string{string(act), "status", "releases"}}}
-	ctx := auth.NewContext(r.Context(), hp)
+		Grants: []auth.Grant{{Org: iid.OrgOrDefault(), Project: iid.Project, Env: iid.Env, Role: auth.RoleMember}}}
+	if h.Source != "" {
+		sid, err := s.dir.Identity(all, h.Source)
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		hp.Grants = append(hp.Grants, auth.Grant{Org: sid.OrgOrDefault(), Project: sid.Project, Env: sid.Env, Role: auth.RoleReader})
+	}
+	ctx := engine.WithVisibility(auth.NewContext(r.Context(), hp), func(id stack.Identity) bool { return hp.RoleOn(targetOf(id)) >= auth.RoleReader })
+	if !hp.Can(act, targetOf(iid)) {
+		writeError(w, forbidden(hp, act, h.Instance))
+		return
+	}
 	setTarget(r, h.Instance, iid.OrgOrDefault())
 	m, err := he.ActiveModel(ctx, h.Instance)
 	if err != nil {

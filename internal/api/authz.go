@@ -93,7 +93,9 @@ func (s *Server) guard(pattern string, rule auth.Rule, h http.HandlerFunc) http.
 			ctx = engine.WithVisibility(ctx, func(id stack.Identity) bool { return p.RoleOn(targetOf(id)) >= auth.RoleReader })
 		}
 		r = r.WithContext(ctx)
-		if rule.Mutates {
+		// Every call that can change something is audited, refused or not:
+		// all but reads.
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			sw := &statusWriter{ResponseWriter: w}
 			w = sw
 			start := time.Now()
@@ -198,7 +200,10 @@ func (s *Server) authorizeIdentity(w http.ResponseWriter, r *http.Request, a aut
 // secrets and their keys); env "" is the whole organization.
 func (s *Server) authorizeOrgEnv(w http.ResponseWriter, r *http.Request, a auth.Action, org, env string) bool {
 	p := auth.FromContext(r.Context())
-	setTarget(r, strings.TrimSuffix(org+":"+env, ":"), org)
+	if n := noteOf(r.Context()); n.target == "" {
+		n.target = strings.TrimSuffix(org+":"+env, ":")
+	}
+	noteOf(r.Context()).org = org
 	switch p.Decide(a, auth.Target{Org: org, Env: env}) {
 	case auth.Allowed:
 		return true

@@ -36,7 +36,8 @@ type Rule struct {
 	Action Action
 	Role   Role
 	Reach  Reach
-	// Mutates is set for actions that change something: they are audited.
+	// Mutates marks the actions that change something (docs/teams.md);
+	// the API audits every call but reads, refused ones included.
 	Mutates bool
 	// Doc says what the action is, for docs/teams.md.
 	Doc string

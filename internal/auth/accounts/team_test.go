@@ -589,7 +589,7 @@ func TestAuditEveryChange(t *testing.T) {
 		t.Fatalf("token: %d %s", s, b)
 	}
 	// A refused one is recorded too.
-	if s, _ := tm.do(t, "reader-org", "POST", inst("/restart"), wire.RestartRequest{}); s != 403 {
+	if s, _ := tm.do(t, "reader-project", "POST", inst("/restart"), wire.RestartRequest{}); s != 403 {
 		t.Fatalf("reader restart: %d", s)
 	}
 	// globex's admin changes something of its own.
@@ -600,9 +600,9 @@ func TestAuditEveryChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	find := func(user, action string, status int) *wire.AuditEntry {
+	find := func(user, action string, status int, target string) *wire.AuditEntry {
 		for i, e := range list {
-			if e.User == user && e.Action == action && e.Status == status {
+			if e.User == user && e.Action == action && e.Status == status && (target == "" || e.Target == target) {
 				return &list[i]
 			}
 		}
@@ -617,10 +617,10 @@ func TestAuditEveryChange(t *testing.T) {
 		{"member-org", "silence", 200, target},
 		{"admin-org", "users", 200, "user " + victim},
 		{"member-org", "tokens", 200, "token mine of member-org"},
-		{"reader-org", "restart", 403, target},
+		{"reader-project", "restart", 403, target},
 		{"root (socket)", "users", 200, "user none"},
 	} {
-		e := find(w.user, w.action, w.status)
+		e := find(w.user, w.action, w.status, w.target)
 		if e == nil {
 			t.Errorf("no audit entry for %s %s (%d) in %+v", w.user, w.action, w.status, list)
 			continue
@@ -629,7 +629,7 @@ func TestAuditEveryChange(t *testing.T) {
 			t.Errorf("audit entry %+v: want target %q, a source and token matrix", e, w.target)
 		}
 	}
-	if e := find("member-org", "restart", 200); e != nil && e.Result != "done" {
+	if e := find("member-org", "restart", 200, ""); e != nil && e.Result != "done" {
 		t.Errorf("restart entry result %q, want done", e.Result)
 	}
 	// acme's admin reads acme's entries, not globex's; a member reads none.
