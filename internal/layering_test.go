@@ -56,6 +56,18 @@ var rules = []rule{
 			"status it watches; it links no daemon code",
 	},
 	{
+		from: []string{"./internal/auth"},
+		only: []string{"std", "golang.org/x/..."},
+		why: "the access policy (roles, rules, principals, token and password formats) is pure logic the API " +
+			"imports to decide; keeping users and tokens in the store is internal/auth/accounts'",
+	},
+	{
+		from: []string{"./internal/auth/accounts"},
+		deny: []string{"./internal/cli/...", "./internal/client", "./internal/daemon/...", "./internal/proxy"},
+		why: "the accounts keep users, tokens, the audit log and hooks in the store and implement the API's " +
+			"interfaces; the daemon wires them into the API",
+	},
+	{
 		from: []string{"./internal/wire"},
 		only: []string{"std"},
 		why:  "the API's vocabulary is a leaf that both the API and its clients import",
