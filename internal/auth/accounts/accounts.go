@@ -72,6 +72,9 @@ type Accounts struct {
 	hookEvery time.Duration
 
 	mu sync.Mutex
+	// epoch counts revocations and changes of users; a request that
+	// authenticated across one checks its token again.
+	epoch uint64
 	// live are the contexts of running requests, by token ID, cancelled
 	// when the token is revoked or its user changes.
 	live map[string]map[*liveReq]struct{}
@@ -130,6 +133,9 @@ func (a *Accounts) Authenticate(r *http.Request) (context.Context, error) {
 		return nil, fmt.Errorf("%w: no bearer token (Authorization: Bearer quai_...)", api.ErrUnauthenticated)
 	}
 	ctx := r.Context()
+	a.mu.Lock()
+	epoch := a.epoch
+	a.mu.Unlock()
 	t, err := a.st.TokenByHash(ctx, auth.HashToken(token))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, fmt.Errorf("%w: unknown token", api.ErrUnauthenticated)
@@ -161,6 +167,7 @@ func (a *Accounts) Authenticate(r *http.Request) (context.Context, error) {
 		a.live[t.ID] = map[*liveReq]struct{}{}
 	}
 	a.live[t.ID][lr] = struct{}{}
+	changed := a.epoch != epoch
 	a.mu.Unlock()
 	context.AfterFunc(ctx, func() {
 		a.mu.Lock()
@@ -171,9 +178,15 @@ func (a *Accounts) Authenticate(r *http.Request) (context.Context, error) {
 		a.mu.Unlock()
 		cancelDeadline()
 	})
-	// A token revoked between the lookup and the registration ends now.
-	if t2, err := a.st.Token(ctx, t.ID); err == nil && !t2.Revoked.IsZero() {
-		cancel(fmt.Errorf("%w: token %s was revoked", api.ErrUnauthenticated, t.Name))
+	// A token revoked (or a user changed) between the lookup and the
+	// registration is checked again; the change did not see this request.
+	if changed {
+		t2, err := a.st.Token(ctx, t.ID)
+		if err != nil || !t2.Revoked.IsZero() {
+			cancel(fmt.Errorf("%w: token %s was revoked", api.ErrUnauthenticated, t.Name))
+		} else if p, err = a.principal(ctx, t2); err != nil {
+			cancel(err)
+		}
 	}
 	return auth.NewContext(ctx, p), nil
 }
@@ -212,6 +225,7 @@ func (a *Accounts) grants(ctx context.Context, user string) ([]auth.Grant, error
 func (a *Accounts) end(tokenID, user string, why error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.epoch++
 	for id, reqs := range a.live {
 		for lr := range reqs {
 			if id == tokenID || (tokenID == "" && lr.user == user) {
@@ -530,16 +544,21 @@ func Sign(secret string, body []byte) string {
 func (a *Accounts) CheckHook(ctx context.Context, id string, body []byte, signature string) (wire.Hook, wire.HookCall, error) {
 	bad := fmt.Errorf("%w: unknown hook or bad signature (%s: sha256=HEX of the body's HMAC-SHA256 with the hook's secret)", api.ErrUnauthenticated, wire.HookSignature)
 	now := a.now()
-	if wait := a.take(id, now); wait > 0 {
-		return wire.Hook{}, wire.HookCall{}, &auth.ThrottledError{What: "hook " + id, RetryAfter: wait}
-	}
 	h, err := a.st.Hook(ctx, id)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return wire.Hook{}, wire.HookCall{}, err
 	}
-	want := Sign(string(h.Secret), body)
 	// Compare even for an unknown hook, so timing tells nothing.
-	if !hmac.Equal([]byte(want), []byte(signature)) || err != nil {
+	want := Sign(string(h.Secret), body)
+	if err != nil {
+		_ = hmac.Equal([]byte(want), []byte(signature))
+		return wire.Hook{}, wire.HookCall{}, bad
+	}
+	// Only known hooks have a budget, so made-up IDs cannot grow memory.
+	if wait := a.take(id, now); wait > 0 {
+		return wire.Hook{}, wire.HookCall{}, &auth.ThrottledError{What: "hook " + id, RetryAfter: wait}
+	}
+	if !hmac.Equal([]byte(want), []byte(signature)) {
 		return wire.Hook{}, wire.HookCall{}, bad
 	}
 	var call wire.HookCall
