@@ -104,7 +104,9 @@ func (s *Server) handleSecretsFile(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleSecretsExport(w http.ResponseWriter, r *http.Request) {
-	allow := func(req wire.SecretsExportRequest) bool { return s.authorizeKeys(w, r, "secrets.admin", req.Org, req.Env) }
+	allow := func(req wire.SecretsExportRequest) bool {
+		return s.authorizeKeys(w, r, "secrets.admin", req.Org, req.Env)
+	}
 	withKeyring(s, w, r, allow, func(kr Keyring, req wire.SecretsExportRequest) (any, error) {
 		data, keys, err := kr.Export(req.Org, req.Env, req.Passphrase)
 		if err != nil {
@@ -127,7 +129,9 @@ func (s *Server) handleSecretsImport(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleSecretsRetire(w http.ResponseWriter, r *http.Request) {
-	allow := func(req wire.SecretsRetireRequest) bool { return s.authorizeKeys(w, r, "secrets.admin", req.Org, req.Env) }
+	allow := func(req wire.SecretsRetireRequest) bool {
+		return s.authorizeKeys(w, r, "secrets.admin", req.Org, req.Env)
+	}
 	withKeyring(s, w, r, allow, func(kr Keyring, req wire.SecretsRetireRequest) (any, error) {
 		files := make(map[string][]byte, len(req.Files))
 		for _, f := range req.Files {
