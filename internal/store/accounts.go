@@ -268,7 +268,8 @@ func (s *SQLite) Grants(ctx context.Context, user string) ([]Grant, error) {
 	})
 }
 
-const tokenCols = `id, hash, last4, name, username, kind, scope, created, expires, last_used, revoked`
+// tokenCols are column names; the table holds hashes, never a token.
+const tokenCols = `id, hash, last4, name, username, kind, scope, created, expires, last_used, revoked` //nolint:gosec // column names, not a credential
 
 func scanToken(row interface{ Scan(...any) error }) (Token, error) {
 	var t Token

@@ -405,7 +405,6 @@ func TestCrossOrgProbes(t *testing.T) {
 		"/secrets/keys?org=globex&env=dev",
 		"/audit?org=globex",
 	}
-	before := map[string]string{}
 	probe := func() map[string]string {
 		out := map[string]string{}
 		for _, p := range probes {
@@ -414,7 +413,7 @@ func TestCrossOrgProbes(t *testing.T) {
 		}
 		return out
 	}
-	before = probe()
+	before := probe()
 	// globex's instance now exists, with a user of its own.
 	deployApp(t, tm.d.Client, "globex", "shop", "dev")
 	after := probe()
@@ -498,7 +497,8 @@ func TestStreamEndsOnRevocationAndExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-done:
+	case err := <-done:
+		t.Logf("the stream ended on revocation: %v", err)
 	case <-time.After(20 * time.Second):
 		t.Fatal("the logs stream is still open after its token was revoked")
 	}
@@ -517,7 +517,8 @@ func TestStreamEndsOnRevocationAndExpiry(t *testing.T) {
 	}
 	defer func() { _ = body2.Close() }()
 	select {
-	case <-ended(body2):
+	case err := <-ended(body2):
+		t.Logf("the stream ended on expiry: %v", err)
 	case <-time.After(30 * time.Second):
 		t.Fatal("the logs stream is still open after its token expired")
 	}
