@@ -2,6 +2,8 @@ package cli
 
 import (
 	"github.com/spf13/cobra"
+
+	"github.com/quai-dev/quai/internal/client"
 )
 
 func newOrgAddCmd(g *globals) *cobra.Command {
@@ -11,19 +13,7 @@ func newOrgAddCmd(g *globals) *cobra.Command {
 		Example: "  quai org add acme\n  quai user add alice --role admin --in acme",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := c.AddOrg(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			if g.JSON {
-				return g.printJSON(map[string]string{"org": args[0]})
-			}
-			fprintf(g.stdout, "organization %s added\n", args[0])
-			return nil
+			return g.act(cmd.Context(), func(c *client.Client) error { return c.AddOrg(cmd.Context(), args[0]) }, "org", args[0], "organization "+args[0]+" added")
 		},
 	}
 }

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"github.com/spf13/cobra"
+
+	"github.com/quai-dev/quai/internal/client"
 )
 
 func newTokenRevokeCmd(g *globals) *cobra.Command {
@@ -11,19 +13,7 @@ func newTokenRevokeCmd(g *globals) *cobra.Command {
 		Example: "  quai token revoke 3fZk0aQ1bC2d",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := c.RevokeToken(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			if g.JSON {
-				return g.printJSON(map[string]string{"revoked": args[0]})
-			}
-			fprintf(g.stdout, "token %s revoked\n", args[0])
-			return nil
+			return g.act(cmd.Context(), func(c *client.Client) error { return c.RevokeToken(cmd.Context(), args[0]) }, "revoked", args[0], "token "+args[0]+" revoked")
 		},
 	}
 }

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"github.com/spf13/cobra"
+
+	"github.com/quai-dev/quai/internal/client"
 )
 
 func newUserRmCmd(g *globals) *cobra.Command {
@@ -12,19 +14,7 @@ func newUserRmCmd(g *globals) *cobra.Command {
 		Example: "  quai user rm alice",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := g.client(cmd.Context())
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := c.RemoveUser(cmd.Context(), args[0]); err != nil {
-				return err
-			}
-			if g.JSON {
-				return g.printJSON(map[string]string{"removed": args[0]})
-			}
-			fprintf(g.stdout, "user %s removed\n", args[0])
-			return nil
+			return g.act(cmd.Context(), func(c *client.Client) error { return c.RemoveUser(cmd.Context(), args[0]) }, "removed", args[0], "user "+args[0]+" removed")
 		},
 	}
 }
