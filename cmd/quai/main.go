@@ -7,6 +7,7 @@ import (
 
 	"github.com/quai-dev/quai/internal/cli"
 	"github.com/quai-dev/quai/internal/daemon/serve"
+	"github.com/quai-dev/quai/internal/proxyd/proxycmd"
 	"github.com/quai-dev/quai/internal/runtime/process"
 )
 
@@ -15,5 +16,5 @@ func main() {
 	if process.IsShim() {
 		os.Exit(process.ShimMain())
 	}
-	os.Exit(cli.Main(os.Args[1:], serve.Command))
+	os.Exit(cli.Main(os.Args[1:], serve.Command, proxycmd.Command))
 }

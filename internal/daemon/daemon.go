@@ -29,6 +29,7 @@ import (
 	"github.com/quai-dev/quai/internal/engine"
 	"github.com/quai-dev/quai/internal/metrics"
 	"github.com/quai-dev/quai/internal/proxy"
+	"github.com/quai-dev/quai/internal/proxyd"
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/runtime/process"
 	"github.com/quai-dev/quai/internal/secrets"
@@ -66,6 +67,15 @@ type Config struct {
 	// with tls auto: proxy.ACMEProduction (default), proxy.ACMEStaging or
 	// a directory URL (see proxy.Config).
 	ACMEEmail, ACMECA string
+	// ProxyExecutable is the quai binary the proxy process runs from
+	// (`quai proxy run`, internal/proxyd): the daemon adopts the proxy
+	// process of DataDir or starts one, and leaves it running when it
+	// stops, so that restarts and upgrades of the daemon drop no request.
+	// Empty runs the proxy inside the daemon, which stops it with itself
+	// (tests, embedding).
+	ProxyExecutable string
+	// ProxyLogLevel is the proxy process's log level (info).
+	ProxyLogLevel string
 	// ShimPath is the executable the process runtime supervises replicas
 	// with; default the running executable.
 	ShimPath string
@@ -120,7 +130,11 @@ type Daemon struct {
 	store    *store.SQLite
 	keys     *secrets.Keyring // age keys of sealed project files, per (org, env)
 	runtimes map[string]runtime.Runtime
-	proxy    *proxy.Proxy
+	proxy    router
+	// embedded is the proxy when it runs in this process, edge the
+	// client of the proxy process otherwise (proxy.go).
+	embedded *proxy.Proxy
+	edge     *proxyd.Client
 	engine   *engine.Engine
 	backups  *backupSettings
 	repos    *repos
@@ -258,21 +272,8 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 		d.runtimes[kr.Name()] = kr
 	}
 	fdCur, fdMax := raiseFileLimit()
-	d.proxy, err = proxy.New(proxy.Config{
-		HTTPAddr:      d.cfg.HTTPAddr,
-		HTTPSAddr:     d.cfg.HTTPSAddr,
-		DataDir:       filepath.Join(d.cfg.DataDir, "proxy"),
-		Logger:        d.log.With("component", "proxy"),
-		MaxConns:      d.cfg.ProxyMaxConns,
-		MaxConnsPerIP: d.cfg.ProxyMaxConnsPerIP,
-		ACMEEmail:     d.cfg.ACMEEmail,
-		ACMEDirectory: d.cfg.ACMECA,
-	})
-	if err != nil {
-		return fmt.Errorf("proxy: %w", err)
-	}
-	if err := d.proxy.Start(); err != nil {
-		return fmt.Errorf("start proxy on %s and %s: %w", d.cfg.HTTPAddr, d.cfg.HTTPSAddr, err)
+	if err := d.startProxy(ctx); err != nil {
+		return err
 	}
 	d.log.Debug("connection budgets", "open_files", fdCur, "open_files_hard", fdMax,
 		"proxy_connections", d.proxy.MaxConns(), "api_connections", apiMaxConns)
@@ -474,11 +475,8 @@ func (d *Daemon) close(ctx context.Context) error {
 		}
 	}
 	d.runtimes = nil
-	if d.proxy != nil {
-		if err := d.proxy.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("stop proxy: %w", err))
-		}
-		d.proxy = nil
+	if err := d.stopProxy(ctx); err != nil {
+		errs = append(errs, err)
 	}
 	if d.store != nil {
 		if err := d.store.Close(); err != nil {

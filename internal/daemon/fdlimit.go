@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"github.com/quai-dev/quai/internal/proxy"
 	"log/slog"
 	"net"
 	"strings"
@@ -42,3 +43,7 @@ func logExposure(log *slog.Logger, httpAddr, httpsAddr string) {
 	log.Info("the proxy listens on all network interfaces, so other machines can reach the apps it routes; to serve this machine only, start with --http 127.0.0.1:8080 --https 127.0.0.1:8443 (or QUAI_HTTP and QUAI_HTTPS)",
 		"addresses", strings.Join(all, ", "))
 }
+
+// raiseFileLimit raises the daemon's limit on open files as the proxy
+// process raises its own (proxy.RaiseFileLimit).
+func raiseFileLimit() (cur, hard uint64) { return proxy.RaiseFileLimit() }

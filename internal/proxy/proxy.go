@@ -186,30 +186,55 @@ func (p *Proxy) RootCertPath() string {
 
 // Start binds the listeners and serves in the background.
 func (p *Proxy) Start() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.started {
-		return ErrStarted
-	}
 	var lc net.ListenConfig
+	var httpLn, httpsLn net.Listener
 	if p.cfg.HTTPAddr != "" {
 		ln, err := lc.Listen(context.Background(), "tcp", p.cfg.HTTPAddr)
 		if err != nil {
 			return fmt.Errorf("proxy: listening for HTTP on %s: %w", p.cfg.HTTPAddr, err)
 		}
-		p.httpLn = &limitListener{Listener: ln, lim: p.conns}
+		httpLn = ln
 	}
 	if p.cfg.HTTPSAddr != "" {
 		ln, err := lc.Listen(context.Background(), "tcp", p.cfg.HTTPSAddr)
 		if err != nil {
-			if p.httpLn != nil {
-				_ = p.httpLn.Close()
-				p.httpLn = nil
+			if httpLn != nil {
+				_ = httpLn.Close()
 			}
 			return fmt.Errorf("proxy: listening for HTTPS on %s: %w", p.cfg.HTTPSAddr, err)
 		}
-		p.httpsLn = &limitListener{Listener: ln, lim: p.conns}
-		httpsPort := ln.Addr().(*net.TCPAddr).Port
+		httpsLn = ln
+	}
+	err := p.StartOn(httpLn, httpsLn)
+	if err != nil {
+		for _, ln := range []net.Listener{httpLn, httpsLn} {
+			if ln != nil {
+				_ = ln.Close()
+			}
+		}
+	}
+	return err
+}
+
+// StartOn serves on listeners bound elsewhere, such as those a previous
+// proxy process handed over (handoff.go); a nil listener leaves that side
+// off, whatever Config says. HTTPS still needs Config.HTTPSAddr set (any
+// value) for New to prepare the local CA.
+func (p *Proxy) StartOn(httpLn, httpsLn net.Listener) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.started {
+		return ErrStarted
+	}
+	if httpLn != nil {
+		p.httpLn = &limitListener{Listener: httpLn, lim: p.conns}
+	}
+	if httpsLn != nil {
+		if p.ca == nil {
+			return ErrNoDataDir
+		}
+		p.httpsLn = &limitListener{Listener: httpsLn, lim: p.conns}
+		httpsPort := httpsLn.Addr().(*net.TCPAddr).Port
 		if httpsPort != 443 {
 			p.httpsSuffix = ":" + strconv.Itoa(httpsPort)
 		}

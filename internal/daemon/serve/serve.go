@@ -4,6 +4,7 @@
 package serve
 
 import (
+	"fmt"
 	"log/slog"
 	"os"
 	"time"
@@ -29,6 +30,7 @@ type options struct {
 	HealthTimeout     time.Duration
 	CrashLimit        int
 	Metrics           daemon.MetricsConfig
+	ProxyInDaemon     bool
 }
 
 // Command returns the `quai serve` command. It reads the CLI's shared
@@ -42,7 +44,13 @@ func Command() *cobra.Command {
 		Long: `serve runs quai's control plane: state, runtimes, proxy, engine and the API
 on a unix socket (DATA_DIR/quai.sock). Other verbs start it in the
 background when it is not running. SIGTERM or SIGINT stop it gracefully;
-running instances keep running and the next daemon re-attaches to them.`,
+running instances keep running and the next daemon re-attaches to them.
+
+The proxy runs in its own process (quai proxy), which the daemon starts,
+or adopts when one already runs, and leaves running when it stops: a
+restarted or upgraded daemon drops no request. Stop it with quai proxy
+stop; --http, --https and the connection limits apply to a proxy the
+daemon starts.`,
 		Example: `  quai serve                                    # proxy on :8080 and :8443
   quai serve --http :80 --https :443            # as root or with CAP_NET_BIND_SERVICE
   quai serve --http :80 --https :443 --acme-email ops@example.com --acme-ca staging  # try certificates first
@@ -69,7 +77,15 @@ running instances keep running and the next daemon re-attaches to them.`,
 				handler = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level})
 			}
 			log := slog.New(handler)
+			exe := ""
+			if !o.ProxyInDaemon {
+				if exe, err = os.Executable(); err != nil {
+					return fmt.Errorf("find quai's executable for the proxy process: %w", err)
+				}
+			}
 			d, err := daemon.New(daemon.Config{
+				ProxyExecutable:    exe,
+				ProxyLogLevel:      o.LogLevel,
 				DataDir:            dir,
 				Socket:             socket,
 				HTTPAddr:           o.HTTP,
@@ -115,6 +131,7 @@ running instances keep running and the next daemon re-attaches to them.`,
 	f.StringVar(&o.AlertsConfig, "alerts-config", envOr("QUAI_ALERTS_CONFIG", ""), "YAML file of alert rule defaults, in the syntax of x-quai.alerts (docs/alerts.md; $QUAI_ALERTS_CONFIG)")
 	f.StringVar(&o.Metrics.Addr, "metrics", envOr("QUAI_METRICS", ""), "serve Prometheus metrics on this address, e.g. 127.0.0.1:9100 (default none; $QUAI_METRICS)")
 	f.DurationVar(&o.Metrics.Retention, "history-retention", 0, "how long the metrics history keeps its coarsest (hourly) points; finer tiers keep at most 1 day (10 s) and 1 week (1 min) (default 2160h, 90 days)")
+	f.BoolVar(&o.ProxyInDaemon, "proxy-in-daemon", false, "run the proxy inside the daemon, which then stops it with itself, instead of in its own process that outlives daemon restarts (docs/edge.md)")
 	f.BoolVar(&o.Metrics.HistoryOff, "no-history", false, "keep no metrics history (DATA_DIR/metrics.db): quai metrics then fails, quai top and --metrics still work")
 	return cmd
 }

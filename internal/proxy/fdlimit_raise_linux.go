@@ -1,6 +1,6 @@
 //go:build linux
 
-package daemon
+package proxy
 
 import (
 	"os"
@@ -14,13 +14,13 @@ import (
 // unlimited or huge.
 const maxFileLimit = 1 << 20
 
-// raiseFileLimit raises the soft limit on open files to the hard one,
+// RaiseFileLimit raises the soft limit on open files to the hard one,
 // which Go (1.19 and later) does at start already; it remains to do when
 // that failed, as when the hard limit is unlimited or above what the
 // kernel allows (fs.nr_open). prlimit leaves Go's record of the original
-// limit alone, so processes the daemon starts (replica supervisors, the
+// limit alone, so processes the daemon or proxy starts (replica supervisors, the
 // apps) still get the original soft limit. It returns the limit in effect.
-func raiseFileLimit() (cur, hard uint64) {
+func RaiseFileLimit() (cur, hard uint64) {
 	var l unix.Rlimit
 	if err := unix.Prlimit(0, unix.RLIMIT_NOFILE, nil, &l); err != nil {
 		return 0, 0

@@ -1,7 +1,0 @@
-//go:build !linux
-
-package daemon
-
-// raiseFileLimit leaves the limit to Go, which raises the soft limit to
-// the hard one at start (capped to what the system allows on macOS).
-func raiseFileLimit() (cur, hard uint64) { return 0, 0 }
