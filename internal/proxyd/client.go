@@ -125,6 +125,28 @@ func newClient(dir string) *Client {
 	return &Client{dir: dir, hc: &http.Client{Transport: tr}, routes: map[string][]proxy.Route{}}
 }
 
+// Refresh takes the proxy's table and generation as the base of the next
+// SetRoutes, as Attach does: for a client made with Dial that pushes.
+func (c *Client) Refresh(ctx context.Context) error {
+	st, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	return c.load(ctx, st)
+}
+
+// Snapshot is a copy of the table the proxy acknowledged last, per
+// instance.
+func (c *Client) Snapshot() map[string][]proxy.Route {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make(map[string][]proxy.Route, len(c.routes))
+	for k, v := range c.routes {
+		out[k] = slices.Clone(v)
+	}
+	return out
+}
+
 // Adopted reports whether the proxy was running before Attach.
 func (c *Client) Adopted() bool { return c.adopted }
 

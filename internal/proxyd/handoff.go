@@ -221,9 +221,10 @@ func (s *server) spawnSuccessor(exe string) (int, error) {
 	select {
 	case err := <-got:
 		if err == nil {
-			// The successor reaps itself: it outlives this process.
+			// The successor outlives this process; init reaps it.
+			pid := cmd.Process.Pid
 			_ = cmd.Process.Release()
-			return cmd.Process.Pid, nil
+			return pid, nil
 		}
 		_ = cmd.Wait()
 		return 0, fmt.Errorf("the new proxy process (%s) exited before it served; see %s", exe, cmp.Or(logHint(), "its output"))

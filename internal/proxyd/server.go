@@ -143,13 +143,14 @@ func Run(ctx context.Context, opts RunOptions) (err error) {
 	if err := fsutil.WriteFile(filepath.Join(dir, pidName), []byte(strconv.Itoa(os.Getpid())+"\n"), 0o644); err != nil {
 		s.log.Warn("write proxy pid file", "err", err)
 	}
+	gen := s.gen
 	s.ctlSrv = &http.Server{Handler: s.handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = s.ctlSrv.Serve(s.ctl) }()
 	if inh != nil {
 		inh.ready()
 	}
 	s.log.Info("quai proxy ready", "pid", os.Getpid(), "http", s.px.HTTPAddr(), "https", s.px.HTTPSAddr(),
-		"routes", len(tbl.Routes), "generation", s.gen, "upgrades", s.upgrades)
+		"routes", len(tbl.Routes), "generation", gen, "upgrades", s.upgrades)
 	select {
 	case <-ctx.Done():
 	case <-s.done:
