@@ -37,10 +37,21 @@ var rules = []rule{
 		from: []string{"./internal/cli/..."},
 		deny: []string{
 			"./internal/runtime/...", "./internal/engine", "./internal/store",
-			"./internal/proxy", "./internal/api", "./internal/daemon/...",
+			"./internal/proxy", "./internal/api", "./internal/daemon/...", "./internal/proxyd/...",
 		},
 		why: "the CLI talks to the daemon through internal/client and links no daemon code; " +
-			"cmd/quai hands the serve verb its daemon (internal/daemon/serve)",
+			"cmd/quai hands the serve verb its daemon (internal/daemon/serve) and the proxy verbs " +
+			"their proxy process (internal/proxyd/proxycmd)",
+	},
+	{
+		from: []string{"./internal/proxyd/..."},
+		deny: []string{
+			"./internal/engine", "./internal/store", "./internal/runtime/...", "./internal/api",
+			"./internal/daemon/...", "./internal/cli/...", "./internal/client", "./internal/metrics",
+			"k8s.io/...", "modernc.org/...",
+		},
+		why: "the proxy process holds the listeners and the route table and nothing else: " +
+			"it knows addresses, not services, and links no engine, state, runtime or Kubernetes client",
 	},
 	{
 		from: []string{"./internal/client"},

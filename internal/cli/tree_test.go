@@ -10,6 +10,7 @@ import (
 
 	"github.com/quai-dev/quai/internal/cli"
 	"github.com/quai-dev/quai/internal/daemon/serve"
+	"github.com/quai-dev/quai/internal/proxyd/proxycmd"
 )
 
 // verbs is every command of quai's tree, serve included, as Main runs it.
@@ -23,7 +24,7 @@ func verbs(t *testing.T) []*cobra.Command {
 			walk(sub)
 		}
 	}
-	walk(cli.Command(serve.Command))
+	walk(cli.Command(serve.Command, proxycmd.Command))
 	if len(all) < 15 {
 		t.Fatalf("the tree has %d commands; the walk is broken", len(all))
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/quai-dev/quai/internal/cli"
 	"github.com/quai-dev/quai/internal/clidocs"
 	"github.com/quai-dev/quai/internal/daemon/serve"
+	"github.com/quai-dev/quai/internal/proxyd/proxycmd"
 	"github.com/quai-dev/quai/internal/goldentest"
 )
 
@@ -28,7 +29,7 @@ func clearEnv(t *testing.T) {
 func TestCLIReferenceIsCurrent(t *testing.T) {
 	clearEnv(t)
 	var b bytes.Buffer
-	if err := clidocs.Markdown(&b, cli.Command(serve.Command)); err != nil {
+	if err := clidocs.Markdown(&b, cli.Command(serve.Command, proxycmd.Command)); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join("..", "..", "docs", "cli.md")
@@ -50,7 +51,7 @@ func TestCLIReferenceIsCurrent(t *testing.T) {
 func TestManPages(t *testing.T) {
 	clearEnv(t)
 	dir := t.TempDir()
-	if err := clidocs.Man(dir, cli.Command(serve.Command), "quai test"); err != nil {
+	if err := clidocs.Man(dir, cli.Command(serve.Command, proxycmd.Command), "quai test"); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "quai-up.1"))

@@ -11,6 +11,7 @@ import (
 	"github.com/quai-dev/quai/internal/cli"
 	"github.com/quai-dev/quai/internal/clidocs"
 	"github.com/quai-dev/quai/internal/daemon/serve"
+	"github.com/quai-dev/quai/internal/proxyd/proxycmd"
 	"github.com/quai-dev/quai/internal/fsutil"
 	"github.com/quai-dev/quai/internal/version"
 )
@@ -33,7 +34,7 @@ func main() {
 func run(md, man string) error {
 	if md != "" {
 		var b bytes.Buffer
-		if err := clidocs.Markdown(&b, cli.Command(serve.Command)); err != nil {
+		if err := clidocs.Markdown(&b, cli.Command(serve.Command, proxycmd.Command)); err != nil {
 			return err
 		}
 		if err := fsutil.WriteFile(md, b.Bytes(), 0o644); err != nil {
@@ -44,7 +45,7 @@ func run(md, man string) error {
 		if err := os.MkdirAll(man, 0o755); err != nil {
 			return err
 		}
-		if err := clidocs.Man(man, cli.Command(serve.Command), version.Get().String()); err != nil {
+		if err := clidocs.Man(man, cli.Command(serve.Command, proxycmd.Command), version.Get().String()); err != nil {
 			return err
 		}
 	}

@@ -34,6 +34,9 @@ Stopping the daemon leaves the proxy serving; to stop everything, stop
 the daemon, then run quai proxy stop. quai proxy upgrade hands the
 listening sockets to a new proxy process (a newly installed quai) without
 refusing a connection; the old one finishes what is in flight and exits.`,
+		Example: `  quai proxy status
+  quai proxy upgrade
+  quai proxy stop`,
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(runCommand(), statusCommand(), stopCommand(), upgradeCommand())

@@ -15,6 +15,8 @@ func runCommand() *cobra.Command {
 (DATA_DIR/proxy/routes.json), until SIGTERM or quai proxy stop, then
 drains in-flight requests and WebSocket tunnels (30s at most). The daemon
 starts it; run it by hand to serve the last table while no daemon runs.`,
+		Example: `  quai proxy run
+  quai --data-dir /srv/quai proxy run`,
 		Args:   cobra.NoArgs,
 		Hidden: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {

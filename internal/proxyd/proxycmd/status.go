@@ -10,7 +10,9 @@ func statusCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "status",
 		Short: "Show the proxy process: pid, version, listeners, route table generation",
-		Args:  cobra.NoArgs,
+		Example: `  quai proxy status
+  quai proxy status --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := proxyDir(cmd)
 			if err != nil {

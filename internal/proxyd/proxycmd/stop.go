@@ -17,7 +17,8 @@ func stopCommand() *cobra.Command {
 and WebSocket tunnels (30s at most) and exit; the apps it routes are then
 unreachable. A daemon that runs starts a new proxy process within
 seconds: to stop everything, stop the daemon first.`,
-		Args: cobra.NoArgs,
+		Example: `  systemctl stop quai && quai proxy stop   # everything: the daemon, then the proxy`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			dir, err := proxyDir(cmd)
 			if err != nil {
