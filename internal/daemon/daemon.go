@@ -1,5 +1,7 @@
 // Package daemon wires quai's control plane: the store, the runtimes, the
-// proxy, the engine and the API on a unix socket. It is wiring only: every
+// proxy (a process of its own that the daemon adopts or starts and pushes
+// route tables to, internal/proxyd; or inside the daemon), the engine and
+// the API on a unix socket. It is wiring only: every
 // dependency is an explicit constructor argument or built here from Config,
 // nothing lives in package-level state, and behaviour belongs to the
 // packages it wires.

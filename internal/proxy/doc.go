@@ -14,7 +14,10 @@
 // bounded in total and per address (limit.go), so that idle clients cannot
 // take the file descriptors the rest of the daemon needs.
 //
-// The engine drives it through SetRoutes, RemoveInstance and Drain; the
-// daemon owns its lifetime. It must not import the engine, the store, the
-// runtimes or the API: it knows addresses, not services.
+// The engine drives it through SetRoutes, RemoveInstance and Drain. It
+// usually runs in a process of its own (internal/proxyd), which takes whole
+// tables (SetTable) from the daemon and can hand its listening sockets to
+// a successor (StartOn, ListenerFiles); with `quai serve --proxy-in-daemon`
+// the daemon owns it directly. It must not import the engine, the store,
+// the runtimes or the API: it knows addresses, not services.
 package proxy
