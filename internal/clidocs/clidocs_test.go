@@ -10,8 +10,8 @@ import (
 	"github.com/quai-dev/quai/internal/cli"
 	"github.com/quai-dev/quai/internal/clidocs"
 	"github.com/quai-dev/quai/internal/daemon/serve"
-	"github.com/quai-dev/quai/internal/proxyd/proxycmd"
 	"github.com/quai-dev/quai/internal/goldentest"
+	"github.com/quai-dev/quai/internal/proxyd/proxycmd"
 )
 
 // clearEnv empties, for the test, the variables flags take defaults from.

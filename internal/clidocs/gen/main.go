@@ -11,8 +11,8 @@ import (
 	"github.com/quai-dev/quai/internal/cli"
 	"github.com/quai-dev/quai/internal/clidocs"
 	"github.com/quai-dev/quai/internal/daemon/serve"
-	"github.com/quai-dev/quai/internal/proxyd/proxycmd"
 	"github.com/quai-dev/quai/internal/fsutil"
+	"github.com/quai-dev/quai/internal/proxyd/proxycmd"
 	"github.com/quai-dev/quai/internal/version"
 )
 

@@ -9,12 +9,15 @@ package edge_test
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/quai-dev/quai/internal/proxyd"
 	"github.com/quai-dev/quai/test/e2e/edgetest"
 )
 
@@ -22,7 +25,42 @@ func TestMain(m *testing.M) {
 	if edgetest.IsApp() {
 		os.Exit(edgetest.AppMain())
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// The two builds the tests share: building quai takes minutes on a busy
+// machine.
+var (
+	buildOnce      sync.Once
+	binDir         string
+	oldBin, newBin string
+	errBuild       error
+)
+
+func builds(t *testing.T) (string, string) {
+	t.Helper()
+	buildOnce.Do(func() {
+		if binDir, errBuild = os.MkdirTemp("", "qedge-bin-"); errBuild != nil {
+			return
+		}
+		for _, d := range []string{"old", "new"} {
+			if errBuild = os.MkdirAll(filepath.Join(binDir, d), 0o755); errBuild != nil {
+				return
+			}
+		}
+		if oldBin, errBuild = edgetest.Build(filepath.Join(binDir, "old"), "edge-old"); errBuild != nil {
+			return
+		}
+		newBin, errBuild = edgetest.Build(filepath.Join(binDir, "new"), "edge-new")
+	})
+	if errBuild != nil {
+		t.Fatal(errBuild)
+	}
+	return oldBin, newBin
 }
 
 // env is one data directory with two builds of quai: old and the newer
@@ -40,21 +78,7 @@ func setup(t *testing.T) *env {
 	if testing.Short() {
 		t.Skip("builds quai twice and runs real daemons")
 	}
-	bins := t.TempDir()
-	oldDir, newDir := filepath.Join(bins, "old"), filepath.Join(bins, "new")
-	for _, d := range []string{oldDir, newDir} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	oldBin, err := edgetest.Build(oldDir, "edge-old")
-	if err != nil {
-		t.Fatal(err)
-	}
-	newBin, err := edgetest.Build(newDir, "edge-new")
-	if err != nil {
-		t.Fatal(err)
-	}
+	oldBin, newBin := builds(t)
 	// Unix socket paths are short: a data directory of its own under /tmp.
 	dataDir, err := os.MkdirTemp("", "qedge-")
 	if err != nil {
@@ -281,4 +305,80 @@ func mustExe(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return exe
+}
+
+// TestProxyCrashIsRestartedAndServesWithoutDaemon: a proxy process killed
+// while the daemon runs is started again by the daemon with the table
+// (requests fail in the gap: the listeners died with it); and a proxy
+// started by hand while no daemon runs serves the last table at once.
+func TestProxyCrashIsRestartedAndServesWithoutDaemon(t *testing.T) {
+	e := setup(t)
+	e.startDaemon()
+	if _, err := e.q.Run("up", e.project, "-y"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.q.ProxyStatus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := os.FindProcess(st.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if s2, err := e.q.ProxyStatus(); err == nil && s2.PID != st.PID {
+			if got, err = edgetest.GetOnce(s2.HTTPAddr, edgetest.Host); err == nil {
+				break
+			}
+		}
+	}
+	if got != "ok 1\n" {
+		t.Fatalf("after the proxy was killed, GET through a new one = %q; want the app", got)
+	}
+	newPID := e.oneProxy()
+	t.Logf("proxy %d killed; the daemon started %d", st.PID, newPID)
+
+	// Everything stopped: the daemon, then the proxy.
+	if err := e.daemon.Term(); err != nil {
+		t.Fatal(err)
+	}
+	e.daemon = nil
+	if _, err := e.q.Run("proxy", "stop"); err != nil {
+		t.Fatal(err)
+	}
+	if pids := e.q.ProxyPIDs(); len(pids) != 0 {
+		t.Fatalf("proxy processes %v after quai proxy stop", pids)
+	}
+	// A proxy alone, started by hand, serves the last table before any
+	// daemon pushes one.
+	cmd := exec.Command(e.q.Bin, "--data-dir", e.q.DataDir, "proxy", "run")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	var alone proxyd.Status
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if alone, err = e.q.ProxyStatus(); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("quai proxy run did not answer: %v", err)
+	}
+	if got, err := edgetest.GetOnce(alone.HTTPAddr, edgetest.Host); err != nil || got != "ok 1\n" {
+		t.Fatalf("a proxy started without a daemon: GET = %q, %v; want the app from the persisted table", got, err)
+	}
+	if _, err := e.q.Run("proxy", "stop"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-waited:
+	case <-time.After(time.Minute):
+		t.Fatal("quai proxy run did not exit after quai proxy stop")
+	}
 }
