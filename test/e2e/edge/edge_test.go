@@ -8,6 +8,7 @@
 package edge_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quai-dev/quai/internal/client"
 	"github.com/quai-dev/quai/internal/proxyd"
+	"github.com/quai-dev/quai/internal/wire"
 	"github.com/quai-dev/quai/test/e2e/edgetest"
 )
 
@@ -263,6 +266,9 @@ func TestDaemonRestartsAndUpgradesDropNoRequest(t *testing.T) {
 	}
 	echo(t, ws, "deployed", "2:deployed")
 
+	// quai top reads the proxy's request figures over its socket.
+	e.waitTopRequests()
+
 	// The proxy upgrade: sockets handed to a process of the new binary.
 	out, err := e.q.Run("proxy", "upgrade", "--executable", e.new)
 	if err != nil {
@@ -381,4 +387,29 @@ func TestProxyCrashIsRestartedAndServesWithoutDaemon(t *testing.T) {
 	case <-time.After(time.Minute):
 		t.Fatal("quai proxy run did not exit after quai proxy stop")
 	}
+}
+
+// waitTopRequests waits until `quai top` shows the routed service's
+// requests, which the daemon's collector reads from the proxy process.
+func (e *env) waitTopRequests() {
+	e.t.Helper()
+	c := client.New(filepath.Join(e.q.DataDir, "quai.sock"))
+	defer c.Close()
+	var last wire.MetricsTop
+	for deadline := time.Now().Add(90 * time.Second); time.Now().Before(deadline); time.Sleep(time.Second) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		top, err := c.MetricsTop(ctx)
+		cancel()
+		if err != nil {
+			continue
+		}
+		last = top
+		for _, r := range top.Rows {
+			if r.Instance == edgetest.Instance && r.Service == "web" && r.Routed && r.RequestsPerSec > 0 {
+				e.t.Logf("quai top: %s/%s %.0f req/s", r.Instance, r.Service, r.RequestsPerSec)
+				return
+			}
+		}
+	}
+	e.t.Fatalf("quai top never showed the load's requests: %+v", last.Rows)
 }
