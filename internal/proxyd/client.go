@@ -100,7 +100,7 @@ func Attach(ctx context.Context, opts ClientOptions) (*Client, error) {
 		return nil, err
 	}
 	c.stopWatch, c.watchDone = make(chan struct{}), make(chan struct{})
-	go c.watch()
+	go c.watch() //nolint:gosec // the watcher outlives Attach's ctx by design: it lasts until Close
 	return c, nil
 }
 
@@ -218,7 +218,7 @@ func (c *Client) start(ctx context.Context) (Status, error) {
 				exited = nil
 				continue
 			}
-			return Status{}, fmt.Errorf("the proxy process exited at start (%v); see %s", err, LogPath(c.dir))
+			return Status{}, fmt.Errorf("the proxy process exited at start (%w); see %s", err, LogPath(c.dir))
 		case <-deadline.C:
 			_ = cmd.Process.Kill()
 			return Status{}, fmt.Errorf("the proxy process did not answer on %s within %s; see %s", SocketPath(c.dir), startTimeout, LogPath(c.dir))

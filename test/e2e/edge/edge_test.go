@@ -383,7 +383,10 @@ func TestProxyCrashIsRestartedAndServesWithoutDaemon(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case <-waited:
+	case err := <-waited:
+		if err != nil {
+			t.Errorf("quai proxy run: %v", err)
+		}
 	case <-time.After(time.Minute):
 		t.Fatal("quai proxy run did not exit after quai proxy stop")
 	}

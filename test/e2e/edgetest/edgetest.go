@@ -134,7 +134,7 @@ func (q *Quai) StartDaemon(flags ...string) (*Daemon, error) {
 		select {
 		case err := <-d.done:
 			b, _ := os.ReadFile(logPath)
-			return nil, fmt.Errorf("quai serve exited at start: %v\n%s", err, b)
+			return nil, fmt.Errorf("quai serve exited at start: %w\n%s", err, b)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
