@@ -65,6 +65,9 @@ type Options struct {
 	// Directory resolves instance names to identities for authorization;
 	// default the engine when it implements it.
 	Directory Directory
+	// Uploads keeps the project folders remote clients upload; nil: those
+	// routes answer 501 and models must name a directory of this machine.
+	Uploads Uploads
 }
 
 // Server serves the API; it is an http.Handler.
@@ -82,6 +85,7 @@ type Server struct {
 	accounts    Accounts
 	dir         Directory
 	routeList   []Route
+	uploads     Uploads
 }
 
 // New returns a Server for opts.
@@ -90,7 +94,7 @@ func New(opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{engine: opts.Engine, log: log, info: opts.Info, keys: opts.Keys, mux: http.NewServeMux(), backupAdmin: opts.BackupAdmin, metrics: opts.Metrics, authn: opts.Authn, accounts: opts.Accounts, dir: opts.Directory}
+	s := &Server{engine: opts.Engine, log: log, info: opts.Info, keys: opts.Keys, mux: http.NewServeMux(), backupAdmin: opts.BackupAdmin, metrics: opts.Metrics, authn: opts.Authn, accounts: opts.Accounts, dir: opts.Directory, uploads: opts.Uploads}
 	if opts.Alerts != nil {
 		s.alerts = opts.Alerts
 	}
@@ -143,6 +147,8 @@ func (s *Server) routes() {
 	s.handle("PUT "+wire.Prefix+"/backups/keys/{org}", "backups.settings", s.handleImportBackupKey)
 	s.handle("GET "+wire.Prefix+"/metrics/top", "metrics", s.handleMetricsTop)
 	s.handle("GET "+wire.Prefix+"/metrics/series", "metrics", s.handleMetricsSeries)
+	s.handle("HEAD "+wire.Prefix+wire.UploadsPath+"/{hash}", "upload", s.handleUploadHead)
+	s.handle("PUT "+wire.Prefix+wire.UploadsPath+"/{hash}", "upload", s.handleUploadPut)
 	m.HandleFunc(wire.Prefix+"/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &Error{Status: http.StatusNotFound, Code: wire.CodeNotFound,
 			Message: "no such endpoint " + r.Method + " " + r.URL.Path,

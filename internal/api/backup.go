@@ -143,6 +143,9 @@ func (s *Server) handleClone(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, err := decodeModel(req.ModelPayload)
+	if err == nil {
+		err = s.rebaseUpload(r.Context(), m, req.ModelPayload)
+	}
 	if err != nil {
 		writeError(w, err)
 		return

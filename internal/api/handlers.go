@@ -48,7 +48,7 @@ func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handlePlan(w http.ResponseWriter, r *http.Request) {
 	var req wire.PlanRequest
-	m, ok := decodeModelRequest(w, r, &req, &req.ModelPayload)
+	m, ok := s.decodeModelRequest(w, r, &req, &req.ModelPayload)
 	if !ok || !s.authorizeIdentity(w, r, "plan", m.Identity, m.Identity.Name()) {
 		return
 	}
@@ -62,7 +62,7 @@ func (s *Server) handlePlan(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleUp(w http.ResponseWriter, r *http.Request) {
 	var req wire.UpRequest
-	m, ok := decodeModelRequest(w, r, &req, &req.ModelPayload)
+	m, ok := s.decodeModelRequest(w, r, &req, &req.ModelPayload)
 	if !ok || !s.authorizeIdentity(w, r, "up", m.Identity, m.Identity.Name()) {
 		return
 	}
@@ -112,7 +112,7 @@ func (s *Server) handleReleases(w http.ResponseWriter, r *http.Request) {
 // must be the one the model describes.
 func (s *Server) handlePromote(w http.ResponseWriter, r *http.Request) {
 	var req wire.PromoteRequest
-	m, ok := decodeModelRequest(w, r, &req, &req.ModelPayload)
+	m, ok := s.decodeModelRequest(w, r, &req, &req.ModelPayload)
 	if !ok {
 		return
 	}

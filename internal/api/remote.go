@@ -71,7 +71,7 @@ func (s *Server) RemoteHandler() http.Handler {
 				Message: "no such endpoint " + r.Method + " " + r.URL.Path})
 			return
 		}
-		s.mux.ServeHTTP(w, r.WithContext(ctx))
+		s.mux.ServeHTTP(w, r.WithContext(context.WithValue(ctx, remoteKey{}, true)))
 	})
 }
 

@@ -30,12 +30,15 @@ func decodeModel(p wire.ModelPayload) (*stack.Model, error) {
 // decodeModelRequest decodes a request body that carries a model (into
 // req, whose payload is the model's part) and the model; on failure it has
 // answered with the error.
-func decodeModelRequest(w http.ResponseWriter, r *http.Request, req any, payload *wire.ModelPayload) (*stack.Model, bool) {
+func (s *Server) decodeModelRequest(w http.ResponseWriter, r *http.Request, req any, payload *wire.ModelPayload) (*stack.Model, bool) {
 	if err := decodeBody(w, r, req); err != nil {
 		writeError(w, err)
 		return nil, false
 	}
 	m, err := decodeModel(*payload)
+	if err == nil {
+		err = s.rebaseUpload(r.Context(), m, *payload)
+	}
 	if err != nil {
 		writeError(w, err)
 		return nil, false

@@ -232,6 +232,25 @@ func (p *Principal) SeesOrg(org string) bool {
 	return false
 }
 
+// BestRoleIn is p's highest role on anything inside org, within its
+// token's scope: what a request about the organization but about no one
+// instance of it needs (a project upload for a remote up).
+func (p *Principal) BestRoleIn(org string) Role {
+	if p.Local {
+		return RoleAdmin
+	}
+	if p.Scope.Org != "" && p.Scope.Org != org {
+		return RoleNone
+	}
+	best := RoleNone
+	for _, g := range p.Grants {
+		if g.touches(org) && g.Role > best {
+			best = g.Role
+		}
+	}
+	return best
+}
+
 // Decision is the outcome of an authorization.
 type Decision int
 

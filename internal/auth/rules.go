@@ -61,6 +61,7 @@ var Rules = []Rule{
 	{Action: "tokens", Role: RoleReader, Reach: ReachSelf, Doc: "list, create and revoke one's own tokens"},
 	{Action: "password", Role: RoleReader, Reach: ReachSelf, Doc: "change one's own password"},
 	{Action: "plan", Role: RoleMember, Reach: ReachInstance, Doc: "plan a deploy"},
+	{Action: "upload", Role: RoleMember, Reach: ReachOrg, Mutates: true, Doc: "upload a project folder for a remote up (member of anything in the organization)"},
 
 	// Operating.
 	{Action: "up", Role: RoleMember, Reach: ReachInstance, Mutates: true, Doc: "deploy (quai up)"},
@@ -104,9 +105,9 @@ var Rules = []Rule{
 // ActionGroups are names a token's scope may use for several actions.
 var ActionGroups = map[string][]Action{
 	// deploy is what CI needs to run `quai up` on its instance.
-	"deploy": {"info", "whoami", "ls", "status", "releases", "plan", "up"},
+	"deploy": {"info", "whoami", "ls", "status", "releases", "plan", "upload", "up"},
 	// promote is what CI needs to run `quai promote`.
-	"promote": {"info", "whoami", "ls", "status", "releases", "plan", "promote"},
+	"promote": {"info", "whoami", "ls", "status", "releases", "plan", "upload", "promote"},
 	"read":    {"info", "whoami", "ls", "status", "releases", "logs", "metrics", "alerts", "volumes", "backups", "orgs"},
 }
 

@@ -27,6 +27,7 @@ import (
 	"github.com/quai-dev/quai/internal/alert"
 	"github.com/quai-dev/quai/internal/api"
 	"github.com/quai-dev/quai/internal/auth/accounts"
+	"github.com/quai-dev/quai/internal/apitls"
 	"github.com/quai-dev/quai/internal/datadir"
 	"github.com/quai-dev/quai/internal/engine"
 	"github.com/quai-dev/quai/internal/metrics"
@@ -120,6 +121,10 @@ type Config struct {
 	// Metrics configures metrics collection, history and the Prometheus
 	// listener (metrics.go).
 	Metrics MetricsConfig
+	// Remote configures the network API over TLS (remote.go).
+	Remote RemoteConfig
+	// Authn authenticates the network API's requests; nil answers them 401.
+	Authn api.Authenticator
 }
 
 // Daemon is a running control plane.
@@ -146,6 +151,11 @@ type Daemon struct {
 	server   *http.Server
 	// api serves the socket and, behind tokens, the network (RemoteHandler).
 	api *api.Server
+	// remoteLn and remoteSrv serve the network API (remote.go); apiCert
+	// is its certificate.
+	remoteLn  net.Listener
+	remoteSrv *http.Server
+	apiCert   apitls.Source
 	// collector samples metrics (metrics.go); history is its store and
 	// metricsSrv the Prometheus listener, when asked for.
 	collector  *metrics.Collector
@@ -314,6 +324,9 @@ func (d *Daemon) Start(ctx context.Context) (err error) {
 	if err := d.engine.Recover(ctx); err != nil {
 		return fmt.Errorf("recover instances: %w", err)
 	}
+	if err := d.listenRemote(ctx); err != nil {
+		return err
+	}
 	if err := d.serve(); err != nil {
 		return err
 	}
@@ -356,8 +369,14 @@ func (d *Daemon) serve() error {
 	if err != nil {
 		return fmt.Errorf("accounts: %w", err)
 	}
+	// Config.Authn replaces the accounts' token check (tests that need one
+	// fixed token); the accounts still serve users, tokens and the audit.
+	var authn api.Authenticator = acc
+	if d.cfg.Authn != nil {
+		authn = d.cfg.Authn
+	}
 	handler := api.New(api.Options{
-		Authn:       acc,
+		Authn:       authn,
 		Accounts:    acc,
 		Engine:      d.engine,
 		Keys:        d.keys,
@@ -365,11 +384,14 @@ func (d *Daemon) serve() error {
 		Alerts:      d.alerts,
 		Metrics:     metricsAPI{d.collector},
 		Logger:      d.log.With("component", "api"),
+		Uploads: &uploadStore{dir: filepath.Join(d.cfg.DataDir, "uploads"), inUse: d.instanceDirs,
+			log: d.log.With("component", "uploads"), now: d.cfg.Now},
 		Info: wire.Info{
 			Version: version.Version, Commit: version.Commit, PID: os.Getpid(),
 			DataDir: d.cfg.DataDir, Socket: d.cfg.Socket,
 			HTTPAddr: d.proxy.HTTPAddr(), HTTPSAddr: d.proxy.HTTPSAddr(), Runtimes: names,
 			Warnings: slices.Clone(d.warnings),
+			APIAddr:  d.APIAddr(), APIFingerprint: d.APIFingerprint(),
 		},
 	})
 	d.api = handler
@@ -389,6 +411,7 @@ func (d *Daemon) serve() error {
 		}
 		d.serveErr <- err
 	}()
+	d.serveRemote(handler.RemoteHandler(), base)
 	d.log.Info("quai daemon ready", "pid", os.Getpid(), "socket", d.cfg.Socket,
 		"data_dir", d.cfg.DataDir, "http", d.proxy.HTTPAddr(), "https", d.proxy.HTTPSAddr())
 	return nil
@@ -400,6 +423,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.Start(ctx); err != nil {
 		return err
 	}
+	stopHUP := d.reloadOnHUP()
+	defer stopHUP()
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -446,6 +471,9 @@ func (d *Daemon) close(ctx context.Context) error {
 		}
 		cancel()
 		d.cancel()
+		if err := d.closeRemote(ctx); err != nil {
+			errs = append(errs, err)
+		}
 		if err := d.server.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close api: %w", err))
 		}
@@ -455,6 +483,9 @@ func (d *Daemon) close(ctx context.Context) error {
 		}
 	} else if d.listener != nil {
 		_ = d.listener.Close()
+	}
+	if d.server == nil && d.remoteLn != nil && d.remoteSrv == nil {
+		_ = d.remoteLn.Close()
 	}
 	if err := d.stopMetrics(ctx); err != nil {
 		errs = append(errs, err)
@@ -513,3 +544,16 @@ func (d *Daemon) RemoteHandler() http.Handler { return d.api.RemoteHandler() }
 // the socket's Host check: for benchmarks that compare it with
 // RemoteHandler over the same listener.
 func (d *Daemon) APIHandler() http.Handler { return d.api }
+// instanceDirs lists the project directories of the installed instances:
+// the uploads they use are kept.
+func (d *Daemon) instanceDirs(ctx context.Context) ([]string, error) {
+	list, err := d.engine.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dirs := make([]string, 0, len(list))
+	for _, in := range list {
+		dirs = append(dirs, in.Dir)
+	}
+	return dirs, nil
+}

@@ -19,6 +19,13 @@ type Info struct {
 	// Warnings are problems found at start that need the operator (an
 	// engine that does not answer, what a crash left behind and was cleaned).
 	Warnings []string `json:"warnings,omitempty"`
+	// APIAddr is the network API's listen address (quai serve --listen),
+	// empty when the daemon serves its socket only.
+	APIAddr string `json:"api_addr,omitempty"`
+	// APIFingerprint is the SHA-256 fingerprint of the certificate that
+	// vouches for the network API (quai's own API CA, or the top of a given
+	// chain) that clients pin; empty with ACME, which public roots vouch for.
+	APIFingerprint string `json:"api_fingerprint,omitempty"`
 }
 
 // ModelPayload carries a loaded stack model: its JSON form and, beside it,
@@ -27,6 +34,11 @@ type Info struct {
 type ModelPayload struct {
 	Model    json.RawMessage `json:"model"`
 	Resolved []byte          `json:"resolved,omitempty"`
+	// Upload names a project folder uploaded before (PUT UploadsPath/{hash})
+	// that the daemon uses as the project directory instead of the model's
+	// Dir, which is a path on the client's machine. Empty: the model's Dir
+	// is on the daemon's machine (the unix socket).
+	Upload string `json:"upload,omitempty"`
 }
 
 // NewModelPayload packs model (internal/stack's *Model, which this package

@@ -187,7 +187,19 @@ func calls(t *testing.T, tm *team) map[string]call {
 		}
 		return auth.Invisible
 	}
+	uploadIn := func(p *auth.Principal) auth.Decision {
+		switch r := p.BestRoleIn("acme"); {
+		case r < auth.RoleReader:
+			return auth.Invisible
+		case r < auth.RoleMember || !p.ScopeAllows("upload"):
+			return auth.Forbidden
+		}
+		return auth.Allowed
+	}
+	upload := P + wire.UploadsPath + "/" + strings.Repeat("ab", 32) + "?org=acme"
 	return map[string]call{
+		"HEAD " + P + wire.UploadsPath + "/{hash}":   {method: "HEAD", path: upload, expect: uploadIn},
+		"PUT " + P + wire.UploadsPath + "/{hash}":    {method: "PUT", path: upload, body: struct{}{}, expect: uploadIn},
 		"GET " + P + "/info":                         {method: "GET", path: P + "/info", expect: self},
 		"POST " + P + "/plan":                        {method: "POST", path: P + "/plan", body: wire.PlanRequest{ModelPayload: mp}},
 		"POST " + P + "/up":                          {method: "POST", path: P + "/up", body: wire.UpRequest{ModelPayload: mp}},

@@ -31,6 +31,7 @@ type options struct {
 	CrashLimit        int
 	Metrics           daemon.MetricsConfig
 	ProxyInDaemon     bool
+	Remote            daemon.RemoteConfig
 }
 
 // Command returns the `quai serve` command. It reads the CLI's shared
@@ -56,7 +57,10 @@ daemon starts.`,
   quai serve --http :80 --https :443 --acme-email ops@example.com --acme-ca staging  # try certificates first
   quai serve --http 127.0.0.1:8080 --https off  # this machine only, no TLS
   quai serve --data-dir /srv/quai --log-level debug
-  quai serve --metrics 127.0.0.1:9100 --history-retention 720h  # Prometheus scrape target, 30 days of history`,
+  quai serve --metrics 127.0.0.1:9100 --history-retention 720h  # Prometheus scrape target, 30 days of history
+  quai serve --listen :7443 --listen-name quai.example.net  # the API over TLS for quai login (docs/remote.md)
+  quai serve --listen :7443 --tls-cert api.crt --tls-key api.key
+  quai serve --listen :7443 --acme-domain quai.example.net --acme-email ops@example.net`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f := cmd.Flags()
@@ -101,6 +105,7 @@ daemon starts.`,
 				HealthTimeout:      o.HealthTimeout,
 				CrashLimit:         o.CrashLimit,
 				Metrics:            o.Metrics,
+				Remote:             o.Remote,
 				Logger:             log,
 			})
 			if err != nil {
@@ -133,6 +138,12 @@ daemon starts.`,
 	f.DurationVar(&o.Metrics.Retention, "history-retention", 0, "how long the metrics history keeps its coarsest (hourly) points; finer tiers keep at most 1 day (10 s) and 1 week (1 min) (default 2160h, 90 days)")
 	f.BoolVar(&o.ProxyInDaemon, "proxy-in-daemon", false, "run the proxy inside the daemon, which then stops it with itself, instead of in its own process that outlives daemon restarts (docs/edge.md)")
 	f.BoolVar(&o.Metrics.HistoryOff, "no-history", false, "keep no metrics history (DATA_DIR/metrics.db): quai metrics then fails, quai top and --metrics still work")
+	f.StringVar(&o.Remote.Listen, "listen", envOr("QUAI_LISTEN", ""), "serve the API over TLS on this address too, e.g. :7443, for `quai login` from other machines (default the unix socket only; $QUAI_LISTEN)")
+	f.StringSliceVar(&o.Remote.Names, "listen-name", nil, "more DNS names or addresses the certificate of quai's API CA covers, besides the host name and the listen addresses (repeatable)")
+	f.StringVar(&o.Remote.CertFile, "tls-cert", "", "certificate chain (PEM) of the API listener instead of quai's own API CA; re-read when it changes and on SIGHUP")
+	f.StringVar(&o.Remote.KeyFile, "tls-key", "", "private key (PEM) of --tls-cert")
+	f.StringVar(&o.Remote.ACMEDomain, "acme-domain", "", "get the API listener's certificate for this public name from Let's Encrypt (HTTP-01 through the proxy's port 80)")
+	f.StringVar(&o.Remote.ACMEEmail, "acme-email", "", "contact of the ACME account of --acme-domain")
 	return cmd
 }
 
