@@ -38,5 +38,8 @@ func commands(g *globals) []*cobra.Command {
 		newAuditCmd(g),
 		newHookCmd(g),
 		newWhoAmICmd(g),
+		newInfoCmd(g),
+		newLoginCmd(g),
+		newContextCmd(g),
 	}
 }

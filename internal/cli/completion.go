@@ -21,6 +21,16 @@ const completionTimeout = 2 * time.Second
 // completionClient is a client of a running daemon, for completions. It
 // never starts one: pressing Tab must not spawn a daemon.
 func (g *globals) completionClient() (*client.Client, context.Context, context.CancelFunc, bool) {
+	if rc, _, err := g.remote(); err != nil {
+		return nil, nil, nil, false
+	} else if rc != nil {
+		c, err := rc.client()
+		if err != nil {
+			return nil, nil, nil, false
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), completionTimeout)
+		return c, ctx, cancel, true
+	}
 	sock, err := g.socketPath()
 	if err != nil {
 		return nil, nil, nil, false

@@ -29,9 +29,18 @@ func (g *globals) socketPath() (string, error) {
 	return datadir.SocketPath(dir), nil
 }
 
-// client returns a client of the daemon, starting a local daemon in the
-// background when none answers (unless QUAI_NO_AUTOSTART is set).
+// client returns a client of the daemon of the context in use: a remote
+// context's network API (remotectx.go), or the local daemon, started in the
+// background when none answers (unless QUAI_NO_AUTOSTART is set). A remote
+// context never starts a local daemon.
 func (g *globals) client(ctx context.Context) (*client.Client, error) {
+	rc, _, err := g.remote()
+	if err != nil {
+		return nil, err
+	}
+	if rc != nil {
+		return rc.client()
+	}
 	sock, err := g.socketPath()
 	if err != nil {
 		return nil, err

@@ -12,7 +12,6 @@ import (
 	"github.com/quai-dev/quai/internal/lint"
 	"github.com/quai-dev/quai/internal/stack"
 	"github.com/quai-dev/quai/internal/version"
-	"github.com/quai-dev/quai/internal/wire"
 )
 
 // lintOptions are the flags of `quai lint`.
@@ -83,7 +82,7 @@ func (g *globals) runtimeNotes(ctx context.Context, m *stack.Model, runtimeName 
 		return nil, err
 	}
 	defer c.Close()
-	payload, err := wire.NewModelPayload(m, m.Resolved)
+	payload, err := g.modelPayload(ctx, c, m)
 	if err != nil {
 		return nil, err
 	}

@@ -118,7 +118,7 @@ func (g *globals) promote(ctx context.Context, o promoteOptions) error {
 	}
 	source := stack.Identity{Org: m.Identity.Org, Project: m.Identity.Project, Env: o.From}.Name()
 	target := m.Identity.Name()
-	payload, err := wire.NewModelPayload(m, m.Resolved)
+	payload, err := g.modelPayload(ctx, c, m)
 	if err != nil {
 		return err
 	}
@@ -195,6 +195,10 @@ func promoteDir(ctx context.Context, c *client.Client, o promoteOptions) (string
 		return o.Project, nil
 	}
 	source := stack.Identity{Org: o.Org, Project: o.Project, Env: o.From}.Name()
+	if c.Remote() != "" {
+		return "", fmt.Errorf("%s is not a project directory here: with a remote daemon (%s) promote needs the project's folder on this machine, e.g. quai promote ./%s --from %s --to %s",
+			o.Project, c.Remote(), o.Project, o.From, o.To)
+	}
 	st, err := c.Status(ctx, source)
 	if errors.Is(err, client.ErrNotFound) {
 		return "", fmt.Errorf("%s is neither a project directory nor a project with an installed %s instance (%s); pass the project directory, e.g. quai promote ./%s --from %s --to %s",

@@ -171,7 +171,7 @@ func (g *globals) deploy(ctx context.Context, o upOptions, mode deployMode) erro
 		}
 	}
 
-	payload, err := wire.NewModelPayload(m, m.Resolved)
+	payload, err := g.modelPayload(ctx, c, m)
 	if err != nil {
 		return err
 	}

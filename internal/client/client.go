@@ -1,7 +1,10 @@
 // Package client is the typed Go client of quai's daemon API: the CLI, the
-// tests and the dashboard use it. It dials the daemon's unix socket, turns
-// HTTP statuses into error types and a refused or missing socket into
-// ErrDaemonNotRunning.
+// tests and the dashboard use it. It dials the daemon's unix socket (New),
+// or a daemon's network API over TLS with a pinned CA and a bearer token
+// (NewRemote, remote.go); the typed API is the same. It turns HTTP statuses
+// into error types, a refused or missing socket into ErrDaemonNotRunning,
+// an unreachable host into ErrUnreachable, a certificate that does not
+// match the pin into *PinError and a 401 into ErrUnauthenticated.
 //
 // It imports the API's vocabulary (internal/wire) and the standard library
 // only, so a program built on it links no daemon code.
@@ -44,6 +47,11 @@ var (
 	ErrRefused = errors.New("promotion refused")
 	// ErrOperationFailed: an operation's event stream ended with a failed event.
 	ErrOperationFailed = errors.New("operation failed")
+	// ErrUnauthenticated: the network API refused the credentials (none,
+	// unknown, expired or revoked): log in again.
+	ErrUnauthenticated = errors.New("not authenticated")
+	// ErrUnreachable: nothing answers at a remote daemon's address.
+	ErrUnreachable = errors.New("the remote quai daemon is unreachable")
 )
 
 // APIError is an error answered by the daemon in the API's error shape.
@@ -78,6 +86,8 @@ func (e *APIError) Is(target error) bool {
 		return e.Status == http.StatusForbidden
 	case ErrUnsupported:
 		return e.Status == http.StatusNotImplemented
+	case ErrUnauthenticated:
+		return e.Status == http.StatusUnauthorized
 	}
 	return false
 }
@@ -119,6 +129,10 @@ type Client struct {
 	socket string
 	http   *http.Client
 	base   string
+	// remote is the network API's URL (NewRemote), empty on the socket;
+	// token is sent as a bearer token.
+	remote string
+	token  string
 }
 
 // New returns a client of the daemon listening on the unix socket path.
@@ -164,6 +178,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	c.authorize(req)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, c.transportError(err)
@@ -175,8 +190,12 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	return resp, nil
 }
 
-// transportError turns a failure to connect into DaemonError.
+// transportError turns a failure to connect into DaemonError (socket),
+// RemoteError or PinError (network).
 func (c *Client) transportError(err error) error {
+	if c.remote != "" {
+		return c.remoteError(err)
+	}
 	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOENT) || errors.Is(err, os.ErrNotExist) {
 		return &DaemonError{Socket: c.socket, Err: err}
 	}

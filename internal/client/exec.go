@@ -52,6 +52,7 @@ func (c *Client) Exec(ctx context.Context, instance string, opts ExecOptions) (i
 	}
 	req.Header.Set("Connection", "Upgrade")
 	req.Header.Set("Upgrade", wire.ExecUpgrade)
+	c.authorize(req)
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, c.transportError(err)

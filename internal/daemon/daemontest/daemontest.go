@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quai-dev/quai/internal/api"
 	"github.com/quai-dev/quai/internal/client"
 	"github.com/quai-dev/quai/internal/daemon"
 	"github.com/quai-dev/quai/internal/engine"
@@ -76,6 +77,10 @@ type Options struct {
 	// Metrics configures metrics collection; default the daemon's
 	// (history on, no Prometheus listener).
 	Metrics daemon.MetricsConfig
+	// Remote serves the network API too (set Remote.Listen, e.g.
+	// "127.0.0.1:0"); Authn authenticates its requests.
+	Remote daemon.RemoteConfig
+	Authn  api.Authenticator
 }
 
 func kubeConfig(c daemon.KubeConfig) daemon.KubeConfig {
@@ -136,6 +141,8 @@ func Start(t testing.TB, opts Options) *Daemon {
 		Secrets:       opts.Secrets,
 		Backup:        backupConfig(opts.Backup),
 		Metrics:       opts.Metrics,
+		Remote:        opts.Remote,
+		Authn:         opts.Authn,
 	})
 	if err != nil {
 		t.Fatal(err)
