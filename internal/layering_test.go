@@ -103,6 +103,20 @@ var rules = []rule{
 			"interfaces it declares (InstanceSource, ReplicaWatcher, CertSource, MetricSource); the daemon wires them",
 	},
 	{
+		from: []string{"./internal/upload"},
+		only: []string{"std", "./internal/wire", "github.com/moby/patternmatcher/..."},
+		why: "the CLI packs project folders and the daemon unpacks them with the same small " +
+			"package: it links nothing of either side",
+	},
+	{
+		from: []string{"./internal/apitls"},
+		deny: []string{
+			"./internal/engine", "./internal/store", "./internal/proxy", "./internal/api",
+			"./internal/daemon/...", "./internal/cli/...", "./internal/client", "./internal/runtime/...",
+		},
+		why: "the network API's certificates are a leaf the daemon wires; the proxy's CA is its own",
+	},
+	{
 		from:   []string{"./..."},
 		except: []string{"./internal/stack/..."},
 		deny:   []string{"github.com/compose-spec/compose-go/..."},

@@ -115,7 +115,7 @@ func (g *globals) login(ctx context.Context, o loginOptions) error {
 		}
 		res, err := c.Login(ctx, wire.LoginRequest{User: o.User, Password: password, TokenName: tokenName})
 		if err != nil {
-			return fmt.Errorf("log in to %s as %s: %w", o.URL, o.User, err)
+			return &explainedError{msg: fmt.Sprintf("log in to %s as %s: %s", o.URL, o.User, apiMessage(err)), err: err}
 		}
 		rc.Token, rc.User, rc.Expires = res.Token, res.User, res.ExpiresAt
 	}
@@ -128,7 +128,7 @@ func (g *globals) login(ctx context.Context, o loginOptions) error {
 	info, err := c.Info(ctx)
 	if err != nil {
 		if errors.Is(err, client.ErrUnauthenticated) {
-			return fmt.Errorf("%s refused the token: %w", o.URL, err)
+			return &explainedError{msg: fmt.Sprintf("%s refused the token: %s", o.URL, apiMessage(err)), err: err}
 		}
 		return err
 	}

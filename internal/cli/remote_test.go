@@ -9,8 +9,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quai-dev/quai/internal/api"
 	"github.com/quai-dev/quai/internal/cli"
 	"github.com/quai-dev/quai/internal/client"
 	"github.com/quai-dev/quai/internal/daemon"
@@ -28,19 +25,11 @@ import (
 	"github.com/quai-dev/quai/internal/wire"
 )
 
-// testToken is the one bearer token tokenAuthn accepts. Until the users
-// and tokens of internal/auth are wired in, the network API's tests run
-// behind this authenticator: real TLS, a real daemon, the real client.
+// testToken is the one bearer token the daemon's test authenticator
+// accepts. Until the users and tokens of internal/auth are wired in, the
+// network API's tests run behind it: real TLS, a real daemon, the real
+// client.
 const testToken = "quai_test_0123456789abcdefghijklmnopqrstuv"
-
-type tokenAuthn struct{}
-
-func (tokenAuthn) Authenticate(r *http.Request) (context.Context, error) {
-	if r.Header.Get("Authorization") != "Bearer "+testToken {
-		return nil, fmt.Errorf("%w: no valid token", api.ErrUnauthenticated)
-	}
-	return r.Context(), nil
-}
 
 // remoteDaemon starts a daemon serving the network API on loopback and
 // points the user's config directory at a new one, so that contexts the
@@ -53,7 +42,7 @@ func remoteDaemon(t *testing.T) (*daemontest.Daemon, string) {
 	t.Setenv("QUAI_NO_AUTOSTART", "1")
 	d := daemontest.Start(t, daemontest.Options{
 		Remote: daemon.RemoteConfig{Listen: "127.0.0.1:0"},
-		Authn:  tokenAuthn{},
+		Authn:  daemontest.TokenAuthn{Token: testToken},
 	})
 	return d, "https://" + d.APIAddr()
 }

@@ -72,4 +72,3 @@ func (g *globals) uploadProject(ctx context.Context, c *client.Client, org, dir 
 	}
 	return sum.Hash, nil
 }
-

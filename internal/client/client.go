@@ -185,7 +185,7 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 	if resp.StatusCode >= 300 {
 		defer func() { _ = resp.Body.Close() }()
-		return nil, decodeError(resp)
+		return nil, c.remoteHint(decodeError(resp))
 	}
 	return resp, nil
 }

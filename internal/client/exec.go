@@ -62,7 +62,7 @@ func (c *Client) Exec(ctx context.Context, instance string, opts ExecOptions) (i
 		if resp.StatusCode < 300 {
 			return 0, fmt.Errorf("exec: the daemon answered %s instead of switching protocols", resp.Status)
 		}
-		return 0, decodeError(resp)
+		return 0, c.remoteHint(decodeError(resp))
 	}
 	conn, ok := resp.Body.(io.ReadWriteCloser)
 	if !ok {

@@ -182,6 +182,15 @@ func (c *Client) remoteError(err error) error {
 	return fmt.Errorf("quai daemon at %s: %w", c.remote, err)
 }
 
+// remoteHint names the command that logs in again on a remote 401.
+func (c *Client) remoteHint(err error) error {
+	var ae *APIError
+	if c.remote != "" && errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
+		ae.Hint = "log in again: quai login " + c.remote + " (the token is missing, expired or revoked)"
+	}
+	return err
+}
+
 // authorize adds the bearer token of a remote client.
 func (c *Client) authorize(req *http.Request) {
 	if c.token != "" {
@@ -310,7 +319,7 @@ func (c *Client) Upload(ctx context.Context, org, hash string, gz io.Reader) (wi
 	}
 	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode >= 300 {
-		return wire.UploadResult{}, decodeError(resp)
+		return wire.UploadResult{}, c.remoteHint(decodeError(resp))
 	}
 	var v wire.UploadResult
 	if err := decodeJSON(resp.Body, &v); err != nil {

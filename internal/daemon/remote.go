@@ -93,8 +93,16 @@ func (u *uploadStore) Put(ctx context.Context, org, hash string, r io.Reader) (w
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	orgDir := filepath.Join(u.dir, org)
-	if err := os.MkdirAll(orgDir, 0o700); err != nil {
-		return wire.UploadResult{}, fmt.Errorf("uploads directory: %w", err)
+	// Searchable, not listable (as the data directory for root): replicas
+	// running as another user (the process runtime's user:) reach their
+	// folder, nobody lists the uploads.
+	for _, d := range []string{u.dir, orgDir} {
+		if err := os.Mkdir(d, 0o711); err != nil && !errors.Is(err, os.ErrExist) {
+			return wire.UploadResult{}, fmt.Errorf("uploads directory: %w", err)
+		}
+		if err := os.Chmod(d, 0o711); err != nil { //nolint:gosec // searchable on purpose, see above
+			return wire.UploadResult{}, fmt.Errorf("uploads directory: %w", err)
+		}
 	}
 	var rnd [8]byte
 	_, _ = rand.Read(rnd[:])

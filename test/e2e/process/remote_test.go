@@ -1,0 +1,97 @@
+package processe2e
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/quai-dev/quai/internal/cli"
+	"github.com/quai-dev/quai/internal/daemon"
+	"github.com/quai-dev/quai/internal/daemon/daemontest"
+	"github.com/quai-dev/quai/test/e2e/e2etest"
+)
+
+// remoteToken is the bearer token the daemon's test authenticator takes.
+// At integration with internal/auth this test switches to a token made
+// with `quai token create` on the socket.
+const remoteToken = "quai_test_remote_e2e_0123456789abcdefghij"
+
+// quaiRemote runs a verb as a laptop would: no socket, no data directory,
+// the context `quai login` stored.
+func quaiRemote(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	code := cli.Run(ctx, args, strings.NewReader(""), &out, &errOut)
+	return out.String(), errOut.String(), code
+}
+
+// TestUsersAPIRemoteUp deploys the example from a client that has only the
+// daemon's URL, its CA's fingerprint and a token, and a copy of the project
+// in a directory of its own: `quai login`, then `quai up DIR --env dev`
+// over TLS uploads the folder (with the binaries the process runtime runs)
+// and the daemon runs the instance from its copy; the site answers through
+// the proxy. It logs how long the remote up took beside a local up of the
+// same project on the same machine, and the upload's size.
+func TestUsersAPIRemoteUp(t *testing.T) {
+	needPostgres(t)
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	t.Setenv("QUAI_CONTEXT", "")
+	t.Setenv("QUAI_NO_AUTOSTART", "1")
+	dir := e2etest.Project(t, nil)
+	e2etest.SetVersion(t, dir, "1")
+	d := daemontest.Start(t, daemontest.Options{DataDir: e2etest.DataDir(t), HealthTimeout: 2 * time.Minute,
+		Remote: daemon.RemoteConfig{Listen: "127.0.0.1:0"}, Authn: daemontest.TokenAuthn{Token: remoteToken}})
+	url := "https://" + d.APIAddr()
+
+	// A local up first, on the socket, for the comparison; then the
+	// instance is purged and installed again from the "laptop".
+	start := time.Now()
+	e2etest.MustQuai(t, d.Socket, "up", dir, "--env", "dev", "-y")
+	local := time.Since(start)
+	e2etest.MustQuai(t, d.Socket, "rm", instance, "--purge", "-y")
+
+	if out, errOut, code := quaiRemote(t, "login", url, "--token", remoteToken, "--fingerprint", d.APIFingerprint()); code != 0 {
+		t.Fatalf("login: exit %d\n%s%s", code, out, errOut)
+	}
+	start = time.Now()
+	out, errOut, code := quaiRemote(t, "up", dir, "--env", "dev", "-y")
+	remote := time.Since(start)
+	if code != 0 {
+		t.Fatalf("remote up: exit %d\n%s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, siteHost) {
+		t.Errorf("remote up does not print the site's URL:\n%s", out)
+	}
+	site := e2etest.NewSite(d.ProxyHTTPAddr(), siteHost)
+	if err := site.Page(); err != nil {
+		t.Fatal(err)
+	}
+	u := site.CreateUser(t, "remote")
+	site.HasUser(t, u, "after a remote up")
+	st, err := d.Client.Status(context.Background(), instance)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(st.Dir, filepath.Join(d.DataDir, "uploads")) {
+		t.Errorf("the instance runs from %s, not from an upload", st.Dir)
+	}
+	if _, err := os.Stat(filepath.Join(st.Dir, "bin", "api")); err != nil {
+		t.Errorf("the upload lacks the api's binary: %v", err)
+	}
+	// An up with nothing changed sends nothing and changes nothing.
+	start = time.Now()
+	_, errOut2, code := quaiRemote(t, "up", dir, "--env", "dev", "-y")
+	again := time.Since(start)
+	if code != 0 || strings.Contains(errOut2, "uploading") {
+		t.Errorf("second remote up: exit %d, %s", code, errOut2)
+	}
+	t.Logf("figure: up of users-api on the process runtime: local (socket) %s, remote (TLS, upload) %s, ratio %.2f; remote up with nothing changed %s; %s",
+		local.Round(time.Millisecond), remote.Round(time.Millisecond), remote.Seconds()/local.Seconds(), again.Round(time.Millisecond),
+		strings.TrimSpace(errOut))
+}
