@@ -56,25 +56,27 @@ func uploadTarget(r *http.Request) (org, hash string, err error) {
 	return org, hash, nil
 }
 
-func (s *Server) uploadsOrError(w http.ResponseWriter) (Uploads, bool) {
+// uploadRequest checks an upload request: the daemon keeps uploads, and
+// its org and hash are valid; on failure it has answered.
+func (s *Server) uploadRequest(w http.ResponseWriter, r *http.Request) (u Uploads, org, hash string, ok bool) {
 	if s.uploads == nil {
 		writeError(w, &Error{Status: http.StatusNotImplemented, Code: wire.CodeUnsupported, Message: "this daemon keeps no uploads"})
-		return nil, false
-	}
-	return s.uploads, true
-}
-
-func (s *Server) handleUploadHead(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.uploadsOrError(w)
-	if !ok {
-		return
+		return nil, "", "", false
 	}
 	org, hash, err := uploadTarget(r)
 	if err != nil {
 		writeError(w, err)
-		return
+		return nil, "", "", false
 	}
 	if !authorizeUpload(w, r, org) {
+		return nil, "", "", false
+	}
+	return s.uploads, org, hash, true
+}
+
+func (s *Server) handleUploadHead(w http.ResponseWriter, r *http.Request) {
+	u, org, hash, ok := s.uploadRequest(w, r)
+	if !ok {
 		return
 	}
 	if !u.Has(org, hash) {
@@ -85,16 +87,8 @@ func (s *Server) handleUploadHead(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) handleUploadPut(w http.ResponseWriter, r *http.Request) {
-	u, ok := s.uploadsOrError(w)
+	u, org, hash, ok := s.uploadRequest(w, r)
 	if !ok {
-		return
-	}
-	org, hash, err := uploadTarget(r)
-	if err != nil {
-		writeError(w, err)
-		return
-	}
-	if !authorizeUpload(w, r, org) {
 		return
 	}
 	body := io.Reader(http.MaxBytesReader(w, r.Body, wire.MaxUploadBytes))

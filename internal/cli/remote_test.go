@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -201,24 +200,6 @@ func TestRemoteWithoutAValidTokenIs401(t *testing.T) {
 	}
 }
 
-// syncBuffer is a buffer a verb writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestRemoteUpLogsAndExec: from a client with only the URL, the pin and a
 // token, `up` of a project folder uploads it and the daemon runs the
 // instance from its copy under DATA_DIR/uploads; a second up sends
@@ -248,7 +229,7 @@ func TestRemoteUpLogsAndExec(t *testing.T) {
 
 	// logs -f over TLS: the line a replica prints when it stops arrives.
 	ctx, cancel := context.WithCancel(context.Background())
-	var out syncBuffer
+	var out logBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- cli.Run(ctx, []string{"logs", "-f", "remote-dev"}, strings.NewReader(""), &out, &out)

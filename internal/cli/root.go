@@ -123,7 +123,7 @@ Start with:
 	root.PersistentFlags().BoolVar(&g.JSON, "json", false, "print machine-readable JSON")
 	root.PersistentFlags().StringVar(&g.DataDir, "data-dir", "", "quai's state directory (default $QUAI_DATA_DIR, $XDG_DATA_HOME/quai, or /var/lib/quai as root)")
 	root.PersistentFlags().StringVar(&g.Socket, "socket", "", "daemon socket (default DATA_DIR/quai.sock)")
-	root.PersistentFlags().StringVar(&g.Context, "context", "", "daemon context: a remote daemon logged in to with `quai login`, or \"default\", the local one (default $QUAI_CONTEXT, else the one `quai context use` chose)")
+	root.PersistentFlags().StringVar(&g.Context, "context", "", "daemon `NAME`: a remote daemon stored by quai login, or \"default\", the local one (default $QUAI_CONTEXT, else the one quai context use chose)")
 	for _, c := range commands(g) {
 		root.AddCommand(c)
 	}

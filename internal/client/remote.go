@@ -281,13 +281,6 @@ func (c *Client) Login(ctx context.Context, req wire.LoginRequest) (wire.LoginRe
 	return v, err
 }
 
-// WhoAmI says whose credentials the client's are.
-func (c *Client) WhoAmI(ctx context.Context) (wire.WhoAmI, error) {
-	var v wire.WhoAmI
-	err := c.getJSON(ctx, "/whoami", &v)
-	return v, err
-}
-
 // HasUpload reports whether the daemon has the project upload hash of org.
 func (c *Client) HasUpload(ctx context.Context, org, hash string) (bool, error) {
 	q := url.Values{wire.UploadOrg: {org}}

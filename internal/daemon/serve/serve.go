@@ -138,7 +138,7 @@ daemon starts.`,
 	f.DurationVar(&o.Metrics.Retention, "history-retention", 0, "how long the metrics history keeps its coarsest (hourly) points; finer tiers keep at most 1 day (10 s) and 1 week (1 min) (default 2160h, 90 days)")
 	f.BoolVar(&o.ProxyInDaemon, "proxy-in-daemon", false, "run the proxy inside the daemon, which then stops it with itself, instead of in its own process that outlives daemon restarts (docs/edge.md)")
 	f.BoolVar(&o.Metrics.HistoryOff, "no-history", false, "keep no metrics history (DATA_DIR/metrics.db): quai metrics then fails, quai top and --metrics still work")
-	f.StringVar(&o.Remote.Listen, "listen", envOr("QUAI_LISTEN", ""), "serve the API over TLS on this address too, e.g. :7443, for `quai login` from other machines (default the unix socket only; $QUAI_LISTEN)")
+	f.StringVar(&o.Remote.Listen, "listen", envOr("QUAI_LISTEN", ""), "serve the API over TLS on this address too, e.g. :7443, for quai login from other machines (default the unix socket only; $QUAI_LISTEN)")
 	f.StringSliceVar(&o.Remote.Names, "listen-name", nil, "more DNS names or addresses the certificate of quai's API CA covers, besides the host name and the listen addresses (repeatable)")
 	f.StringVar(&o.Remote.CertFile, "tls-cert", "", "certificate chain (PEM) of the API listener instead of quai's own API CA; re-read when it changes and on SIGHUP")
 	f.StringVar(&o.Remote.KeyFile, "tls-key", "", "private key (PEM) of --tls-cert")
