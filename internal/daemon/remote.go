@@ -25,6 +25,7 @@ import (
 
 	"github.com/quai-dev/quai/internal/api"
 	"github.com/quai-dev/quai/internal/apitls"
+	"github.com/quai-dev/quai/internal/proxy"
 	"github.com/quai-dev/quai/internal/upload"
 	"github.com/quai-dev/quai/internal/wire"
 )
@@ -40,11 +41,12 @@ type RemoteConfig struct {
 	// CertFile and KeyFile are a given certificate chain and key
 	// (--tls-cert, --tls-key), used instead of quai's API CA.
 	CertFile, KeyFile string
-	// ACMEDomain asks an ACME CA for the certificate of a public name
-	// (--acme-domain); ACMEEmail is the account's contact, ACMEDirectory
-	// and ACMERoots point at another CA than Let's Encrypt (tests).
-	ACMEDomain, ACMEEmail, ACMEDirectory string
-	ACMERoots                            *x509.CertPool
+	// ACMEDomain asks the ACME CA of the proxy (Config.ACMECA, with the
+	// account of Config.ACMEEmail) for the certificate of a public name
+	// (--acme-domain); ACMERoots are trusted for the CA's directory (a
+	// test CA).
+	ACMEDomain string
+	ACMERoots  *x509.CertPool
 }
 
 // uploadsKeep is how many uploads per organization are kept besides those
@@ -173,8 +175,12 @@ func (d *Daemon) apiTLS(ctx context.Context, addr string) (apitls.Source, error)
 		}
 		return apitls.LoadFiles(rc.CertFile, rc.KeyFile)
 	case rc.ACMEDomain != "":
+		dir, err := proxy.ACMEDirectoryURL(d.cfg.ACMECA)
+		if err != nil {
+			return nil, err
+		}
 		return apitls.NewACME(ctx, apitls.ACMEConfig{
-			Domain: rc.ACMEDomain, Email: rc.ACMEEmail, Directory: rc.ACMEDirectory, Roots: rc.ACMERoots,
+			Domain: rc.ACMEDomain, Email: d.cfg.ACMEEmail, Directory: dir, Roots: rc.ACMERoots,
 			// The proxy's storage: its HTTP listener answers the challenge.
 			Storage:  filepath.Join(d.cfg.DataDir, "proxy", "acme"),
 			HTTPPort: addrPort(d.proxy.HTTPAddr()),

@@ -142,8 +142,7 @@ daemon starts.`,
 	f.StringSliceVar(&o.Remote.Names, "listen-name", nil, "more DNS names or addresses the certificate of quai's API CA covers, besides the host name and the listen addresses (repeatable)")
 	f.StringVar(&o.Remote.CertFile, "tls-cert", "", "certificate chain (PEM) of the API listener instead of quai's own API CA; re-read when it changes and on SIGHUP")
 	f.StringVar(&o.Remote.KeyFile, "tls-key", "", "private key (PEM) of --tls-cert")
-	f.StringVar(&o.Remote.ACMEDomain, "acme-domain", "", "get the API listener's certificate for this public name from Let's Encrypt (HTTP-01 through the proxy's port 80)")
-	f.StringVar(&o.Remote.ACMEEmail, "acme-email", "", "contact of the ACME account of --acme-domain")
+	f.StringVar(&o.Remote.ACMEDomain, "acme-domain", "", "get the API listener's certificate for this public name from the ACME CA of --acme-ca, with the account of --acme-email (HTTP-01 through the proxy's HTTP port, which must be port 80 from the internet)")
 	return cmd
 }
 
