@@ -50,10 +50,10 @@ func remoteDaemon(t *testing.T) (*daemontest.Daemon, string) {
 // socket.
 func runRemote(t *testing.T, args ...string) result {
 	t.Helper()
-	return runIn(t, "", args...)
+	return runStdin(t, "", args...)
 }
 
-func runIn(t *testing.T, stdin string, args ...string) result {
+func runStdin(t *testing.T, stdin string, args ...string) result {
 	t.Helper()
 	var out, errOut bytes.Buffer
 	code := cli.Run(context.Background(), args, strings.NewReader(stdin), &out, &errOut)
@@ -252,7 +252,7 @@ func TestRemoteUpLogsAndExec(t *testing.T) {
 	if r := runRemote(t, "exec", "remote-dev", "web", "--", exe, "echo", "over-tls", "3"); r.code != 3 || !strings.Contains(r.stdout, "over-tls") {
 		t.Errorf("remote exec: exit %d, stdout %q; want 3 and over-tls", r.code, r.stdout)
 	}
-	if r := runIn(t, "line one\nline two\n", "exec", "-i", "remote-dev", "web", "--", "cat"); r.code != 0 || r.stdout != "line one\nline two\n" {
+	if r := runStdin(t, "line one\nline two\n", "exec", "-i", "remote-dev", "web", "--", "cat"); r.code != 0 || r.stdout != "line one\nline two\n" {
 		t.Errorf("remote exec -i cat: exit %d, stdout %q", r.code, r.stdout)
 	}
 	c, err := client.NewRemote(client.RemoteOptions{URL: url, Fingerprint: d.APIFingerprint(), Token: testToken})
