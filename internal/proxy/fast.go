@@ -370,6 +370,9 @@ func (p *Proxy) fastRoute(r *fastRequest) *route {
 	if rt == nil || len(rt.targets) == 0 {
 		return nil
 	}
+	if rt.edge != nil && rt.edge.plain {
+		return nil // rules: net/http and the route's chain (rules.go)
+	}
 	if p.httpsLn != nil && rt.TLS != TLSOff && !isLocalName(r.host) {
 		return nil
 	}

@@ -123,6 +123,10 @@ func (p *Proxy) forward(w http.ResponseWriter, r *http.Request, rt *route) resul
 			if err == nil || res.status != 0 {
 				return res
 			}
+			if tooLarge := (*http.MaxBytesError)(nil); errors.As(err, &tooLarge) {
+				res.status = p.plainError(w, http.StatusRequestEntityTooLarge, "quai: the request body is larger than %d bytes\n", tooLarge.Limit)
+				return res
+			}
 			if errors.Is(err, errClientBody) {
 				// The client's own framing is broken (a malformed chunk
 				// size): its fault, not the upstream's.

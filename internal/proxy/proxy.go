@@ -97,6 +97,9 @@ type Proxy struct {
 	// stats are the routes' request counters (stats.go), kept across
 	// table swaps.
 	stats map[statsKey]*routeStats
+	// limiters are the routes' rate limiters (ratelimit.go), kept across
+	// table swaps while a route's limit stays the same.
+	limiters map[statsKey]*rateLimiter
 	// unrouted counts requests no route matched.
 	unrouted atomic.Uint64
 
@@ -463,8 +466,18 @@ func (p *Proxy) install(t *table) {
 	if !p.cfg.NoStats {
 		stats = make(map[statsKey]*routeStats, len(p.stats))
 	}
+	limiters := make(map[statsKey]*rateLimiter)
 	for inst, rts := range t.instances {
 		for _, rt := range rts {
+			if rt.edge != nil && rt.Rules != nil && rt.Rules.RateLimit != nil {
+				k := statsKey{inst, rt.Host, rt.Path}
+				l := p.limiters[k]
+				if l == nil || !l.same(rt.Rules.RateLimit) {
+					l = newRateLimiter(rt.Rules.RateLimit)
+				}
+				limiters[k] = l
+				rt.edge.limiter = l
+			}
 			if stats != nil {
 				k := statsKey{inst, rt.Host, rt.Path}
 				s := p.stats[k]
@@ -491,6 +504,7 @@ func (p *Proxy) install(t *table) {
 	if stats != nil {
 		p.stats = stats
 	}
+	p.limiters = limiters
 	p.table.Store(t)
 	p.manageACME(t)
 	for addr, tg := range p.targets {
@@ -582,8 +596,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case rt == nil:
 		p.unrouted.Add(1)
 		res.status = p.plainError(w, http.StatusNotFound, "quai: no route for host %q\n", host)
+	case rt.edge != nil && rt.edge.redirectTo != "":
+		res.status = p.redirectHost(w, r, rt.edge.redirectTo)
 	case r.TLS == nil && p.httpsLn != nil && rt.TLS != TLSOff && !isLocalName(host) && net.ParseIP(host) == nil && !p.noCertificate(host):
 		res.status = p.redirect(w, r, host)
+	case rt.edge != nil && (r.TLS != nil || rt.edge.plain):
+		res, upgrade = p.serveRules(w, r, rt, host)
 	case isUpgrade(r):
 		upgrade = true
 		res = p.serveUpgrade(w, r, rt)

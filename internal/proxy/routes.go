@@ -47,6 +47,9 @@ type Route struct {
 	// Service names the service behind the route, as a label of its
 	// request statistics (Stats); routing does not use it.
 	Service string
+	// Rules are the route's access rules and response options (rules.go);
+	// nil for none.
+	Rules *Rules `json:",omitempty"`
 }
 
 // route is a validated Route bound to its live targets.
@@ -59,6 +62,9 @@ type route struct {
 	rr       *rrCounter
 	cert     *tls.Certificate // TLS custom only
 	stats    *routeStats      // nil with Config.NoStats
+	// edge is the compiled Rules (and the HSTS default of TLS routes);
+	// nil keeps the request on the fast path untouched.
+	edge *edge
 }
 
 // rrCounter is separate from route so the hot counter sits on its own
@@ -237,6 +243,17 @@ func normalize(instance string, i int, r Route) (Route, error) {
 	if r.TLS != TLSCustom && (r.CertFile != "" || r.KeyFile != "") {
 		return fail("certificate files are only used with tls custom, not %q", r.TLS)
 	}
+	rules, err := normalizeRules(r.Rules, r.Host, func(format string, args ...any) error {
+		_, err := fail(format, args...)
+		return err
+	})
+	if err != nil {
+		return r, err
+	}
+	if rules != nil && len(rules.RedirectFrom) > 0 && strings.HasPrefix(r.Host, "*.") {
+		return fail("a wildcard host cannot be the target of redirects; give the route an exact host")
+	}
+	r.Rules = rules
 	return r, nil
 }
 
@@ -289,6 +306,12 @@ func buildTable(all map[string][]Route, newcomer string, loadCert func(instance,
 		for _, r := range all[inst] {
 			rt := &route{Route: r, table: t, instance: inst, rr: &rrCounter{}}
 			rt.wildcard = strings.HasPrefix(r.Host, "*.")
+			e, err := compileEdge(r)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%w: instance %q host %s: %w", ErrInvalidRoute, inst, r.Host, err))
+				continue
+			}
+			rt.edge = e
 			if r.TLS == TLSCustom {
 				key := [3]string{inst, r.CertFile, r.KeyFile}
 				c, ok := certs[key]
@@ -327,6 +350,9 @@ func buildTable(all map[string][]Route, newcomer string, loadCert func(instance,
 			}
 			h.routes = append(h.routes, rt)
 			t.instances[inst] = append(t.instances[inst], rt)
+			if r.Rules != nil {
+				errs = append(errs, t.addRedirects(rt, owners)...)
+			}
 		}
 	}
 	if len(errs) > 0 {
@@ -338,6 +364,34 @@ func buildTable(all map[string][]Route, newcomer string, loadCert func(instance,
 		}
 	}
 	return t, nil
+}
+
+// addRedirects routes each of rt's RedirectFrom hosts (same path) to a
+// route that only redirects to rt's host. The redirect routes are not the
+// instance's own routes (snapshot, statistics) but take their host and
+// path like any other, so conflicts are found the same way.
+func (t *table) addRedirects(rt *route, owners map[routeKey]string) []error {
+	var errs []error
+	for _, from := range rt.Rules.RedirectFrom {
+		k := routeKey{from, rt.Path}
+		if other, ok := owners[k]; ok {
+			errs = append(errs, fmt.Errorf("%w: instance %q: %s%s, which redirects to %s, is already routed by instance %q; remove it from one of them", ErrConflict, rt.instance, from, rt.Path, rt.Host, other))
+			continue
+		}
+		owners[k] = rt.instance
+		red := &route{Route: Route{Host: from, Path: rt.Path, TLS: rt.TLS, Service: rt.Service}, table: t, instance: rt.instance,
+			rr: &rrCounter{}, cert: rt.cert, edge: &edge{plain: true, redirectTo: rt.Host}}
+		h := t.exact[from]
+		if h == nil {
+			h = &hostRoutes{tls: rt.TLS, cert: rt.cert}
+			t.exact[from] = h
+		} else if h.tls != rt.TLS || h.cert != rt.cert {
+			errs = append(errs, fmt.Errorf("%w: instance %q: host %s is served with tls %q by another route; every route of a host must share its TLS settings", ErrConflict, rt.instance, from, h.tls))
+			continue
+		}
+		h.routes = append(h.routes, red)
+	}
+	return errs
 }
 
 // snapshot returns a deep copy of the routes, per instance.
