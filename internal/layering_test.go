@@ -79,6 +79,12 @@ var rules = []rule{
 			"interfaces; the daemon wires them into the API",
 	},
 	{
+		from: []string{"./internal/access"},
+		only: []string{"std", "golang.org/x/..."},
+		why: "the access-rule parsers are shared by the stack loader (which the CLI links) and " +
+			"the proxy: a leaf with no quai or third-party imports beyond x/crypto",
+	},
+	{
 		from: []string{"./internal/wire"},
 		only: []string{"std"},
 		why:  "the API's vocabulary is a leaf that both the API and its clients import",

@@ -256,7 +256,7 @@ func routeLines(m *stack.Model, defaultHost string) []string {
 		if tls == "" {
 			tls = string(stack.TLSAuto)
 		}
-		out = append(out, fmt.Sprintf("%s%s → %s:%d (tls %s)", routeHost(r, m.Identity, defaultHost), routePath(r), r.Service, r.Port, tls))
+		out = append(out, fmt.Sprintf("%s%s → %s:%d (tls %s%s)", routeHost(r, m.Identity, defaultHost), routePath(r), r.Service, r.Port, tls, ruleSummary(r)))
 	}
 	return out
 }

@@ -179,5 +179,8 @@ func (e *Engine) restoreRoutes(ctx context.Context, instance string, live map[st
 	if len(routes) == 0 {
 		return nil
 	}
+	if routes, err = e.withRouteSecrets(ctx, m, routes); err != nil {
+		return err
+	}
 	return e.router.SetRoutes(instance, routes)
 }

@@ -2,7 +2,11 @@ package engine
 
 import (
 	"cmp"
+	"context"
+	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -60,9 +64,117 @@ func buildRoutes(m *stack.Model, handles map[string][]runtime.Handle, pattern st
 		if r.TLS == stack.TLSCustom {
 			rt.CertFile, rt.KeyFile = projectPath(m.Dir, r.CertFile), projectPath(m.Dir, r.KeyFile)
 		}
+		rt.Rules = proxyRules(r)
 		routes = append(routes, rt)
 	}
 	return routes
+}
+
+// proxyRules is a route's rules as the proxy takes them; the users of basic
+// auth are left for withRouteSecrets, which reads them from the release's
+// sealed secrets.
+func proxyRules(r stack.Route) *proxy.Rules {
+	sr := r.Rules
+	if sr == nil {
+		return nil
+	}
+	out := &proxy.Rules{
+		Allow: sr.Allow, Deny: sr.Deny, TrustedProxies: sr.TrustedProxies,
+		MaxBody: sr.MaxBody, Headers: sr.Headers, Compress: sr.Compress,
+	}
+	if sr.BasicAuth != nil {
+		out.BasicAuth = &proxy.BasicAuth{Realm: sr.BasicAuth.Realm}
+	}
+	if fa := sr.ForwardAuth; fa != nil {
+		out.ForwardAuth = &proxy.ForwardAuth{URL: fa.URL, CopyHeaders: fa.CopyHeaders, Timeout: fa.Timeout}
+	}
+	if rl := sr.RateLimit; rl != nil {
+		out.RateLimit = &proxy.RateLimit{PerSecond: rl.PerSecond, Burst: rl.Burst}
+	}
+	if from := r.RedirectFrom(); from != "" {
+		out.RedirectFrom = []string{from}
+	}
+	return out
+}
+
+// withRouteSecrets gives each basic-auth route of routes (built from m by
+// buildRoutes, in the same order) its users file: the value of the sealed
+// secret it names, as the release recorded it. A value the store does not
+// have is an error: a route that asks for a login never goes out without
+// one.
+func (e *Engine) withRouteSecrets(ctx context.Context, m *stack.Model, routes []Route) ([]Route, error) {
+	var sealed map[string][]byte
+	out := routes
+	for i, r := range m.Routes {
+		if r.Rules == nil || r.Rules.BasicAuth == nil || i >= len(routes) || routes[i].Rules == nil {
+			continue
+		}
+		if sealed == nil {
+			var err error
+			if sealed, err = e.secretValues(ctx, m); err != nil {
+				return nil, err
+			}
+			out = slices.Clone(routes)
+		}
+		name := r.Rules.BasicAuth.UsersSecret
+		v, ok := sealed[name]
+		if !ok {
+			return nil, fmt.Errorf("%s: route %s%s: basic auth users secret %s has no resolved version: %w", m.Identity.Name(), routes[i].Host, routes[i].Path, name, ErrSecret)
+		}
+		rules := *routes[i].Rules
+		rules.BasicAuth = &proxy.BasicAuth{Realm: rules.BasicAuth.Realm, Users: string(v)}
+		out[i].Rules = &rules
+	}
+	return out, nil
+}
+
+// ruleSummary prints a route's rules for its plan line, each after "; ",
+// so that a changed rule shows as a changed route.
+func ruleSummary(r stack.Route) string {
+	sr := r.Rules
+	if sr == nil {
+		return ""
+	}
+	var parts []string
+	add := func(format string, args ...any) { parts = append(parts, fmt.Sprintf(format, args...)) }
+	if len(sr.Allow) > 0 {
+		add("allow %s", strings.Join(sr.Allow, ","))
+	}
+	if len(sr.Deny) > 0 {
+		add("deny %s", strings.Join(sr.Deny, ","))
+	}
+	if len(sr.TrustedProxies) > 0 {
+		add("trusted proxies %s", strings.Join(sr.TrustedProxies, ","))
+	}
+	if sr.BasicAuth != nil {
+		add("basic auth: users from secret %s", sr.BasicAuth.UsersSecret)
+	}
+	if sr.ForwardAuth != nil {
+		add("forward auth %s", sr.ForwardAuth.URL)
+	}
+	if sr.RateLimit != nil {
+		add("rate limit %g/s burst %d per client", sr.RateLimit.PerSecond, sr.RateLimit.Burst)
+	}
+	if sr.MaxBody > 0 {
+		add("max body %d bytes", sr.MaxBody)
+	}
+	for _, k := range slices.Sorted(maps.Keys(sr.Headers)) {
+		if v := sr.Headers[k]; v == "" {
+			add("header %s removed", k)
+		} else {
+			add("header %s: %s", k, v)
+		}
+	}
+	if from := r.RedirectFrom(); from != "" {
+		add("redirect %s → %s", from, r.Host)
+	}
+	if len(sr.Compress) > 0 {
+		add("compress %s", strings.Join(sr.Compress, ","))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(parts, "; ")
 }
 
 func projectPath(dir, p string) string {

@@ -399,7 +399,10 @@ func (x *execution) oldRoutes() []Route {
 // switchOver swaps the router's table and persists the new state. If the
 // persist fails, the router gets the old table back.
 func (x *execution) switchOver(ctx context.Context) error {
-	routes := buildRoutes(x.model, x.next, x.e.defaultHost)
+	routes, err := x.e.withRouteSecrets(ctx, x.model, buildRoutes(x.model, x.next, x.e.defaultHost))
+	if err != nil {
+		return err
+	}
 	if err := x.e.applyRoutes(x.snap.name, routes, x.op.emit); err != nil {
 		return err
 	}
@@ -414,7 +417,6 @@ func (x *execution) switchOver(ctx context.Context) error {
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	x.op.emit.step("persist", "", "", "")
-	var err error
 	if x.newRelease {
 		err = x.e.store.SwitchRelease(pctx, store.Switch{Instance: x.snap.name, Release: x.release, Handles: all, At: x.e.now()})
 	} else {
@@ -563,7 +565,14 @@ func (x *execution) fail(cause error) error {
 	defer cancel()
 	em := x.op.emit
 	if x.routesSet {
-		if err := x.e.applyRoutes(x.snap.name, x.oldRoutes(), em); err != nil {
+		old, err := x.oldRoutes(), error(nil)
+		if x.snap.activeModel != nil && len(old) > 0 {
+			old, err = x.e.withRouteSecrets(ctx, x.snap.activeModel, old)
+		}
+		if err == nil {
+			err = x.e.applyRoutes(x.snap.name, old, em)
+		}
+		if err != nil {
 			em.warn("", "", "restoring the previous routes failed: "+err.Error())
 		}
 	}

@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -10,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/quai-dev/quai/internal/access"
 )
 
 // Rules are a route's access rules and response options. A route without
@@ -123,14 +124,14 @@ func normalizeRules(rules *Rules, host string, fail func(string, ...any) error) 
 		name string
 		p    *[]string
 	}{{"allow", &out.Allow}, {"deny", &out.Deny}, {"trusted_proxies", &out.TrustedProxies}} {
-		prefixes, perr := ParsePrefixList(*list.p)
+		prefixes, perr := access.ParsePrefixList(*list.p)
 		if perr != nil {
 			return nil, fail("%s: %v", list.name, perr)
 		}
 		*list.p = prefixStrings(prefixes)
 	}
 	if out.BasicAuth != nil {
-		if _, err = ParseUsers(out.BasicAuth.Users); err != nil {
+		if _, err = access.ParseUsers(out.BasicAuth.Users); err != nil {
 			return nil, fail("basic auth: %v", err)
 		}
 		if strings.ContainsAny(out.BasicAuth.Realm, "\"\\\r\n") {
@@ -192,55 +193,6 @@ func checkAuthURL(s string) string {
 		return fmt.Sprintf("URL %q: %v", s, err)
 	}
 	return ""
-}
-
-// ParsePrefixList parses CIDR prefixes and single addresses ("10.0.0.0/8",
-// "2001:db8::/32", "192.0.2.7"), masking host bits; entries are trimmed of
-// spaces and an empty list gives nil. An IPv4-mapped IPv6 address counts
-// as IPv4.
-func ParsePrefixList(list []string) ([]netip.Prefix, error) {
-	if len(list) == 0 {
-		return nil, nil
-	}
-	out := make([]netip.Prefix, 0, len(list))
-	for _, s := range list {
-		p, err := parsePrefix(strings.TrimSpace(s))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, p)
-	}
-	return out, nil
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	if s == "" {
-		return netip.Prefix{}, errors.New("an entry is empty; write an address or a CIDR prefix, e.g. 10.0.0.0/8")
-	}
-	if strings.Contains(s, "%") {
-		return netip.Prefix{}, fmt.Errorf("%q: zoned addresses cannot be matched; remove %%zone", s)
-	}
-	if !strings.Contains(s, "/") {
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("%q is neither an address nor a CIDR prefix (e.g. 10.0.0.0/8)", s)
-		}
-		a = a.Unmap()
-		return netip.PrefixFrom(a, a.BitLen()), nil
-	}
-	p, err := netip.ParsePrefix(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR prefix (e.g. 10.0.0.0/8 or 2001:db8::/32)", s)
-	}
-	a := p.Addr()
-	if a.Is4In6() {
-		bits := p.Bits() - 96
-		if bits < 0 {
-			return netip.Prefix{}, fmt.Errorf("%q: an IPv4-mapped prefix shorter than /96 mixes families", s)
-		}
-		p = netip.PrefixFrom(a.Unmap(), bits)
-	}
-	return p.Masked(), nil
 }
 
 func prefixStrings(ps []netip.Prefix) []string {
@@ -310,15 +262,15 @@ func compileEdge(r Route) (*edge, error) {
 	}
 	var err error
 	var ps []netip.Prefix
-	if ps, err = ParsePrefixList(rules.Allow); err != nil {
+	if ps, err = access.ParsePrefixList(rules.Allow); err != nil {
 		return nil, err
 	}
 	e.allow = ps
-	if ps, err = ParsePrefixList(rules.Deny); err != nil {
+	if ps, err = access.ParsePrefixList(rules.Deny); err != nil {
 		return nil, err
 	}
 	e.deny = ps
-	if ps, err = ParsePrefixList(rules.TrustedProxies); err != nil {
+	if ps, err = access.ParsePrefixList(rules.TrustedProxies); err != nil {
 		return nil, err
 	}
 	e.trusted = ps

@@ -321,6 +321,7 @@ func resolveRoutes(c *checker, m *Model, top topLevel) []Route {
 				valid = false
 			}
 		}
+		valid = checkRouteRules(c, m, p, r) && valid
 		if !valid {
 			continue
 		}

@@ -323,6 +323,9 @@ type Route struct {
 	// CertFile and KeyFile are set for TLSCustom, relative to Dir.
 	CertFile string `json:"cert_file,omitempty"`
 	KeyFile  string `json:"key_file,omitempty"`
+	// Rules are the route's access rules and response options
+	// (routerules.go); nil for none.
+	Rules *RouteRules `json:"rules,omitempty"`
 	// Pos is where the route was declared.
 	Pos Position `json:"-"`
 }

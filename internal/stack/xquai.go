@@ -53,7 +53,7 @@ var DefaultRetention = Retention{KeepLast: 7}
 var (
 	topKeys       = []string{"alerts", "allow_host_paths", "default_host", "project", "promotion", "registry", "routes", "secrets", "sizes"}
 	serviceKeys   = []string{"backup", "health", "lint", "metrics", "process", "replicas", "secret_env", "size"}
-	routeKeys     = []string{"cert", "host", "key", "path", "port", "service", "tls"}
+	routeKeys     = slices.Concat([]string{"cert", "host", "key", "path", "port", "service", "tls"}, ruleKeys)
 	sizeKeys      = []string{"cpus", "memory"}
 	healthKeys    = []string{"path"}
 	metricsKeys   = []string{"path", "port"}
@@ -366,6 +366,9 @@ func (c *checker) routes(path string, v any) []rawRoute {
 				r.KeyFile = filepath.ToSlash(filepath.Clean(s))
 			}
 		}
+		rules, ok := c.routeRules(p, m)
+		r.Rules = rules
+		r.valid = r.valid && ok
 		out = append(out, r)
 	}
 	return out

@@ -1,20 +1,73 @@
-package proxy
+// Package access parses the values of quai's per-route access rules that
+// both the stack loader (validation, with file:line:col errors) and the
+// proxy (enforcement) read: CIDR lists of client addresses and basic-auth
+// users files with bcrypt or argon2id hashes, and checks passwords against
+// those hashes. It is a leaf: it imports the standard library and
+// golang.org/x/crypto only, so the CLI can link it without daemon code.
+package access
 
 import (
 	"bufio"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
 )
+
+// ParsePrefixList parses CIDR prefixes and single addresses ("10.0.0.0/8",
+// "2001:db8::/32", "192.0.2.7"), masking host bits; entries are trimmed of
+// spaces and an empty list gives nil. An IPv4-mapped IPv6 address counts
+// as IPv4.
+func ParsePrefixList(list []string) ([]netip.Prefix, error) {
+	if len(list) == 0 {
+		return nil, nil
+	}
+	out := make([]netip.Prefix, 0, len(list))
+	for _, s := range list {
+		p, err := parsePrefix(strings.TrimSpace(s))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if s == "" {
+		return netip.Prefix{}, errors.New("an entry is empty; write an address or a CIDR prefix, e.g. 10.0.0.0/8")
+	}
+	if strings.Contains(s, "%") {
+		return netip.Prefix{}, fmt.Errorf("%q: zoned addresses cannot be matched; remove %%zone", s)
+	}
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is neither an address nor a CIDR prefix (e.g. 10.0.0.0/8)", s)
+		}
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a CIDR prefix (e.g. 10.0.0.0/8 or 2001:db8::/32)", s)
+	}
+	a := p.Addr()
+	if a.Is4In6() {
+		bits := p.Bits() - 96
+		if bits < 0 {
+			return netip.Prefix{}, fmt.Errorf("%q: an IPv4-mapped prefix shorter than /96 mixes families", s)
+		}
+		p = netip.PrefixFrom(a.Unmap(), bits)
+	}
+	return p.Masked(), nil
+}
 
 // User is one entry of a basic-auth users file.
 type User struct {
@@ -32,11 +85,10 @@ const (
 	maxArgonMemoryKiB = 256 << 10 // 256 MiB
 	maxArgonTime      = 16
 	maxArgonThreads   = 16
-	// authCacheSize bounds the remembered successful logins per route.
-	authCacheSize = 1024
 )
 
-var errUsers = errors.New("invalid users file")
+// ErrUsers is returned by ParseUsers for a users file it cannot use.
+var ErrUsers = errors.New("invalid users file")
 
 // ParseUsers parses a users file: one "name:hash" a line, blank lines and
 // lines starting with # ignored, names unique and without ':' or control
@@ -59,26 +111,26 @@ func ParseUsers(s string) ([]User, error) {
 		hash = strings.TrimSpace(hash)
 		switch {
 		case !ok || name == "":
-			return nil, fmt.Errorf("%w: line %d is not name:hash", errUsers, n)
+			return nil, fmt.Errorf("%w: line %d is not name:hash", ErrUsers, n)
 		case !validUserName(name):
-			return nil, fmt.Errorf("%w: line %d: the user name holds control characters or spaces", errUsers, n)
+			return nil, fmt.Errorf("%w: line %d: the user name holds control characters or spaces", ErrUsers, n)
 		case seen[name]:
-			return nil, fmt.Errorf("%w: line %d: user %q is listed twice", errUsers, n, name)
+			return nil, fmt.Errorf("%w: line %d: user %q is listed twice", ErrUsers, n, name)
 		}
 		if err := checkHash(hash); err != nil {
-			return nil, fmt.Errorf("%w: line %d (user %q): %w", errUsers, n, name, err)
+			return nil, fmt.Errorf("%w: line %d (user %q): %w", ErrUsers, n, name, err)
 		}
 		seen[name] = true
 		out = append(out, User{Name: name, Hash: hash})
 		if len(out) > maxUsers {
-			return nil, fmt.Errorf("%w: more than %d users", errUsers, maxUsers)
+			return nil, fmt.Errorf("%w: more than %d users", ErrUsers, maxUsers)
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("%w: line %d: %w", errUsers, n+1, err)
+		return nil, fmt.Errorf("%w: line %d: %w", ErrUsers, n+1, err)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: no user; add lines of name:hash (make a hash with `htpasswd -nbB name password` or `quai secrets hash`)", errUsers)
+		return nil, fmt.Errorf("%w: no user; add lines of name:hash (make a hash with `htpasswd -nbB name password` or `quai secrets hash`)", ErrUsers)
 	}
 	return out, nil
 }
@@ -165,8 +217,8 @@ func parseArgon2id(h string) (argonHash, error) {
 	return a, nil
 }
 
-// verifyPassword checks password against a hash checkHash accepted.
-func verifyPassword(hash, password string) bool {
+// Verify checks password against a hash checkHash accepted.
+func Verify(hash, password string) bool {
 	if strings.HasPrefix(hash, "$argon2id$") {
 		a, err := parseArgon2id(hash)
 		if err != nil {
@@ -176,74 +228,4 @@ func verifyPassword(hash, password string) bool {
 		return subtle.ConstantTimeCompare(key, a.key) == 1
 	}
 	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
-}
-
-// dummyHash is checked for unknown users, so that a missing user costs
-// the same time as a wrong password (no user enumeration by timing).
-var dummyHash = func() string {
-	h, err := bcrypt.GenerateFromPassword([]byte("quai-no-such-user"), bcrypt.DefaultCost)
-	if err != nil {
-		panic(err)
-	}
-	return string(h)
-}()
-
-// basicAuth is a route's compiled BasicAuth. Verifying a bcrypt or argon2
-// hash takes tens of milliseconds by design, so successful logins are
-// remembered by a hash of user and password (never the password), as
-// Caddy does; failures are not, so guessing stays slow.
-type basicAuth struct {
-	realm string
-	users map[string]string
-
-	mu    sync.Mutex
-	cache map[[32]byte]struct{}
-}
-
-func newBasicAuth(b *BasicAuth) (*basicAuth, error) {
-	users, err := ParseUsers(b.Users)
-	if err != nil {
-		return nil, err
-	}
-	a := &basicAuth{realm: b.Realm, users: make(map[string]string, len(users)), cache: make(map[[32]byte]struct{})}
-	if a.realm == "" {
-		a.realm = "quai"
-	}
-	for _, u := range users {
-		a.users[u.Name] = u.Hash
-	}
-	return a, nil
-}
-
-// check returns the user r authenticates as, and whether it does.
-func (a *basicAuth) check(r *http.Request) (string, bool) {
-	user, pass, ok := r.BasicAuth()
-	if !ok {
-		return "", false
-	}
-	hash, known := a.users[user]
-	key := sha256.Sum256([]byte(user + "\x00" + pass + "\x00" + hash))
-	if known {
-		a.mu.Lock()
-		_, hit := a.cache[key]
-		a.mu.Unlock()
-		if hit {
-			return user, true
-		}
-	} else {
-		hash = dummyHash
-	}
-	if !verifyPassword(hash, pass) || !known {
-		return "", false
-	}
-	a.mu.Lock()
-	if len(a.cache) >= authCacheSize {
-		for k := range a.cache { // drop an arbitrary entry: map order is random
-			delete(a.cache, k)
-			break
-		}
-	}
-	a.cache[key] = struct{}{}
-	a.mu.Unlock()
-	return user, true
 }
