@@ -30,7 +30,8 @@ const (
 type rateShard struct {
 	mu      sync.Mutex
 	buckets map[netip.Addr]*bucket
-	_       [40]byte // keep shards off each other's cache lines
+	swept   time.Time
+	_       [16]byte // keep shards off each other's cache lines
 }
 
 type bucket struct {
@@ -101,17 +102,23 @@ func (l *rateLimiter) allow(a netip.Addr, now time.Time) (bool, int) {
 }
 
 // evict makes room in a full shard: every bucket that has refilled goes
-// (it holds no state a fresh one would not); if none has, the least
+// (it holds no state a fresh one would not), at most once per refill time;
+// otherwise the least
 // recently used of rateEvictTry sampled buckets (map order is random).
 func (l *rateLimiter) evict(s *rateShard, now time.Time) {
+	// A full sweep at most once per refill time keeps a flood of new
+	// clients from making every insert a scan of the shard.
 	full := time.Duration(l.burst / l.rate * float64(time.Second))
-	for k, bk := range s.buckets {
-		if now.Sub(bk.last) >= full {
-			delete(s.buckets, k)
+	if now.Sub(s.swept) >= min(full, time.Minute) {
+		s.swept = now
+		for k, bk := range s.buckets {
+			if now.Sub(bk.last) >= full {
+				delete(s.buckets, k)
+			}
 		}
-	}
-	if len(s.buckets) < rateShardCap {
-		return
+		if len(s.buckets) < rateShardCap {
+			return
+		}
 	}
 	var oldest netip.Addr
 	var at time.Time
