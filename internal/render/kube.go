@@ -248,11 +248,13 @@ func (r *kubeRenderer) add(kind string, obj KubeObject) {
 const (
 	verdictChange = "change"
 	verdictIgnore = "ignore"
+	verdictRefuse = "refuse"
 )
 
 // Finding is a Warning about one setting of one service, for the
 // Kubernetes runtime's plan-time assessment: Verdict is "change" (rendered
-// differently than written) or "ignore" (not rendered).
+// differently than written), "ignore" (not rendered) or "refuse" (a rule
+// that cannot be left out: the runtime must not apply the stack).
 type Finding struct {
 	Service string
 	Setting string
@@ -1011,14 +1013,34 @@ func seconds(d time.Duration, def int32) int32 {
 	return int32(max((d+time.Second-1)/time.Second, 1))
 }
 
+// routeRules reports the rules of route i, which the Ingress does not
+// carry: quai's proxy enforces them, the cluster's controller does not. A
+// rule that controls who gets in (allow, deny, basic_auth, forward_auth,
+// rate_limit, max_body) is refused rather than dropped, so a route
+// declared private never goes out public; the others are ignored.
+func (r *kubeRenderer) routeRules(i int, rt stack.Route) {
+	keys, security := rt.Rules.Keys()
+	if len(keys) == 0 {
+		return
+	}
+	setting := stack.Extension + ".routes." + strconv.Itoa(i) + "." + strings.Join(keys, ",")
+	where := rt.Host + cmp.Or(rt.Path, "/")
+	if security {
+		r.warnf(rt.Service, setting, verdictRefuse, "route %s: %s cannot be enforced on Kubernetes, where the cluster's Ingress controller serves routes, not quai's proxy; enforce them in the controller and remove them here, or run the instance on the docker or process runtime", where, strings.Join(keys, ", "))
+		return
+	}
+	r.warnf(rt.Service, setting, verdictIgnore, "route %s: %s not rendered: the cluster's Ingress controller serves routes, not quai's proxy; configure it in the controller", where, strings.Join(keys, ", "))
+}
+
 // ingresses renders one Ingress per route, named after its host and path.
 func (r *kubeRenderer) ingresses() {
 	taken := map[string]bool{}
-	for _, rt := range r.m.Routes {
+	for i, rt := range r.m.Routes {
 		s := r.m.Service(rt.Service)
 		if s == nil {
 			continue
 		}
+		r.routeRules(i, rt)
 		name := routeName(rt)
 		if taken[name] {
 			name = dnsLabel(name + "-" + shortHash(rt.Host+rt.Path))

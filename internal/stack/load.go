@@ -309,6 +309,18 @@ func loadCompose(ctx context.Context, dir string, files []string, environ map[st
 			}
 		}
 	}
+	// So are those a route's basic_auth reads its users from.
+	xq, _ := p.Extensions[Extension].(map[string]any)
+	routes, _ := xq["routes"].([]any)
+	for _, r := range routes {
+		rm, _ := r.(map[string]any)
+		ba, _ := rm["basic_auth"].(map[string]any)
+		if name, ok := ba["users_secret"].(string); ok {
+			if sec, ok := p.Secrets[name]; ok {
+				keep[name] = sec
+			}
+		}
+	}
 	p = p.WithoutUnnecessaryResources()
 	if len(keep) > 0 && p.Secrets == nil {
 		p.Secrets = types.Secrets{}

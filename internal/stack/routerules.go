@@ -98,6 +98,32 @@ func (r Route) RedirectFrom() string {
 	return ""
 }
 
+// Keys lists the rule keys r sets, as written in x-quai.routes[], sorted;
+// security reports whether one of them controls who gets in (allow, deny,
+// basic_auth, forward_auth, rate_limit, max_body), the rules a runtime that
+// cannot enforce them must refuse rather than drop.
+func (r *RouteRules) Keys() (keys []string, security bool) {
+	if r == nil {
+		return nil, false
+	}
+	set := map[string]bool{
+		"allow": len(r.Allow) > 0, "deny": len(r.Deny) > 0, "trusted_proxies": len(r.TrustedProxies) > 0,
+		"basic_auth": r.BasicAuth != nil, "forward_auth": r.ForwardAuth != nil, "rate_limit": r.RateLimit != nil,
+		"max_body": r.MaxBody > 0, "headers": len(r.Headers) > 0, "redirect": r.Redirect != "", "compress": len(r.Compress) > 0,
+	}
+	for _, k := range ruleKeys {
+		if !set[k] {
+			continue
+		}
+		keys = append(keys, k)
+		switch k {
+		case "allow", "deny", "basic_auth", "forward_auth", "rate_limit", "max_body":
+			security = true
+		}
+	}
+	return keys, security
+}
+
 // routeRules decodes the rule keys of route m at path p; nil when it has
 // none. ok is false when one is invalid.
 func (c *checker) routeRules(p string, m map[string]any) (*RouteRules, bool) {
