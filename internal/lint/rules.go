@@ -388,6 +388,16 @@ func allRules() []Rule {
 			Notes:       "Checked only with `quai lint --runtime RUNTIME` (see QL035).",
 			check:       checkRuntime(RuleRuntimeRefuses, true),
 		},
+		{
+			ID: "QL037", Severity: SeverityError, Scope: ScopeAll,
+			Category:    CategorySecurity,
+			Title:       "login over plain HTTP",
+			Explanation: "A route with `basic_auth` or `forward_auth` and `tls: off` sends passwords, session cookies and tokens in clear text to anyone on the path, in every environment; a login is exactly what TLS is for.",
+			Hint:        "use `tls: auto` (a local CA for *.localhost, ACME otherwise) or `tls: custom`",
+			Example:     "x-quai:\n  routes:\n    - host: admin.example.com\n      service: web\n      port: 8080\n      tls: off\n      basic_auth: { users_secret: admin_users }",
+			Fix:         "x-quai:\n  routes:\n    - host: admin.example.com\n      service: web\n      port: 8080\n      basic_auth: { users_secret: admin_users }",
+			check:       checkLoginOverHTTP,
+		},
 	}
 }
 
@@ -690,6 +700,20 @@ func checkPlainHTTP(c *checker) {
 	for _, r := range c.m.Routes {
 		if r.TLS == stack.TLSOff {
 			c.report(r.Service, r.Pos, "route %s%s to service %q is plain HTTP (tls: off) in %s", r.Host, r.Path, r.Service, c.m.Identity.Env)
+		}
+	}
+}
+
+func checkLoginOverHTTP(c *checker) {
+	for _, r := range c.m.Routes {
+		if r.TLS != stack.TLSOff || r.Rules == nil {
+			continue
+		}
+		switch {
+		case r.Rules.BasicAuth != nil:
+			c.report(r.Service, r.Pos, "route %s%s asks for a password (basic_auth) over plain HTTP (tls: off)", r.Host, r.Path)
+		case r.Rules.ForwardAuth != nil:
+			c.report(r.Service, r.Pos, "route %s%s sends its login (forward_auth) over plain HTTP (tls: off)", r.Host, r.Path)
 		}
 	}
 }

@@ -291,6 +291,31 @@ var ruleCases = map[string][]ruleCase{
 			}))
 		}},
 	},
+	"QL037": {
+		{name: "basic auth over plain HTTP", model: func() *stack.Model {
+			m := newModel("dev", clean("web"))
+			m.Routes[0].TLS = stack.TLSOff
+			m.Routes[0].Rules = &stack.RouteRules{BasicAuth: &stack.RouteBasicAuth{UsersSecret: "u"}}
+			return m
+		}, want: []string{"web"}},
+		{name: "forward auth over plain HTTP", model: func() *stack.Model {
+			m := newModel("prod", clean("web"))
+			m.Routes[0].TLS = stack.TLSOff
+			m.Routes[0].Rules = &stack.RouteRules{ForwardAuth: &stack.RouteForwardAuth{URL: "http://auth"}}
+			return m
+		}, want: []string{"web"}},
+		{name: "basic auth over TLS", model: func() *stack.Model {
+			m := newModel("dev", clean("web"))
+			m.Routes[0].Rules = &stack.RouteRules{BasicAuth: &stack.RouteBasicAuth{UsersSecret: "u"}}
+			return m
+		}},
+		{name: "other rules over plain HTTP", model: func() *stack.Model {
+			m := newModel("dev", clean("web"))
+			m.Routes[0].TLS = stack.TLSOff
+			m.Routes[0].Rules = &stack.RouteRules{Allow: []string{"10.0.0.0/8"}}
+			return m
+		}},
+	},
 	"QL016": {
 		{name: "tls off in prod", model: func() *stack.Model {
 			m := newModel("prod", clean("web"))
