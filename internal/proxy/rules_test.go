@@ -351,7 +351,7 @@ func TestRulesRedirectHosts(t *testing.T) {
 // compressBackend serves 16 KiB of HTML, a PNG, a small text and a body
 // the app compressed itself.
 func compressBackend(t testing.TB) *httptest.Server {
-	html := bytes.Repeat([]byte("<p>quai compresses text responses for its routes.</p>\n"), 16<<10/54+1)[:16<<10]
+	html := sampleHTML()
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/page.html":
@@ -437,7 +437,7 @@ func TestRulesCompress(t *testing.T) {
 			t.Errorf("%s: decoded body differs (%d bytes, want %d)", tc.accept, len(got), len(plain))
 		}
 		if tc.want != "" {
-			if len(body) > len(plain)/4 {
+			if len(body) > len(plain)/2 {
 				t.Errorf("%s: %d bytes compressed from %d", tc.want, len(body), len(plain))
 			}
 			expect(t, tc.want+" etag weakened", resp.Header.Get("ETag"), `W/"v1"`)
@@ -451,4 +451,28 @@ func TestRulesCompress(t *testing.T) {
 		}
 		expect(t, path+" left alone", resp.Header.Get("Content-Encoding"), want)
 	}
+}
+
+// sampleHTML is 16 KiB of HTML-like text: tags around words drawn
+// pseudo-randomly from a small vocabulary, so that it compresses about as
+// well as a real page (3-4×), not as well as one sentence repeated.
+func sampleHTML() []byte {
+	words := strings.Fields("the quai proxy routes requests to healthy replicas of each service and drains old targets after a switchover while " +
+		"access rules per route decide who gets in compression saves bytes on text responses sealed secrets hold the users of basic auth " +
+		"order invoice customer product price total shipping address account settings dashboard report")
+	var b bytes.Buffer
+	b.WriteString("<!doctype html><html><head><title>quai</title></head><body>\n")
+	x := uint32(2463534242)
+	for b.Len() < 16<<10 {
+		b.WriteString(`<div class="row"><p>`)
+		for range 12 {
+			x ^= x << 13
+			x ^= x >> 17
+			x ^= x << 5
+			b.WriteString(words[int(x%uint32(len(words)))])
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, "</p><span id=\"n%d\">%d</span></div>\n", x%10000, x%997)
+	}
+	return b.Bytes()[:16<<10]
 }
