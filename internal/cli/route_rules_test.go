@@ -1,11 +1,8 @@
 package cli_test
 
 import (
-	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -21,21 +18,12 @@ import (
 func TestUpRouteRules(t *testing.T) {
 	d, log := secretsDaemon(t)
 	var tr transcript
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "guarded")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	compose := fmt.Sprintf(`x-quai:
+	dir := testAppProject(t, "guarded", `x-quai:
   project: guarded
   routes:
     - path: /
       service: web
       port: 8080
-      tls: "off"
       basic_auth: { users_secret: admin_users, realm: Guarded }
       rate_limit: { per_second: 1, burst: 50 }
       headers: { X-Frame-Options: DENY }
@@ -53,10 +41,7 @@ services:
       health: { path: /healthz }
       process:
         command: [%q]
-`, exe)
-	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(compose), 0o644); err != nil {
-		t.Fatal(err)
-	}
+`)
 	hash, err := bcrypt.GenerateFromPassword([]byte("correct horse"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +53,7 @@ services:
 	}
 	tr.must(t, d, "", "up", dir, "--env", "dev", "-y")
 
-	send := func(user, pass string) *http.Response {
+	send := func(user, pass string) (int, http.Header) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, "http://"+d.ProxyHTTPAddr()+"/healthz", nil)
 		req.Host = "guarded.dev.localhost"
@@ -81,17 +66,16 @@ services:
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
 		_ = resp.Body.Close()
-		return resp
+		return resp.StatusCode, resp.Header
 	}
-	if resp := send("", ""); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(resp.Header.Get("WWW-Authenticate"), `realm="Guarded"`) {
-		t.Errorf("without credentials: %d %q, want 401 with the realm", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
+	if status, h := send("", ""); status != http.StatusUnauthorized || !strings.Contains(h.Get("WWW-Authenticate"), `realm="Guarded"`) {
+		t.Errorf("without credentials: %d %q, want 401 with the realm", status, h.Get("WWW-Authenticate"))
 	}
-	if resp := send("admin", "wrong"); resp.StatusCode != http.StatusUnauthorized {
-		t.Errorf("wrong password: %d, want 401", resp.StatusCode)
+	if status, _ := send("admin", "wrong"); status != http.StatusUnauthorized {
+		t.Errorf("wrong password: %d, want 401", status)
 	}
-	resp := send("admin", "correct horse")
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Frame-Options") != "DENY" {
-		t.Errorf("right password: %d, X-Frame-Options %q; want 200 and DENY", resp.StatusCode, resp.Header.Get("X-Frame-Options"))
+	if status, h := send("admin", "correct horse"); status != http.StatusOK || h.Get("X-Frame-Options") != "DENY" {
+		t.Errorf("right password: %d, X-Frame-Options %q; want 200 and DENY", status, h.Get("X-Frame-Options"))
 	}
 	for _, where := range []struct{ what, text string }{{"the verbs' output", tr.out.String()}, {"the daemon log", log.String()}} {
 		if strings.Contains(where.text, string(hash)) {

@@ -15,15 +15,7 @@ import (
 // secret token as APP_TOKEN (x-quai.secret_env) and as a file.
 func sealedAppProject(t *testing.T) string {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(t.TempDir(), "sealed")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	compose := fmt.Sprintf(`x-quai:
+	return testAppProject(t, "sealed", `x-quai:
   project: sealed
   routes:
     - path: /
@@ -46,8 +38,23 @@ services:
         APP_TOKEN: token
       process:
         command: [%q]
-`, exe)
-	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(compose), 0o644); err != nil {
+`)
+}
+
+// testAppProject writes compose (a format whose one %q is this test
+// binary, which serves as the app) as the compose.yaml of a new project
+// directory called name, and returns the directory.
+func testAppProject(t *testing.T, name, compose string) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), name)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(fmt.Sprintf(compose, exe)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return dir

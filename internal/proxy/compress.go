@@ -206,7 +206,7 @@ func (c *compressWriter) WriteHeader(status int) {
 		return
 	}
 	c.decided = true
-	h := c.ResponseWriter.Header()
+	h := c.Header()
 	ct := ""
 	if v := h["Content-Type"]; len(v) > 0 {
 		ct = v[0]

@@ -445,7 +445,7 @@ type headerWriter struct {
 func (h *headerWriter) WriteHeader(status int) {
 	if !h.wrote {
 		h.wrote = true
-		hd := h.ResponseWriter.Header()
+		hd := h.Header()
 		for _, k := range h.e.del {
 			delete(hd, k)
 		}
