@@ -41,5 +41,6 @@ func commands(g *globals) []*cobra.Command {
 		newInfoCmd(g),
 		newLoginCmd(g),
 		newContextCmd(g),
+		newCatalogCmd(g),
 	}
 }

@@ -3,12 +3,8 @@ package engine
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"maps"
@@ -256,56 +252,5 @@ func secretValue(m *stack.Model, svc *stack.Service, name string, sealed map[str
 	}
 }
 
-// Alphabets of generated values.
-const (
-	alnumAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-	rsaBits       = 3072
-)
-
 // generateSecret makes a new random value of the kind g asks for.
-func generateSecret(g *stack.Generate) ([]byte, error) {
-	switch g.Kind {
-	case stack.GenerateHex32:
-		b := make([]byte, 32)
-		if _, err := rand.Read(b); err != nil {
-			return nil, err
-		}
-		return []byte(hex.EncodeToString(b)), nil
-	case stack.GenerateRSA:
-		k, err := rsa.GenerateKey(rand.Reader, rsaBits)
-		if err != nil {
-			return nil, err
-		}
-		der, err := x509.MarshalPKCS8PrivateKey(k)
-		if err != nil {
-			return nil, err
-		}
-		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
-	default:
-		return randomString([]rune(cmp.Or(g.Alphabet, alnumAlphabet)), max(g.Length, 16))
-	}
-}
-
-// randomString draws n characters uniformly from alphabet (rejection
-// sampling, so no character is more likely than another).
-func randomString(alphabet []rune, n int) ([]byte, error) {
-	alphabet = slices.Compact(slices.Sorted(slices.Values(alphabet)))
-	if len(alphabet) < 2 || len(alphabet) > 256 {
-		return nil, fmt.Errorf("an alphabet of %d characters cannot make a secret: %w", len(alphabet), ErrInvalid)
-	}
-	limit := 256 - 256%len(alphabet)
-	var b strings.Builder
-	buf := make([]byte, 64)
-	for count := 0; count < n; {
-		if _, err := rand.Read(buf); err != nil {
-			return nil, err
-		}
-		for _, c := range buf {
-			if int(c) < limit && count < n {
-				b.WriteRune(alphabet[int(c)%len(alphabet)])
-				count++
-			}
-		}
-	}
-	return []byte(b.String()), nil
-}
+func generateSecret(g *stack.Generate) ([]byte, error) { return g.NewValue() }
