@@ -23,8 +23,11 @@ const (
 	// OverrideFile holds the instance's host (--host), merged over
 	// compose.yaml as Compose merges its override file.
 	OverrideFile = "compose.override.yaml"
-	// HostVariable is not a setting: --host writes OverrideFile instead.
-	HostVariable = "HOST"
+	// HostVariable is not a setting: install records in .env the host the
+	// instance answers at (--host, else the entry's default host), which an
+	// entry's compose.yaml may use (${QUAI_HOST}) where the application
+	// needs its own URL.
+	HostVariable = "QUAI_HOST"
 )
 
 // InstallOptions says where and how to write an entry's project folder.
@@ -72,7 +75,10 @@ func (e *Entry) Install(o InstallOptions) (Installed, error) {
 	if err != nil {
 		return res, err
 	}
-	res.Settings = values
+	res.Settings = maps.Clone(values)
+	if h, ok := old.settings[HostVariable]; ok && o.Host == "" {
+		values[HostVariable] = h
+	}
 	if res.Previous != "" {
 		res.Notes = e.UpgradeNotes(res.Previous)
 	}
@@ -171,12 +177,33 @@ func envFile(e *Entry, values map[string]string) []byte {
 		if !ok {
 			continue
 		}
-		if !bareValue.MatchString(v) {
-			v = "'" + v + "'"
-		}
-		fmt.Fprintf(&b, "%s=%s\n", s.Name, v)
+		writeEnvLine(&b, s.Name, v)
+	}
+	if h, ok := values[HostVariable]; ok {
+		writeEnvLine(&b, HostVariable, h)
 	}
 	return b.Bytes()
+}
+
+func writeEnvLine(b *bytes.Buffer, k, v string) {
+	if !bareValue.MatchString(v) {
+		v = "'" + v + "'"
+	}
+	fmt.Fprintf(b, "%s=%s\n", k, v)
+}
+
+// RecordHost writes host as QUAI_HOST in the installed folder's .env,
+// keeping the settings; it reports whether the value changed.
+func (e *Entry) RecordHost(dir, host string) (bool, error) {
+	values, err := readEnv(filepath.Join(dir, EnvFile))
+	if err != nil {
+		return false, err
+	}
+	if values[HostVariable] == host {
+		return false, nil
+	}
+	values[HostVariable] = host
+	return true, fsutil.WriteFile(filepath.Join(dir, EnvFile), envFile(e, values), 0o644)
 }
 
 type installedState struct {

@@ -126,6 +126,17 @@ func (g *globals) catalogInstall(ctx context.Context, o catalogInstallOptions) e
 	if err != nil {
 		return err
 	}
+	if len(m.Routes) > 0 {
+		changed, err := e.RecordHost(dir, m.Routes[0].Host)
+		if err != nil {
+			return err
+		}
+		if changed {
+			if m, err = loadStack(ctx, "catalog install", stack.Options{Dir: dir, Env: env, Org: stackOrg}); err != nil {
+				return err
+			}
+		}
+	}
 	if err := g.sealGenerated(ctx, m, dir, env, stackOrg, o.ShowSecrets); err != nil {
 		return err
 	}

@@ -1,0 +1,114 @@
+package catalog
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/quai-dev/quai/internal/lint"
+	"github.com/quai-dev/quai/internal/stack"
+)
+
+// builtinNames are the entries the catalog promises (docs/catalog.md).
+var builtinNames = []string{
+	"django", "gitlab", "grafana", "headscale", "metabase", "n8n", "nextcloud", "nextcloud-postgres",
+	"odoo", "onlyoffice", "syncthing", "users-api", "wordpress",
+}
+
+// installed writes e's project folder with its defaults (a required
+// setting without one gets an example value) and loads it for env prod
+// and org acme, as quai catalog install then quai up do.
+func installed(t testing.TB, e *Entry) (string, *stack.Model) {
+	t.Helper()
+	dir := t.TempDir()
+	set := map[string]string{}
+	for _, s := range e.Settings {
+		if s.Required && s.Default == nil {
+			set[s.Name] = e.DefaultEnviron()[s.Name]
+		}
+	}
+	if _, err := e.Install(InstallOptions{Dir: dir, Set: set, Host: e.Name + ".acme.example"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.RecordHost(dir, e.Name+".acme.example"); err != nil {
+		t.Fatal(err)
+	}
+	m, err := stack.Load(context.Background(), stack.Options{Dir: dir, Env: "prod", Org: "acme", Environ: map[string]string{}})
+	if err != nil {
+		t.Fatalf("%s does not load for env prod: %v", e.Name, err)
+	}
+	return dir, m
+}
+
+// TestBuiltinEntriesAreProductionReady loads every built-in entry as an
+// installed folder for env prod and checks it against quai lint --env prod
+// --fail-on warning (suppressions only with reasons, which QL030 enforces),
+// and what the catalog promises beyond lint: pinned images, TLS on every
+// route, a health check on every routed service, a size class on every
+// service, a backup policy on every service with a named volume, and
+// generated (sealed) secrets rather than literal passwords.
+func TestBuiltinEntriesAreProductionReady(t *testing.T) {
+	entries, err := Builtin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name)
+	}
+	if !slices.Equal(names, builtinNames) {
+		t.Errorf("built-in entries %v, want %v", names, builtinNames)
+	}
+	for _, e := range entries {
+		t.Run(e.Name, func(t *testing.T) {
+			_, m := installed(t, e)
+			src, err := lint.ReadSources(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range lint.Check(m, lint.Options{Sources: src}) {
+				if f.Severity.AtLeast(lint.SeverityWarning) {
+					t.Errorf("%s:%d: %s %s %s: %s", f.File, f.Line, f.Severity, f.Rule, f.Service, f.Message)
+				}
+			}
+			if len(m.Routes) == 0 {
+				t.Error("no route")
+			}
+			routed := map[string]bool{}
+			for _, r := range m.Routes {
+				routed[r.Service] = true
+				if r.TLS == stack.TLSOff {
+					t.Errorf("route %s%s serves plain HTTP", r.Host, r.Path)
+				}
+			}
+			for _, s := range m.Services {
+				if s.Size == "" {
+					t.Errorf("service %s has no size class", s.Name)
+				}
+				if routed[s.Name] && s.HealthPath == "" {
+					t.Errorf("routed service %s has no x-quai.health", s.Name)
+				}
+				hasVolume := slices.ContainsFunc(s.Mounts, func(mt stack.Mount) bool { return mt.Type == stack.MountVolume })
+				if hasVolume && s.Backup == nil && !slices.ContainsFunc(m.Services, func(o *stack.Service) bool {
+					return o.Backup != nil && sharesVolume(o, s)
+				}) {
+					t.Errorf("service %s keeps a named volume and nothing backs it up", s.Name)
+				}
+			}
+			if e.Major() > 1 && len(e.UpgradeNotes("1.0.0")) == 0 {
+				t.Errorf("version %s has no upgrade notes", e.Version)
+			}
+		})
+	}
+}
+
+func sharesVolume(a, b *stack.Service) bool {
+	for _, x := range a.Mounts {
+		for _, y := range b.Mounts {
+			if x.Type == stack.MountVolume && y.Type == stack.MountVolume && x.Source == y.Source {
+				return true
+			}
+		}
+	}
+	return false
+}
