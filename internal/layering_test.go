@@ -123,6 +123,15 @@ var rules = []rule{
 		why: "the network API's certificates are a leaf the daemon wires; the proxy's CA is its own",
 	},
 	{
+		from: []string{"./internal/catalog"},
+		deny: []string{
+			"./internal/engine", "./internal/store", "./internal/proxy", "./internal/api",
+			"./internal/daemon/...", "./internal/cli/...", "./internal/client", "./internal/runtime/...",
+		},
+		why: "the catalog reads and writes project folders; sealing their secrets and deploying them " +
+			"is the CLI's and the daemon's work",
+	},
+	{
 		from:   []string{"./..."},
 		except: []string{"./internal/stack/..."},
 		deny:   []string{"github.com/compose-spec/compose-go/..."},

@@ -42,9 +42,9 @@ var schemaJSON []byte
 
 // Meta is an entry's header, catalog.yaml.
 type Meta struct {
-	Name        string    `json:"name"`
-	Title       string    `json:"title,omitempty"`
-	Description string    `json:"description"`
+	Name        string `json:"name"`
+	Title       string `json:"title,omitempty"`
+	Description string `json:"description"`
 	// Version is the entry's own semantic version; its major number moves
 	// when an upgrade needs the user's attention (Upgrades).
 	Version string `json:"version"`
