@@ -28,6 +28,13 @@ command -v age-keygen >/dev/null 2>&1 || need+=(age)
 # Registry tests push to and pull from a real registry server (distribution
 # 2.8) that they start on loopback with TLS and basic auth.
 command -v docker-registry >/dev/null 2>&1 || need+=(docker-registry)
+# The catalog's tests: Debian's docker-compose checks every entry's Compose
+# rendering; the WordPress entry runs end to end on Docker from images
+# built from PHP, its MySQL driver and WordPress's Debian packages.
+command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
+command -v php8.2 >/dev/null 2>&1 || need+=(php8.2-cli)
+[ -f /usr/lib/php/20220829/mysqli.so ] || need+=(php8.2-mysql)
+[ -f /usr/share/wordpress/wp-settings.php ] || need+=(wordpress)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "deps: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2

@@ -1,11 +1,16 @@
-package catalog
+package catalog_test
 
 import (
-	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/quai-dev/quai/internal/catalog/catalogtest"
 	"github.com/quai-dev/quai/internal/lint"
+	"github.com/quai-dev/quai/internal/render"
 	"github.com/quai-dev/quai/internal/stack"
 )
 
@@ -13,31 +18,6 @@ import (
 var builtinNames = []string{
 	"django", "gitlab", "grafana", "headscale", "metabase", "n8n", "nextcloud", "nextcloud-postgres",
 	"odoo", "onlyoffice", "syncthing", "users-api", "wordpress",
-}
-
-// installed writes e's project folder with its defaults (a required
-// setting without one gets an example value) and loads it for env prod
-// and org acme, as quai catalog install then quai up do.
-func installed(t testing.TB, e *Entry) (string, *stack.Model) {
-	t.Helper()
-	dir := t.TempDir()
-	set := map[string]string{}
-	for _, s := range e.Settings {
-		if s.Required && s.Default == nil {
-			set[s.Name] = e.DefaultEnviron()[s.Name]
-		}
-	}
-	if _, err := e.Install(InstallOptions{Dir: dir, Set: set, Host: e.Name + ".acme.example"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.RecordHost(dir, e.Name+".acme.example"); err != nil {
-		t.Fatal(err)
-	}
-	m, err := stack.Load(context.Background(), stack.Options{Dir: dir, Env: "prod", Org: "acme", Environ: map[string]string{}})
-	if err != nil {
-		t.Fatalf("%s does not load for env prod: %v", e.Name, err)
-	}
-	return dir, m
 }
 
 // TestBuiltinEntriesAreProductionReady loads every built-in entry as an
@@ -48,10 +28,7 @@ func installed(t testing.TB, e *Entry) (string, *stack.Model) {
 // service, a backup policy on every service with a named volume, and
 // generated (sealed) secrets rather than literal passwords.
 func TestBuiltinEntriesAreProductionReady(t *testing.T) {
-	entries, err := Builtin()
-	if err != nil {
-		t.Fatal(err)
-	}
+	entries := catalogtest.Builtin(t)
 	var names []string
 	for _, e := range entries {
 		names = append(names, e.Name)
@@ -61,7 +38,7 @@ func TestBuiltinEntriesAreProductionReady(t *testing.T) {
 	}
 	for _, e := range entries {
 		t.Run(e.Name, func(t *testing.T) {
-			_, m := installed(t, e)
+			_, m := catalogtest.Install(t, e, "prod", "acme")
 			src, err := lint.ReadSources(m)
 			if err != nil {
 				t.Fatal(err)
@@ -111,4 +88,38 @@ func sharesVolume(a, b *stack.Service) bool {
 		}
 	}
 	return false
+}
+
+// TestBuiltinEntriesRenderForDockerCompose renders every entry as quai
+// render --target compose does and has Debian's docker-compose accept it
+// (docker-compose config), for the teams that hand a Compose file on.
+func TestBuiltinEntriesRenderForDockerCompose(t *testing.T) {
+	bin, err := exec.LookPath("docker-compose")
+	if err != nil {
+		msg := "docker-compose is not installed: run scripts/deps.sh"
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	for _, e := range catalogtest.Builtin(t) {
+		t.Run(e.Name, func(t *testing.T) {
+			_, m := catalogtest.Install(t, e, "prod", "acme")
+			b, err := render.ComposeWith(m, render.ComposeOptions{NoName: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := filepath.Join(t.TempDir(), "compose.yaml")
+			if err := os.WriteFile(f, b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(bin, "-p", m.Identity.Slug(), "-f", f, "config", "-q") //nolint:gosec // the test's own files
+			cmd.Dir = filepath.Dir(f)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				t.Fatalf("docker-compose config refused the rendering of %s: %v\n%s\n--- rendered:\n%s", e.Name, err, out, b)
+			} else if s := strings.TrimSpace(string(out)); s != "" {
+				t.Logf("docker-compose config: %s", s)
+			}
+		})
+	}
 }

@@ -32,6 +32,8 @@ type renderOptions struct {
 	OutDir string
 	JSON   bool
 	Kube   render.KubeOptions
+	// ComposeV1 renders for docker-compose 1.x: no top-level name.
+	ComposeV1 bool
 }
 
 func newRenderCmd(g *globals) *cobra.Command {
@@ -74,6 +76,7 @@ stack, 1 when it cannot be rendered.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Target, "target", opts.Target, "what to render: kubernetes or compose")
+	f.BoolVar(&opts.ComposeV1, "compose-v1", false, "with --target compose: leave out the top-level name, which docker-compose 1.x refuses (pass the instance with -p)")
 	_ = cmd.RegisterFlagCompletionFunc("target", cobra.FixedCompletions([]string{targetKubernetes, targetCompose}, cobra.ShellCompDirectiveNoFileComp))
 	envFlag(cmd, &opts.Env)
 	orgFlag(cmd, &opts.Org)
@@ -129,7 +132,7 @@ func runRender(ctx context.Context, stdout, stderr io.Writer, opts renderOptions
 			printKubeNotes(stderr, ms, m.Dir)
 		}
 	case targetCompose:
-		b, err := render.Compose(m)
+		b, err := render.ComposeWith(m, render.ComposeOptions{NoName: opts.ComposeV1})
 		if err != nil {
 			return fmt.Errorf("render %s for compose: %w", m.Identity, err)
 		}

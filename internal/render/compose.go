@@ -36,7 +36,19 @@ func ComposeLabels(id stack.Identity, s *stack.Service) map[string]string {
 // collide) and quai's labels added to every service; "$" is escaped as "$$"
 // so Compose does not interpolate values twice. Key order follows the
 // resolved document; added labels are sorted, so output is deterministic.
-func Compose(m *stack.Model) ([]byte, error) {
+func Compose(m *stack.Model) ([]byte, error) { return ComposeWith(m, ComposeOptions{}) }
+
+// ComposeOptions tunes the Compose rendering.
+type ComposeOptions struct {
+	// NoName leaves out the top-level name, which docker-compose 1.x (the
+	// Python one Debian ships) refuses; give it the instance with -p.
+	NoName bool
+}
+
+// ComposeWith is Compose with options. Either way, a dependency's
+// `required: true` (the default, which compose-go writes out and
+// docker-compose 1.x refuses) is left out.
+func ComposeWith(m *stack.Model, opts ComposeOptions) ([]byte, error) {
 	if m == nil {
 		return nil, fmt.Errorf("%w: no model", ErrInvalidModel)
 	}
@@ -51,7 +63,11 @@ func Compose(m *stack.Model) ([]byte, error) {
 		return nil, fmt.Errorf("%w: resolved compose document is not a mapping", ErrInvalidModel)
 	}
 	top := doc.Content[0]
-	setScalar(top, "name", dnsLabel(m.Identity.Slug()), true)
+	if opts.NoName {
+		deleteKey(top, "name")
+	} else {
+		setScalar(top, "name", dnsLabel(m.Identity.Slug()), true)
+	}
 
 	services := mapValue(top, "services")
 	if services == nil || services.Kind != yaml.MappingNode {
@@ -62,6 +78,15 @@ func Compose(m *stack.Model) ([]byte, error) {
 		s := m.Service(name)
 		if s == nil || body.Kind != yaml.MappingNode {
 			continue
+		}
+		if deps := mapValue(body, "depends_on"); deps != nil && deps.Kind == yaml.MappingNode {
+			for j := 1; j < len(deps.Content); j += 2 {
+				if d := deps.Content[j]; d.Kind == yaml.MappingNode {
+					if r := mapValue(d, "required"); r != nil && r.Value == "true" {
+						deleteKey(d, "required")
+					}
+				}
+			}
 		}
 		if err := addLabels(body, ComposeLabels(m.Identity, s)); err != nil {
 			return nil, fmt.Errorf("service %s: %w", name, err)
@@ -164,4 +189,14 @@ func addLabels(svc *yaml.Node, extra map[string]string) error {
 	}
 	svc.Content = append(svc.Content, &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: "labels"}, node)
 	return nil
+}
+
+// deleteKey removes key and its value from the mapping node m.
+func deleteKey(m *yaml.Node, key string) {
+	for i := 0; i+1 < len(m.Content); i += 2 {
+		if m.Content[i].Value == key {
+			m.Content = append(m.Content[:i], m.Content[i+2:]...)
+			return
+		}
+	}
 }

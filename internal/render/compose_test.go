@@ -89,6 +89,21 @@ func TestComposeEscapesDollars(t *testing.T) {
 	}
 }
 
+func TestComposeForDockerComposeV1(t *testing.T) {
+	m := handModel(t)
+	m.Resolved = []byte("name: x\nservices:\n  api:\n    image: x\n    depends_on:\n      db:\n        condition: service_healthy\n        required: true\n      cache:\n        condition: service_started\n        required: false\n  db:\n    image: y\n  cache:\n    image: z\n")
+	out, err := ComposeWith(m, ComposeOptions{NoName: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(out, []byte("name: ")) || bytes.Contains(out, []byte("required: true")) || !bytes.Contains(out, []byte("required: false")) {
+		t.Errorf("docker-compose 1.x rendering keeps the name or a default required, or drops required: false:\n%s", out)
+	}
+	if out, _ := Compose(m); !bytes.HasPrefix(out, []byte("name: ")) {
+		t.Errorf("the default rendering lost the project name:\n%s", out)
+	}
+}
+
 func TestComposeErrors(t *testing.T) {
 	m := handModel(t)
 	m.Resolved = nil

@@ -173,14 +173,7 @@ exec mariadbd --no-defaults --user=root --datadir=$d --basedir=/usr --socket=/ru
 // mariadbImage is MariaDB from the host's packages.
 func mariadbImage(t *testing.T) string {
 	t.Helper()
-	boot := []byte("create database if not exists mysql;\nuse mysql;\nSET @auth_root_socket=NULL;\n")
-	for _, f := range []string{"mysql_system_tables.sql", "mysql_performance_tables.sql", "mysql_system_tables_data.sql", "fill_help_tables.sql", "maria_add_gis_sp_bootstrap.sql", "mysql_sys_schema.sql"} {
-		b, err := os.ReadFile(filepath.Join("/usr/share/mysql", f))
-		if err != nil {
-			dumptest.SkipOrFail(t, "MariaDB's system tables are not installed ("+err.Error()+"): run scripts/deps.sh")
-		}
-		boot = append(boot, b...)
-	}
+	boot := dockertest.MariaDBSystemTables(t)
 	return dockertest.HostImage(t, dockertest.Engine(t), dockertest.HostImageSpec{
 		Name:     "mariadb",
 		Programs: []string{"/usr/sbin/mariadbd", "/usr/bin/mariadb", "/usr/bin/mariadb-dump"},

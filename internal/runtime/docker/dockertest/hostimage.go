@@ -233,3 +233,24 @@ func readResolved(p string) ([]byte, int64, error) {
 	}
 	return b, int64(st.Mode().Perm()), nil
 }
+
+// MariaDBSystemTables is the SQL that mariadb-install-db feeds mariadbd
+// --bootstrap to create the system tables, from the host's MariaDB
+// package, for images whose entrypoint initialises a data directory; a
+// missing package skips the test, or fails it in CI.
+func MariaDBSystemTables(t testing.TB) []byte {
+	t.Helper()
+	boot := []byte("create database if not exists mysql;\nuse mysql;\nSET @auth_root_socket=NULL;\n")
+	for _, f := range []string{"mysql_system_tables.sql", "mysql_performance_tables.sql", "mysql_system_tables_data.sql", "fill_help_tables.sql", "maria_add_gis_sp_bootstrap.sql", "mysql_sys_schema.sql"} {
+		b, err := os.ReadFile(filepath.Join("/usr/share/mysql", f))
+		if err != nil {
+			msg := "MariaDB's system tables are not installed (" + err.Error() + "): run scripts/deps.sh"
+			if CI() {
+				t.Fatal(msg)
+			}
+			t.Skip(msg)
+		}
+		boot = append(boot, b...)
+	}
+	return boot
+}
