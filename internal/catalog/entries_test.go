@@ -1,6 +1,8 @@
 package catalog_test
 
 import (
+	"cmp"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -122,4 +124,51 @@ func TestBuiltinEntriesRenderForDockerCompose(t *testing.T) {
 			}
 		})
 	}
+}
+
+// provenOnDocker names, per entry, the end-to-end test that runs it on a
+// real Docker Engine (docs/catalog.md).
+var provenOnDocker = map[string]string{
+	"wordpress": "TestCatalogWordPressOnDocker: install, page through the proxy, mariadb-dump backup and restore, settings update and entry upgrade",
+}
+
+// TestCatalogReport prints the catalog's table for docs/catalog.md (run
+// with -v, or bench/catalog/run.sh): each entry, its version, services and
+// images, its lint result for env prod (findings at warning or above,
+// infos, suppressions with reasons) and what runs it end to end.
+func TestCatalogReport(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("| entry | version | services (images) | lint --env prod --fail-on warning | suppressed (with reasons) | end to end |\n|---|---|---|---|---|---|\n")
+	for _, e := range catalogtest.Builtin(t) {
+		_, m := catalogtest.Install(t, e, "prod", "acme")
+		src, err := lint.ReadSources(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var bad, infos int
+		for _, f := range lint.Check(m, lint.Options{Sources: src}) {
+			if f.Severity.AtLeast(lint.SeverityWarning) {
+				bad++
+			} else {
+				infos++
+			}
+		}
+		var svcs, suppressed []string
+		for _, s := range m.Services {
+			svcs = append(svcs, s.Name+" ("+s.Image+")")
+			for _, sup := range s.Suppress {
+				suppressed = append(suppressed, sup.Rule+" on "+s.Name)
+			}
+		}
+		verdict := "pass"
+		if bad > 0 {
+			verdict = "FAIL"
+		}
+		if infos > 0 {
+			verdict += fmt.Sprintf(" (%d info)", infos)
+		}
+		e2e := cmp.Or(provenOnDocker[e.Name], "lint, docker-compose config, Kubernetes server-side dry run")
+		fmt.Fprintf(&b, "| %s | %s (app %s) | %s | %s | %s | %s |\n", e.Name, e.Version, e.AppVersion, strings.Join(svcs, ", "), verdict, cmp.Or(strings.Join(suppressed, ", "), "none"), e2e)
+	}
+	t.Logf("catalog report:\n%s", b.String())
 }

@@ -225,6 +225,33 @@ func (d *dockerRuntime) Exec(ctx context.Context, h runtime.Handle, opts runtime
 	return rt.Exec(ctx, h, opts)
 }
 
+// CopyFrom implements runtime.PathCopier (volume and files backups).
+func (d *dockerRuntime) CopyFrom(ctx context.Context, h runtime.Handle, path string, w io.Writer) error {
+	rt, err := d.connect(ctx)
+	if err != nil {
+		return err
+	}
+	return rt.CopyFrom(ctx, h, path, w)
+}
+
+// CopyTo implements runtime.PathCopier (volume and files restores).
+func (d *dockerRuntime) CopyTo(ctx context.Context, h runtime.Handle, path string, r io.Reader) error {
+	rt, err := d.connect(ctx)
+	if err != nil {
+		return err
+	}
+	return rt.CopyTo(ctx, h, path, r)
+}
+
+// HostPath implements runtime.PathCopier.
+func (d *dockerRuntime) HostPath(ctx context.Context, h runtime.Handle, path string) (string, bool) {
+	rt, err := d.connect(ctx)
+	if err != nil {
+		return "", false
+	}
+	return rt.HostPath(ctx, h, path)
+}
+
 // Volumes implements runtime.VolumeManager.
 func (d *dockerRuntime) Volumes(ctx context.Context, id stack.Identity) ([]string, error) {
 	rt, err := d.connect(ctx)
@@ -287,6 +314,7 @@ var (
 	_ runtime.VolumeManager = (*dockerRuntime)(nil)
 	_ runtime.ImageManager  = (*dockerRuntime)(nil)
 	_ runtime.ImagePusher   = (*dockerRuntime)(nil)
+	_ runtime.PathCopier    = (*dockerRuntime)(nil)
 )
 
 // startDocker builds the docker runtime unless it is turned off, and

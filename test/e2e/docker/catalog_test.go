@@ -114,10 +114,12 @@ func catalogImages(t *testing.T, cli *client.Client) {
 	}
 	wordpress := dockertest.HostImage(t, cli, dockertest.HostImageSpec{
 		Name:     "catalog-wordpress",
-		Programs: append([]string{"/usr/bin/php8.2", "/usr/share/wordpress/wp-settings.php"}, exts...),
-		Trees:    []string{"/usr/share/wordpress", "/etc/php/8.2"},
+		Programs: append([]string{"/usr/bin/php8.2"}, exts...),
+		// Debian's PHP reads the system's time zones.
+		Trees: []string{"/usr/share/wordpress", "/etc/php/8.2", "/usr/share/zoneinfo"},
 		Files: map[string][]byte{
-			"/usr/share/wordpress/wp-config.php": []byte(catalogWPConfig),
+			"/usr/share/wordpress/wp-config.php":       []byte(catalogWPConfig),
+			"/etc/php/8.2/cli/conf.d/99-quai-test.ini": []byte("date.timezone = UTC\n"),
 			// PHP's own web server stands in for Apache: same document
 			// root, same environment, port 80 (as root, as the image does).
 			"/entry.sh": []byte("#!/bin/sh\nexec php8.2 -S 0.0.0.0:80 -t /usr/share/wordpress\n"),
@@ -159,6 +161,17 @@ func wpPage(d *daemontest.Daemon, method, path string, form url.Values) (int, st
 	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b), err
+}
+
+var (
+	styleRe = regexp.MustCompile(`(?s)<(style|script)[^>]*>.*?</(style|script)>`)
+	tagRe   = regexp.MustCompile(`<[^>]*>`)
+	blankRe = regexp.MustCompile(`\s*\n\s*`)
+)
+
+// pageText is an HTML page's text, for failure messages.
+func pageText(html string) string {
+	return strings.TrimSpace(blankRe.ReplaceAllString(tagRe.ReplaceAllString(styleRe.ReplaceAllString(html, ""), ""), "\n"))
 }
 
 var titleRe = regexp.MustCompile(`<title>([^<]*)</title>`)
@@ -245,7 +258,8 @@ func TestCatalogWordPressOnDocker(t *testing.T) {
 		"admin_password2": {"Qu4i-test-passw0rd!"}, "pw_weak": {"1"}, "admin_email": {"admin@example.com"}, "blog_public": {"0"},
 	})
 	if err != nil || code != http.StatusOK || !strings.Contains(body, "Success") {
-		t.Fatalf("installing WordPress: %d, %v\n%.3000s", code, err, body)
+		logs, _ := e2etest.Quai(t, d.Socket, "logs", wpInstance, "wordpress", "--tail", "50")
+		t.Fatalf("installing WordPress: %d, %v\n%s\nlogs:\n%s", code, err, pageText(body), logs)
 	}
 	if name := blogName(t, d); !strings.Contains(name, "Catalog Blog") {
 		t.Fatalf("title after the install: %q", name)

@@ -32,7 +32,8 @@ type HostImageSpec struct {
 	Programs []string
 	// Trees are host directories copied whole (shared files).
 	Trees []string
-	// Files are extra files by path in the image (an entrypoint script).
+	// Files are extra files by path in the image (an entrypoint script);
+	// one replaces a tree's file of the same path.
 	Files map[string][]byte
 	// Dirs are empty directories made world-writable (data, sockets).
 	Dirs []string
@@ -176,6 +177,9 @@ func writeHostRootfs(w io.Writer, files []string, spec HostImageSpec) error {
 		return err
 	}
 	for _, p := range files {
+		if _, replaced := spec.Files[p]; replaced {
+			continue
+		}
 		fi, err := os.Lstat(p)
 		if err != nil {
 			return err
