@@ -239,7 +239,7 @@ func readEntry(fsys fs.FS, dir, catalog string) (*Entry, error) {
 	if _, err := fs.Stat(sub, "compose.yaml"); err != nil {
 		return nil, fmt.Errorf("entry %s: an entry is a quai project: it needs compose.yaml beside %s: %w", dir, HeaderFile, ErrInvalid)
 	}
-	for _, reserved := range []string{OverrideFile, EnvFile} {
+	for _, reserved := range []string{OverrideFile, EnvFile, ManifestFile} {
 		if _, err := fs.Stat(sub, reserved); err == nil {
 			return nil, fmt.Errorf("entry %s: %s is written at install (settings, --host); leave it out of the entry: %w", dir, reserved, ErrInvalid)
 		}

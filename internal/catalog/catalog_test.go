@@ -108,6 +108,9 @@ func TestInstallWritesSettingsThenUpgradesKeepingThem(t *testing.T) {
 		}
 	}
 
+	if err := os.WriteFile(filepath.Join(dir, "conf", "a.conf"), []byte("mine\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	v2 := demoEntry(t, validHeader)
 	res, err = v2.Install(InstallOptions{Dir: dir, Set: map[string]string{"GREETING": "salut"}})
 	if err != nil {
@@ -115,6 +118,15 @@ func TestInstallWritesSettingsThenUpgradesKeepingThem(t *testing.T) {
 	}
 	if res.Previous != "1.0.0" || res.Version != "2.1.0" || len(res.Notes) != 1 || res.Notes[0].To != 2 {
 		t.Fatalf("upgrade: %+v", res)
+	}
+	if len(res.Kept) != 1 || res.Kept[0] != "conf/a.conf" {
+		t.Errorf("kept %v, want the user's conf/a.conf", res.Kept)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "conf", "a.conf")); string(b) != "mine\n" {
+		t.Errorf("the user's change was overwritten: %q", b)
+	}
+	if b, _ := os.ReadFile(filepath.Join(dir, "conf", "a.conf.catalog-new")); string(b) != "a\n" {
+		t.Errorf("the entry's version beside it: %q", b)
 	}
 	if res.Settings["WORKERS"] != "4" || res.Settings["TOKEN_NAME"] != "a b" || res.Settings["GREETING"] != "salut" {
 		t.Errorf("upgrade lost settings: %+v", res.Settings)

@@ -3,6 +3,9 @@ package catalog
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -53,7 +56,16 @@ type Installed struct {
 	Settings map[string]string `json:"settings"`
 	// Notes are the upgrade notes of the majors crossed.
 	Notes []Upgrade `json:"upgrade_notes,omitempty"`
+	// Kept are the files the user changed since they were installed,
+	// left as they are; the entry's version is beside each, as
+	// FILE.catalog-new, to merge by hand.
+	Kept []string `json:"kept,omitempty"`
 }
+
+// ManifestFile records, in an installed folder, the hash of every file as
+// the catalog wrote it, so a later install tells the user's changes
+// (kept) from files nobody touched (replaced).
+const ManifestFile = ".catalog-files"
 
 // Install writes the entry's project folder: its files, the settings in
 // .env (values given win over those written before, which win over the
@@ -85,6 +97,7 @@ func (e *Entry) Install(o InstallOptions) (Installed, error) {
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return res, err
 	}
+	manifest := map[string]string{}
 	err = fs.WalkDir(e.Files, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -97,10 +110,28 @@ func (e *Entry) Install(o InstallOptions) (Installed, error) {
 		if err != nil {
 			return err
 		}
+		sum := hashOf(b)
+		manifest[p] = sum
+		if cur, err := os.ReadFile(target); err == nil && p != HeaderFile {
+			was, known := old.manifest[p]
+			if cs := hashOf(cur); cs != sum && (!known || cs != was) {
+				// Changed by the user since the catalog wrote it.
+				res.Kept = append(res.Kept, p)
+				manifest[p] = was
+				return fsutil.WriteFile(target+".catalog-new", b, 0o644)
+			}
+		}
 		return fsutil.WriteFile(target, b, 0o644)
 	})
 	if err != nil {
 		return res, fmt.Errorf("write %s: %w", o.Dir, err)
+	}
+	mb, err := json.MarshalIndent(manifest, "", "  ")
+	if err != nil {
+		return res, err
+	}
+	if err := fsutil.WriteFile(filepath.Join(o.Dir, ManifestFile), append(mb, '\n'), 0o644); err != nil {
+		return res, err
 	}
 	if err := fsutil.WriteFile(filepath.Join(o.Dir, EnvFile), envFile(e, values), 0o644); err != nil {
 		return res, err
@@ -209,6 +240,12 @@ func (e *Entry) RecordHost(dir, host string) (bool, error) {
 type installedState struct {
 	version  string
 	settings map[string]string
+	manifest map[string]string
+}
+
+func hashOf(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 // readInstalled reads what an earlier install left in dir: the entry's
@@ -238,6 +275,11 @@ func readInstalled(dir, name string) (installedState, error) {
 		return st, fmt.Errorf("%s holds the catalog entry %s, not %s: pick another folder with --dir", dir, m.Name, name)
 	}
 	st.version = m.Version
+	if b, err := os.ReadFile(filepath.Join(dir, ManifestFile)); err == nil {
+		if err := json.Unmarshal(b, &st.manifest); err != nil {
+			return st, fmt.Errorf("%s: %w", filepath.Join(dir, ManifestFile), err)
+		}
+	}
 	st.settings, err = readEnv(filepath.Join(dir, EnvFile))
 	return st, err
 }

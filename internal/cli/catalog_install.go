@@ -114,6 +114,9 @@ func (g *globals) catalogInstall(ctx context.Context, o catalogInstallOptions) e
 		} else {
 			fprintf(g.stdout, "updated %s: %s %s -> %s\n", dir, e.Ref(), res.Previous, e.Version)
 		}
+		for _, k := range res.Kept {
+			fprintf(g.stdout, "  kept your %s (changed since it was installed); the entry's new version is %s.catalog-new\n", k, k)
+		}
 		for _, n := range res.Notes {
 			fprintf(g.stdout, "  upgrade notes for %d.x: %s\n", n.To, n.Notes)
 		}
