@@ -245,4 +245,14 @@ func TestAddFolderAndGitCatalogs(t *testing.T) {
 	if _, err := c2.Remove("shared"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("rm twice: %v", err)
 	}
+	// A referenced folder that went away hides its entries only.
+	if err := os.RemoveAll(src); err != nil {
+		t.Fatal(err)
+	}
+	if es, err := c2.Entries(); err == nil || !strings.Contains(err.Error(), "quai catalog rm team") || len(es) == 0 {
+		t.Errorf("entries with a vanished catalog: %d entries, %v", len(es), err)
+	}
+	if _, err := c2.Entry("wordpress"); err != nil {
+		t.Errorf("a built-in entry beside a vanished catalog: %v", err)
+	}
 }

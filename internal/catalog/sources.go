@@ -69,16 +69,19 @@ func (c *Catalog) Sources() []Source { return slices.Clone(c.sources) }
 
 // Entries lists every entry: the built-in ones, then each added catalog's,
 // sorted by name within a catalog. An added catalog that no longer reads
-// is an error naming it.
+// leaves its entries out and is reported in the error, beside the entries
+// of the others.
 func (c *Catalog) Entries() ([]*Entry, error) {
 	out, err := Builtin()
 	if err != nil {
 		return nil, err
 	}
+	var errs []error
 	for _, s := range c.sources {
 		es, err := ReadEntries(os.DirFS(s.Path), s.Name)
 		if err != nil {
-			return nil, fmt.Errorf("catalog %s (%s): %w; fix it, or remove it with `quai catalog rm %s`", s.Name, s.Location, err, s.Name)
+			errs = append(errs, fmt.Errorf("catalog %s (%s): %w; fix it, or remove it with `quai catalog rm %s`", s.Name, s.Location, err, s.Name))
+			continue
 		}
 		for _, e := range es {
 			e.Dir = s.Path
@@ -88,14 +91,15 @@ func (c *Catalog) Entries() ([]*Entry, error) {
 		}
 		out = append(out, es...)
 	}
-	return out, nil
+	return out, errors.Join(errs...)
 }
 
-// Entry finds an entry by NAME or CATALOG/NAME.
+// Entry finds an entry by NAME or CATALOG/NAME; a catalog that does not
+// read matters only when no entry is found.
 func (c *Catalog) Entry(name string) (*Entry, error) {
-	all, err := c.Entries()
-	if err != nil {
-		return nil, err
+	all, broken := c.Entries()
+	if all == nil {
+		return nil, broken
 	}
 	var hits []*Entry
 	for _, e := range all {
@@ -105,7 +109,7 @@ func (c *Catalog) Entry(name string) (*Entry, error) {
 	}
 	switch len(hits) {
 	case 0:
-		return nil, fmt.Errorf("%q: %w; quai catalog ls lists the entries", name, ErrNotFound)
+		return nil, errors.Join(fmt.Errorf("%q: %w; quai catalog ls lists the entries", name, ErrNotFound), broken)
 	case 1:
 		return hits[0], nil
 	}

@@ -33,8 +33,11 @@ CATALOG/NAME.`,
 				return g.printSources(cat.Sources())
 			}
 			entries, err := cat.Entries()
-			if err != nil {
+			if entries == nil {
 				return err
+			}
+			if err != nil {
+				fprintf(g.stderr, "warning: %v\n", err)
 			}
 			if g.JSON {
 				return g.printJSON(entries)

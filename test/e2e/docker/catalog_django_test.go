@@ -76,7 +76,7 @@ func TestCatalogDjangoOnDocker(t *testing.T) {
 	})
 	d := daemontest.Start(t, daemontest.Options{DockerHost: host, HealthTimeout: 3 * time.Minute, DrainTimeout: 5 * time.Second})
 	dir := filepath.Join(t.TempDir(), "django-acme-prod")
-	e2etest.MustQuai(t, d.Socket, "catalog", "install", "django", "--org", "acme", "--env", "prod", "--host", djangoHost, "--dir", dir, "--no-up")
+	e2etest.MustQuai(t, d.Socket, "--data-dir", d.DataDir, "catalog", "install", "django", "--org", "acme", "--env", "prod", "--host", djangoHost, "--dir", dir, "--no-up")
 	// The template is the team's from here on: build on Debian's Python
 	// instead of pip-installing on python:3.12-slim (no registry here).
 	df := filepath.Join(dir, "app", "Dockerfile")
@@ -159,7 +159,7 @@ func TestCatalogDjangoOnDocker(t *testing.T) {
 		t.Fatalf("/healthz/ after the restore: %d", code)
 	}
 
-	out = e2etest.MustQuai(t, d.Socket, "catalog", "install", "django", "--org", "acme", "--env", "prod", "--dir", dir, "--set", "GUNICORN_WORKERS=2", "-y")
+	out = e2etest.MustQuai(t, d.Socket, "--data-dir", d.DataDir, "catalog", "install", "django", "--org", "acme", "--env", "prod", "--dir", dir, "--set", "GUNICORN_WORKERS=2", "-y")
 	t.Logf("quai catalog install --set GUNICORN_WORKERS=2:\n%s", out)
 	if !strings.Contains(out, "web") || !strings.Contains(out, "updated "+dir) || !strings.Contains(out, "kept your app/Dockerfile") {
 		t.Errorf("settings update output:\n%s", out)

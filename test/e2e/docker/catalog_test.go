@@ -221,7 +221,7 @@ func TestCatalogWordPressOnDocker(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "wordpress-acme-prod")
 
 	start := time.Now()
-	out := e2etest.MustQuai(t, d.Socket, "catalog", "install", "wordpress", "--org", "acme", "--env", "prod",
+	out := e2etest.MustQuai(t, d.Socket, "--data-dir", d.DataDir, "catalog", "install", "wordpress", "--org", "acme", "--env", "prod",
 		"--host", wpHost, "--dir", dir, "--runtime", "docker", "-y")
 	deployed := time.Since(start)
 	t.Logf("quai catalog install:\n%s", out)
@@ -283,7 +283,7 @@ func TestCatalogWordPressOnDocker(t *testing.T) {
 	}
 
 	// An update: a changed setting is an ordinary up with a plan.
-	out = e2etest.MustQuai(t, d.Socket, "catalog", "install", "wordpress", "--org", "acme", "--env", "prod",
+	out = e2etest.MustQuai(t, d.Socket, "--data-dir", d.DataDir, "catalog", "install", "wordpress", "--org", "acme", "--env", "prod",
 		"--dir", dir, "--set", "WORDPRESS_DEBUG=true", "-y")
 	t.Logf("quai catalog install --set WORDPRESS_DEBUG=true:\n%s", out)
 	if !strings.Contains(out, "updated "+dir) || !strings.Contains(out, "wordpress") || strings.Contains(out, "generated and sealed") {
@@ -311,8 +311,8 @@ func TestCatalogWordPressOnDocker(t *testing.T) {
 	if err := os.WriteFile(compose, []byte(strings.Replace(string(cb), "size: small", "size: medium", 1)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e2etest.MustQuai(t, d.Socket, "catalog", "add", team)
-	out = e2etest.MustQuai(t, d.Socket, "catalog", "install", "team/wordpress", "--org", "acme", "--env", "prod", "--dir", dir, "-y")
+	e2etest.MustQuai(t, d.Socket, "--data-dir", d.DataDir, "catalog", "add", team)
+	out = e2etest.MustQuai(t, d.Socket, "--data-dir", d.DataDir, "catalog", "install", "team/wordpress", "--org", "acme", "--env", "prod", "--dir", dir, "-y")
 	t.Logf("quai catalog install team/wordpress (2.0.0):\n%s", out)
 	for _, want := range []string{"1.0.0 -> 2.0.0", "Test upgrade note", "wordpress"} {
 		if !strings.Contains(out, want) {
