@@ -1,7 +1,6 @@
 package dockere2e
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"os"
@@ -42,8 +41,9 @@ func pythonImage(t *testing.T, cli *client.Client, name string, cmd string) stri
 	return dockertest.HostImage(t, cli, dockertest.HostImageSpec{
 		Name:     name,
 		Programs: append([]string{"/usr/bin/python3", "/usr/bin/gunicorn", "/bin/mkdir", "/bin/chown"}, programs...),
-		Trees:    []string{"/usr/lib/python3.11", "/usr/lib/python3/dist-packages", "/usr/share/zoneinfo"},
-		Changes:  []string{"ENV PATH=/usr/bin:/bin", "ENV PYTHONDONTWRITEBYTECODE=1", "CMD " + cmd},
+		// Debian's Django links its admin's jQuery from libjs-jquery.
+		Trees:   []string{"/usr/lib/python3.11", "/usr/lib/python3/dist-packages", "/usr/share/zoneinfo", "/usr/share/javascript"},
+		Changes: []string{"ENV PATH=/usr/bin:/bin", "ENV PYTHONDONTWRITEBYTECODE=1", "CMD " + cmd},
 	})
 }
 
@@ -59,21 +59,9 @@ func TestCatalogDjangoOnDocker(t *testing.T) {
 	base := pythonImage(t, cli, "catalog-python", `["python3"]`)
 	static := pythonImage(t, cli, "catalog-static", `["python3", "-m", "http.server", "8080", "--directory", "/usr/share/nginx/html"]`)
 	pg := dockertest.PostgresImage(t, cli)
-	for src, name := range map[string]string{static: "nginxinc/nginx-unprivileged:1.27.2-alpine", pg: "postgres:16.4"} {
-		dockertest.TagImage(t, cli, src, name)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			if _, err := cli.ImageRemove(ctx, name, client.ImageRemoveOptions{}); err != nil {
-				t.Logf("untag %s: %v", name, err)
-			}
-		})
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_, _ = cli.ImageRemove(ctx, "registry.example.com/site/web:1.0.0", client.ImageRemoveOptions{})
-	})
+	tagForTest(t, cli, map[string]string{static: "nginxinc/nginx-unprivileged:1.27.2-alpine", pg: "postgres:16.4"})
+	// quai builds the site's image from app/ and tags it with the stack's name.
+	t.Cleanup(func() { untag(t, cli, "registry.example.com/site/web:1.0.0") })
 	d := daemontest.Start(t, daemontest.Options{DockerHost: host, HealthTimeout: 3 * time.Minute, DrainTimeout: 5 * time.Second})
 	dir := filepath.Join(t.TempDir(), "django-acme-prod")
 	e2etest.MustQuai(t, d.Socket, "--data-dir", d.DataDir, "catalog", "install", "django", "--org", "acme", "--env", "prod", "--host", djangoHost, "--dir", dir, "--no-up")

@@ -127,15 +127,24 @@ func catalogImages(t *testing.T, cli *client.Client) {
 		Dirs:    []string{"/var/www/html/wp-content"},
 		Changes: []string{"ENV PATH=/usr/bin:/bin", "ENV PHP_CLI_SERVER_WORKERS=4", `CMD ["/entry.sh"]`, "EXPOSE 80"},
 	})
-	for src, name := range map[string]string{mariadb: mariadbImageName, wordpress: wordpressImageName} {
+	tagForTest(t, cli, map[string]string{mariadb: mariadbImageName, wordpress: wordpressImageName})
+}
+
+// tagForTest tags each image (source → upstream name) for the test and
+// removes the tags when it ends; the content-addressed images stay.
+func tagForTest(t *testing.T, cli *client.Client, tags map[string]string) {
+	t.Helper()
+	for src, name := range tags {
 		dockertest.TagImage(t, cli, src, name)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			if _, err := cli.ImageRemove(ctx, name, client.ImageRemoveOptions{}); err != nil {
-				t.Logf("untag %s: %v", name, err)
-			}
-		})
+		t.Cleanup(func() { untag(t, cli, name) })
+	}
+}
+
+func untag(t *testing.T, cli *client.Client, name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := cli.ImageRemove(ctx, name, client.ImageRemoveOptions{}); err != nil {
+		t.Logf("untag %s: %v", name, err)
 	}
 }
 
