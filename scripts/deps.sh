@@ -35,6 +35,10 @@ command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v php8.2 >/dev/null 2>&1 || need+=(php8.2-cli)
 [ -f /usr/lib/php/20220829/mysqli.so ] || need+=(php8.2-mysql)
 [ -f /usr/share/wordpress/wp-settings.php ] || need+=(wordpress)
+# The Django template runs end to end on Debian's Django, psycopg2 and gunicorn.
+[ -d /usr/lib/python3/dist-packages/django ] || need+=(python3-django)
+[ -d /usr/lib/python3/dist-packages/psycopg2 ] || need+=(python3-psycopg2)
+command -v gunicorn >/dev/null 2>&1 || need+=(gunicorn)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "deps: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2
