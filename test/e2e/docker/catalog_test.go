@@ -335,7 +335,7 @@ func TestCatalogWordPressOnDocker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("status after the upgrade: %s", fmt.Sprint(st.Instance.URLs))
+	t.Logf("status after the upgrade: %s", fmt.Sprint(st.URLs))
 }
 
 // copyEntry copies an installed folder's entry files (not .env, the
