@@ -1081,7 +1081,7 @@ func (r *kubeRenderer) ingresses() {
 			r.secrets[tlsSecret] = SecretRef{Name: tlsSecret, Type: "tls", CertFile: r.relToDir(rt.CertFile), KeyFile: r.relToDir(rt.KeyFile)}
 		default:
 			issuer := r.opts.ClusterIssuer
-			if rt.Host == "localhost" || strings.HasSuffix(rt.Host, ".localhost") {
+			if localHost(rt.Host) {
 				issuer = r.opts.LocalClusterIssuer
 			}
 			ing.Annotations = map[string]string{"cert-manager.io/cluster-issuer": issuer}
@@ -1089,6 +1089,12 @@ func (r *kubeRenderer) ingresses() {
 		}
 		r.add("Ingress", ing)
 	}
+}
+
+// localHost reports whether host is under .localhost, which no public CA
+// signs for.
+func localHost(host string) bool {
+	return host == "localhost" || strings.HasSuffix(host, ".localhost")
 }
 
 func routeName(rt stack.Route) string {

@@ -14,6 +14,20 @@ import (
 // object's tags, read back by yaml.v2 so numbers keep their types; only the
 // pruning happens in between.
 func (o Object) YAML() ([]byte, error) {
+	doc, err := o.tree()
+	if err != nil {
+		return nil, err
+	}
+	out, err := yaml.Marshal(doc)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s %s: %w", o.Kind, o.Name, err)
+	}
+	return out, nil
+}
+
+// tree is the object as the generic YAML tree YAML encodes: JSON through
+// the typed object's tags read back by yaml.v2, pruned.
+func (o Object) tree() (map[any]any, error) {
 	b, err := json.Marshal(o.Obj)
 	if err != nil {
 		return nil, fmt.Errorf("encode %s %s: %w", o.Kind, o.Name, err)
@@ -25,11 +39,7 @@ func (o Object) YAML() ([]byte, error) {
 	// Status is the cluster's to write; rendered objects never carry one.
 	delete(doc, "status")
 	prune(doc)
-	out, err := yaml.Marshal(doc)
-	if err != nil {
-		return nil, fmt.Errorf("encode %s %s: %w", o.Kind, o.Name, err)
-	}
-	return out, nil
+	return doc, nil
 }
 
 // emptyNoise are keys whose empty value ({}) typed objects always carry
