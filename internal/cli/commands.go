@@ -22,6 +22,7 @@ func commands(g *globals) []*cobra.Command {
 		newRmCmd(g),
 		newLintCmd(g),
 		newRenderCmd(g),
+		newPublishCmd(g),
 		newConfigCmd(g),
 		newPruneCmd(g),
 		newVolumesCmd(g),

@@ -20,6 +20,7 @@ import (
 const (
 	targetKubernetes = "kubernetes"
 	targetCompose    = "compose"
+	targetHelm       = "helm"
 )
 
 // renderOptions are the flags of `quai render`.
@@ -34,13 +35,17 @@ type renderOptions struct {
 	Kube   render.KubeOptions
 	// ComposeV1 renders for docker-compose 1.x: no top-level name.
 	ComposeV1 bool
+	// Chart are the Helm target's choices (Kube is used, not Chart.Kube);
+	// Package writes the chart's .tgz into OutDir instead of its files.
+	Chart   render.HelmOptions
+	Package bool
 }
 
 func newRenderCmd(g *globals) *cobra.Command {
 	opts := renderOptions{Dir: ".", Target: targetKubernetes}
 	cmd := &cobra.Command{
 		Use:   "render [DIR]",
-		Short: "Print the Kubernetes manifests or the Compose file of an instance",
+		Short: "Print the Kubernetes manifests, the Helm chart or the Compose file of an instance",
 		Long: `Load the stack in DIR (default: the current directory) for one environment
 and organization, as quai up would, and print what another tool needs to run
 that instance, without deploying anything:
@@ -49,21 +54,41 @@ that instance, without deploying anything:
                         NetworkPolicies, ConfigMaps for bind-mounted project
                         files, claims, Services, Deployments or StatefulSets,
                         PodDisruptionBudgets and Ingresses (cert-manager TLS)
+  --target helm         a Helm chart in DIR (-o is required): Chart.yaml,
+                        values.yaml and one template per object; with its
+                        default values, helm template prints exactly what
+                        --target kubernetes does for the same env and org.
+                        values.yaml holds what varies between environments
+                        and orgs: namespace, org/env labels, cluster choices,
+                        per service image, replicas, resources and clear
+                        environment values, per route the host. --package
+                        writes DIR/<chart>-<version>.tgz instead (fixed times
+                        and order: the same chart packs to the same bytes);
+                        quai publish --oci pushes it to a registry
   --target compose      the merged Compose file, project name set to the
                         instance, quai's labels on every service
 
 Output is one multi-document YAML stream on stdout, or with -o DIR one file per
 object (<kind>-<name>.yaml; compose.yaml for Compose); files of objects no
-longer rendered are left in DIR. Secrets are referenced, never written: the
-kubectl commands that create them, and whatever has no faithful Kubernetes
-equivalent, are printed on stderr.
+longer rendered are left in DIR, except in a chart's templates/, where they
+would still be installed. Secrets are referenced, never written (not in
+values.yaml either): the kubectl commands that create them, and whatever has
+no faithful Kubernetes equivalent, are printed on stderr (and in the chart's
+NOTES.txt).
+
+The chart's version is --chart-version, else the main image's tag when it is a
+SemVer version, else 0.1.0; its appVersion is --app-version, else that tag (or
+digest).
 
 Exit status: 0 when rendered, 2 when the stack is invalid, 3 when DIR has no
 stack, 1 when it cannot be rendered.`,
 		Example: `  quai render ./shop --env prod | kubectl apply -f -
   quai render ./shop --env prod --org acme -o manifests/
   quai render --target compose -e staging > compose.staging.yaml
-  quai render --ingress-class traefik --cluster-issuer letsencrypt --storage-class fast`,
+  quai render --ingress-class traefik --cluster-issuer letsencrypt --storage-class fast
+  quai render --target helm --env prod --org acme -o charts/shop
+  helm template shop charts/shop -f values.staging.yaml
+  quai render --target helm --env prod --chart-version 1.4.2 --package -o dist/`,
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: completeDirs,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -75,19 +100,34 @@ stack, 1 when it cannot be rendered.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Target, "target", opts.Target, "what to render: kubernetes or compose")
+	f.StringVar(&opts.Target, "target", opts.Target, "what to render: kubernetes, helm or compose")
 	f.BoolVar(&opts.ComposeV1, "compose-v1", false, "with --target compose: leave out the top-level name, which docker-compose 1.x refuses (pass the instance with -p)")
-	_ = cmd.RegisterFlagCompletionFunc("target", cobra.FixedCompletions([]string{targetKubernetes, targetCompose}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("target", cobra.FixedCompletions([]string{targetKubernetes, targetHelm, targetCompose}, cobra.ShellCompDirectiveNoFileComp))
 	envFlag(cmd, &opts.Env)
 	orgFlag(cmd, &opts.Org)
-	f.StringVarP(&opts.OutDir, "output", "o", "", "write one file per object into this directory instead of stdout")
-	f.StringVar(&opts.Kube.IngressClass, "ingress-class", render.DefaultIngressClass, "ingressClassName of the Ingresses")
-	f.StringVar(&opts.Kube.IngressNamespace, "ingress-namespace", render.DefaultIngressNamespace, "namespace of the ingress controller, admitted by the NetworkPolicies")
-	f.StringVar(&opts.Kube.ClusterIssuer, "cluster-issuer", render.DefaultClusterIssuer, "cert-manager ClusterIssuer for routes with tls: auto")
-	f.StringVar(&opts.Kube.LocalClusterIssuer, "local-cluster-issuer", render.DefaultLocalClusterIssuer, "cert-manager ClusterIssuer for tls: auto routes on *.localhost")
-	f.StringVar(&opts.Kube.StorageClass, "storage-class", "", "storageClassName of volume claims (default: the cluster's default class)")
-	f.StringVar(&opts.Kube.VolumeSize, "volume-size", render.DefaultVolumeSize, "storage requested for each named volume")
+	f.StringVarP(&opts.OutDir, "output", "o", "", "write one file per object (the chart, for helm) into this directory instead of stdout")
+	f.BoolVar(&opts.Package, "package", false, "helm: write the chart's .tgz into the -o directory instead of its files")
+	chartFlags(cmd, &opts.Chart)
+	kubeFlags(cmd, &opts.Kube)
 	return cmd
+}
+
+// chartFlags are the chart's version flags, shared by render and publish.
+func chartFlags(cmd *cobra.Command, o *render.HelmOptions) {
+	f := cmd.Flags()
+	f.StringVar(&o.ChartVersion, "chart-version", "", "helm: the chart's version, SemVer (default: the main image's tag if SemVer, else "+render.DefaultChartVersion+")")
+	f.StringVar(&o.AppVersion, "app-version", "", "helm: the chart's appVersion (default: the main image's tag or digest)")
+}
+
+// kubeFlags are the cluster choices, shared by render and publish.
+func kubeFlags(cmd *cobra.Command, k *render.KubeOptions) {
+	f := cmd.Flags()
+	f.StringVar(&k.IngressClass, "ingress-class", render.DefaultIngressClass, "ingressClassName of the Ingresses")
+	f.StringVar(&k.IngressNamespace, "ingress-namespace", render.DefaultIngressNamespace, "namespace of the ingress controller, admitted by the NetworkPolicies")
+	f.StringVar(&k.ClusterIssuer, "cluster-issuer", render.DefaultClusterIssuer, "cert-manager ClusterIssuer for routes with tls: auto")
+	f.StringVar(&k.LocalClusterIssuer, "local-cluster-issuer", render.DefaultLocalClusterIssuer, "cert-manager ClusterIssuer for tls: auto routes on *.localhost")
+	f.StringVar(&k.StorageClass, "storage-class", "", "storageClassName of volume claims (default: the cluster's default class)")
+	f.StringVar(&k.VolumeSize, "volume-size", render.DefaultVolumeSize, "storage requested for each named volume")
 }
 
 // renderedFile is one output file of `quai render -o DIR`.
@@ -97,8 +137,15 @@ type renderedFile struct {
 }
 
 func runRender(ctx context.Context, stdout, stderr io.Writer, opts renderOptions) error {
-	if opts.Target != targetKubernetes && opts.Target != targetCompose {
-		return usageErrorf("unknown --target %q: use kubernetes or compose", opts.Target)
+	switch {
+	case opts.Target != targetKubernetes && opts.Target != targetCompose && opts.Target != targetHelm:
+		return usageErrorf("unknown --target %q: use kubernetes, helm or compose", opts.Target)
+	case opts.Target == targetHelm && opts.OutDir == "":
+		return usageErrorf("--target helm writes a chart directory: add -o DIR")
+	case opts.Package && opts.Target != targetHelm:
+		return usageErrorf("--package packs a Helm chart: add --target helm")
+	case opts.Target != targetHelm && (opts.Chart.ChartVersion != "" || opts.Chart.AppVersion != ""):
+		return usageErrorf("--chart-version and --app-version are the Helm chart's: add --target helm")
 	}
 	m, err := loadStack(ctx, "render", stack.Options{Dir: opts.Dir, Env: opts.Env, Org: opts.Org})
 	if err != nil {
@@ -111,6 +158,8 @@ func runRender(ctx context.Context, stdout, stderr io.Writer, opts renderOptions
 		asJSON any
 	)
 	switch opts.Target {
+	case targetHelm:
+		return renderChart(stdout, stderr, m, opts)
 	case targetKubernetes:
 		ms, err := render.Kubernetes(m, opts.Kube)
 		if err != nil {

@@ -184,11 +184,16 @@ func Push(ctx context.Context, ref Ref, c Chart, opts Options) (Result, error) {
 			if creds.Anonymous() {
 				return fmt.Errorf("%w: push %s: %s asks for credentials and %s holds none for it: run docker login %s", ErrUnauthorized, ref, ref.Host, cfgFile, ref.Host)
 			}
-			who := creds.Username
-			if who == "" {
+			who := "user " + creds.Username
+			if creds.Username == "" {
 				who = "the identity token"
 			}
-			return fmt.Errorf("%w: push %s: %s answered %d to %s from %s: check them with docker login %s", ErrUnauthorized, ref, ref.Host, resp.StatusCode, who, cfgFile, ref.Host)
+			code := http.StatusUnauthorized
+			if refused {
+				code = resp.StatusCode
+			}
+			return fmt.Errorf("%w: push %s: %s answered %d %s to %s (credentials from %s): check them with docker login %s",
+				ErrUnauthorized, ref, ref.Host, code, http.StatusText(code), who, cfgFile, ref.Host)
 		}
 		return fmt.Errorf("%w to %s: %s: %w", ErrPush, ref, what, err)
 	}
