@@ -132,6 +132,23 @@ var rules = []rule{
 			"is the CLI's and the daemon's work",
 	},
 	{
+		from: []string{"./internal/render"},
+		deny: []string{
+			"./internal/engine", "./internal/store", "./internal/runtime/...", "./internal/proxy",
+			"./internal/api", "./internal/daemon/...", "./internal/cli/...", "./internal/client",
+			"./internal/registry/helmoci", "./internal/secrets/...",
+		},
+		why: "rendering (Kubernetes manifests, Compose files, Helm charts and their packages) is a " +
+			"pure function of the model: it reads the stack and writes bytes; pushing a chart is " +
+			"internal/registry/helmoci's",
+	},
+	{
+		from: []string{"./internal/registry/helmoci"},
+		only: []string{"std", "./internal/registry", "oras.land/...", "github.com/opencontainers/...", "golang.org/x/..."},
+		why: "pushing a chart is registry transport: the Docker config's credentials and oras-go; " +
+			"it links no daemon, engine or renderer (the CLI hands it the packaged bytes)",
+	},
+	{
 		from:   []string{"./..."},
 		except: []string{"./internal/stack/..."},
 		deny:   []string{"github.com/compose-spec/compose-go/..."},

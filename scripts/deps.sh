@@ -3,7 +3,8 @@
 # (PostgreSQL, Redis, MariaDB) the process runtime runs from host binaries, a Docker Engine for the
 # docker runtime's tests (installed and started when missing), an image
 # registry server (docker-registry), the age and sops CLIs for the
-# sealed-secrets tests, the versitygw S3 server for the backup tests.
+# sealed-secrets tests, the versitygw S3 server for the backup tests, the
+# helm CLI for the chart tests.
 # Idempotent; quick when everything is present.
 set -euo pipefail
 need=()
@@ -93,3 +94,11 @@ echo "deps: versitygw S3 server"
 # proxy into the same per-machine cache.
 echo "deps: pebble ACME test server"
 "$(dirname "$0")/../tools/pebble/build.sh" | tail -n 1
+
+# The Helm chart tests run the real helm v4 CLI (`helm lint`, `helm template`,
+# `helm pull oci://`): not in Debian, built from the Go module proxy in its
+# own module (Helm 4 needs newer k8s.io libraries than quai's) into the same
+# per-machine cache: close to a thousand packages, a quarter of an hour or
+# more the first time on a busy machine.
+echo "deps: helm CLI"
+"$(dirname "$0")/../tools/helm/build.sh" | tail -n 1
