@@ -205,20 +205,25 @@ func runRender(ctx context.Context, stdout, stderr io.Writer, opts renderOptions
 		if opts.JSON {
 			return writeJSON(stdout, map[string]any{"wrote": wrote})
 		}
-		var b strings.Builder
-		for _, p := range wrote {
-			fmt.Fprintf(&b, "wrote %s\n", p)
-		}
-		if _, err := io.WriteString(stdout, b.String()); err != nil {
-			return fmt.Errorf("write file list: %w", err)
-		}
-		return nil
+		return printWrote(stdout, wrote)
 	}
 	if opts.JSON {
 		return writeJSON(stdout, asJSON)
 	}
 	if _, err := stdout.Write(stream); err != nil {
 		return fmt.Errorf("write manifests: %w", err)
+	}
+	return nil
+}
+
+// printWrote lists the files -o wrote, one "wrote PATH" line each.
+func printWrote(w io.Writer, wrote []string) error {
+	var b strings.Builder
+	for _, p := range wrote {
+		fmt.Fprintf(&b, "wrote %s\n", p)
+	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return fmt.Errorf("write file list: %w", err)
 	}
 	return nil
 }

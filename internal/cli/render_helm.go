@@ -61,14 +61,7 @@ func renderChart(stdout, stderr io.Writer, m *stack.Model, opts renderOptions) e
 		})
 	}
 	printKubeNotes(stderr, c.Manifests, m.Dir)
-	var b strings.Builder
-	for _, p := range wrote {
-		fmt.Fprintf(&b, "wrote %s\n", p)
-	}
-	if _, err := io.WriteString(stdout, b.String()); err != nil {
-		return fmt.Errorf("write file list: %w", err)
-	}
-	return nil
+	return printWrote(stdout, wrote)
 }
 
 // writeChartDir writes the chart's files into dir and removes the templates

@@ -136,7 +136,7 @@ x-quai:
 		t.Errorf("stdout %q, stderr %q: want the loader's problems with positions", out, errOut)
 	}
 
-	code, _, errOut = runQuaiRender(t, "render", renderFixtureDjango, "--target", "helm")
+	code, _, errOut = runQuaiRender(t, "render", renderFixtureDjango, "--target", "nomad")
 	if code != ExitUsage || !strings.Contains(errOut, "unknown --target") {
 		t.Errorf("unknown target: exit %d, stderr %q", code, errOut)
 	}
