@@ -43,7 +43,7 @@ installs it with helm install NAME oci://REGISTRY/REPO --version VERSION.
 
 The tag is the chart version: TAG when given (then it is the chart version,
 and must be SemVer), else --chart-version, else the version render would give
-(the main image's tag when SemVer, else 0.1.0). By Helm's convention the last
+(the main image's tag when a release version like 1.4.2, else 0.1.0). By Helm's convention the last
 element of REPO is the chart's name (the project's). The package is
 deterministic, so publishing the same chart again gives the same digest.
 

@@ -77,8 +77,8 @@ no faithful Kubernetes equivalent, are printed on stderr (and in the chart's
 NOTES.txt).
 
 The chart's version is --chart-version, else the main image's tag when it is a
-SemVer version, else 0.1.0; its appVersion is --app-version, else that tag (or
-digest).
+release version (1.4.2, v1.4.2), else 0.1.0; its appVersion is --app-version,
+else that tag (or digest).
 
 Exit status: 0 when rendered, 2 when the stack is invalid, 3 when DIR has no
 stack, 1 when it cannot be rendered.`,
@@ -115,7 +115,7 @@ stack, 1 when it cannot be rendered.`,
 // chartFlags are the chart's version flags, shared by render and publish.
 func chartFlags(cmd *cobra.Command, o *render.HelmOptions) {
 	f := cmd.Flags()
-	f.StringVar(&o.ChartVersion, "chart-version", "", "helm: the chart's version, SemVer (default: the main image's tag if SemVer, else "+render.DefaultChartVersion+")")
+	f.StringVar(&o.ChartVersion, "chart-version", "", "helm: the chart's version, SemVer (default: the main image's tag if a release version like 1.4.2, else "+render.DefaultChartVersion+")")
 	f.StringVar(&o.AppVersion, "app-version", "", "helm: the chart's appVersion (default: the main image's tag or digest)")
 }
 

@@ -44,6 +44,11 @@ const (
 	valueToken = "QUAIHELMVALUE"
 )
 
+// releaseRe is a release version (MAJOR.MINOR.PATCH, optionally with a
+// leading v): an image tag such as 29.0.8-apache is SemVer too, but a
+// pre-release one, which is not what its chart is.
+var releaseRe = regexp.MustCompile(`^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$`)
+
 // semverRe is a SemVer 2 version, optionally with a leading v.
 var semverRe = regexp.MustCompile(`^v?(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$`)
 
@@ -52,8 +57,8 @@ type HelmOptions struct {
 	// Kube are the cluster choices; they become the chart's cluster values.
 	Kube KubeOptions
 	// ChartVersion is Chart.yaml's version, a SemVer 2 version; empty means
-	// the app version when it is one (without a leading v), else
-	// DefaultChartVersion.
+	// the app version when it is a release version (MAJOR.MINOR.PATCH,
+	// without a leading v), else DefaultChartVersion.
 	ChartVersion string
 	// AppVersion is Chart.yaml's appVersion; empty means the tag (or the
 	// digest) of the instance's main image (see appVersionOf).
@@ -139,7 +144,7 @@ func Helm(m *stack.Model, opts HelmOptions) (*Chart, error) {
 			return nil, fmt.Errorf("%w: chart version %q is not a SemVer 2 version such as 1.4.2", ErrInvalidOption, opts.ChartVersion)
 		}
 		c.Version = strings.TrimPrefix(opts.ChartVersion, "v")
-	case semverRe.MatchString(c.AppVersion):
+	case releaseRe.MatchString(c.AppVersion):
 		c.Version = strings.TrimPrefix(c.AppVersion, "v")
 	default:
 		c.Version = DefaultChartVersion

@@ -216,6 +216,7 @@ func TestHelmVersions(t *testing.T) {
 	}{
 		{image: "ghcr.io/acme/tpl:v2.3.1", wantVersion: "2.3.1", wantApp: "v2.3.1"},
 		{image: "ghcr.io/acme/tpl:2.3", wantVersion: DefaultChartVersion, wantApp: "2.3"},
+		{image: "ghcr.io/acme/tpl:29.0.8-apache", wantVersion: DefaultChartVersion, wantApp: "29.0.8-apache"},
 		{image: "ghcr.io/acme/tpl", wantVersion: DefaultChartVersion, wantApp: "latest"},
 		{image: "reg.example:5000/tpl@sha256:" + strings.Repeat("ab", 32), wantVersion: DefaultChartVersion, wantApp: "sha256:" + strings.Repeat("ab", 32)},
 		{image: "tpl:1.0.0", chartVersion: "v3.0.0-rc.1", appVersion: "custom", wantVersion: "3.0.0-rc.1", wantApp: "custom"},
@@ -262,7 +263,7 @@ func TestHelmCLI(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			m, err := stack.Load(context.Background(), opts)
 			if err != nil {
-				t.Skipf("does not load for prod: %v", err)
+				t.Fatalf("does not load for prod: %v", err)
 			}
 			c, err := Helm(m, HelmOptions{})
 			if err != nil {
