@@ -68,6 +68,9 @@ type Options struct {
 	// Uploads keeps the project folders remote clients upload; nil: those
 	// routes answer 501 and models must name a directory of this machine.
 	Uploads Uploads
+	// Dashboard hands out the dashboard's one-time login links (unix
+	// socket only); nil answers 501.
+	Dashboard Dashboard
 }
 
 // Server serves the API; it is an http.Handler.
@@ -86,6 +89,7 @@ type Server struct {
 	dir         Directory
 	routeList   []Route
 	uploads     Uploads
+	dashboard   Dashboard
 }
 
 // New returns a Server for opts.
@@ -94,7 +98,7 @@ func New(opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{engine: opts.Engine, log: log, info: opts.Info, keys: opts.Keys, mux: http.NewServeMux(), backupAdmin: opts.BackupAdmin, metrics: opts.Metrics, authn: opts.Authn, accounts: opts.Accounts, dir: opts.Directory, uploads: opts.Uploads}
+	s := &Server{engine: opts.Engine, log: log, info: opts.Info, keys: opts.Keys, mux: http.NewServeMux(), backupAdmin: opts.BackupAdmin, metrics: opts.Metrics, authn: opts.Authn, accounts: opts.Accounts, dir: opts.Directory, uploads: opts.Uploads, dashboard: opts.Dashboard}
 	if opts.Alerts != nil {
 		s.alerts = opts.Alerts
 	}
@@ -165,6 +169,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(r.URL.Path, wire.Prefix+"/") {
 		writeError(w, &Error{Status: http.StatusNotFound, Code: wire.CodeNotFound,
 			Message: "no such endpoint " + r.URL.Path, Hint: "the API lives under " + wire.Prefix})
+		return
+	}
+	if r.URL.Path == dashboardLinkPath {
+		s.handleDashboardLink(w, r)
 		return
 	}
 	s.mux.ServeHTTP(w, r)

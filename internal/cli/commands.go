@@ -43,5 +43,6 @@ func commands(g *globals) []*cobra.Command {
 		newLoginCmd(g),
 		newContextCmd(g),
 		newCatalogCmd(g),
+		newDashboardCmd(g),
 	}
 }

@@ -38,6 +38,7 @@ import (
 	"github.com/quai-dev/quai/internal/secrets"
 	"github.com/quai-dev/quai/internal/store"
 	"github.com/quai-dev/quai/internal/version"
+	"github.com/quai-dev/quai/internal/web"
 	"github.com/quai-dev/quai/internal/wire"
 	"golang.org/x/net/netutil"
 )
@@ -125,6 +126,8 @@ type Config struct {
 	Remote RemoteConfig
 	// Authn authenticates the network API's requests; nil answers them 401.
 	Authn api.Authenticator
+	// Dashboard configures the dashboard's loopback listener (dashboard.go).
+	Dashboard DashboardConfig
 }
 
 // Daemon is a running control plane.
@@ -163,6 +166,11 @@ type Daemon struct {
 	metricsSrv *http.Server
 	metricsLn  net.Listener
 	serveErr   chan error
+	// web is the dashboard; dashLn and dashSrv its loopback listener
+	// (dashboard.go).
+	web     *web.Handler
+	dashLn  net.Listener
+	dashSrv *http.Server
 	// warnings are reported by GET /info (see api.Info.Warnings).
 	warnings []string
 
@@ -375,9 +383,13 @@ func (d *Daemon) serve() error {
 	if d.cfg.Authn != nil {
 		authn = d.cfg.Authn
 	}
+	if err := d.listenDashboard(); err != nil {
+		return err
+	}
 	handler := api.New(api.Options{
 		Authn:       authn,
 		Accounts:    acc,
+		Dashboard:   dashboardLinks{d},
 		Engine:      d.engine,
 		Keys:        d.keys,
 		BackupAdmin: d.backupAdmin(),
@@ -404,6 +416,9 @@ func (d *Daemon) serve() error {
 		ErrorLog:          slog.NewLogLogger(d.log.Handler(), slog.LevelWarn),
 	}
 	d.server = srv
+	if err := d.serveDashboard(handler, base); err != nil {
+		return err
+	}
 	go func() {
 		err := srv.Serve(ln)
 		if errors.Is(err, http.ErrServerClosed) {
@@ -474,6 +489,9 @@ func (d *Daemon) close(ctx context.Context) error {
 		if err := d.closeRemote(ctx); err != nil {
 			errs = append(errs, err)
 		}
+		if err := d.closeDashboard(ctx); err != nil {
+			errs = append(errs, err)
+		}
 		if err := d.server.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close api: %w", err))
 		}
@@ -486,6 +504,10 @@ func (d *Daemon) close(ctx context.Context) error {
 	}
 	if d.server == nil && d.remoteLn != nil && d.remoteSrv == nil {
 		_ = d.remoteLn.Close()
+	}
+	if d.server == nil && d.dashSrv == nil && d.dashLn != nil {
+		_ = d.dashLn.Close()
+		d.dashLn = nil
 	}
 	if err := d.stopMetrics(ctx); err != nil {
 		errs = append(errs, err)

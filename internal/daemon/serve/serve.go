@@ -32,6 +32,7 @@ type options struct {
 	Metrics           daemon.MetricsConfig
 	ProxyInDaemon     bool
 	Remote            daemon.RemoteConfig
+	Dashboard         string
 }
 
 // Command returns the `quai serve` command. It reads the CLI's shared
@@ -60,7 +61,8 @@ daemon starts.`,
   quai serve --metrics 127.0.0.1:9100 --history-retention 720h  # Prometheus scrape target, 30 days of history
   quai serve --listen :7443 --listen-name quai.example.net  # the API over TLS for quai login (docs/remote.md)
   quai serve --listen :7443 --tls-cert api.crt --tls-key api.key
-  quai serve --listen :7443 --acme-domain quai.example.net --acme-email ops@example.net`,
+  quai serve --listen :7443 --acme-domain quai.example.net --acme-email ops@example.net
+  quai serve --dashboard 127.0.0.1:7481         # the dashboard's loopback port (quai dashboard prints its link)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			f := cmd.Flags()
@@ -106,6 +108,7 @@ daemon starts.`,
 				CrashLimit:         o.CrashLimit,
 				Metrics:            o.Metrics,
 				Remote:             o.Remote,
+				Dashboard:          dashboardConfig(o.Dashboard, f.Changed("dashboard") || os.Getenv("QUAI_DASHBOARD") != ""),
 				Logger:             log,
 			})
 			if err != nil {
@@ -143,7 +146,18 @@ daemon starts.`,
 	f.StringVar(&o.Remote.CertFile, "tls-cert", "", "certificate chain (PEM) of the API listener instead of quai's own API CA; re-read when it changes and on SIGHUP")
 	f.StringVar(&o.Remote.KeyFile, "tls-key", "", "private key (PEM) of --tls-cert")
 	f.StringVar(&o.Remote.ACMEDomain, "acme-domain", "", "get the API listener's certificate for this public name from the ACME CA of --acme-ca, with the account of --acme-email (HTTP-01 through the proxy's HTTP port, which must be port 80 from the internet)")
+	f.StringVar(&o.Dashboard, "dashboard", envOr("QUAI_DASHBOARD", daemon.DefaultDashboardAddr), "the dashboard's loopback listen address, opened with `quai dashboard`; \"off\" disables it (the dashboard on the network is served over TLS with --listen; $QUAI_DASHBOARD)")
 	return cmd
+}
+
+// dashboardConfig reads --dashboard: "off" turns the listener off; the
+// default port, when taken (another daemon on this machine), gives way to
+// any free loopback port, while a port the user chose must be free.
+func dashboardConfig(addr string, chosen bool) daemon.DashboardConfig {
+	if addr == "off" {
+		return daemon.DashboardConfig{}
+	}
+	return daemon.DashboardConfig{Addr: addr, AnyPortIfBusy: !chosen}
 }
 
 // envOr is the environment variable's value, or def when it is unset. The
