@@ -81,6 +81,9 @@ type Options struct {
 	// "127.0.0.1:0"); Authn authenticates its requests.
 	Remote daemon.RemoteConfig
 	Authn  api.Authenticator
+	// Dashboard configures the dashboard's loopback listener; default
+	// none.
+	Dashboard daemon.DashboardConfig
 }
 
 func kubeConfig(c daemon.KubeConfig) daemon.KubeConfig {
@@ -143,6 +146,7 @@ func Start(t testing.TB, opts Options) *Daemon {
 		Metrics:       opts.Metrics,
 		Remote:        opts.Remote,
 		Authn:         opts.Authn,
+		Dashboard:     opts.Dashboard,
 	})
 	if err != nil {
 		t.Fatal(err)

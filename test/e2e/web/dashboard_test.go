@@ -1,0 +1,327 @@
+// Package webe2e tests the dashboard end to end in headless Chromium
+// (Debian's chromium, driven with chromedp): a real daemon on the process
+// runtime running the users-api example, the dashboard over its API, a
+// real browser. Without Chromium or PostgreSQL the tests skip, except in
+// CI (CI=true), where they fail.
+package webe2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+
+	"github.com/quai-dev/quai/internal/daemon/daemontest"
+	"github.com/quai-dev/quai/internal/web"
+	"github.com/quai-dev/quai/test/e2e/e2etest"
+)
+
+func TestMain(m *testing.M) { daemontest.Main(m) }
+
+const (
+	instance = "users-api-dev"
+	pgBin    = "/usr/lib/postgresql/15/bin"
+)
+
+// need skips (fails in CI) without what the test runs.
+func need(t *testing.T) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs a browser and the example with PostgreSQL")
+	}
+	skip := func(msg string) {
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	if _, err := os.Stat(filepath.Join(pgBin, "postgres")); err != nil {
+		skip("no PostgreSQL server (run scripts/deps.sh as root): " + err.Error())
+	}
+	for _, b := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(b); err == nil {
+			return p
+		}
+	}
+	skip("no chromium (run scripts/deps.sh as root)")
+	return ""
+}
+
+// browser starts a headless Chromium; each call to tab opens a new
+// incognito-like context (its own cookies).
+func browser(t *testing.T, exe string) func() context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.Headless,
+		chromedp.Flag("disable-gpu", true), chromedp.WindowSize(1280, 900))
+	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancel)
+	bctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(cancel)
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return func() context.Context {
+		ctx, cancel := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
+		t.Cleanup(cancel)
+		return ctx
+	}
+}
+
+// do runs steps in the tab, failing the test with where the page is.
+func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	if err := chromedp.Do(sctx, steps...); err != nil {
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		loc, _ := chromedp.Run(dctx, chromedp.Location())
+		body, _ := chromedp.Run(dctx, chromedp.Text(chromedp.CSS("body")))
+		t.Fatalf("%s: %v\nat %s:\n%.2000s", what, err, loc, body)
+	}
+}
+
+// get runs one action that returns a value.
+func get[T any](t *testing.T, ctx context.Context, what string, a chromedp.Action[T]) T {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	v, err := chromedp.Run(sctx, a)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	return v
+}
+
+func text(t *testing.T, ctx context.Context, sel string) string {
+	t.Helper()
+	return strings.TrimSpace(get(t, ctx, "text of "+sel, chromedp.Text(chromedp.CSS(sel))))
+}
+
+// media emulates prefers-color-scheme (empty: the system's).
+func media(scheme string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		p := emulation.SetEmulatedMediaParams{}
+		if scheme != "" {
+			p.Features = []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}
+		}
+		_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, p)
+		return err
+	})
+}
+
+func loginWithToken(t *testing.T, ctx context.Context, base, token string) {
+	t.Helper()
+	do(t, ctx, "log in with a token",
+		chromedp.Navigate(base+"/ui/"),
+		chromedp.WaitVisible(chromedp.CSS("#login-password")),
+		chromedp.Click(chromedp.CSS("details summary")),
+		chromedp.SendKeys(chromedp.CSS("#token"), token),
+		chromedp.Click(chromedp.CSS("#token-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#instances")),
+	)
+}
+
+// TestDashboard deploys the example twice (two releases) and, in a
+// browser: a member logs in with a token, finds the instance by searching,
+// opens it, sees its logs stream, rolls back (the confirmation shows what
+// changes), watches the steps stream in and sees the active release
+// change; a reader of the same organization sees no action button and
+// the rollback it forges is refused by the API; a member of another
+// organization gets 404 for the instance's page by URL and an empty list.
+// With QUAI_SCREENSHOTS=DIR the main pages are captured there, light and
+// dark.
+func TestDashboard(t *testing.T) {
+	exe := need(t)
+	dir := e2etest.Project(t, nil)
+	e2etest.SetVersion(t, dir, "1")
+	d := daemontest.Start(t, daemontest.Options{DataDir: e2etest.DataDir(t), HealthTimeout: 2 * time.Minute, DrainTimeout: 2 * time.Second})
+	e2etest.MustQuai(t, d.Socket, "up", dir, "--env", "dev", "-y")
+	e2etest.SetVersion(t, dir, "2")
+	e2etest.MustQuai(t, d.Socket, "up", dir, "--env", "dev", "-y")
+	st, err := d.Client.Status(t.Context(), instance)
+	if err != nil {
+		t.Fatal(err)
+	}
+	org := st.Identity.Org
+	team := newTeamAPI(d.Socket, map[string]principal{
+		"quai_test_member": {user: "mia", role: "member", org: org},
+		"quai_test_reader": {user: "rex", role: "reader", org: org},
+		"quai_test_other":  {user: "otto", role: "member", org: "globex"},
+	})
+	h, err := web.New(web.Options{API: team, Local: team.local()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(h.Close)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	tab := browser(t, exe)
+	shots := os.Getenv("QUAI_SCREENSHOTS")
+
+	// A member: find, open, logs, rollback.
+	ctx := tab()
+	loginWithToken(t, ctx, srv.URL, "quai_test_member")
+	row := `tr[data-instance="` + instance + `"] a`
+	do(t, ctx, "search for the instance",
+		chromedp.SendKeys(chromedp.CSS("#q"), "users-api"),
+		chromedp.WaitVisible(chromedp.CSS(row)),
+	)
+	screenshots(t, ctx, shots, "instances")
+	do(t, ctx, "open the instance and see its logs stream",
+		chromedp.Click(chromedp.CSS(row)),
+		chromedp.WaitVisible(chromedp.CSS("#active-release")),
+		chromedp.WaitVisible(chromedp.CSS("#log .line")),
+		chromedp.WaitVisible(chromedp.CSS("#rollback-1")),
+	)
+	if before := text(t, ctx, "#active-release"); before != strconv.Itoa(st.Release) {
+		t.Fatalf("the page shows release %q, the API %d", before, st.Release)
+	}
+	do(t, ctx, "pause the logs", chromedp.Click(chromedp.CSS("#log-pause")))
+	if status := text(t, ctx, "#log-status"); status != "paused" {
+		t.Errorf("log status after pause %q, want paused", status)
+	}
+	screenshots(t, ctx, shots, "instance")
+	do(t, ctx, "ask to roll back: the confirmation shows the plan",
+		chromedp.Click(chromedp.CSS("#rollback-1")),
+		chromedp.WaitVisible(chromedp.CSS("#confirm-rollback")),
+	)
+	if plan := text(t, ctx, "table.plan"); !strings.Contains(plan, "api") || !strings.Contains(plan, "replaced") {
+		t.Errorf("the rollback's plan does not say the api is replaced:\n%s", plan)
+	}
+	screenshots(t, ctx, shots, "rollback")
+	do(t, ctx, "roll back and watch the steps",
+		chromedp.Click(chromedp.CSS("#confirm-rollback")),
+		chromedp.WaitVisible(chromedp.CSS("#op-events li.ev-step")),
+		chromedp.WaitVisible(chromedp.CSS(`#op-status[data-done="true"]`)),
+	)
+	if opStatus := text(t, ctx, "#op-status"); !strings.HasPrefix(opStatus, "done") {
+		t.Fatalf("rollback: %s\n%s", opStatus, text(t, ctx, "#op-events"))
+	}
+	screenshots(t, ctx, shots, "operation")
+	after, err := d.Client.Status(t.Context(), instance)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Release == st.Release {
+		t.Fatalf("the rollback left release %d active", after.Release)
+	}
+	do(t, ctx, "see the release change",
+		chromedp.Click(chromedp.CSS("#back-to-instance")),
+		chromedp.WaitVisible(chromedp.CSS("#active-release")),
+	)
+	if shown := text(t, ctx, "#active-release"); shown != strconv.Itoa(after.Release) {
+		t.Errorf("after the rollback the page shows release %s, the API %d", shown, after.Release)
+	}
+
+	// A reader: no buttons, and a forged rollback is refused by the API.
+	ctx = tab()
+	loginWithToken(t, ctx, srv.URL, "quai_test_reader")
+	do(t, ctx, "the reader opens the instance",
+		chromedp.Navigate(srv.URL+"/ui/i/"+instance),
+		chromedp.WaitVisible(chromedp.CSS("#active-release")),
+	)
+	buttons := get(t, ctx, "count the buttons", chromedp.Evaluate[int](`document.querySelectorAll("[id^=rollback-], #backup-now, form[action$=silence]").length`))
+	if buttons != 0 {
+		t.Errorf("the reader sees %d action buttons", buttons)
+	}
+	do(t, ctx, "the reader forges a rollback",
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Evaluate[any](`fetch("/ui/i/`+instance+`/rollback", {method: "POST", body: new URLSearchParams({to: "1"})}).then(r => { location.href = r.url; })`)(ctx, tg)
+			return err
+		}),
+		chromedp.WaitVisible(chromedp.CSS(`#op-status[data-done="true"]`)),
+	)
+	if forged := text(t, ctx, "#op-status"); !strings.Contains(forged, "may not change") {
+		t.Errorf("the reader's forged rollback: %q, want refused by the API", forged)
+	}
+	if now, err := d.Client.Status(t.Context(), instance); err != nil || now.Release != after.Release {
+		t.Errorf("after the reader's forged rollback: release %d (%v), want %d", now.Release, err, after.Release)
+	}
+
+	// A member of another organization: not found by URL, not listed.
+	ctx = tab()
+	loginWithToken(t, ctx, srv.URL, "quai_test_other")
+	if count := text(t, ctx, "p.count"); !strings.HasPrefix(count, "0 of 0") {
+		t.Errorf("another org's member lists %q", count)
+	}
+	do(t, ctx, "another org's member opens the instance by URL",
+		chromedp.Navigate(srv.URL+"/ui/i/"+instance),
+		chromedp.WaitVisible(chromedp.CSS("h1")),
+	)
+	if h1 := text(t, ctx, "h1"); h1 != "Not found" {
+		t.Errorf("another org's member opened the instance's page: %q", h1)
+	}
+	if code := statusOf(t, srv.URL+"/ui/i/"+instance, "quai_test_other"); code != http.StatusNotFound {
+		t.Errorf("GET /ui/i/%s as another org's member: %d, want 404", instance, code)
+	}
+	if shots != "" {
+		ctx = tab()
+		do(t, ctx, "login page", chromedp.Navigate(srv.URL+"/ui/login"), chromedp.WaitVisible(chromedp.CSS("#login-password")))
+		screenshots(t, ctx, shots, "login")
+	}
+}
+
+// statusOf logs in with token over plain HTTP and returns GET url's status.
+func statusOf(t *testing.T, u, token string) int {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar}
+	base := u[:strings.Index(u, "/ui/")]
+	resp, err := c.PostForm(base+"/ui/login", map[string][]string{"token": {token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	resp, err = c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	return resp.StatusCode
+}
+
+// screenshots captures the page, light and dark, into dir as NAME-light.png
+// and NAME-dark.png (and a phone-width one of the instances pages).
+func screenshots(t *testing.T, ctx context.Context, dir, name string) {
+	t.Helper()
+	if dir == "" {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(file string, png []byte) {
+		if err := os.WriteFile(filepath.Join(dir, file), png, 0o644); err != nil { //nolint:gosec // screenshots for the note
+			t.Fatal(err)
+		}
+	}
+	for _, scheme := range []string{"light", "dark"} {
+		do(t, ctx, "colour scheme "+scheme, media(scheme), chromedp.Sleep(300*time.Millisecond))
+		write(fmt.Sprintf("%s-%s.png", name, scheme), get(t, ctx, "screenshot "+name, chromedp.FullScreenshot(100)))
+	}
+	if name == "instances" || name == "instance" {
+		do(t, ctx, "phone width", media("light"),
+			chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile),
+			chromedp.Sleep(300*time.Millisecond))
+		write(name+"-phone.png", get(t, ctx, "phone screenshot "+name, chromedp.FullScreenshot(100)))
+		do(t, ctx, "desktop width", chromedp.EmulateViewport(1280, 900))
+	}
+	do(t, ctx, "reset the colour scheme", media(""))
+}
