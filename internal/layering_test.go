@@ -61,6 +61,13 @@ var rules = []rule{
 			"a third-party module joins this list only if it is small and daemon-free",
 	},
 	{
+		from: []string{"./internal/web"},
+		only: []string{"std", "./internal/client", "./internal/wire", "golang.org/x/..."},
+		why: "the dashboard is a client of the API: every page and action goes through the API " +
+			"handler the daemon hands it (internal/client over an in-process transport), so the " +
+			"API authorizes it; it links no engine, store, runtime or API code",
+	},
+	{
 		from: []string{"./internal/loadtest"},
 		only: []string{"std", "./internal/wire"},
 		why: "the load tester is a library of its own: the CLI runs it and feeds it the instance " +

@@ -4,7 +4,7 @@
 # docker runtime's tests (installed and started when missing), an image
 # registry server (docker-registry), the age and sops CLIs for the
 # sealed-secrets tests, the versitygw S3 server for the backup tests, the
-# helm CLI for the chart tests.
+# helm CLI for the chart tests, Chromium for the dashboard's browser tests.
 # Idempotent; quick when everything is present.
 set -euo pipefail
 need=()
@@ -36,10 +36,8 @@ command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v php8.2 >/dev/null 2>&1 || need+=(php8.2-cli)
 [ -f /usr/lib/php/20220829/mysqli.so ] || need+=(php8.2-mysql)
 [ -f /usr/share/wordpress/wp-settings.php ] || need+=(wordpress)
-# The Django template runs end to end on Debian's Django, psycopg2 and gunicorn.
-[ -d /usr/lib/python3/dist-packages/django ] || need+=(python3-django)
-[ -d /usr/lib/python3/dist-packages/psycopg2 ] || need+=(python3-psycopg2)
-command -v gunicorn >/dev/null 2>&1 || need+=(gunicorn)
+# The dashboard's end-to-end tests drive a real headless Chromium (chromedp).
+{ command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; } || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "deps: missing ${need[*]}; run as root or: sudo apt-get install -y ${need[*]}" >&2

@@ -64,7 +64,9 @@ func parsePages() (*pages, error) {
 type view struct {
 	Title   string
 	Session *session
-	Data    any
+	// User is who the session belongs to.
+	User string
+	Data any
 }
 
 // render writes page name (the layout around it) or, with partial, only
@@ -81,7 +83,11 @@ func (h *Handler) renderPart(w http.ResponseWriter, status int, name, part strin
 	}
 	var buf bytes.Buffer
 	title := strings.ToUpper(name[:1]) + name[1:]
-	if err := t.ExecuteTemplate(&buf, part, view{Title: title, Session: s, Data: data}); err != nil {
+	v := view{Title: title, Session: s, Data: data}
+	if s != nil {
+		v.User = s.user
+	}
+	if err := t.ExecuteTemplate(&buf, part, v); err != nil {
 		h.log.Error("dashboard template", "page", name, "err", err)
 		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
 		return

@@ -7,7 +7,9 @@ package webe2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -23,8 +25,10 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
+	"github.com/quai-dev/quai/internal/daemon"
 	"github.com/quai-dev/quai/internal/daemon/daemontest"
 	"github.com/quai-dev/quai/internal/web"
+	"github.com/quai-dev/quai/internal/wire"
 	"github.com/quai-dev/quai/test/e2e/e2etest"
 )
 
@@ -324,4 +328,49 @@ func screenshots(t *testing.T, ctx context.Context, dir, name string) {
 		do(t, ctx, "desktop width", chromedp.EmulateViewport(1280, 900))
 	}
 	do(t, ctx, "reset the colour scheme", media(""))
+}
+
+// TestDashboardLink: `quai dashboard` prints a link to the daemon's
+// loopback listener that opens a session as the host's administrator
+// once; the listener serves the pages with their security headers.
+func TestDashboardLink(t *testing.T) {
+	d := daemontest.Start(t, daemontest.Options{Dashboard: daemon.DashboardConfig{Addr: "127.0.0.1:0"}})
+	out := e2etest.MustQuai(t, d.Socket, "dashboard", "--json")
+	var link wire.DashboardLink
+	if err := json.Unmarshal([]byte(out), &link); err != nil {
+		t.Fatalf("quai dashboard --json: %v\n%s", err, out)
+	}
+	if !strings.HasPrefix(link.URL, "http://"+d.DashboardAddr()+"/ui/login/link?code=") {
+		t.Fatalf("link %q is not to the loopback listener %s", link.URL, d.DashboardAddr())
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar}
+	resp, err := c.Get(link.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "0 of 0 instances") {
+		t.Fatalf("following the link: %d at %s\n%.500s", resp.StatusCode, resp.Request.URL, body)
+	}
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
+		t.Errorf("CSP %q", csp)
+	}
+	// The link works once.
+	resp, err = (&http.Client{}).Get(link.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the link's second use: %d, want 401", resp.StatusCode)
+	}
+	// Text output names the link too.
+	if out := e2etest.MustQuai(t, d.Socket, "dashboard"); !strings.Contains(out, "/ui/login/link?code=") {
+		t.Errorf("quai dashboard:\n%s", out)
+	}
 }
