@@ -14,15 +14,17 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	cdplog "github.com/chromedp/cdproto/log"
+	cdpruntime "github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
 	"github.com/quai-dev/quai/internal/daemon"
@@ -54,13 +56,7 @@ func need(t *testing.T) string {
 	if _, err := os.Stat(filepath.Join(pgBin, "postgres")); err != nil {
 		skip("no PostgreSQL server (run scripts/deps.sh as root): " + err.Error())
 	}
-	for _, b := range []string{"chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(b); err == nil {
-			return p
-		}
-	}
-	skip("no chromium (run scripts/deps.sh as root)")
-	return ""
+	return needChromium(t)
 }
 
 // browser starts a headless Chromium; each call to tab opens a new
@@ -80,8 +76,57 @@ func browser(t *testing.T, exe string) func() context.Context {
 	return func() context.Context {
 		ctx, cancel := chromedp.NewContext(bctx, chromedp.WithNewBrowserContext())
 		t.Cleanup(cancel)
+		// The tab lives as long as the context of its first run: open it
+		// here, then steps run with timeouts of their own.
+		if err := chromedp.Do(ctx); err != nil {
+			t.Fatalf("open a tab: %v", err)
+		}
+		watchErrors(t, ctx)
 		return ctx
 	}
+}
+
+// watchErrors fails the test for every script error and Content-Security-
+// Policy violation the tab reports: the dashboard's pages run with a
+// strict policy, and anything it refuses is a bug.
+func watchErrors(t *testing.T, ctx context.Context) {
+	t.Helper()
+	var mu sync.Mutex
+	var errs []string
+	err := chromedp.Listen(ctx, func(ev any) {
+		var msg string
+		switch ev := ev.(type) {
+		case *cdplog.EventEntryAdded:
+			if e := ev.Entry; e != nil && e.Level == cdplog.EntryLevelError && (e.Source == cdplog.EntrySourceSecurity || e.Source == cdplog.EntrySourceJavascript) {
+				msg = string(e.Source) + ": " + e.Text + " " + e.URL
+			}
+		case *cdpruntime.EventExceptionThrown:
+			if d := ev.ExceptionDetails; d != nil {
+				msg = "exception: " + d.Text
+				if d.Exception != nil {
+					msg += " " + d.Exception.Description
+				}
+			}
+		}
+		if msg != "" {
+			mu.Lock()
+			errs = append(errs, msg)
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, cdplog.Enable, cdp.Empty{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range errs {
+			t.Errorf("the browser reported %s", e)
+		}
+	})
 }
 
 // do runs steps in the tab, failing the test with where the page is.
