@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -53,12 +54,18 @@ func (t *handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	pr, pw := io.Pipe()
 	w := &pipeWriter{header: http.Header{}, pw: pw, ready: make(chan struct{}), req: req}
 	go func() {
+		// As net/http's server does, a panicking handler fails its
+		// request and not the process; http.ErrAbortHandler is how a
+		// handler (httputil.ReverseProxy) stops a response on purpose.
 		defer func() {
 			if p := recover(); p != nil {
 				w.finish()
-				_ = pw.CloseWithError(errors.New("the API handler panicked"))
+				err := fmt.Errorf("the API handler for %s %s panicked: %v", r.Method, r.URL.Path, p)
+				if p == http.ErrAbortHandler { //nolint:errorlint // the panic value itself
+					err = errors.New("the API handler aborted the response")
+				}
+				_ = pw.CloseWithError(err)
 				cancel()
-				panic(p)
 			}
 		}()
 		t.h.ServeHTTP(w, r)

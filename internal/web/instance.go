@@ -88,7 +88,7 @@ func (h *Handler) instancePage(w http.ResponseWriter, r *http.Request, s *sessio
 		d.Services = append(d.Services, v)
 	}
 	if r.Header.Get("HX-Request") != "" && r.Header.Get("HX-Target") == "releases" {
-		h.renderPart(w, http.StatusOK, "instance", "releases", s, d)
+		h.renderPart(w, r, http.StatusOK, "instance", "releases", s, d)
 		return
 	}
 	h.render(w, r, http.StatusOK, "instance", s, d)

@@ -132,7 +132,7 @@ func (h *Handler) instancesPage(w http.ResponseWriter, r *http.Request, s *sessi
 		return c
 	})
 	if r.Header.Get("HX-Request") != "" && r.Header.Get("HX-Target") == "instances" {
-		h.renderPart(w, http.StatusOK, "instances", "table", s, d)
+		h.renderPart(w, r, http.StatusOK, "instances", "table", s, d)
 		return
 	}
 	h.render(w, r, http.StatusOK, "instances", s, d)

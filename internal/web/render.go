@@ -71,11 +71,11 @@ type view struct {
 
 // render writes page name (the layout around it) or, with partial, only
 // that template of the page's file.
-func (h *Handler) render(w http.ResponseWriter, _ *http.Request, status int, name string, s *session, data any) {
-	h.renderPart(w, status, name, "layout", s, data)
+func (h *Handler) render(w http.ResponseWriter, r *http.Request, status int, name string, s *session, data any) {
+	h.renderPart(w, r, status, name, "layout", s, data)
 }
 
-func (h *Handler) renderPart(w http.ResponseWriter, status int, name, part string, s *session, data any) {
+func (h *Handler) renderPart(w http.ResponseWriter, r *http.Request, status int, name, part string, s *session, data any) {
 	t := h.pages.byName[name]
 	if t == nil {
 		http.Error(w, "no template "+name, http.StatusInternalServerError)
@@ -94,8 +94,7 @@ func (h *Handler) renderPart(w http.ResponseWriter, status int, name, part strin
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_, _ = w.Write(buf.Bytes())
+	writeBody(w, r, status, buf.Bytes())
 }
 
 type errorData struct {

@@ -19,10 +19,10 @@ import (
 	"embed"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -61,12 +61,13 @@ type Options struct {
 // TLS API listener next to the API, and on the loopback listener `quai
 // dashboard` opens.
 type Handler struct {
-	opts  Options
-	log   *slog.Logger
-	now   func() time.Time
-	pages *pages
-	mux   *http.ServeMux
-	csrf  *http.CrossOriginProtection
+	opts   Options
+	log    *slog.Logger
+	now    func() time.Time
+	pages  *pages
+	assets *assets
+	mux    *http.ServeMux
+	csrf   *http.CrossOriginProtection
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -107,8 +108,16 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
+	static, err := fs.Sub(staticFS, "static")
+	if err != nil {
+		return nil, err
+	}
+	a, err := newAssets(static)
+	if err != nil {
+		return nil, fmt.Errorf("web: static files: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &Handler{opts: opts, log: opts.Logger, now: opts.Now, pages: p,
+	h := &Handler{opts: opts, log: opts.Logger, now: opts.Now, pages: p, assets: a,
 		sessions: map[string]*session{}, codes: map[string]time.Time{},
 		ops: newOperations(), opsCtx: ctx, opsCancel: cancel,
 		csrf: http.NewCrossOriginProtection()}
@@ -121,8 +130,7 @@ func (h *Handler) Close() { h.opsCancel() }
 
 func (h *Handler) routes() {
 	m := http.NewServeMux()
-	static, _ := fs.Sub(staticFS, "static")
-	m.Handle("GET /ui/static/", http.StripPrefix("/ui/static/", cacheForever(http.FileServerFS(static))))
+	m.Handle("GET /ui/static/", h.assets)
 	m.HandleFunc("GET /ui/login", h.loginPage)
 	m.HandleFunc("POST /ui/login", h.login)
 	m.HandleFunc("GET /ui/login/link", h.loginLink)
@@ -167,19 +175,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.mux.ServeHTTP(w, r)
-}
-
-func cacheForever(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Asset names carry their version (htmx-2.0.11.min.js); app.js and
-		// app.css change with the binary, so they are revalidated.
-		if strings.Contains(r.URL.Path, "-") {
-			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
-		} else {
-			w.Header().Set("Cache-Control", "no-cache")
-		}
-		next.ServeHTTP(w, r)
-	})
 }
 
 // randomID returns n random bytes, base64url.
