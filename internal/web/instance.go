@@ -125,7 +125,7 @@ func (h *Handler) series(w http.ResponseWriter, r *http.Request, s *session) {
 	mk := func(title, unit string, scale float64, lines ...[3]string) chart {
 		var c chart
 		c.Title, c.Unit = title, unit
-		var axis []int64
+		axis := []int64{}
 		for _, l := range lines {
 			sm := sumSeries(ms, l[1], l[2])
 			if len(sm.times) > len(axis) {

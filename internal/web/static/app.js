@@ -49,6 +49,13 @@
             cap.textContent = c.title + " (" + c.unit + ")";
             fig.appendChild(cap);
             box.appendChild(fig);
+            if (!c.t || c.t.length < 2) {
+              var none = document.createElement("p");
+              none.className = "muted nodata";
+              none.textContent = "no data yet for this range";
+              fig.appendChild(none);
+              return;
+            }
             var data = [c.t].concat(c.series.map(function (s) { return s.values; }));
             var axis = { stroke: css("--muted"), grid: { stroke: css("--line") }, ticks: { stroke: css("--line") } };
             var opts = {

@@ -236,6 +236,10 @@ func TestDashboard(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#log .line")),
 		chromedp.WaitVisible(chromedp.CSS("#rollback-1")),
 	)
+	do(t, ctx, "the graphs draw", chromedp.WaitVisible(chromedp.CSS(".charts figure")))
+	if n := get(t, ctx, "graphs", chromedp.Evaluate[int](`document.querySelectorAll(".charts figure").length`)); n != 4 {
+		t.Errorf("%d graphs, want 4 (requests, latency, CPU, memory): %s", n, text(t, ctx, ".charts"))
+	}
 	if before := text(t, ctx, "#active-release"); before != strconv.Itoa(st.Release) {
 		t.Fatalf("the page shows release %q, the API %d", before, st.Release)
 	}
