@@ -15,6 +15,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -280,6 +281,19 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("after the rollback the page shows release %s, the API %d", shown, after.Release)
 	}
 
+	// Five more tabs follow the logs: the daemon's memory (it runs in this
+	// test's process, with the dashboard and the test's own) is printed.
+	runtime.GC()
+	before := vmRSS(t)
+	for range 5 {
+		c := tab()
+		loginWithToken(t, c, srv.URL, "quai_test_member")
+		do(t, c, "a tab follows the logs", chromedp.Navigate(srv.URL+"/ui/i/"+instance+"#logs"), chromedp.WaitVisible(chromedp.CSS("#log .line")))
+	}
+	time.Sleep(3 * time.Second)
+	runtime.GC()
+	t.Logf("RSS of the test process (daemon, dashboard, harness): %d MiB with one tab, %d MiB with 6 tabs streaming logs", before>>20, vmRSS(t)>>20)
+
 	// A reader: no buttons, and a forged rollback is refused by the API.
 	ctx = tab()
 	loginWithToken(t, ctx, srv.URL, "quai_test_reader")
@@ -326,6 +340,22 @@ func TestDashboard(t *testing.T) {
 		do(t, ctx, "login page", chromedp.Navigate(srv.URL+"/ui/login"), chromedp.WaitVisible(chromedp.CSS("#login-password")))
 		screenshots(t, ctx, shots, "login")
 	}
+}
+
+// vmRSS is this process's resident memory, in bytes.
+func vmRSS(t *testing.T) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip("no /proc: ", err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // statusOf logs in with token over plain HTTP and returns GET url's status.
