@@ -19,11 +19,13 @@ type instanceData struct {
 	Backups    wire.BackupList
 	HasBackups bool
 	Alerts     []wire.Alert
-	Silences   []wire.AlertSilence
-	Secrets    []string
-	Services   []serviceView
-	CanOperate bool
-	Metrics    bool
+	// AlertHistory is the instance's last resolved alerts, newest first.
+	AlertHistory []wire.Alert
+	Silences     []wire.AlertSilence
+	Secrets      []string
+	Services     []serviceView
+	CanOperate   bool
+	Metrics      bool
 }
 
 type serviceView struct {
@@ -64,7 +66,12 @@ func (h *Handler) instancePage(w http.ResponseWriter, r *http.Request, s *sessio
 	} else if !errors.Is(err, client.ErrUnsupported) && !errors.Is(err, client.ErrNotFound) {
 		h.log.Debug("dashboard: backups", "instance", st.Name, "err", err)
 	}
-	if al, err := s.api.Alerts(ctx, false); err == nil {
+	if al, err := s.api.Alerts(ctx, true); err == nil {
+		for _, a := range al.History {
+			if a.Instance == st.Name && len(d.AlertHistory) < 20 {
+				d.AlertHistory = append(d.AlertHistory, a)
+			}
+		}
 		for _, a := range al.Active {
 			if a.Instance == st.Name {
 				d.Alerts = append(d.Alerts, a)

@@ -79,6 +79,7 @@
       });
     });
     document.addEventListener("quai-theme", draw);
+    if (window.matchMedia) window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", draw);
     draw();
   }
 
