@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -179,7 +180,8 @@ func (h *Handler) silence(w http.ResponseWriter, r *http.Request, s *session) {
 		h.apiFail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/ui/i/"+name+"#alerts", http.StatusSeeOther)
+	http.Redirect(w, r, "/ui/i/"+url.PathEscape(name)+"#alerts", http.StatusSeeOther) //nolint:gosec // a path of this site, escaped
+
 }
 
 func (h *Handler) opPage(w http.ResponseWriter, r *http.Request, s *session) {

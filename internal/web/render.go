@@ -107,7 +107,9 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, msg s
 	if r.Header.Get("HX-Request") != "" || strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(status)
-		_, _ = w.Write([]byte(msg))
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		_, _ = w.Write([]byte(msg)) //nolint:gosec // text/plain with nosniff, never HTML
+
 		return
 	}
 	s, _ := r.Context().Value(sessionKey{}).(*session)

@@ -63,7 +63,10 @@ func (h *Handler) newSession(w http.ResponseWriter, r *http.Request, s *session)
 	}
 	h.sessions[s.id] = s
 	h.mu.Unlock()
-	http.SetCookie(w, &http.Cookie{Name: cookieName(r), Value: s.id, Path: "/", HttpOnly: true,
+	// Secure on TLS; the loopback listener speaks plain HTTP, where a
+	// Secure cookie would not come back.
+	http.SetCookie(w, &http.Cookie{Name: cookieName(r), Value: s.id, Path: "/", HttpOnly: true, //nolint:gosec // Secure on TLS, see above
+
 		Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: int(h.opts.SessionTTL / time.Second)})
 }
 
@@ -214,7 +217,8 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 		delete(h.sessions, c.Value)
 		h.mu.Unlock()
 	}
-	http.SetCookie(w, &http.Cookie{Name: cookieName(r), Value: "", Path: "/", HttpOnly: true,
+	http.SetCookie(w, &http.Cookie{Name: cookieName(r), Value: "", Path: "/", HttpOnly: true, //nolint:gosec // Secure on TLS, as in newSession
+
 		Secure: r.TLS != nil, SameSite: http.SameSiteLaxMode, MaxAge: -1})
 	http.Redirect(w, r, "/ui/login", http.StatusSeeOther)
 }

@@ -35,12 +35,12 @@ func manyInstances(n int) http.Handler {
 	tb, _ := json.Marshal(top)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		switch {
-		case r.URL.Path == wire.Prefix+"/instances":
+		switch r.URL.Path {
+		case wire.Prefix + "/instances":
 			_, _ = w.Write(lb)
-		case r.URL.Path == wire.Prefix+"/metrics/top":
+		case wire.Prefix + "/metrics/top":
 			_, _ = w.Write(tb)
-		case r.URL.Path == wire.Prefix+"/metrics/series":
+		case wire.Prefix + "/metrics/series":
 			in := r.URL.Query().Get("instance")
 			s := wire.MetricsSeries{Instance: in, Step: 2 * time.Minute}
 			req := wire.Series{Name: "requests", Rate: true}
