@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -243,15 +244,7 @@ func diffReleases(from, to wire.Release) []releaseChange {
 		c.Changed = from.Hashes[n] != to.Hashes[n] || c.FromImage != c.ToImage
 		out = append(out, c)
 	}
-	slices.SortFunc(out, func(a, b releaseChange) int {
-		switch {
-		case a.Service < b.Service:
-			return -1
-		case a.Service > b.Service:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b releaseChange) int { return cmp.Compare(a.Service, b.Service) })
 	return out
 }
 

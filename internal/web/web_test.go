@@ -1,8 +1,6 @@
 package web
 
 import (
-	"encoding/json"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,55 +12,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quai-dev/quai/internal/wire"
+	"github.com/quai-dev/quai/internal/web/webtest"
 )
-
-// stubAPI answers the few API calls the instances page makes, with n
-// instances: a unit-test stand-in for the daemon (the end-to-end tests in
-// test/e2e/web run the real one).
-func stubAPI(n int) http.Handler {
-	list := make([]wire.Instance, n)
-	top := wire.MetricsTop{Time: time.Now(), Window: time.Minute}
-	for i := range list {
-		name := fmt.Sprintf("shop-%04d-prod", i)
-		list[i] = wire.Instance{Name: name, Identity: wire.Identity{Org: fmt.Sprintf("org%02d", i%20), Project: "shop", Env: "prod"},
-			Runtime: "process", State: wire.InstanceRunning, Release: i%7 + 1, Updated: time.Now(),
-			Backup: &wire.BackupState{LastSuccess: time.Now().Add(-time.Duration(i) * time.Minute)}}
-		for _, sv := range []string{"web", "db"} {
-			top.Rows = append(top.Rows, wire.TopRow{Instance: name, Service: sv, Desired: 1, Ready: 1, Routed: sv == "web",
-				RequestsPerSec: float64(i % 13), Errors5xx: int64(i % 3)})
-		}
-	}
-	lb, _ := json.Marshal(list)
-	tb, _ := json.Marshal(top)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "Bearer quai_test_token" {
-			w.WriteHeader(http.StatusUnauthorized)
-			_, _ = w.Write([]byte(`{"error":{"code":"unauthenticated","message":"not authenticated"}}`))
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		switch r.URL.Path {
-		case wire.Prefix + "/instances":
-			_, _ = w.Write(lb)
-		case wire.Prefix + "/metrics/top":
-			_, _ = w.Write(tb)
-		default:
-			w.WriteHeader(http.StatusNotFound)
-			_, _ = w.Write([]byte(`{"error":{"code":"not_found","message":"no such endpoint"}}`))
-		}
-	})
-}
 
 func newTestHandler(t testing.TB, n int) (*Handler, *http.Cookie) {
 	t.Helper()
-	h, err := New(Options{API: stubAPI(n), Local: stubAPI(n), Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	h, err := New(Options{API: webtest.ManyInstances(n), Local: webtest.ManyInstances(n), Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(h.Close)
 	rec := httptest.NewRecorder()
-	req := httptest.NewRequest(http.MethodPost, "/ui/login", strings.NewReader(url.Values{"token": {"quai_test_token"}}.Encode()))
+	req := httptest.NewRequest(http.MethodPost, "/ui/login", strings.NewReader(url.Values{"token": {webtest.Token}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	h.ServeHTTP(rec, req)
 	if rec.Code != http.StatusSeeOther {

@@ -1,60 +1,17 @@
 package webe2e
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
 	"github.com/quai-dev/quai/internal/web"
-	"github.com/quai-dev/quai/internal/wire"
+	"github.com/quai-dev/quai/internal/web/webtest"
 )
-
-// manyInstances is an API stub that lists n instances with their figures:
-// the dashboard's own time for a big list, in a real browser, without
-// deploying 500 instances (the API's time for lists is measured by its
-// own benchmarks).
-func manyInstances(n int) http.Handler {
-	list := make([]wire.Instance, n)
-	top := wire.MetricsTop{Time: time.Now(), Window: time.Minute}
-	for i := range list {
-		name := fmt.Sprintf("shop-%04d-prod", i)
-		list[i] = wire.Instance{Name: name, Identity: wire.Identity{Org: fmt.Sprintf("org%02d", i%20), Project: "shop", Env: "prod"},
-			Runtime: "process", State: wire.InstanceRunning, Release: i%7 + 1, Updated: time.Now(),
-			Backup: &wire.BackupState{LastSuccess: time.Now().Add(-time.Duration(i) * time.Minute)}}
-		top.Rows = append(top.Rows, wire.TopRow{Instance: name, Service: "web", Desired: 2, Ready: 2, Routed: true,
-			RequestsPerSec: float64(i % 13), Errors5xx: int64(i % 3)})
-	}
-	lb, _ := json.Marshal(list)
-	tb, _ := json.Marshal(top)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		switch r.URL.Path {
-		case wire.Prefix + "/instances":
-			_, _ = w.Write(lb)
-		case wire.Prefix + "/metrics/top":
-			_, _ = w.Write(tb)
-		case wire.Prefix + "/metrics/series":
-			in := r.URL.Query().Get("instance")
-			s := wire.MetricsSeries{Instance: in, Step: 2 * time.Minute}
-			req := wire.Series{Name: "requests", Rate: true}
-			for i := range 30 {
-				req.Points = append(req.Points, wire.Point{T: time.Now().Add(time.Duration(i-30) * 2 * time.Minute), V: float64((i*7+len(in))%11) + 1})
-			}
-			s.Series = []wire.Series{req}
-			_ = json.NewEncoder(w).Encode(s)
-		default:
-			w.WriteHeader(http.StatusNotFound)
-			_, _ = w.Write([]byte(`{"error":{"code":"not_found","message":"no such endpoint"}}`))
-		}
-	})
-}
 
 // TestInstancesPage500InBrowser loads the instances page with 500
 // instances in Chromium and prints its time to first byte and full load
@@ -62,7 +19,7 @@ func manyInstances(n int) http.Handler {
 // narrows the list and that sparklines load for the rows on screen only.
 func TestInstancesPage500InBrowser(t *testing.T) {
 	exe := needChromium(t)
-	h, err := web.New(web.Options{API: manyInstances(500)})
+	h, err := web.New(web.Options{API: webtest.ManyInstances(500)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +27,7 @@ func TestInstancesPage500InBrowser(t *testing.T) {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	ctx := browser(t, exe)()
-	loginWithToken(t, ctx, srv.URL, "quai_any")
+	loginWithToken(t, ctx, srv.URL, webtest.Token)
 	var ttfb, load []float64
 	for range 5 {
 		do(t, ctx, "reload", chromedp.Navigate(srv.URL+"/ui/"), chromedp.WaitVisible(chromedp.CSS(`tr[data-instance="shop-0499-prod"]`)))
