@@ -162,7 +162,9 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 			h.render(w, r, http.StatusBadRequest, "login", nil, d)
 			return
 		}
-		res, err := h.passwordLogin(r.Context(), wire.LoginRequest{User: user, Password: r.PostFormValue("password"), TokenName: "dashboard"})
+		res, err := h.passwordLogin(r.Context(), wire.LoginRequest{User: user, Password: r.PostFormValue("password"), TokenName: "dashboard",
+			// The token lives no longer than a session could without use.
+			TTL: h.opts.SessionTTL})
 		if err != nil {
 			d.Error = loginError(err)
 			h.render(w, r, http.StatusUnauthorized, "login", nil, d)
@@ -237,8 +239,7 @@ func (h *Handler) passwordLogin(ctx context.Context, req wire.LoginRequest) (wir
 // against GET /instances and the grants are unknown (every button shows;
 // the API still decides).
 func (h *Handler) whoAmI(ctx context.Context, c *client.Client) (wire.WhoAmI, error) {
-	var who wire.WhoAmI
-	err := c.CallJSON(ctx, http.MethodGet, "/whoami", nil, &who)
+	who, err := c.WhoAmI(ctx)
 	if errors.Is(err, client.ErrNotFound) {
 		_, err = c.Instances(ctx)
 		return wire.WhoAmI{}, err

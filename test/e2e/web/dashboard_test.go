@@ -30,7 +30,6 @@ import (
 
 	"github.com/quai-dev/quai/internal/daemon"
 	"github.com/quai-dev/quai/internal/daemon/daemontest"
-	"github.com/quai-dev/quai/internal/web"
 	"github.com/quai-dev/quai/internal/wire"
 	"github.com/quai-dev/quai/test/e2e/e2etest"
 )
@@ -173,6 +172,21 @@ func media(scheme string) chromedp.Action[chromedp.Void] {
 	})
 }
 
+// password is the test users' password.
+const password = "correct-horse-battery"
+
+func login(t *testing.T, ctx context.Context, base, user string) {
+	t.Helper()
+	do(t, ctx, "log in as "+user,
+		chromedp.Navigate(base+"/ui/"),
+		chromedp.WaitVisible(chromedp.CSS("#login-password")),
+		chromedp.SendKeys(chromedp.CSS("#user"), user),
+		chromedp.SendKeys(chromedp.CSS("#password"), password),
+		chromedp.Click(chromedp.CSS("#login-submit")),
+		chromedp.WaitVisible(chromedp.CSS("#instances")),
+	)
+}
+
 func loginWithToken(t *testing.T, ctx context.Context, base, token string) {
 	t.Helper()
 	do(t, ctx, "log in with a token",
@@ -186,7 +200,8 @@ func loginWithToken(t *testing.T, ctx context.Context, base, token string) {
 }
 
 // TestDashboard deploys the example twice (two releases) and, in a
-// browser: a member logs in with a token, finds the instance by searching,
+// browser, with the daemon's own users, passwords and roles: a member
+// logs in with a password, finds the instance by searching,
 // opens it, sees its logs stream, rolls back (the confirmation shows what
 // changes), watches the steps stream in and sees the active release
 // change; a reader of the same organization sees no action button and
@@ -206,25 +221,27 @@ func TestDashboard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Users of the daemon's own accounts: a member and a reader of the
+	// instance's organization, a member of another.
 	org := st.Identity.Org
-	team := newTeamAPI(d.Socket, map[string]principal{
-		"quai_test_member": {user: "mia", role: "member", org: org},
-		"quai_test_reader": {user: "rex", role: "reader", org: org},
-		"quai_test_other":  {user: "otto", role: "member", org: "globex"},
-	})
-	h, err := web.New(web.Options{API: team, Local: team.local()})
-	if err != nil {
-		t.Fatal(err)
+	e2etest.MustQuai(t, d.Socket, "org", "add", "globex")
+	for _, u := range []struct{ name, role, in string }{
+		{"mia", "member", org}, {"rex", "reader", org}, {"otto", "member", "globex"},
+	} {
+		if out, code := e2etest.QuaiIn(t, d.Socket, password+"\n", "user", "add", u.name, "--role", u.role, "--in", u.in); code != 0 {
+			t.Fatalf("quai user add %s: exit %d\n%s", u.name, code, out)
+		}
 	}
-	t.Cleanup(h.Close)
-	srv := httptest.NewServer(h)
+	// The daemon's dashboard, over its network API handler, as the TLS
+	// listener mounts it.
+	srv := httptest.NewServer(d.WebHandler())
 	t.Cleanup(srv.Close)
 	tab := browser(t, exe)
 	shots := os.Getenv("QUAI_SCREENSHOTS")
 
 	// A member: find, open, logs, rollback.
 	ctx := tab()
-	loginWithToken(t, ctx, srv.URL, "quai_test_member")
+	login(t, ctx, srv.URL, "mia")
 	row := `tr[data-instance="` + instance + `"] a`
 	do(t, ctx, "search for the instance",
 		chromedp.SendKeys(chromedp.CSS("#q"), "users-api"),
@@ -287,7 +304,7 @@ func TestDashboard(t *testing.T) {
 	before := vmRSS(t)
 	for range 5 {
 		c := tab()
-		loginWithToken(t, c, srv.URL, "quai_test_member")
+		login(t, c, srv.URL, "mia")
 		do(t, c, "a tab follows the logs", chromedp.Navigate(srv.URL+"/ui/i/"+instance+"#logs"), chromedp.WaitVisible(chromedp.CSS("#log .line")))
 	}
 	time.Sleep(3 * time.Second)
@@ -296,7 +313,7 @@ func TestDashboard(t *testing.T) {
 
 	// A reader: no buttons, and a forged rollback is refused by the API.
 	ctx = tab()
-	loginWithToken(t, ctx, srv.URL, "quai_test_reader")
+	login(t, ctx, srv.URL, "rex")
 	do(t, ctx, "the reader opens the instance",
 		chromedp.Navigate(srv.URL+"/ui/i/"+instance),
 		chromedp.WaitVisible(chromedp.CSS("#active-release")),
@@ -312,7 +329,7 @@ func TestDashboard(t *testing.T) {
 		}),
 		chromedp.WaitVisible(chromedp.CSS(`#op-status[data-done="true"]`)),
 	)
-	if forged := text(t, ctx, "#op-status"); !strings.Contains(forged, "may not change") {
+	if forged := text(t, ctx, "#op-status"); !strings.Contains(forged, "may not") {
 		t.Errorf("the reader's forged rollback: %q, want refused by the API", forged)
 	}
 	if now, err := d.Client.Status(t.Context(), instance); err != nil || now.Release != after.Release {
@@ -321,7 +338,7 @@ func TestDashboard(t *testing.T) {
 
 	// A member of another organization: not found by URL, not listed.
 	ctx = tab()
-	loginWithToken(t, ctx, srv.URL, "quai_test_other")
+	login(t, ctx, srv.URL, "otto")
 	if count := text(t, ctx, "p.count"); !strings.HasPrefix(count, "0 of 0") {
 		t.Errorf("another org's member lists %q", count)
 	}
@@ -332,7 +349,7 @@ func TestDashboard(t *testing.T) {
 	if h1 := text(t, ctx, "h1"); h1 != "Not found" {
 		t.Errorf("another org's member opened the instance's page: %q", h1)
 	}
-	if code := statusOf(t, srv.URL+"/ui/i/"+instance, "quai_test_other"); code != http.StatusNotFound {
+	if code := statusOf(t, srv.URL+"/ui/i/"+instance, "otto"); code != http.StatusNotFound {
 		t.Errorf("GET /ui/i/%s as another org's member: %d, want 404", instance, code)
 	}
 	if shots != "" {
@@ -358,8 +375,8 @@ func vmRSS(t *testing.T) int64 {
 	return 0
 }
 
-// statusOf logs in with token over plain HTTP and returns GET url's status.
-func statusOf(t *testing.T, u, token string) int {
+// statusOf logs in as user over plain HTTP and returns GET url's status.
+func statusOf(t *testing.T, u, user string) int {
 	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
@@ -367,7 +384,7 @@ func statusOf(t *testing.T, u, token string) int {
 	}
 	c := &http.Client{Jar: jar}
 	base := u[:strings.Index(u, "/ui/")]
-	resp, err := c.PostForm(base+"/ui/login", map[string][]string{"token": {token}})
+	resp, err := c.PostForm(base+"/ui/login", map[string][]string{"user": {user}, "password": {password}})
 	if err != nil {
 		t.Fatal(err)
 	}
