@@ -26,8 +26,8 @@ import (
 
 	"github.com/quai-dev/quai/internal/alert"
 	"github.com/quai-dev/quai/internal/api"
-	"github.com/quai-dev/quai/internal/auth/accounts"
 	"github.com/quai-dev/quai/internal/apitls"
+	"github.com/quai-dev/quai/internal/auth/accounts"
 	"github.com/quai-dev/quai/internal/datadir"
 	"github.com/quai-dev/quai/internal/engine"
 	"github.com/quai-dev/quai/internal/metrics"
@@ -426,7 +426,7 @@ func (d *Daemon) serve() error {
 		}
 		d.serveErr <- err
 	}()
-	d.serveRemote(handler.RemoteHandler(), base)
+	d.serveRemote(d.networkHandler(handler.RemoteHandler()), base)
 	d.log.Info("quai daemon ready", "pid", os.Getpid(), "socket", d.cfg.Socket,
 		"data_dir", d.cfg.DataDir, "http", d.proxy.HTTPAddr(), "https", d.proxy.HTTPSAddr())
 	return nil
@@ -566,6 +566,7 @@ func (d *Daemon) RemoteHandler() http.Handler { return d.api.RemoteHandler() }
 // the socket's Host check: for benchmarks that compare it with
 // RemoteHandler over the same listener.
 func (d *Daemon) APIHandler() http.Handler { return d.api }
+
 // instanceDirs lists the project directories of the installed instances:
 // the uploads they use are kept.
 func (d *Daemon) instanceDirs(ctx context.Context) ([]string, error) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/quai-dev/quai/internal/api"
@@ -135,4 +136,19 @@ func (l dashboardLinks) LoginLink(context.Context) (wire.DashboardLink, error) {
 	}
 	u := "http://" + l.d.dashLn.Addr().String() + "/ui/login/link?code=" + url.QueryEscape(code)
 	return wire.DashboardLink{URL: u, Expires: exp}, nil
+}
+
+// networkHandler serves the dashboard under web.Prefix (and / redirects
+// to it) next to the API on the TLS listener; the API keeps /api/v1.
+func (d *Daemon) networkHandler(apiHandler http.Handler) http.Handler {
+	if d.web == nil {
+		return apiHandler
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.Path; p == "/" || p == "/ui" || strings.HasPrefix(p, web.Prefix) {
+			d.web.ServeHTTP(w, r)
+			return
+		}
+		apiHandler.ServeHTTP(w, r)
+	})
 }
