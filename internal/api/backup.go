@@ -143,14 +143,17 @@ func (s *Server) handleClone(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, err := decodeModel(req.ModelPayload)
-	if err == nil {
-		err = s.rebaseUpload(r.Context(), m, req.ModelPayload)
-	}
 	if err != nil {
 		writeError(w, err)
 		return
 	}
+	// Who may clone into this instance is decided before anything else
+	// answers (an instance the caller cannot see is 404, whatever the body).
 	if !s.authorizeIdentity(w, r, "clone", m.Identity, m.Identity.Name()) {
+		return
+	}
+	if err := s.rebaseUpload(r.Context(), m, req.ModelPayload); err != nil {
+		writeError(w, err)
 		return
 	}
 	b, ok := s.backups(w)

@@ -48,8 +48,8 @@ func (s *Server) handleInfo(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handlePlan(w http.ResponseWriter, r *http.Request) {
 	var req wire.PlanRequest
-	m, ok := s.decodeModelRequest(w, r, &req, &req.ModelPayload)
-	if !ok || !s.authorizeIdentity(w, r, "plan", m.Identity, m.Identity.Name()) {
+	m, ok := s.decodeModelRequest(w, r, &req, &req.ModelPayload, "plan")
+	if !ok {
 		return
 	}
 	p, err := s.engine.Plan(r.Context(), m, req.Runtime)
@@ -62,8 +62,8 @@ func (s *Server) handlePlan(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleUp(w http.ResponseWriter, r *http.Request) {
 	var req wire.UpRequest
-	m, ok := s.decodeModelRequest(w, r, &req, &req.ModelPayload)
-	if !ok || !s.authorizeIdentity(w, r, "up", m.Identity, m.Identity.Name()) {
+	m, ok := s.decodeModelRequest(w, r, &req, &req.ModelPayload, "up")
+	if !ok {
 		return
 	}
 	s.stream(w, r, m.Identity.Name(), func(emit wire.Emitter) error {
@@ -112,7 +112,7 @@ func (s *Server) handleReleases(w http.ResponseWriter, r *http.Request) {
 // must be the one the model describes.
 func (s *Server) handlePromote(w http.ResponseWriter, r *http.Request) {
 	var req wire.PromoteRequest
-	m, ok := s.decodeModelRequest(w, r, &req, &req.ModelPayload)
+	m, ok := s.decodeModelRequest(w, r, &req, &req.ModelPayload, "")
 	if !ok {
 		return
 	}

@@ -355,11 +355,12 @@ func TestEndpointRoleMatrix(t *testing.T) {
 					}
 					continue
 				}
-				if status != http.StatusForbidden || eb.Error.Code != wire.CodeForbidden {
+				// A HEAD answer has no body to carry the code.
+				if status != http.StatusForbidden || (c.method != http.MethodHead && eb.Error.Code != wire.CodeForbidden) {
 					t.Errorf("%s: %d %s, want 403", name, status, body)
 				}
 			case auth.Invisible:
-				if status != http.StatusNotFound || eb.Error.Code != wire.CodeNotFound {
+				if status != http.StatusNotFound || (c.method != http.MethodHead && eb.Error.Code != wire.CodeNotFound) {
 					t.Errorf("%s: %d %s, want 404", name, status, body)
 				}
 				if strings.Contains(c.path, url.PathEscape(target)) && strings.HasPrefix(c.path, wire.Prefix+"/instances/") && !bytes.Equal(body, missing) {
