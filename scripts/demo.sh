@@ -124,6 +124,6 @@ users-api is running: open $url/
   logs:     $q logs $instance api
   update:   APP_VERSION=2 $q up $project --env dev -y   (then curl $url/api/version)
   remove:   $q rm $instance -y   (keeps the database; --purge deletes it)
-  stop the daemon: kill $daemon_pid   (or: pkill -f 'quai serve'); apps keep running
-                   without it but are unreachable until a daemon is back
+  stop the daemon: kill $daemon_pid   (or: pkill -f 'quai serve'); apps keep running and
+                   the proxy process keeps serving them ("$q proxy stop" stops it too)
 MSG

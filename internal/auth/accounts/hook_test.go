@@ -2,6 +2,7 @@ package accounts_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/quai-dev/quai/internal/client"
 	"github.com/quai-dev/quai/internal/daemon/daemontest"
 	"github.com/quai-dev/quai/internal/stack"
+	"github.com/quai-dev/quai/internal/upload"
 	"github.com/quai-dev/quai/internal/wire"
 )
 
@@ -132,7 +134,8 @@ func TestDeployToken(t *testing.T) {
 		t.Fatal(err)
 	}
 	tm.tokens["ci"] = tc.Secret
-	m, err := stack.Load(ctx, stack.Options{Dir: daemontest.AppProject(t, daemontest.App{Project: "shop", Version: "2"}), Env: "dev", Org: "acme"})
+	dir := daemontest.AppProject(t, daemontest.App{Project: "shop", Version: "2"})
+	m, err := stack.Load(ctx, stack.Options{Dir: dir, Env: "dev", Org: "acme"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,6 +143,32 @@ func TestDeployToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Over the network the project folder travels as an upload, which the
+	// deploy scope may make.
+	var tgz bytes.Buffer
+	zw := gzip.NewWriter(&tgz)
+	sum, err := upload.Pack(dir, zw, upload.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest("PUT", tm.srv.URL+wire.Prefix+wire.UploadsPath+"/"+sum.Hash+"?org=acme", &tgz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tc.Secret)
+	req.Header.Set("Content-Encoding", "gzip")
+	resp, err := tm.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("upload with the deploy token: %s", resp.Status)
+	}
+	mp.Upload = sum.Hash
 	s, b := tm.do(t, "ci", "POST", wire.Prefix+"/up", wire.UpRequest{ModelPayload: mp})
 	if s != 200 || !bytes.Contains(b, []byte(`"kind":"done"`)) {
 		t.Fatalf("up with the deploy token: %d %s", s, b)
