@@ -17,6 +17,7 @@ import (
 	"github.com/quai-dev/quai/internal/client"
 	"github.com/quai-dev/quai/internal/daemon/daemontest"
 	"github.com/quai-dev/quai/internal/daemon/serve"
+	"github.com/quai-dev/quai/internal/proxyd/proxycmd"
 	"github.com/quai-dev/quai/internal/runtime/runtimetest"
 	"github.com/quai-dev/quai/internal/wire"
 )
@@ -29,7 +30,7 @@ const envAsQuai = "QUAI_TEST_BINARY_IS_QUAI"
 func TestMain(m *testing.M) {
 	daemontest.Child()
 	if os.Getenv(envAsQuai) == "1" {
-		os.Exit(cli.Main(os.Args[1:], serve.Command))
+		os.Exit(cli.Main(os.Args[1:], serve.Command, proxycmd.Command))
 	}
 	os.Exit(m.Run())
 }
