@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"sigs.k8s.io/yaml"
@@ -163,7 +164,9 @@ func (e *Entry) UpgradeNotes(from string) []Upgrade {
 	return out
 }
 
-var schema = func() *jsonschema.Schema {
+// schema is compiled at its first use, not at start: every quai process
+// links the catalog, few validate an entry.
+var schema = sync.OnceValue(func() *jsonschema.Schema {
 	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schemaJSON))
 	if err != nil {
 		panic(err)
@@ -173,7 +176,7 @@ var schema = func() *jsonschema.Schema {
 		panic(err)
 	}
 	return c.MustCompile("catalog-entry.json")
-}()
+})
 
 // Schema is the JSON schema of catalog.yaml.
 func Schema() []byte { return slices.Clone(schemaJSON) }
@@ -188,7 +191,7 @@ func ParseMeta(data []byte) (Meta, error) {
 	if err != nil {
 		return Meta{}, fmt.Errorf("%s: %w: %w", HeaderFile, err, ErrInvalid)
 	}
-	if err := schema.Validate(doc); err != nil {
+	if err := schema().Validate(doc); err != nil {
 		return Meta{}, fmt.Errorf("%s does not match the catalog schema (quai catalog schema prints it): %w: %w", HeaderFile, err, ErrInvalid)
 	}
 	var m Meta

@@ -12,20 +12,36 @@ import (
 	"sync"
 )
 
-// assets serves the embedded static files, gzip-compressed once at start
-// for the browsers that accept it (every current one).
+// assets serves the embedded static files, each gzip-compressed once, at
+// its first request from a browser that accepts it (every current one):
+// a daemon nobody opens the dashboard of keeps neither the compressed
+// copies nor the compressor's buffers.
 type assets struct {
-	files map[string]asset
+	files map[string]*asset
 }
 
 type asset struct {
-	raw, gz []byte
-	ctype   string
-	etag    string
+	raw    []byte
+	ctype  string
+	etag   string
+	gzOnce sync.Once
+	gz     []byte
+}
+
+// gzipped returns the asset compressed at the best level.
+func (f *asset) gzipped() []byte {
+	f.gzOnce.Do(func() {
+		var buf bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		_, _ = zw.Write(f.raw)
+		_ = zw.Close()
+		f.gz = buf.Bytes()
+	})
+	return f.gz
 }
 
 func newAssets(fsys fs.FS) (*assets, error) {
-	a := &assets{files: map[string]asset{}}
+	a := &assets{files: map[string]*asset{}}
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -34,15 +50,11 @@ func newAssets(fsys fs.FS) (*assets, error) {
 		if err != nil {
 			return err
 		}
-		var buf bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-		_, _ = zw.Write(raw)
-		_ = zw.Close()
 		ctype := mime.TypeByExtension(path.Ext(p))
 		if ctype == "" || strings.HasSuffix(p, "LICENSE") {
 			ctype = "text/plain; charset=utf-8"
 		}
-		a.files[p] = asset{raw: raw, gz: buf.Bytes(), ctype: ctype, etag: `"` + randomID(9) + `"`}
+		a.files[p] = &asset{raw: raw, ctype: ctype, etag: `"` + randomID(9) + `"`}
 		return nil
 	})
 	return a, err
@@ -72,7 +84,7 @@ func (a *assets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body := f.raw
 	if acceptsGzip(r) {
 		h.Set("Content-Encoding", "gzip")
-		body = f.gz
+		body = f.gzipped()
 	}
 	_, _ = w.Write(body)
 }

@@ -66,7 +66,10 @@ type Accounts struct {
 	now      func() time.Time
 	argon    auth.Argon2Params
 	throttle *auth.Throttle
-	dummy    string // a hash checked for unknown users, so they cost the same
+	// dummy is a hash checked for unknown users, so they cost what a
+	// wrong password does; made at the first login, not at start (an
+	// argon2id hash takes its memory parameter, 19 MiB, in the heap).
+	dummy func() (string, error)
 
 	hookBurst int
 	hookEvery time.Duration
@@ -116,11 +119,10 @@ func New(st Store, o Options) (*Accounts, error) {
 		a.throttle = auth.NewThrottle()
 		a.throttle.Now = a.now
 	}
-	dummy, err := auth.HashPassword("not a password of anyone", a.argon)
-	if err != nil {
-		return nil, err
-	}
-	a.dummy = dummy
+	argon := a.argon
+	a.dummy = sync.OnceValues(func() (string, error) {
+		return auth.HashPassword("not a password of anyone", argon)
+	})
 	return a, nil
 }
 
@@ -261,14 +263,17 @@ func (a *Accounts) Login(ctx context.Context, req wire.LoginRequest, source stri
 		return wire.LoginResponse{}, &auth.ThrottledError{What: "logging in as " + req.User + " from " + source, RetryAfter: wait}
 	}
 	u, err := a.st.User(ctx, req.User)
-	hash := u.Password
-	if err != nil {
+	known, hash := err == nil, u.Password
+	if !known {
 		if !errors.Is(err, store.ErrNotFound) {
 			return wire.LoginResponse{}, err
 		}
-		hash = a.dummy // an unknown user costs what a wrong password does
+		// An unknown user costs what a wrong password does.
+		if hash, err = a.dummy(); err != nil {
+			return wire.LoginResponse{}, err
+		}
 	}
-	if !auth.CheckPassword(hash, req.Password) || err != nil {
+	if !auth.CheckPassword(hash, req.Password) || !known {
 		a.throttle.Fail(userKey, srcKey)
 		return wire.LoginResponse{}, fmt.Errorf("%w: wrong user name or password", api.ErrUnauthenticated)
 	}
