@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -51,23 +52,48 @@ func routePath(r stack.Route) string {
 func buildRoutes(m *stack.Model, handles map[string][]runtime.Handle, pattern string) []Route {
 	routes := make([]Route, 0, len(m.Routes))
 	for _, r := range m.Routes {
-		var targets []string
-		seen := map[string]bool{}
-		for _, h := range handles[r.Service] {
-			if h.Address != "" && !seen[h.Address] {
-				seen[h.Address] = true
-				targets = append(targets, h.Address)
-			}
-		}
-		sort.Strings(targets)
+		targets := replicaAddresses(handles[r.Service])
 		rt := Route{Host: routeHost(r, m.Identity, pattern), Path: routePath(r), Targets: targets, TLS: string(r.TLS), Service: r.Service}
 		if r.TLS == stack.TLSCustom {
 			rt.CertFile, rt.KeyFile = projectPath(m.Dir, r.CertFile), projectPath(m.Dir, r.KeyFile)
 		}
 		rt.Rules = proxyRules(r)
+		if rt.Rules != nil && rt.Rules.ForwardAuth != nil {
+			if svc := authService(m, rt.Rules.ForwardAuth.URL); svc != "" {
+				rt.Rules.ForwardAuth.Targets = replicaAddresses(handles[svc])
+			}
+		}
 		routes = append(routes, rt)
 	}
 	return routes
+}
+
+// replicaAddresses are the distinct addresses of replicas, sorted.
+func replicaAddresses(hs []runtime.Handle) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, h := range hs {
+		if h.Address != "" && !seen[h.Address] {
+			seen[h.Address] = true
+			out = append(out, h.Address)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// authService is the service of m a forward-auth URL names by its host
+// (http://oauth2-proxy:4180/oauth2/auth), or "". The proxy then calls that
+// service's replicas, wherever they listen, instead of resolving the name.
+func authService(m *stack.Model, rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return ""
+	}
+	if s := m.Service(u.Hostname()); s != nil {
+		return s.Name
+	}
+	return ""
 }
 
 // proxyRules is a route's rules as the proxy takes them; the users of basic

@@ -5,16 +5,24 @@ import (
 	"context"
 	"errors"
 	"io"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
 // maxAuthBody bounds the body of an authenticator's refusal that is passed
 // to the client (a login page, a JSON error): more is cut off.
 const maxAuthBody = 64 << 10
+
+// ErrAuthAddress is the dial error of a forward-auth request to an address
+// the proxy refuses to call (authaddr.go).
+var ErrAuthAddress = errors.New("the proxy does not call this address for forward auth")
 
 // forwardAuth is a route's compiled ForwardAuth, with its own client so
 // that a slow authenticator cannot hold the proxy's upstream pools.
@@ -23,16 +31,45 @@ type forwardAuth struct {
 	copy    []string // canonical header names
 	timeout time.Duration
 	client  *http.Client
+	// targets are the replicas of the stack's own service the URL names
+	// (ForwardAuth.Targets): dialed in turn instead of the URL's host, and
+	// let through the address check.
+	targets []string
+	own     map[netip.AddrPort]bool
+	next    atomic.Uint64
+	// guard decides which other addresses may be called; set by install
+	// before the table is published.
+	guard  *authGuard
+	dialer *net.Dialer
 }
 
 func newForwardAuth(fa *ForwardAuth) *forwardAuth {
-	f := &forwardAuth{url: fa.URL, timeout: cmp.Or(fa.Timeout, defaultForwardAuthWait)}
+	f := &forwardAuth{url: fa.URL, timeout: cmp.Or(fa.Timeout, defaultForwardAuthWait), targets: fa.Targets}
 	for _, h := range fa.CopyHeaders {
 		f.copy = append(f.copy, http.CanonicalHeaderKey(h))
 	}
+	if len(f.targets) > 0 {
+		f.own = make(map[netip.AddrPort]bool, len(f.targets))
+		for _, t := range f.targets {
+			if ap, err := netip.ParseAddrPort(t); err == nil {
+				f.own[unmapPort(ap)] = true
+			}
+		}
+	}
+	// The check runs on the address actually dialed, after name
+	// resolution: a name that resolves to a refused address (DNS
+	// rebinding included) is refused the same.
+	d := &net.Dialer{Timeout: f.timeout, Control: f.control}
+	f.dialer = d
+	dial := d.DialContext
+	if len(f.targets) > 0 {
+		dial = func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, f.targets[f.next.Add(1)%uint64(len(f.targets))])
+		}
+	}
 	f.client = &http.Client{
 		Transport: &http.Transport{
-			DialContext:           (&net.Dialer{Timeout: f.timeout}).DialContext,
+			DialContext:           dial,
 			MaxIdleConnsPerHost:   64,
 			IdleConnTimeout:       90 * time.Second,
 			ResponseHeaderTimeout: f.timeout,
@@ -127,4 +164,137 @@ func (f *forwardAuth) fail(w http.ResponseWriter, r *http.Request, log *slog.Log
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, "quai: the authenticator of this route did not answer\n")
 	return status
+}
+
+// control is the dialer's check of the resolved address.
+func (f *forwardAuth) control(_, address string, _ syscall.RawConn) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("%w: %s is not an IP address and port", ErrAuthAddress, address)
+	}
+	ap = unmapPort(ap)
+	if f.own[ap] {
+		return nil
+	}
+	if why := f.guard.refuse(ap); why != "" {
+		return fmt.Errorf("%w: %s is %s", ErrAuthAddress, address, why)
+	}
+	return nil
+}
+
+func unmapPort(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// authGuard knows the replica addresses of every instance, to refuse those
+// of other instances to a route's authenticator.
+type authGuard struct {
+	instance string
+	// allowLoopback is Config.ForwardAuthLoopback.
+	allowLoopback bool
+	replicas      map[netip.AddrPort]string // address → instance
+	// local lists the host's own addresses; nil in tests.
+	local func() []netip.Addr
+}
+
+// refuse says why ap may not be called, or "" when it may.
+func (g *authGuard) refuse(ap netip.AddrPort) string {
+	if g == nil {
+		return "not checked yet"
+	}
+	a := ap.Addr()
+	switch {
+	case a.IsLoopback() && !g.allowLoopback:
+		return "a loopback address (a service of this host)"
+	case a.IsUnspecified():
+		return "the unspecified address (this host)"
+	case a.IsLinkLocalUnicast():
+		return "a link-local address (cloud metadata, neighbours)"
+	case a.IsMulticast():
+		return "a multicast address"
+	}
+	if inst, ok := g.replicas[ap]; ok && inst != g.instance {
+		return "a replica of another instance"
+	}
+	if g.local != nil && !a.IsLoopback() {
+		for _, l := range g.local() {
+			if l == a {
+				return "an address of this host"
+			}
+		}
+	}
+	return ""
+}
+
+// hostAddrs lists the addresses of the host's interfaces.
+func hostAddrs() []netip.Addr {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	out := make([]netip.Addr, 0, len(addrs))
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok {
+				out = append(out, ip.Unmap())
+			}
+		}
+	}
+	return out
+}
+
+// replicaAddrs maps every literal target address of t (routes and the
+// authenticators' own targets) to its instance.
+func replicaAddrs(t *table) map[netip.AddrPort]string {
+	m := make(map[netip.AddrPort]string)
+	add := func(inst, s string) {
+		if ap, err := netip.ParseAddrPort(s); err == nil {
+			m[unmapPort(ap)] = inst
+		}
+	}
+	for inst, rts := range t.instances {
+		for _, rt := range rts {
+			for _, s := range rt.Targets {
+				add(inst, s)
+			}
+			if rt.Rules != nil && rt.Rules.ForwardAuth != nil {
+				for _, s := range rt.Rules.ForwardAuth.Targets {
+					add(inst, s)
+				}
+			}
+		}
+	}
+	return m
+}
+
+// guardAuth gives the authenticators of t their address check.
+func (p *Proxy) guardAuth(t *table) {
+	var replicas map[netip.AddrPort]string
+	for inst, rts := range t.instances {
+		for _, rt := range rts {
+			if rt.edge == nil || rt.edge.fwd == nil {
+				continue
+			}
+			if replicas == nil {
+				replicas = replicaAddrs(t)
+			}
+			g := &authGuard{instance: inst, allowLoopback: p.cfg.ForwardAuthLoopback, replicas: replicas}
+			if !p.cfg.ForwardAuthLoopback {
+				g.local = hostAddrs
+			}
+			rt.edge.fwd.guard = g
+			rt.edge.fwd.dialer.Resolver = p.cfg.AuthResolver
+		}
+	}
+}
+
+// checkAuthTargets checks ForwardAuth.Targets.
+func checkAuthTargets(targets []string) string {
+	for _, t := range targets {
+		host, port, err := net.SplitHostPort(t)
+		if n, perr := strconv.Atoi(port); err != nil || host == "" || perr != nil || n < 1 || n > 65535 {
+			return fmt.Sprintf("target %q is not host:port", t)
+		}
+	}
+	return ""
 }

@@ -75,6 +75,14 @@ type Config struct {
 	// NoStats turns off the per-route request statistics (Stats); only
 	// for measuring what they cost.
 	NoStats bool
+	// ForwardAuthLoopback lets routes' forward_auth authenticators be
+	// called on loopback addresses, which are refused otherwise. Only for
+	// tests, whose authenticators are httptest servers on loopback; no
+	// stack setting or flag sets it.
+	ForwardAuthLoopback bool
+	// AuthResolver resolves the host names of forward_auth URLs; nil means
+	// the system's. Tests point it at their own DNS server.
+	AuthResolver *net.Resolver
 }
 
 // Proxy is quai's reverse proxy. Its methods are safe for concurrent use.
@@ -505,6 +513,7 @@ func (p *Proxy) install(t *table) {
 		p.stats = stats
 	}
 	p.limiters = limiters
+	p.guardAuth(t)
 	p.table.Store(t)
 	p.manageACME(t)
 	for addr, tg := range p.targets {

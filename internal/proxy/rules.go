@@ -66,10 +66,19 @@ type BasicAuth struct {
 // the request, any other answer goes back to the client as is. An
 // authenticator that fails or does not answer within Timeout refuses the
 // request (fail closed).
+//
+// The proxy calls only addresses that are not loopback, unspecified,
+// link-local, multicast, one of the host's own, or a replica of another
+// instance, checked on the address dialed after name resolution (so DNS
+// rebinding does not get around it). When URL names a service of the
+// route's own stack, the engine fills Targets with that service's
+// replicas: the proxy then dials them (in turn) instead of the URL's host,
+// wherever they listen.
 type ForwardAuth struct {
 	URL         string        `json:"url"`
 	CopyHeaders []string      `json:"copy_headers,omitempty"`
 	Timeout     time.Duration `json:"timeout,omitempty"`
+	Targets     []string      `json:"targets,omitempty"`
 }
 
 // RateLimit is a token bucket per client address (an IPv6 /64 counts as
@@ -113,6 +122,7 @@ func normalizeRules(rules *Rules, host string, fail func(string, ...any) error) 
 	if rules.ForwardAuth != nil {
 		f := *rules.ForwardAuth
 		f.CopyHeaders = slices.Clone(f.CopyHeaders)
+		f.Targets = slices.Clone(f.Targets)
 		out.ForwardAuth = &f
 	}
 	if rules.RateLimit != nil {
@@ -140,6 +150,9 @@ func normalizeRules(rules *Rules, host string, fail func(string, ...any) error) 
 	}
 	if fa := out.ForwardAuth; fa != nil {
 		if msg := checkAuthURL(fa.URL); msg != "" {
+			return nil, fail("forward auth: %s", msg)
+		}
+		if msg := checkAuthTargets(fa.Targets); msg != "" {
 			return nil, fail("forward auth: %s", msg)
 		}
 		if fa.Timeout < 0 || fa.Timeout > maxForwardAuthTimeout {

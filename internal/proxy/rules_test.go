@@ -182,7 +182,9 @@ func TestRulesForwardAuth(t *testing.T) {
 		_, _ = io.WriteString(w, strings.Repeat("x", 2*maxAuthBody))
 	}))
 	t.Cleanup(auth.Close)
-	p := startProxy(t, "")
+	// The authenticator is an httptest server on loopback, which only
+	// this test-only setting lets the proxy call.
+	p := startProxyConfig(t, Config{HTTPAddr: "127.0.0.1:0", ForwardAuthLoopback: true})
 	b := seenBackend(t)
 	rules := &Rules{ForwardAuth: &ForwardAuth{URL: auth.URL + "/oauth2/auth", CopyHeaders: []string{"X-Auth-User"}, Timeout: 300 * time.Millisecond}}
 	mustSet(t, p, "fa", Route{Host: "fa.localhost", Targets: []string{addr(b)}, Rules: rules})

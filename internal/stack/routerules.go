@@ -3,6 +3,7 @@ package stack
 import (
 	"fmt"
 	"maps"
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -280,7 +281,7 @@ func (c *checker) basicAuth(path string, v any) *RouteBasicAuth {
 }
 
 func (c *checker) forwardAuth(path string, v any) *RouteForwardAuth {
-	const example = "e.g. forward_auth: { url: http://127.0.0.1:4180/oauth2/auth, copy_headers: [X-Auth-Request-Email] }"
+	const example = "e.g. forward_auth: { url: http://oauth2-proxy:4180/oauth2/auth, copy_headers: [X-Auth-Request-Email] } with oauth2-proxy a service of the stack"
 	m, ok := c.mapping(path, v)
 	if !ok {
 		return nil
@@ -299,6 +300,11 @@ func (c *checker) forwardAuth(path string, v any) *RouteForwardAuth {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Fragment != "" {
 		c.errf(path+".url", example, "url %q is not an http:// or https:// URL with a host (and no user or fragment)", s)
+		return nil
+	}
+	if why := refusedAuthHost(u.Hostname()); why != "" {
+		c.errf(path+".url", "run the authenticator as a service of this stack and name it as the host, e.g. http://oauth2-proxy:4180/oauth2/auth, or give an address of another machine",
+			"url %q names %s, which the proxy refuses to call for forward auth", s, why)
 		return nil
 	}
 	f.URL = s
@@ -526,4 +532,30 @@ func checkRouteRules(c *checker, m *Model, p string, r rawRoute) bool {
 		}
 	}
 	return good
+}
+
+// refusedAuthHost says why the proxy would refuse a forward-auth URL's host
+// whatever the stack's services (the proxy checks every address it dials;
+// this catches the obvious ones when the stack loads), or "".
+func refusedAuthHost(host string) string {
+	h := strings.TrimSuffix(strings.ToLower(host), ".")
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return "this host (localhost)"
+	}
+	a, err := netip.ParseAddr(h)
+	if err != nil {
+		return ""
+	}
+	a = a.Unmap()
+	switch {
+	case a.IsLoopback():
+		return "this host (a loopback address)"
+	case a.IsUnspecified():
+		return "this host (the unspecified address)"
+	case a.IsLinkLocalUnicast():
+		return "a link-local address (cloud metadata, neighbours)"
+	case a.IsMulticast():
+		return "a multicast address"
+	}
+	return ""
 }
