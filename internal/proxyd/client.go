@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -69,6 +70,11 @@ type Client struct {
 	statsMu sync.Mutex
 	stats   Stats
 	statsAt time.Time
+	// statsEpoch is the pushes the cached stats saw; epoch counts pushes,
+	// so that stats read before a push (its certificates, its routes) are
+	// not served after it.
+	statsEpoch uint64
+	epoch      atomic.Uint64
 
 	stopWatch chan struct{}
 	watchDone chan struct{}
@@ -348,6 +354,7 @@ func (c *Client) pushLocked(next map[string][]proxy.Route) error {
 		switch {
 		case err == nil:
 			c.gen, c.routes = gen, next
+			c.epoch.Add(1)
 			return nil
 		case errors.As(err, &re) && re.code == codeStale:
 			// Someone pushed behind this client's back (a proxy started
@@ -447,7 +454,8 @@ func (c *Client) PID() int {
 func (c *Client) fetchStats() Stats {
 	c.statsMu.Lock()
 	defer c.statsMu.Unlock()
-	if time.Since(c.statsAt) < statsMaxAge {
+	epoch := c.epoch.Load()
+	if epoch == c.statsEpoch && time.Since(c.statsAt) < statsMaxAge {
 		return c.stats
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -457,7 +465,7 @@ func (c *Client) fetchStats() Stats {
 		c.log.Debug("read proxy stats", "err", err)
 		return Stats{}
 	}
-	c.stats, c.statsAt = s, time.Now()
+	c.stats, c.statsAt, c.statsEpoch = s, time.Now(), epoch
 	return s
 }
 

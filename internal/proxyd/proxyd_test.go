@@ -20,7 +20,13 @@ import (
 // loopback port 0) and returns a loaded client of it and a stop function.
 func runProxy(t *testing.T, dir string) (*Client, func()) {
 	t.Helper()
-	if err := WriteSettings(dir, Settings{Proxy: proxy.Config{HTTPAddr: "127.0.0.1:0"}, DrainTimeout: 5 * time.Second}); err != nil {
+	return runProxyConfig(t, dir, proxy.Config{HTTPAddr: "127.0.0.1:0"})
+}
+
+// runProxyConfig is runProxy with the proxy configured by cfg.
+func runProxyConfig(t *testing.T, dir string, cfg proxy.Config) (*Client, func()) {
+	t.Helper()
+	if err := WriteSettings(dir, Settings{Proxy: cfg, DrainTimeout: 5 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -24,6 +24,7 @@ import (
 	"github.com/quai-dev/quai/internal/client"
 	"github.com/quai-dev/quai/internal/daemon"
 	"github.com/quai-dev/quai/internal/engine"
+	"github.com/quai-dev/quai/internal/proxyd"
 	"github.com/quai-dev/quai/internal/runtime/process"
 	"github.com/quai-dev/quai/internal/runtime/runtimetest"
 )
@@ -84,6 +85,10 @@ type Options struct {
 	// Dashboard configures the dashboard's loopback listener; default
 	// none.
 	Dashboard daemon.DashboardConfig
+	// ProxyExecutable runs the proxy in its own process started from this
+	// executable (`EXE proxy run`), the arrangement of quai serve; it is
+	// stopped when the test ends. Empty runs the proxy in the daemon.
+	ProxyExecutable string
 }
 
 func kubeConfig(c daemon.KubeConfig) daemon.KubeConfig {
@@ -147,9 +152,16 @@ func Start(t testing.TB, opts Options) *Daemon {
 		Remote:        opts.Remote,
 		Authn:         opts.Authn,
 		Dashboard:     opts.Dashboard,
+
+		ProxyExecutable: opts.ProxyExecutable,
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if opts.ProxyExecutable != "" {
+		// After the daemon's own cleanup (cleanups run last first): the
+		// proxy process outlives the daemon by design.
+		t.Cleanup(func() { stopProxy(t, dataDir) })
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -193,6 +205,25 @@ func (h *Daemon) cleanup() {
 	if err := h.Shutdown(ctx); err != nil {
 		h.t.Errorf("daemon shutdown: %v", err)
 	}
+}
+
+// stopProxy stops the proxy process of dataDir and waits until it is gone.
+func stopProxy(t testing.TB, dataDir string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c := proxyd.Dial(filepath.Join(dataDir, "proxy"))
+	defer c.Close()
+	if _, err := c.Stop(ctx); err != nil {
+		t.Logf("stop the proxy process: %v", err)
+		return
+	}
+	for ctx.Err() == nil {
+		if _, err := c.Status(ctx); err != nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Errorf("the proxy process of %s did not stop", dataDir)
 }
 
 // testWriter sends the daemon's log to the test's log.

@@ -1,0 +1,64 @@
+package proxyd
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/quai-dev/quai/internal/proxy"
+)
+
+// TestCertificatesFollowPushes: the certificates the client reads from the
+// proxy process (quai status, certificate alerts) are those of the table
+// it pushed last, even right after a read of the table before.
+func TestCertificatesFollowPushes(t *testing.T) {
+	dir := shortDir(t)
+	c, _ := runProxyConfig(t, dir, proxy.Config{HTTPAddr: "127.0.0.1:0", HTTPSAddr: "127.0.0.1:0", DataDir: dir,
+		ACMEDirectory: "https://127.0.0.1:1/directory"})
+	if got := c.Certificates(); len(got) != 0 {
+		t.Fatalf("certificates before any route: %+v", got)
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notAfter := time.Now().Add(30 * 24 * time.Hour).UTC().Truncate(time.Second)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "shop.example.com"},
+		DNSNames: []string{"shop.example.com"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(t.TempDir(), "cert.pem"), filepath.Join(t.TempDir(), "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := backend(t, "shop")
+	if err := c.SetRoutes("shop", []proxy.Route{{Host: "shop.example.com", TLS: proxy.TLSCustom, CertFile: certFile, KeyFile: keyFile,
+		Targets: []string{b.Listener.Addr().String()}}}); err != nil {
+		t.Fatal(err)
+	}
+	got := c.Certificates()
+	if len(got) != 1 || got[0].Host != "shop.example.com" || got[0].Instance != "shop" || got[0].Source != "custom" || !got[0].NotAfter.Equal(notAfter) {
+		t.Fatalf("certificates right after the push: %+v; want shop.example.com's custom one until %s", got, notAfter)
+	}
+	c.RemoveInstance("shop")
+	if got := c.Certificates(); len(got) != 0 {
+		t.Fatalf("certificates right after the instance's routes were removed: %+v", got)
+	}
+}
