@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"syscall"
@@ -80,6 +81,7 @@ func runProxy(args []string) error {
 	accessLog := fs.Bool("log", false, "write the access log to stderr")
 	noStats := fs.Bool("nostats", false, "turn off the per-route request statistics (to measure what they cost)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the proxy to this file")
+	memProfile := fs.String("memprofile", "", "write an allocation profile of the proxy to this file when it stops")
 	httpsAddr := fs.String("https", "", "HTTPS listen address (quai only; -addr \"\" leaves plain HTTP off)")
 	certFile := fs.String("cert", "", "PEM certificate of the HTTPS route")
 	keyFile := fs.String("key", "", "PEM key of the HTTPS route")
@@ -95,6 +97,15 @@ func runProxy(args []string) error {
 		defer func() {
 			pprof.StopCPUProfile()
 			_ = f.Close()
+		}()
+	}
+	if *memProfile != "" {
+		runtime.MemProfileRate = 64 << 10
+		defer func() {
+			if f, err := os.Create(*memProfile); err == nil {
+				_ = pprof.Lookup("allocs").WriteTo(f, 0)
+				_ = f.Close()
+			}
 		}()
 	}
 	switch *impl {

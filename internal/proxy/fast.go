@@ -3,6 +3,7 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"context"
 	"errors"
 	"io"
@@ -33,6 +34,8 @@ const (
 	fastReadBuf      = 4 << 10
 	fastWriteBuf     = 4 << 10
 	idleConnTimeout  = 2 * time.Minute
+	// tlsHandshakeTimeout bounds an HTTPS connection's handshake.
+	tlsHandshakeTimeout = 10 * time.Second
 	readHeadTimeout  = 10 * time.Second
 	maxChunkLineSize = 4 << 10
 )
@@ -77,11 +80,29 @@ func (l *handoffListener) give(c net.Conn) {
 // replayConn is a connection whose first bytes come from a reader that
 // already buffered them.
 type replayConn struct {
+	// tls is the state of a TLS connection the fast path handshook, for
+	// the request's TLS field (replayedTLS).
+	tls *tls.ConnectionState
+
 	net.Conn
 	r *bufio.Reader
 }
 
 func (c *replayConn) Read(b []byte) (int, error) { return c.r.Read(b) }
+
+// tlsStateKey is the context key of a handed-over HTTPS connection's TLS
+// state.
+type tlsStateKey struct{}
+
+// replayedTLS is the HTTPS server's ConnContext: net/http sets a
+// request's TLS only on a *tls.Conn, which a connection replaying what
+// the fast path read is not; ServeHTTP takes the state from the context.
+func replayedTLS(ctx context.Context, c net.Conn) context.Context {
+	if rc, ok := c.(*replayConn); ok && rc.tls != nil {
+		return context.WithValue(ctx, tlsStateKey{}, rc.tls)
+	}
+	return ctx
+}
 
 type fastServer struct {
 	p       *Proxy
@@ -89,6 +110,10 @@ type fastServer struct {
 	handoff *handoffListener
 	closing atomic.Bool
 	wg      sync.WaitGroup
+	// tlsConf makes the server an HTTPS one: it handshakes each
+	// connection, hands HTTP/2 ones to net/http as they are and serves
+	// HTTP/1.1 as on plain HTTP.
+	tlsConf *tls.Config
 
 	mu    sync.Mutex
 	conns map[*fastConn]struct{}
@@ -102,6 +127,8 @@ type fastConn struct {
 	br     *bufio.Reader
 	bw     *bufio.Writer
 	remote string
+	// tls is the state of an HTTPS connection, nil on plain HTTP.
+	tls *tls.ConnectionState
 }
 
 func newFastServer(p *Proxy, ln *limitListener, handoff *handoffListener) *fastServer {
@@ -180,6 +207,26 @@ func (s *fastServer) serveConn(fc *fastConn) {
 		}
 	}()
 	fc.remote = clientIP(fc.c.RemoteAddr().String())
+	if s.tlsConf != nil {
+		tc := tls.Server(fc.cc, s.tlsConf)
+		_ = tc.SetDeadline(time.Now().Add(tlsHandshakeTimeout))
+		if err := tc.HandshakeContext(context.Background()); err != nil {
+			return
+		}
+		_ = tc.SetDeadline(time.Time{})
+		cs := tc.ConnectionState()
+		switch cs.NegotiatedProtocol {
+		case "h2":
+			handedOff = true
+			s.handoff.give(tc)
+			return
+		case acmeALPN:
+			return // the challenge was answered in the handshake
+		}
+		fc.c, fc.tls = tc, &cs
+		fc.br.Reset(tc)
+		fc.bw.Reset(tc)
+	}
 	var req fastRequest
 	for !s.closing.Load() {
 		idle := fc.cc.setIdle()
@@ -199,12 +246,16 @@ func (s *fastServer) serveConn(fc *fastConn) {
 		}
 		var rt *route
 		if ok && req.parse(fc.br, n, s.p.trustForwarded) {
-			rt = s.p.fastRoute(&req)
+			rt = s.p.fastRoute(&req, fc.tls != nil)
 		}
 		if rt == nil {
 			handedOff = true
 			_ = fc.c.SetReadDeadline(time.Time{})
-			s.handoff.give(&replayConn{Conn: fc.cc, r: fc.br})
+			if fc.tls != nil {
+				s.handoff.give(&replayConn{Conn: fc.c, r: fc.br, tls: fc.tls})
+			} else {
+				s.handoff.give(&replayConn{Conn: fc.cc, r: fc.br})
+			}
 			return
 		}
 		if !s.p.fastForward(fc, &req, rt) {
@@ -252,6 +303,9 @@ type fastRequest struct {
 	path          []byte
 	contentLength int64
 	close         bool
+	// hsts is the Strict-Transport-Security value of an HTTPS response
+	// (relayResponse); set by fastForward.
+	hsts string
 }
 
 // parse accepts only plain, unambiguous HTTP/1.1 requests.
@@ -365,10 +419,18 @@ func (r *fastRequest) rematch(t *table) *route { return t.matchBytes(r.host, r.p
 // fastRoute returns the route the fast path may serve r on, or nil when
 // the request must go through ServeHTTP (unknown host, no target, redirect,
 // ACME challenge).
-func (p *Proxy) fastRoute(r *fastRequest) *route {
+func (p *Proxy) fastRoute(r *fastRequest, https bool) *route {
 	rt := p.table.Load().matchBytes(r.host, r.path)
 	if rt == nil || len(rt.targets) == 0 {
 		return nil
+	}
+	if https {
+		// Over HTTPS the fast path adds the Strict-Transport-Security
+		// header of the route's edge, and no other rule.
+		if rt.edge != nil && (rt.edge.plain || rt.edge.redirectTo != "") || rt.TLS == TLSOff {
+			return nil
+		}
+		return rt
 	}
 	if rt.edge != nil && rt.edge.plain {
 		return nil // rules: net/http and the route's chain (rules.go)
@@ -406,6 +468,10 @@ func (p *Proxy) fastForward(fc *fastConn, r *fastRequest, rt *route) bool {
 		} else {
 			replayable = false
 		}
+	}
+	r.hsts = ""
+	if fc.tls != nil && rt.edge != nil {
+		r.hsts = rt.edge.hsts
 	}
 	var res result
 	keep := false
@@ -521,7 +587,7 @@ func (p *Proxy) fastRoundTrip(fc *fastConn, r *fastRequest, t *target, body []by
 // streamed body consumes it (the request can then not be retried).
 func (p *Proxy) fastExchange(fc *fastConn, r *fastRequest, c *upConn, body []byte, consumed *int, reused bool) (status int, written int64, keep, upKeep bool, err error) {
 	bw := c.bw
-	writeFastHead(bw, r, fc.remote)
+	writeFastHead(bw, r, fc.remote, fc.tls != nil)
 	streaming := body == nil && r.contentLength > 0
 	if body != nil {
 		_, _ = bw.Write(body)
@@ -550,7 +616,7 @@ func (p *Proxy) fastExchange(fc *fastConn, r *fastRequest, c *upConn, body []byt
 	if !ok {
 		return 0, 0, false, false, errors.New("malformed upstream response header")
 	}
-	written, keep, upKeep, err = relayResponse(fc.bw, c.br, head, &resp, status, string(r.method) == "HEAD", r.close)
+	written, keep, upKeep, err = relayResponse(fc.bw, c.br, head, &resp, status, string(r.method) == "HEAD", r.close, r.hsts)
 	if err != nil {
 		return status, written, false, false, nil
 	}
@@ -600,7 +666,10 @@ func readResponseHead(ubr *bufio.Reader) (n, status int, err error) {
 // serve another request, upKeep whether the upstream one can. An error
 // means the body broke off after the head was written: both connections
 // must close.
-func relayResponse(out *bufio.Writer, ubr *bufio.Reader, head []byte, resp *fastResponse, status int, headRequest, clientClose bool) (written int64, keep, upKeep bool, err error) {
+//
+// hsts, when set, is the Strict-Transport-Security value that replaces
+// the upstream's, as the route's edge sets it on HTTPS responses.
+func relayResponse(out *bufio.Writer, ubr *bufio.Reader, head []byte, resp *fastResponse, status int, headRequest, clientClose bool, hsts string) (written int64, keep, upKeep bool, err error) {
 	noBody := headRequest || status == 204 || status == 304
 	closeDelimited := !noBody && !resp.chunked && resp.contentLength < 0
 	keep = !clientClose && !closeDelimited
@@ -615,10 +684,15 @@ func relayResponse(out *bufio.Writer, ubr *bufio.Reader, head []byte, resp *fast
 		var h []byte
 		h, rest, _ = bytes.Cut(rest, crlf)
 		name := h[:bytes.IndexByte(h, ':')]
-		if hopHeaderBytes(name) || resp.listedInConnection(name) {
+		if hopHeaderBytes(name) || resp.listedInConnection(name) || hsts != "" && asciiEqualFoldBytes(name, "strict-transport-security") {
 			continue
 		}
 		_, _ = out.Write(h)
+		_, _ = out.WriteString("\r\n")
+	}
+	if hsts != "" {
+		_, _ = out.WriteString("Strict-Transport-Security: ")
+		_, _ = out.WriteString(hsts)
 		_, _ = out.WriteString("\r\n")
 	}
 	if resp.chunked && !noBody {
@@ -654,7 +728,7 @@ func relayResponse(out *bufio.Writer, ubr *bufio.Reader, head []byte, resp *fast
 // writeFastHead writes the request head for the upstream: the request
 // line and headers as received minus hop-by-hop and forwarding headers,
 // then the forwarding headers.
-func writeFastHead(bw *bufio.Writer, r *fastRequest, remote string) {
+func writeFastHead(bw *bufio.Writer, r *fastRequest, remote string, https bool) {
 	line, rest, _ := bytes.Cut(r.head, crlf)
 	_, _ = bw.Write(line)
 	_, _ = bw.WriteString("\r\n")
@@ -670,7 +744,11 @@ func writeFastHead(bw *bufio.Writer, r *fastRequest, remote string) {
 	}
 	_, _ = bw.WriteString("X-Forwarded-For: ")
 	_, _ = bw.WriteString(remote)
-	_, _ = bw.WriteString("\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ")
+	if https {
+		_, _ = bw.WriteString("\r\nX-Forwarded-Proto: https\r\nX-Forwarded-Host: ")
+	} else {
+		_, _ = bw.WriteString("\r\nX-Forwarded-Proto: http\r\nX-Forwarded-Host: ")
+	}
 	_, _ = bw.Write(r.hostHeader)
 	_, _ = bw.WriteString("\r\n\r\n")
 }

@@ -157,7 +157,7 @@ func checkForwardedHead(t *testing.T, r *fastRequest, body []byte) {
 	t.Helper()
 	var up bytes.Buffer
 	uw := bufio.NewWriter(&up)
-	writeFastHead(uw, r, "192.0.2.1")
+	writeFastHead(uw, r, "192.0.2.1", false)
 	if err := uw.Flush(); err != nil {
 		t.Fatal(err)
 	}
@@ -344,7 +344,7 @@ func FuzzFastResponse(f *testing.F) {
 		}
 		var out bytes.Buffer
 		ow := bufio.NewWriterSize(&out, fastWriteBuf)
-		_, keep, upKeep, relayErr := relayResponse(ow, ubr, head, &resp, status, headRequest, clientClose)
+		_, keep, upKeep, relayErr := relayResponse(ow, ubr, head, &resp, status, headRequest, clientClose, "")
 		relayEnd := len(raw) - rd.Len() - ubr.Buffered()
 
 		method := http.MethodGet

@@ -296,8 +296,7 @@ func clientConnOf(c net.Conn) *clientConn {
 	case *clientConn:
 		return v
 	case *replayConn:
-		cc, _ := v.Conn.(*clientConn)
-		return cc
+		return clientConnOf(v.Conn)
 	case *tls.Conn:
 		cc, _ := v.NetConn().(*clientConn)
 		return cc

@@ -118,6 +118,10 @@ type Proxy struct {
 	httpsLn     *limitListener
 	httpsSuffix string // ":port" for redirects, empty for 443
 	fast        *fastServer
+	// fastTLS serves HTTPS: it does the TLS handshake, serves HTTP/1.1
+	// requests it can itself and hands HTTP/2 connections and the rest to
+	// httpsSrv (fast.go).
+	fastTLS *fastServer
 	serveWG     sync.WaitGroup
 
 	// ACME (acme.go): magic manages exact hosts' certificates,
@@ -267,13 +271,23 @@ func (p *Proxy) StartOn(httpLn, httpsLn net.Listener) error {
 		p.serve(func() error { p.fast.serve(); return nil })
 	}
 	if p.httpsLn != nil {
-		p.httpsSrv = p.newServer()
-		p.httpsSrv.TLSConfig = &tls.Config{
+		tlsConf := &tls.Config{
 			MinVersion:     tls.VersionTLS12,
 			GetCertificate: p.getCertificate,
 			NextProtos:     []string{"h2", "http/1.1", acmeALPN},
 		}
-		p.serve(func() error { return p.httpsSrv.ServeTLS(p.httpsLn, "", "") })
+		// The fast path does the handshakes; net/http gets the handshaken
+		// connections it serves (HTTP/2, and HTTP/1.1 requests the fast
+		// path leaves to it), with TLSConfig naming h2 so that Serve sets
+		// HTTP/2 up.
+		handoff := newHandoffListener(p.httpsLn.Addr())
+		p.httpsSrv = p.newServer()
+		p.httpsSrv.TLSConfig = tlsConf
+		p.httpsSrv.ConnContext = replayedTLS
+		p.fastTLS = newFastServer(p, p.httpsLn, handoff)
+		p.fastTLS.tlsConf = tlsConf
+		p.serve(func() error { return p.httpsSrv.Serve(handoff) })
+		p.serve(func() error { p.fastTLS.serve(); return nil })
 	}
 	return nil
 }
@@ -335,10 +349,13 @@ func (p *Proxy) HTTPSAddr() string {
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.mu.Lock()
 	srvs := []*http.Server{p.httpSrv, p.httpsSrv}
-	fast := p.fast
+	fasts := []*fastServer{p.fast, p.fastTLS}
 	p.mu.Unlock()
 	var errs []error
-	if fast != nil {
+	for _, fast := range fasts {
+		if fast == nil {
+			continue
+		}
 		if err := fast.shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
@@ -593,6 +610,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	logging := p.log != nil && p.log.Enabled(r.Context(), slog.LevelInfo)
 	if logging || !p.cfg.NoStats {
 		start = time.Now()
+	}
+	if r.TLS == nil {
+		// An HTTPS request the fast path handed over (fast.go).
+		if cs, ok := r.Context().Value(tlsStateKey{}).(*tls.ConnectionState); ok {
+			r.TLS = cs
+		}
 	}
 	host := canonicalHost(r.Host)
 	rt := p.table.Load().match(host, r.URL.Path)
