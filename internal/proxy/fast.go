@@ -3,8 +3,8 @@ package proxy
 import (
 	"bufio"
 	"bytes"
-	"crypto/tls"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"log/slog"
@@ -31,13 +31,13 @@ import (
 // net/http stays the one strict parser for anything unusual.
 
 const (
-	fastReadBuf      = 4 << 10
-	fastWriteBuf     = 4 << 10
-	idleConnTimeout  = 2 * time.Minute
+	fastReadBuf     = 4 << 10
+	fastWriteBuf    = 4 << 10
+	idleConnTimeout = 2 * time.Minute
 	// tlsHandshakeTimeout bounds an HTTPS connection's handshake.
 	tlsHandshakeTimeout = 10 * time.Second
-	readHeadTimeout  = 10 * time.Second
-	maxChunkLineSize = 4 << 10
+	readHeadTimeout     = 10 * time.Second
+	maxChunkLineSize    = 4 << 10
 )
 
 // handoffListener feeds the connections the fast path gives up on to

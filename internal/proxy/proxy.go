@@ -122,7 +122,7 @@ type Proxy struct {
 	// requests it can itself and hands HTTP/2 connections and the rest to
 	// httpsSrv (fast.go).
 	fastTLS *fastServer
-	serveWG     sync.WaitGroup
+	serveWG sync.WaitGroup
 
 	// ACME (acme.go): magic manages exact hosts' certificates,
 	// magicOnDemand obtains those of names under wildcard routes.
