@@ -8,9 +8,10 @@
 // the request path takes no lock; upstream HTTP/1.1 connections are pooled
 // per target by the package itself rather than through http.Transport,
 // because the transport's per-request goroutine hand-offs dominate the cost
-// of a small proxied request. Plain HTTP/1.1 connections are served by an
-// allocation-free fast path (fast.go) that hands anything unusual to
-// net/http; HTTPS and HTTP/2 are net/http's. Client connections are
+// of a small proxied request. HTTP/1.1 connections, plain and over TLS, are
+// served by an allocation-free fast path (fast.go) that hands anything
+// unusual to net/http; the fast path does the TLS handshakes and hands
+// HTTP/2 connections to net/http as they are. Client connections are
 // bounded in total and per address (limit.go), so that idle clients cannot
 // take the file descriptors the rest of the daemon needs.
 //

@@ -79,10 +79,11 @@ type Config struct {
 	// called on loopback addresses, which are refused otherwise. Only for
 	// tests, whose authenticators are httptest servers on loopback; no
 	// stack setting or flag sets it.
-	ForwardAuthLoopback bool
+	// It never travels to a proxy process (json "-").
+	ForwardAuthLoopback bool `json:"-"`
 	// AuthResolver resolves the host names of forward_auth URLs; nil means
 	// the system's. Tests point it at their own DNS server.
-	AuthResolver *net.Resolver
+	AuthResolver *net.Resolver `json:"-"`
 }
 
 // Proxy is quai's reverse proxy. Its methods are safe for concurrent use.

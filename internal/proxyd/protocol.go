@@ -41,8 +41,9 @@ var (
 // DATA_DIR/proxy/config.json before it starts or adopts one, and a process
 // reads them when it starts (also after an upgrade).
 type Settings struct {
-	// Proxy is the proxy's configuration; Logger and ACMERoots do not
-	// travel (the process logs to its output at LogLevel).
+	// Proxy is the proxy's configuration; Logger, ACMERoots,
+	// AuthResolver and the test-only ForwardAuthLoopback do not travel
+	// (the process logs to its output at LogLevel).
 	Proxy proxy.Config
 	// LogLevel is the process's log level ("info" default).
 	LogLevel string `json:",omitempty"`
