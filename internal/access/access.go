@@ -229,3 +229,23 @@ func Verify(hash, password string) bool {
 	}
 	return bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) == nil
 }
+
+// LocalAddress says why a forward-auth authenticator at a is refused
+// whatever the stack's services (this host, link-local, multicast), or ""
+// when it is not: the stack loader refuses such a URL when it loads, and the
+// proxy every such address it would dial. allowLoopback (tests only) lets
+// loopback through.
+func LocalAddress(a netip.Addr, allowLoopback bool) string {
+	a = a.Unmap()
+	switch {
+	case a.IsLoopback() && !allowLoopback:
+		return "this host (a loopback address)"
+	case a.IsUnspecified():
+		return "this host (the unspecified address)"
+	case a.IsLinkLocalUnicast():
+		return "a link-local address (cloud metadata, neighbours)"
+	case a.IsMulticast():
+		return "a multicast address"
+	}
+	return ""
+}

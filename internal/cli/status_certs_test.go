@@ -1,14 +1,7 @@
 package cli_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,33 +9,9 @@ import (
 	"time"
 
 	"github.com/quai-dev/quai/internal/daemon/daemontest"
+	"github.com/quai-dev/quai/internal/proxy/acmetest"
 	"github.com/quai-dev/quai/internal/wire"
 )
-
-// writeCert writes a self-signed certificate for host, valid until
-// notAfter, and its key into dir as cert.pem and key.pem.
-func writeCert(t *testing.T, dir, host string, notAfter time.Time) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: host}, DNSNames: []string{host},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for name, block := range map[string]*pem.Block{"cert.pem": {Type: "CERTIFICATE", Bytes: der}, "key.pem": {Type: "EC PRIVATE KEY", Bytes: kb}} {
-		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(block), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 // TestStatusShowsCertificatesOfTheProxyProcess: with the proxy in its own
 // process, as quai serve runs it, quai status shows the certificates the
@@ -61,7 +30,7 @@ func TestStatusShowsCertificatesOfTheProxyProcess(t *testing.T) {
 	}
 	dir := daemontest.AppProject(t, daemontest.App{Project: "certs"})
 	notAfter := time.Now().Add(40 * 24 * time.Hour).UTC().Truncate(time.Second)
-	writeCert(t, dir, "shop.example.com", notAfter)
+	acmetest.WriteCert(t, dir, "shop.example.com", notAfter)
 	compose := filepath.Join(dir, "compose.yaml")
 	b, err := os.ReadFile(compose)
 	if err != nil {

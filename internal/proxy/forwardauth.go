@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/quai-dev/quai/internal/access"
 )
 
 // maxAuthBody bounds the body of an authenticator's refusal that is passed
@@ -203,15 +205,8 @@ func (g *authGuard) refuse(ap netip.AddrPort) string {
 		return "not checked yet"
 	}
 	a := ap.Addr()
-	switch {
-	case a.IsLoopback() && !g.allowLoopback:
-		return "a loopback address (a service of this host)"
-	case a.IsUnspecified():
-		return "the unspecified address (this host)"
-	case a.IsLinkLocalUnicast():
-		return "a link-local address (cloud metadata, neighbours)"
-	case a.IsMulticast():
-		return "a multicast address"
+	if why := access.LocalAddress(a, g.allowLoopback); why != "" {
+		return why
 	}
 	if inst, ok := g.replicas[ap]; ok && inst != g.instance {
 		return "a replica of another instance"

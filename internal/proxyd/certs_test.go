@@ -1,19 +1,11 @@
 package proxyd
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/quai-dev/quai/internal/proxy"
+	"github.com/quai-dev/quai/internal/proxy/acmetest"
 )
 
 // TestCertificatesFollowPushes: the certificates the client reads from the
@@ -26,28 +18,8 @@ func TestCertificatesFollowPushes(t *testing.T) {
 	if got := c.Certificates(); len(got) != 0 {
 		t.Fatalf("certificates before any route: %+v", got)
 	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
 	notAfter := time.Now().Add(30 * 24 * time.Hour).UTC().Truncate(time.Second)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "shop.example.com"},
-		DNSNames: []string{"shop.example.com"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: notAfter}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kb, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile := filepath.Join(t.TempDir(), "cert.pem"), filepath.Join(t.TempDir(), "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	certFile, keyFile := acmetest.WriteCert(t, t.TempDir(), "shop.example.com", notAfter)
 	b := backend(t, "shop")
 	if err := c.SetRoutes("shop", []proxy.Route{{Host: "shop.example.com", TLS: proxy.TLSCustom, CertFile: certFile, KeyFile: keyFile,
 		Targets: []string{b.Listener.Addr().String()}}}); err != nil {

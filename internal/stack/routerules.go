@@ -542,20 +542,8 @@ func refusedAuthHost(host string) string {
 	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
 		return "this host (localhost)"
 	}
-	a, err := netip.ParseAddr(h)
-	if err != nil {
-		return ""
-	}
-	a = a.Unmap()
-	switch {
-	case a.IsLoopback():
-		return "this host (a loopback address)"
-	case a.IsUnspecified():
-		return "this host (the unspecified address)"
-	case a.IsLinkLocalUnicast():
-		return "a link-local address (cloud metadata, neighbours)"
-	case a.IsMulticast():
-		return "a multicast address"
+	if a, err := netip.ParseAddr(h); err == nil {
+		return access.LocalAddress(a, false)
 	}
 	return ""
 }
