@@ -76,6 +76,13 @@ func TestForwardAuthRefusedAddresses(t *testing.T) {
 		{"a name resolving to loopback", "http://auth.rebind.example:" + port + "/auth", "loopback"},
 		{"the unspecified address", "http://0.0.0.0:" + port + "/auth", "unspecified"},
 	}
+	for _, a := range hostAddrs() {
+		if !a.IsLoopback() && !a.IsLinkLocalUnicast() {
+			// Refused before any connection: nothing needs to listen there.
+			cases = append(cases, struct{ name, url, why string }{"this host's " + a.String(), "http://" + net.JoinHostPort(a.String(), port) + "/auth", "an address of this host"})
+			break
+		}
+	}
 	c := newClient()
 	for i, tc := range cases {
 		host := "fa" + string(rune('a'+i)) + ".localhost"
