@@ -301,9 +301,18 @@ func explainACMEError(host string, err error) string {
 			typ = typ[:j]
 		}
 	}
+	lower := strings.ToLower(detail)
+	if typ == "" {
+		// No problem from the CA: the proxy could not talk to it at all
+		// (a "connection refused" here is the CA's, not the challenge's).
+		var nerr net.Error
+		var uerr *url.Error
+		if errors.As(err, &uerr) || errors.As(err, &nerr) || strings.Contains(lower, "provisioning client") {
+			return fmt.Sprintf("cannot talk to the ACME CA for %s (%s): check this server's outbound network and --acme-ca", host, detail)
+		}
+	}
 	// CAs file some failures under a broader type (Pebble reports an
 	// unreachable challenge port as unauthorized): the detail tells.
-	lower := strings.ToLower(detail)
 	switch {
 	case typ == acme.ProblemTypeRateLimited:
 	case strings.Contains(lower, "dns problem") || strings.Contains(lower, "nxdomain") || strings.Contains(lower, "no valid a records"):
@@ -326,12 +335,6 @@ func explainACMEError(host string, err error) string {
 			"or something in front of quai answers ports 80/443; point the DNS at this server", host, detail, host)
 	case acme.ProblemTypeCAA, acme.ProblemTypeRejectedIdentifier:
 		return fmt.Sprintf("the CA refuses to issue a certificate for %s (%s): check the name and its DNS CAA records", host, detail)
-	case "":
-		var nerr net.Error
-		var uerr *url.Error
-		if errors.As(err, &uerr) || errors.As(err, &nerr) {
-			return fmt.Sprintf("cannot talk to the ACME CA for %s (%s): check this server's outbound network and --acme-ca", host, detail)
-		}
 	}
 	return fmt.Sprintf("obtaining a certificate for %s failed: %s", host, detail)
 }

@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -274,6 +277,10 @@ func TestExplainACMEError(t *testing.T) {
 		{prob(acme.ProblemTypeIncorrectResponse, "wrong token"), "DNS points at another server"},
 		{prob(acme.ProblemTypeCAA, "CAA forbids"), "CAA records"},
 		{&os.PathError{Op: "open", Path: "x", Err: os.ErrNotExist}, "obtaining a certificate for a.example failed"},
+		// The CA's directory refused the connection: not a challenge problem.
+		{fmt.Errorf("registering account: provisioning client: performing request: %w",
+			&url.Error{Op: "Get", URL: "https://127.0.0.1:1/directory", Err: errors.New("dial tcp 127.0.0.1:1: connect: connection refused")}), "cannot talk to the ACME CA"},
+		{errors.New("registering account [] with server: provisioning client: performing request: connection refused"), "cannot talk to the ACME CA"},
 	} {
 		if got := explainACMEError("a.example", c.err); !strings.Contains(got, c.want) {
 			t.Errorf("explainACMEError(%v) = %q, want it to say %q", c.err, got, c.want)
