@@ -71,6 +71,8 @@ type Options struct {
 	// Dashboard hands out the dashboard's one-time login links (unix
 	// socket only); nil answers 501.
 	Dashboard Dashboard
+	// Events feeds GET /api/v1/events; nil answers 501 there.
+	Events EventFeed
 }
 
 // Server serves the API; it is an http.Handler.
@@ -90,6 +92,7 @@ type Server struct {
 	routeList   []Route
 	uploads     Uploads
 	dashboard   Dashboard
+	events      EventFeed
 }
 
 // New returns a Server for opts.
@@ -98,7 +101,7 @@ func New(opts Options) *Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{engine: opts.Engine, log: log, info: opts.Info, keys: opts.Keys, mux: http.NewServeMux(), backupAdmin: opts.BackupAdmin, metrics: opts.Metrics, authn: opts.Authn, accounts: opts.Accounts, dir: opts.Directory, uploads: opts.Uploads, dashboard: opts.Dashboard}
+	s := &Server{engine: opts.Engine, log: log, info: opts.Info, keys: opts.Keys, mux: http.NewServeMux(), backupAdmin: opts.BackupAdmin, metrics: opts.Metrics, authn: opts.Authn, accounts: opts.Accounts, dir: opts.Directory, uploads: opts.Uploads, dashboard: opts.Dashboard, events: opts.Events}
 	if opts.Alerts != nil {
 		s.alerts = opts.Alerts
 	}
@@ -117,6 +120,7 @@ func (s *Server) routes() {
 	s.handle("POST "+wire.Prefix+"/plan", "plan", s.handlePlan)
 	s.handle("POST "+wire.Prefix+"/up", "up", s.handleUp)
 	s.handle("GET "+wire.Prefix+"/instances", "ls", s.handleList)
+	s.handle("GET "+wire.Prefix+"/events", "ls", s.handleEvents)
 	s.handle("GET "+wire.Prefix+"/instances/{name}", "status", s.handleStatus)
 	s.handle("GET "+wire.Prefix+"/instances/{name}/status", "status", s.handleStatus)
 	s.handle("DELETE "+wire.Prefix+"/instances/{name}", "rm", s.handleRemove)

@@ -63,6 +63,7 @@ func (d *Daemon) newAlerts(key *secrets.Key) (*alert.Evaluator, error) {
 // observe receives every engine event (engine.Options.Events) and hands it
 // to the daemon's subscribers; it must not block.
 func (d *Daemon) observe(ev engine.Event) {
+	d.feed.publish(ev)
 	if c := d.collector; c != nil {
 		c.Observe(ev)
 	}

@@ -135,9 +135,11 @@ type Daemon struct {
 	cfg Config
 	log *slog.Logger
 
-	lock     *dirLock
-	id       string
-	store    *store.SQLite
+	lock  *dirLock
+	id    string
+	store *store.SQLite
+	// feed hands every operation's events to GET /api/v1/events.
+	feed     eventHub
 	keys     *secrets.Keyring // age keys of sealed project files, per (org, env)
 	runtimes map[string]runtime.Runtime
 	proxy    router
@@ -390,6 +392,7 @@ func (d *Daemon) serve() error {
 		Authn:       authn,
 		Accounts:    acc,
 		Dashboard:   dashboardLinks{d},
+		Events:      &d.feed,
 		Engine:      d.engine,
 		Keys:        d.keys,
 		BackupAdmin: d.backupAdmin(),

@@ -59,3 +59,8 @@ type Event struct {
 
 // Emitter receives events; it must not block for long.
 type Emitter func(Event)
+
+// EventsFor is the query parameter of GET /api/v1/events that ends the
+// follow after a duration ("30s"); without it, it ends when the client
+// leaves.
+const EventsFor = "for"

@@ -204,6 +204,7 @@ func calls(t *testing.T, tm *team) map[string]call {
 		"POST " + P + "/plan":                        {method: "POST", path: P + "/plan", body: wire.PlanRequest{ModelPayload: mp}},
 		"POST " + P + "/up":                          {method: "POST", path: P + "/up", body: wire.UpRequest{ModelPayload: mp}},
 		"GET " + P + "/instances":                    {method: "GET", path: P + "/instances", expect: self},
+		"GET " + P + "/events":                       {method: "GET", path: P + "/events?" + wire.EventsFor + "=10ms", expect: self},
 		"GET " + P + "/instances/{name}":             {method: "GET", path: inst("")},
 		"GET " + P + "/instances/{name}/status":      {method: "GET", path: inst("/status")},
 		"DELETE " + P + "/instances/{name}":          {method: "DELETE", path: inst("")},

@@ -166,7 +166,59 @@
     });
   }
 
+  // The activity feed: every operation's events, grouped by instance; an
+  // event after a finished operation of an instance starts a new group.
+  function activity() {
+    var box = $("[data-activity]");
+    if (!box) return;
+    var status = $("#activity-status"), groups = {}, max = 50;
+    var es = new EventSource(box.dataset.activity);
+    es.onopen = function () { status.textContent = "following"; status.dataset.open = "true"; };
+    es.onerror = function () { status.textContent = "reconnecting…"; };
+    es.addEventListener("op", function (e) {
+      var ev = JSON.parse(e.data);
+      var empty = $("#activity-empty");
+      if (empty) empty.remove();
+      var g = groups[ev.instance];
+      if (!g || g.done) {
+        g = { done: false, el: document.createElement("section") };
+        g.el.className = "op-group";
+        g.el.dataset.instance = ev.instance || "";
+        var h = document.createElement("h2");
+        var a = document.createElement("a");
+        a.href = "/ui/i/" + encodeURIComponent(ev.instance);
+        a.textContent = ev.instance;
+        h.appendChild(a);
+        g.state = document.createElement("span");
+        g.state.className = "muted op-state";
+        g.state.textContent = " running";
+        h.appendChild(g.state);
+        g.list = document.createElement("ol");
+        g.list.className = "events";
+        g.el.appendChild(h);
+        g.el.appendChild(g.list);
+        box.insertBefore(g.el, box.firstChild);
+        groups[ev.instance] = g;
+        while (box.children.length > max) box.removeChild(box.lastChild);
+      }
+      var li = document.createElement("li");
+      li.className = "ev ev-" + ev.kind;
+      var what = [ev.kind, ev.step, ev.service, ev.replica].filter(Boolean).join(" ");
+      li.textContent = what + (ev.message ? ": " + ev.message : "") + (ev.error ? ": " + ev.error : "");
+      g.list.appendChild(li);
+      if (ev.kind === "done" || ev.kind === "failed") {
+        g.done = true;
+        g.el.dataset.done = ev.kind;
+        g.state.textContent = " " + ev.kind + (ev.release ? ": release " + ev.release : "");
+      }
+    });
+    es.addEventListener("end", function (e) {
+      status.textContent = "the feed ended: " + (JSON.parse(e.data).error || "");
+      es.close();
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
-    themeButton(); charts(); logs(); opEvents();
+    themeButton(); charts(); logs(); opEvents(); activity();
   });
 })();
