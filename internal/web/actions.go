@@ -131,6 +131,16 @@ func (h *Handler) backupNow(w http.ResponseWriter, r *http.Request, s *session) 
 	})
 }
 
+// drill restores the instance's newest snapshots beside it and checks the
+// application starts on them (quai backup drill).
+func (h *Handler) drill(w http.ResponseWriter, r *http.Request, s *session) {
+	name := r.PathValue("name")
+	h.start(w, r, s, name, "Restore drill of "+name, func(ctx context.Context, emit wire.Emitter) error {
+		_, err := s.api.Drill(ctx, name, emit)
+		return err
+	})
+}
+
 type restoreData struct {
 	Instance string
 	Run      wire.BackupRun

@@ -143,6 +143,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /ui/i/{name}/rollback", h.auth(h.rollbackConfirm))
 	m.HandleFunc("POST /ui/i/{name}/rollback", h.auth(h.rollback))
 	m.HandleFunc("POST /ui/i/{name}/backup", h.auth(h.backupNow))
+	m.HandleFunc("POST /ui/i/{name}/drill", h.auth(h.drill))
 	m.HandleFunc("GET /ui/i/{name}/restore", h.auth(h.restoreConfirm))
 	m.HandleFunc("POST /ui/i/{name}/restore", h.auth(h.restore))
 	m.HandleFunc("POST /ui/i/{name}/silence", h.auth(h.silence))

@@ -65,7 +65,7 @@ func browser(t *testing.T, exe string) func() context.Context {
 	t.Helper()
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(exe), chromedp.NoSandbox, chromedp.Headless,
-		chromedp.Flag("disable-gpu", true), chromedp.WindowSize(1280, 900))
+		chromedp.Flag("disable-gpu", true), chromedp.WindowSize(1280, 800))
 	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	t.Cleanup(cancel)
 	bctx, cancel := chromedp.NewContext(actx)
@@ -261,6 +261,7 @@ func TestDashboard(t *testing.T) {
 	if before := text(t, ctx, "#active-release"); before != strconv.Itoa(st.Release) {
 		t.Fatalf("the page shows release %q, the API %d", before, st.Release)
 	}
+	screenshotAt(t, ctx, shots, "logs", "#logs")
 	do(t, ctx, "pause the logs", chromedp.Click(chromedp.CSS("#log-pause")))
 	if status := text(t, ctx, "#log-status"); status != "paused" {
 		t.Errorf("log status after pause %q, want paused", status)
@@ -359,6 +360,14 @@ func TestDashboard(t *testing.T) {
 	}
 }
 
+// evaluate runs a script in the page for its effect.
+func evaluate(js string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.Evaluate[any](js)(ctx, tg)
+		return err
+	})
+}
+
 // vmRSS is this process's resident memory, in bytes.
 func vmRSS(t *testing.T) int64 {
 	t.Helper()
@@ -397,8 +406,20 @@ func statusOf(t *testing.T, u, user string) int {
 	return resp.StatusCode
 }
 
-// screenshots captures the page, light and dark, into dir as NAME-light.png
-// and NAME-dark.png (and a phone-width one of the instances pages).
+// screenshotAt scrolls the element sel to the top of the window, then
+// takes the screenshots.
+func screenshotAt(t *testing.T, ctx context.Context, dir, name, sel string) {
+	t.Helper()
+	if dir == "" {
+		return
+	}
+	do(t, ctx, "scroll to "+sel, evaluate(`document.querySelector(`+strconv.Quote(sel)+`).scrollIntoView(); 0`))
+	screenshots(t, ctx, dir, name)
+}
+
+// screenshots captures the window (1280×800), light and dark, into dir as
+// NAME-light.png and NAME-dark.png (and a phone-width one of the instances
+// pages).
 func screenshots(t *testing.T, ctx context.Context, dir, name string) {
 	t.Helper()
 	if dir == "" {
@@ -414,14 +435,14 @@ func screenshots(t *testing.T, ctx context.Context, dir, name string) {
 	}
 	for _, scheme := range []string{"light", "dark"} {
 		do(t, ctx, "colour scheme "+scheme, media(scheme), chromedp.Sleep(300*time.Millisecond))
-		write(fmt.Sprintf("%s-%s.png", name, scheme), get(t, ctx, "screenshot "+name, chromedp.FullScreenshot(100)))
+		write(fmt.Sprintf("%s-%s.png", name, scheme), get(t, ctx, "screenshot "+name, chromedp.CaptureScreenshot()))
 	}
 	if name == "instances" || name == "instance" {
 		do(t, ctx, "phone width", media("light"),
 			chromedp.EmulateViewport(390, 844, chromedp.EmulateScale(2), chromedp.EmulateMobile),
 			chromedp.Sleep(300*time.Millisecond))
-		write(name+"-phone.png", get(t, ctx, "phone screenshot "+name, chromedp.FullScreenshot(100)))
-		do(t, ctx, "desktop width", chromedp.EmulateViewport(1280, 900))
+		write(name+"-phone.png", get(t, ctx, "phone screenshot "+name, chromedp.CaptureScreenshot()))
+		do(t, ctx, "desktop width", chromedp.EmulateViewport(1280, 800))
 	}
 	do(t, ctx, "reset the colour scheme", media(""))
 }
