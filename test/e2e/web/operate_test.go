@@ -187,7 +187,12 @@ func TestDashboardOperations(t *testing.T) {
 		t.Errorf("no 4h silence of %s by ada after the dashboard's: %+v", instance, al.Silences)
 	}
 
-	// Promote dev's release 1 to qa: the plan first.
+	// Promote dev's release 1 (version 1) to qa (installed at version 2):
+	// the plan first. (The API authorizes a promotion by its target's
+	// name, so the target is installed: `quai promote` to a new instance
+	// is the host administrator's.)
+	e2etest.MustQuai(t, d.Socket, "up", dir, "--env", "qa", "-y")
+	do(t, ctx, "reload the instance page", chromedp.Navigate(srv.URL+"/ui/i/"+instance), chromedp.WaitVisible(chromedp.CSS("#promote-to")))
 	do(t, ctx, "ask to promote release 1 to qa",
 		chromedp.SetValue(chromedp.CSS("#promote-release"), "1"),
 		chromedp.SendKeys(chromedp.CSS("#promote-to"), "qa"),
@@ -205,9 +210,22 @@ func TestDashboardOperations(t *testing.T) {
 	if s := text(t, ctx, "#op-status"); !strings.HasPrefix(s, "done") {
 		t.Fatalf("promotion from the dashboard: %s\n%s", s, text(t, ctx, "#op-events"))
 	}
+	qa, err := d.Client.Status(t.Context(), "users-api-qa")
+	if err != nil {
+		t.Fatal(err)
+	}
 	rels, err := d.Client.Releases(t.Context(), "users-api-qa")
-	if err != nil || len(rels) == 0 || !strings.Contains(rels[len(rels)-1].Cause, "promoted from "+instance+" release 1") {
-		t.Errorf("qa's releases after the promotion: %+v (%v)", rels, err)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var causes []string
+	for _, r := range rels {
+		if r.Number == qa.Release {
+			causes = append(causes, r.Cause)
+		}
+	}
+	if len(causes) != 1 || causes[0] != "promoted from "+instance+" release 1" {
+		t.Errorf("qa's active release %d has cause %q, want promoted from %s release 1", qa.Release, causes, instance)
 	}
 
 	// A token: created, shown once, works, revoked, refused.
@@ -266,7 +284,9 @@ func TestDashboardOperations(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS("#audit")),
 	)
 	audit := text(t, ctx, "#audit")
-	for _, a := range []string{"backup", "restore", "promote", "silence", "tokens", "users"} {
+	// (Tokens are a user's, not an organization's: their entries are in
+	// the host administrator's log.)
+	for _, a := range []string{"backup", "restore", "drill", "promote", "silence", "users"} {
 		if n := get(t, ctx, "audit rows", chromedp.Evaluate[int](`document.querySelectorAll('#audit tr[data-action="`+a+`"]').length`)); n == 0 {
 			t.Errorf("the audit page has no %s entry:\n%.3000s", a, audit)
 		}
