@@ -1,6 +1,7 @@
 package webe2e
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -49,7 +50,8 @@ const siteHost = "users-api.dev.localhost"
 // report shows; the instance's alerts are silenced; release 1 of dev is
 // promoted to qa after the plan is shown; a token is created, shown once,
 // works, is revoked and stops working; a user is added and removed; the
-// audit log lists what was done. A member and a reader see no audit link
+// audit log lists what was done. Another organization's administrator
+// following the activity sees nothing of it. A member and a reader see no audit link
 // and the audit page by URL is refused by the API.
 func TestDashboardOperations(t *testing.T) {
 	exe := need(t)
@@ -62,8 +64,9 @@ func TestDashboardOperations(t *testing.T) {
 		t.Fatal(err)
 	}
 	org := st.Identity.Org
-	for _, u := range []struct{ name, role string }{{"ada", "admin"}, {"mia", "member"}, {"rex", "reader"}} {
-		if out, code := e2etest.QuaiIn(t, d.Socket, password+"\n", "user", "add", u.name, "--role", u.role, "--in", org); code != 0 {
+	e2etest.MustQuai(t, d.Socket, "org", "add", "globex")
+	for _, u := range []struct{ name, role, in string }{{"ada", "admin", org}, {"mia", "member", org}, {"rex", "reader", org}, {"otto", "admin", "globex"}} {
+		if out, code := e2etest.QuaiIn(t, d.Socket, password+"\n", "user", "add", u.name, "--role", u.role, "--in", u.in); code != 0 {
 			t.Fatalf("quai user add %s: exit %d\n%s", u.name, code, out)
 		}
 	}
@@ -74,11 +77,16 @@ func TestDashboardOperations(t *testing.T) {
 	ctx := tab()
 	login(t, ctx, srv.URL, "ada")
 
-	// The activity page follows a deploy the CLI starts.
-	do(t, ctx, "open the activity page",
-		chromedp.Navigate(srv.URL+"/ui/activity"),
-		chromedp.WaitVisible(chromedp.CSS(`#activity-status[data-open="true"]`)),
-	)
+	// The activity page follows a deploy the CLI starts; another
+	// organization's administrator, following too, sees none of it.
+	other := tab()
+	login(t, other, srv.URL, "otto")
+	for _, c := range []context.Context{ctx, other} {
+		do(t, c, "open the activity page",
+			chromedp.Navigate(srv.URL+"/ui/activity"),
+			chromedp.WaitVisible(chromedp.CSS(`#activity-status[data-open="true"]`)),
+		)
+	}
 	e2etest.SetVersion(t, dir, "2")
 	type result struct {
 		out  string
@@ -99,6 +107,9 @@ func TestDashboardOperations(t *testing.T) {
 	}
 	if steps := text(t, ctx, group); !strings.Contains(steps, "done: release 2") || !strings.Contains(steps, "api") {
 		t.Errorf("the activity page's deploy:\n%s", steps)
+	}
+	if n := get(t, other, "another org's feed", chromedp.Evaluate[int](`document.querySelectorAll("section.op-group").length`)); n != 0 {
+		t.Errorf("another organization's administrator sees %d operations: %s", n, text(t, other, "#activity"))
 	}
 	screenshots(t, ctx, shots, "activity")
 
