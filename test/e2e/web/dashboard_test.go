@@ -266,7 +266,7 @@ func TestDashboard(t *testing.T) {
 	if status := text(t, ctx, "#log-status"); status != "paused" {
 		t.Errorf("log status after pause %q, want paused", status)
 	}
-	screenshots(t, ctx, shots, "instance")
+	screenshotAt(t, ctx, shots, "instance", "h1")
 	do(t, ctx, "ask to roll back: the confirmation shows the plan",
 		chromedp.Click(chromedp.CSS("#rollback-1")),
 		chromedp.WaitVisible(chromedp.CSS("#confirm-rollback")),
