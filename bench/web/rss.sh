@@ -21,7 +21,7 @@ mkdir -p "$proj"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  "$q" rm ticker-dev -y --purge >/dev/null 2>&1 || true
+  [ -S "$QUAI_DATA_DIR/quai.sock" ] && timeout 60 "$q" rm ticker-dev -y --purge >/dev/null 2>&1 || true
   pid=$(cat "$work/serve.pid" 2>/dev/null || true)
   [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null && sleep 1
   rm -rf "$work"
@@ -35,11 +35,11 @@ services:
   app:
     image: busybox
     x-quai:
-      process: {command: ["sh", "-c", "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.1; done"]}
+      process: {command: ["sh", "-c", "i=0; while true; do i=$$((i+1)); echo tick $$i; sleep 0.1; done"]}
 YAML
-"$q" serve --dashboard 127.0.0.1:0 >"$work/serve.log" 2>&1 &
+"$q" serve --dashboard 127.0.0.1:0 --http 127.0.0.1:0 --https off >"$work/serve.log" 2>&1 &
 echo $! >"$work/serve.pid"
-for _ in $(seq 100); do "$q" ls >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 100); do [ -S "$QUAI_DATA_DIR/quai.sock" ] && "$q" ls >/dev/null 2>&1 && break; sleep 0.2; done
 rss() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$(cat "$work/serve.pid")/status"; }
 idle=$(rss)
 "$q" up "$proj" --env dev -y >/dev/null
