@@ -1,11 +1,8 @@
 package cli
 
 import (
-	"compress/gzip"
 	"context"
 	"fmt"
-	"io"
-	"os"
 
 	"github.com/quai-dev/quai/internal/client"
 	"github.com/quai-dev/quai/internal/stack"
@@ -33,42 +30,21 @@ func (g *globals) modelPayload(ctx context.Context, c *client.Client, m *stack.M
 // uploadProject packs dir into a temporary file (its hash names it) and
 // sends it unless the daemon has it already; it returns the hash.
 func (g *globals) uploadProject(ctx context.Context, c *client.Client, org, dir string) (string, error) {
-	tmp, err := os.CreateTemp("", "quai-upload-*.tar.gz")
+	p, err := upload.PackTemp(dir, upload.Limits{})
 	if err != nil {
-		return "", fmt.Errorf("pack the project folder: %w", err)
+		return "", fmt.Errorf("%w (for %s)", err, c.Where())
 	}
-	defer func() { _ = tmp.Close(); _ = os.Remove(tmp.Name()) }()
-	zw, err := gzip.NewWriterLevel(tmp, gzip.BestSpeed)
-	if err != nil {
-		return "", err
-	}
-	sum, err := upload.Pack(dir, zw, upload.Limits{})
-	if err != nil {
-		return "", fmt.Errorf("pack the project folder %s for %s: %w", dir, c.Where(), err)
-	}
-	if err := zw.Close(); err != nil {
-		return "", fmt.Errorf("pack the project folder: %w", err)
-	}
-	has, err := c.HasUpload(ctx, org, sum.Hash)
-	if err != nil {
-		return "", err
-	}
-	if has {
-		return sum.Hash, nil
-	}
-	size, err := tmp.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return "", err
-	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return "", err
+	defer func() { _ = p.Close() }()
+	has, err := c.HasUpload(ctx, org, p.Hash)
+	if err != nil || has {
+		return p.Hash, err
 	}
 	if !g.JSON {
 		fprintf(g.stderr, "uploading the project folder to %s: %d files, %s (%s compressed)\n",
-			c.Where(), sum.Files, bytesHuman(sum.Bytes), bytesHuman(size))
+			c.Where(), p.Files, bytesHuman(p.Bytes), bytesHuman(p.Size))
 	}
-	if _, err := c.Upload(ctx, org, sum.Hash, tmp); err != nil {
+	if _, err := c.Upload(ctx, org, p.Hash, p.File); err != nil {
 		return "", fmt.Errorf("upload the project folder %s: %w", dir, err)
 	}
-	return sum.Hash, nil
+	return p.Hash, nil
 }

@@ -143,4 +143,3 @@ func (h *Handler) revokeToken(w http.ResponseWriter, r *http.Request, s *session
 	}
 	http.Redirect(w, r, "/ui/users#tokens", http.StatusSeeOther)
 }
-

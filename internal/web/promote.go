@@ -1,13 +1,10 @@
 package web
 
 import (
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 
@@ -134,30 +131,16 @@ func (h *Handler) promote(w http.ResponseWriter, r *http.Request, s *session) {
 // uploadDir sends the project folder dir to the API as an upload of org
 // (unless it has it already) and returns its hash, as a remote CLI does.
 func uploadDir(ctx context.Context, c *client.Client, org, dir string) (string, error) {
-	tmp, err := os.CreateTemp("", "quai-upload-*.tar.gz")
-	if err != nil {
-		return "", fmt.Errorf("pack the project folder: %w", err)
-	}
-	defer func() { _ = tmp.Close(); _ = os.Remove(tmp.Name()) }()
-	zw, err := gzip.NewWriterLevel(tmp, gzip.BestSpeed)
+	p, err := upload.PackTemp(dir, upload.Limits{})
 	if err != nil {
 		return "", err
 	}
-	sum, err := upload.Pack(dir, zw, upload.Limits{})
-	if err != nil {
-		return "", fmt.Errorf("pack the project folder %s: %w", dir, err)
+	defer func() { _ = p.Close() }()
+	if has, err := c.HasUpload(ctx, org, p.Hash); err != nil || has {
+		return p.Hash, err
 	}
-	if err := zw.Close(); err != nil {
-		return "", fmt.Errorf("pack the project folder: %w", err)
-	}
-	if has, err := c.HasUpload(ctx, org, sum.Hash); err != nil || has {
-		return sum.Hash, err
-	}
-	if _, err := tmp.Seek(0, io.SeekStart); err != nil {
-		return "", err
-	}
-	if _, err := c.Upload(ctx, org, sum.Hash, tmp); err != nil {
+	if _, err := c.Upload(ctx, org, p.Hash, p.File); err != nil {
 		return "", fmt.Errorf("upload the project folder %s: %w", dir, err)
 	}
-	return sum.Hash, nil
+	return p.Hash, nil
 }

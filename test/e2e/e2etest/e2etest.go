@@ -150,3 +150,24 @@ func DataDir(t testing.TB) string {
 	}
 	return dir
 }
+
+// PlainRoutes is an environment overlay like dev's: plain HTTP routes on
+// the local proxy, one replica each.
+const PlainRoutes = `x-quai:
+  routes: !override
+    - path: /api
+      service: api
+      port: 8080
+      tls: "off"
+    - path: /
+      service: web
+      port: 8080
+      tls: "off"
+services:
+  api:
+    x-quai:
+      replicas: 1
+  web:
+    x-quai:
+      replicas: 1
+`

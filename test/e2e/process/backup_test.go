@@ -20,27 +20,6 @@ import (
 	"github.com/quai-dev/quai/test/e2e/e2etest"
 )
 
-// plainRoutes is an environment overlay like dev's: plain HTTP routes on
-// the local proxy, one replica each.
-const plainRoutes = `x-quai:
-  routes: !override
-    - path: /api
-      service: api
-      port: 8080
-      tls: "off"
-    - path: /
-      service: web
-      port: 8080
-      tls: "off"
-services:
-  api:
-    x-quai:
-      replicas: 1
-  web:
-    x-quai:
-      replicas: 1
-`
-
 // psql runs SQL in the instance's database, beside it.
 func psql(t *testing.T, socket, instance, sql string) string {
 	t.Helper()
@@ -87,7 +66,7 @@ func names(us []e2etest.User) []string {
 // on the restored data fails, and says so.
 func TestBackupRestoreCloneAndDrillOnProcess(t *testing.T) {
 	needPostgres(t)
-	dir := e2etest.Project(t, map[string]string{"envs/qa.yaml": plainRoutes})
+	dir := e2etest.Project(t, map[string]string{"envs/qa.yaml": e2etest.PlainRoutes})
 	e2etest.SetVersion(t, dir, "1")
 	d := daemontest.Start(t, daemontest.Options{DataDir: e2etest.DataDir(t), HealthTimeout: 40 * time.Second})
 	e2etest.MustQuai(t, d.Socket, "up", dir, "--env", "dev", "-y")
@@ -217,7 +196,7 @@ CREATE EVENT TRIGGER refuse_ddl ON ddl_command_start EXECUTE FUNCTION refuse_ddl
 func TestScheduledBackupsRunAndCatchUpOnProcess(t *testing.T) {
 	needPostgres(t)
 	const inst = "users-api-sched"
-	dir := e2etest.Project(t, map[string]string{"envs/sched.yaml": plainRoutes + `  db:
+	dir := e2etest.Project(t, map[string]string{"envs/sched.yaml": e2etest.PlainRoutes + `  db:
     x-quai:
       backup:
         schedule: "@every 2s"
@@ -478,7 +457,7 @@ func repoSnapshots(t *testing.T, socket string) map[string]int {
 // restore.
 func TestRmKeepsBackupsUnlessPurgeIsToldToDeleteThem(t *testing.T) {
 	needPostgres(t)
-	dir := e2etest.Project(t, map[string]string{"envs/qa.yaml": plainRoutes})
+	dir := e2etest.Project(t, map[string]string{"envs/qa.yaml": e2etest.PlainRoutes})
 	e2etest.SetVersion(t, dir, "1")
 	d := daemontest.Start(t, daemontest.Options{DataDir: e2etest.DataDir(t), HealthTimeout: 40 * time.Second})
 	const other = "users-api-qa"

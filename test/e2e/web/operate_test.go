@@ -18,27 +18,6 @@ import (
 	"github.com/quai-dev/quai/test/e2e/e2etest"
 )
 
-// plainRoutes is an environment overlay like dev's (plain HTTP routes on
-// the local proxy, one replica each), for the promotion's target.
-const plainRoutes = `x-quai:
-  routes: !override
-    - path: /api
-      service: api
-      port: 8080
-      tls: "off"
-    - path: /
-      service: web
-      port: 8080
-      tls: "off"
-services:
-  api:
-    x-quai:
-      replicas: 1
-  web:
-    x-quai:
-      replicas: 1
-`
-
 // siteHost is the dev instance's host on the local proxy.
 const siteHost = "users-api.dev.localhost"
 
@@ -55,7 +34,7 @@ const siteHost = "users-api.dev.localhost"
 // and the audit page by URL is refused by the API.
 func TestDashboardOperations(t *testing.T) {
 	exe := need(t)
-	dir := e2etest.Project(t, map[string]string{"envs/qa.yaml": plainRoutes})
+	dir := e2etest.Project(t, map[string]string{"envs/qa.yaml": e2etest.PlainRoutes})
 	e2etest.SetVersion(t, dir, "1")
 	d := daemontest.Start(t, daemontest.Options{DataDir: e2etest.DataDir(t), HealthTimeout: 2 * time.Minute, DrainTimeout: 2 * time.Second})
 	e2etest.MustQuai(t, d.Socket, "up", dir, "--env", "dev", "-y")
