@@ -126,7 +126,7 @@ func (s *Server) routes() {
 	s.handle("DELETE "+wire.Prefix+"/instances/{name}", "rm", s.handleRemove)
 	s.handle("GET "+wire.Prefix+"/instances/{name}/releases", "releases", s.handleReleases)
 	s.handle("POST "+wire.Prefix+"/instances/{name}/rollback", "rollback", s.handleRollback)
-	s.handle("POST "+wire.Prefix+"/instances/{name}/promote", "promote", s.handlePromote)
+	s.handleModel("POST "+wire.Prefix+"/instances/{name}/promote", "promote", s.handlePromote)
 	s.handle("POST "+wire.Prefix+"/instances/{name}/restart", "restart", s.handleRestart)
 	s.handle("POST "+wire.Prefix+"/instances/{name}/down", "down", s.handleDown)
 	s.handle("POST "+wire.Prefix+"/instances/{name}/start", "start", s.handleStart)

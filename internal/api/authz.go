@@ -46,12 +46,25 @@ func (s *Server) Routes() []Route { return append([]Route(nil), s.routeList...) 
 // handle registers h for pattern, guarded by the rule of action a: there
 // is no way to register an endpoint without one.
 func (s *Server) handle(pattern string, a auth.Action, h http.HandlerFunc) {
+	s.register(pattern, a, h, true)
+}
+
+// handleModel registers h for pattern like handle, for a route whose
+// target is the model its body carries, which may not be installed yet
+// (a promotion into a new environment): h authorizes that model's
+// identity (decodeModelRequest with the route's action), not the guard by
+// the name in the path, which would answer 404 for an instance to be.
+func (s *Server) handleModel(pattern string, a auth.Action, h http.HandlerFunc) {
+	s.register(pattern, a, h, false)
+}
+
+func (s *Server) register(pattern string, a auth.Action, h http.HandlerFunc, byPath bool) {
 	rule, ok := auth.RuleOf(a)
 	if !ok {
 		panic("api: route " + pattern + " names action " + string(a) + ", which has no rule in auth.Rules")
 	}
 	s.routeList = append(s.routeList, Route{Pattern: pattern, Action: a})
-	s.mux.HandleFunc(pattern, s.guard(pattern, rule, h))
+	s.mux.HandleFunc(pattern, s.guard(pattern, rule, h, byPath))
 }
 
 // note is what a request's handlers learn for its audit entry.
@@ -82,8 +95,8 @@ func setTarget(r *http.Request, target, org string) {
 // tells (the host, an instance or an organization in the path), and
 // audits it when its action changes something. Handlers whose target is
 // in the body or query authorize it themselves (authorizeInstance...).
-func (s *Server) guard(pattern string, rule auth.Rule, h http.HandlerFunc) http.HandlerFunc {
-	hasName := strings.Contains(pattern, "{name}") && (strings.Contains(pattern, "/instances/") || strings.Contains(pattern, "/volumes/"))
+func (s *Server) guard(pattern string, rule auth.Rule, h http.HandlerFunc, byPath bool) http.HandlerFunc {
+	hasName := byPath && strings.Contains(pattern, "{name}") && (strings.Contains(pattern, "/instances/") || strings.Contains(pattern, "/volumes/"))
 	hasOrg := strings.Contains(pattern, "{org}")
 	return func(w http.ResponseWriter, r *http.Request) {
 		p := auth.FromContext(r.Context())

@@ -112,7 +112,7 @@ func (s *Server) handleReleases(w http.ResponseWriter, r *http.Request) {
 // must be the one the model describes.
 func (s *Server) handlePromote(w http.ResponseWriter, r *http.Request) {
 	var req wire.PromoteRequest
-	m, ok := s.decodeModelRequest(w, r, &req, &req.ModelPayload, "")
+	m, ok := s.decodeModelRequest(w, r, &req, &req.ModelPayload, "promote")
 	if !ok {
 		return
 	}
