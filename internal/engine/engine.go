@@ -172,6 +172,8 @@ type Engine struct {
 	locks map[string]chan struct{}
 	// recoveringNow are the instances whose lock Recover holds.
 	recoveringNow map[string]bool
+	// list is what `ls` shows of each instance.
+	list listing
 	// drilling are the instances a drill runs for.
 	drilling map[string]bool
 	closed   bool
@@ -351,7 +353,13 @@ func (e *Engine) begin(ctx context.Context, instance, kind string, noWait bool, 
 			return fail(ErrClosed)
 		}
 	}
-	unlock := func() { <-sem }
+	// The line `ls` kept of the instance no longer holds once the
+	// operation starts, nor does one computed while it ran.
+	e.forget(instance)
+	unlock := func() {
+		<-sem
+		e.forget(instance)
+	}
 
 	rec, err := e.store.BeginOperation(ctx, store.Operation{Instance: instance, Kind: kind, Owner: e.owner, Started: e.now()})
 	if err != nil {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sort"
@@ -22,25 +23,11 @@ func (e *Engine) busy(instance string) bool {
 	return len(e.locks[instance]) > 0 && !e.recoveringNow[instance]
 }
 
-// List returns every instance with its state, by name.
+// List returns every instance with its state, by name. It reads one store
+// query and what the engine keeps of each instance's last status (see
+// listing), not the runtime: that is Status.
 func (e *Engine) List(ctx context.Context) ([]Instance, error) {
-	list, err := e.store.Instances(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Instance, 0, len(list))
-	visible := visibleIn(ctx)
-	for _, in := range list {
-		if !visible(in.Identity) {
-			continue
-		}
-		st, err := e.status(ctx, in)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, st.Instance)
-	}
-	return out, nil
+	return e.listInstances(ctx)
 }
 
 // Status reports an instance and each service's replicas as the runtime
@@ -54,19 +41,18 @@ func (e *Engine) Status(ctx context.Context, instance string) (InstanceStatus, e
 }
 
 func (e *Engine) status(ctx context.Context, in store.Instance) (InstanceStatus, error) {
+	gen := e.listGen(in.Name)
 	st := InstanceStatus{Instance: Instance{Name: in.Name, Identity: in.Identity, Runtime: in.Runtime, Dir: in.Dir, Updated: in.Updated}}
-	releases, err := e.store.Releases(ctx, in.Name)
-	if err != nil {
-		return st, err
-	}
 	var m *stack.Model
-	for _, r := range releases {
-		if r.Status == store.StatusActive {
-			st.Release = r.Number
-			if m, err = decodeModel(r); err != nil {
-				return st, err
-			}
-			break
+	active, err := e.store.ActiveRelease(ctx, in.Name)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return st, err
+	default:
+		st.Release = active.Number
+		if m, err = decodeModel(active); err != nil {
+			return st, err
 		}
 	}
 	jobs := map[string]bool{}
@@ -153,6 +139,7 @@ func (e *Engine) status(ctx context.Context, in store.Instance) (InstanceStatus,
 	}
 	st.Backup = e.backupState(ctx, in.Name, m)
 	st.Certificates = e.certificates(in.Name)
+	e.remember(in, st.Instance, gen)
 	return st, nil
 }
 

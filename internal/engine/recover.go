@@ -130,6 +130,7 @@ func (e *Engine) lockForRecovery(instance string) (func(), error) {
 		delete(e.recoveringNow, instance)
 		e.mu.Unlock()
 		<-sem
+		e.forget(instance)
 		e.recovering.Done()
 		e.ops.Done()
 	}, nil

@@ -221,18 +221,22 @@ func (s *SQLite) PutInstance(ctx context.Context, in Instance) error {
 
 const instanceCols = `name, org, project, env, runtime, dir, stopped, created, updated`
 
+// instanceQuery reads instances with their active release's number, found
+// through the index of active releases.
+const instanceQuery = `SELECT ` + instanceCols + `, COALESCE((SELECT number FROM releases r WHERE r.instance = instances.name AND r.status = 'active'), 0) FROM instances`
+
 func scanInstance(row interface{ Scan(...any) error }) (Instance, error) {
 	var in Instance
 	var created, updated int64
 	err := row.Scan(&in.Name, &in.Identity.Org, &in.Identity.Project, &in.Identity.Env, &in.Runtime, &in.Dir,
-		&in.Stopped, &created, &updated)
+		&in.Stopped, &created, &updated, &in.Active)
 	in.Created, in.Updated = fromNano(created), fromNano(updated)
 	return in, err
 }
 
 // Instance implements Store.
 func (s *SQLite) Instance(ctx context.Context, name string) (Instance, error) {
-	in, err := scanInstance(s.db.QueryRowContext(ctx, `SELECT `+instanceCols+` FROM instances WHERE name = ?`, name))
+	in, err := scanInstance(s.db.QueryRowContext(ctx, instanceQuery+` WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Instance{}, fmt.Errorf("instance %s: %w", name, ErrNotFound)
 	}
@@ -244,7 +248,7 @@ func (s *SQLite) Instance(ctx context.Context, name string) (Instance, error) {
 
 // Instances implements Store.
 func (s *SQLite) Instances(ctx context.Context) ([]Instance, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT `+instanceCols+` FROM instances ORDER BY name`)
+	rows, err := s.db.QueryContext(ctx, instanceQuery+` ORDER BY name`)
 	if err != nil {
 		return nil, fmt.Errorf("list instances: %w", err)
 	}

@@ -200,9 +200,24 @@ func TestInstances(t *testing.T) {
 	if err != nil || len(list) != 2 || list[0].Name != "blog-prod" || list[1].Name != "shop-dev" {
 		t.Fatalf("instances = %+v, %v", list, err)
 	}
+	if list[1].Active != 0 {
+		t.Fatalf("instance without a release: active = %d, want 0", list[1].Active)
+	}
 	r, err := s.CreateRelease(ctx, Release{Instance: "shop-dev", Model: []byte(`{}`)})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if got, _ := s.Instance(ctx, "shop-dev"); got.Active != 0 {
+		t.Fatalf("pending release counted as active: active = %d", got.Active)
+	}
+	if err := s.SwitchRelease(ctx, Switch{Instance: "shop-dev", Release: r.Number, At: created}); err != nil {
+		t.Fatal(err)
+	}
+	if list, err := s.Instances(ctx); err != nil || list[0].Active != 0 || list[1].Active != r.Number {
+		t.Fatalf("after the switch: instances = %+v, %v; want shop-dev's active release %d", list, err, r.Number)
+	}
+	if got, _ := s.Instance(ctx, "shop-dev"); got.Active != r.Number {
+		t.Fatalf("after the switch: active = %d, want %d", got.Active, r.Number)
 	}
 	if err := s.ReplaceHandles(ctx, "shop-dev", []runtime.Handle{handle("shop-dev", "web-r1-1", r.Number)}); err != nil {
 		t.Fatal(err)

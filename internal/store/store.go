@@ -59,6 +59,10 @@ type Instance struct {
 	Stopped bool
 	Created time.Time
 	Updated time.Time
+	// Active is the number of the active release, 0 while there is none.
+	// Instance and Instances fill it (in the same query); PutInstance
+	// ignores it.
+	Active int
 }
 
 // RemovedInstance is an instance removed without a purge whose runtime
