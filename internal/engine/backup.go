@@ -936,15 +936,18 @@ func expired(snaps []Snapshot, keep stack.Retention) []Snapshot {
 
 // backupState is an instance's backup health for ls and status, nil when
 // it has never been backed up and has no backup policy.
-func (e *Engine) backupState(ctx context.Context, name string, m *stack.Model) *wire.BackupState {
+func (e *Engine) backupState(ctx context.Context, in store.Instance, m *stack.Model) *wire.BackupState {
 	if e.backup == nil || e.backup.Store == nil {
 		return nil
 	}
-	runs, err := e.backup.Store.BackupRuns(ctx, name, 50)
+	// One read serves both the last runs' report and the schedule's check,
+	// which looks further back.
+	all, err := e.backup.Store.BackupRuns(ctx, in.Name, missedRuns)
 	if err != nil {
 		return nil
 	}
-	drills, _ := e.backup.Store.Drills(ctx, name, 1)
+	runs := all[:min(len(all), 50)]
+	drills, _ := e.backup.Store.Drills(ctx, in.Name, 1)
 	var st wire.BackupState
 	for _, r := range runs {
 		if r.VerifyError != "" && r.Snapshot != "" && r.Status == store.RunDone {
@@ -969,7 +972,7 @@ func (e *Engine) backupState(ctx context.Context, name string, m *stack.Model) *
 		st.Drill = &d
 	}
 	if m != nil {
-		st.Missed = e.missed(ctx, name, m)
+		st.Missed = e.missed(in, all, m)
 	}
 	if st.Last == nil && st.Drill == nil && len(st.Missed) == 0 && len(st.VerifyFailed) == 0 && (m == nil || !slices.ContainsFunc(m.Services, func(s *stack.Service) bool { return s.Backup != nil })) {
 		return nil

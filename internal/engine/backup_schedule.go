@@ -165,16 +165,14 @@ func (e *Engine) RunScheduled(ctx context.Context, j BackupJob) error {
 	return err
 }
 
-// missed names the services of instance whose backup has not succeeded
-// within twice their schedule's interval (counted from the instance's
-// install when it never succeeded).
-func (e *Engine) missed(ctx context.Context, instance string, m *stack.Model) []string {
-	in, err := e.store.Instance(ctx, instance)
-	if err != nil || in.Stopped {
-		return nil
-	}
-	runs, err := e.backup.Store.BackupRuns(ctx, instance, 200)
-	if err != nil {
+// missedRuns is how many of an instance's last backup runs missed looks at.
+const missedRuns = 200
+
+// missed names the services of in whose backup has not succeeded within
+// twice their schedule's interval (counted from the instance's install
+// when it never succeeded), from its last runs, newest first.
+func (e *Engine) missed(in store.Instance, runs []store.BackupRun, m *stack.Model) []string {
+	if in.Stopped {
 		return nil
 	}
 	lastOK := map[string]time.Time{}
@@ -230,7 +228,7 @@ func (e *Engine) MissedBackups(ctx context.Context) ([]MissedBackup, error) {
 		if err != nil {
 			continue
 		}
-		st := e.backupState(ctx, in.Name, m)
+		st := e.backupState(ctx, in, m)
 		if st == nil {
 			continue
 		}

@@ -16,13 +16,14 @@ import (
 // knows of changed it. An operation on the instance, a replica exit the
 // runtime reports, a change of its active release, of its stopped flag or
 // of its record drops it. What the engine cannot hear of (a health check
-// that starts failing) shows within listFresh: an older line is served and
-// computed again in the background (the daemon's metrics and alert pollers
-// compute every status on their own cycle anyway), and one older than
-// listStale is computed again before it is served.
+// that starts failing) shows within listFresh: the daemon's metrics and
+// alert pollers compute every instance's status every 10 s, which renews
+// its line; without them an older line is served and computed again in
+// the background, and one older than listStale is computed again before
+// it is served.
 const (
-	listFresh = 5 * time.Second
-	listStale = time.Minute
+	listFresh = 15 * time.Second
+	listStale = 2 * time.Minute
 )
 
 // listing is what `ls` shows of each instance, as last computed.

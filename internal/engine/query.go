@@ -137,7 +137,7 @@ func (e *Engine) status(ctx context.Context, in store.Instance) (InstanceStatus,
 	default:
 		st.State = InstanceRunning
 	}
-	st.Backup = e.backupState(ctx, in.Name, m)
+	st.Backup = e.backupState(ctx, in, m)
 	st.Certificates = e.certificates(in.Name)
 	e.remember(in, st.Instance, gen)
 	return st, nil
