@@ -24,26 +24,25 @@ import (
 	"github.com/quai-dev/quai/internal/wire"
 )
 
-// testToken is the one bearer token the daemon's test authenticator
-// accepts. Until the users and tokens of internal/auth are wired in, the
-// network API's tests run behind it: real TLS, a real daemon, the real
-// client.
-const testToken = "quai_test_0123456789abcdefghijklmnopqrstuv"
-
 // remoteDaemon starts a daemon serving the network API on loopback and
 // points the user's config directory at a new one, so that contexts the
-// test stores are its own.
-func remoteDaemon(t *testing.T) (*daemontest.Daemon, string) {
+// test stores are its own. It returns the daemon, its URL and the token of
+// a member of the default organization, made as `quai user add` and `quai
+// token create` on the socket make them: requests are authenticated and
+// authorized by the daemon's own accounts, as in production.
+func remoteDaemon(t *testing.T) (*daemontest.Daemon, string, string) {
 	t.Helper()
 	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
 	t.Setenv("QUAI_CONTEXT", "")
 	// A remote context never starts a local daemon; this makes a mistake fail.
 	t.Setenv("QUAI_NO_AUTOSTART", "1")
-	d := daemontest.Start(t, daemontest.Options{
-		Remote: daemon.RemoteConfig{Listen: "127.0.0.1:0"},
-		Authn:  daemontest.TokenAuthn{Token: testToken},
-	})
-	return d, "https://" + d.APIAddr()
+	d := daemontest.Start(t, daemontest.Options{Remote: daemon.RemoteConfig{Listen: "127.0.0.1:0"}})
+	runIn(t, d, "a long password\n", "user", "add", "dev", "--role", "member", "--in", "default")
+	token := strings.TrimSpace(runIn(t, d, "", "token", "create", "laptop", "--user", "dev").stdout)
+	if !strings.HasPrefix(token, "quai_pat_") {
+		t.Fatalf("token create printed %q", token)
+	}
+	return d, "https://" + d.APIAddr(), token
 }
 
 // runRemote runs a verb with the context the test logged in to, never the
@@ -61,9 +60,9 @@ func runStdin(t *testing.T, stdin string, args ...string) result {
 	return result{code, out.String(), errOut.String()}
 }
 
-func login(t *testing.T, d *daemontest.Daemon, url string, extra ...string) {
+func login(t *testing.T, d *daemontest.Daemon, url, token string, extra ...string) {
 	t.Helper()
-	args := append([]string{"login", url, "--token", testToken, "--fingerprint", d.APIFingerprint(), "--name", "lab"}, extra...)
+	args := append([]string{"login", url, "--token", token, "--fingerprint", d.APIFingerprint(), "--name", "lab"}, extra...)
 	if r := runRemote(t, args...); r.code != 0 {
 		t.Fatalf("login exited %d: %s", r.code, r.stderr)
 	}
@@ -74,15 +73,15 @@ func login(t *testing.T, d *daemontest.Daemon, url string, extra ...string) {
 // it current, and verbs then talk to that daemon over TLS; tokens are never
 // printed; without a terminal, trust on first use is refused.
 func TestRemoteLoginStoresAPinnedContext(t *testing.T) {
-	d, url := remoteDaemon(t)
+	d, url, token := remoteDaemon(t)
 	if d.APIFingerprint() == "" || !strings.HasPrefix(d.APIFingerprint(), wire.FingerprintPrefix) {
 		t.Fatalf("fingerprint %q", d.APIFingerprint())
 	}
-	r := runRemote(t, "login", url, "--token", testToken)
+	r := runRemote(t, "login", url, "--token", token)
 	if r.code == 0 || !strings.Contains(r.stderr, "--fingerprint "+d.APIFingerprint()) {
 		t.Fatalf("login without a pin nor a terminal: exit %d, stderr %q; want a refusal naming the fingerprint to pass", r.code, r.stderr)
 	}
-	login(t, d, url)
+	login(t, d, url, token)
 
 	path := filepath.Join(os.Getenv("XDG_CONFIG_HOME"), "quai", "contexts.json")
 	fi, err := os.Stat(path)
@@ -108,7 +107,7 @@ func TestRemoteLoginStoresAPinnedContext(t *testing.T) {
 	}
 	lab := stored.Contexts["lab"]
 	block, _ := pem.Decode([]byte(lab.CAPEM))
-	if stored.Current != "lab" || lab.URL != url || lab.Token != testToken || block == nil ||
+	if stored.Current != "lab" || lab.URL != url || lab.Token != token || block == nil ||
 		wire.CertFingerprint(block.Bytes) != d.APIFingerprint() || lab.Fingerprint != d.APIFingerprint() {
 		t.Fatalf("stored %+v; want the current context lab with the URL, the token and the CA of fingerprint %s", stored, d.APIFingerprint())
 	}
@@ -123,7 +122,7 @@ func TestRemoteLoginStoresAPinnedContext(t *testing.T) {
 	}
 	for _, args := range [][]string{{"context", "ls"}, {"context", "ls", "--json"}, {"context", "show"}, {"context", "show", "--json"}} {
 		r := runRemote(t, args...)
-		if r.code != 0 || strings.Contains(r.stdout+r.stderr, testToken) || !strings.Contains(r.stdout, url) {
+		if r.code != 0 || strings.Contains(r.stdout+r.stderr, token) || !strings.Contains(r.stdout, url) {
 			t.Errorf("quai %s: exit %d; want the URL and never the token:\n%s", strings.Join(args, " "), r.code, r.stdout)
 		}
 	}
@@ -148,7 +147,7 @@ func TestRemoteLoginStoresAPinnedContext(t *testing.T) {
 	if r := runRemote(t, "context", "rm", "lab"); r.code != 0 {
 		t.Fatal(r.stderr)
 	}
-	if b, _ := os.ReadFile(path); bytes.Contains(b, []byte(testToken)) {
+	if b, _ := os.ReadFile(path); bytes.Contains(b, []byte(token)) {
 		t.Error("context rm left the token on disk")
 	}
 }
@@ -157,9 +156,9 @@ func TestRemoteLoginStoresAPinnedContext(t *testing.T) {
 // refuses the connection before any credential is sent, and says both
 // fingerprints and what to do.
 func TestRemoteWrongPinIsRefused(t *testing.T) {
-	d, url := remoteDaemon(t)
+	d, url, token := remoteDaemon(t)
 	wrong := wire.FingerprintPrefix + strings.Repeat("ab", 32)
-	r := runRemote(t, "login", url, "--token", testToken, "--fingerprint", wrong)
+	r := runRemote(t, "login", url, "--token", token, "--fingerprint", wrong)
 	for _, want := range []string{"does not match the pinned CA", wrong, d.APIFingerprint(), "quai login " + url + " --fingerprint " + d.APIFingerprint(), "intercepting"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("login with a wrong pin: exit %d, stderr lacks %q:\n%s", r.code, want, r.stderr)
@@ -168,7 +167,7 @@ func TestRemoteWrongPinIsRefused(t *testing.T) {
 	if r.code == 0 {
 		t.Error("login with a wrong pin succeeded")
 	}
-	c, err := client.NewRemote(client.RemoteOptions{URL: url, Fingerprint: wrong, Token: testToken})
+	c, err := client.NewRemote(client.RemoteOptions{URL: url, Fingerprint: wrong, Token: token})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +181,7 @@ func TestRemoteWrongPinIsRefused(t *testing.T) {
 // TestRemoteWithoutAValidTokenIs401: no token or a wrong one gets 401 and
 // "log in again", from the client and from login.
 func TestRemoteWithoutAValidTokenIs401(t *testing.T) {
-	d, url := remoteDaemon(t)
+	d, url, _ := remoteDaemon(t)
 	for _, token := range []string{"", "quai_user_wrong"} {
 		c, err := client.NewRemote(client.RemoteOptions{URL: url, Fingerprint: d.APIFingerprint(), Token: token})
 		if err != nil {
@@ -206,8 +205,8 @@ func TestRemoteWithoutAValidTokenIs401(t *testing.T) {
 // nothing; `logs -f` follows over TLS; `exec` runs commands with stdin and
 // with a terminal over TLS (HTTP/1.1 upgrade).
 func TestRemoteUpLogsAndExec(t *testing.T) {
-	d, url := remoteDaemon(t)
-	login(t, d, url)
+	d, url, token := remoteDaemon(t)
+	login(t, d, url, token)
 	dir := daemontest.AppProject(t, daemontest.App{Project: "remote"})
 	r := runRemote(t, "up", dir, "-e", "dev", "-y")
 	if r.code != 0 || !strings.Contains(r.stderr, "uploading the project folder to "+url) {
@@ -255,7 +254,7 @@ func TestRemoteUpLogsAndExec(t *testing.T) {
 	if r := runStdin(t, "line one\nline two\n", "exec", "-i", "remote-dev", "web", "--", "cat"); r.code != 0 || r.stdout != "line one\nline two\n" {
 		t.Errorf("remote exec -i cat: exit %d, stdout %q", r.code, r.stdout)
 	}
-	c, err := client.NewRemote(client.RemoteOptions{URL: url, Fingerprint: d.APIFingerprint(), Token: testToken})
+	c, err := client.NewRemote(client.RemoteOptions{URL: url, Fingerprint: d.APIFingerprint(), Token: token})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,8 +272,8 @@ func TestRemoteUpLogsAndExec(t *testing.T) {
 // outside their folder, whose content does not match their name, and over
 // the network a model that names no upload (its Dir is the client's).
 func TestRemoteUploadsAreChecked(t *testing.T) {
-	d, url := remoteDaemon(t)
-	c, err := client.NewRemote(client.RemoteOptions{URL: url, Fingerprint: d.APIFingerprint(), Token: testToken})
+	d, url, token := remoteDaemon(t)
+	c, err := client.NewRemote(client.RemoteOptions{URL: url, Fingerprint: d.APIFingerprint(), Token: token})
 	if err != nil {
 		t.Fatal(err)
 	}

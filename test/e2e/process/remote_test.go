@@ -15,11 +15,6 @@ import (
 	"github.com/quai-dev/quai/test/e2e/e2etest"
 )
 
-// remoteToken is the bearer token the daemon's test authenticator takes.
-// At integration with internal/auth this test switches to a token made
-// with `quai token create` on the socket.
-const remoteToken = "quai_test_remote_e2e_0123456789abcdefghij"
-
 // quaiRemote runs a verb as a laptop would: no socket, no data directory,
 // the context `quai login` stored.
 func quaiRemote(t *testing.T, args ...string) (string, string, int) {
@@ -32,7 +27,8 @@ func quaiRemote(t *testing.T, args ...string) (string, string, int) {
 }
 
 // TestUsersAPIRemoteUp deploys the example from a client that has only the
-// daemon's URL, its CA's fingerprint and a token, and a copy of the project
+// daemon's URL, its CA's fingerprint and a token of a member (made with
+// `quai token create`, checked by the daemon's accounts), and a copy of the project
 // in a directory of its own: `quai login`, then `quai up DIR --env dev`
 // over TLS uploads the folder (with the binaries the process runtime runs)
 // and the daemon runs the instance from its copy; the site answers through
@@ -46,8 +42,23 @@ func TestUsersAPIRemoteUp(t *testing.T) {
 	dir := e2etest.Project(t, nil)
 	e2etest.SetVersion(t, dir, "1")
 	d := daemontest.Start(t, daemontest.Options{DataDir: e2etest.DataDir(t), HealthTimeout: 2 * time.Minute,
-		Remote: daemon.RemoteConfig{Listen: "127.0.0.1:0"}, Authn: daemontest.TokenAuthn{Token: remoteToken}})
+		Remote: daemon.RemoteConfig{Listen: "127.0.0.1:0"}})
 	url := "https://" + d.APIAddr()
+	// The developer's token, made on the host as an admin makes it: a
+	// member of the default organization; the daemon's own accounts check
+	// it on every request.
+	if out, code := e2etest.QuaiIn(t, d.Socket, "a long password\n", "user", "add", "dev", "--role", "member", "--in", "default"); code != 0 {
+		t.Fatalf("user add: exit %d\n%s", code, out)
+	}
+	remoteToken := ""
+	for _, l := range strings.Split(e2etest.MustQuai(t, d.Socket, "token", "create", "laptop", "--user", "dev", "--expires", "1h"), "\n") {
+		if strings.HasPrefix(l, "quai_pat_") {
+			remoteToken = l
+		}
+	}
+	if remoteToken == "" {
+		t.Fatal("token create printed no token")
+	}
 
 	// A local up first, on the socket, for the comparison; then the
 	// instance is purged and installed again from the "laptop".
