@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -196,3 +198,81 @@ func TestDeployToken(t *testing.T) {
 }
 
 func clientQuery() client.AuditQuery { return client.AuditQuery{} }
+
+// TestPromoteHookRefusedByPromotionRules: a promote hook whose promotion
+// the target's x-quai.promotion forbids (prod takes releases from staging
+// only; the hook promotes from dev) is refused with the rule that says no
+// and how to satisfy it; the target keeps its releases; the refusal is in
+// the audit log under the hook's name.
+func TestPromoteHookRefusedByPromotionRules(t *testing.T) {
+	tm := startTeam(t)
+	ctx := context.Background()
+	dir := daemontest.AppProject(t, daemontest.App{Project: "shop"})
+	if err := os.MkdirAll(filepath.Join(dir, "envs"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "envs", "prod.yaml"), []byte("x-quai:\n  promotion:\n    from: [staging]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := stack.Load(ctx, stack.Options{Dir: dir, Env: "prod", Org: "acme"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Promotion == nil || len(m.Promotion.From) != 1 {
+		t.Fatalf("prod's promotion rules: %+v", m.Promotion)
+	}
+	payload, err := wire.NewModelPayload(m, m.Resolved)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tm.d.Client.Up(ctx, payload, client.UpOptions{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	prod := m.Identity.Name()
+	before, err := tm.d.Client.Releases(ctx, prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s, b := tm.do(t, "admin-org", "POST", wire.Prefix+"/hooks", wire.HookRequest{Instance: prod, Action: "promote", Source: target})
+	if s != 200 {
+		t.Fatalf("create the promote hook: %d %s", s, b)
+	}
+	var h wire.HookCreated
+	if err := json.Unmarshal(b, &h); err != nil {
+		t.Fatal(err)
+	}
+	s, b = tm.hookCall(t, h.ID, h.Secret, wire.HookCall{Timestamp: time.Now().Unix()}, "")
+	var e wire.ErrorBody
+	if err := json.Unmarshal(b, &e); err != nil {
+		t.Fatalf("hook call answered %d %s", s, b)
+	}
+	if s != http.StatusPreconditionFailed || e.Error.Code != wire.CodeRefused ||
+		!strings.Contains(e.Error.Message, "from (") || !strings.Contains(e.Error.Message, "only from staging, not from dev") {
+		t.Fatalf("promote hook against the rules: %d %+v; want 412 refused naming the from rule", s, e.Error)
+	}
+	after, err := tm.d.Client.Releases(ctx, prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) || after[0].Number != before[0].Number || after[0].Status != before[0].Status {
+		t.Errorf("releases of %s after a refused promotion: %+v; want them as before: %+v", prod, after, before)
+	}
+	st, err := tm.d.Client.Status(ctx, prod)
+	if err != nil || st.Release != before[0].Number || st.State != wire.InstanceRunning {
+		t.Errorf("status of %s after a refused promotion: %+v %v; want release %d running", prod, st, err, before[0].Number)
+	}
+	list, err := tm.d.Client.Audit(ctx, clientQuery())
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, a := range list {
+		if a.User == "hook "+h.ID && a.Target == prod && a.Status == http.StatusPreconditionFailed && strings.Contains(a.Result, "refused") {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("no audit entry for the refused hook call in %+v", list)
+	}
+}
