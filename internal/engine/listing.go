@@ -9,22 +9,18 @@ import (
 	"github.com/quai-dev/quai/internal/store"
 )
 
-// How long a listed state is trusted. `ls` must stay cheap with a thousand
-// instances: asking the runtime about every replica of every instance (a
-// Docker inspect each) on every call took seconds, so each instance's line
-// is the one its last full status computed, valid while nothing the engine
-// knows of changed it. An operation on the instance, a replica exit the
-// runtime reports, a change of its active release, of its stopped flag or
-// of its record drops it. What the engine cannot hear of (a health check
-// that starts failing) shows within listFresh: the daemon's metrics and
+// listFresh is how long a listed state is trusted. `ls` must stay cheap
+// with a thousand instances: asking the runtime about every replica of
+// every instance (a Docker inspect each) on every call took seconds, so
+// each instance's line is the one its last full status computed, valid
+// while nothing the engine knows of changed it. An operation on the
+// instance, a replica exit the runtime reports, a change of its active
+// release, of its stopped flag or of its record drops it. What the engine
+// cannot hear of (a health check that starts failing) shows within
+// listFresh: an older line is computed again. The daemon's metrics and
 // alert pollers compute every instance's status every 10 s, which renews
-// its line; without them an older line is served and computed again in
-// the background, and one older than listStale is computed again before
-// it is served.
-const (
-	listFresh = 15 * time.Second
-	listStale = 2 * time.Minute
-)
+// the lines before they get that old.
+const listFresh = 15 * time.Second
 
 // listing is what `ls` shows of each instance, as last computed.
 type listing struct {
@@ -33,9 +29,7 @@ type listing struct {
 	// one is not kept.
 	gen     map[string]uint64
 	entries map[string]listEntry
-	// refreshing is set while a background refresh runs.
-	refreshing bool
-	watch      sync.Once
+	watch   sync.Once
 }
 
 // listEntry is one instance's line and what it was computed from.
@@ -80,19 +74,18 @@ func (e *Engine) forget(name string) {
 	delete(e.list.entries, name)
 }
 
-// listed returns the instance's kept line when it still describes in, and
-// whether it should be computed again in the background.
-func (e *Engine) listed(in store.Instance, now time.Time) (Instance, bool, bool) {
+// listed returns the instance's kept line when it still describes in.
+func (e *Engine) listed(in store.Instance, now time.Time) (Instance, bool) {
 	e.list.mu.Lock()
 	defer e.list.mu.Unlock()
 	c, ok := e.list.entries[in.Name]
-	if !ok || c.release != in.Active || c.stopped != in.Stopped || !c.updated.Equal(in.Updated) || now.Sub(c.at) >= listStale {
-		return Instance{}, false, false
+	if !ok || c.release != in.Active || c.stopped != in.Stopped || !c.updated.Equal(in.Updated) || now.Sub(c.at) >= listFresh {
+		return Instance{}, false
 	}
 	// Fields that are not the runtime's: as the store has them now.
 	inst := c.inst
 	inst.Identity, inst.Runtime, inst.Dir = in.Identity, in.Runtime, in.Dir
-	return inst, true, now.Sub(c.at) >= listFresh
+	return inst, true
 }
 
 // prune drops the lines of instances that no longer exist.
@@ -104,47 +97,6 @@ func (e *Engine) prune(exists map[string]bool) {
 			delete(e.list.entries, name)
 		}
 	}
-}
-
-// refresh computes the given instances' lines again in the background, one
-// refresh at a time;
-// Close waits for it.
-func (e *Engine) refresh(stale []store.Instance) {
-	e.list.mu.Lock()
-	if e.list.refreshing {
-		e.list.mu.Unlock()
-		return
-	}
-	e.list.refreshing = true
-	e.list.mu.Unlock()
-	e.mu.Lock()
-	closed := e.closed
-	if !closed {
-		e.ops.Add(1)
-	}
-	e.mu.Unlock()
-	if closed {
-		e.list.mu.Lock()
-		e.list.refreshing = false
-		e.list.mu.Unlock()
-		return
-	}
-	go func() {
-		defer func() {
-			e.list.mu.Lock()
-			e.list.refreshing = false
-			e.list.mu.Unlock()
-			e.ops.Done()
-		}()
-		for _, in := range stale {
-			if e.base.Err() != nil {
-				return
-			}
-			// An error (the instance removed meanwhile) leaves the old
-			// line to the next List, which checks the store again.
-			_, _ = e.status(e.base, in)
-		}
-	}()
 }
 
 // followReplicas drops an instance's line whenever a runtime that reports
@@ -191,21 +143,18 @@ func (e *Engine) listInstances(ctx context.Context) ([]Instance, error) {
 	visible := visibleIn(ctx)
 	now := e.now()
 	exists := make(map[string]bool, len(list))
-	var stale []store.Instance
 	for _, in := range list {
 		exists[in.Name] = true
 		if !visible(in.Identity) {
 			continue
 		}
-		inst, ok, old := e.listed(in, now)
+		inst, ok := e.listed(in, now)
 		if !ok {
 			st, err := e.status(ctx, in)
 			if err != nil {
 				return nil, err
 			}
 			inst = st.Instance
-		} else if old {
-			stale = append(stale, in)
 		}
 		if e.busy(in.Name) {
 			inst.State = InstanceDeploying
@@ -213,8 +162,5 @@ func (e *Engine) listInstances(ctx context.Context) ([]Instance, error) {
 		out = append(out, inst)
 	}
 	e.prune(exists)
-	if len(stale) > 0 {
-		e.refresh(stale)
-	}
 	return out, nil
 }
