@@ -23,7 +23,7 @@ release, runtime and URLs.
 The daemon answers from what it knows of each instance without asking the
 runtime, so that listing a thousand instances stays fast: a state is the one
 its last status check found, computed again at once after an operation on the
-instance or a crash of one of its replicas, and at most 15 seconds old
+instance or a crash of one of its replicas, and at most 30 seconds old
 otherwise. quai status NAME asks the runtime now.`,
 		Example: `  quai ls
   quai ls --json | jq -r '.[].name'`,
