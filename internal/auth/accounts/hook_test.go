@@ -276,3 +276,26 @@ func TestPromoteHookRefusedByPromotionRules(t *testing.T) {
 		t.Errorf("no audit entry for the refused hook call in %+v", list)
 	}
 }
+
+// TestInfoShowsHostPathsToHostAdminsOnly: the daemon's data directory,
+// socket and pid are for root and admins of every organization; an
+// organization's admin and a reader see the version and the API's address.
+func TestInfoShowsHostPathsToHostAdminsOnly(t *testing.T) {
+	tm := startTeam(t)
+	for _, c := range []struct {
+		user  string
+		paths bool
+	}{{"reader-org", false}, {"admin-org", false}, {"root-remote", true}} {
+		s, b := tm.do(t, c.user, "GET", wire.Prefix+"/info", nil)
+		var info wire.Info
+		if err := json.Unmarshal(b, &info); s != 200 || err != nil {
+			t.Fatalf("%s: info %d %s", c.user, s, b)
+		}
+		if got := info.DataDir != "" && info.Socket != "" && info.PID != 0; got != c.paths || info.Version == "" {
+			t.Errorf("%s: info %+v; want the host's paths shown: %v", c.user, info, c.paths)
+		}
+		if !c.paths && (strings.Contains(string(b), tm.d.DataDir) || info.Warnings != nil) {
+			t.Errorf("%s: info names the data directory or the start warnings: %s", c.user, b)
+		}
+	}
+}
