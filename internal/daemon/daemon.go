@@ -157,10 +157,11 @@ type Daemon struct {
 	// api serves the socket and, behind tokens, the network (RemoteHandler).
 	api *api.Server
 	// remoteLn and remoteSrv serve the network API (remote.go); apiCert
-	// is its certificate.
-	remoteLn  net.Listener
-	remoteSrv *http.Server
-	apiCert   apitls.Source
+	// is its certificate, apiCertStop ends an ACME certificate's upkeep.
+	remoteLn    net.Listener
+	remoteSrv   *http.Server
+	apiCert     apitls.Source
+	apiCertStop context.CancelFunc
 	// collector samples metrics (metrics.go); history is its store and
 	// metricsSrv the Prometheus listener, when asked for.
 	collector  *metrics.Collector

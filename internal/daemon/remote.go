@@ -179,7 +179,11 @@ func (d *Daemon) apiTLS(ctx context.Context, addr string) (apitls.Source, error)
 		if err != nil {
 			return nil, err
 		}
-		return apitls.NewACME(ctx, apitls.ACMEConfig{
+		// Obtaining and renewing last as long as the daemon, not as
+		// long as its start (whose context ends when Start returns).
+		life, stop := context.WithCancel(context.WithoutCancel(ctx))
+		d.apiCertStop = stop
+		return apitls.NewACME(life, apitls.ACMEConfig{
 			Domain: rc.ACMEDomain, Email: d.cfg.ACMEEmail, Directory: dir, Roots: rc.ACMERoots,
 			// The proxy's storage: its HTTP listener answers the challenge.
 			Storage:  filepath.Join(d.cfg.DataDir, "proxy", "acme"),
@@ -288,6 +292,9 @@ func (d *Daemon) reloadOnHUP() (stop func()) {
 }
 
 func (d *Daemon) closeRemote(ctx context.Context) error {
+	if d.apiCertStop != nil {
+		d.apiCertStop()
+	}
 	if d.remoteSrv == nil {
 		if d.remoteLn != nil {
 			_ = d.remoteLn.Close()

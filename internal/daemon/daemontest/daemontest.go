@@ -85,6 +85,10 @@ type Options struct {
 	// Dashboard configures the dashboard's loopback listener; default
 	// none.
 	Dashboard daemon.DashboardConfig
+	// HTTPAddr is the proxy's HTTP listener; default a free loopback port.
+	// ACMECA is the ACME directory of the proxy and of the API listener's
+	// --acme-domain; default one where nothing answers.
+	HTTPAddr, ACMECA string
 	// ProxyExecutable runs the proxy in its own process started from this
 	// executable (`EXE proxy run`), the arrangement of quai serve; it is
 	// stopped when the test ends. Empty runs the proxy in the daemon.
@@ -136,11 +140,11 @@ func Start(t testing.TB, opts Options) *Daemon {
 	d, err := daemon.New(daemon.Config{
 		DataDir:   dataDir,
 		Socket:    filepath.Join(sockDir, "quai.sock"),
-		HTTPAddr:  "127.0.0.1:0",
+		HTTPAddr:  cmp.Or(opts.HTTPAddr, "127.0.0.1:0"),
 		HTTPSAddr: "127.0.0.1:0",
 		// Routes of real domains start ACME at once: at a CA nothing
 		// answers, never Let's Encrypt's.
-		ACMECA:        "https://127.0.0.1:1/directory",
+		ACMECA:        cmp.Or(opts.ACMECA, "https://127.0.0.1:1/directory"),
 		Logger:        log,
 		HealthTimeout: opts.HealthTimeout,
 		DrainTimeout:  opts.DrainTimeout,
