@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"github.com/quai-dev/quai/internal/api"
+	"github.com/quai-dev/quai/internal/stack"
+	"github.com/quai-dev/quai/internal/upload"
 	"github.com/quai-dev/quai/internal/web"
 	"github.com/quai-dev/quai/internal/wire"
 )
@@ -60,7 +63,7 @@ func (d *Daemon) listenDashboard() error {
 // serveDashboard builds the dashboard over the API handler and serves it
 // on the loopback listener.
 func (d *Daemon) serveDashboard(handler *api.Server, base context.Context) error {
-	w, err := web.New(web.Options{API: handler.RemoteHandler(), Local: handler, Logger: d.log.With("component", "web")})
+	w, err := web.New(web.Options{API: handler.RemoteHandler(), Local: handler, Projects: projects{}, Logger: d.log.With("component", "web")})
 	if err != nil {
 		return err
 	}
@@ -151,4 +154,30 @@ func (d *Daemon) networkHandler(apiHandler http.Handler) http.Handler {
 		}
 		apiHandler.ServeHTTP(w, r)
 	})
+}
+
+// projects reads project folders on this host for the dashboard's
+// promotions (web.Projects), as the CLI reads them.
+type projects struct{}
+
+func (projects) Target(ctx context.Context, dir, env, org string) (web.Project, error) {
+	// The daemon's own environment does not feed the user's stack: only
+	// the project's .env file does (a CLI would add the user's shell's).
+	m, err := stack.Load(ctx, stack.Options{Dir: dir, Env: env, Org: org, Environ: map[string]string{}})
+	if err != nil {
+		return web.Project{}, err
+	}
+	p, err := wire.NewModelPayload(m, m.Resolved)
+	if err != nil {
+		return web.Project{}, err
+	}
+	return web.Project{Payload: p, Name: m.Identity.Name(), Org: m.Identity.OrgOrDefault(), Dir: m.Dir}, nil
+}
+
+func (projects) Pack(dir string) (string, io.Reader, func(), error) {
+	p, err := upload.PackTemp(dir, upload.Limits{})
+	if err != nil {
+		return "", nil, nil, err
+	}
+	return p.Hash, p.File, func() { _ = p.Close() }, nil
 }

@@ -9,8 +9,6 @@ import (
 	"strings"
 
 	"github.com/quai-dev/quai/internal/client"
-	"github.com/quai-dev/quai/internal/stack"
-	"github.com/quai-dev/quai/internal/upload"
 	"github.com/quai-dev/quai/internal/wire"
 )
 
@@ -50,22 +48,20 @@ func (h *Handler) promoteRequest(ctx context.Context, r *http.Request, s *sessio
 	if st.Dir == "" {
 		return wire.ModelPayload{}, "", client.PromoteOptions{}, badForm("the daemon has no project folder recorded for " + name + ": promote it with the CLI (quai promote DIR --from " + st.Identity.Env + " --to " + to + ")")
 	}
-	// The daemon's own environment does not feed the user's stack: only
-	// the project's .env file does (a CLI would add the user's shell's).
-	m, err := stack.Load(ctx, stack.Options{Dir: st.Dir, Env: to, Org: st.Identity.Org, Environ: map[string]string{}})
+	if h.opts.Projects == nil {
+		return wire.ModelPayload{}, "", client.PromoteOptions{}, badForm("this daemon's dashboard does not promote: use the CLI (quai promote DIR --from " + st.Identity.Env + " --to " + to + ")")
+	}
+	pr, err := h.opts.Projects.Target(ctx, st.Dir, to, st.Identity.Org)
 	if err != nil {
 		return wire.ModelPayload{}, "", client.PromoteOptions{}, badForm(fmt.Sprintf("the stack of %s for environment %s cannot be loaded: %v", st.Dir, to, err))
 	}
-	p, err := wire.NewModelPayload(m, m.Resolved)
-	if err != nil {
-		return wire.ModelPayload{}, "", client.PromoteOptions{}, err
-	}
+	p := pr.Payload
 	if !s.local {
-		if p.Upload, err = uploadDir(ctx, s.api, m.Identity.OrgOrDefault(), m.Dir); err != nil {
+		if p.Upload, err = h.uploadDir(ctx, s.api, pr.Org, pr.Dir); err != nil {
 			return wire.ModelPayload{}, "", client.PromoteOptions{}, err
 		}
 	}
-	return p, m.Identity.Name(), client.PromoteOptions{Source: st.Name, Release: rel}, nil
+	return p, pr.Name, client.PromoteOptions{Source: st.Name, Release: rel}, nil
 }
 
 // formError is a request the form made wrong: 400 with its message.
@@ -130,17 +126,17 @@ func (h *Handler) promote(w http.ResponseWriter, r *http.Request, s *session) {
 
 // uploadDir sends the project folder dir to the API as an upload of org
 // (unless it has it already) and returns its hash, as a remote CLI does.
-func uploadDir(ctx context.Context, c *client.Client, org, dir string) (string, error) {
-	p, err := upload.PackTemp(dir, upload.Limits{})
+func (h *Handler) uploadDir(ctx context.Context, c *client.Client, org, dir string) (string, error) {
+	hash, gz, done, err := h.opts.Projects.Pack(dir)
 	if err != nil {
 		return "", err
 	}
-	defer func() { _ = p.Close() }()
-	if has, err := c.HasUpload(ctx, org, p.Hash); err != nil || has {
-		return p.Hash, err
+	defer done()
+	if has, err := c.HasUpload(ctx, org, hash); err != nil || has {
+		return hash, err
 	}
-	if _, err := c.Upload(ctx, org, p.Hash, p.File); err != nil {
+	if _, err := c.Upload(ctx, org, hash, gz); err != nil {
 		return "", fmt.Errorf("upload the project folder %s: %w", dir, err)
 	}
-	return p.Hash, nil
+	return hash, nil
 }

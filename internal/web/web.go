@@ -20,6 +20,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -27,6 +28,7 @@ import (
 	"time"
 
 	"github.com/quai-dev/quai/internal/client"
+	"github.com/quai-dev/quai/internal/wire"
 )
 
 //go:embed templates/*.html
@@ -55,6 +57,30 @@ type Options struct {
 	Now func() time.Time
 	// SessionTTL is how long a session lives without use; default 12h.
 	SessionTTL time.Duration
+	// Projects loads the stacks promotions deploy; nil: the dashboard
+	// does not promote (the CLI does).
+	Projects Projects
+}
+
+// Projects reads project folders on the daemon's host for promotions, as
+// `quai promote DIR` reads them on a laptop: the daemon provides it, so
+// that the dashboard links no stack code and stays a client of the API.
+type Projects interface {
+	// Target loads the stack of the folder dir for environment env of
+	// organization org (the project's .env feeds it, not the daemon's
+	// environment).
+	Target(ctx context.Context, dir, env, org string) (Project, error)
+	// Pack packs the folder dir as an upload: its hash and the gzip
+	// stream; done removes what packing made.
+	Pack(dir string) (hash string, gz io.Reader, done func(), err error)
+}
+
+// Project is a stack Projects loaded: its payload for the API, the
+// instance it describes and its organization, and the folder it was
+// loaded from.
+type Project struct {
+	Payload        wire.ModelPayload
+	Name, Org, Dir string
 }
 
 // Handler serves the dashboard under Prefix; the daemon mounts it on its
