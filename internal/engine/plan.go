@@ -152,7 +152,7 @@ func makePlan(obs observed, m *stack.Model, modelJSON []byte, defaultHost string
 				hashChanged = r.Hash
 			}
 		}
-		sp := ServicePlan{Service: s.Name, ToHash: s.Hash, From: ok, To: s.Replicas, Routed: routed[s.Name]}
+		sp := ServicePlan{Service: s.Name, ToHash: s.Hash, From: ok, To: s.Replicas, Routed: routed[s.Name], StopFirst: s.StopFirst}
 		declared, wasDeclared := obs.Declared[s.Name]
 		switch {
 		case len(reps) == 0 && !wasDeclared:
@@ -294,7 +294,10 @@ func planText(obs observed, p Plan) string {
 			}
 		}
 		reason := s.Reason
-		if s.Routed && s.From > 0 && (s.Action == ActionReplace || s.Action == ActionRecreate || s.Action == ActionScale) {
+		switch {
+		case s.Routed && s.From > 0 && s.StopFirst && s.Action == ActionReplace:
+			reason = strings.TrimPrefix(reason+"; stop-first, brief outage", "; ")
+		case s.Routed && s.From > 0 && (s.Action == ActionReplace || s.Action == ActionRecreate || s.Action == ActionScale):
 			reason = strings.TrimPrefix(reason+"; zero-downtime", "; ")
 		}
 		_, _ = fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", s.Service, s.Action, replicas, hash, reason)

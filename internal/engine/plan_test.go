@@ -75,6 +75,19 @@ func TestPlanGolden(t *testing.T) {
 			action: map[string]Action{"db": ActionKeep, "api": ActionKeep, "web": ActionReplace},
 		},
 		{
+			// deploy.update_config.order: stop-first on a routed service:
+			// the plan says it is not a zero-downtime switchover.
+			name: "replace-stop-first",
+			obs:  func() observed { return running(shopModel()) },
+			model: func() *stack.Model {
+				m := shopModel()
+				m.Service("web").Hash = "w2w2w2w2w2w2"
+				m.Service("web").StopFirst = true
+				return m
+			},
+			action: map[string]Action{"db": ActionKeep, "api": ActionKeep, "web": ActionReplace},
+		},
+		{
 			// db's new replica listens elsewhere, so api (which uses its
 			// address) and web (which uses api's) follow.
 			name: "replace-cascades-to-dependents",

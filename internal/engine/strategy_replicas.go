@@ -74,7 +74,7 @@ func (r *replicaStrategy) restart(op *operation, s *snapshot, m *stack.Model, se
 	p := Plan{Instance: op.instance, Release: s.active.Number}
 	for _, svc := range order {
 		sp := ServicePlan{Service: svc.Name, Action: ActionKeep, FromHash: svc.Hash, ToHash: svc.Hash,
-			From: len(s.obs.Replicas[svc.Name]), To: svc.Replicas, Routed: routed[svc.Name]}
+			From: len(s.obs.Replicas[svc.Name]), To: svc.Replicas, Routed: routed[svc.Name], StopFirst: svc.StopFirst}
 		if service == "" || svc.Name == service {
 			sp.Action, sp.Reason = ActionReplace, "restart"
 		}

@@ -120,7 +120,9 @@ func (x *execution) service(ctx context.Context, sp ServicePlan, started func())
 		}
 		next = fresh
 	case ActionReplace:
-		if !sp.Routed && len(cur) > 0 {
+		// Stop first what has no route to switch over (nothing waits for
+		// it) and what says its replicas cannot overlap (stop-first).
+		if (!sp.Routed || svc.StopFirst) && len(cur) > 0 {
 			x.op.emit.step("stop", sp.Service, "", "stopping the old replicas before starting new ones")
 			err := x.e.stopAll(ctx, x.rt, cur, x.snap.activeModel, x.op.emit, false)
 			x.mu.Lock()

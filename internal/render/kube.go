@@ -663,7 +663,12 @@ func (r *kubeRenderer) service(s *stack.Service) error {
 				Template: template,
 			},
 		}
-		if routed {
+		switch {
+		case s.StopFirst:
+			// deploy.update_config.order: stop-first: the old pods go
+			// before new ones start (the application locks its data).
+			dep.Spec.Strategy = appsv1.DeploymentStrategy{Type: appsv1.RecreateDeploymentStrategyType}
+		case routed:
 			// Zero-downtime: a new pod must be ready before an old one goes.
 			dep.Spec.Strategy = appsv1.DeploymentStrategy{
 				Type: appsv1.RollingUpdateDeploymentStrategyType,

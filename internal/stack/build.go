@@ -161,6 +161,9 @@ func buildService(c *checker, composeName, name string, sc types.ServiceConfig, 
 		s.StopGracePeriod = time.Duration(*sc.StopGracePeriod)
 	}
 
+	// Compose's schema admits start-first (the default) and stop-first.
+	s.StopFirst = sc.Deploy != nil && sc.Deploy.UpdateConfig != nil && sc.Deploy.UpdateConfig.Order == "stop-first"
+
 	s.Replicas = 1
 	replicasPath := ""
 	switch {
@@ -336,6 +339,18 @@ func resolveRoutes(c *checker, m *Model, top topLevel) []Route {
 	slices.SortStableFunc(out, func(a, b Route) int {
 		return cmp.Or(cmp.Compare(a.Host, b.Host), cmp.Compare(a.Path, b.Path))
 	})
+	// Recorded only where it is not the port replicas serve anyway, so the
+	// model (and the releases that record it) of a service routed at its
+	// first port is what it was before the field existed.
+	routed := map[string]bool{}
+	for _, r := range out {
+		if s := m.Service(r.Service); s != nil && !routed[s.Name] {
+			routed[s.Name] = true
+			if r.Port != s.firstPort() {
+				s.RoutedPort = r.Port
+			}
+		}
+	}
 	return out
 }
 

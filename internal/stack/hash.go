@@ -15,13 +15,13 @@ const hashVersion = "quai-service-v2"
 // settings, with project paths made relative to dir. It covers every field
 // of Service except those that change without recreating a replica (the
 // replica count, backup policy, lint suppressions, dependencies, the size
-// class's name — its resources are covered — and the stop grace period,
-// which the engine gives when it stops a replica), so a field added to
+// class's name — its resources are covered — the stop grace period,
+// which the engine gives when it stops a replica, and the update order), so a field added to
 // Service later recreates replicas when it changes unless it is cleared here.
 func serviceHash(s *Service, dir string) string {
 	h := *s
 	h.Replicas, h.Backup, h.Suppress, h.DependsOn, h.Size, h.Hash, h.LoadHash = 0, nil, nil, nil, "", "", ""
-	h.StopGracePeriod = 0
+	h.StopGracePeriod, h.StopFirst = 0, false
 	if s.Build != nil {
 		b := *s.Build
 		b.Context = relTo(dir, b.Context)

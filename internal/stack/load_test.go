@@ -506,6 +506,36 @@ func TestStopGracePeriod(t *testing.T) {
 	}
 }
 
+// TestStopFirst: deploy.update_config.order reaches the model, and changing
+// it does not change the hash (it says how replicas are replaced, not what
+// they run).
+func TestStopFirst(t *testing.T) {
+	dir := t.TempDir()
+	load := func(order string) *Model {
+		t.Helper()
+		doc := "services:\n  web:\n    image: nginx:1.27\n"
+		if order != "" {
+			doc += "    deploy:\n      update_config:\n        order: " + order + "\n"
+		}
+		if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		m, err := Load(context.Background(), Options{Dir: dir, Environ: map[string]string{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	none, start, stop := load(""), load("start-first"), load("stop-first")
+	if none.Service("web").StopFirst || start.Service("web").StopFirst || !stop.Service("web").StopFirst {
+		t.Errorf("StopFirst: none %v, start-first %v, stop-first %v; want false, false, true",
+			none.Service("web").StopFirst, start.Service("web").StopFirst, stop.Service("web").StopFirst)
+	}
+	if none.Service("web").Hash != stop.Service("web").Hash {
+		t.Errorf("hashes %s, %s: the update order must not change the hash", none.Service("web").Hash, stop.Service("web").Hash)
+	}
+}
+
 func TestNoComposeFile(t *testing.T) {
 	_, err := Load(context.Background(), Options{Dir: t.TempDir()})
 	if !errors.Is(err, ErrNoComposeFile) {

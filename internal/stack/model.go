@@ -109,9 +109,18 @@ type Model struct {
 }
 
 // ServedPort is the container port a replica's address reaches (the
-// proxy's target, and where quai scrapes /metrics): the first TCP ports:
-// target, else the first expose: entry; 0 if the service declares none.
+// proxy's target, and where quai scrapes /metrics): the port a route to
+// the service names, else the first TCP ports: target, else the first
+// expose: entry; 0 if the service declares none.
 func (s *Service) ServedPort() int {
+	if s.RoutedPort > 0 {
+		return s.RoutedPort
+	}
+	return s.firstPort()
+}
+
+// firstPort is the first TCP ports: target, else the first expose: entry.
+func (s *Service) firstPort() int {
 	for _, p := range s.Ports {
 		if p.Protocol == "" || strings.EqualFold(p.Protocol, "tcp") {
 			return p.Target
@@ -182,6 +191,12 @@ type Service struct {
 	// before it is killed (Compose stop_grace_period); zero leaves the
 	// runtime's default.
 	StopGracePeriod time.Duration `json:"stop_grace_period,omitempty"`
+	// StopFirst is Compose's deploy.update_config.order: stop-first. The
+	// old replicas stop before the new ones start, even when the service
+	// is routed (a short outage instead of the zero-downtime switchover):
+	// for applications that lock their data, whose two replicas cannot run
+	// on one volume at once.
+	StopFirst bool `json:"stop_first,omitempty"`
 
 	// Replicas is the desired replica count (x-quai.replicas, else
 	// deploy.replicas, else 1).
@@ -193,6 +208,11 @@ type Service struct {
 
 	// Process holds how the process runtime starts this service.
 	Process *Process `json:"process,omitempty"`
+	// RoutedPort is the container port the first route to the service
+	// names (routes sorted by host and path) when it is not the first port
+	// the service declares, else 0: the port the proxy reaches (Syncthing
+	// publishes its sync protocol first, routes its GUI).
+	RoutedPort int `json:"routed_port,omitempty"`
 	// HealthPath is the HTTP path probed for routed services (x-quai.health.path).
 	HealthPath string `json:"health_path,omitempty"`
 	// Backup is the service's backup policy, if any.

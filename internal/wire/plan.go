@@ -29,6 +29,10 @@ type ServicePlan struct {
 	// Routed reports whether the service receives proxy traffic, so
 	// replacement must be zero-downtime.
 	Routed bool `json:"routed,omitempty"`
+	// StopFirst reports that a replacement stops the old replicas before
+	// starting the new ones (deploy.update_config.order: stop-first): a
+	// short outage even when the service is routed.
+	StopFirst bool `json:"stop_first,omitempty"`
 	// Reason explains the action in a few words ("image changed", "new service").
 	Reason string `json:"reason,omitempty"`
 }
