@@ -536,6 +536,36 @@ func TestStopFirst(t *testing.T) {
 	}
 }
 
+// TestServedPort: replicas serve the port their route names, even when the
+// service declares another port first; a service routed at its first port
+// records nothing (its model and hash are what they were before).
+func TestServedPort(t *testing.T) {
+	dir := t.TempDir()
+	load := func(routePort string) *Service {
+		t.Helper()
+		doc := "x-quai:\n  routes:\n    - host: a.localhost\n      service: app\n      port: " + routePort + "\n" +
+			"services:\n  app:\n    image: nginx:1.27\n    ports: [\"22000:22000\"]\n    expose: [\"8384\"]\n"
+		if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		m, err := Load(context.Background(), Options{Dir: dir, Environ: map[string]string{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Service("app")
+	}
+	gui, first := load("8384"), load("22000")
+	if gui.ServedPort() != 8384 || gui.RoutedPort != 8384 {
+		t.Errorf("routed at 8384: served port %d, routed port %d; want 8384, 8384", gui.ServedPort(), gui.RoutedPort)
+	}
+	if first.ServedPort() != 22000 || first.RoutedPort != 0 {
+		t.Errorf("routed at its first port 22000: served port %d, routed port %d; want 22000, 0", first.ServedPort(), first.RoutedPort)
+	}
+	if gui.Hash == first.Hash {
+		t.Errorf("the served port changed but the hash did not (%s)", gui.Hash)
+	}
+}
+
 func TestNoComposeFile(t *testing.T) {
 	_, err := Load(context.Background(), Options{Dir: t.TempDir()})
 	if !errors.Is(err, ErrNoComposeFile) {
