@@ -36,6 +36,8 @@ command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v php8.2 >/dev/null 2>&1 || need+=(php8.2-cli)
 [ -f /usr/lib/php/20220829/mysqli.so ] || need+=(php8.2-mysql)
 [ -f /usr/share/wordpress/wp-settings.php ] || need+=(wordpress)
+# The Syncthing entry runs end to end from Debian's syncthing binary.
+[ -x /usr/bin/syncthing ] || need+=(syncthing)
 # The dashboard's end-to-end tests drive a real headless Chromium (chromedp).
 { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; } || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then

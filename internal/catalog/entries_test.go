@@ -129,6 +129,7 @@ func TestBuiltinEntriesRenderForDockerCompose(t *testing.T) {
 // provenOnDocker names, per entry, the end-to-end test that runs it on a
 // real Docker Engine (docs/catalog.md).
 var provenOnDocker = map[string]string{
+	"syncthing": "TestCatalogSyncthingOnDocker: install, GUI and health through the proxy, volume backup and restore (file and device keys back), settings update (stop-first)",
 	"wordpress": "TestCatalogWordPressOnDocker: install, page through the proxy, mariadb-dump backup and restore, settings update and entry upgrade",
 }
 

@@ -150,26 +150,33 @@ func untag(t *testing.T, cli *client.Client, name string) {
 
 // wpPage fetches path of the WordPress site through quai's proxy.
 func wpPage(d *daemontest.Daemon, method, path string, form url.Values) (int, string, error) {
+	code, _, body, err := proxyRequest(d, wpHost, method, path, form)
+	return code, body, err
+}
+
+// proxyRequest sends a request for host's path to quai's proxy; a form is
+// posted url-encoded. Redirects are not followed.
+func proxyRequest(d *daemontest.Daemon, host, method, path string, form url.Values) (int, http.Header, string, error) {
 	var body io.Reader
 	if form != nil {
 		body = strings.NewReader(form.Encode())
 	}
 	req, err := http.NewRequest(method, "http://"+d.ProxyHTTPAddr()+path, body)
 	if err != nil {
-		return 0, "", err
+		return 0, nil, "", err
 	}
-	req.Host = wpHost
+	req.Host = host
 	if form != nil {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	hc := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return 0, "", err
+		return 0, nil, "", err
 	}
 	defer func() { _ = resp.Body.Close() }()
 	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b), err
+	return resp.StatusCode, resp.Header, string(b), err
 }
 
 var (
@@ -199,20 +206,21 @@ func blogName(t *testing.T, d *daemontest.Daemon) string {
 	return m[1]
 }
 
-// dbSnapshot is the newest successful manual backup of the db service.
-func dbSnapshot(t *testing.T, socket string) wire.BackupRun {
+// manualBackup is the newest successful manual backup of the instance's
+// service.
+func manualBackup(t *testing.T, socket, instance, service string) wire.BackupRun {
 	t.Helper()
-	out := e2etest.MustQuai(t, socket, "backup", "ls", wpInstance, "--json")
+	out := e2etest.MustQuai(t, socket, "backup", "ls", instance, "--json")
 	var l wire.BackupList
 	if err := json.Unmarshal([]byte(out), &l); err != nil {
 		t.Fatalf("quai backup ls --json: %v\n%s", err, out)
 	}
 	for _, r := range l.Runs {
-		if r.Status == wire.BackupDone && r.Trigger == wire.TriggerManual && r.Service == "db" {
+		if r.Status == wire.BackupDone && r.Trigger == wire.TriggerManual && r.Service == service {
 			return r
 		}
 	}
-	t.Fatalf("no backup of db in:\n%s", out)
+	t.Fatalf("no backup of %s in:\n%s", service, out)
 	return wire.BackupRun{}
 }
 
@@ -276,7 +284,7 @@ func TestCatalogWordPressOnDocker(t *testing.T) {
 
 	out = e2etest.MustQuai(t, d.Socket, "backup", wpInstance)
 	t.Logf("quai backup:\n%s", out)
-	snap := dbSnapshot(t, d.Socket)
+	snap := manualBackup(t, d.Socket, wpInstance, "db")
 	if snap.Kind != "mysql" || snap.Bytes == 0 {
 		t.Fatalf("db backup: %+v", snap)
 	}
