@@ -107,23 +107,35 @@ func TestBuiltinEntriesRenderForDockerCompose(t *testing.T) {
 	for _, e := range catalogtest.Builtin(t) {
 		t.Run(e.Name, func(t *testing.T) {
 			_, m := catalogtest.Install(t, e, "prod", "acme")
-			b, err := render.ComposeWith(m, render.ComposeOptions{NoName: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			f := filepath.Join(t.TempDir(), "compose.yaml")
-			if err := os.WriteFile(f, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			cmd := exec.Command(bin, "-p", m.Identity.Slug(), "-f", f, "config", "-q") //nolint:gosec // the test's own files
-			cmd.Dir = filepath.Dir(f)
-			if out, err := cmd.CombinedOutput(); err != nil {
-				t.Fatalf("docker-compose config refused the rendering of %s: %v\n%s\n--- rendered:\n%s", e.Name, err, out, b)
-			} else if s := strings.TrimSpace(string(out)); s != "" {
-				t.Logf("docker-compose config: %s", s)
+			if out, err := composeConfig(t, bin, m); err != nil {
+				t.Fatalf("docker-compose config refused the rendering of %s: %v\n%s", e.Name, err, out)
+			} else if out != "" {
+				t.Logf("docker-compose config: %s", out)
 			}
 		})
 	}
+}
+
+// composeConfig has Debian's docker-compose (bin) check m's Compose
+// rendering; it returns what docker-compose said, and the rendering too
+// when it refused it.
+func composeConfig(t *testing.T, bin string, m *stack.Model) (string, error) {
+	t.Helper()
+	b, err := render.ComposeWith(m, render.ComposeOptions{NoName: true})
+	if err != nil {
+		return "", err
+	}
+	f := filepath.Join(t.TempDir(), "compose.yaml")
+	if err := os.WriteFile(f, b, 0o600); err != nil {
+		return "", err
+	}
+	cmd := exec.Command(bin, "-p", m.Identity.Slug(), "-f", f, "config", "-q") //nolint:gosec // the test's own files
+	cmd.Dir = filepath.Dir(f)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Sprintf("%s\n--- rendered:\n%s", out, b), err
+	}
+	return strings.TrimSpace(string(out)), nil
 }
 
 // provenOnDocker names, per entry, the end-to-end test that runs it on a
@@ -136,10 +148,14 @@ var provenOnDocker = map[string]string{
 // TestCatalogReport prints the catalog's table for docs/catalog.md (run
 // with -v, or bench/catalog/run.sh): each entry, its version, services and
 // images, its lint result for env prod (findings at warning or above,
-// infos, suppressions with reasons) and what runs it end to end.
+// infos, suppressions with reasons), whether Debian's docker-compose
+// accepts its Compose rendering (when installed), and what runs it end to
+// end. The Kubernetes server-side dry run needs the test cluster:
+// TestDryRunEveryEntry (internal/catalog/catalogkube) runs it.
 func TestCatalogReport(t *testing.T) {
+	bin, _ := exec.LookPath("docker-compose")
 	var b strings.Builder
-	b.WriteString("| entry | version | services (images) | lint --env prod --fail-on warning | suppressed (with reasons) | end to end |\n|---|---|---|---|---|---|\n")
+	b.WriteString("| entry | version | services (images) | lint --env prod --fail-on warning | suppressed (with reasons) | docker-compose config | end to end on Docker |\n|---|---|---|---|---|---|---|\n")
 	for _, e := range catalogtest.Builtin(t) {
 		_, m := catalogtest.Install(t, e, "prod", "acme")
 		src, err := lint.ReadSources(m)
@@ -168,8 +184,17 @@ func TestCatalogReport(t *testing.T) {
 		if infos > 0 {
 			verdict += fmt.Sprintf(" (%d info)", infos)
 		}
-		e2e := cmp.Or(provenOnDocker[e.Name], "lint, docker-compose config, Kubernetes server-side dry run")
-		fmt.Fprintf(&b, "| %s | %s (app %s) | %s | %s | %s | %s |\n", e.Name, e.Version, e.AppVersion, strings.Join(svcs, ", "), verdict, cmp.Or(strings.Join(suppressed, ", "), "none"), e2e)
+		compose := "not run (no docker-compose)"
+		if bin != "" {
+			compose = "pass"
+			if out, err := composeConfig(t, bin, m); err != nil {
+				compose = "FAIL"
+				t.Logf("docker-compose config refused %s: %v\n%s", e.Name, err, out)
+			}
+		}
+		e2e := cmp.Or(provenOnDocker[e.Name], "none")
+		fmt.Fprintf(&b, "| %s | %s (app %s) | %s | %s | %s | %s | %s |\n", e.Name, e.Version, e.AppVersion, strings.Join(svcs, ", "), verdict,
+			cmp.Or(strings.Join(suppressed, ", "), "none"), compose, e2e)
 	}
 	t.Logf("catalog report:\n%s", b.String())
 }
