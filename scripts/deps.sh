@@ -36,8 +36,12 @@ command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v php8.2 >/dev/null 2>&1 || need+=(php8.2-cli)
 [ -f /usr/lib/php/20220829/mysqli.so ] || need+=(php8.2-mysql)
 [ -f /usr/share/wordpress/wp-settings.php ] || need+=(wordpress)
-# The Syncthing entry runs end to end from Debian's syncthing binary.
+# The Syncthing entry runs end to end from Debian's syncthing binary; the
+# Django template from Debian's Python, Django, psycopg2 and gunicorn.
 [ -x /usr/bin/syncthing ] || need+=(syncthing)
+[ -d /usr/lib/python3/dist-packages/django ] || need+=(python3-django)
+[ -d /usr/lib/python3/dist-packages/psycopg2 ] || need+=(python3-psycopg2)
+command -v gunicorn >/dev/null 2>&1 || need+=(gunicorn)
 # The dashboard's end-to-end tests drive a real headless Chromium (chromedp).
 { command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1; } || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
