@@ -141,6 +141,7 @@ func composeConfig(t *testing.T, bin string, m *stack.Model) (string, error) {
 // provenOnDocker names, per entry, the end-to-end test that runs it on a
 // real Docker Engine (docs/catalog.md).
 var provenOnDocker = map[string]string{
+	"django":    "TestCatalogDjangoOnDocker: site image built by quai from the installed app/, page, static files and admin through the proxy, pg_dump backup and restore, settings update",
 	"syncthing": "TestCatalogSyncthingOnDocker: install, GUI and health through the proxy, volume backup and restore (file and device keys back), settings update (stop-first)",
 	"wordpress": "TestCatalogWordPressOnDocker: install, page through the proxy, mariadb-dump backup and restore, settings update and entry upgrade",
 }
