@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/quai-dev/quai/internal/client"
+	"github.com/quai-dev/quai/internal/daemon/daemontest"
 )
 
 // quaiBinary builds cmd/quai once per test run: these tests run the real
@@ -91,6 +92,8 @@ func stopDaemons(t *testing.T, exe, dataDir string) {
 	for _, pid := range serveProcesses(t, exe, dataDir) {
 		_ = syscall.Kill(pid, syscall.SIGTERM)
 	}
+	// The proxy process outlives its daemon by design: stopped after it.
+	defer daemontest.StopProxy(t, dataDir)
 	for range 400 {
 		if len(serveProcesses(t, exe, dataDir)) == 0 {
 			return

@@ -283,7 +283,9 @@ func TestVerbStartsADaemonWhenNoneRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		// SIGTERM is the graceful stop; the daemon removes its socket when done.
+		// SIGTERM is the graceful stop; the daemon removes its socket when
+		// done. Its proxy process outlives it by design: stopped after it.
+		defer daemontest.StopProxy(t, dir)
 		_ = proc.Signal(syscall.SIGTERM)
 		c := client.New(filepath.Join(dir, "quai.sock"))
 		for range 200 {

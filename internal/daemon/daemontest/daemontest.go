@@ -165,7 +165,7 @@ func Start(t testing.TB, opts Options) *Daemon {
 	if opts.ProxyExecutable != "" {
 		// After the daemon's own cleanup (cleanups run last first): the
 		// proxy process outlives the daemon by design.
-		t.Cleanup(func() { stopProxy(t, dataDir) })
+		t.Cleanup(func() { StopProxy(t, dataDir) })
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -211,8 +211,11 @@ func (h *Daemon) cleanup() {
 	}
 }
 
-// stopProxy stops the proxy process of dataDir and waits until it is gone.
-func stopProxy(t testing.TB, dataDir string) {
+// StopProxy stops the proxy process of the data directory dataDir, which
+// outlives its daemon by design: a test that started a daemon of its own
+// (quai serve, an auto-started one) stops it after the daemon, or the
+// proxy process keeps running after the test.
+func StopProxy(t testing.TB, dataDir string) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	c := proxyd.Dial(filepath.Join(dataDir, "proxy"))
