@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/quai-dev/quai/internal/runtime"
 	"github.com/quai-dev/quai/internal/stack"
@@ -173,10 +174,27 @@ func TestDependentsWaitForTheirCondition(t *testing.T) {
 			t.Errorf("an api replica started (mark %d) before db was healthy (mark %d)", s, dbHealthy[0])
 		}
 	}
-	for _, s := range marks(t, dir, "worker.start.") {
-		if s < dbStart[0] {
-			t.Errorf("worker started (mark %d) before db started (mark %d)", s, dbStart[0])
+	// service_started holds once the runtime has started db's replica, not
+	// once db's program has run far enough to write its mark (which a
+	// loaded machine may delay past worker's): compare when the runtime
+	// started each.
+	started := map[string]time.Time{}
+	listed, err := h.rt.List(context.Background(), appID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, hd := range listed {
+		st, err := h.rt.Inspect(context.Background(), hd)
+		if err != nil {
+			t.Fatal(err)
 		}
+		started[hd.Service] = st.Started
+	}
+	if started["db"].IsZero() || started["worker"].IsZero() {
+		t.Fatalf("start times %v, want db's and worker's", started)
+	}
+	if started["worker"].Before(started["db"]) {
+		t.Errorf("worker's replica started at %s, before db's at %s", started["worker"], started["db"])
 	}
 }
 

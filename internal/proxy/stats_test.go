@@ -143,7 +143,15 @@ func TestStatsRetriesCounted(t *testing.T) {
 	if st != 502 || !strings.Contains(body, "failed") {
 		t.Fatalf("%d %q, want 502", st, body)
 	}
-	s := p.Stats()[0]
+	// The proxy counts a request once its response is written, which the
+	// client may read first: wait for the count (bounded).
+	var s RouteStats
+	for range 200 {
+		if s = p.Stats()[0]; s.Responses[5] == 1 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	if s.Responses[5] != 1 || s.UpstreamErrors != 2 || s.Retries != 1 {
 		t.Errorf("stats = %+v, want one 5xx, 2 upstream errors, 1 retry", s)
 	}
