@@ -91,6 +91,20 @@ func TestCollectorThroughRealProxy(t *testing.T) {
 	}
 	send("/", 20)
 	send("/fail", 5)
+	// The proxy counts a request once its response is written, which the
+	// client may read first: wait for the 25 counts (bounded) before sampling.
+	for range 500 {
+		var n uint64
+		for _, st := range px.Stats() {
+			for _, c := range st.Responses {
+				n += c
+			}
+		}
+		if n == 25 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	restarts = 2
 	signups.Store(10)
 	c.Observe(wire.Event{Time: now.Add(-30 * time.Second), Kind: wire.EventPlan, Instance: "shop-prod"})

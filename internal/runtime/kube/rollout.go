@@ -108,11 +108,17 @@ func (r *Runtime) waitRollout(ctx context.Context, m *stack.Model, man *render.M
 }
 
 // revision tells the pods of the revision being rolled out by one of
-// their labels; a zero value matches every pod.
+// their labels. Until the controller has observed the workload's new spec
+// the revision is unknown and matches no pod: the pods there are belong
+// to the previous revision (after a failed release, its broken pods),
+// whose problems are not the new release's.
 type revision struct{ label, value string }
 
+// unknownRevision matches no pod.
+var unknownRevision = revision{}
+
 func (v revision) matches(p *corev1.Pod) bool {
-	return v.label == "" || p.Labels[v.label] == v.value
+	return v.label != "" && p.Labels[v.label] == v.value
 }
 
 // rolloutStatus is kubectl rollout status's test for one workload; it also
@@ -133,8 +139,11 @@ func (r *Runtime) rolloutStatus(ctx context.Context, ns string, w workload) (boo
 		if s.Replicas > s.UpdatedReplicas {
 			progress += fmt.Sprintf(", %d old", s.Replicas-s.UpdatedReplicas)
 		}
-		done := d.Generation <= s.ObservedGeneration && s.UpdatedReplicas == want &&
-			s.Replicas == want && s.AvailableReplicas == want
+		if d.Generation > s.ObservedGeneration {
+			// The revision annotation still names the previous revision.
+			return false, progress, unknownRevision, nil
+		}
+		done := s.UpdatedReplicas == want && s.Replicas == want && s.AvailableReplicas == want
 		rev, err := r.deploymentRevision(ctx, ns, d)
 		return done, progress, rev, err
 	default:
@@ -163,8 +172,8 @@ func (r *Runtime) rolloutStatus(ctx context.Context, ns string, w workload) (boo
 				}
 			}
 		}
-		var rev revision
-		if s.UpdateRevision != "" {
+		rev := unknownRevision
+		if s.UpdateRevision != "" && st.Generation <= s.ObservedGeneration {
 			rev = revision{appsv1.ControllerRevisionHashLabelKey, s.UpdateRevision}
 		}
 		return done, progress, rev, nil
@@ -311,7 +320,7 @@ func (r *Runtime) replaceStuckPods(ctx context.Context, ns string, w workload, r
 func (r *Runtime) deploymentRevision(ctx context.Context, ns string, d *appsv1.Deployment) (revision, error) {
 	want := d.Annotations[deploymentRevisionAnnotation]
 	if want == "" {
-		return revision{}, nil
+		return unknownRevision, nil
 	}
 	sel, err := metav1.LabelSelectorAsSelector(d.Spec.Selector)
 	if err != nil {
@@ -328,7 +337,7 @@ func (r *Runtime) deploymentRevision(ctx context.Context, ns string, d *appsv1.D
 			}
 		}
 	}
-	return revision{}, nil
+	return unknownRevision, nil // its ReplicaSet is not created yet
 }
 
 // deploymentRevisionAnnotation numbers a Deployment's revisions, on it and
