@@ -30,6 +30,7 @@ import (
 	"github.com/quai-dev/quai/internal/auth/accounts"
 	"github.com/quai-dev/quai/internal/datadir"
 	"github.com/quai-dev/quai/internal/engine"
+	"github.com/quai-dev/quai/internal/memtrim"
 	"github.com/quai-dev/quai/internal/metrics"
 	"github.com/quai-dev/quai/internal/proxy"
 	"github.com/quai-dev/quai/internal/proxyd"
@@ -436,6 +437,11 @@ func (d *Daemon) serve() error {
 	return nil
 }
 
+// trimDelay is how long after start (and recovery) the daemon and the
+// proxy process give back their start-up pages: past the first polls of
+// metrics, alerts and health.
+const trimDelay = 15 * time.Second
+
 // Run starts the daemon and serves until ctx is done (SIGTERM, SIGINT),
 // then shuts down gracefully.
 func (d *Daemon) Run(ctx context.Context) error {
@@ -444,6 +450,13 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	stopHUP := d.reloadOnHUP()
 	defer stopHUP()
+	// Once recovered and through its first polls, the daemon gives back
+	// the executable's pages only start-up touched (internal/memtrim).
+	go func() {
+		if d.WaitRecovered(ctx) == nil {
+			memtrim.Later(ctx, trimDelay, d.log)
+		}
+	}()
 	var serveErr error
 	select {
 	case <-ctx.Done():

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/quai-dev/quai/internal/fsutil"
+	"github.com/quai-dev/quai/internal/memtrim"
 	"github.com/quai-dev/quai/internal/proxy"
 	"github.com/quai-dev/quai/internal/version"
 )
@@ -151,6 +152,11 @@ func Run(ctx context.Context, opts RunOptions) (err error) {
 	}
 	s.log.Info("quai proxy ready", "pid", os.Getpid(), "http", s.px.HTTPAddr(), "https", s.px.HTTPSAddr(),
 		"routes", len(tbl.Routes), "generation", gen, "upgrades", s.upgrades)
+	// Serving, the proxy gives back the executable's pages only start-up
+	// touched (internal/memtrim): it is the same executable as the daemon.
+	trimCtx, stopTrim := context.WithCancel(ctx)
+	defer stopTrim()
+	memtrim.Later(trimCtx, 10*time.Second, s.log)
 	select {
 	case <-ctx.Done():
 	case <-s.done:
