@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 )
 
 // The runtime keeps the ports its replicas hold in memory (Runtime.ports,
@@ -14,6 +16,30 @@ import (
 // first allocation, and kept up to date by Start and Remove: reading every
 // spec at each allocation made a start cost as much as the number of
 // replicas on the host, and a large scale-up quadratic.
+
+// DefaultPorts is the range replica ports come from unless the runtime is
+// given one: 20000-29999, below the kernel's ephemeral range. A port the
+// kernel may hand out as the source port of an outgoing connection can be
+// taken between the runtime finding it free and the replica binding it; on
+// a busy host the replica then fails to listen and crash-loops. The range
+// stops short of 30000-32767, Kubernetes' NodePorts, which kube-proxy may
+// answer on loopback. When the ephemeral range starts below 21000 (a tuned
+// host) the zero range is returned and the kernel chooses.
+func DefaultPorts() PortRange {
+	low := 32768 // Linux's default, and what other systems stay above
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil {
+				low = n
+			}
+		}
+	}
+	r := PortRange{Min: 20000, Max: min(29999, low-1)}
+	if r.Max-r.Min < 1000 {
+		return PortRange{}
+	}
+	return r
+}
 
 // allocatePort finds a free loopback port that no replica of this runtime
 // (running or restarting, whose port may be momentarily unbound) holds, and

@@ -35,8 +35,8 @@ type Options struct {
 	ShimPath string
 	// Logger receives the runtime's diagnostics; default slog.Default().
 	Logger *slog.Logger
-	// Ports is the range replica ports are taken from; the zero value lets
-	// the kernel choose free ephemeral ports.
+	// Ports is the range replica ports are taken from; the zero value is
+	// DefaultPorts().
 	Ports PortRange
 	// BinDirs, when non-nil, are the only directories searched for database
 	// server binaries. By default the runtime searches
@@ -145,6 +145,9 @@ func New(opts Options) (*Runtime, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Ports == (PortRange{}) {
+		opts.Ports = DefaultPorts()
 	}
 	if opts.Ports.Min < 0 || opts.Ports.Max > 65535 || opts.Ports.Min > opts.Ports.Max {
 		return nil, fmt.Errorf("process runtime: invalid port range %d-%d", opts.Ports.Min, opts.Ports.Max)

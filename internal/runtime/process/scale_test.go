@@ -27,7 +27,7 @@ func manyReplicas(tb testing.TB, dataDir string, n int) stack.Identity {
 			tb.Fatal(err)
 		}
 		spec := &shimSpec{Version: specVersion, Meta: specMeta{Instance: id, Service: "web", Replica: filepath.Base(dir), Release: 1, Hash: "abc"},
-			Argv: []string{"/bin/true"}, Env: env, Port: 20000 + i, Kind: kindApp}
+			Argv: []string{"/bin/true"}, Env: env, Port: 40000 + i, Kind: kindApp}
 		if err := writeJSON(filepath.Join(dir, specFile), spec, 0o600); err != nil {
 			tb.Fatal(err)
 		}
@@ -43,7 +43,8 @@ func manyReplicas(tb testing.TB, dataDir string, n int) stack.Identity {
 func BenchmarkScale(b *testing.B) {
 	dataDir := b.TempDir()
 	id := manyReplicas(b, dataDir, 10000)
-	r, err := New(Options{DataDir: dataDir, Logger: slog.New(slog.DiscardHandler)})
+	// The replicas hold 40000-49999; new ones come from the range beside.
+	r, err := New(Options{DataDir: dataDir, Logger: slog.New(slog.DiscardHandler), Ports: PortRange{Min: 40000, Max: 50999}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -56,9 +57,42 @@ func BenchmarkScale(b *testing.B) {
 	})
 	b.Run("AllocatePort", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := r.allocatePort("bench"); err != nil {
+			p, err := r.allocatePort("bench")
+			if err != nil {
 				b.Fatal(err)
 			}
+			r.releasePort(p, "bench")
 		}
 	})
+}
+
+// TestDefaultPortsBelowTheEphemeralRange: replica ports come from a range
+// the kernel never hands out as source ports of outgoing connections, and
+// that stays clear of Kubernetes' NodePorts.
+func TestDefaultPortsBelowTheEphemeralRange(t *testing.T) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lo, hi int
+	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil {
+		t.Fatal(err)
+	}
+	pr := DefaultPorts()
+	if lo > 21000 && (pr.Min < 1024 || pr.Max >= lo || pr.Max >= 30000 || pr.Max-pr.Min < 1000) {
+		t.Fatalf("DefaultPorts() = %+v with the ephemeral range %d-%d: want at least 1000 ports below both it and 30000", pr, lo, hi)
+	}
+	r, err := New(Options{DataDir: t.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 50 {
+		p, err := r.allocatePort("t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p < pr.Min || p > pr.Max {
+			t.Fatalf("allocated port %d, outside %+v", p, pr)
+		}
+	}
 }
