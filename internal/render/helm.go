@@ -309,6 +309,26 @@ func (t *templater) param(node map[any]any, key string, path ...string) {
 	}
 }
 
+// paramNamespace replaces node[key], a string holding the namespace (a
+// Traefik middleware reference, a service's DNS name), with a template
+// that writes .Values.namespace at each place it held it.
+func (t *templater) paramNamespace(node map[any]any, key string) {
+	ns, _ := t.values["namespace"].(string)
+	v, _ := node[key].(string)
+	if ns == "" || !strings.Contains(v, ns) {
+		return
+	}
+	parts := strings.Split(v, ns)
+	args := strings.Repeat(` (index .Values "namespace")`, len(parts)-1)
+	for i, p := range parts {
+		parts[i] = strings.ReplaceAll(p, "%", "%%")
+	}
+	tok := tokenName(t.n)
+	t.n++
+	t.tokens[tok] = "{{ toJson (printf " + strconv.Quote(strings.Join(parts, "%s")) + args + ") }}"
+	node[key] = tok
+}
+
 // paramAt is param for an element of a list.
 func (t *templater) paramAt(list []any, i int, path ...string) {
 	if i < len(list) && list[i] != nil && t.setValue(path, list[i]) {
@@ -424,7 +444,12 @@ func (t *templater) parameterize(o Object, doc map[any]any) {
 				t.param(em, "value", at("env", name)...)
 			}
 		}
+	case "Middleware":
+		// A forward-auth service of the stack is called by its cluster
+		// DNS name, which holds the namespace.
+		t.paramNamespace(child(spec, "forwardAuth"), "address")
 	case "Ingress":
+		t.paramNamespace(child(meta, "annotations"), AnnotationTraefikMiddlewares)
 		t.param(spec, "ingressClassName", "cluster", "ingressClass")
 		route := []string{"routes", o.Name, "host"}
 		for _, r := range list(spec, "rules") {

@@ -60,6 +60,12 @@ var (
 type KubeOptions struct {
 	// IngressClass is spec.ingressClassName of every Ingress.
 	IngressClass string
+	// IngressController is the flavour of the controller serving
+	// IngressClass, which decides how route rules are rendered: nginx
+	// (ingress-nginx annotations), traefik (Middleware objects) or other
+	// (security rules refused). Empty: traefik when IngressClass is
+	// "traefik", else nginx.
+	IngressController string
 	// IngressNamespace is the namespace of the ingress controller pods.
 	IngressNamespace string
 	// ClusterIssuer is the cert-manager ClusterIssuer for tls: auto routes.
@@ -81,10 +87,17 @@ func (o KubeOptions) withDefaults() (KubeOptions, error) {
 		}
 	}
 	def(&o.IngressClass, DefaultIngressClass)
+	if o.controller() == ControllerTraefik {
+		// Where Traefik's chart is usually installed.
+		def(&o.IngressNamespace, ControllerTraefik)
+	}
 	def(&o.IngressNamespace, DefaultIngressNamespace)
 	def(&o.ClusterIssuer, DefaultClusterIssuer)
 	def(&o.LocalClusterIssuer, DefaultLocalClusterIssuer)
 	def(&o.VolumeSize, DefaultVolumeSize)
+	if o.IngressController != "" && !slices.Contains(Controllers, o.IngressController) {
+		return o, fmt.Errorf("%w: ingress controller %q: use one of %s", ErrInvalidOption, o.IngressController, strings.Join(Controllers, ", "))
+	}
 	if _, err := resource.ParseQuantity(o.VolumeSize); err != nil {
 		return o, fmt.Errorf("%w: volume size %q is not a quantity such as 10Gi: %w", ErrInvalidOption, o.VolumeSize, err)
 	}
@@ -154,7 +167,8 @@ type Manifests struct {
 	Namespace string
 	// Objects are in apply order: Namespace, NetworkPolicies, ConfigMaps,
 	// PersistentVolumeClaims, Services, Deployments and StatefulSets,
-	// PodDisruptionBudgets, Ingresses; by name within a kind.
+	// PodDisruptionBudgets, Traefik Middlewares, Ingresses; by name within a
+	// kind.
 	Objects []Object
 	// Secrets lists the Secrets the objects reference, sorted by name; they
 	// must exist in the namespace before pods can start.
@@ -179,7 +193,8 @@ var kindOrder = map[string]int{
 	"Deployment":            5,
 	"StatefulSet":           6,
 	"PodDisruptionBudget":   7,
-	"Ingress":               8,
+	"Middleware":            8,
+	"Ingress":               9,
 }
 
 // Kubernetes renders the instance described by m as Kubernetes objects.
@@ -438,12 +453,14 @@ func (r *kubeRenderer) networkPolicies() {
 		},
 	})
 
+	auth := r.authTargets()
 	for _, s := range r.m.Services {
 		routes := r.routesOf(s.Name)
-		if len(routes) == 0 {
+		if len(routes) == 0 && len(auth[s.Name]) == 0 {
 			continue
 		}
-		var ports []int
+		// The controller calls routed ports and forward-auth targets.
+		ports := slices.Clone(auth[s.Name])
 		for _, rt := range routes {
 			ports = append(ports, rt.Port)
 		}
@@ -1018,25 +1035,6 @@ func seconds(d time.Duration, def int32) int32 {
 	return int32(max((d+time.Second-1)/time.Second, 1))
 }
 
-// routeRules reports the rules of route i, which the Ingress does not
-// carry: quai's proxy enforces them, the cluster's controller does not. A
-// rule that controls who gets in (allow, deny, basic_auth, forward_auth,
-// rate_limit, max_body) is refused rather than dropped, so a route
-// declared private never goes out public; the others are ignored.
-func (r *kubeRenderer) routeRules(i int, rt stack.Route) {
-	keys, security := rt.Rules.Keys()
-	if len(keys) == 0 {
-		return
-	}
-	setting := stack.Extension + ".routes." + strconv.Itoa(i) + "." + strings.Join(keys, ",")
-	where := rt.Host + cmp.Or(rt.Path, "/")
-	if security {
-		r.warnf(rt.Service, setting, verdictRefuse, "route %s: %s cannot be enforced on Kubernetes, where the cluster's Ingress controller serves routes, not quai's proxy; enforce them in the controller and remove them here, or run the instance on the docker or process runtime", where, strings.Join(keys, ", "))
-		return
-	}
-	r.warnf(rt.Service, setting, verdictIgnore, "route %s: %s not rendered: the cluster's Ingress controller serves routes, not quai's proxy; configure it in the controller", where, strings.Join(keys, ", "))
-}
-
 // ingresses renders one Ingress per route, named after its host and path.
 func (r *kubeRenderer) ingresses() {
 	taken := map[string]bool{}
@@ -1045,7 +1043,6 @@ func (r *kubeRenderer) ingresses() {
 		if s == nil {
 			continue
 		}
-		r.routeRules(i, rt)
 		name := routeName(rt)
 		if taken[name] {
 			name = dnsLabel(name + "-" + shortHash(rt.Host+rt.Path))
@@ -1092,6 +1089,7 @@ func (r *kubeRenderer) ingresses() {
 			ing.Annotations = map[string]string{"cert-manager.io/cluster-issuer": issuer}
 			ing.Spec.TLS = []networkingv1.IngressTLS{{Hosts: []string{rt.Host}, SecretName: tlsSecret}}
 		}
+		r.routeRules(i, rt, ing)
 		r.add("Ingress", ing)
 	}
 }
