@@ -41,7 +41,11 @@ var prunable = []schema.GroupVersionResource{
 	{Version: "v1", Resource: "configmaps"},
 	{Version: "v1", Resource: "secrets"},
 	{Group: "networking.k8s.io", Version: "v1", Resource: "networkpolicies"},
+	// Route rules for Traefik; a cluster without its CRDs has none.
+	traefikMiddlewares,
 }
+
+var traefikMiddlewares = schema.GroupVersionResource{Group: "traefik.io", Version: "v1alpha1", Resource: "middlewares"}
 
 // wrap classifies a client error: unreachable cluster, missing object.
 func wrap(err error, format string, args ...any) error {
@@ -163,6 +167,9 @@ func (r *Runtime) applyObject(ctx context.Context, obj render.KubeObject, ns str
 	if err != nil {
 		r.mapper.Reset()
 		if mapping, err = r.mapper.RESTMapping(gvk.GroupKind(), gvk.Version); err != nil {
+			if gvk.Group == "traefik.io" {
+				return wrap(err, "%s: the cluster does not serve %s: install Traefik's CRDs and enable its kubernetesCRD provider, or render the route rules for the cluster's controller (quai serve --kube-ingress-controller)", what, gvk.GroupVersion())
+			}
 			return wrap(err, "%s: the cluster does not serve %s", what, gvk.GroupVersion())
 		}
 	}
@@ -211,6 +218,9 @@ func (r *Runtime) prune(ctx context.Context, ns string, objs []render.KubeObject
 	bg := metav1.DeletePropagationBackground
 	for _, gvr := range prunable {
 		list, err := r.dyn.Resource(gvr).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: managedSelector})
+		if gvr == traefikMiddlewares && apierrors.IsNotFound(err) {
+			continue
+		}
 		if err != nil {
 			return wrap(err, "list %s in %s", gvr.Resource, ns)
 		}
@@ -276,12 +286,23 @@ func (r *Runtime) secrets(ctx context.Context, m *stack.Model, man *render.Manif
 			Data:       map[string][]byte{},
 		}
 		var err error
-		if ref.Type == "tls" {
+		switch ref.Type {
+		case render.SecretTypeHtpasswd:
+			// A basic_auth route's users, as the ingress controller reads
+			// them, from the sealed secret.
+			sec.Type = corev1.SecretTypeOpaque
+			v, ok := opts.Secrets[ref.Stack]
+			if !ok {
+				err = errors.New("no value")
+			} else if sec.Data[ref.Key], err = render.Htpasswd(v); err != nil {
+				return nil, fmt.Errorf("instance %s: basic_auth users of secret %s: %w", m.Identity, ref.Stack, err)
+			}
+		case "tls":
 			sec.Type = corev1.SecretTypeTLS
 			if sec.Data[corev1.TLSCertKey], err = readProjectFile(m, ref.CertFile); err == nil {
 				sec.Data[corev1.TLSPrivateKeyKey], err = readProjectFile(m, ref.KeyFile)
 			}
-		} else {
+		default:
 			name := cmp.Or(ref.Stack, stackName[key{ref.Name, ref.Key}])
 			v, ok := opts.Secrets[name]
 			switch {
