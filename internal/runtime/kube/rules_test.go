@@ -4,10 +4,13 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,8 +26,8 @@ import (
 
 // ruleRequest sends method to path on the controller's address with host
 // as the Host header (and TLS server name when pool is set), without
-// following redirects.
-func ruleRequest(t *testing.T, addr, host, method, path, body string, pool *x509.CertPool, header http.Header) *http.Response {
+// following redirects, and returns the response and its body.
+func ruleRequest(t *testing.T, addr, host, method, path, body string, pool *x509.CertPool, header http.Header) (*http.Response, string) {
 	t.Helper()
 	scheme, tr := "http", &http.Transport{DisableKeepAlives: true}
 	if pool != nil {
@@ -45,9 +48,12 @@ func ruleRequest(t *testing.T, addr, host, method, path, body string, pool *x509
 	if err != nil {
 		t.Fatalf("%s %s%s: %v", method, host, path, err)
 	}
-	_, _ = io.Copy(io.Discard, res.Body)
+	b, err := io.ReadAll(res.Body)
 	_ = res.Body.Close()
-	return res
+	if err != nil {
+		t.Fatalf("%s %s%s: %v", method, host, path, err)
+	}
+	return res, string(b)
 }
 
 // TestRouteRulesTraefik deploys routes carrying access rules rendered as
@@ -64,6 +70,22 @@ func TestRouteRulesTraefik(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = r.Close() })
+
+	// The authenticator of forward_auth, on the host as another machine
+	// would be: a token says who the client is, or that it is known but
+	// has no name; anyone else is sent to a login page.
+	var authSaw atomic.Value
+	authn := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		authSaw.Store(r.Header.Get("X-Forwarded-Host") + " " + r.Header.Get("X-Forwarded-Uri"))
+		switch r.Header.Get("X-Token") {
+		case "good":
+			w.Header().Set("X-Auth-Request-User", "ann")
+		case "anon":
+		default:
+			http.Redirect(w, r, "https://login.example/start", http.StatusFound)
+		}
+	}))
+	t.Cleanup(authn.Close)
 
 	dir := t.TempDir()
 	pool := selfSigned(t, dir, "secure.rules.test")
@@ -85,6 +107,7 @@ func TestRouteRulesTraefik(t *testing.T) {
 			route("rate.rules.test", &stack.RouteRules{RateLimit: &stack.RouteRateLimit{PerSecond: 0.05, Burst: 2}}),
 			route("body.rules.test", &stack.RouteRules{MaxBody: 1024}),
 			route("apex.rules.test", &stack.RouteRules{Redirect: stack.RedirectWWWToApex}),
+			route("fa.rules.test", &stack.RouteRules{ForwardAuth: &stack.RouteForwardAuth{URL: authn.URL + "/auth", CopyHeaders: []string{"X-Auth-Request-User"}}}),
 			{Host: "secure.rules.test", Path: "/", Service: "web", Port: 8080, TLS: stack.TLSCustom, CertFile: "site.pem", KeyFile: "site.key",
 				Rules: &stack.RouteRules{Headers: map[string]string{"X-Frame-Options": "DENY"}}},
 		},
@@ -110,8 +133,12 @@ func TestRouteRulesTraefik(t *testing.T) {
 	// Every router is there once the last route answers.
 	awaitRoute(t, c, c.IngressHTTPS, "secure.rules.test", pool, "hello")
 
+	getBody := func(host, path string, header http.Header) (*http.Response, string) {
+		return ruleRequest(t, c.IngressHTTP, host, http.MethodGet, path, "", nil, header)
+	}
 	get := func(host string, header http.Header) *http.Response {
-		return ruleRequest(t, c.IngressHTTP, host, http.MethodGet, "/x?y=1", "", nil, header)
+		res, _ := getBody(host, "/x?y=1", header)
+		return res
 	}
 	expect := func(what string, res *http.Response, want int) {
 		t.Helper()
@@ -137,7 +164,11 @@ func TestRouteRulesTraefik(t *testing.T) {
 	}
 	expect("wrong password", get("auth.rules.test", basic("ann", "wrong")), http.StatusUnauthorized)
 	expect("unknown user", get("auth.rules.test", basic("bob", "s3cret")), http.StatusUnauthorized)
-	expect("right password", get("auth.rules.test", basic("ann", "s3cret")), http.StatusOK)
+	res, body := getBody("auth.rules.test", "/?h=X-Forwarded-User&h=Authorization", basic("ann", "s3cret"))
+	expect("right password", res, http.StatusOK)
+	if !strings.Contains(body, "X-Forwarded-User=ann\n") || !strings.Contains(body, "Authorization=\n") {
+		t.Errorf("the app received %q, want X-Forwarded-User ann and no Authorization header", body)
+	}
 
 	// A burst of 2 refilled every 20 s: the third request in a row is
 	// refused whatever the machine's speed.
@@ -150,7 +181,8 @@ func TestRouteRulesTraefik(t *testing.T) {
 	}
 
 	post := func(n int) *http.Response {
-		return ruleRequest(t, c.IngressHTTP, "body.rules.test", http.MethodPost, "/", strings.Repeat("x", n), nil, nil)
+		res, _ := ruleRequest(t, c.IngressHTTP, "body.rules.test", http.MethodPost, "/", strings.Repeat("x", n), nil, nil)
+		return res
 	}
 	expect("body under max_body", post(512), http.StatusOK)
 	expect("body over max_body", post(4096), http.StatusRequestEntityTooLarge)
@@ -161,7 +193,34 @@ func TestRouteRulesTraefik(t *testing.T) {
 	}
 	expect("the apex itself", get("apex.rules.test", nil), http.StatusOK)
 
-	res = ruleRequest(t, c.IngressHTTPS, "secure.rules.test", http.MethodGet, "/", "", pool, nil)
+	res, body = getBody("fa.rules.test", "/in?h=X-Auth-Request-User", http.Header{"X-Token": {"good"}})
+	expect("forward auth, known client", res, http.StatusOK)
+	if !strings.Contains(body, "X-Auth-Request-User=ann\n") {
+		t.Errorf("the app received %q, want the authenticator's X-Auth-Request-User ann", body)
+	}
+	if saw, _ := authSaw.Load().(string); saw != "fa.rules.test /in?h=X-Auth-Request-User" {
+		t.Errorf("the authenticator saw %q, want the client's host and URI", saw)
+	}
+	res, body = getBody("fa.rules.test", "/?h=X-Auth-Request-User", http.Header{"X-Token": {"anon"}, "X-Auth-Request-User": {"mallory"}})
+	expect("forward auth, nameless client", res, http.StatusOK)
+	if !strings.Contains(body, "X-Auth-Request-User=\n") {
+		t.Errorf("the app received %q: a client's own X-Auth-Request-User must not reach it", body)
+	}
+	res = get("fa.rules.test", nil)
+	if res.StatusCode != http.StatusFound || res.Header.Get("Location") != "https://login.example/start" {
+		t.Errorf("forward auth, unknown client: %d Location %q, want the authenticator's 302 to its login page", res.StatusCode, res.Header.Get("Location"))
+	}
+
+	// Users hashed with argon2id, which neither controller checks, are
+	// refused before anything is applied: the route keeps its users.
+	argon := "ann:$argon2id$v=19$m=65536,t=3,p=4$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA\n"
+	err = r.Apply(ctx, m, runtime.ApplyOptions{Release: 2, Secrets: map[string][]byte{"admins": []byte(argon)}})
+	if !errors.Is(err, render.ErrHtpasswd) || !strings.Contains(err.Error(), "argon2id") {
+		t.Errorf("apply with argon2id users: %v, want ErrHtpasswd naming argon2id", err)
+	}
+	expect("right password after the refused apply", get("auth.rules.test", basic("ann", "s3cret")), http.StatusOK)
+
+	res, _ = ruleRequest(t, c.IngressHTTPS, "secure.rules.test", http.MethodGet, "/", "", pool, nil)
 	expect("HTTPS route", res, http.StatusOK)
 	if got := res.Header.Get("X-Frame-Options"); got != "DENY" {
 		t.Errorf("X-Frame-Options %q, want DENY", got)

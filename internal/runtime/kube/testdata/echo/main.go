@@ -1,6 +1,7 @@
 // Command echo is the ingress test's app, built as a static binary for a
 // FROM scratch image: it answers every request on :8080 with $MESSAGE, so a
-// test knows which instance a request reached.
+// test knows which instance a request reached; then, for each ?h=NAME,
+// a NAME=VALUE line with the request header the app received.
 package main
 
 import (
@@ -16,6 +17,9 @@ func main() {
 		Addr: ":8080",
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			_, _ = fmt.Fprintf(w, "%s\n", msg)
+			for _, h := range r.URL.Query()["h"] {
+				_, _ = fmt.Fprintf(w, "%s=%s\n", h, r.Header.Get(h))
+			}
 		}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
