@@ -123,7 +123,9 @@ func chartFlags(cmd *cobra.Command, o *render.HelmOptions) {
 func kubeFlags(cmd *cobra.Command, k *render.KubeOptions) {
 	f := cmd.Flags()
 	f.StringVar(&k.IngressClass, "ingress-class", render.DefaultIngressClass, "ingressClassName of the Ingresses")
-	f.StringVar(&k.IngressNamespace, "ingress-namespace", render.DefaultIngressNamespace, "namespace of the ingress controller, admitted by the NetworkPolicies")
+	f.StringVar(&k.IngressController, "ingress-controller", "", "the controller serving --ingress-class, which route rules are rendered for: nginx (ingress-nginx annotations), traefik (Middleware objects) or other (security rules refused) (default traefik for the class traefik, else nginx)")
+	_ = cmd.RegisterFlagCompletionFunc("ingress-controller", cobra.FixedCompletions(render.Controllers, cobra.ShellCompDirectiveNoFileComp))
+	f.StringVar(&k.IngressNamespace, "ingress-namespace", "", "namespace of the ingress controller, admitted by the NetworkPolicies (default "+render.DefaultIngressNamespace+"; traefik for --ingress-controller traefik)")
 	f.StringVar(&k.ClusterIssuer, "cluster-issuer", render.DefaultClusterIssuer, "cert-manager ClusterIssuer for routes with tls: auto")
 	f.StringVar(&k.LocalClusterIssuer, "local-cluster-issuer", render.DefaultLocalClusterIssuer, "cert-manager ClusterIssuer for tls: auto routes on *.localhost")
 	f.StringVar(&k.StorageClass, "storage-class", "", "storageClassName of volume claims (default: the cluster's default class)")

@@ -3,6 +3,8 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/quai-dev/quai/internal/render"
@@ -25,7 +27,11 @@ type KubeConfig struct {
 	// ingress class, cert-manager ClusterIssuer and storage class.
 	IngressClass  string
 	ClusterIssuer string
-	StorageClass  string
+	// IngressController is the flavour of the controller serving
+	// IngressClass, which route rules are rendered for
+	// (render.KubeOptions.IngressController).
+	IngressController string
+	StorageClass      string
 	// RolloutTimeout bounds how long `up` waits for a rollout.
 	RolloutTimeout time.Duration
 }
@@ -38,13 +44,19 @@ type KubeConfig struct {
 // runtime exists.
 func (d *Daemon) startKube() runtime.Runtime {
 	c := d.cfg.Kube
+	if c.IngressController != "" && !slices.Contains(render.Controllers, c.IngressController) {
+		err := fmt.Errorf("kubernetes runtime: ingress controller %q is not one quai renders route rules for; start the daemon with --kube-ingress-controller %s", c.IngressController, strings.Join(render.Controllers, ", "))
+		d.log.Error("kubernetes runtime not configured", "err", err)
+		return &unconfiguredKube{err: err}
+	}
 	rt, err := kube.New(kube.Options{
 		Kubeconfig: c.Kubeconfig,
 		Context:    c.Context,
 		Render: render.KubeOptions{
-			IngressClass:  c.IngressClass,
-			ClusterIssuer: c.ClusterIssuer,
-			StorageClass:  c.StorageClass,
+			IngressClass:      c.IngressClass,
+			IngressController: c.IngressController,
+			ClusterIssuer:     c.ClusterIssuer,
+			StorageClass:      c.StorageClass,
 		},
 		RolloutTimeout: c.RolloutTimeout,
 	})

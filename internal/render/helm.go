@@ -450,6 +450,7 @@ func (t *templater) parameterize(o Object, doc map[any]any) {
 		t.paramNamespace(child(spec, "forwardAuth"), "address")
 	case "Ingress":
 		t.paramNamespace(child(meta, "annotations"), AnnotationTraefikMiddlewares)
+		t.paramNamespace(child(meta, "annotations"), nginxAnnotation+"auth-url")
 		t.param(spec, "ingressClassName", "cluster", "ingressClass")
 		route := []string{"routes", o.Name, "host"}
 		for _, r := range list(spec, "rules") {

@@ -2,12 +2,14 @@ package render
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/quai-dev/quai/internal/goldentest"
+	"github.com/quai-dev/quai/internal/render/helmtest"
 	"github.com/quai-dev/quai/internal/stack"
 )
 
@@ -121,5 +123,53 @@ func TestHtpasswd(t *testing.T) {
 		if _, err := Htpasswd([]byte(bad)); !errors.Is(err, ErrHtpasswd) {
 			t.Errorf("Htpasswd(%q): %v, want ErrHtpasswd", bad, err)
 		}
+	}
+}
+
+// TestHelmRouteRules: the chart of an instance with route rules prints the
+// Kubernetes rendering with the real helm, and the namespace in Traefik's
+// middleware references and a forward-auth service's DNS name follows the
+// namespace value.
+func TestHelmRouteRules(t *testing.T) {
+	h := helmtest.New(t)
+	for _, ctl := range []string{ControllerTraefik, ControllerNginx} {
+		t.Run(ctl, func(t *testing.T) {
+			c, err := Helm(rulesModel(), HelmOptions{Kube: KubeOptions{IngressController: ctl}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := filepath.Join(t.TempDir(), c.Name)
+			for _, f := range c.Files {
+				p := filepath.Join(dir, filepath.FromSlash(f.Path))
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			kube, err := c.Manifests.YAML()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := h.Run("template", "r", dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			helmtest.Equal(t, out, kube)
+			out, err = h.Run("template", "r", dir, "--set", "namespace=other-ns")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(out), "default-shop-prod-") || strings.Contains(string(out), ".default-shop-prod.") {
+				t.Errorf("--set namespace=other-ns left the rendered namespace in:\n%s", out)
+			}
+			if ctl == ControllerTraefik && !strings.Contains(string(out), "other-ns-admin-example-com-ip@kubernetescrd") {
+				t.Errorf("middleware references do not follow the namespace:\n%s", out)
+			}
+			if !strings.Contains(string(out), "oauth2-proxy.other-ns.svc.cluster.local") {
+				t.Errorf("the forward-auth address does not follow the namespace:\n%s", out)
+			}
+		})
 	}
 }

@@ -132,6 +132,7 @@ daemon starts.`,
 	f.StringVar(&o.Kube.Kubeconfig, "kubeconfig", "", "kubeconfig of the kubernetes runtime (default $KUBECONFIG, else ~/.kube/config, else the in-cluster service account)")
 	f.StringVar(&o.Kube.Context, "kube-context", envOr("QUAI_KUBE_CONTEXT", ""), "kubeconfig context of the kubernetes runtime (default the current one; $QUAI_KUBE_CONTEXT)")
 	f.StringVar(&o.Kube.IngressClass, "kube-ingress-class", envOr("QUAI_KUBE_INGRESS_CLASS", ""), "ingressClassName of the Ingress objects routes become (default nginx; $QUAI_KUBE_INGRESS_CLASS)")
+	f.StringVar(&o.Kube.IngressController, "kube-ingress-controller", envOr("QUAI_KUBE_INGRESS_CONTROLLER", ""), "the controller serving --kube-ingress-class, which route rules (allow, basic_auth, rate_limit...) are rendered for: nginx (ingress-nginx annotations), traefik (Middlewares) or other (security rules refused) (default traefik for the class traefik, else nginx; $QUAI_KUBE_INGRESS_CONTROLLER)")
 	f.StringVar(&o.Kube.ClusterIssuer, "kube-cluster-issuer", envOr("QUAI_KUBE_CLUSTER_ISSUER", ""), "cert-manager ClusterIssuer of routes with tls: auto (default letsencrypt-prod; $QUAI_KUBE_CLUSTER_ISSUER)")
 	f.StringVar(&o.Kube.StorageClass, "kube-storage-class", envOr("QUAI_KUBE_STORAGE_CLASS", ""), "storageClassName of volume claims (default the cluster's default class; $QUAI_KUBE_STORAGE_CLASS)")
 	f.DurationVar(&o.Kube.RolloutTimeout, "kube-rollout-timeout", 0, "how long quai up waits for a rollout on kubernetes (default 5m)")
