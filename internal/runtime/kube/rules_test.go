@@ -26,8 +26,8 @@ import (
 
 // ruleRequest sends method to path on the controller's address with host
 // as the Host header (and TLS server name when pool is set), without
-// following redirects, and returns the response and its body.
-func ruleRequest(t *testing.T, addr, host, method, path, body string, pool *x509.CertPool, header http.Header) (*http.Response, string) {
+// following redirects, and returns the answer and its body.
+func ruleRequest(t *testing.T, addr, host, method, path, body string, pool *x509.CertPool, header http.Header) (answer, string) {
 	t.Helper()
 	scheme, tr := "http", &http.Transport{DisableKeepAlives: true}
 	if pool != nil {
@@ -53,7 +53,13 @@ func ruleRequest(t *testing.T, addr, host, method, path, body string, pool *x509
 	if err != nil {
 		t.Fatalf("%s %s%s: %v", method, host, path, err)
 	}
-	return res, string(b)
+	return answer{StatusCode: res.StatusCode, Header: res.Header}, string(b)
+}
+
+// answer is a response whose body was read.
+type answer struct {
+	StatusCode int
+	Header     http.Header
 }
 
 // TestRouteRulesTraefik deploys routes carrying access rules rendered as
@@ -133,14 +139,14 @@ func TestRouteRulesTraefik(t *testing.T) {
 	// Every router is there once the last route answers.
 	awaitRoute(t, c, c.IngressHTTPS, "secure.rules.test", pool, "hello")
 
-	getBody := func(host, path string, header http.Header) (*http.Response, string) {
+	getBody := func(host, path string, header http.Header) (answer, string) {
 		return ruleRequest(t, c.IngressHTTP, host, http.MethodGet, path, "", nil, header)
 	}
-	get := func(host string, header http.Header) *http.Response {
+	get := func(host string, header http.Header) answer {
 		res, _ := getBody(host, "/x?y=1", header)
 		return res
 	}
-	expect := func(what string, res *http.Response, want int) {
+	expect := func(what string, res answer, want int) {
 		t.Helper()
 		if res.StatusCode != want {
 			t.Errorf("%s: %d, want %d\ntraefik:\n%s", what, res.StatusCode, want, c.LogTail("traefik", 20))
@@ -180,7 +186,7 @@ func TestRouteRulesTraefik(t *testing.T) {
 		t.Errorf("rate limit of burst 2: %v, want 200 first and 429 third", codes)
 	}
 
-	post := func(n int) *http.Response {
+	post := func(n int) answer {
 		res, _ := ruleRequest(t, c.IngressHTTP, "body.rules.test", http.MethodPost, "/", strings.Repeat("x", n), nil, nil)
 		return res
 	}
