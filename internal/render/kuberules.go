@@ -304,8 +304,12 @@ func (rr *ruleRenderer) traefik() {
 		}
 		return st
 	}
-	if len(ru.TrustedProxies) > 0 {
+	switch {
+	case len(ru.TrustedProxies) == 0:
+	case len(ru.Allow) > 0 || len(ru.Deny) > 0 || ru.RateLimit != nil:
 		rr.finding(verdictChange, []string{"trusted_proxies"}, "trusted_proxies rendered as Traefik's ipStrategy.excludedIPs: list them in the entry point's forwardedHeaders.trustedIPs too, or Traefik drops X-Forwarded-For and the route's allow list lets nobody in")
+	default:
+		rr.finding(verdictIgnore, []string{"trusted_proxies"}, "trusted_proxies not rendered: Traefik trusts X-Forwarded-For from the peers its entry point's forwardedHeaders.trustedIPs lists, for all routes at once")
 	}
 	if len(ru.Allow) > 0 || len(ru.Deny) > 0 {
 		keys := ipKeys(ru)
@@ -330,8 +334,11 @@ func (rr *ruleRenderer) traefik() {
 			spec["period"] = (time.Duration(float64(time.Second) / rl.PerSecond)).Round(time.Millisecond).String()
 		}
 		st := strategy()
-		// quai counts an IPv6 /64 as one client.
-		st["ipv6Subnet"] = int64(64)
+		if len(st) == 0 {
+			// quai counts an IPv6 /64 as one client (Traefik applies
+			// this to the peer's address only, not to excludedIPs').
+			st["ipv6Subnet"] = int64(64)
+		}
 		spec["sourceCriterion"] = map[string]any{"ipStrategy": st}
 		add("rate", "rateLimit", spec)
 	}
