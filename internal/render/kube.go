@@ -127,7 +127,8 @@ func (o Object) FileName() string {
 type SecretRef struct {
 	// Name is the Secret's name in the instance namespace.
 	Name string `json:"name"`
-	// Type is "generic" (one key, Key) or "tls" (tls.crt and tls.key).
+	// Type is "generic" (one key, Key), "tls" (tls.crt and tls.key) or
+	// SecretTypeHtpasswd (the users of basic_auth routes, key Key).
 	Type string `json:"type"`
 	// Key is the data key of a generic secret.
 	Key string `json:"key,omitempty"`
@@ -149,6 +150,8 @@ type SecretRef struct {
 // sources, for the user to run before applying the manifests.
 func (s SecretRef) Command(namespace string) string {
 	switch {
+	case s.Type == SecretTypeHtpasswd:
+		return fmt.Sprintf("quai up (quai creates it, the users of basic_auth, from the bcrypt lines of sealed secret %s)", s.Stack)
 	case s.Type == "tls":
 		return fmt.Sprintf("kubectl -n %s create secret tls %s --cert=%s --key=%s", namespace, s.Name, s.CertFile, s.KeyFile)
 	case s.File != "":
