@@ -242,12 +242,55 @@ func TestRouteRulesTraefik(t *testing.T) {
 
 	// ingress-nginx has no binary here: the same instance rendered for it
 	// (annotations, the htpasswd Secret) is validated by the apiserver.
-	nginx, err := kube.New(kube.Options{Config: c.Config, Render: render.KubeOptions{IngressController: render.ControllerNginx}})
+	nginx, err := kube.New(kube.Options{Config: c.Config, RolloutTimeout: 3 * time.Minute,
+		Render: render.KubeOptions{IngressClass: kubetest.IngressNginxClass, IngressController: render.ControllerNginx}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = nginx.Close() })
 	if err := nginx.Apply(ctx, m, runtime.ApplyOptions{DryRun: true, Secrets: map[string][]byte{"admins": []byte(users)}}); err != nil {
 		t.Errorf("dry run of the ingress-nginx rendering: %v", err)
+	}
+
+	// Its basic and forward auth annotations, and the htpasswd Secret
+	// they name, served by Traefik's ingress-nginx provider (which reads
+	// them as ingress-nginx does, and ignores the annotations it lacks).
+	mn := &stack.Model{
+		Identity: stack.Identity{Org: "default", Project: "rules-nginx", Env: "test"},
+		Dir:      dir,
+		Services: m.Services,
+		Secrets:  m.Secrets,
+		Routes: []stack.Route{
+			route("auth.nginx.rules.test", &stack.RouteRules{BasicAuth: &stack.RouteBasicAuth{UsersSecret: "admins", Realm: "Admin"}}),
+			route("fa.nginx.rules.test", &stack.RouteRules{ForwardAuth: &stack.RouteForwardAuth{URL: authn.URL + "/auth", CopyHeaders: []string{"X-Auth-Request-User"}}}),
+		},
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := nginx.Delete(ctx, mn.Identity, true); err != nil {
+			t.Errorf("purge: %v", err)
+		}
+	})
+	if err := nginx.Apply(ctx, mn, runtime.ApplyOptions{Release: 1, Secrets: map[string][]byte{"admins": []byte(users)}}); err != nil {
+		t.Fatalf("apply the ingress-nginx rendering: %v", err)
+	}
+	var last answer
+	for range 300 {
+		if last = get("auth.nginx.rules.test", basic("ann", "s3cret")); last.StatusCode == http.StatusOK {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	expect("ingress-nginx annotations: right password", last, http.StatusOK)
+	expect("ingress-nginx annotations: no credentials", get("auth.nginx.rules.test", nil), http.StatusUnauthorized)
+	expect("ingress-nginx annotations: wrong password", get("auth.nginx.rules.test", basic("ann", "wrong")), http.StatusUnauthorized)
+	res, body = getBody("fa.nginx.rules.test", "/?h=X-Auth-Request-User", http.Header{"X-Token": {"good"}})
+	expect("ingress-nginx annotations: forward auth, known client", res, http.StatusOK)
+	if !strings.Contains(body, "X-Auth-Request-User=ann\n") {
+		t.Errorf("ingress-nginx annotations: the app received %q, want the authenticator's X-Auth-Request-User ann", body)
+	}
+	if res := get("fa.nginx.rules.test", nil); res.StatusCode/100 == 2 {
+		t.Errorf("ingress-nginx annotations: forward auth let an unknown client in: %d", res.StatusCode)
 	}
 }

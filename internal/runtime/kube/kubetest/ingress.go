@@ -41,19 +41,27 @@ const (
 	// status of the Ingresses it serves.
 	IngressAddress = "127.0.0.1"
 
-	ingressController = "traefik.io/ingress-controller"
+	// IngressNginxClass is served by Traefik's ingress-nginx provider,
+	// which reads a subset of ingress-nginx's annotations (basic and
+	// forward auth among them): the test cluster has no ingress-nginx.
+	IngressNginxClass = "quai-test-nginx"
+
+	ingressController      = "traefik.io/ingress-controller"
+	ingressNginxController = "quai.dev/test-ingress-nginx"
 )
 
 // startIngress creates the IngressClass and starts Traefik with an HTTP
 // and an HTTPS entry point on loopback ports, recorded in IngressHTTP and
 // IngressHTTPS.
 func (c *Cluster) startIngress(ctx context.Context) error {
-	class := &networkingv1.IngressClass{
-		ObjectMeta: metav1.ObjectMeta{Name: IngressClass},
-		Spec:       networkingv1.IngressClassSpec{Controller: ingressController},
-	}
-	if _, err := c.Client.NetworkingV1().IngressClasses().Create(ctx, class, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return fmt.Errorf("ingress class %s: %w", IngressClass, err)
+	for name, ctl := range map[string]string{IngressClass: ingressController, IngressNginxClass: ingressNginxController} {
+		class := &networkingv1.IngressClass{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec:       networkingv1.IngressClassSpec{Controller: ctl},
+		}
+		if _, err := c.Client.NetworkingV1().IngressClasses().Create(ctx, class, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("ingress class %s: %w", name, err)
+		}
 	}
 	if err := c.installCRDs(ctx, traefikCRDs); err != nil {
 		return fmt.Errorf("traefik CRDs: %w", err)
@@ -81,6 +89,10 @@ func (c *Cluster) startIngress(ctx context.Context) error {
 		"--providers.kubernetesingress.ingressEndpoint.ip="+IngressAddress,
 		// Middlewares: route rules rendered for Traefik.
 		"--providers.kubernetescrd=true",
+		// ingress-nginx's annotations, for IngressNginxClass only.
+		"--providers.kubernetesingressnginx=true",
+		"--providers.kubernetesingressnginx.controllerClass="+ingressNginxController,
+		"--providers.kubernetesingressnginx.ingressClass="+IngressNginxClass,
 		// Apply a change as soon as it is seen: tests wait for routes.
 		"--providers.providersThrottleDuration=0s",
 		"--global.checkNewVersion=false", "--global.sendAnonymousUsage=false",
