@@ -10,8 +10,12 @@
 // because the transport's per-request goroutine hand-offs dominate the cost
 // of a small proxied request. HTTP/1.1 connections, plain and over TLS, are
 // served by an allocation-free fast path (fast.go) that hands anything
-// unusual to net/http; the fast path does the TLS handshakes and hands
-// HTTP/2 connections to net/http as they are. Client connections are
+// unusual to net/http; the fast path does the TLS handshakes. HTTP/2
+// connections are served by an HTTP/2 fast path (h2.go, on
+// golang.org/x/net/http2's framer and hpack) for body-less requests on
+// routes without rules, and by net/http's HTTP/2 server otherwise (the
+// connection handed over before its first answer, or refused streams
+// retried by the client on a new connection). Client connections are
 // bounded in total and per address (limit.go), so that idle clients cannot
 // take the file descriptors the rest of the daemon needs.
 //

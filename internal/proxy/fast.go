@@ -85,7 +85,7 @@ type replayConn struct {
 	tls *tls.ConnectionState
 
 	net.Conn
-	r *bufio.Reader
+	r io.Reader
 }
 
 func (c *replayConn) Read(b []byte) (int, error) { return c.r.Read(b) }
@@ -129,6 +129,9 @@ type fastConn struct {
 	remote string
 	// tls is the state of an HTTPS connection, nil on plain HTTP.
 	tls *tls.ConnectionState
+	// h2 is the connection's HTTP/2 server while the HTTP/2 fast path
+	// serves it (h2.go), for the shutdown to drain.
+	h2 atomic.Pointer[h2Conn]
 }
 
 func newFastServer(p *Proxy, ln *limitListener, handoff *handoffListener) *fastServer {
@@ -170,7 +173,9 @@ func (s *fastServer) shutdown(ctx context.Context) error {
 	for {
 		s.mu.Lock()
 		for fc := range s.conns {
-			if fc.cc.idle() {
+			if h2 := fc.h2.Load(); h2 != nil {
+				h2.drain()
+			} else if fc.cc.idle() {
 				_ = fc.c.SetReadDeadline(time.Now())
 			}
 		}
@@ -217,8 +222,7 @@ func (s *fastServer) serveConn(fc *fastConn) {
 		cs := tc.ConnectionState()
 		switch cs.NegotiatedProtocol {
 		case "h2":
-			handedOff = true
-			s.handoff.give(tc)
+			handedOff = s.serveH2(fc, tc, &cs)
 			return
 		case acmeALPN:
 			return // the challenge was answered in the handshake

@@ -150,6 +150,9 @@ type Proxy struct {
 	// acmeOnly restricts ACME to one challenge type ("http-01" or
 	// "tls-alpn-01"): for tests of each.
 	acmeOnly string
+	// noFastH2 hands every HTTP/2 connection to net/http: for the tests
+	// that compare the HTTP/2 fast path with it.
+	noFastH2 bool
 }
 
 // New checks cfg and prepares a proxy; with HTTPS on it loads or creates
@@ -285,6 +288,13 @@ func (p *Proxy) StartOn(httpLn, httpsLn net.Listener) error {
 		p.httpsSrv = p.newServer()
 		p.httpsSrv.TLSConfig = tlsConf
 		p.httpsSrv.ConnContext = replayedTLS
+		// HTTP/2 connections the HTTP/2 fast path hands over arrive as
+		// replays of what it read (h2.go), which net/http serves as
+		// "unencrypted" HTTP/2; the TLS state travels in the context.
+		p.httpsSrv.Protocols = new(http.Protocols)
+		p.httpsSrv.Protocols.SetHTTP1(true)
+		p.httpsSrv.Protocols.SetHTTP2(true)
+		p.httpsSrv.Protocols.SetUnencryptedHTTP2(true)
 		p.fastTLS = newFastServer(p, p.httpsLn, handoff)
 		p.fastTLS.tlsConf = tlsConf
 		p.serve(func() error { return p.httpsSrv.Serve(handoff) })

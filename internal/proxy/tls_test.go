@@ -127,7 +127,7 @@ func TestLocalCARootIsNameConstrained(t *testing.T) {
 }
 
 // selfSigned writes a certificate and key for name and returns their paths.
-func selfSigned(t *testing.T, name string) (certFile, keyFile string, cert *x509.Certificate) {
+func selfSigned(t testing.TB, name string) (certFile, keyFile string, cert *x509.Certificate) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
