@@ -479,45 +479,15 @@ func (p *Proxy) fastForward(fc *fastConn, r *fastRequest, rt *route) bool {
 	}
 	var res result
 	keep := false
-	attempts := 1
-	if replayable {
-		attempts = min(maxAttempts, len(rt.targets))
-	}
-	var tried [maxAttempts]*target
-	n := 0
-	fresh := false
-	calls := 0
-	for {
-		if !fresh {
-			if n == attempts {
-				break
-			}
-			res.target = p.acquire(&rt, r, tried[:n])
-			if res.target == nil {
-				break
-			}
-			tried[n] = res.target
-			n++
-		}
-		t := res.target
+	a := newTries(p, rt, r, replayable)
+	for t := a.next(&res); t != nil; t = a.next(&res) {
 		var err error
-		if calls > 0 {
-			res.retries++
-		}
-		calls++
-		res.status, res.written, keep, err = p.fastRoundTrip(fc, r, t, body, &consumed, fresh)
-		if err != nil && res.status == 0 {
-			res.failed++
-		}
-		retry, reused := retryable(err, replayable)
-		fresh = retry && reused && !fresh
-		if !fresh {
-			t.inflight.Add(-1)
-		}
-		if !retry {
+		res.status, res.written, keep, err = p.fastRoundTrip(fc, r, t, body, &consumed, a.fresh)
+		if !a.after(&res, t, err, false) {
 			break
 		}
 	}
+	rt = a.rt
 	if res.status == 0 {
 		res.status = http502
 		keep = writeSimple(fc.bw, http502, "quai: upstream for "+rt.Host+rt.Path+" failed\n", r.close) && !r.close
@@ -964,13 +934,21 @@ func copyChunked(dst *bufio.Writer, src *bufio.Reader) (int64, error) {
 		if err != nil {
 			return written, err
 		}
-		end, err := src.Peek(2)
-		if err != nil || end[0] != '\r' || end[1] != '\n' {
-			return written, errBadChunk
+		if err := chunkEnd(src); err != nil {
+			return written, err
 		}
-		_, _ = src.Discard(2)
 		_, _ = dst.Write(crlf)
 	}
+}
+
+// chunkEnd consumes the CRLF that ends a chunk's data.
+func chunkEnd(src *bufio.Reader) error {
+	end, err := src.Peek(2)
+	if err != nil || end[0] != '\r' || end[1] != '\n' {
+		return errBadChunk
+	}
+	_, _ = src.Discard(2)
+	return nil
 }
 
 var errBadChunk = errors.New("malformed chunked encoding from upstream")

@@ -167,6 +167,67 @@ func (p *Proxy) acquire(rt **route, again rematcher, tried []*target) *target {
 	}
 }
 
+// tries walks the attempts of one request of a fast path over its route's
+// targets: up to maxAttempts different targets when the request can be
+// replayed, and one more try on a new connection to the same target when
+// a reused connection failed before any response (a keep-alive race says
+// nothing about the target). Each attempt is counted on the target from
+// next until after.
+type tries struct {
+	p          *Proxy
+	rt         *route
+	again      rematcher
+	replayable bool
+	max, n     int
+	calls      int
+	// fresh asks the next attempt for a new connection.
+	fresh bool
+	tried [maxAttempts]*target
+}
+
+func newTries(p *Proxy, rt *route, again rematcher, replayable bool) tries {
+	a := tries{p: p, rt: rt, again: again, replayable: replayable, max: 1}
+	if replayable {
+		a.max = min(maxAttempts, len(rt.targets))
+	}
+	return a
+}
+
+// next returns the target of the next attempt, nil when none is left.
+func (a *tries) next(res *result) *target {
+	if !a.fresh {
+		if a.n == a.max {
+			return nil
+		}
+		res.target = a.p.acquire(&a.rt, a.again, a.tried[:a.n])
+		if res.target == nil {
+			return nil
+		}
+		a.tried[a.n] = res.target
+		a.n++
+	}
+	if a.calls > 0 {
+		res.retries++
+	}
+	a.calls++
+	return res.target
+}
+
+// after takes an attempt's outcome and reports whether to try again; stop
+// ends the tries whatever the error.
+func (a *tries) after(res *result, t *target, err error, stop bool) bool {
+	if err != nil && res.status == 0 {
+		res.failed++
+	}
+	retry, reused := retryable(err, a.replayable)
+	retry = retry && !stop
+	a.fresh = retry && reused && !a.fresh
+	if !a.fresh {
+		t.inflight.Add(-1)
+	}
+	return retry
+}
+
 // rematcher routes a request again on the table that replaced the one it
 // was routed on; acquire calls it only when a swap raced with the request.
 type rematcher interface{ rematch(*table) *route }

@@ -1003,53 +1003,22 @@ func (c *h2Conn) serveStream(st *h2Stream) {
 		hsts = rt.edge.hsts
 	}
 	var res result
-	replayable := idempotent(st.method)
-	attempts := 1
-	if replayable {
-		attempts = min(maxAttempts, len(rt.targets))
-	}
+	a := newTries(p, rt, st, idempotent(st.method))
 	if st.shortBody {
 		res.status = http.StatusBadRequest
 		_ = st.simple(res.status, fmt.Sprintf("quai: reading the request body: %v: request declared a Content-Length of %d but only wrote %d bytes\n",
 			errClientBody, st.contentLength, len(st.body)), hsts)
-		attempts = 0
+		a.max = 0
 	}
-	var tried [maxAttempts]*target
-	n, calls := 0, 0
-	fresh := false
-	for {
-		if !fresh {
-			if n == attempts {
-				break
-			}
-			res.target = p.acquire(&rt, st, tried[:n])
-			if res.target == nil {
-				break
-			}
-			tried[n] = res.target
-			n++
-		}
-		t := res.target
-		if calls > 0 {
-			res.retries++
-		}
-		calls++
+	for t := a.next(&res); t != nil; t = a.next(&res) {
 		var err error
-		res.status, res.written, err = st.roundTrip(p, t, fresh, hsts)
-		if err != nil && res.status == 0 {
-			res.failed++
-		}
-		retry, reused := retryable(err, replayable)
-		retry = retry && !st.gone()
-		fresh = retry && reused && !fresh
-		if !fresh {
-			t.inflight.Add(-1)
-		}
-		if !retry {
+		res.status, res.written, err = st.roundTrip(p, t, a.fresh, hsts)
+		if !a.after(&res, t, err, err != nil && st.gone()) {
 			res.truncated = err != nil && res.status != 0
 			break
 		}
 	}
+	rt = a.rt
 	if res.status == 0 {
 		res.status = http502
 		_ = st.simple(http502, "quai: upstream for "+rt.Host+rt.Path+" failed\n", hsts)
@@ -1237,11 +1206,9 @@ func (st *h2Stream) relayChunked(src *bufio.Reader) (int64, error) {
 		if err != nil {
 			return written, err
 		}
-		end, err := src.Peek(2)
-		if err != nil || end[0] != '\r' || end[1] != '\n' {
-			return written, errBadChunk
+		if err := chunkEnd(src); err != nil {
+			return written, err
 		}
-		_, _ = src.Discard(2)
 	}
 }
 
