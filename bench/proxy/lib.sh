@@ -25,6 +25,17 @@ cpu_ticks() {
   echo "$total"
 }
 
+# io_calls prints the read and write syscalls (syscr, syscw of
+# /proc/PID/io) of a process and its children, summed.
+io_calls() {
+  local r=0 w=0 p pr pw
+  for p in $1 $(pgrep -P "$1" || true); do
+    read -r pr pw < <(awk '$1 == "syscr:" { r = $2 } $1 == "syscw:" { w = $2 } END { print r + 0, w + 0 }' "/proc/$p/io" 2>/dev/null || echo 0 0)
+    r=$((r + pr)); w=$((w + pw))
+  done
+  echo "$r $w"
+}
+
 # to_ms converts a wrk latency such as 812.00us, 1.52ms or 1.01s.
 to_ms() { awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'; }
 

@@ -9,6 +9,9 @@
 #          and a full TLS handshake (wrk resumes no session): handshakes/s
 #   h2     h2load, HTTP/2 over TLS, 10 streams per connection (req/s, mean)
 #
+# Besides req/s and latency it prints each proxy's CPU time and read and
+# write syscalls per request.
+#
 # Rounds are interleaved (round → measure → proxy) and the table shows
 # medians and ratios to nginx.
 #
@@ -146,29 +149,40 @@ for round in $(seq "$ROUNDS"); do
   for m in $MEASURES; do
     for i in "${!names[@]}"; do
       before=$(cpu_ticks "${procs[$i]}")
+      read -r rd0 wr0 < <(io_calls "${procs[$i]}")
       read -r rps p50 p99 reqs < <(measure "$m" "${ports[$i]}" "$DURATION")
       after=$(cpu_ticks "${procs[$i]}")
+      read -r rd1 wr1 < <(io_calls "${procs[$i]}")
       cpu=$(awk -v t=$((after - before)) -v hz="$hz" -v n="$reqs" 'BEGIN { if (n > 0) printf "%.1f", t / hz * 1e6 / n; else print "-" }')
-      echo "$m ${names[$i]} $rps $p50 $p99 $cpu" >> "$results"
-      printf 'round %d %-5s %-8s %10s req/s  p50/mean %7s ms  p99 %7s ms  cpu %6s us/req\n' "$round" "$m" "${names[$i]}" "$rps" "$p50" "$p99" "$cpu" >&2
+      sys=$(awk -v r=$((rd1 - rd0)) -v w=$((wr1 - wr0)) -v n="$reqs" 'BEGIN { if (n > 0) printf "%.2f/%.2f", r / n, w / n; else print "-" }')
+      echo "$m ${names[$i]} $rps $p50 $p99 $cpu $sys" >> "$results"
+      printf 'round %d %-5s %-8s %10s req/s  p50/mean %7s ms  p99 %7s ms  cpu %6s us/req  reads/writes %s per req\n' "$round" "$m" "${names[$i]}" "$rps" "$p50" "$p99" "$cpu" "$sys" >&2
     done
   done
 done
 
 col() { awk -v m="$1" -v n="$2" -v c="$3" '$1 == m && $2 == n && $c != "-" { print $c }' "$results" | median; }
+# sys_col prints the median reads and writes per request as "r/w".
+sys_col() {
+  local r w
+  r=$(awk -v m="$1" -v n="$2" '$1 == m && $2 == n && $7 != "-" { split($7, a, "/"); print a[1] }' "$results" | median)
+  w=$(awk -v m="$1" -v n="$2" '$1 == m && $2 == n && $7 != "-" { split($7, a, "/"); print a[2] }' "$results" | median)
+  echo "$r/$w"
+}
 
 echo
 echo "TLS proxy benchmark: $ROUNDS x ${DURATION}s, 1 KiB responses, proxy+backend on core $PROXY_CORE, client on core $WRK_CORE (medians)"
 echo "https: wrk, $CONNS keep-alive TLS connections; hs: wrk, $HS_CONNS connections, a new connection and full TLS handshake per request;"
 echo "h2: h2load, $CONNS connections x $STREAMS streams (p50 column: h2load's mean; it reports no p99). cpu: the proxy process's CPU per request"
-printf '%-6s %-8s %10s %9s %9s %11s %10s %10s\n' test target req/s p50_ms p99_ms cpu_us/req rps/nginx p99/nginx
+echo "sys r/w: the proxy's read(2)- and write(2)-family syscalls per request, client and upstream sides (/proc/PID/io: recv and send, which HAProxy uses, are not counted)"
+printf '%-6s %-8s %10s %9s %9s %11s %10s %10s %11s\n' test target req/s p50_ms p99_ms cpu_us/req rps/nginx p99/nginx "sys r/w"
 for m in $MEASURES; do
   nr=$(col "$m" nginx 3); np=$(col "$m" nginx 5)
   for n in "${names[@]}"; do
-    rps=$(col "$m" "$n" 3); p50=$(col "$m" "$n" 4); p99=$(col "$m" "$n" 5); cpu=$(col "$m" "$n" 6)
-    awk -v m="$m" -v n="$n" -v r="$rps" -v a="$p50" -v b="$p99" -v c="$cpu" -v nr="$nr" -v np="$np" \
+    rps=$(col "$m" "$n" 3); p50=$(col "$m" "$n" 4); p99=$(col "$m" "$n" 5); cpu=$(col "$m" "$n" 6); sys=$(sys_col "$m" "$n")
+    awk -v m="$m" -v n="$n" -v r="$rps" -v a="$p50" -v b="$p99" -v c="$cpu" -v nr="$nr" -v np="$np" -v s="$sys" \
       'BEGIN { pr = (b == "-" || np == "-" || np == 0) ? "-" : sprintf("%.2f", b / np);
                rr = (nr == "-" || nr == 0) ? "-" : sprintf("%.2f", r / nr);
-               printf "%-6s %-8s %10.0f %9.3f %9s %11s %10s %10s\n", m, n, r, a, b, c, rr, pr }'
+               printf "%-6s %-8s %10.0f %9.3f %9s %11s %10s %10s %11s\n", m, n, r, a, b, c, rr, pr, s }'
   done
 done
